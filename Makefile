@@ -1,0 +1,36 @@
+# clab: the two entry points README.md promises, plus the pieces they use.
+# Run as root on Debian/Ubuntu with a Swift 6 toolchain on PATH (or in /opt/swift).
+SHELL := /bin/bash
+export PATH := /opt/swift/usr/bin:$(PATH)
+
+DEBS := busybox-static gcc libc6-dev util-linux iproute2 procps
+BENCH_DEBS := hyperfine runc
+
+.PHONY: demo test deps build release lint bench clean
+
+demo: deps release
+	./.build/release/clab tour
+
+test: deps
+	swift build --build-tests 2>&1 | tee .build-log.txt; test $${PIPESTATUS[0]} -eq 0
+	@! grep -E "warning:" .build-log.txt || { echo "build has warnings (see above)"; exit 1; }
+	swift format lint --strict --recursive Sources Tests Package.swift
+	swift test --parallel 2>&1 | tee .test-log.txt; test $${PIPESTATUS[0]} -eq 0
+
+deps:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+build:
+	swift build
+
+release:
+	swift build -c release --static-swift-stdlib
+
+bench: deps release
+	@missing=""; for p in $(BENCH_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+	bench/start.sh
+
+clean:
+	rm -rf .build .build-log.txt .test-log.txt

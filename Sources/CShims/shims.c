@@ -1,0 +1,168 @@
+#define _GNU_SOURCE
+#include "clab_shims.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <net/if.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+// The child after clone3 is a copy of a multi-threaded process: only async-signal-safe calls
+// and raw syscalls here. glibc's setresuid would try to signal threads that no longer exist.
+static void child_fail(int fd, int err, char stage) {
+    // Reported as "E<stage><errno>" on the sync socket; the parent turns it into one line.
+    char msg[16];
+    int n = 0;
+    msg[n++] = 'E';
+    msg[n++] = stage;
+    char digits[12];
+    int d = 0;
+    unsigned v = (unsigned)err;
+    do { digits[d++] = (char)('0' + v % 10); v /= 10; } while (v && d < 11);
+    while (d) msg[n++] = digits[--d];
+    (void)!write(fd, msg, (size_t)n);
+    _exit(err == ENOENT ? 127 : 126);
+}
+
+static __attribute__((noinline)) void child_main(const struct clab_spawn_request *r) {
+    // Default dispositions and an empty mask: the parent may ignore or block signals.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int s = 1; s < NSIG; s++) {
+        if (s == SIGKILL || s == SIGSTOP) continue;
+        signal(s, SIG_DFL);
+    }
+    // Lift the fds we keep above the low numbers, then place them: sync -> 3, stdio -> 0..2.
+    int sync = fcntl(r->sync_fd, F_DUPFD, 64);
+    int io[3];
+    for (int i = 0; i < 3; i++) io[i] = fcntl(r->stdio[i], F_DUPFD, 64);
+    if (sync < 0 || io[0] < 0 || io[1] < 0 || io[2] < 0) _exit(126);
+    for (int i = 0; i < 3; i++) {
+        if (dup2(io[i], i) < 0) _exit(126);
+        close(io[i]);
+    }
+    if (dup2(sync, 3) < 0) _exit(126);
+    close(sync);
+    // Nothing else of the parent's leaks into the container (other tests' pipes, log files).
+    syscall(SYS_close_range, 4, ~0U, 0);
+
+    // Wait for "go": the parent writes maps (and later joins cgroups) first.
+    char go = 0;
+    ssize_t n;
+    do { n = read(3, &go, 1); } while (n < 0 && errno == EINTR);
+    if (n != 1 || go != 'G') _exit(125);
+
+    if (r->become_root) {
+        if (syscall(SYS_setgroups, 0, NULL) < 0) child_fail(3, errno, 'g');
+        if (syscall(SYS_setresgid, 0, 0, 0) < 0) child_fail(3, errno, 'G');
+        if (syscall(SYS_setresuid, 0, 0, 0) < 0) child_fail(3, errno, 'U');
+    }
+    // After the uid change, which clears it. If clab dies now, the container dies too.
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(3, errno, 'P');
+    // The parent keeps its end open until we exec the command; EOF now means it died.
+    execve(r->path, r->argv, r->envp);
+    child_fail(3, errno, 'X');
+}
+
+pid_t clab_spawn(const struct clab_spawn_request *req, int *pidfd) {
+    struct clone_args args;
+    memset(&args, 0, sizeof(args));
+    int fd = -1;
+    args.flags = req->clone_flags | CLONE_PIDFD;
+    args.pidfd = (uint64_t)(uintptr_t)&fd;
+    args.exit_signal = SIGCHLD;
+    long pid = syscall(SYS_clone3, &args, sizeof(args));
+    if (pid < 0) return -errno;
+    if (pid == 0) {
+        child_main(req);
+        _exit(126);
+    }
+    *pidfd = fd;
+    return (pid_t)pid;
+}
+
+__attribute__((noinline, used, visibility("default"))) void clab_mark(int phase) {
+    __asm__ volatile("" : : "r"(phase) : "memory");
+}
+
+int clab_pivot_root(const char *new_root, const char *put_old) {
+    return (int)syscall(SYS_pivot_root, new_root, put_old);
+}
+
+int clab_set_pdeathsig(int sig) { return prctl(PR_SET_PDEATHSIG, sig); }
+
+int clab_link_up(const char *ifname) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+    int rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+    if (rc == 0) {
+        ifr.ifr_flags |= IFF_UP;
+        rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+    }
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
+int clab_ioctl_int(int fd, unsigned long request, int *value) { return ioctl(fd, request, value); }
+
+// Taking the terminal back from the container's foreground group makes us a background
+// process for a moment; SIGTTOU would stop us.
+int clab_tcsetpgrp_quiet(int fd, pid_t pgrp) {
+    sigset_t block, old;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTTOU);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    int rc = tcsetpgrp(fd, pgrp);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+static volatile pid_t forward_pid = 0;
+static volatile sig_atomic_t pending_signal = 0;
+
+static void forward_handler(int sig) {
+    int saved = errno;
+    pending_signal = sig;
+    if (forward_pid > 0) kill(forward_pid, sig);
+    errno = saved;
+}
+
+void clab_forward_signals_to(pid_t pid) {
+    forward_pid = pid;
+    pending_signal = 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = forward_handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+    for (unsigned i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) sigaction(sigs[i], &sa, NULL);
+}
+
+int clab_pending_signal(void) { return pending_signal; }
+
+void clab_forward_signals_reset(void) {
+    forward_pid = 0;
+    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+    for (unsigned i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) signal(sigs[i], SIG_DFL);
+}
+
+int clab_wifexited(int status) { return WIFEXITED(status); }
+int clab_wexitstatus(int status) { return WEXITSTATUS(status); }
+int clab_wifsignaled(int status) { return WIFSIGNALED(status); }
+int clab_wtermsig(int status) { return WTERMSIG(status); }

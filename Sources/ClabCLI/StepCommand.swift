@@ -1,0 +1,105 @@
+import ArgumentParser
+import ClabCore
+import Foundation
+import Glibc
+
+/// Parses "4" into a stage, with a message a learner can act on for "0", "99" or "x".
+func parseStage(_ text: String) throws -> Stage {
+    guard let n = Int(text) else {
+        throw ClabError(
+            "'\(text)' is not a stage number: stages go from 1 to \(Stage.all.count) (run `clab lessons` to list them)",
+            exitCode: 2)
+    }
+    return try Stage.numbered(n)
+}
+
+struct StepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "step",
+        abstract: "Run a command in a container built up to stage N (default: an interactive shell).",
+        discussion: "Example: clab step 4 -- ps")
+
+    @Argument(help: "The stage, 1-\(Stage.all.count).")
+    var stage: String
+
+    @Option(help: "Hostname inside the container (stage 2 on; default: the container id).")
+    var hostname: String?
+
+    @Flag(help: "Do not print the stage banner.")
+    var quiet = false
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(parsing: .postTerminator, help: "The command to run, after --.")
+    var command: [String] = []
+
+    func request() throws -> RunRequest {
+        RunRequest(stage: try parseStage(stage), command: command.isEmpty ? nil : command, hostname: hostname)
+    }
+
+    func run() throws {
+        let request = try request()
+        try Runtime.requireRoot()
+        let runtime = Runtime(layout: global.layout)
+        let spec = try runtime.prepare(request, log: { stderrLine("clab: \($0)") })
+        if !quiet { stderrLine(Banner.text(for: spec)) }
+        let status = try runtime.run(spec, forwardSignals: true) { signal in
+            let name = signal == SIGINT ? "Ctrl-C (SIGINT)" : "signal \(signal)"
+            stderrLine(
+                "clab: PID 1 of the container ignored \(name): the kernel drops signals PID 1 has no handler for (lesson 3). Killing it with SIGKILL."
+            )
+        }
+        if status.code != 0 { throw ExitCode(status.code) }
+    }
+}
+
+struct GCCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gc", abstract: "Remove what crashed or killed runs left behind (mounts, state directories).")
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        try Runtime.requireRoot()
+        let report = GarbageCollector(layout: global.layout).collect()
+        if report.isEmpty {
+            print("nothing to remove")
+            return
+        }
+        for mount in report.mounts { print("unmounted \(mount)") }
+        for id in report.containers { print("removed container \(id)") }
+        for dir in report.tempDirs { print("removed half-built image \(dir)") }
+    }
+}
+
+struct ImageCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "image", abstract: "Manage images.", subcommands: [ImageList.self])
+}
+
+struct ImageList: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ls", abstract: "List images (building the base image on first use).")
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        try Runtime.requireRoot()
+        let layout = global.layout
+        try layout.prepare()
+        let store = ImageStore(layout: layout)
+        try store.ensureBase(log: { stderrLine("clab: \($0)") })
+        print(pad("NAME", 10) + pad("SIZE", 10) + pad("CREATED", 22) + "ROOTFS")
+        for image in store.list() {
+            let size = String(format: "%.1f MiB", Double(image.sizeBytes) / 1_048_576)
+            print(pad(image.name, 10) + pad(size, 10) + pad(image.created, 22) + image.rootfs)
+            for base in image.shiftedCopies {
+                print(pad("", 10) + pad("", 10) + pad("", 22) + "+ copy owned by uid \(base)+ (stage 7)")
+            }
+        }
+    }
+}
+
+func pad(_ s: String, _ width: Int) -> String {
+    s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count)
+}

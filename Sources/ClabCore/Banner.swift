@@ -1,0 +1,50 @@
+/// The text clab prints before a container starts: what this stage adds, the kernel calls
+/// behind it, and the util-linux commands an expert would type for the same container.
+public enum Banner {
+    public static func text(for spec: ContainerSpec) -> String {
+        let stage = spec.stage
+        var lines = ["clab stage \(stage.number) · \(stage.title): \(stage.adds)"]
+        lines.append(
+            "  kernel:  \(stage.kernel.replacingOccurrences(of: "<rootfs>", with: spec.imageRoot).replacingOccurrences(of: "<id>", with: spec.hostname))"
+        )
+        lines.append("  by hand: \(byHand(spec))")
+        if stage.number < Stage.all.count {
+            lines.append(
+                "  next:    clab step \(stage.number + 1) adds the \(Stage.all[stage.number].title); read `clab lesson \(stage.number)`"
+            )
+        } else {
+            lines.append("  read:    clab lesson \(stage.number)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The whole container as one util-linux command line.
+    public static func byHand(_ spec: ContainerSpec) -> String {
+        let stage = spec.stage
+        let root = spec.imageRoot
+        guard stage.number > 1 else { return ChrootStage.byHand(rootfs: root) }
+        var flags: [String] = []
+        if stage.has(.user) {
+            let m = spec.idMapping ?? .defaultRange
+            flags.append("--map-users=\(m.host),\(m.inside),\(m.count) --map-groups=\(m.host),\(m.inside),\(m.count)")
+        }
+        if stage.has(.uts) { flags.append("--uts") }
+        if stage.has(.ipc) { flags.append("--ipc") }
+        if stage.has(.net) { flags.append("--net") }
+        if stage.has(.mnt) { flags.append("--mount --propagation private") }
+        if stage.has(.pid) { flags.append("--pid --fork") }
+        var script = ["hostname \(spec.hostname)"]
+        if stage.has(.net) { script.append("ip link set lo up") }
+        if stage.has(.mnt) {
+            script += [
+                "mount --bind \(root) \(root)", "mount -t proc proc \(root)/proc", "cd \(root)",
+                "pivot_root . .", "umount -l .", "exec /bin/sh",
+            ]
+        } else if stage.has(.pid) {
+            script += ["mount -t proc proc \(root)/proc", "exec chroot \(root) /bin/sh"]
+        } else {
+            script.append("exec chroot \(root) /bin/sh")
+        }
+        return "unshare \(flags.joined(separator: " ")) sh -c '\(script.joined(separator: " && "))'"
+    }
+}

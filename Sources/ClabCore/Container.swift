@@ -1,0 +1,243 @@
+import CShims
+import Foundation
+import Glibc
+
+/// How a container ended, in shell terms: the exit code, or 128+signal.
+public struct ExitStatus: Sendable, Equatable {
+    public let raw: Int32
+
+    public var signal: Int32? { clab_wifsignaled(raw) != 0 ? clab_wtermsig(raw) : nil }
+    public var code: Int32 {
+        if let signal { return 128 + signal }
+        return clab_wifexited(raw) != 0 ? clab_wexitstatus(raw) : 1
+    }
+}
+
+/// The parent's side of one container: create its state, clone it into its namespaces, write
+/// what only the parent can (uid/gid maps), say "go", wait, and remove everything afterwards.
+public final class Container {
+    public let spec: ContainerSpec
+    public let layout: StateLayout
+    /// The binary the child executes as init (clab itself; the test runner passes clab's path).
+    public let initPath: String
+    public private(set) var pid: pid_t = 0
+    private var pidfd: Int32 = -1
+    private var socket: Int32 = -1
+    private var reaped: ExitStatus?
+
+    public init(spec: ContainerSpec, layout: StateLayout, initPath: String) {
+        self.spec = spec
+        self.layout = layout
+        self.initPath = initPath
+    }
+
+    deinit {
+        if pidfd >= 0 { close(pidfd) }
+        if socket >= 0 { close(socket) }
+    }
+
+    /// Starts the container and returns once its command is executing (the sync socket, which
+    /// closes on exec, reads EOF). An init failure is thrown as one line, with the container
+    /// already reaped and its state removed.
+    public func start(stdio: (Int32, Int32, Int32) = (0, 1, 2)) throws {
+        try FS.makeDirectories(spec.rootfsMountPoint)
+        try writeState()
+
+        var pair: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+            let error = SyscallError("socketpair")
+            cleanup()
+            throw ClabError("stage \(spec.stageNumber): \(error)")
+        }
+        socket = pair[0]
+        let argv = [initPath, "__init"]
+        let result: pid_t = withCStrings(argv) { cArgv in
+            withCStrings([]) { cEnv in
+                initPath.withCString { path in
+                    var request = clab_spawn_request()
+                    request.clone_flags = spec.stage.cloneFlags
+                    request.sync_fd = pair[1]
+                    request.stdio = (stdio.0, stdio.1, stdio.2)
+                    request.become_root = spec.idMapping != nil ? 1 : 0
+                    request.path = path
+                    request.argv = cArgv
+                    request.envp = cEnv
+                    var fd: Int32 = -1
+                    let pid = clab_spawn(&request, &fd)
+                    pidfd = fd
+                    return pid
+                }
+            }
+        }
+        close(pair[1])
+        guard result > 0 else {
+            cleanup()
+            let flags = spec.stage.namespaces.map(\.flagName).joined(separator: "|")
+            throw ClabError(
+                "stage \(spec.stageNumber): clone3(\(flags.isEmpty ? "0" : flags)): \(errnoDescription(-result))")
+        }
+        pid = result
+        try updateState()
+
+        do {
+            if let map = spec.idMapping { try UserStage.writeMaps(pid: pid, mapping: map) }
+            try send([UInt8(ascii: "G")])
+            try send(Array(try JSONEncoder().encode(spec)))
+        } catch {
+            kill(pid, SIGKILL)
+            _ = reap()
+            cleanup()
+            throw error
+        }
+        if let failure = readInitFailure() {
+            let status = reap()
+            cleanup()
+            throw ClabError(failure, exitCode: status.code)
+        }
+    }
+
+    /// Waits for the container's init (its PID 1, or the command itself) to exit.
+    /// With `forwardSignals`, Ctrl-C and friends reach the container; a PID 1 that ignores
+    /// them (it has no handler, see lesson 3) is killed after `grace` seconds.
+    public func wait(forwardSignals: Bool = false, grace: Double = 1.0, onEscalate: ((Int32) -> Void)? = nil)
+        -> ExitStatus
+    {
+        if let reaped { return reaped }
+        if forwardSignals { clab_forward_signals_to(pid) }
+        var firstSignalAt: Date?
+        var escalated = false
+        while true {
+            var pfd = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+            let pending = forwardSignals ? clab_pending_signal() : 0
+            if pending != 0 && firstSignalAt == nil { firstSignalAt = Date() }
+            let timeout: Int32 = firstSignalAt == nil ? -1 : 100
+            if poll(&pfd, 1, timeout) > 0 { break }
+            if let first = firstSignalAt, !escalated, spec.stage.has(.pid), Date().timeIntervalSince(first) >= grace {
+                escalated = true
+                onEscalate?(pending)
+                kill(pid, SIGKILL)
+            }
+        }
+        if forwardSignals { clab_forward_signals_reset() }
+        let status = reap()
+        // An interactive shell made its own process group the terminal's foreground; take the
+        // terminal back so clab (and the user's shell after it) can use it.
+        if isatty(0) != 0 { _ = clab_tcsetpgrp_quiet(0, getpgrp()) }
+        return status
+    }
+
+    /// Removes everything this container made on the host: mounts below its directory (stage 3
+    /// makes them in the host's namespace), and the directory itself.
+    public func cleanup() {
+        Container.remove(bundleDir: spec.bundleDir)
+    }
+
+    /// Shared with gc: unmount, then delete, a container directory.
+    @discardableResult
+    static func remove(bundleDir: String) -> [String] {
+        let unmounted = Mounts.unmountAll(under: bundleDir)
+        try? FS.removeTree(bundleDir)
+        return unmounted
+    }
+
+    // MARK: - private
+
+    private func reap() -> ExitStatus {
+        if let reaped { return reaped }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let result = ExitStatus(raw: status)
+        reaped = result
+        return result
+    }
+
+    private func send(_ bytes: [UInt8]) throws {
+        let n = bytes.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard n == bytes.count else {
+            throw ClabError(
+                "stage \(spec.stageNumber): the container's init went away before it started (\(errnoDescription(errno)))"
+            )
+        }
+    }
+
+    /// EOF: the command is running (the socket was close-on-exec). A message: init failed.
+    private func readInitFailure() -> String? {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var n: Int
+        repeat {
+            n = buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+        } while n < 0 && errno == EINTR
+        close(socket)
+        socket = -1
+        guard n > 0 else { return nil }
+        return InitReport.decode(Array(buffer[0..<n]), stage: spec.stageNumber)
+    }
+
+    private var stateFile: String { spec.bundleDir + "/state.json" }
+
+    private func writeState() throws {
+        let state = ContainerState(
+            id: spec.id, stage: spec.stageNumber, clabPid: getpid(),
+            clabStartTime: Host.startTime(pid: getpid()), initPid: nil,
+            created: ISO8601DateFormatter().string(from: Date()))
+        try FS.write(String(decoding: try JSONEncoder().encode(state), as: UTF8.self), to: stateFile)
+    }
+
+    private func updateState() throws {
+        guard var state = ContainerState.load(stateFile) else { return }
+        state.initPid = pid
+        try FS.write(String(decoding: try JSONEncoder().encode(state), as: UTF8.self), to: stateFile)
+    }
+}
+
+/// What gc needs to know about a container directory.
+struct ContainerState: Codable {
+    var id: String
+    var stage: Int
+    var clabPid: Int32
+    var clabStartTime: UInt64?
+    var initPid: Int32?
+    var created: String
+
+    static func load(_ path: String) -> ContainerState? {
+        guard let text = FS.read(path) else { return nil }
+        return try? JSONDecoder().decode(ContainerState.self, from: Data(text.utf8))
+    }
+}
+
+/// The wire format for init failures on the sync socket.
+enum InitReport {
+    /// From init (Swift): "M" + the whole line.
+    static func encode(_ message: String) -> [UInt8] { [UInt8(ascii: "M")] + Array(message.utf8) }
+
+    static func decode(_ bytes: [UInt8], stage: Int) -> String {
+        guard let kind = bytes.first else { return "stage \(stage): init failed" }
+        let body = String(decoding: bytes.dropFirst(), as: UTF8.self)
+        if kind == UInt8(ascii: "M") { return body }
+        // From the C child: "E" + step letter + errno, before anything in Swift ran.
+        let step = body.first.map(String.init) ?? "?"
+        let err = Int32(body.dropFirst()) ?? 0
+        let call: String
+        switch step {
+        case "g": call = "setgroups"
+        case "G": call = "setresgid(0, 0, 0)"
+        case "U": call = "setresuid(0, 0, 0)"
+        case "P": call = "prctl(PR_SET_PDEATHSIG)"
+        default: call = "execve(clab init)"
+        }
+        let owner = (step == "g" || step == "G" || step == "U") ? 7 : stage
+        return "stage \(owner): \(call): \(errnoDescription(err))"
+    }
+}
+
+/// NUL-terminated C string arrays, alive for the duration of `body`.
+func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+    let array = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: strings.count + 1)
+    for (i, s) in strings.enumerated() { array[i] = strdup(s) }
+    array[strings.count] = nil
+    defer {
+        for i in 0..<strings.count { free(array[i]) }
+        array.deallocate()
+    }
+    return body(UnsafePointer(array))
+}

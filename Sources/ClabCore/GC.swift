@@ -1,0 +1,43 @@
+import Foundation
+import Glibc
+
+/// `clab gc`: removes what runs that crashed or were killed left behind. A container directory
+/// belongs to a live run when its clab process (pid + start time) still exists.
+public struct GarbageCollector {
+    public let layout: StateLayout
+
+    public init(layout: StateLayout) { self.layout = layout }
+
+    public struct Report: Sendable {
+        public var containers: [String] = []
+        public var mounts: [String] = []
+        public var tempDirs: [String] = []
+        public var isEmpty: Bool { containers.isEmpty && mounts.isEmpty && tempDirs.isEmpty }
+    }
+
+    public func collect() -> Report {
+        var report = Report()
+        let dirs = (try? FileManager.default.contentsOfDirectory(atPath: layout.containersDir)) ?? []
+        for id in dirs.sorted() {
+            let dir = layout.containerDir(id)
+            if let state = ContainerState.load(dir + "/state.json"),
+                Host.isAlive(pid: state.clabPid, startTime: state.clabStartTime)
+            {
+                continue
+            }
+            report.mounts += Container.remove(bundleDir: dir)
+            if !FS.exists(dir) { report.containers.append(id) }
+        }
+        // Half-built images from a killed `clab` (images/.tmp-<name>-<pid>).
+        let images = (try? FileManager.default.contentsOfDirectory(atPath: layout.imagesDir)) ?? []
+        for name in images where name.hasPrefix(".tmp-") {
+            if let pid = name.split(separator: "-").last.flatMap({ Int32($0) }), Host.isAlive(pid: pid, startTime: nil)
+            {
+                continue
+            }
+            try? FS.removeTree(layout.imagesDir + "/" + name)
+            report.tempDirs.append(layout.imagesDir + "/" + name)
+        }
+        return report
+    }
+}

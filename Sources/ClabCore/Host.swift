@@ -1,0 +1,78 @@
+import Foundation
+import Glibc
+
+/// Facts about the host and helpers to run host tools (used at image build, never in the
+/// hot path of starting a container).
+public enum Host {
+    public static func which(_ name: String) -> String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/sbin:/usr/bin:/sbin:/bin"
+        for dir in path.split(separator: ":") {
+            let candidate = "\(dir)/\(name)"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
+
+    /// Runs a tool and returns its stdout; a failure throws with its stderr's last line.
+    @discardableResult
+    public static func output(_ argv: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: argv[0].hasPrefix("/") ? argv[0] : (which(argv[0]) ?? argv[0]))
+        process.arguments = Array(argv.dropFirst())
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        do { try process.run() } catch {
+            throw ClabError("cannot run \(argv[0]): \(error.localizedDescription)")
+        }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            let last = String(decoding: errData, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
+            throw ClabError("\(argv.joined(separator: " ")) failed (status \(process.terminationStatus)): \(last)")
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    public static var hostname: String {
+        var buf = [CChar](repeating: 0, count: 256)
+        gethostname(&buf, buf.count)
+        return cString(buf)
+    }
+
+    /// The inode that names a namespace: readlink /proc/<pid>/ns/<kind> -> "uts:[4026531838]".
+    public static func namespaceID(pid: String = "self", _ ns: Namespace) -> String? {
+        FS.readLink("/proc/\(pid)/ns/\(ns.rawValue)")
+    }
+
+    /// Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot.
+    /// A pid plus its start time names a process even after pid reuse.
+    public static func startTime(pid: Int32) -> UInt64? {
+        guard let stat = FS.read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // fields[0] is state (field 3), so field 22 is fields[19].
+        return fields.count > 19 ? UInt64(fields[19]) : nil
+    }
+
+    public static func isAlive(pid: Int32, startTime: UInt64?) -> Bool {
+        guard let now = Host.startTime(pid: pid) else { return false }
+        return startTime == nil || startTime == now
+    }
+
+    /// Whether this kernel lets us make user namespaces (a missing CONFIG_USER_NS, or a
+    /// sysctl that forbids them, shows here).
+    public static func userNamespacesAvailable() -> String? {
+        guard FS.exists("/proc/self/ns/user") else { return "this kernel has no user namespaces (CONFIG_USER_NS)" }
+        if let max = FS.read("/proc/sys/user/max_user_namespaces"),
+            Int(max.trimmingCharacters(in: .whitespacesAndNewlines)) == 0
+        {
+            return "user namespaces are disabled (sysctl user.max_user_namespaces = 0)"
+        }
+        if let clone = FS.read("/proc/sys/kernel/unprivileged_userns_clone"), clone.hasPrefix("0"), geteuid() != 0 {
+            return "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0)"
+        }
+        return nil
+    }
+}

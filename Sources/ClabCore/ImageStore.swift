@@ -1,0 +1,213 @@
+import Foundation
+import Glibc
+
+/// The image store. For now one image, `busybox`, built on first use from Debian's
+/// busybox-static: the job an LXC template does (a root filesystem from the distribution's
+/// packages), minus the network. Layers arrive with stage 9.
+public struct ImageStore: Sendable {
+    public let layout: StateLayout
+    public static let baseName = "busybox"
+    /// Where Debian's busybox-static puts its binary.
+    public static let busyboxPath = "/bin/busybox"
+
+    public init(layout: StateLayout) { self.layout = layout }
+
+    public func imageDir(_ name: String) -> String { layout.imagesDir + "/" + name }
+    public func rootfs(_ name: String) -> String { imageDir(name) + "/rootfs" }
+
+    /// A copy of the image whose files belong to `base`+id on the host, for containers whose
+    /// root is uid `base` there (stage 7). Made once per range and shared, as Docker's
+    /// userns-remap does; see lesson 7 for why not id-mapped mounts.
+    public func shiftedRootfs(_ name: String, base: UInt32) -> String {
+        imageDir(name) + "/shifted-\(base)/rootfs"
+    }
+
+    public struct Info: Sendable {
+        public let name: String
+        public let rootfs: String
+        public let sizeBytes: Int
+        public let created: String
+        public let shiftedCopies: [UInt32]
+    }
+
+    public func list() -> [Info] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: layout.imagesDir)) ?? []
+        return names.sorted().compactMap { name in
+            let dir = imageDir(name)
+            guard !name.hasPrefix("."), let meta = FS.read(dir + "/image.json"),
+                let json = try? JSONSerialization.jsonObject(with: Data(meta.utf8)) as? [String: Any]
+            else { return nil }
+            let shifted = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [])
+                .compactMap { $0.hasPrefix("shifted-") ? UInt32($0.dropFirst(8)) : nil }.sorted()
+            return Info(
+                name: name, rootfs: rootfs(name), sizeBytes: json["size"] as? Int ?? 0,
+                created: json["created"] as? String ?? "?", shiftedCopies: shifted)
+        }
+    }
+
+    /// Builds the base image unless it exists. Idempotent and safe against a concurrent clab
+    /// (an flock on images/.lock; the tree is built aside and renamed into place).
+    public func ensureBase(log: (String) -> Void) throws {
+        let final = imageDir(Self.baseName)
+        if FS.exists(final + "/image.json") { return }
+        let lock = try FileLock(path: layout.imagesDir + "/.lock")
+        defer { withExtendedLifetime(lock) {} }
+        if FS.exists(final + "/image.json") { return }
+        try buildBase(into: final, log: log)
+    }
+
+    private func buildBase(into final: String, log: (String) -> Void) throws {
+        let started = Date()
+        let busybox = Self.busyboxPath
+        guard FS.exists(busybox) else {
+            throw ClabError(
+                "busybox is not installed (\(busybox) is missing): run `apt-get install busybox-static`")
+        }
+        guard try ELF.isStatic(busybox) else {
+            throw ClabError(
+                "\(busybox) is dynamically linked and cannot run inside an empty image: run `apt-get install busybox-static`"
+            )
+        }
+        let share = try Resources.shareDir()
+        let breakoutSource = share + "/images/busybox/breakout.c"
+        guard let cc = Host.which("cc") ?? Host.which("gcc") else {
+            throw ClabError(
+                "no C compiler to build /usr/bin/breakout for the image: run `apt-get install gcc libc6-dev`")
+        }
+
+        log("building the base image '\(Self.baseName)' (first use) in \(final)")
+        let tmp = layout.imagesDir + "/.tmp-\(Self.baseName)-\(getpid())"
+        try? FS.removeTree(tmp)
+        do {
+            let root = tmp + "/rootfs"
+            for dir in ["bin", "sbin", "usr/bin", "usr/sbin", "etc", "root", "proc", "sys", "dev", "var", "home"] {
+                try FS.makeDirectories(root + "/" + dir)
+            }
+            try FS.makeDirectories(root + "/tmp", mode: 0o1777)
+            chmod(root + "/root", 0o700)
+
+            try FileManager.default.copyItem(atPath: busybox, toPath: root + "/bin/busybox")
+            chmod(root + "/bin/busybox", 0o755)
+            let applets = try Host.output([busybox, "--list-full"])
+                .split(separator: "\n").map(String.init).filter { !$0.isEmpty && $0 != "bin/busybox" }
+            for applet in applets {
+                let path = root + "/" + applet
+                try FS.makeDirectories((path as NSString).deletingLastPathComponent)
+                guard symlink("/bin/busybox", path) == 0 || errno == EEXIST else {
+                    throw SyscallError("symlink \(path)")
+                }
+            }
+            let version =
+                (try? Host.output([busybox])).flatMap {
+                    $0.split(separator: "\n").first.map(String.init)
+                } ?? "BusyBox"
+            log("  \(applets.count) busybox applets linked to /bin/busybox (\(version))")
+
+            try FS.write(
+                "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n", to: root + "/etc/passwd")
+            try FS.write("root:x:0:\nnogroup:x:65534:\n", to: root + "/etc/group")
+            try FS.write("clab busybox image\n", to: root + "/etc/clab-image")
+            try FS.write("127.0.0.1 localhost\n::1 localhost\n", to: root + "/etc/hosts")
+
+            log("  compiling /usr/bin/breakout (the chroot escape of lessons 1 and 4) with \(cc) -static")
+            _ = try Host.output([cc, "-static", "-O2", "-o", root + "/usr/bin/breakout", breakoutSource])
+
+            // Device nodes for stages 1-3, which have no mount namespace to put a /dev in.
+            var nodes = 0
+            for (name, major, minor) in [
+                ("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0),
+            ] {
+                if mknod(root + "/dev/" + name, S_IFCHR | 0o666, dev_t((major << 8) | minor)) == 0 {
+                    chmod(root + "/dev/" + name, 0o666)
+                    nodes += 1
+                }
+            }
+            if nodes < 6 { log("  note: the filesystem refused device nodes; /dev in stages 1-3 stays empty") }
+
+            let size = Self.treeSize(root)
+            let meta: [String: Any] = [
+                "name": Self.baseName, "created": ISO8601DateFormatter().string(from: Date()),
+                "size": size, "source": "Debian busybox-static: \(version)",
+            ]
+            let json = try JSONSerialization.data(withJSONObject: meta, options: [.prettyPrinted, .sortedKeys])
+            try FS.write(String(decoding: json, as: UTF8.self) + "\n", to: tmp + "/image.json")
+            guard rename(tmp, final) == 0 else { throw SyscallError("rename \(tmp) \(final)") }
+        } catch {
+            try? FS.removeTree(tmp)
+            throw error
+        }
+        log(String(format: "  done in %.2f s", Date().timeIntervalSince(started)))
+    }
+
+    /// The stage-7 copy: same tree, every owner moved up by `base`. Built once, under the lock.
+    public func ensureShifted(_ name: String, base: UInt32, log: (String) -> Void) throws -> String {
+        let target = shiftedRootfs(name, base: base)
+        let marker = (target as NSString).deletingLastPathComponent + "/complete"
+        if FS.exists(marker) { return target }
+        let lock = try FileLock(path: layout.imagesDir + "/.lock")
+        defer { withExtendedLifetime(lock) {} }
+        if FS.exists(marker) { return target }
+        let dir = (target as NSString).deletingLastPathComponent
+        log("making a copy of '\(name)' owned by uid/gid \(base)+ for user-namespaced containers (once)")
+        try? FS.removeTree(dir)
+        try FS.makeDirectories(dir)
+        do {
+            _ = try Host.output(["cp", "-a", rootfs(name), target])
+            try Self.shiftOwners(target, by: base)
+            try FS.write("\(base)\n", to: marker)
+        } catch {
+            try? FS.removeTree(dir)
+            throw error
+        }
+        return target
+    }
+
+    static func shiftOwners(_ root: String, by base: UInt32) throws {
+        var paths = [root]
+        if let walker = FileManager.default.enumerator(atPath: root) {
+            while let rel = walker.nextObject() as? String { paths.append(root + "/" + rel) }
+        }
+        for path in paths {
+            var st = stat()
+            guard lstat(path, &st) == 0 else { throw SyscallError("lstat \(path)") }
+            let mode = st.st_mode
+            guard lchown(path, st.st_uid + base, st.st_gid + base) == 0 else {
+                throw SyscallError("lchown \(path)")
+            }
+            // chown clears setuid/setgid bits; put them back (busybox itself has none, but be exact).
+            if (mode & S_IFMT) != S_IFLNK && (mode & (S_ISUID | S_ISGID)) != 0 { chmod(path, mode & 0o7777) }
+        }
+    }
+
+    static func treeSize(_ root: String) -> Int {
+        var total = 0
+        if let walker = FileManager.default.enumerator(atPath: root) {
+            while let rel = walker.nextObject() as? String {
+                var st = stat()
+                if lstat(root + "/" + rel, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG { total += Int(st.st_size) }
+            }
+        }
+        return total
+    }
+}
+
+/// Just enough ELF to tell a static binary: no PT_INTERP program header.
+enum ELF {
+    static func isStatic(_ path: String) throws -> Bool {
+        guard let data = FileManager.default.contents(atPath: path), data.count > 64,
+            data.prefix(4) == Data([0x7f, 0x45, 0x4c, 0x46]), data[4] == 2
+        else { throw ClabError("\(path) is not a 64-bit ELF binary") }
+        func u(_ offset: Int, _ size: Int) -> Int {
+            (0..<size).reduce(0) { $0 | Int(data[offset + $1]) << (8 * $1) }
+        }
+        let phoff = u(32, 8)
+        let phentsize = u(54, 2)
+        let phnum = u(56, 2)
+        for i in 0..<phnum {
+            let at = phoff + i * phentsize
+            guard at + 4 <= data.count else { break }
+            if u(at, 4) == 3 { return false }  // PT_INTERP: needs a dynamic loader
+        }
+        return true
+    }
+}

@@ -1,0 +1,113 @@
+import CShims
+import Foundation
+import Glibc
+
+/// A failure inside the container's setup, owned by the stage that does that step, so the user
+/// reads "stage 4: pivot_root: Invalid argument" even when running stage 7.
+struct StageFailure: Error, CustomStringConvertible {
+    let stage: Int
+    let detail: String
+    var exitCode: Int32 = 125
+
+    var description: String { "stage \(stage): \(detail)" }
+}
+
+/// Runs `body`, attributing any syscall failure to `stage`.
+@discardableResult
+func step<R>(_ stage: Int, _ body: () throws -> R) throws -> R {
+    do {
+        return try body()
+    } catch let error as SyscallError {
+        throw StageFailure(stage: stage, detail: error.description)
+    }
+}
+
+/// The container's init: clab's own binary, executed by the cloned child inside the new
+/// namespaces. It is a fresh single-threaded process, so here Swift may do the in-namespace
+/// work: hostname, network, the root filesystem. Then it executes the command, which replaces it.
+public enum InitProcess {
+    static let syncFD: Int32 = 3
+
+    public static func main() -> Never {
+        _ = fcntl(syncFD, F_SETFD, FD_CLOEXEC)  // closes on exec: the parent's "started" signal
+        guard let spec = readSpec() else {
+            report("init: no container spec from clab (did clab exit?)", code: 125)
+        }
+        do {
+            try setUp(spec)
+            try execute(spec)
+        } catch let failure as StageFailure {
+            report(failure.description, code: failure.exitCode)
+        } catch {
+            report("stage \(spec.stageNumber): \(error)", code: 125)
+        }
+    }
+
+    /// The in-namespace setup, stage by stage.
+    static func setUp(_ spec: ContainerSpec) throws {
+        let stage = spec.stage
+        clab_mark(0)
+        if stage.has(.uts) { try UTSStage.setHostname(spec.hostname) }
+        if stage.has(.net) { try NetworkStage.bringUpLoopback() }
+        if stage.has(.mnt) {
+            try MountStage.pivotIntoImage(spec)
+        } else if stage.has(.pid) {
+            try PIDStage.chrootWithOwnProc(spec)
+        } else {
+            try ChrootStage.enter(spec.imageRoot)
+        }
+    }
+
+    /// execve the command, looked up in the container's PATH. A missing command is exit 127 and
+    /// an unrunnable one 126, as a shell does.
+    static func execute(_ spec: ContainerSpec) throws -> Never {
+        guard let name = spec.command.first else {
+            throw StageFailure(stage: spec.stageNumber, detail: "no command to run")
+        }
+        let path = ContainerPath.resolve(name, env: spec.env)
+        guard let path else {
+            throw StageFailure(
+                stage: spec.stageNumber,
+                detail: "command '\(name)' not found in the container's image (busybox: try /bin/sh, or `ls /bin`)",
+                exitCode: 127)
+        }
+        clab_mark(1)
+        _ = withCStrings(spec.command) { argv in
+            withCStrings(spec.env) { envp in execve(path, argv, envp) }
+        }
+        let err = errno
+        throw StageFailure(
+            stage: spec.stageNumber, detail: "execve \(path): \(errnoDescription(err))",
+            exitCode: err == ENOENT ? 127 : 126)
+    }
+
+    static func readSpec() -> ContainerSpec? {
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        var n: Int
+        repeat {
+            n = buffer.withUnsafeMutableBytes { recv(syncFD, $0.baseAddress, $0.count, 0) }
+        } while n < 0 && errno == EINTR
+        guard n > 0 else { return nil }
+        return try? JSONDecoder().decode(ContainerSpec.self, from: Data(buffer[0..<n]))
+    }
+
+    static func report(_ message: String, code: Int32) -> Never {
+        let bytes = InitReport.encode(message)
+        _ = bytes.withUnsafeBytes { send(syncFD, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        exit(code)
+    }
+}
+
+/// PATH lookup as the container sees it (we are already inside its root).
+enum ContainerPath {
+    static func resolve(_ name: String, env: [String]) -> String? {
+        if name.contains("/") { return FS.exists(name) ? name : nil }
+        let path = env.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? ContainerSpec.defaultPath
+        for dir in path.split(separator: ":") {
+            let candidate = "\(dir)/\(name)"
+            var st = stat()
+            if stat(candidate, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG { return candidate }
+        }
+        return nil
+    }
+}

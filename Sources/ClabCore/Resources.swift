@@ -1,0 +1,29 @@
+import Foundation
+
+/// Files clab reads at run time (lessons, labs, the breakout source). They live in the
+/// repository; an installed clab finds them through CLAB_SHARE or /usr/local/share/clab.
+public enum Resources {
+    /// The directory holding `lessons/`, `labs/` and `images/`.
+    public static func shareDir() throws -> String {
+        if let env = ProcessInfo.processInfo.environment["CLAB_SHARE"], !env.isEmpty {
+            return env
+        }
+        // The binary runs from <repo>/.build/<triple>/<config>/: walk up to the repository.
+        var dir = URL(fileURLWithPath: executablePath()).deletingLastPathComponent()
+        for _ in 0..<6 {
+            if FS.exists(dir.path + "/lessons") && FS.exists(dir.path + "/images/busybox") {
+                return dir.path
+            }
+            dir = dir.deletingLastPathComponent()
+        }
+        let installed = "/usr/local/share/clab"
+        if FS.exists(installed + "/lessons") { return installed }
+        throw ClabError(
+            "cannot find clab's lessons and image sources: set CLAB_SHARE to the clab repository")
+    }
+
+    /// The running binary, resolved (so a symlink in /usr/local/bin still finds the repo).
+    public static func executablePath() -> String {
+        FS.readLink("/proc/self/exe") ?? CommandLine.arguments[0]
+    }
+}
