@@ -166,3 +166,5 @@ int clab_wifexited(int status) { return WIFEXITED(status); }
 int clab_wexitstatus(int status) { return WEXITSTATUS(status); }
 int clab_wifsignaled(int status) { return WIFSIGNALED(status); }
 int clab_wtermsig(int status) { return WTERMSIG(status); }
+
+int clab_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

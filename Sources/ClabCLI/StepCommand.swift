@@ -74,7 +74,7 @@ struct GCCommand: ParsableCommand {
 
 struct ImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "image", abstract: "Manage images.", subcommands: [ImageList.self])
+        commandName: "image", abstract: "Manage images.", subcommands: [ImageList.self, ImagePath.self])
 }
 
 struct ImageList: ParsableCommand {
@@ -97,6 +97,28 @@ struct ImageList: ParsableCommand {
                 print(pad("", 10) + pad("", 10) + pad("", 22) + "+ copy owned by uid \(base)+ (stage 7)")
             }
         }
+    }
+}
+
+struct ImagePath: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "path", abstract: "Print the root filesystem directory of an image (for doing it by hand).")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The image (only 'busybox' so far).")
+    var name: String = ImageStore.baseName
+
+    func run() throws {
+        try Runtime.requireRoot()
+        let layout = global.layout
+        try layout.prepare()
+        let store = ImageStore(layout: layout)
+        try store.ensureBase(log: { stderrLine("clab: \($0)") })
+        guard store.list().contains(where: { $0.name == name }) else {
+            throw ClabError("no image '\(name)': run `clab image ls` to see the images")
+        }
+        print(store.rootfs(name))
     }
 }
 

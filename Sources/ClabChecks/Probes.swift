@@ -1,1 +1,249 @@
-public enum ClabChecksPlaceholder {}
+import ClabCore
+import Foundation
+import Glibc
+
+/// One isolation property, checked, with what was seen.
+public struct ProbeResult: Codable, Sendable, Equatable {
+    public let stage: Int
+    public let property: String
+    public let passed: Bool
+    public let evidence: String
+
+    public init(stage: Int, property: String, passed: Bool, evidence: String) {
+        self.stage = stage
+        self.property = property
+        self.passed = passed
+        self.evidence = evidence
+    }
+}
+
+/// The isolation probes of stages 1...N, run against a real container at stage N. The container
+/// runs a small busybox script that records what it sees from inside, then waits while the
+/// host looks at it through /proc/<pid>; the results compare both sides.
+/// `clab check` prints these; the test suites assert them.
+public struct StageProbes {
+    public let runtime: Runtime
+
+    public init(runtime: Runtime) { self.runtime = runtime }
+
+    /// Runs a stage-N container and checks every property of stages 1...N.
+    public func run(stage: Stage, log: (String) -> Void = { _ in }) throws -> [ProbeResult] {
+        let tag = "clab-probe-\(ContainerSpec.newID())"
+        let host = HostView.capture()
+        let segment = SysVSegment.create()
+        defer { segment?.remove() }
+
+        var request = RunRequest(stage: stage, command: ["/bin/sh", "-c", Self.script(tag: tag, hostPid: getpid())])
+        request.hostname = nil
+        let spec = try runtime.prepare(request, log: log)
+        let session = try ContainerSession(spec: spec, runtime: runtime)
+        defer { session.finish() }
+        let facts = try session.readFacts()
+        let inside = InsideView(pid: session.pid, facts: facts)
+        let results = Self.evaluate(
+            stage: stage, spec: spec, tag: tag, host: host, inside: inside, segment: segment)
+        return results
+    }
+
+    /// What the container reports from inside, as KEY=VALUE lines, then READY; it waits for a
+    /// line on stdin before cleaning up, so the host can look at it while it runs.
+    static func script(tag: String, hostPid: pid_t) -> String {
+        """
+        echo "pid=$$"
+        echo "image_marker=$(cat /etc/clab-image 2>/dev/null)"
+        /usr/bin/breakout >/tmp/.\(tag) 2>&1; echo "breakout_status=$?"
+        echo "breakout_out=$(head -n 1 /tmp/.\(tag))"; rm -f /tmp/.\(tag)
+        echo "uid=$(id -u)"
+        touch /tmp/\(tag) && echo "touch=ok"
+        if [ "$CLAB_STAGE" -ge 2 ]; then
+          echo "hostname_before=$(hostname)"
+          hostname \(tag) && echo "hostname_after=$(hostname)"
+        fi
+        if [ "$CLAB_STAGE" -ge 3 ]; then
+          echo "procs=$(ls /proc | grep -c '^[0-9][0-9]*$')"
+          kill -0 \(hostPid) 2>/dev/null; echo "kill_host=$?"
+        fi
+        if [ "$CLAB_STAGE" -ge 4 ]; then
+          mount -t tmpfs \(tag) /mnt && echo "mounted=$(grep -c \(tag) /proc/self/mountinfo)"
+        fi
+        if [ "$CLAB_STAGE" -ge 5 ]; then
+          echo "shm=$(tail -n +2 /proc/sysvipc/shm | wc -l)"
+        fi
+        if [ "$CLAB_STAGE" -ge 6 ]; then
+          echo "netdevs=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ' ')"
+          echo "lo=$(ip link show lo | head -n 1)"
+          echo "routes=$(ip -4 route | wc -l)"
+        fi
+        echo READY
+        read line
+        rm -f /tmp/\(tag)
+        """
+    }
+
+    static func evaluate(
+        stage: Stage, spec: ContainerSpec, tag: String, host: HostView, inside: InsideView, segment: SysVSegment?
+    ) -> [ProbeResult] {
+        var results: [ProbeResult] = []
+        func add(_ s: Int, _ property: String, _ passed: Bool, _ evidence: String) {
+            results.append(ProbeResult(stage: s, property: property, passed: passed, evidence: evidence))
+        }
+        let f = inside.facts
+        let pid = inside.pid
+
+        // Stage 1: chroot.
+        let marker = f["image_marker"] ?? ""
+        let hostSeesImage = FileManager.default.fileExists(atPath: "/proc/\(pid)/root/etc/clab-image")
+        add(
+            1, "/ is the image", marker == "clab busybox image" && hostSeesImage,
+            "inside: /etc/clab-image reads \"\(marker)\"; host: /proc/\(pid)/root/etc/clab-image \(hostSeesImage ? "exists" : "is missing")"
+        )
+        let breakout = f["breakout_out"] ?? "no output"
+        if stage.number < 4 {
+            add(
+                1, "chroot is not a jail: breakout escapes (stage 4 stops it)", f["breakout_status"] == "0",
+                breakout)
+        } else {
+            add(1, "breakout is contained", f["breakout_status"] == "1", breakout)
+        }
+
+        // Namespace identity, for every kind: own for this stage's, shared for the rest.
+        for ns in stage.namespaces {
+            guard let owner = Stage.all.first(where: { $0.namespace == ns }) else { continue }
+            let mine = host.namespaces[ns] ?? "?"
+            let theirs = Host.namespaceID(pid: "\(pid)", ns) ?? "?"
+            add(
+                owner.number, "own \(ns.rawValue) namespace", theirs != "?" && theirs != mine,
+                "/proc/\(pid)/ns/\(ns.rawValue) -> \(theirs); host: \(mine)")
+        }
+        let shared = Namespace.allCases.filter { !stage.has($0) }
+        if !shared.isEmpty {
+            let same = shared.filter { Host.namespaceID(pid: "\(pid)", $0) == host.namespaces[$0] }
+            add(
+                stage.number,
+                "not isolated yet (shared with the host): \(shared.map(\.rawValue).joined(separator: ", "))",
+                same.count == shared.count,
+                "same inode inside and on the host for: \(same.map(\.rawValue).joined(separator: ", "))")
+        }
+
+        if stage.has(.uts) {
+            let before = f["hostname_before"] ?? "?"
+            add(
+                2, "hostname is the container's", before == spec.hostname,
+                "inside: \(before); expected \(spec.hostname)")
+            let after = f["hostname_after"] ?? "?"
+            let hostNow = Host.hostname
+            add(
+                2, "a hostname set inside stays inside", after == tag && hostNow == host.hostname,
+                "inside after `hostname \(tag)`: \(after); host: \(hostNow)")
+        }
+
+        if stage.has(.pid) {
+            add(3, "the command is PID 1", f["pid"] == "1", "inside: $$ = \(f["pid"] ?? "?"); host pid \(pid)")
+            let procs = Int(f["procs"] ?? "") ?? -1
+            add(
+                3, "only the container's processes are visible", procs > 0 && procs < 10 && procs < host.processCount,
+                "inside /proc lists \(procs) processes; the host's lists \(host.processCount)")
+            add(
+                3, "host processes cannot be signalled", f["kill_host"] != nil && f["kill_host"] != "0",
+                "inside: kill -0 \(getpid()) (clab on the host) exits \(f["kill_host"] ?? "?")")
+        }
+
+        if stage.has(.mnt) {
+            let seenInside = f["mounted"] == "1"
+            let hostTable = FS_read("/proc/self/mountinfo")
+            let leaked = hostTable.contains(tag)
+            add(
+                4, "a mount made inside stays inside", seenInside && !leaked,
+                "inside: tmpfs \(tag) on /mnt \(seenInside ? "listed" : "missing"); host mountinfo: \(leaked ? "LISTED" : "absent")"
+            )
+            let table = Mounts.parse(FS_read("/proc/\(pid)/mountinfo"))
+            let rootMount = table.last { $0.mountPoint == "/" }
+            add(
+                4, "mount propagation is private", rootMount?.propagation == "private",
+                "container's / is \(rootMount?.propagation ?? "?")")
+            let hostRoot = Mounts.table().last { $0.mountPoint == "/" }
+            let oldRoot = table.contains {
+                $0.root == "/" && $0.source == hostRoot?.source && $0.fsType == hostRoot?.fsType
+            }
+            add(
+                4, "the host's root is not in the container's mount table", !oldRoot && rootMount != nil,
+                "container: \(table.count) mounts, / is \(rootMount.map { "\($0.source):\($0.root)" } ?? "?"); host: \(Mounts.table().count) mounts"
+            )
+        }
+
+        if stage.has(.ipc), let segment {
+            let insideCount = Int(f["shm"] ?? "") ?? -1
+            add(
+                5, "host System V shared memory is invisible", insideCount == 0 && segment.visibleOnHost(),
+                "host: segment \(segment.id) in /proc/sysvipc/shm; inside: \(insideCount) segments")
+        }
+
+        if stage.has(.net) {
+            let devs = (f["netdevs"] ?? "").split(separator: " ").map(String.init)
+            add(6, "only lo exists", devs == ["lo"], "inside /proc/net/dev: \(devs.joined(separator: " "))")
+            let lo = f["lo"] ?? ""
+            add(6, "lo is up", lo.contains(",UP") || lo.contains("<UP"), lo.isEmpty ? "no lo" : lo)
+            add(6, "no route anywhere", f["routes"] == "0", "inside: `ip -4 route` prints \(f["routes"] ?? "?") routes")
+        }
+
+        if stage.has(.user), let map = spec.idMapping {
+            for file in ["uid_map", "gid_map"] {
+                let text = FS_read("/proc/\(pid)/\(file)").split(whereSeparator: \.isWhitespace).joined(separator: " ")
+                let want = "\(map.inside) \(map.host) \(map.count)"
+                add(7, "\(file) maps container root to \(map.host)", text == want, "/proc/\(pid)/\(file): \(text)")
+            }
+            add(7, "the command runs as root inside", f["uid"] == "0", "inside: id -u = \(f["uid"] ?? "?")")
+            var st = stat()
+            let created = "/proc/\(pid)/root/tmp/\(tag)"
+            let owner = stat(created, &st) == 0 ? Int(st.st_uid) : -1
+            add(
+                7, "a file created inside belongs to uid \(map.host) on the host",
+                f["touch"] == "ok" && owner == Int(map.host),
+                "touch /tmp/\(tag) inside; host: owner uid \(owner)")
+        }
+        return results.sorted { $0.stage < $1.stage }
+    }
+}
+
+func FS_read(_ path: String) -> String {
+    (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+}
+
+/// The host's side, captured before the container starts.
+struct HostView {
+    let hostname: String
+    let namespaces: [Namespace: String]
+    let processCount: Int
+
+    static func capture() -> HostView {
+        var ns: [Namespace: String] = [:]
+        for kind in Namespace.allCases { ns[kind] = Host.namespaceID(kind) }
+        let procs = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter {
+            Int($0) != nil
+        }
+        return HostView(hostname: Host.hostname, namespaces: ns, processCount: procs.count)
+    }
+}
+
+struct InsideView {
+    let pid: pid_t
+    let facts: [String: String]
+}
+
+/// A System V shared-memory segment made on the host, to look for inside (stage 5).
+struct SysVSegment {
+    let id: Int32
+
+    static func create() -> SysVSegment? {
+        let id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600)
+        return id >= 0 ? SysVSegment(id: id) : nil
+    }
+
+    func visibleOnHost() -> Bool {
+        FS_read("/proc/sysvipc/shm").split(separator: "\n").dropFirst().contains {
+            $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first == "\(id)"
+        }
+    }
+
+    func remove() { shmctl(id, IPC_RMID, nil) }
+}

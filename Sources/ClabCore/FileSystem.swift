@@ -1,3 +1,4 @@
+import CShims
 import Foundation
 import Glibc
 
@@ -89,4 +90,12 @@ final class FileLock {
 /// A C buffer as a Swift string, up to its NUL.
 func cString<C: Collection>(_ chars: C) -> String where C.Element == CChar {
     String(decoding: chars.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// A close-on-exec pipe: (read end, write end). Close-on-exec from birth, because another
+/// thread may clone a container at any moment.
+public func makePipe() throws -> (read: Int32, write: Int32) {
+    var fds: [Int32] = [-1, -1]
+    guard clab_pipe_cloexec(&fds) == 0 else { throw SyscallError("pipe2") }
+    return (fds[0], fds[1])
 }

@@ -80,7 +80,9 @@ public struct ImageStore: Sendable {
         try? FS.removeTree(tmp)
         do {
             let root = tmp + "/rootfs"
-            for dir in ["bin", "sbin", "usr/bin", "usr/sbin", "etc", "root", "proc", "sys", "dev", "var", "home"] {
+            for dir in [
+                "bin", "sbin", "usr/bin", "usr/sbin", "etc", "root", "proc", "sys", "dev", "var", "home", "mnt",
+            ] {
                 try FS.makeDirectories(root + "/" + dir)
             }
             try FS.makeDirectories(root + "/tmp", mode: 0o1777)

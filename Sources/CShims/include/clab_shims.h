@@ -32,6 +32,7 @@ int clab_set_pdeathsig(int sig);
 int clab_link_up(const char *ifname);
 int clab_ioctl_int(int fd, unsigned long request, int *value);
 int clab_tcsetpgrp_quiet(int fd, pid_t pgrp);
+int clab_pipe_cloexec(int fds[2]);
 
 // Signal forwarding while the parent waits: the handler only calls kill(2) and records.
 void clab_forward_signals_to(pid_t pid);

@@ -1,0 +1,85 @@
+import ArgumentParser
+import ClabChecks
+import ClabCore
+import Foundation
+
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract:
+            "Self-check: run a stage-N container and prove the isolation of stages 1..N, inside and from the host.")
+
+    @Argument(help: "The stage, 1-\(Stage.all.count).")
+    var stage: String
+
+    @Flag(help: "Print the results as JSON.")
+    var json = false
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let stage = try parseStage(stage)
+        try Runtime.requireRoot()
+        let runtime = Runtime(layout: global.layout)
+        let results = try StageProbes(runtime: runtime).run(stage: stage, log: { stderrLine("clab: \($0)") })
+        let failed = results.filter { !$0.passed }.count
+        if json {
+            let report = CheckReport(stage: stage.number, passed: failed == 0, results: results)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print(CheckReport.render(stage: stage, results: results))
+        }
+        if failed == 0 { Progress(layout: runtime.layout).markPassed(stage.number) }
+        if failed > 0 { throw ExitCode(1) }
+    }
+}
+
+struct CheckReport: Codable {
+    let stage: Int
+    let passed: Bool
+    let results: [ProbeResult]
+
+    static func render(stage: Stage, results: [ProbeResult]) -> String {
+        var lines = [
+            "clab check \(stage.number): a stage-\(stage.number) container, the properties of stages 1-\(stage.number)"
+        ]
+        var current = 0
+        for result in results {
+            if result.stage != current {
+                current = result.stage
+                let title = Stage.all.first { $0.number == current }?.title ?? ""
+                lines.append("stage \(current) · \(title)")
+            }
+            lines.append("  \(result.passed ? "✓" : "✗") \(result.property)")
+            lines.append("      \(result.evidence)")
+        }
+        let failed = results.filter { !$0.passed }.count
+        lines.append(
+            failed == 0
+                ? "all \(results.count) properties hold"
+                : "\(failed) of \(results.count) properties do not hold: read `clab lesson \(stage.number)`")
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Which stages' self-checks passed, for the ✓ in `clab lessons`.
+struct Progress {
+    let layout: StateLayout
+    var file: String { layout.root + "/progress.json" }
+
+    func passed() -> Set<Int> {
+        guard let data = FileManager.default.contents(atPath: file),
+            let list = try? JSONDecoder().decode([Int].self, from: data)
+        else { return [] }
+        return Set(list)
+    }
+
+    func markPassed(_ stage: Int) {
+        let all = passed().union(1...stage)
+        if let data = try? JSONEncoder().encode(all.sorted()) {
+            _ = FileManager.default.createFile(atPath: file, contents: data)
+        }
+    }
+}
