@@ -1,0 +1,46 @@
+import Foundation
+
+/// The lessons in `lessons/NN-name.md`, one per stage, each opening with front matter
+/// (`stage:` and `title:`).
+public struct Lesson: Sendable {
+    public let stage: Int
+    public let title: String
+    public let path: String
+    public let body: String
+
+    public static func directory() throws -> String { try Resources.shareDir() + "/lessons" }
+
+    public static func all() throws -> [Lesson] {
+        let dir = try directory()
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".md") }
+        return files.sorted().compactMap { load(dir + "/" + $0) }
+    }
+
+    public static func numbered(_ n: Int) throws -> Lesson {
+        guard let lesson = try all().first(where: { $0.stage == n }) else {
+            throw ClabError("there is no lesson \(n) yet: run `clab lessons` to list them", exitCode: 2)
+        }
+        return lesson
+    }
+
+    /// Splits the front matter from the body.
+    public static func load(_ path: String) -> Lesson? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        let (meta, body) = frontMatter(text)
+        guard let stage = meta["stage"].flatMap({ Int($0) }) else { return nil }
+        return Lesson(stage: stage, title: meta["title"] ?? "", path: path, body: body)
+    }
+
+    public static func frontMatter(_ text: String) -> ([String: String], String) {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.first == "---", let end = lines.dropFirst().firstIndex(of: "---") else { return ([:], text) }
+        var meta: [String: String] = [:]
+        for line in lines[1..<end] {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            meta[line[..<colon].trimmingCharacters(in: .whitespaces)] =
+                line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        let body = lines[(end + 1)...].joined(separator: "\n")
+        return (meta, body.hasPrefix("\n") ? String(body.dropFirst()) : body)
+    }
+}

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# Start-to-exit of /bin/true at the full namespace stage: clab vs unshare+chroot vs runc.
+#
+#   sudo bench/start.sh            # or: sudo make bench
+#   CLAB=/path/to/clab RUNS=100 WARMUP=10 sudo -E bench/start.sh
+#
+# All three run the same busybox rootfs (built by `clab image path` in a private state dir).
+# Everything created here (temp dir, clab state, runc bundle and state, runc's per-run cgroups)
+# lives under one mktemp dir or one unique cgroup name and is removed on exit.
+# Results: a table on stdout and bench/results-start.md (overwritten each run).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$here")
+runs=${RUNS:-50}
+warmup=${WARMUP:-5}
+results_md="$here/results-start.md"
+
+die() { echo "bench/start.sh: $*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "run as root (namespaces, chroot, runc and cgroups need it)"
+for tool in hyperfine runc unshare chroot python3; do
+    command -v "$tool" >/dev/null || die "$tool is missing (\`make bench\` installs hyperfine and runc from Debian)"
+done
+
+# --- clab: $CLAB, or the release build (built here if missing) ---------------------------------
+if [ -n "${CLAB:-}" ]; then
+    clab=$CLAB
+else
+    clab="$repo/.build/release/clab"
+    if [ ! -x "$clab" ]; then
+        echo "building clab (release, static Swift stdlib)…" >&2
+        (cd "$repo" && PATH="/opt/swift/usr/bin:$PATH" swift build -c release --static-swift-stdlib >&2)
+    fi
+fi
+[ -x "$clab" ] || die "no clab binary at $clab"
+
+# --- scratch space and cleanup -----------------------------------------------------------------
+# The name contains "clab" on purpose: a leaked mount would show up in `grep clab /proc/self/mountinfo`.
+tmp=$(mktemp -d /tmp/clab-bench.XXXXXX)
+# Stage 7 maps container root to uid 100000, which must be able to traverse down to its rootfs.
+chmod 711 "$tmp"
+state="$tmp/state"           # clab --root: images and per-container state, never /var/lib/clab
+bundle="$tmp/runc-bundle"
+runc_root="$tmp/runc-state"  # runc --root: its container state
+runc_id="clab-bench-$$"
+# A relative cgroupsPath makes runc (v1 fs driver) create this name beneath the caller's own
+# cgroup in every hierarchy: /process_api/<x>/<name> for memory here, /<name> where we sit at /.
+runc_cgroup="clab-bench-runc-$$"
+
+cleanup() {
+    local rc=$?
+    set +e
+    if [ -d "$runc_root/$runc_id" ]; then
+        runc --root "$runc_root" delete --force "$runc_id" >/dev/null 2>&1
+    fi
+    # Only the cgroups named after this run (runc removes them itself after each run; this
+    # catches an interrupted one). rmdir refuses a cgroup that still holds processes.
+    while IFS= read -r cg; do
+        rmdir "$cg" 2>/dev/null || echo "bench/start.sh: could not remove cgroup $cg" >&2
+    done < <(find /sys/fs/cgroup -depth -type d -name "$runc_cgroup" 2>/dev/null)
+    # Nothing should be mounted below $tmp (unshare/runc mounts die with their namespaces,
+    # clab removes its own); if something is, let clab's gc handle it, then detach the rest.
+    if grep -qF " $tmp/" /proc/self/mountinfo; then
+        "$clab" gc --root "$state" >/dev/null 2>&1
+        awk -v t="$tmp/" 'index($5, t) == 1 { print $5 }' /proc/self/mountinfo | sort -r |
+            while IFS= read -r m; do umount -l "$m"; done
+    fi
+    rm -rf "$tmp"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- the rootfs ----------------------------------------------------------------------------------
+rootfs=$("$clab" image path --root "$state")
+[ -x "$rootfs/bin/true" ] || die "clab image path gave $rootfs, which has no /bin/true"
+# First stage-7 run makes the uid-shifted copy of the image (once): keep that out of the timings.
+"$clab" step 7 --quiet --root "$state" -- /bin/true || die "clab step 7 -- /bin/true failed"
+
+# --- unshare: the same namespaces as clab's stages 2-6, fresh /proc, chroot --------------------
+# --mount-proc mounts proc at <rootfs>/proc inside the new (private) mount namespace before exec,
+# so the chrooted /bin/true sees a fresh /proc and the host never sees the mount.
+unshare_cmd="unshare -fpmiun --mount-proc=$rootfs/proc chroot $rootfs /bin/true"
+# clab's stage 7 adds a user namespace; this row shows what that costs unshare (root maps to 0).
+unshare_user_cmd="unshare -fpmiunU --map-root-user --mount-proc=$rootfs/proc chroot $rootfs /bin/true"
+$unshare_cmd || die "unshare+chroot failed: $unshare_cmd"
+$unshare_user_cmd || die "unshare+chroot with a user namespace failed: $unshare_user_cmd"
+
+# --- runc: default `runc spec`, pointed at the same rootfs --------------------------------------
+mkdir -p "$bundle" "$runc_root"
+(cd "$bundle" && runc spec)
+python3 - "$bundle/config.json" "$rootfs" "$runc_cgroup" <<'EOF'
+import json, sys
+path, rootfs, cgroup = sys.argv[1:]
+with open(path) as f:
+    c = json.load(f)
+c["root"] = {"path": rootfs, "readonly": False}  # clab and the chroot also get a writable root
+c["process"]["args"] = ["/bin/true"]
+c["process"]["terminal"] = False
+c["linux"]["cgroupsPath"] = cgroup
+with open(path, "w") as f:
+    json.dump(c, f, indent=1)
+EOF
+runc_cmd="runc --root $runc_root run --bundle $bundle $runc_id"
+runc_note=""
+if ! runc_err=$($runc_cmd </dev/null 2>&1); then
+    runc_note="runc could not run here: $(echo "$runc_err" | tail -1)"
+    echo "bench/start.sh: $runc_note (left out of the benchmark)" >&2
+elif [ -n "$(find /sys/fs/cgroup -name "$runc_cgroup" 2>/dev/null)" ] || [ -n "$(ls -A "$runc_root")" ]; then
+    die "runc left its cgroup or state behind after a run; not benchmarking it"
+fi
+
+# --- measure -------------------------------------------------------------------------------------
+clab_cmd="$clab step 7 --quiet --root $state -- /bin/true"
+names=(clab unshare "unshare -U" runc)
+cmds=("$clab_cmd" "$unshare_cmd" "$unshare_user_cmd" "$runc_cmd")
+[ -z "$runc_note" ] || { unset 'names[3]' 'cmds[3]'; }
+args=()
+for i in "${!cmds[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
+
+hyperfine -N --style basic --warmup "$warmup" --runs "$runs" --export-json "$tmp/start.json" "${args[@]}" </dev/null
+
+# After the measured runs runc must have cleaned up after itself.
+if [ -z "$runc_note" ]; then
+    leftover=$(find /sys/fs/cgroup -name "$runc_cgroup" 2>/dev/null; ls -A "$runc_root")
+    [ -z "$leftover" ] || echo "bench/start.sh: runc left behind: $leftover (removed at exit)" >&2
+fi
+
+# --- report --------------------------------------------------------------------------------------
+kernel=$(uname -r)
+python3 - "$tmp/start.json" "$results_md" "$runs" "$warmup" "$kernel" "$runc_note" \
+    "$(hyperfine --version)" "$(runc --version | head -1)" "$(unshare --version)" <<'EOF'
+import datetime, json, math, statistics, sys
+
+path, out, runs, warmup, kernel, runc_note, *versions = sys.argv[1:]
+results = {r["command"]: r for r in json.load(open(path))["results"]}
+
+def ms(x):
+    return x * 1000
+
+def stats(name):
+    r = results[name]
+    return r["mean"], r["stddev"] or 0.0, r["median"], r["min"]
+
+def ratio(a, b):
+    """a/b with first-order error propagation of the two standard deviations."""
+    ma, sa, *_ = stats(a)
+    mb, sb, *_ = stats(b)
+    q = ma / mb
+    return q, q * math.hypot(sa / ma, sb / mb)
+
+rows = ["| command | mean ± σ (ms) | median (ms) | min (ms) | clab / this |",
+        "|---|---:|---:|---:|---:|"]
+for name, r in results.items():
+    mean, sd, med, mn = stats(name)
+    rel = "—" if name == "clab" else "%.2f ± %.2f" % ratio("clab", name)
+    rows.append(f"| {name} | {ms(mean):.2f} ± {ms(sd):.2f} | {ms(med):.2f} | {ms(mn):.2f} | {rel} |")
+
+targets = []
+if "unshare" in results:
+    q, _ = ratio("clab", "unshare")
+    targets.append(f"- within 2× of `unshare -fpmiun chroot`: clab/unshare = {q:.2f} → "
+                   + ("**met**" if q <= 2 else "**missed**"))
+if "runc" in results:
+    q, _ = ratio("clab", "runc")
+    targets.append(f"- faster than runc: clab/runc = {q:.2f} → " + ("**met**" if q < 1 else "**missed**"))
+else:
+    targets.append(f"- faster than runc: **not measured** — {runc_note}")
+
+md = "\n".join([
+    "# Start-to-exit of `/bin/true` (bench/start.sh)",
+    "",
+    f"{datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}, kernel {kernel}, "
+    f"{runs} runs after {warmup} warm-up runs each ({versions[0]}, {versions[1]}, {versions[2]}).",
+    "",
+    *rows,
+    "",
+    "Targets (design.md):",
+    *targets,
+    "",
+    "Ratios carry first-order propagated σ. Rows: `clab step 7` (chroot + UTS, PID, mount +",
+    "pivot_root, IPC, network and user namespaces); `unshare -fpmiun --mount-proc chroot` (the",
+    "target's reference, no user namespace); the same with `-U --map-root-user` (for comparison);",
+    "`runc run` with its default `runc spec` (no user namespace, but cgroups, /sys, /dev/pts,",
+    "masked paths, capabilities). All on the same busybox rootfs.",
+    "",
+])
+open(out, "w").write(md)
+print()
+print("\n".join(rows))
+print()
+print("\n".join(targets))
+print(f"\n(written to {out})")
+EOF
