@@ -6,6 +6,7 @@
 #include <linux/sched.h>
 #include <net/if.h>
 #include <sched.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -151,7 +152,15 @@ void clab_forward_signals_to(pid_t pid) {
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
     int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
-    for (unsigned i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) sigaction(sigs[i], &sa, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    for (unsigned i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        sigaction(sigs[i], &sa, NULL);
+        sigaddset(&set, sigs[i]);
+    }
+    // Our launcher may have started us with these blocked (the mask is inherited): this
+    // thread waits for the container, so it takes them.
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
 int clab_pending_signal(void) { return pending_signal; }

@@ -7,7 +7,8 @@ public enum Banner {
         lines.append(
             "  kernel:  \(stage.kernel.replacingOccurrences(of: "<rootfs>", with: spec.imageRoot).replacingOccurrences(of: "<id>", with: spec.hostname))"
         )
-        lines.append("  by hand: \(byHand(spec))")
+        lines.append("  by hand: export ROOT=\(spec.imageRoot)")
+        lines.append("           \(byHand(spec))")
         if stage.number < Stage.all.count {
             lines.append(
                 "  next:    clab step \(stage.number + 1) adds the \(Stage.all[stage.number].title); read `clab lesson \(stage.number)`"
@@ -18,10 +19,10 @@ public enum Banner {
         return lines.joined(separator: "\n")
     }
 
-    /// The whole container as one util-linux command line.
+    /// The whole container as one util-linux command line, with the image's root in $ROOT.
     public static func byHand(_ spec: ContainerSpec) -> String {
         let stage = spec.stage
-        let root = spec.imageRoot
+        let root = "$ROOT"
         guard stage.number > 1 else { return ChrootStage.byHand(rootfs: root) }
         var flags: [String] = []
         if stage.has(.user) {

@@ -63,14 +63,15 @@ public enum Host {
 
     /// Whether this kernel lets us make user namespaces (a missing CONFIG_USER_NS, or a
     /// sysctl that forbids them, shows here).
-    public static func userNamespacesAvailable() -> String? {
-        guard FS.exists("/proc/self/ns/user") else { return "this kernel has no user namespaces (CONFIG_USER_NS)" }
-        if let max = FS.read("/proc/sys/user/max_user_namespaces"),
+    /// `proc` is a directory laid out like /proc (tests pass a fake one).
+    public static func userNamespacesAvailable(proc: String = "/proc") -> String? {
+        guard FS.exists(proc + "/self/ns/user") else { return "this kernel has no user namespaces (CONFIG_USER_NS)" }
+        if let max = FS.read(proc + "/sys/user/max_user_namespaces"),
             Int(max.trimmingCharacters(in: .whitespacesAndNewlines)) == 0
         {
             return "user namespaces are disabled (sysctl user.max_user_namespaces = 0)"
         }
-        if let clone = FS.read("/proc/sys/kernel/unprivileged_userns_clone"), clone.hasPrefix("0"), geteuid() != 0 {
+        if let clone = FS.read(proc + "/sys/kernel/unprivileged_userns_clone"), clone.hasPrefix("0"), geteuid() != 0 {
             return "unprivileged user namespaces are disabled (kernel.unprivileged_userns_clone = 0)"
         }
         return nil

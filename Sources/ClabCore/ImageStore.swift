@@ -7,8 +7,11 @@ import Glibc
 public struct ImageStore: Sendable {
     public let layout: StateLayout
     public static let baseName = "busybox"
-    /// Where Debian's busybox-static puts its binary.
-    public static let busyboxPath = "/bin/busybox"
+    /// Where Debian's busybox-static puts its binary; CLAB_BUSYBOX overrides it (tests use
+    /// this to see what a machine without busybox-static gets).
+    public static var busyboxPath: String {
+        ProcessInfo.processInfo.environment["CLAB_BUSYBOX"] ?? "/bin/busybox"
+    }
 
     public init(layout: StateLayout) { self.layout = layout }
 

@@ -1,0 +1,146 @@
+import ArgumentParser
+import Foundation
+import Testing
+
+@testable import ClabCLI
+@testable import ClabCore
+
+@Suite("stage catalogue and specs")
+struct StageSpecTests {
+    @Test func eachStageAddsExactlyItsNamespace() throws {
+        let expected: [[Namespace]] = [
+            [], [.uts], [.uts, .pid], [.uts, .pid, .mnt], [.uts, .pid, .mnt, .ipc],
+            [.uts, .pid, .mnt, .ipc, .net], [.uts, .pid, .mnt, .ipc, .net, .user],
+        ]
+        for (i, namespaces) in expected.enumerated() {
+            let stage = try Stage.numbered(i + 1)
+            #expect(stage.namespaces == namespaces)
+            #expect(stage.cloneFlags == namespaces.reduce(0) { $0 | $1.cloneFlag })
+        }
+        #expect(Namespace.pid.cloneFlag == 0x2000_0000)
+        #expect(Namespace.mnt.cloneFlag == 0x0002_0000)
+        #expect(Namespace.user.cloneFlag == 0x1000_0000)
+    }
+
+    @Test(arguments: [0, 8, 99, -1])
+    func stagesOutOfRangeAreRefused(n: Int) {
+        #expect(throws: ClabError.self) { try Stage.numbered(n) }
+    }
+
+    @Test func stageArgumentParsing() throws {
+        #expect(try parseStage("4").number == 4)
+        let error = #expect(throws: ClabError.self) { try parseStage("x") }
+        #expect(error?.message.contains("'x' is not a stage number") == true)
+        #expect(error?.exitCode == 2)
+    }
+
+    @Test func stepOptionsParse() throws {
+        let parsed = try Clab.parseAsRoot([
+            "step", "3", "--hostname", "web", "--quiet", "--root", "/tmp/x", "--", "ps", "-ef",
+        ])
+        let step = try #require(parsed as? StepCommand)
+        #expect(step.quiet)
+        #expect(step.global.root == "/tmp/x")
+        let request = try step.request()
+        #expect(request.stage.number == 3)
+        #expect(request.command == ["ps", "-ef"])
+        #expect(request.hostname == "web")
+        #expect(step.global.layout.root == "/tmp/x")
+        #expect(step.global.layout.runDir == "/tmp/x/run")
+    }
+
+    @Test func defaultCommandIsTheShell() throws {
+        let step = try #require(try Clab.parseAsRoot(["step", "2"]) as? StepCommand)
+        #expect(try step.request().command == nil)
+    }
+
+    @Test func unknownOptionsAreRefused() {
+        #expect(throws: (any Error).self) { try Clab.parseAsRoot(["step", "2", "--bogus"]) }
+    }
+
+    @Test func hostnamesAreValidated() {
+        #expect(throws: ClabError.self) { try ContainerSpec.validateHostname("bad name") }
+        #expect(throws: ClabError.self) { try ContainerSpec.validateHostname(String(repeating: "a", count: 65)) }
+        #expect(throws: Never.self) { try ContainerSpec.validateHostname("web-1.local") }
+    }
+
+    @Test func bannerGivesTheUtilLinuxEquivalent() {
+        let spec = ContainerSpec(
+            id: "abc", stageNumber: 7, hostname: "abc", imageRoot: "/img", bundleDir: "/run/c/abc", command: ["sh"],
+            env: [], idMapping: .defaultRange)
+        let hand = Banner.byHand(spec)
+        for part in [
+            "--map-users=100000,0,65536", "--uts", "--ipc", "--net", "--mount", "--pid --fork", "pivot_root . .",
+        ] {
+            #expect(hand.contains(part), "\(part) missing from \(hand)")
+        }
+        #expect(Banner.text(for: spec).contains("export ROOT=/img"))
+        let one = ContainerSpec(
+            id: "abc", stageNumber: 1, hostname: "abc", imageRoot: "/img", bundleDir: "/x", command: ["sh"], env: [],
+            idMapping: nil)
+        #expect(Banner.byHand(one) == "chroot $ROOT /bin/sh")
+    }
+
+    @Test func idMapLine() {
+        #expect(IDMapping.defaultRange.mapLine == "0 100000 65536\n")
+    }
+}
+
+@Suite("parsers and small pieces")
+struct PieceTests {
+    @Test func mountinfoParsing() {
+        let text = """
+            22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
+            40 22 0:5 /x\\040y /mnt/a\\040b rw - tmpfs tmp rw
+            """
+        let mounts = Mounts.parse(text)
+        #expect(mounts.count == 2)
+        #expect(mounts[0].propagation == "shared:1")
+        #expect(mounts[1].propagation == "private")
+        #expect(mounts[1].mountPoint == "/mnt/a b")
+        #expect(mounts[1].root == "/x y")
+        #expect(mounts[1].fsType == "tmpfs")
+    }
+
+    @Test func initFailuresDecodeToOneLine() {
+        #expect(
+            InitReport.decode(InitReport.encode("stage 4: pivot_root: Invalid argument"), stage: 4)
+                == "stage 4: pivot_root: Invalid argument")
+        // From the C child: setresuid failed with EPERM.
+        #expect(
+            InitReport.decode(Array("EU1".utf8), stage: 7) == "stage 7: setresuid(0, 0, 0): Operation not permitted")
+    }
+
+    @Test func frontMatter() {
+        let (meta, body) = Lesson.frontMatter("---\nstage: 3\ntitle: PID namespace\n---\n\n# Hello\n")
+        #expect(meta["stage"] == "3")
+        #expect(meta["title"] == "PID namespace")
+        #expect(body == "# Hello\n")
+    }
+
+    @Test func markdownRendering() {
+        let out = Markdown.render("# Title\nSome **bold** and `code`.\n- item\n```console\n$ clab step 1\n```")
+        #expect(out.contains("\u{1B}[1m" + "bold"))
+        #expect(out.contains("\u{1B}[36mcode"))
+        #expect(out.contains("• item"))
+        #expect(out.contains("    \u{1B}[1m$ clab step 1"))
+        #expect(!out.contains("```"))
+    }
+
+    @Test func staticBinaryDetection() throws {
+        #expect(try ELF.isStatic("/bin/busybox"))
+        #expect(try !ELF.isStatic("/bin/ls"))
+    }
+
+    @Test func userNamespaceDetectionReadsProc() throws {
+        let fake = "/tmp/clab-fakeproc-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: fake) }
+        try FileManager.default.createDirectory(atPath: fake + "/sys/user", withIntermediateDirectories: true)
+        #expect(Host.userNamespacesAvailable(proc: fake)?.contains("CONFIG_USER_NS") == true)
+        try FileManager.default.createDirectory(atPath: fake + "/self/ns", withIntermediateDirectories: true)
+        _ = FileManager.default.createFile(atPath: fake + "/self/ns/user", contents: Data())
+        _ = FileManager.default.createFile(atPath: fake + "/sys/user/max_user_namespaces", contents: Data("0\n".utf8))
+        #expect(Host.userNamespacesAvailable(proc: fake)?.contains("max_user_namespaces = 0") == true)
+        #expect(Host.userNamespacesAvailable() == nil)
+    }
+}
