@@ -127,7 +127,7 @@ struct CLIBehaviourTests {
                 if out?.status != 0 { outputs.data = Data("failed: \(out?.stderr ?? "")".utf8) }
             }
         }
-        threads.forEach { $0.start() }
+        for thread in threads { thread.start() }
         #expect(eventually(30) { FileManager.default.fileExists(atPath: root + "/images/busybox/image.json") })
         #expect(
             eventually(30) {
@@ -149,7 +149,8 @@ struct LifecycleTests {
         try TestEnv.ensureImage()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: TestEnv.clab)
-        process.arguments = [args[0], "--root", root] + args.dropFirst()  // before "--": after it, it would be the command's
+        // --root before "--": after it, it would be the command's.
+        process.arguments = [args[0], "--root", root] + args.dropFirst()
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
