@@ -1,6 +1,6 @@
 import ArgumentParser
 import ClabCore
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// Entry point: parse, run, and turn every error into one line on stderr.
@@ -34,16 +34,17 @@ public enum CLI {
 
     static func oneLine(_ message: String) -> String {
         let first = message.split(separator: "\n").first.map(String.init) ?? message
-        return first.replacingOccurrences(of: "Error: ", with: "")
+        return first.replacing("Error: ", with: "")
     }
 
     static func printError(_ message: String) {
-        FileHandle.standardError.write(Data("clab: \(message)\n".utf8))
+        stderrLine("clab: \(message)")
     }
 }
 
 func stderrLine(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    let bytes = Array((text + "\n").utf8)
+    _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
 }
 
 struct GlobalOptions: ParsableArguments {

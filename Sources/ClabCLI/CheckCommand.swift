@@ -1,7 +1,7 @@
 import ArgumentParser
 import ClabChecks
 import ClabCore
-import Foundation
+import FoundationEssentials
 
 struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,6 @@
 import ArgumentParser
 import ClabCore
-import Foundation
+import FoundationEssentials
 import Glibc
 
 struct LessonsCommand: ParsableCommand {
@@ -15,7 +15,7 @@ struct LessonsCommand: ParsableCommand {
         for stage in Stage.all {
             let mark = passed.contains(stage.number) ? "✓" : " "
             let lesson = lessons.first { $0.stage == stage.number }
-            let file = lesson.map { "lessons/" + ($0.path as NSString).lastPathComponent } ?? "(no lesson yet)"
+            let file = lesson.map { "lessons/" + Path.basename($0.path) } ?? "(no lesson yet)"
             print("\(mark) \(stage.number)  \(pad(stage.title, 30))\(file)")
         }
         print("\nRead one with `clab lesson N`; try it with `clab step N`; check it with `clab check N`.")

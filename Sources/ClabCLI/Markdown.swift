@@ -62,7 +62,7 @@ enum Markdown {
             if c == "`", let end = chars.dropFirst().firstIndex(of: "`") {
                 out += s.code + chars[chars.index(after: chars.startIndex)..<end] + reset
                 chars = chars[chars.index(after: end)...]
-            } else if chars.hasPrefix("**"), let end = chars.dropFirst(2).range(of: "**") {
+            } else if chars.hasPrefix("**"), let end = chars.dropFirst(2).firstRange(of: "**") {
                 out +=
                     s.bold
                     + inline(

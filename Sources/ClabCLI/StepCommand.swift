@@ -1,6 +1,6 @@
 import ArgumentParser
 import ClabCore
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// Parses "4" into a stage, with a message a learner can act on for "0", "99" or "x".
@@ -91,7 +91,7 @@ struct ImageList: ParsableCommand {
         try store.ensureBase(log: { stderrLine("clab: \($0)") })
         print(pad("NAME", 10) + pad("SIZE", 10) + pad("CREATED", 22) + "ROOTFS")
         for image in store.list() {
-            let size = String(format: "%.1f MiB", Double(image.sizeBytes) / 1_048_576)
+            let size = fixed(Double(image.sizeBytes) / 1_048_576, 1) + " MiB"
             print(pad(image.name, 10) + pad(size, 10) + pad(image.created, 22) + image.rootfs)
             for base in image.shiftedCopies {
                 print(pad("", 10) + pad("", 10) + pad("", 22) + "+ copy owned by uid \(base)+ (stage 7)")

@@ -1,5 +1,5 @@
 import ClabCore
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// A container whose stdin and stdout are pipes to us: start it, read what it says while it

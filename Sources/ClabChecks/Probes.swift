@@ -1,5 +1,5 @@
 import ClabCore
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// One isolation property, checked, with what was seen.

@@ -5,7 +5,7 @@ public enum Banner {
         let stage = spec.stage
         var lines = ["clab stage \(stage.number) · \(stage.title): \(stage.adds)"]
         lines.append(
-            "  kernel:  \(stage.kernel.replacingOccurrences(of: "<rootfs>", with: spec.imageRoot).replacingOccurrences(of: "<id>", with: spec.hostname))"
+            "  kernel:  \(stage.kernel.replacing("<rootfs>", with: spec.imageRoot).replacing("<id>", with: spec.hostname))"
         )
         lines.append("  by hand: export ROOT=\(spec.imageRoot)")
         lines.append("           \(byHand(spec))")

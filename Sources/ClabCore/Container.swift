@@ -1,5 +1,5 @@
 import CShims
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// How a container ended, in shell terms: the exit code, or 128+signal.
@@ -41,7 +41,6 @@ public final class Container {
     /// already reaped and its state removed.
     public func start(stdio: (Int32, Int32, Int32) = (0, 1, 2)) throws {
         try FS.makeDirectories(spec.rootfsMountPoint)
-        try writeState()
 
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
@@ -50,7 +49,7 @@ public final class Container {
             throw ClabError("stage \(spec.stageNumber): \(error)")
         }
         socket = pair[0]
-        let argv = [initPath, "__init"]
+        let argv = [initPath]
         let result: pid_t = withCStrings(argv) { cArgv in
             withCStrings([]) { cEnv in
                 initPath.withCString { path in
@@ -77,12 +76,13 @@ public final class Container {
                 "stage \(spec.stageNumber): clone3(\(flags.isEmpty ? "0" : flags)): \(errnoDescription(-result))")
         }
         pid = result
-        try updateState()
+        // Written once the pid is known; gc treats a directory without it as a start that died.
+        try writeState()
 
         do {
             if let map = spec.idMapping { try UserStage.writeMaps(pid: pid, mapping: map) }
             try send([UInt8(ascii: "G")])
-            try send(Array(try JSONEncoder().encode(spec)))
+            try send(spec.wire)
         } catch {
             kill(pid, SIGKILL)
             _ = reap()
@@ -127,9 +127,17 @@ public final class Container {
     }
 
     /// Removes everything this container made on the host: mounts below its directory (stage 3
-    /// makes them in the host's namespace), and the directory itself.
+    /// makes them in the host's namespace), and the directory itself. From stage 4 on its mounts
+    /// lived in its own mount namespace, gone with it, so three syscalls do; should one fail,
+    /// the full sweep runs.
     public func cleanup() {
-        Container.remove(bundleDir: spec.bundleDir)
+        let dir = spec.bundleDir
+        if spec.stage.has(.mnt), rmdir(spec.rootfsMountPoint) == 0 || errno == ENOENT,
+            unlink(dir + "/state.json") == 0 || errno == ENOENT, rmdir(dir) == 0
+        {
+            return
+        }
+        Container.remove(bundleDir: dir)
     }
 
     /// Shared with gc: unmount, then delete, a container directory.
@@ -178,14 +186,8 @@ public final class Container {
     private func writeState() throws {
         let state = ContainerState(
             id: spec.id, stage: spec.stageNumber, clabPid: getpid(),
-            clabStartTime: Host.startTime(pid: getpid()), initPid: nil,
-            created: ISO8601DateFormatter().string(from: Date()))
-        try FS.write(String(decoding: try JSONEncoder().encode(state), as: UTF8.self), to: stateFile)
-    }
-
-    private func updateState() throws {
-        guard var state = ContainerState.load(stateFile) else { return }
-        state.initPid = pid
+            clabStartTime: Host.startTime(pid: getpid()), initPid: pid,
+            created: Int(time(nil)))
         try FS.write(String(decoding: try JSONEncoder().encode(state), as: UTF8.self), to: stateFile)
     }
 }
@@ -197,47 +199,11 @@ struct ContainerState: Codable {
     var clabPid: Int32
     var clabStartTime: UInt64?
     var initPid: Int32?
-    var created: String
+    /// Seconds since the epoch (a date formatter would load time zone files on every start).
+    var created: Int
 
     static func load(_ path: String) -> ContainerState? {
         guard let text = FS.read(path) else { return nil }
         return try? JSONDecoder().decode(ContainerState.self, from: Data(text.utf8))
     }
-}
-
-/// The wire format for init failures on the sync socket.
-enum InitReport {
-    /// From init (Swift): "M" + the whole line.
-    static func encode(_ message: String) -> [UInt8] { [UInt8(ascii: "M")] + Array(message.utf8) }
-
-    static func decode(_ bytes: [UInt8], stage: Int) -> String {
-        guard let kind = bytes.first else { return "stage \(stage): init failed" }
-        let body = String(decoding: bytes.dropFirst(), as: UTF8.self)
-        if kind == UInt8(ascii: "M") { return body }
-        // From the C child: "E" + step letter + errno, before anything in Swift ran.
-        let step = body.first.map(String.init) ?? "?"
-        let err = Int32(body.dropFirst()) ?? 0
-        let call: String
-        switch step {
-        case "g": call = "setgroups"
-        case "G": call = "setresgid(0, 0, 0)"
-        case "U": call = "setresuid(0, 0, 0)"
-        case "P": call = "prctl(PR_SET_PDEATHSIG)"
-        default: call = "execve(clab init)"
-        }
-        let owner = (step == "g" || step == "G" || step == "U") ? 7 : stage
-        return "stage \(owner): \(call): \(errnoDescription(err))"
-    }
-}
-
-/// NUL-terminated C string arrays, alive for the duration of `body`.
-func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
-    let array = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: strings.count + 1)
-    for (i, s) in strings.enumerated() { array[i] = strdup(s) }
-    array[strings.count] = nil
-    defer {
-        for i in 0..<strings.count { free(array[i]) }
-        array.deallocate()
-    }
-    return body(UnsafePointer(array))
 }

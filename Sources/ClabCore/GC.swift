@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// `clab gc`: removes what runs that crashed or were killed left behind. A container directory
@@ -20,10 +20,10 @@ public struct GarbageCollector {
         let dirs = (try? FileManager.default.contentsOfDirectory(atPath: layout.containersDir)) ?? []
         for id in dirs.sorted() {
             let dir = layout.containerDir(id)
-            if let state = ContainerState.load(dir + "/state.json"),
-                Host.isAlive(pid: state.clabPid, startTime: state.clabStartTime)
-            {
-                continue
+            if let state = ContainerState.load(dir + "/state.json") {
+                if Host.isAlive(pid: state.clabPid, startTime: state.clabStartTime) { continue }
+            } else if Self.isRecent(dir) {
+                continue  // a start in progress writes its state just after clone3
             }
             report.mounts += Container.remove(bundleDir: dir)
             if !FS.exists(dir) { report.containers.append(id) }
@@ -39,5 +39,12 @@ public struct GarbageCollector {
             report.tempDirs.append(layout.imagesDir + "/" + name)
         }
         return report
+    }
+
+    /// Changed in the last 10 seconds.
+    static func isRecent(_ path: String) -> Bool {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return false }
+        return time(nil) - st.st_mtim.tv_sec < 10
     }
 }

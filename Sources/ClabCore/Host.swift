@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// Facts about the host and helpers to run host tools (used at image build, never in the
@@ -13,27 +13,44 @@ public enum Host {
         return nil
     }
 
-    /// Runs a tool and returns its stdout; a failure throws with its stderr's last line.
+    /// Runs a tool and returns its stdout; a failure throws with its output's last line.
+    /// (posix_spawn: Foundation's Process is not in FoundationEssentials.)
     @discardableResult
     public static func output(_ argv: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: argv[0].hasPrefix("/") ? argv[0] : (which(argv[0]) ?? argv[0]))
-        process.arguments = Array(argv.dropFirst())
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        do { try process.run() } catch {
-            throw ClabError("cannot run \(argv[0]): \(error.localizedDescription)")
+        let path = argv[0].hasPrefix("/") ? argv[0] : (which(argv[0]) ?? argv[0])
+        let (readEnd, writeEnd) = try makePipe()
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
+        posix_spawn_file_actions_adddup2(&actions, writeEnd, 2)
+        var pid: pid_t = 0
+        let rc = withCStrings(argv) { cArgv in
+            withCStrings(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]) { cEnv in
+                posix_spawn(&pid, path, &actions, nil, cArgv, cEnv)
+            }
         }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            let last = String(decoding: errData, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
-            throw ClabError("\(argv.joined(separator: " ")) failed (status \(process.terminationStatus)): \(last)")
+        close(writeEnd)
+        defer { close(readEnd) }
+        guard rc == 0 else { throw ClabError("cannot run \(argv[0]): \(errnoDescription(rc))") }
+        var output: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            output += buffer[0..<n]
         }
-        return String(decoding: data, as: UTF8.self)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let text = String(decoding: output, as: UTF8.self)
+        let exit = ExitStatus(raw: status)
+        guard exit.code == 0 else {
+            let last = text.split(separator: "\n").last.map(String.init) ?? ""
+            throw ClabError("\(argv.joined(separator: " ")) failed (status \(exit.code)): \(last)")
+        }
+        return text
     }
 
     public static var hostname: String {
@@ -67,7 +84,7 @@ public enum Host {
     public static func userNamespacesAvailable(proc: String = "/proc") -> String? {
         guard FS.exists(proc + "/self/ns/user") else { return "this kernel has no user namespaces (CONFIG_USER_NS)" }
         if let max = FS.read(proc + "/sys/user/max_user_namespaces"),
-            Int(max.trimmingCharacters(in: .whitespacesAndNewlines)) == 0
+            Int(max.trimmed) == 0
         {
             return "user namespaces are disabled (sysctl user.max_user_namespaces = 0)"
         }

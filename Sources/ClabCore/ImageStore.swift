@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// The image store. For now one image, `busybox`, built on first use from Debian's
@@ -37,14 +37,13 @@ public struct ImageStore: Sendable {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: layout.imagesDir)) ?? []
         return names.sorted().compactMap { name in
             let dir = imageDir(name)
-            guard !name.hasPrefix("."), let meta = FS.read(dir + "/image.json"),
-                let json = try? JSONSerialization.jsonObject(with: Data(meta.utf8)) as? [String: Any]
+            guard !name.hasPrefix("."), let text = FS.read(dir + "/image.json"),
+                let meta = try? JSONDecoder().decode(ImageMeta.self, from: Data(text.utf8))
             else { return nil }
             let shifted = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [])
                 .compactMap { $0.hasPrefix("shifted-") ? UInt32($0.dropFirst(8)) : nil }.sorted()
             return Info(
-                name: name, rootfs: rootfs(name), sizeBytes: json["size"] as? Int ?? 0,
-                created: json["created"] as? String ?? "?", shiftedCopies: shifted)
+                name: name, rootfs: rootfs(name), sizeBytes: meta.size, created: meta.created, shiftedCopies: shifted)
         }
     }
 
@@ -97,7 +96,7 @@ public struct ImageStore: Sendable {
                 .split(separator: "\n").map(String.init).filter { !$0.isEmpty && $0 != "bin/busybox" }
             for applet in applets {
                 let path = root + "/" + applet
-                try FS.makeDirectories((path as NSString).deletingLastPathComponent)
+                try FS.makeDirectories(Path.dirname(path))
                 guard symlink("/bin/busybox", path) == 0 || errno == EEXIST else {
                     throw SyscallError("symlink \(path)")
                 }
@@ -130,29 +129,30 @@ public struct ImageStore: Sendable {
             if nodes < 6 { log("  note: the filesystem refused device nodes; /dev in stages 1-3 stays empty") }
 
             let size = Self.treeSize(root)
-            let meta: [String: Any] = [
-                "name": Self.baseName, "created": ISO8601DateFormatter().string(from: Date()),
-                "size": size, "source": "Debian busybox-static: \(version)",
-            ]
-            let json = try JSONSerialization.data(withJSONObject: meta, options: [.prettyPrinted, .sortedKeys])
+            let meta = ImageMeta(
+                name: Self.baseName, created: Date().formatted(.iso8601), size: size,
+                source: "Debian busybox-static: \(version)")
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let json = try encoder.encode(meta)
             try FS.write(String(decoding: json, as: UTF8.self) + "\n", to: tmp + "/image.json")
             guard rename(tmp, final) == 0 else { throw SyscallError("rename \(tmp) \(final)") }
         } catch {
             try? FS.removeTree(tmp)
             throw error
         }
-        log(String(format: "  done in %.2f s", Date().timeIntervalSince(started)))
+        log("  done in \(fixed(Date().timeIntervalSince(started), 2)) s")
     }
 
     /// The stage-7 copy: same tree, every owner moved up by `base`. Built once, under the lock.
     public func ensureShifted(_ name: String, base: UInt32, log: (String) -> Void) throws -> String {
         let target = shiftedRootfs(name, base: base)
-        let marker = (target as NSString).deletingLastPathComponent + "/complete"
+        let marker = Path.dirname(target) + "/complete"
         if FS.exists(marker) { return target }
         let lock = try FileLock(path: layout.imagesDir + "/.lock")
         defer { withExtendedLifetime(lock) {} }
         if FS.exists(marker) { return target }
-        let dir = (target as NSString).deletingLastPathComponent
+        let dir = Path.dirname(target)
         log("making a copy of '\(name)' owned by uid/gid \(base)+ for user-namespaced containers (once)")
         try? FS.removeTree(dir)
         try FS.makeDirectories(dir)
@@ -168,11 +168,7 @@ public struct ImageStore: Sendable {
     }
 
     static func shiftOwners(_ root: String, by base: UInt32) throws {
-        var paths = [root]
-        if let walker = FileManager.default.enumerator(atPath: root) {
-            while let rel = walker.nextObject() as? String { paths.append(root + "/" + rel) }
-        }
-        for path in paths {
+        for path in [root] + FS.walk(root) {
             var st = stat()
             guard lstat(path, &st) == 0 else { throw SyscallError("lstat \(path)") }
             let mode = st.st_mode
@@ -186,14 +182,20 @@ public struct ImageStore: Sendable {
 
     static func treeSize(_ root: String) -> Int {
         var total = 0
-        if let walker = FileManager.default.enumerator(atPath: root) {
-            while let rel = walker.nextObject() as? String {
-                var st = stat()
-                if lstat(root + "/" + rel, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG { total += Int(st.st_size) }
-            }
+        for path in FS.walk(root) {
+            var st = stat()
+            if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG { total += Int(st.st_size) }
         }
         return total
     }
+}
+
+/// images/<name>/image.json
+struct ImageMeta: Codable {
+    var name: String
+    var created: String
+    var size: Int
+    var source: String
 }
 
 /// Just enough ELF to tell a static binary: no PT_INTERP program header.

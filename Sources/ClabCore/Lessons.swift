@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The lessons in `lessons/NN-name.md`, one per stage, each opening with front matter
 /// (`stage:` and `title:`).
@@ -37,8 +37,7 @@ public struct Lesson: Sendable {
         var meta: [String: String] = [:]
         for line in lines[1..<end] {
             guard let colon = line.firstIndex(of: ":") else { continue }
-            meta[line[..<colon].trimmingCharacters(in: .whitespaces)] =
-                line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            meta[line[..<colon].trimmed] = line[line.index(after: colon)...].trimmed
         }
         let body = lines[(end + 1)...].joined(separator: "\n")
         return (meta, body.hasPrefix("\n") ? String(body.dropFirst()) : body)

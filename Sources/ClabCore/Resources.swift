@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Files clab reads at run time (lessons, labs, the breakout source). They live in the
 /// repository; an installed clab finds them through CLAB_SHARE or /usr/local/share/clab.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// What a user asks for with `clab step N`.
@@ -22,9 +22,14 @@ public struct Runtime: Sendable {
     public let layout: StateLayout
     public let initPath: String
 
-    public init(layout: StateLayout, initPath: String = Resources.executablePath()) {
+    public init(layout: StateLayout, initPath: String = Runtime.defaultInitPath) {
         self.layout = layout
         self.initPath = initPath
+    }
+
+    /// `clab-init` beside the running clab binary (SwiftPM and `make install` put them together).
+    public static var defaultInitPath: String {
+        Path.dirname(Resources.executablePath()) + "/clab-init"
     }
 
     public var images: ImageStore { ImageStore(layout: layout) }
@@ -86,7 +91,7 @@ public struct Runtime: Sendable {
     static func requireSearchable(_ path: String) throws {
         var dir = path
         while dir != "/" && !dir.isEmpty {
-            dir = (dir as NSString).deletingLastPathComponent
+            dir = Path.dirname(dir)
             var st = stat()
             if stat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_mode & 0o001 == 0 {
                 throw ClabError(

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Glibc
 
 /// Where clab keeps things on the host. Images (and later volumes) are user data under

@@ -27,14 +27,19 @@ enum TestEnv {
         return dir + "/clab"
     }()
 
-    static var runtime: Runtime { Runtime(layout: layout, initPath: clab) }
+    static var runtime: Runtime {
+        Runtime(layout: layout, initPath: (clab as NSString).deletingLastPathComponent + "/clab-init")
+    }
 
     static let isRoot = geteuid() == 0
 
-    /// Builds the base image once (idempotent, locked) so tests do not race on first use.
+    /// Builds the base image and its stage-7 copy once (idempotent, locked), so tests that compare
+    /// output do not see the first-use messages.
     static func ensureImage() throws {
         try layout.prepare()
-        try ImageStore(layout: layout).ensureBase(log: { _ in })
+        let store = ImageStore(layout: layout)
+        try store.ensureBase(log: { _ in })
+        _ = try store.ensureShifted(ImageStore.baseName, base: IDMapping.defaultRange.host, log: { _ in })
     }
 }
 

@@ -1,5 +1,4 @@
 import CShims
-import Foundation
 import Glibc
 
 /// A failure inside the container's setup, owned by the stage that does that step, so the user
@@ -88,7 +87,7 @@ public enum InitProcess {
             n = buffer.withUnsafeMutableBytes { recv(syncFD, $0.baseAddress, $0.count, 0) }
         } while n < 0 && errno == EINTR
         guard n > 0 else { return nil }
-        return try? JSONDecoder().decode(ContainerSpec.self, from: Data(buffer[0..<n]))
+        return ContainerSpec(wire: buffer[0..<n])
     }
 
     static func report(_ message: String, code: Int32) -> Never {

@@ -3,7 +3,7 @@ import Glibc
 /// Stage 1: chroot(2). The process's idea of "/" moves to the image. Nothing else changes:
 /// same hostname, same processes, same mounts, same network, same users — and the current
 /// directory can still point outside the new root, which is how `breakout` escapes.
-enum ChrootStage {
+public enum ChrootStage {
     static func enter(_ root: String) throws {
         try step(1) {
             try check(chdir(root), "chdir \(root)")
@@ -12,5 +12,5 @@ enum ChrootStage {
         }
     }
 
-    static func byHand(rootfs: String) -> String { "chroot \(rootfs) /bin/sh" }
+    public static func byHand(rootfs: String) -> String { "chroot \(rootfs) /bin/sh" }
 }

@@ -8,8 +8,8 @@ import Glibc
 /// The child waits for "go" until the maps exist, then (raw syscalls, in C) setresuid(0).
 /// Files: the container's root is a copy of the image owned by 100000+ (made once per range),
 /// so container root owns its files and what it creates is owned by 100000 on the host.
-enum UserStage {
-    static func writeMaps(pid: pid_t, mapping: IDMapping) throws {
+public enum UserStage {
+    public static func writeMaps(pid: pid_t, mapping: IDMapping) throws {
         for file in ["uid_map", "gid_map"] {
             do {
                 try FS.write(mapping.mapLine, to: "/proc/\(pid)/\(file)")

@@ -1,0 +1,3 @@
+// ClabCore is the runtime a user of the library sees; the kernel-facing half (stages, spec,
+// init) lives in ClabKernel so that the container's init links no Foundation.
+@_exported import ClabKernel

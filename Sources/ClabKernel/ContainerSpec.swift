@@ -1,0 +1,125 @@
+import Glibc
+
+/// A contiguous id range: `count` ids starting at `inside` in the container are `host`... on
+/// the host. One line of /proc/<pid>/uid_map.
+public struct IDMapping: Codable, Sendable, Equatable {
+    public var inside: UInt32
+    public var host: UInt32
+    public var count: UInt32
+
+    public static let defaultRange = IDMapping(inside: 0, host: 100_000, count: 65_536)
+
+    public var mapLine: String { "\(inside) \(host) \(count)\n" }
+}
+
+/// Everything a container needs, decided before it starts. The parent builds it, and sends it
+/// to init (in `wire` form over the sync socket), so both sides act on the same facts.
+public struct ContainerSpec: Codable, Sendable, Equatable {
+    public var id: String
+    public var stageNumber: Int
+    public var hostname: String
+    /// The host directory that becomes the container's `/`.
+    public var imageRoot: String
+    /// containers/<id>: runtime state and the rootfs mount point.
+    public var bundleDir: String
+    public var command: [String]
+    public var env: [String]
+    /// Set from stage 7 on: container ids 0... map to unprivileged host ids.
+    public var idMapping: IDMapping?
+
+    public init(
+        id: String, stageNumber: Int, hostname: String, imageRoot: String, bundleDir: String, command: [String],
+        env: [String], idMapping: IDMapping?
+    ) {
+        self.id = id
+        self.stageNumber = stageNumber
+        self.hostname = hostname
+        self.imageRoot = imageRoot
+        self.bundleDir = bundleDir
+        self.command = command
+        self.env = env
+        self.idMapping = idMapping
+    }
+
+    public var stage: Stage { Stage.all[stageNumber - 1] }
+    public var rootfsMountPoint: String { bundleDir + "/rootfs" }
+
+    /// A short random id, also the default hostname (as Docker does).
+    public static func newID() -> String {
+        var rng = SystemRandomNumberGenerator()
+        return (0..<6).map { _ in
+            let byte = UInt8.random(in: 0...255, using: &rng)
+            return String(byte >> 4, radix: 16) + String(byte & 0xf, radix: 16)
+        }.joined()
+    }
+
+    public static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    /// The default command: an interactive shell whose prompt names the stage.
+    public static func defaultShellEnv(stage: Stage) -> [String] {
+        ["PS1=[clab stage \(stage.number): \(stage.title)] \\w # "]
+    }
+
+    /// The environment a container starts with: a clean one, not the host's (TERM aside).
+    public static func baseEnv(stage: Stage, hostname: String) -> [String] {
+        var env = ["PATH=\(defaultPath)", "HOME=/root", "HOSTNAME=\(hostname)", "CLAB_STAGE=\(stage.number)"]
+        if let term = getenv("TERM") { env.append("TERM=" + String(cString: term)) }
+        return env
+    }
+
+    /// Validates a hostname the way sethostname(2) and RFC 1123 would accept it.
+    public static func validateHostname(_ name: String) throws {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.")
+        guard !name.isEmpty, name.utf8.count <= 64, name.allSatisfy({ allowed.contains($0) }),
+            !name.hasPrefix("-"), !name.hasPrefix(".")
+        else {
+            throw ClabError(
+                "invalid hostname '\(name)': use 1-64 letters, digits, '-' or '.', not starting with '-' or '.'",
+                exitCode: 2)
+        }
+    }
+}
+
+/// The spec on the wire: NUL-terminated `key=value` records, arrays as repeated keys. JSON would
+/// need Foundation in init, which costs a millisecond of every container start.
+extension ContainerSpec {
+    public var wire: [UInt8] {
+        var records = [
+            "id=\(id)", "stage=\(stageNumber)", "hostname=\(hostname)", "imageRoot=\(imageRoot)",
+            "bundleDir=\(bundleDir)",
+        ]
+        records += command.map { "cmd=" + $0 }
+        records += env.map { "env=" + $0 }
+        if let m = idMapping { records.append("idmap=\(m.inside) \(m.host) \(m.count)") }
+        return records.flatMap { Array($0.utf8) + [0] }
+    }
+
+    public init?(wire: some Collection<UInt8>) {
+        var fields: [String: String] = [:]
+        var command: [String] = []
+        var env: [String] = []
+        for record in wire.split(separator: 0, omittingEmptySubsequences: true) {
+            let text = String(decoding: record, as: UTF8.self)
+            guard let eq = text.firstIndex(of: "=") else { return nil }
+            let key = String(text[..<eq])
+            let value = String(text[text.index(after: eq)...])
+            switch key {
+            case "cmd": command.append(value)
+            case "env": env.append(value)
+            default: fields[key] = value
+            }
+        }
+        guard let id = fields["id"], let stage = fields["stage"].flatMap({ Int($0) }), Stage.range.contains(stage),
+            let hostname = fields["hostname"], let imageRoot = fields["imageRoot"], let bundleDir = fields["bundleDir"]
+        else { return nil }
+        var mapping: IDMapping?
+        if let text = fields["idmap"] {
+            let parts = text.split(separator: " ").compactMap { UInt32($0) }
+            guard parts.count == 3 else { return nil }
+            mapping = IDMapping(inside: parts[0], host: parts[1], count: parts[2])
+        }
+        self.init(
+            id: id, stageNumber: stage, hostname: hostname, imageRoot: imageRoot, bundleDir: bundleDir,
+            command: command, env: env, idMapping: mapping)
+    }
+}

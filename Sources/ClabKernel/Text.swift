@@ -1,0 +1,42 @@
+/// The few string helpers clab needs, without Foundation (its full build brings ICU and
+/// tens of megabytes, which every clab start would pay for).
+extension StringProtocol {
+    /// Without leading and trailing spaces, tabs and newlines.
+    public var trimmed: String {
+        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
+        guard let first = firstIndex(where: { !isSpace($0) }), let last = lastIndex(where: { !isSpace($0) }) else {
+            return ""
+        }
+        return String(self[first...last])
+    }
+}
+
+public enum Path {
+    /// "/a/b/c" -> "/a/b"; "/a" -> "/"; "a" -> ".".
+    public static func dirname(_ path: String) -> String {
+        var p = Substring(path)
+        while p.count > 1 && p.hasSuffix("/") { p = p.dropLast() }
+        guard let slash = p.lastIndex(of: "/") else { return "." }
+        let parent = p[..<slash]
+        return parent.isEmpty ? "/" : String(parent)
+    }
+
+    public static func basename(_ path: String) -> String {
+        var p = Substring(path)
+        while p.count > 1 && p.hasSuffix("/") { p = p.dropLast() }
+        return p.split(separator: "/").last.map(String.init) ?? String(p)
+    }
+}
+
+/// "12.3" for (12.345, 1): fixed-point, for sizes and durations in messages.
+public func fixed(_ value: Double, _ digits: Int) -> String {
+    var scale = 1.0
+    for _ in 0..<digits { scale *= 10 }
+    let rounded = (value * scale).rounded() / scale
+    var text = String(rounded)
+    if digits == 0 { return String(Int(rounded)) }
+    let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+    let decimals = parts.count > 1 ? parts[1] : ""
+    if decimals.count < digits { text += String(repeating: "0", count: digits - decimals.count) }
+    return text
+}
