@@ -36,7 +36,7 @@ let package = Package(
         .executableTarget(name: "clab", dependencies: ["ClabCLI"]),
         .testTarget(
             name: "ClabTests",
-            dependencies: ["ClabCore", "ClabKernel", "ClabChecks", "ClabCLI", "clab", "clab-init"]),
+            dependencies: ["CShims", "ClabCore", "ClabKernel", "ClabChecks", "ClabCLI", "clab", "clab-init"]),
     ],
     swiftLanguageModes: [.v6]
 )

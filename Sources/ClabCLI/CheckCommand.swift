@@ -43,7 +43,7 @@ struct CheckReport: Codable {
 
     static func render(stage: Stage, results: [ProbeResult]) -> String {
         var lines = [
-            "clab check \(stage.number): a stage-\(stage.number) container, the properties of stages 1-\(stage.number)"
+            "clab check \(stage.number): a stage-\(stage.number) container, the properties of \(stage.number == 1 ? "stage 1" : "stages 1-\(stage.number)")"
         ]
         var current = 0
         for result in results {

@@ -34,14 +34,20 @@ struct StepCommand: ParsableCommand {
     var command: [String] = []
 
     func request() throws -> RunRequest {
-        RunRequest(stage: try parseStage(stage), command: command.isEmpty ? nil : command, hostname: hostname)
+        let stage = try parseStage(stage)
+        if hostname != nil && !stage.has(.uts) {
+            throw ClabError(
+                "--hostname needs stage 2 or later: stage 1 has no UTS namespace, so the name would be the host's",
+                exitCode: 2)
+        }
+        return RunRequest(stage: stage, command: command.isEmpty ? nil : command, hostname: hostname)
     }
 
     func run() throws {
         let request = try request()
         try Runtime.requireRoot()
         let runtime = Runtime(layout: global.layout)
-        let spec = try runtime.prepare(request, log: { stderrLine("clab: \($0)") })
+        let spec = try runtime.prepare(request, log: { if !quiet { stderrLine("clab: \($0)") } })
         if !quiet { stderrLine(Banner.text(for: spec)) }
         let status = try runtime.run(spec, forwardSignals: true) { signal in
             let name = signal == SIGINT ? "Ctrl-C (SIGINT)" : "signal \(signal)"
@@ -50,6 +56,27 @@ struct StepCommand: ParsableCommand {
             )
         }
         if status.code != 0 { throw ExitCode(status.code) }
+    }
+}
+
+struct PSCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ps", abstract: "List running containers.")
+
+    @Flag(name: .short, help: "Only the container ids.")
+    var quiet = false
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let running = ContainerState.running(in: global.layout)
+        if quiet {
+            for c in running { print(c.id) }
+            return
+        }
+        print(pad("ID", 14) + pad("STAGE", 7) + pad("PID", 9) + "COMMAND")
+        for c in running {
+            print(pad(c.id, 14) + pad("\(c.stage)", 7) + pad(c.initPid.map(String.init) ?? "-", 9) + (c.command ?? ""))
+        }
     }
 }
 
@@ -94,7 +121,9 @@ struct ImageList: ParsableCommand {
             let size = fixed(Double(image.sizeBytes) / 1_048_576, 1) + " MiB"
             print(pad(image.name, 10) + pad(size, 10) + pad(image.created, 22) + image.rootfs)
             for base in image.shiftedCopies {
-                print(pad("", 10) + pad("", 10) + pad("", 22) + "+ copy owned by uid \(base)+ (stage 7)")
+                print(
+                    pad("", 10) + pad("", 10) + pad("+ uid \(base)+ copy", 22)
+                        + store.shiftedRootfs(image.name, base: base))
             }
         }
     }

@@ -42,7 +42,9 @@ public enum Banner {
                 "pivot_root . .", "umount -l .", "exec /bin/sh",
             ]
         } else if stage.has(.pid) {
-            script += ["mount -t proc proc \(root)/proc", "exec chroot \(root) /bin/sh"]
+            // No mount namespace: the proc mount is the host's, so unmount it afterwards.
+            return
+                "unshare \(flags.joined(separator: " ")) sh -c '\((script + ["mount -t proc proc \(root)/proc", "chroot \(root) /bin/sh"]).joined(separator: " && ")); umount \(root)/proc'"
         } else {
             script.append("exec chroot \(root) /bin/sh")
         }

@@ -6,6 +6,9 @@ import Glibc
 public struct ExitStatus: Sendable, Equatable {
     public let raw: Int32
 
+    /// From a waitpid(2) status.
+    public init(raw: Int32) { self.raw = raw }
+
     public var signal: Int32? { clab_wifsignaled(raw) != 0 ? clab_wtermsig(raw) : nil }
     public var code: Int32 {
         if let signal { return 128 + signal }
@@ -187,20 +190,29 @@ public final class Container {
         let state = ContainerState(
             id: spec.id, stage: spec.stageNumber, clabPid: getpid(),
             clabStartTime: Host.startTime(pid: getpid()), initPid: pid,
-            created: Int(time(nil)))
+            created: Int(time(nil)), command: spec.command.joined(separator: " "))
         try FS.write(String(decoding: try JSONEncoder().encode(state), as: UTF8.self), to: stateFile)
     }
 }
 
-/// What gc needs to know about a container directory.
-struct ContainerState: Codable {
-    var id: String
-    var stage: Int
-    var clabPid: Int32
+/// What gc and `clab ps` need to know about a container directory.
+public struct ContainerState: Codable, Sendable {
+    public var id: String
+    public var stage: Int
+    public var clabPid: Int32
     var clabStartTime: UInt64?
-    var initPid: Int32?
+    public var initPid: Int32?
     /// Seconds since the epoch (a date formatter would load time zone files on every start).
-    var created: Int
+    public var created: Int
+    public var command: String?
+
+    public var isRunning: Bool { Host.isAlive(pid: clabPid, startTime: clabStartTime) }
+
+    /// The containers of a state directory whose clab is still running.
+    public static func running(in layout: StateLayout) -> [ContainerState] {
+        let ids = (try? FileManager.default.contentsOfDirectory(atPath: layout.containersDir)) ?? []
+        return ids.sorted().compactMap { load(layout.containerDir($0) + "/state.json") }.filter(\.isRunning)
+    }
 
     static func load(_ path: String) -> ContainerState? {
         guard let text = FS.read(path) else { return nil }

@@ -14,9 +14,19 @@ public enum Host {
     }
 
     /// Runs a tool and returns its stdout; a failure throws with its output's last line.
-    /// (posix_spawn: Foundation's Process is not in FoundationEssentials.)
     @discardableResult
     public static func output(_ argv: [String]) throws -> String {
+        let result = try run(argv)
+        guard result.status == 0 else {
+            let last = result.output.split(separator: "\n").last.map(String.init) ?? ""
+            throw ClabError("\(argv.joined(separator: " ")) failed (status \(result.status)): \(last)")
+        }
+        return result.output
+    }
+
+    /// Runs a tool with stdin from /dev/null; returns its exit status and its stdout and
+    /// stderr together. (posix_spawn: Foundation's Process is not in FoundationEssentials.)
+    public static func run(_ argv: [String]) throws -> (status: Int32, output: String) {
         let path = argv[0].hasPrefix("/") ? argv[0] : (which(argv[0]) ?? argv[0])
         let (readEnd, writeEnd) = try makePipe()
         var actions = posix_spawn_file_actions_t()
@@ -44,13 +54,7 @@ public enum Host {
         }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let text = String(decoding: output, as: UTF8.self)
-        let exit = ExitStatus(raw: status)
-        guard exit.code == 0 else {
-            let last = text.split(separator: "\n").last.map(String.init) ?? ""
-            throw ClabError("\(argv.joined(separator: " ")) failed (status \(exit.code)): \(last)")
-        }
-        return text
+        return (ExitStatus(raw: status).code, String(decoding: output, as: UTF8.self))
     }
 
     public static var hostname: String {

@@ -1,3 +1,4 @@
+import CShims
 import ClabCore
 import Foundation
 import Glibc
@@ -20,6 +21,10 @@ enum TestEnv {
 
     static var layout: StateLayout { StateLayout.resolve(rootOption: root) }
 
+    /// The lesson transcripts' own state directory: what they list (`clab ps`, mounts) must
+    /// not include the containers other suites run at the same time.
+    static var lessonRoot: String { root + "/lessons" }
+
     /// The clab binary that `swift build` put beside this test bundle: the init for containers
     /// started in-process, and the command for black-box tests.
     static let clab: String = {
@@ -35,7 +40,8 @@ enum TestEnv {
 
     /// Builds the base image and its stage-7 copy once (idempotent, locked), so tests that compare
     /// output do not see the first-use messages.
-    static func ensureImage() throws {
+    static func ensureImage(root: String = TestEnv.root) throws {
+        let layout = StateLayout.resolve(rootOption: root)
         try layout.prepare()
         let store = ImageStore(layout: layout)
         try store.ensureBase(log: { _ in })
@@ -50,39 +56,67 @@ struct Output {
 }
 
 /// Runs a program to completion with the given stdin bytes; returns its exit status (128+signal
-/// when killed, as a shell reports it) and outputs.
+/// when killed, as a shell reports it) and outputs. posix_spawn with default signal handling
+/// and an empty mask: the test runner's threads may block signals, and children inherit that.
 @discardableResult
 func runProcess(
     _ argv: [String], env: [String: String] = [:], stdin: String = "", cwd: String? = nil
 ) throws -> Output {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: argv[0])
-    process.arguments = Array(argv.dropFirst())
+    // A working directory through sh: posix_spawn_file_actions_addchdir_np is not imported.
+    let argv = cwd.map { ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", $0] + argv } ?? argv
     var environment = ProcessInfo.processInfo.environment
     environment["CLAB_ROOT"] = TestEnv.root
     for (k, v) in env { environment[k] = v }
-    process.environment = environment
-    if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-    let out = Pipe()
-    let err = Pipe()
-    let input = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = input
-    try process.run()
-    input.fileHandleForWriting.write(Data(stdin.utf8))
-    try input.fileHandleForWriting.close()
+    let input = try makePipe()
+    let out = try makePipe()
+    let err = try makePipe()
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, input.read, 0)
+    posix_spawn_file_actions_adddup2(&actions, out.write, 1)
+    posix_spawn_file_actions_adddup2(&actions, err.write, 2)
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    defer { posix_spawnattr_destroy(&attr) }
+    var empty = sigset_t()
+    sigemptyset(&empty)
+    var all = sigset_t()
+    sigfillset(&all)
+    posix_spawnattr_setsigmask(&attr, &empty)
+    posix_spawnattr_setsigdefault(&attr, &all)
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    var pid: pid_t = 0
+    let rc = withCStrings(argv) { cArgv in
+        withCStrings(environment.map { "\($0.key)=\($0.value)" }) { cEnv in
+            posix_spawn(&pid, argv[0], &actions, &attr, cArgv, cEnv)
+        }
+    }
+    close(input.read)
+    close(out.write)
+    close(err.write)
+    guard rc == 0 else {
+        close(input.write)
+        close(out.read)
+        close(err.read)
+        throw SyscallError("posix_spawn \(argv[0])", errno: rc)
+    }
+    _ = Array(stdin.utf8).withUnsafeBytes { write(input.write, $0.baseAddress, $0.count) }
+    close(input.write)
     // Read both pipes concurrently so neither can fill up and block the child.
     let errBox = DataBox()
-    let errThread = Thread { errBox.data = err.fileHandleForReading.readDataToEndOfFile() }
+    let errThread = Thread {
+        errBox.data = readAll(err.read)
+        close(err.read)
+    }
     errThread.start()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
+    let outData = readAll(out.read)
+    close(out.read)
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     while !errBox.done { usleep(1000) }
-    let status =
-        process.terminationReason == .uncaughtSignal ? 128 + process.terminationStatus : process.terminationStatus
     return Output(
-        status: status, stdout: String(decoding: outData, as: UTF8.self),
+        status: ExitStatus(raw: status).code, stdout: String(decoding: outData, as: UTF8.self),
         stderr: String(decoding: errBox.data, as: UTF8.self))
 }
 
@@ -102,19 +136,22 @@ final class DataBox: @unchecked Sendable {
     var done: Bool { lock.withLock { _done } }
 }
 
+func readAll(_ fd: Int32) -> Data {
+    var data = Data()
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { break }
+        data.append(contentsOf: buffer[0..<n])
+    }
+    return data
+}
+
 /// `clab ARGS...` as a user would run it.
 @discardableResult
 func clab(_ args: String..., stdin: String = "", env: [String: String] = [:]) throws -> Output {
     try runProcess([TestEnv.clab] + args, env: env, stdin: stdin)
-}
-
-/// Mount points under the test root in the host's table: after any run this must be empty.
-func leftoverMounts() -> [String] {
-    Mounts.mounts(under: TestEnv.root)
-}
-
-func leftoverContainers() -> [String] {
-    (try? FileManager.default.contentsOfDirectory(atPath: TestEnv.layout.containersDir)) ?? []
 }
 
 /// Polls until `condition` holds or `seconds` pass.

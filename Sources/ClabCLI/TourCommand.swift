@@ -1,0 +1,54 @@
+import ArgumentParser
+import ClabCore
+import Glibc
+
+/// The guided walkthrough: one real container per stage, each running the command that shows
+/// what the stage changed. Pauses between stages on a terminal.
+struct TourCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tour", abstract: "Walk through stages 1-7 on the busybox image, one real container each.")
+
+    @Flag(help: "Do not wait for Enter between stages.")
+    var noPause = false
+
+    @OptionGroup var global: GlobalOptions
+
+    /// What to run at each stage, and what to notice.
+    static let steps: [(stage: Int, command: String, notice: String)] = [
+        (1, "ls / && breakout", "/ is the image, yet breakout climbs out to the host's real /"),
+        (2, "hostname tour && hostname", "the name changed inside; the host keeps its own"),
+        (3, "ps", "the command is PID 1 and sees no host process"),
+        (4, "breakout; wc -l /proc/self/mountinfo", "pivot_root left nothing to climb to: breakout is contained"),
+        (5, "cat /proc/sysvipc/shm", "System V IPC is empty: the host's segments are elsewhere"),
+        (6, "ip addr", "only lo: the host's network devices are gone"),
+        (7, "id && cat /proc/self/uid_map", "root inside is uid 100000 outside"),
+    ]
+
+    func run() throws {
+        try Runtime.requireRoot()
+        let runtime = Runtime(layout: global.layout)
+        let pause = !noPause && isatty(0) != 0
+        print("clab tour: seven containers, each adding one kernel feature. Host: \(Host.hostname).\n")
+        for step in Self.steps {
+            let stage = try Stage.numbered(step.stage)
+            let request = RunRequest(stage: stage, command: ["/bin/sh", "-c", step.command], hostname: nil)
+            let spec = try runtime.prepare(request, log: { stderrLine("clab: \($0)") })
+            print("━━ stage \(stage.number) · \(stage.title) ━━")
+            print(Banner.text(for: spec))
+            print("$ clab step \(stage.number) -- sh -c '\(step.command)'")
+            // Our stdout may be a pipe; flush before the container writes to the same one.
+            fflush(nil)
+            let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            defer { close(devNull) }
+            let status = try runtime.run(spec, stdio: (devNull, 1, 2))
+            print("→ \(step.notice)\(status.code == 0 ? "" : " (exit \(status.code))")\n")
+            if pause && step.stage < Self.steps.count {
+                print("Press Enter for stage \(step.stage + 1)...", terminator: "")
+                fflush(nil)
+                _ = readLine()
+            }
+        }
+        print("Next: `clab check 7` proves each property from inside and from the host;")
+        print("`clab lessons` lists the lessons; `clab step 4` gives you a shell at stage 4.")
+    }
+}

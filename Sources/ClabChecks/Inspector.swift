@@ -1,0 +1,135 @@
+import ClabCore
+import FoundationEssentials
+import Glibc
+
+/// Looks at any running process from the host, through /proc/<pid>: which namespaces it owns,
+/// what its root and mount table are, whether the chroot escape gets out. Backs the lab
+/// verifiers (`clab lab check N --pid PID`), whatever made the process — clab, unshare or Docker.
+public struct ProcessInspector {
+    public let pid: Int32
+
+    public init(pid: Int32) throws {
+        guard Host.startTime(pid: pid) != nil else {
+            throw ClabError("no process \(pid): give the host pid of the container's first process (see `ps -ef`)")
+        }
+        self.pid = pid
+    }
+
+    public func namespaceID(_ ns: Namespace) -> String? { Host.namespaceID(pid: "\(pid)", ns) }
+
+    /// Own namespace of this kind (differs from the inspector's own, i.e. the host's).
+    public func owns(_ ns: Namespace) -> (Bool, String) {
+        let theirs = namespaceID(ns) ?? "?"
+        let mine = Host.namespaceID(ns) ?? "?"
+        return (theirs != "?" && theirs != mine, "/proc/\(pid)/ns/\(ns.rawValue) -> \(theirs); host: \(mine)")
+    }
+
+    /// The pid chain from /proc/<pid>/status NSpid: host pid first, innermost last.
+    public var nsPids: [Int] {
+        let status = FS_read("/proc/\(pid)/status")
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("NSpid:") }) else { return [] }
+        return line.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap { Int($0) }
+    }
+
+    /// The whole mount table of the process's mount namespace. /proc/<pid>/mountinfo shows only
+    /// the mounts below the process's root, so a chroot would hide the host's root there;
+    /// nsenter --mount resets the root to the namespace's, and its `cat` sees everything.
+    public func namespaceMountTable() throws -> [MountInfo] {
+        guard owns(.mnt).0 else { return Mounts.table() }
+        guard let nsenter = Host.which("nsenter") else {
+            throw ClabError("nsenter is missing: apt-get install util-linux")
+        }
+        // --pid too: the namespace's /proc shows only its own PID namespace, where "self" must exist.
+        let pidFlag = owns(.pid).0 ? ["--pid"] : []
+        let result = try Host.run(
+            [nsenter, "--target", "\(pid)", "--mount"] + pidFlag + ["cat", "/proc/self/mountinfo"])
+        guard result.status == 0 else {
+            throw ClabError("cannot read the mount table of process \(pid): \(result.output.trimmed)")
+        }
+        return Mounts.parse(result.output)
+    }
+
+    public var rootIsBusyboxImage: Bool { FS.exists("/proc/\(pid)/root/etc/clab-image") }
+
+    /// Is the host's root filesystem still mounted somewhere in the process's mount namespace?
+    /// After pivot_root and a detach of the old root it is not.
+    public func hostRootIn(_ table: [MountInfo]) -> Bool {
+        guard let hostRoot = Mounts.table().last(where: { $0.mountPoint == "/" }) else { return false }
+        return table.contains { $0.root == "/" && $0.source == hostRoot.source && $0.fsType == hostRoot.fsType }
+    }
+
+    /// Runs /usr/bin/breakout inside the process's namespaces and root (nsenter from
+    /// util-linux). Exit 0: it escaped; 1: contained.
+    public func breakout() throws -> (status: Int32, output: String) {
+        guard let nsenter = Host.which("nsenter") else {
+            throw ClabError("nsenter is missing: apt-get install util-linux")
+        }
+        var args = [nsenter, "--target", "\(pid)", "--root", "--wd"]
+        for (ns, flag) in [
+            (Namespace.mnt, "--mount"), (.uts, "--uts"), (.pid, "--pid"), (.ipc, "--ipc"), (.net, "--net"),
+        ]
+        where owns(ns).0 {
+            args.append(flag)
+        }
+        if owns(.user).0 { args.append("--user") }
+        args.append("/usr/bin/breakout")
+        let result = try Host.run(args)
+        return (result.status, result.output.split(separator: "\n").first.map(String.init) ?? "")
+    }
+}
+
+/// Lab 1: a container by hand, stages 1-4. Each property carries the line a learner needs.
+public enum Lab1Verifier {
+    public static func verify(pid: Int32) throws -> [ProbeResult] {
+        let p = try ProcessInspector(pid: pid)
+        var results: [ProbeResult] = []
+        func add(_ stage: Int, _ property: String, _ ok: Bool, _ evidence: String, fix: String) {
+            results.append(
+                ProbeResult(
+                    stage: stage, property: property, passed: ok, evidence: ok ? evidence : "\(evidence) — \(fix)"))
+        }
+        add(
+            1, "its root is the busybox image", p.rootIsBusyboxImage,
+            "/proc/\(pid)/root/etc/clab-image \(p.rootIsBusyboxImage ? "exists" : "is missing")",
+            fix: "start the process inside the directory `clab image path` prints")
+        let uts = p.owns(.uts)
+        add(2, "own UTS namespace", uts.0, uts.1, fix: "unshare --uts gives it its own hostname")
+        let pidns = p.owns(.pid)
+        add(
+            3, "own PID namespace", pidns.0, pidns.1,
+            fix: "unshare --pid --fork: the forked child is the first process of the new namespace")
+        let chain = p.nsPids
+        add(
+            3, "it is PID 1 inside", chain.count > 1 && chain.last == 1,
+            "NSpid: \(chain.map(String.init).joined(separator: " "))",
+            fix:
+                "check the pid you gave: it must be the first process in the namespace (unshare's child), not unshare itself"
+        )
+        let mnt = p.owns(.mnt)
+        add(4, "own mount namespace", mnt.0, mnt.1, fix: "unshare --mount, or every mount you make lands on the host")
+        let table = try p.namespaceMountTable()
+        let visible = Mounts.parse(FS_read("/proc/\(pid)/mountinfo"))
+        let proc = visible.last { $0.mountPoint == "/proc" }
+        add(
+            3, "a /proc of its own", proc?.fsType == "proc" && FS.exists("/proc/\(pid)/root/proc/1"),
+            proc.map { "/proc is \($0.fsType)" } ?? "nothing mounted on /proc",
+            fix: "mount -t proc proc $ROOT/proc inside the new namespaces, before pivot_root")
+        let root = table.last { $0.mountPoint == "/" }
+        add(
+            4, "mount propagation is private", root?.propagation == "private",
+            "its / is \(root?.propagation ?? "?")",
+            fix:
+                "unshare --propagation private (or mount --make-rprivate /): a shared / makes pivot_root fail with EINVAL and leaks mounts"
+        )
+        let hostRoot = p.hostRootIn(table)
+        add(
+            4, "the host's root is gone from its mount table", mnt.0 && !hostRoot,
+            "\(table.count) mount\(table.count == 1 ? "" : "s") in its namespace; the host's root is \(hostRoot ? "still one of them" : "not")",
+            fix: "chroot only moves this process's /; use pivot_root . . and umount -l . to drop the old root")
+        let escape = try p.breakout()
+        add(
+            4, "breakout is contained", escape.status == 1, escape.output,
+            fix: "the escape climbs '..' to the old root, which is still in the namespace: pivot_root it away")
+        return results
+    }
+}
