@@ -33,7 +33,16 @@ let package = Package(
                 "ClabCore", "ClabChecks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .executableTarget(name: "clab", dependencies: ["ClabCLI"]),
+        .executableTarget(
+            name: "clab", dependencies: ["ClabCLI"],
+            linkerSettings: [
+                .unsafeFlags(
+                    [
+                        "-static-executable", "-l_FoundationCollections", "-l_FoundationCShims",
+                        "-lswiftSynchronization",
+                    ],
+                    .when(configuration: .release))
+            ]),
         .testTarget(
             name: "ClabTests",
             dependencies: ["CShims", "ClabCore", "ClabKernel", "ClabChecks", "ClabCLI", "clab", "clab-init"]),

@@ -111,6 +111,24 @@ struct PieceTests {
             InitReport.decode(Array("EU1".utf8), stage: 7) == "stage 7: setresuid(0, 0, 0): Operation not permitted")
     }
 
+    @Test func stateFileIsValidJSON() throws {
+        let state = ContainerState(
+            id: "abc", stage: 3, clabPid: 42, clabStartTime: 7, initPid: 43, created: 1,
+            command: "sh -c 'echo \"hi\"\\n\tx'\u{1}")
+        let decoded = try JSONDecoder().decode(ContainerState.self, from: Data(state.json.utf8))
+        #expect(decoded.command == state.command)
+        #expect(decoded.initPid == 43)
+        #expect(decoded.clabStartTime == 7)
+    }
+
+    @Test func specWireRoundTrip() throws {
+        let spec = ContainerSpec(
+            id: "abc", stageNumber: 7, hostname: "h", imageRoot: "/img", bundleDir: "/b",
+            command: ["sh", "-c", "echo a=b", ""], env: ["A=1", "PS1=x = y"], idMapping: .defaultRange)
+        #expect(ContainerSpec(wire: spec.wire) == spec)
+        #expect(ContainerSpec(wire: Array("id=x\0stage=99\0".utf8)) == nil)
+    }
+
     @Test func frontMatter() {
         let (meta, body) = Lesson.frontMatter("---\nstage: 3\ntitle: PID namespace\n---\n\n# Hello\n")
         #expect(meta["stage"] == "3")
