@@ -27,6 +27,10 @@ public final class Container {
     private var pidfd: Int32 = -1
     private var socket: Int32 = -1
     private var reaped: ExitStatus?
+    /// Runs after clone3, before "go": the child exists (its host pid is known) but has not run
+    /// a single instruction of init yet. The tracer puts it in its process map here; cgroups
+    /// move it in here.
+    public var beforeGo: [(pid_t) throws -> Void] = []
 
     public init(spec: ContainerSpec, layout: StateLayout, initPath: String) {
         self.spec = spec
@@ -84,6 +88,7 @@ public final class Container {
 
         do {
             if let map = spec.idMapping { try UserStage.writeMaps(pid: pid, mapping: map) }
+            for hook in beforeGo { try hook(pid) }
             try send([UInt8(ascii: "G")])
             try send(spec.wire)
         } catch {

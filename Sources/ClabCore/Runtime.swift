@@ -78,9 +78,10 @@ public struct Runtime: Sendable {
     /// Start, wait, clean up. Returns how the command ended.
     public func run(
         _ spec: ContainerSpec, stdio: (Int32, Int32, Int32) = (0, 1, 2), forwardSignals: Bool = false,
-        onEscalate: ((Int32) -> Void)? = nil
+        beforeGo: [(pid_t) throws -> Void] = [], onEscalate: ((Int32) -> Void)? = nil
     ) throws -> ExitStatus {
         let container = Container(spec: spec, layout: layout, initPath: initPath)
+        container.beforeGo = beforeGo
         defer { container.cleanup() }
         try container.start(stdio: stdio)
         return container.wait(forwardSignals: forwardSignals, onEscalate: onEscalate)

@@ -227,3 +227,25 @@ struct LifecycleTests {
         #expect((try? FileManager.default.contentsOfDirectory(atPath: root + "/run/containers")) == [])
     }
 }
+
+/// An init failure reaches the caller as one line naming the stage and the step.
+@Suite("init failures", needsRoot)
+struct InitFailureTests {
+    @Test func missingProcDirectoryNamesTheStep() throws {
+        try TestEnv.ensureImage()
+        // An "image" without /proc: stage 3 cannot mount its proc there.
+        let image = TestEnv.root + "/broken-image-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: image + "/bin", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: image) }
+        let layout = TestEnv.layout
+        let id = ContainerSpec.newID()
+        let spec = ContainerSpec(
+            id: id, stageNumber: 4, hostname: id, imageRoot: image, bundleDir: layout.containerDir(id),
+            command: ["/bin/true"], env: [], idMapping: nil)
+        let container = Container(spec: spec, layout: layout, initPath: TestEnv.runtime.initPath)
+        let error = #expect(throws: ClabError.self) { try container.start(stdio: (0, 1, 2)) }
+        #expect(error?.message == "stage 3: mount -t proc proc \(spec.rootfsMountPoint)/proc: No such file or directory")
+        #expect(error?.exitCode == 125)
+        #expect(!FileManager.default.fileExists(atPath: spec.bundleDir))
+    }
+}
