@@ -244,7 +244,8 @@ struct InitFailureTests {
             command: ["/bin/true"], env: [], idMapping: nil)
         let container = Container(spec: spec, layout: layout, initPath: TestEnv.runtime.initPath)
         let error = #expect(throws: ClabError.self) { try container.start(stdio: (0, 1, 2)) }
-        #expect(error?.message == "stage 3: mount -t proc proc \(spec.rootfsMountPoint)/proc: No such file or directory")
+        #expect(
+            error?.message == "stage 3: mount -t proc proc \(spec.rootfsMountPoint)/proc: No such file or directory")
         #expect(error?.exitCode == 125)
         #expect(!FileManager.default.fileExists(atPath: spec.bundleDir))
     }
