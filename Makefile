@@ -24,8 +24,8 @@ deps:
 build:
 	swift build
 
-release:
-	swift build -c release --static-swift-stdlib
+release:  # Package.swift links clab and clab-init fully static in release
+	swift build -c release
 
 bench: deps release
 	@missing=""; for p in $(BENCH_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

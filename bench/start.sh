@@ -30,7 +30,7 @@ else
     clab="$repo/.build/release/clab"
     if [ ! -x "$clab" ]; then
         echo "building clab (release, static Swift stdlib)…" >&2
-        (cd "$repo" && PATH="/opt/swift/usr/bin:$PATH" swift build -c release --static-swift-stdlib >&2)
+        (cd "$repo" && PATH="/opt/swift/usr/bin:$PATH" swift build -c release >&2)
     fi
 fi
 [ -x "$clab" ] || die "no clab binary at $clab"
