@@ -59,7 +59,8 @@ public struct Clab: ParsableCommand {
         commandName: "clab",
         abstract: "Build a container one kernel feature at a time, and watch each one work.",
         subcommands: [
-            TourCommand.self, StepCommand.self, CheckCommand.self, LessonsCommand.self, LessonCommand.self,
+            TourCommand.self, StepCommand.self, CheckCommand.self, StatsCommand.self, LessonsCommand.self,
+            LessonCommand.self,
             PSCommand.self, ImageCommand.self, GCCommand.self, LabCommand.self,
         ])
 

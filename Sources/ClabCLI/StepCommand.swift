@@ -28,6 +28,8 @@ struct StepCommand: ParsableCommand {
     @Flag(help: "Do not print the stage banner.")
     var quiet = false
 
+    @OptionGroup var limits: LimitOptions
+
     @OptionGroup var global: GlobalOptions
 
     @Argument(parsing: .postTerminator, help: "The command to run, after --.")
@@ -40,22 +42,71 @@ struct StepCommand: ParsableCommand {
                 "--hostname needs stage 2 or later: stage 1 has no UTS namespace, so the name would be the host's",
                 exitCode: 2)
         }
-        return RunRequest(stage: stage, command: command.isEmpty ? nil : command, hostname: hostname)
+        var request = RunRequest(stage: stage, command: command.isEmpty ? nil : command, hostname: hostname)
+        request.limits = try limits.parse(for: stage)
+        request.cgroupParent = limits.cgroupParent
+        return request
     }
 
     func run() throws {
         let request = try request()
         try Runtime.requireRoot()
         let runtime = Runtime(layout: global.layout)
-        let spec = try runtime.prepare(request, log: { if !quiet { stderrLine("clab: \($0)") } })
-        if !quiet { stderrLine(Banner.text(for: spec)) }
-        let status = try runtime.run(spec, forwardSignals: true) { signal in
+        let prepared = try runtime.prepare(request, log: { if !quiet { stderrLine("clab: \($0)") } })
+        for note in prepared.notes { stderrLine("clab: " + note) }
+        if !quiet { stderrLine(Banner.text(for: prepared)) }
+        let result = try runtime.run(prepared, forwardSignals: true) { signal in
             let name = signal == SIGINT ? "Ctrl-C (SIGINT)" : "signal \(signal)"
             stderrLine(
                 "clab: PID 1 of the container ignored \(name): the kernel drops signals PID 1 has no handler for (lesson 3). Killing it with SIGKILL."
             )
         }
-        if status.code != 0 { throw ExitCode(status.code) }
+        for outcome in result.outcomes { stderrLine("clab: " + outcome) }
+        if result.status.code != 0 { throw ExitCode(result.status.code) }
+    }
+}
+
+/// Stage 8's limits. Given below stage 8 they are an error, not silently ignored.
+struct LimitOptions: ParsableArguments {
+    // .unconditional: "--cpus -1" must reach our check, not be parsed as an option "-1".
+    @Option(parsing: .unconditional, help: "Memory limit, e.g. 64M (stage 8; default 256M).")
+    var memory: String?
+
+    @Option(name: .customLong("memory-swap"), parsing: .unconditional, help: "Memory plus swap limit (stage 8).")
+    var memorySwap: String?
+
+    @Option(parsing: .unconditional, help: "CPU time limit in CPUs, e.g. 0.5 (stage 8).")
+    var cpus: String?
+
+    @Option(
+        name: .customLong("cpu-shares"), parsing: .unconditional,
+        help: "Relative CPU weight, 2-262144 (stage 8; default 1024).")
+    var cpuShares: String?
+
+    @Option(parsing: .unconditional, help: "Limit on processes and threads (stage 8; default 512).")
+    var pids: String?
+
+    @Option(
+        name: .customLong("cgroup-parent"),
+        help: "Parent of the container's cgroup: relative to your own cgroup, or absolute (stage 8; default clab).")
+    var cgroupParent: String?
+
+    func parse(for stage: Stage) throws -> CgroupLimits? {
+        let given: [(String, String?)] = [
+            ("--memory", memory), ("--memory-swap", memorySwap), ("--cpus", cpus), ("--cpu-shares", cpuShares),
+            ("--pids", pids), ("--cgroup-parent", cgroupParent),
+        ]
+        guard stage.limitsResources else {
+            if let (name, _) = given.first(where: { $0.1 != nil }) {
+                throw ClabError("\(name) needs stage 8 or later: cgroups arrive at stage 8", exitCode: 2)
+            }
+            return nil
+        }
+        if let parent = cgroupParent, parent.split(separator: "/").contains("..") {
+            throw ClabError("--cgroup-parent \(parent) must not contain '..'", exitCode: 2)
+        }
+        return try CgroupLimits.parse(
+            memory: memory, memorySwap: memorySwap, cpus: cpus, cpuShares: cpuShares, pids: pids)
     }
 }
 
@@ -96,6 +147,7 @@ struct GCCommand: ParsableCommand {
         for mount in report.mounts { print("unmounted \(mount)") }
         for id in report.containers { print("removed container \(id)") }
         for dir in report.tempDirs { print("removed half-built image \(dir)") }
+        for dir in report.cgroups { print("removed cgroup \(dir)") }
     }
 }
 

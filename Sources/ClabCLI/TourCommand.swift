@@ -22,25 +22,33 @@ struct TourCommand: ParsableCommand {
         (5, "cat /proc/sysvipc/shm", "System V IPC is empty: the host's segments are elsewhere"),
         (6, "ip addr", "only lo: the host's network devices are gone"),
         (7, "id && cat /proc/self/uid_map", "root inside is uid 100000 outside"),
+        (
+            8,
+            "cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max 2>/dev/null; for i in $(seq 20); do sleep 1 & done",
+            "the kernel refused every fork beyond pids.max (8 here; default 512)"
+        ),
     ]
 
     func run() throws {
         try Runtime.requireRoot()
         let runtime = Runtime(layout: global.layout)
         let pause = !noPause && isatty(0) != 0
-        print("clab tour: seven containers, each adding one kernel feature. Host: \(Host.hostname).\n")
+        print("clab tour: \(Self.steps.count) containers, each adding one kernel feature. Host: \(Host.hostname).\n")
         for step in Self.steps {
             let stage = try Stage.numbered(step.stage)
-            let request = RunRequest(stage: stage, command: ["/bin/sh", "-c", step.command], hostname: nil)
-            let spec = try runtime.prepare(request, log: { stderrLine("clab: \($0)") })
+            var request = RunRequest(stage: stage, command: ["/bin/sh", "-c", step.command], hostname: nil)
+            if stage.limitsResources { request.limits = CgroupLimits(pids: 8) }
+            let prepared = try runtime.prepare(request, log: { stderrLine("clab: \($0)") })
             print("━━ stage \(stage.number) · \(stage.title) ━━")
-            print(Banner.text(for: spec))
+            print(Banner.text(for: prepared))
             print("$ clab step \(stage.number) -- sh -c '\(step.command)'")
             // Our stdout may be a pipe; flush before the container writes to the same one.
             fflush(nil)
             let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
             defer { close(devNull) }
-            let status = try runtime.run(spec, stdio: (devNull, 1, 2))
+            let result = try runtime.run(prepared, stdio: (devNull, 1, 2))
+            let status = result.status
+            for outcome in result.outcomes { print("clab: " + outcome) }
             print("→ \(step.notice)\(status.code == 0 ? "" : " (exit \(status.code))")\n")
             if pause && step.stage < Self.steps.count {
                 print("Press Enter for stage \(step.stage + 1)...", terminator: "")
@@ -48,7 +56,7 @@ struct TourCommand: ParsableCommand {
                 _ = readLine()
             }
         }
-        print("Next: `clab check 7` proves each property from inside and from the host;")
+        print("Next: `clab check 8` proves each property from inside and from the host;")
         print("`clab lessons` lists the lessons; `clab step 4` gives you a shell at stage 4.")
     }
 }

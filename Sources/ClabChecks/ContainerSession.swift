@@ -6,6 +6,7 @@ import Glibc
 /// runs, then let it finish. Used by the probes, which must look at a live container.
 final class ContainerSession {
     let container: Container
+    let prepared: PreparedContainer
     private var input: Int32
     private var output: Int32
     private var pending: [UInt8] = []
@@ -13,7 +14,7 @@ final class ContainerSession {
 
     var pid: pid_t { container.pid }
 
-    init(spec: ContainerSpec, runtime: Runtime) throws {
+    init(prepared: PreparedContainer, runtime: Runtime) throws {
         let inPipePair = try makePipe()
         let outPipePair: (read: Int32, write: Int32)
         do { outPipePair = try makePipe() } catch {
@@ -23,7 +24,8 @@ final class ContainerSession {
         }
         let inPipe = [inPipePair.read, inPipePair.write]
         let outPipe = [outPipePair.read, outPipePair.write]
-        container = Container(spec: spec, layout: runtime.layout, initPath: runtime.initPath)
+        self.prepared = prepared
+        container = try runtime.makeContainer(prepared)
         input = inPipe[1]
         output = outPipe[0]
         defer {
@@ -37,7 +39,7 @@ final class ContainerSession {
             close(output)
             input = -1
             output = -1
-            container.cleanup()
+            Runtime.remove(container, prepared)
             throw error
         }
     }
@@ -75,7 +77,7 @@ final class ContainerSession {
 
     /// Lets the script finish, reaps it and removes its state. Idempotent.
     @discardableResult
-    func finish() -> ExitStatus? {
+    func finish() -> RunResult? {
         guard !finished else { return nil }
         finished = true
         if input >= 0 {
@@ -87,7 +89,8 @@ final class ContainerSession {
         close(output)
         output = -1
         let status = container.wait()
-        container.cleanup()
-        return status
+        let result = RunResult(status: status, counters: prepared.cgroup?.counters())
+        Runtime.remove(container, prepared)
+        return result
     }
 }

@@ -35,13 +35,18 @@ public struct StageProbes {
 
         var request = RunRequest(stage: stage, command: ["/bin/sh", "-c", Self.script(tag: tag, hostPid: getpid())])
         request.hostname = nil
-        let spec = try runtime.prepare(request, log: log)
-        let session = try ContainerSession(spec: spec, runtime: runtime)
+        let prepared = try runtime.prepare(request, log: log)
+        let spec = prepared.spec
+        let session = try ContainerSession(prepared: prepared, runtime: runtime)
         defer { session.finish() }
         let facts = try session.readFacts()
         let inside = InsideView(pid: session.pid, facts: facts)
-        let results = Self.evaluate(
+        var results = Self.evaluate(
             stage: stage, spec: spec, tag: tag, host: host, inside: inside, segment: segment)
+        if let cgroup = prepared.cgroup {
+            results += Self.evaluateCgroups(
+                cgroup, layout: prepared.cgroupLayout ?? "?", pid: session.pid, facts: facts)
+        }
         return results
     }
 
@@ -73,6 +78,14 @@ public struct StageProbes {
           echo "netdevs=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ' ')"
           echo "lo=$(ip link show lo | head -n 1)"
           echo "routes=$(ip -4 route | wc -l)"
+        fi
+        if [ "$CLAB_STAGE" -ge 8 ]; then
+          for f in memory/memory.limit_in_bytes memory.max pids/pids.max pids.max; do
+            [ -f /sys/fs/cgroup/$f ] && echo "cg_$(basename $f)=$(cat /sys/fs/cgroup/$f)"
+          done
+          for f in /sys/fs/cgroup/pids.max /sys/fs/cgroup/pids/pids.max; do
+            [ -f $f ] && { echo 1 > $f 2>/dev/null && echo "cg_readonly=no" || echo "cg_readonly=yes"; }
+          done
         fi
         echo READY
         read line
@@ -202,6 +215,48 @@ public struct StageProbes {
                 "touch /tmp/\(tag) inside; host: owner uid \(owner)")
         }
         return results.sorted { $0.stage < $1.stage }
+    }
+}
+
+extension StageProbes {
+    /// Stage 8: the container is in its cgroup (seen from the host), the limits are in the
+    /// kernel's files, and visible (read-only) inside.
+    static func evaluateCgroups(_ cgroup: ContainerCgroup, layout: String, pid: pid_t, facts f: [String: String])
+        -> [ProbeResult]
+    {
+        var results: [ProbeResult] = []
+        func add(_ property: String, _ passed: Bool, _ evidence: String) {
+            results.append(ProbeResult(stage: 8, property: property, passed: passed, evidence: evidence))
+        }
+        let membership = FS_read("/proc/\(pid)/cgroup")
+        let dirs = cgroup.placement.allDirs
+        let joined = dirs.allSatisfy { dir in
+            FS_read(dir + "/cgroup.procs").split(separator: "\n").contains(Substring("\(pid)"))
+        }
+        let shown = membership.split(separator: "\n").filter { $0.contains("clab/") }.map(String.init)
+        add(
+            "the container is in its own cgroup", joined && !dirs.isEmpty,
+            "\(layout); /proc/\(pid)/cgroup: \(shown.joined(separator: "; "))")
+        let counters = cgroup.counters()
+        if let memory = cgroup.limits.memoryBytes {
+            let file = cgroup.placement.version == .v1 ? "memory.limit_in_bytes" : "memory.max"
+            let inside = f["cg_" + file] ?? "?"
+            let onHost = FS_read((cgroup.dir("memory") ?? "") + "/" + file).trimmed
+            add(
+                "memory limit \(humanBytes(memory)) set and visible inside",
+                inside == "\(memory)" && onHost == "\(memory)",
+                "\(file): \(onHost) on the host, \(inside) inside /sys/fs/cgroup")
+        }
+        if let pids = cgroup.limits.pids {
+            let inside = f["cg_pids.max"] ?? "?"
+            add(
+                "pids limit \(pids) set and visible inside", inside == "\(pids)" && counters.pidsCurrent != nil,
+                "pids.max inside: \(inside); pids.current: \(counters.pidsCurrent.map(String.init) ?? "?")")
+        }
+        add(
+            "the limits are read-only inside", f["cg_readonly"] == "yes",
+            f["cg_readonly"] == "yes" ? "writing pids.max inside fails" : "a write to pids.max inside succeeded")
+        return results
     }
 }
 

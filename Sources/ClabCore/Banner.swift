@@ -1,13 +1,36 @@
 /// The text clab prints before a container starts: what this stage adds, the kernel calls
 /// behind it, and the util-linux commands an expert would type for the same container.
 public enum Banner {
-    public static func text(for spec: ContainerSpec) -> String {
+    public static func text(for prepared: PreparedContainer) -> String {
+        let spec = prepared.spec
         let stage = spec.stage
         var lines = ["clab stage \(stage.number) · \(stage.title): \(stage.adds)"]
+        if let cgroup = prepared.cgroup {
+            let l = cgroup.limits
+            var limits: [String] = []
+            if let m = l.memoryBytes { limits.append("memory \(humanBytes(m))") }
+            if let s = l.memorySwapBytes { limits.append("memory+swap \(humanBytes(s))") }
+            if let c = l.cpus { limits.append("\(fixed(c, 2)) CPUs") }
+            if let s = l.cpuShares { limits.append("cpu shares \(s)") }
+            if let p = l.pids { limits.append("pids \(p)") }
+            lines.append("  limits:  \(limits.joined(separator: ", "))")
+            lines.append("  cgroups: \(prepared.cgroupLayout ?? "?")")
+            for dir in cgroup.placement.allDirs { lines.append("           \(dir)") }
+        }
         lines.append(
             "  kernel:  \(stage.kernel.replacing("<rootfs>", with: spec.imageRoot).replacing("<id>", with: spec.hostname))"
         )
-        lines.append("  by hand: export ROOT=\(spec.imageRoot)")
+        if let cgroup = prepared.cgroup {
+            lines.append("  by hand: for d in \(cgroup.placement.allDirs.joined(separator: " ")); do mkdir -p $d; done")
+            let writes = cgroup.limitFiles().map { "echo \($0.value) > \($0.path)" }
+            if !writes.isEmpty { lines.append("           " + writes.joined(separator: "; ")) }
+            lines.append(
+                "           for d in \(cgroup.placement.allDirs.joined(separator: " ")); do echo $$ > $d/cgroup.procs; done"
+            )
+            lines.append("           export ROOT=\(spec.imageRoot)")
+        } else {
+            lines.append("  by hand: export ROOT=\(spec.imageRoot)")
+        }
         lines.append("           \(byHand(spec))")
         if stage.number < Stage.all.count {
             lines.append(

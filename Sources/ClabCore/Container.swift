@@ -31,6 +31,8 @@ public final class Container {
     /// a single instruction of init yet. The tracer puts it in its process map here; cgroups
     /// move it in here.
     public var beforeGo: [(pid_t) throws -> Void] = []
+    /// Recorded in the state file, so gc can remove them after a crash.
+    public var cgroupDirs: [String] = []
 
     public init(spec: ContainerSpec, layout: StateLayout, initPath: String) {
         self.spec = spec
@@ -201,7 +203,7 @@ public final class Container {
         let state = ContainerState(
             id: spec.id, stage: spec.stageNumber, clabPid: getpid(),
             clabStartTime: Host.startTime(pid: getpid()), initPid: pid,
-            created: Int(time(nil)), command: spec.command.joined(separator: " "))
+            created: Int(time(nil)), command: spec.command.joined(separator: " "), cgroups: cgroupDirs)
         try FS.write(state.json, to: stateFile)
     }
 }
@@ -216,6 +218,7 @@ public struct ContainerState: Codable, Sendable {
     /// Seconds since the epoch (a date formatter would load time zone files on every start).
     public var created: Int
     public var command: String?
+    public var cgroups: [String]?
 
     /// Written by hand: JSONEncoder costs half a millisecond, on every container start.
     var json: String {
@@ -238,6 +241,7 @@ public struct ContainerState: Codable, Sendable {
         if let clabStartTime { fields.append("\"clabStartTime\":\(clabStartTime)") }
         if let initPid { fields.append("\"initPid\":\(initPid)") }
         if let command { fields.append("\"command\":\(quoted(command))") }
+        if let cgroups { fields.append("\"cgroups\":[" + cgroups.map(quoted).joined(separator: ",") + "]") }
         return "{" + fields.joined(separator: ",") + "}\n"
     }
 

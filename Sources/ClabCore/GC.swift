@@ -12,7 +12,8 @@ public struct GarbageCollector {
         public var containers: [String] = []
         public var mounts: [String] = []
         public var tempDirs: [String] = []
-        public var isEmpty: Bool { containers.isEmpty && mounts.isEmpty && tempDirs.isEmpty }
+        public var cgroups: [String] = []
+        public var isEmpty: Bool { containers.isEmpty && mounts.isEmpty && tempDirs.isEmpty && cgroups.isEmpty }
     }
 
     public func collect() -> Report {
@@ -20,11 +21,13 @@ public struct GarbageCollector {
         let dirs = (try? FileManager.default.contentsOfDirectory(atPath: layout.containersDir)) ?? []
         for id in dirs.sorted() {
             let dir = layout.containerDir(id)
-            if let state = ContainerState.load(dir + "/state.json") {
+            let state = ContainerState.load(dir + "/state.json")
+            if let state {
                 if Host.isAlive(pid: state.clabPid, startTime: state.clabStartTime) { continue }
             } else if Self.isRecent(dir) {
                 continue  // a start in progress writes its state just after clone3
             }
+            report.cgroups += Self.removeCgroups(state?.cgroups ?? [], id: id)
             report.mounts += Container.remove(bundleDir: dir)
             if !FS.exists(dir) { report.containers.append(id) }
         }
@@ -39,6 +42,16 @@ public struct GarbageCollector {
             report.tempDirs.append(layout.imagesDir + "/" + name)
         }
         return report
+    }
+
+    /// Only directories clab made: <...>/clab/<id>, then their `clab` parent if empty.
+    static func removeCgroups(_ dirs: [String], id: String) -> [String] {
+        let ours = dirs.filter { Path.basename($0) == id && Path.basename(Path.dirname($0)) == "clab" }
+        let placement = CgroupPlacement(
+            version: .v1,
+            dirs: Dictionary(uniqueKeysWithValues: ours.enumerated().map { ("\($0.offset)", $0.element) }),
+            parents: Array(Set(ours.map(Path.dirname))).sorted(), note: nil)
+        return ContainerCgroup(placement: placement, limits: CgroupLimits()).remove()
     }
 
     /// Changed in the last 10 seconds.

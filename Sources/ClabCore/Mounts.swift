@@ -10,6 +10,8 @@ public struct MountInfo: Sendable, Equatable {
     public let optionalFields: [String]
     public let fsType: String
     public let source: String
+    /// The filesystem's own options, last on the line: for a v1 cgroup, its controllers.
+    public var superOptions: String = ""
 
     /// "shared:N", "master:N" or none (private): what mount_namespaces(7) calls propagation.
     public var propagation: String {
@@ -47,7 +49,8 @@ public enum Mounts {
                 id: id, parentID: parent, root: unescape(fields[3]),
                 mountPoint: unescape(fields[4]), options: String(fields[5]),
                 optionalFields: fields[6..<dash].map(String.init),
-                fsType: String(fields[dash + 1]), source: unescape(fields[dash + 2]))
+                fsType: String(fields[dash + 1]), source: unescape(fields[dash + 2]),
+                superOptions: fields.count > dash + 3 ? String(fields[dash + 3]) : "")
         }
     }
 

@@ -8,12 +8,47 @@ public struct RunRequest: Sendable {
     public var command: [String]?
     public var hostname: String?
     public var idMapping: IDMapping
+    /// From stage 8 on (nil: the defaults).
+    public var limits: CgroupLimits?
+    /// A path from each cgroup hierarchy's root, instead of `clab` beneath the caller's cgroup.
+    public var cgroupParent: String?
 
-    public init(stage: Stage, command: [String]? = nil, hostname: String? = nil, idMapping: IDMapping = .defaultRange) {
+    public init(
+        stage: Stage, command: [String]? = nil, hostname: String? = nil, idMapping: IDMapping = .defaultRange,
+        limits: CgroupLimits? = nil, cgroupParent: String? = nil
+    ) {
         self.stage = stage
         self.command = command
         self.hostname = hostname
         self.idMapping = idMapping
+        self.limits = limits
+        self.cgroupParent = cgroupParent
+    }
+}
+
+/// A container decided but not started: its spec, and from stage 8 its cgroup.
+public struct PreparedContainer: Sendable {
+    public var spec: ContainerSpec
+    public var cgroup: ContainerCgroup?
+    /// From stage 8: which cgroup layout the host has, for the banner and `clab check 8`.
+    public var cgroupLayout: String?
+    /// Things worth one line to the user (a cgroup placement fallback).
+    public var notes: [String]
+}
+
+/// How a container ended, and what its limits did.
+public struct RunResult: Sendable {
+    public let status: ExitStatus
+    public let counters: CgroupCounters?
+
+    public init(status: ExitStatus, counters: CgroupCounters?) {
+        self.status = status
+        self.counters = counters
+    }
+
+    /// One line per limit that struck, from the kernel's counters.
+    public var outcomes: [String] {
+        counters.map { ContainerCgroup.outcomes($0, commandKilled: status.signal == SIGKILL) } ?? []
     }
 }
 
@@ -44,7 +79,7 @@ public struct Runtime: Sendable {
 
     /// Turns a request into a spec: validates it, prepares the state directory and the image.
     /// Nothing container-specific exists on the host until `Container.start`.
-    public func prepare(_ request: RunRequest, log: (String) -> Void) throws -> ContainerSpec {
+    public func prepare(_ request: RunRequest, log: (String) -> Void) throws -> PreparedContainer {
         if let hostname = request.hostname { try ContainerSpec.validateHostname(hostname) }
         if request.stage.has(.user), let why = Host.userNamespacesAvailable() {
             throw ClabError("stage 7 needs user namespaces, but \(why)")
@@ -70,21 +105,52 @@ public struct Runtime: Sendable {
             command = ["/bin/sh"]
             env += ContainerSpec.defaultShellEnv(stage: request.stage)
         }
-        return ContainerSpec(
+        var spec = ContainerSpec(
             id: id, stageNumber: request.stage.number, hostname: hostname, imageRoot: imageRoot,
             bundleDir: layout.containerDir(id), command: command, env: env, idMapping: mapping)
+        var prepared = PreparedContainer(spec: spec, cgroup: nil, cgroupLayout: nil, notes: [])
+        if request.stage.limitsResources {
+            let driver = try CgroupDriver.detect()
+            let placement = try driver.place(id: id, parent: request.cgroupParent)
+            let cgroup = ContainerCgroup(placement: placement, limits: request.limits ?? CgroupLimits())
+            for (controller, dir) in placement.dirs {
+                spec.cgroupMounts[controller] = dir
+            }
+            prepared = PreparedContainer(
+                spec: spec, cgroup: cgroup, cgroupLayout: driver.layout, notes: placement.note.map { [$0] } ?? [])
+        }
+        return prepared
     }
 
     /// Start, wait, clean up. Returns how the command ended.
     public func run(
-        _ spec: ContainerSpec, stdio: (Int32, Int32, Int32) = (0, 1, 2), forwardSignals: Bool = false,
+        _ prepared: PreparedContainer, stdio: (Int32, Int32, Int32) = (0, 1, 2), forwardSignals: Bool = false,
         beforeGo: [(pid_t) throws -> Void] = [], onEscalate: ((Int32) -> Void)? = nil
-    ) throws -> ExitStatus {
-        let container = Container(spec: spec, layout: layout, initPath: initPath)
-        container.beforeGo = beforeGo
-        defer { container.cleanup() }
+    ) throws -> RunResult {
+        let container = try makeContainer(prepared)
+        container.beforeGo += beforeGo
+        defer { Self.remove(container, prepared) }
         try container.start(stdio: stdio)
-        return container.wait(forwardSignals: forwardSignals, onEscalate: onEscalate)
+        let status = container.wait(forwardSignals: forwardSignals, onEscalate: onEscalate)
+        return RunResult(status: status, counters: prepared.cgroup?.counters())
+    }
+
+    /// A Container for the prepared spec, its cgroup (stage 8) made and joined before "go".
+    /// Pair with `remove`.
+    public func makeContainer(_ prepared: PreparedContainer) throws -> Container {
+        let container = Container(spec: prepared.spec, layout: layout, initPath: initPath)
+        if let cgroup = prepared.cgroup {
+            try cgroup.create()
+            container.cgroupDirs = cgroup.placement.allDirs
+            container.beforeGo.append { pid in try cgroup.add(pid: pid) }
+        }
+        return container
+    }
+
+    /// Everything the container and its cgroup left on the host.
+    public static func remove(_ container: Container, _ prepared: PreparedContainer) {
+        container.cleanup()
+        prepared.cgroup?.remove()
     }
 
     /// In a user namespace container root is uid 100000 to the host: every directory on the way

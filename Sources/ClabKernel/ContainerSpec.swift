@@ -26,6 +26,9 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     public var env: [String]
     /// Set from stage 7 on: container ids 0... map to unprivileged host ids.
     public var idMapping: IDMapping?
+    /// From stage 8 on: the container's cgroup directories on the host, by the name they get
+    /// under /sys/fs/cgroup inside ("memory", "cpu", ... on v1; "" for the whole v2 tree).
+    public var cgroupMounts: [String: String] = [:]
 
     public init(
         id: String, stageNumber: Int, hostname: String, imageRoot: String, bundleDir: String, command: [String],
@@ -91,6 +94,7 @@ extension ContainerSpec {
         records += command.map { "cmd=" + $0 }
         records += env.map { "env=" + $0 }
         if let m = idMapping { records.append("idmap=\(m.inside) \(m.host) \(m.count)") }
+        records += cgroupMounts.sorted { $0.key < $1.key }.map { "cgmount=\($0.key)=\($0.value)" }
         return records.flatMap { Array($0.utf8) + [0] }
     }
 
@@ -98,6 +102,7 @@ extension ContainerSpec {
         var fields: [String: String] = [:]
         var command: [String] = []
         var env: [String] = []
+        var cgroupMounts: [String: String] = [:]
         for record in wire.split(separator: 0, omittingEmptySubsequences: true) {
             let text = String(decoding: record, as: UTF8.self)
             guard let eq = text.firstIndex(of: "=") else { return nil }
@@ -106,6 +111,9 @@ extension ContainerSpec {
             switch key {
             case "cmd": command.append(value)
             case "env": env.append(value)
+            case "cgmount":
+                guard let eq = value.firstIndex(of: "=") else { return nil }
+                cgroupMounts[String(value[..<eq])] = String(value[value.index(after: eq)...])
             default: fields[key] = value
             }
         }
@@ -121,5 +129,6 @@ extension ContainerSpec {
         self.init(
             id: id, stageNumber: stage, hostname: hostname, imageRoot: imageRoot, bundleDir: bundleDir,
             command: command, env: env, idMapping: mapping)
+        self.cgroupMounts = cgroupMounts
     }
 }

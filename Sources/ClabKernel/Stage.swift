@@ -75,6 +75,10 @@ public struct Stage: Sendable, Equatable, Comparable {
             adds: "root inside is an unprivileged uid (100000+) on the host",
             kernel:
                 "clone3(CLONE_NEWUSER); write /proc/<pid>/uid_map and gid_map; setresuid(0, 0, 0)"),
+        Stage(
+            number: 8, title: "cgroups", namespace: nil,
+            adds: "memory, CPU and pids limits, enforced and counted by the kernel",
+            kernel: "mkdir <cgroup>/clab/<id>; write the limit files; write the pid to cgroup.procs before \"go\""),
     ]
 
     public static var range: ClosedRange<Int> { 1...all.count }
@@ -98,6 +102,9 @@ public struct Stage: Sendable, Equatable, Comparable {
     public func has(_ ns: Namespace) -> Bool { namespaces.contains(ns) }
 
     public var cloneFlags: UInt64 { namespaces.reduce(0) { $0 | $1.cloneFlag } }
+
+    /// From stage 8 on, the container runs in cgroups with limits.
+    public var limitsResources: Bool { number >= 8 }
 
     /// The lesson that explains this stage.
     public var lessonHint: String { "clab lesson \(number)" }

@@ -7,13 +7,22 @@ import Testing
 @Suite("clab step from the outside", needsRoot)
 struct CLIBehaviourTests {
     @Test(arguments: [
-        (["step", "0"], "no stage 0: stages go from 1 to 7"),
+        (["step", "0"], "no stage 0: stages go from 1 to 8"),
         (["step", "99"], "no stage 99"),
         (["step", "x"], "'x' is not a stage number"),
         (["step", "2", "--bogus"], "Unknown option '--bogus'"),
         (["step", "2", "--hostname", "a b", "--", "true"], "invalid hostname 'a b'"),
         (["step", "1", "--hostname", "web", "--", "true"], "--hostname needs stage 2 or later"),
-        (["check", "8"], "no stage 8"),
+        (["check", "9"], "no stage 9"),
+        (["step", "7", "--memory", "64M", "--", "true"], "--memory needs stage 8 or later"),
+        (["step", "8", "--memory", "abc", "--", "true"], "--memory abc is not a size"),
+        (["step", "8", "--memory", "0", "--", "true"], "--memory 0 is not a size"),
+        (["step", "8", "--memory", "1M", "--", "true"], "below clab's minimum of 4M"),
+        (["step", "8", "--cpus", "-1", "--", "true"], "--cpus -1 is not a positive number"),
+        (["step", "8", "--cpus", "0", "--", "true"], "--cpus 0 is not a positive number"),
+        (["step", "8", "--pids", "0", "--", "true"], "--pids 0 must be a whole number"),
+        (["step", "8", "--cpu-shares", "1", "--", "true"], "--cpu-shares 1 must be"),
+        (["step", "8", "--memory", "64M", "--memory-swap", "32M", "--", "true"], "must be at least --memory"),
         (["lesson", "0"], "no stage 0"),
     ])
     func badInputIsOneLineAndNonZero(args: [String], message: String) throws {
@@ -193,7 +202,7 @@ struct LifecycleTests {
         #expect(Mounts.mounts(under: root).isEmpty)
     }
 
-    @Test(arguments: [3, 7])
+    @Test(arguments: [3, 7, 8])
     func killNineOfClabKillsTheContainerAndGCCleansUp(stage: Int) throws {
         let root = TestEnv.root + "/kill9-\(stage)"
         let (process, initPid) = try startContainer(root: root, ["step", "\(stage)", "--quiet", "--", "sleep", "30"])
@@ -211,9 +220,39 @@ struct LifecycleTests {
         #expect(first.status == 0)
         #expect(first.stdout.contains("removed container \(leftover.first ?? "?")"), "\(first.stdout)")
         if stage == 3 { #expect(first.stdout.contains("unmounted ")) }
+        if stage == 8 {
+            // Its cgroups outlived it (clab could not remove them); gc does.
+            #expect(
+                first.stdout.contains("removed cgroup /sys/fs/cgroup/pids/clab/\(leftover.first ?? "?")"),
+                "\(first.stdout)")
+            #expect(!FileManager.default.fileExists(atPath: "/sys/fs/cgroup/pids/clab/\(leftover.first ?? "?")"))
+        }
         #expect(Mounts.mounts(under: root).isEmpty)
         let second = try clab("gc", "--root", root)
         #expect(second.stdout == "nothing to remove\n")
+    }
+
+    @Test func statsOfARunningContainer() throws {
+        let root = TestEnv.root + "/stats"
+        let (process, initPid) = try startContainer(
+            root: root, ["step", "8", "--quiet", "--pids", "64", "--", "sleep", "30"])
+        defer {
+            kill(process.processIdentifier, SIGTERM)
+            process.waitUntilExit()
+        }
+        let out = try clab("stats", "--root", root, "\(initPid)", "--json")
+        #expect(out.status == 0, "\(out.stderr)")
+        let rows = try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [[String: Any]]
+        let counters = rows?.first?["counters"] as? [String: Any]
+        #expect(counters?["memoryLimit"] as? Int == 256 << 20)
+        #expect(counters?["pidsLimit"] as? Int == 64)
+        #expect(counters?["pidsCurrent"] as? Int == 1)
+        let table = try clab("stats", "--root", root)
+        #expect(table.stdout.contains("/ 256.0 MiB"))
+        #expect(table.stdout.contains("1 / 64"))
+        let missing = try clab("stats", "--root", root, "nosuchid")
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("no running container 'nosuchid'"))
     }
 
     @Test func gcLeavesLiveContainersAlone() throws {

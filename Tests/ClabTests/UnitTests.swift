@@ -11,6 +11,7 @@ struct StageSpecTests {
         let expected: [[Namespace]] = [
             [], [.uts], [.uts, .pid], [.uts, .pid, .mnt], [.uts, .pid, .mnt, .ipc],
             [.uts, .pid, .mnt, .ipc, .net], [.uts, .pid, .mnt, .ipc, .net, .user],
+            [.uts, .pid, .mnt, .ipc, .net, .user],
         ]
         for (i, namespaces) in expected.enumerated() {
             let stage = try Stage.numbered(i + 1)
@@ -22,7 +23,7 @@ struct StageSpecTests {
         #expect(Namespace.user.cloneFlag == 0x1000_0000)
     }
 
-    @Test(arguments: [0, 8, 99, -1])
+    @Test(arguments: [0, 9, 99, -1])
     func stagesOutOfRangeAreRefused(n: Int) {
         #expect(throws: ClabError.self) { try Stage.numbered(n) }
     }
@@ -74,7 +75,9 @@ struct StageSpecTests {
         ] {
             #expect(hand.contains(part), "\(part) missing from \(hand)")
         }
-        #expect(Banner.text(for: spec).contains("export ROOT=/img"))
+        #expect(
+            Banner.text(for: PreparedContainer(spec: spec, cgroup: nil, cgroupLayout: nil, notes: [])).contains(
+                "export ROOT=/img"))
         let one = ContainerSpec(
             id: "abc", stageNumber: 1, hostname: "abc", imageRoot: "/img", bundleDir: "/x", command: ["sh"], env: [],
             idMapping: nil)

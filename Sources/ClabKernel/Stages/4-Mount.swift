@@ -22,8 +22,9 @@ enum MountStage {
                 mount(spec.imageRoot, root, nil, UInt(MS_BIND | MS_REC), nil), "mount --bind \(spec.imageRoot) \(root)")
         }
         try PIDStage.mountProc(at: root + "/proc")
+        try step(4) { try mountMinimalDev(root + "/dev") }
+        if !spec.cgroupMounts.isEmpty { try CgroupStage.showLimits(spec.cgroupMounts, root: root) }
         try step(4) {
-            try mountMinimalDev(root + "/dev")
             try check(chdir(root), "chdir \(root)")
             try check(clab_pivot_root(".", "."), "pivot_root")
             try check(umount2(".", Int32(MNT_DETACH)), "umount2 old root")

@@ -1,0 +1,113 @@
+import FoundationEssentials
+
+/// What `clab step 8` limits. Defaults protect a classroom machine: a runaway container cannot
+/// take all memory or fill the process table unless the user asks for it.
+public struct CgroupLimits: Sendable, Equatable {
+    public var memoryBytes: Int64?
+    /// Memory plus swap (Docker's --memory-swap); nil leaves swap alone.
+    public var memorySwapBytes: Int64?
+    /// CPUs of time per period (0.5 = half of one CPU), enforced by CFS bandwidth control.
+    public var cpus: Double?
+    /// Relative weight when CPUs are contended (v1 cpu.shares, default 1024).
+    public var cpuShares: Int?
+    public var pids: Int?
+
+    public static let defaultMemory: Int64 = 256 << 20
+    public static let defaultPids = 512
+    /// Below this the container's own init cannot start; the kernel would accept less and
+    /// OOM-kill it at once, which teaches nothing.
+    public static let minimumMemory: Int64 = 4 << 20
+
+    public init(
+        memoryBytes: Int64? = CgroupLimits.defaultMemory, memorySwapBytes: Int64? = nil, cpus: Double? = nil,
+        cpuShares: Int? = nil, pids: Int? = CgroupLimits.defaultPids
+    ) {
+        self.memoryBytes = memoryBytes
+        self.memorySwapBytes = memorySwapBytes
+        self.cpus = cpus
+        self.cpuShares = cpuShares
+        self.pids = pids
+    }
+
+    /// From the command line's strings: refuses bad values before anything exists.
+    public static func parse(
+        memory: String?, memorySwap: String?, cpus: String?, cpuShares: String?, pids: String?
+    ) throws -> CgroupLimits {
+        var limits = CgroupLimits()
+        if let memory {
+            let bytes = try parseSize(memory, option: "--memory")
+            guard bytes >= minimumMemory else {
+                throw ClabError(
+                    "--memory \(memory) is below clab's minimum of 4M: the container's init alone needs about 3 MiB",
+                    exitCode: 2)
+            }
+            limits.memoryBytes = bytes
+        }
+        if let memorySwap {
+            let bytes = try parseSize(memorySwap, option: "--memory-swap")
+            guard let memory = limits.memoryBytes, bytes >= memory else {
+                throw ClabError(
+                    "--memory-swap \(memorySwap) must be at least --memory: it is memory plus swap, as in Docker",
+                    exitCode: 2)
+            }
+            limits.memorySwapBytes = bytes
+        }
+        if let cpus {
+            guard let value = Double(cpus), value.isFinite, value > 0, value <= 1024 else {
+                throw ClabError("--cpus \(cpus) is not a positive number of CPUs (for example 0.5 or 2)", exitCode: 2)
+            }
+            guard value >= 0.01 else {
+                throw ClabError(
+                    "--cpus \(cpus) is below 0.01: the kernel's smallest quota is 1 ms per 100 ms", exitCode: 2)
+            }
+            limits.cpus = value
+        }
+        if let cpuShares {
+            guard let value = Int(cpuShares), (2...262_144).contains(value) else {
+                throw ClabError(
+                    "--cpu-shares \(cpuShares) must be a whole number from 2 to 262144 (default 1024)", exitCode: 2)
+            }
+            limits.cpuShares = value
+        }
+        if let pids {
+            guard let value = Int(pids), value > 0 else {
+                throw ClabError("--pids \(pids) must be a whole number of processes, at least 1", exitCode: 2)
+            }
+            limits.pids = value
+        }
+        return limits
+    }
+
+    /// "512k", "64M", "1G", "1g", "1048576": bytes (binary multiples, as Docker and the kernel).
+    public static func parseSize(_ text: String, option: String) throws -> Int64 {
+        let units: [Character: Int64] = ["k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40]
+        var digits = Substring(text)
+        var multiplier: Int64 = 1
+        if digits.hasSuffix("i") || digits.hasSuffix("iB") {  // "64Mi", "64MiB"
+            digits = digits.dropLast(digits.hasSuffix("iB") ? 2 : 1)
+        }
+        if let last = digits.last?.lowercased().first, let unit = units[last] {
+            multiplier = unit
+            digits = digits.dropLast()
+        } else if digits.hasSuffix("b") || digits.hasSuffix("B") {
+            digits = digits.dropLast()
+        }
+        guard let value = Int64(digits), value > 0, value <= Int64.max / multiplier else {
+            throw ClabError(
+                "\(option) \(text) is not a size: use bytes or a number with k, M or G (for example 64M)", exitCode: 2)
+        }
+        return value * multiplier
+    }
+}
+
+/// "32.0 MiB"
+public func humanBytes(_ bytes: Int64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var value = Double(bytes)
+    var unit = 0
+    while value >= 1024 && unit < units.count - 1 {
+        value /= 1024
+        unit += 1
+    }
+    return unit == 0 ? "\(bytes) B" : "\(fixed(value, 1)) \(units[unit])"
+}

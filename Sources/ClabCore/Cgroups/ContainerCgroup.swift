@@ -1,0 +1,233 @@
+import FoundationEssentials
+import Glibc
+
+/// One container's cgroup: made before the container starts, joined by its first process
+/// before "go" (so none of its code runs unlimited), read after it ends, then removed.
+public struct ContainerCgroup: Sendable {
+    public let placement: CgroupPlacement
+    public let limits: CgroupLimits
+
+    public init(placement: CgroupPlacement, limits: CgroupLimits) {
+        self.placement = placement
+        self.limits = limits
+    }
+
+    var version: CgroupVersion { placement.version }
+
+    /// The directory holding a controller's files.
+    public func dir(_ controller: String) -> String? {
+        version == .v2 ? placement.dirs[""] : placement.dirs[controller]
+    }
+
+    /// mkdir the cgroups and write the limits. On failure everything made is removed again.
+    public func create() throws {
+        do {
+            for parent in placement.parents {
+                try Self.mkdirRetrying(parent)
+                if version == .v2 { try enableControllers(in: parent) }
+            }
+            for dir in placement.allDirs { try Self.mkdirRetrying(dir) }
+            try apply()
+        } catch {
+            remove()
+            throw error
+        }
+    }
+
+    /// The limit files and values, in the order the kernel requires (memory before
+    /// memory+swap; the CFS period before the quota).
+    public func limitFiles() -> [(path: String, value: String)] {
+        var files: [(String, String)] = []
+        if let memory = limits.memoryBytes, let d = dir("memory") {
+            if version == .v1 {
+                files.append((d + "/memory.limit_in_bytes", "\(memory)"))
+                if let swap = limits.memorySwapBytes { files.append((d + "/memory.memsw.limit_in_bytes", "\(swap)")) }
+            } else {
+                files.append((d + "/memory.max", "\(memory)"))
+                if let swap = limits.memorySwapBytes { files.append((d + "/memory.swap.max", "\(swap - memory)")) }
+            }
+        }
+        if let d = dir("cpu") {
+            let period = 100_000
+            if let cpus = limits.cpus {
+                let quota = max(1000, Int((cpus * Double(period)).rounded()))
+                if version == .v1 {
+                    files.append((d + "/cpu.cfs_period_us", "\(period)"))
+                    files.append((d + "/cpu.cfs_quota_us", "\(quota)"))
+                } else {
+                    files.append((d + "/cpu.max", "\(quota) \(period)"))
+                }
+            }
+            if let shares = limits.cpuShares {
+                // v2: the mapping runc and systemd use from shares (2..262144) to weight (1..10000).
+                files.append(
+                    version == .v1
+                        ? (d + "/cpu.shares", "\(shares)")
+                        : (d + "/cpu.weight", "\(1 + ((shares - 2) * 9999) / 262_142)"))
+            }
+        }
+        if let pids = limits.pids, let d = dir("pids") { files.append((d + "/pids.max", "\(pids)")) }
+        return files
+    }
+
+    func apply() throws {
+        if limits.memorySwapBytes != nil, version == .v1, let d = dir("memory"),
+            !FS.exists(d + "/memory.memsw.limit_in_bytes")
+        {
+            throw ClabError(
+                "--memory-swap needs swap accounting, which this kernel has off (no memory.memsw.* files; boot with swapaccount=1)"
+            )
+        }
+        for file in limitFiles() { try write(Path.dirname(file.path), Path.basename(file.path), file.value) }
+    }
+
+    /// Moves a process (and, on v1, only it: its threads follow through cgroup.procs) in.
+    public func add(pid: pid_t) throws {
+        for dir in placement.allDirs { try write(dir, "cgroup.procs", "\(pid)") }
+    }
+
+    /// rmdir the container's cgroups, then the `clab` parents if no other container uses them.
+    /// Processes that outlived the container (possible only without a PID namespace) are killed
+    /// first: they were started by this container.
+    @discardableResult
+    public func remove() -> [String] {
+        var removed: [String] = []
+        for dir in placement.allDirs where FS.exists(dir) {
+            for attempt in 0..<50 {
+                if rmdir(dir) == 0 || errno == ENOENT {
+                    removed.append(dir)
+                    break
+                }
+                if errno == EBUSY {
+                    for pid in (FS.read(dir + "/cgroup.procs") ?? "").split(separator: "\n").compactMap({ Int32($0) }) {
+                        kill(pid, SIGKILL)
+                    }
+                }
+                if attempt < 49 { usleep(10_000) }
+            }
+        }
+        for parent in placement.parents where rmdir(parent) == 0 { removed.append(parent) }
+        return removed
+    }
+
+    private func enableControllers(in dir: String) throws {
+        let enabled = Set((FS.read(dir + "/cgroup.subtree_control") ?? "").split(whereSeparator: \.isWhitespace))
+        let missing = CgroupDriver.required.filter { !enabled.contains(Substring($0)) }
+        guard !missing.isEmpty else { return }
+        try write(dir, "cgroup.subtree_control", missing.map { "+" + $0 }.joined(separator: " "))
+    }
+
+    private func write(_ dir: String, _ file: String, _ value: String) throws {
+        do {
+            try FS.write(value, to: dir + "/" + file)
+        } catch let error as SyscallError {
+            throw ClabError("stage 8: echo \(value) > \(dir)/\(file): \(errnoDescription(error.errno))")
+        }
+    }
+
+    /// mkdir, tolerating EEXIST; a parent removed by another clab at the same moment is made again.
+    static func mkdirRetrying(_ path: String) throws {
+        for _ in 0..<5 {
+            if mkdir(path, 0o755) == 0 || errno == EEXIST { return }
+            if errno != ENOENT { break }
+            try? mkdirRetrying(Path.dirname(path))
+        }
+        throw ClabError("stage 8: mkdir \(path): \(errnoDescription(errno))")
+    }
+}
+
+/// What the kernel counted for a cgroup: the evidence behind every outcome clab reports.
+public struct CgroupCounters: Codable, Sendable, Equatable {
+    public var memoryCurrent: Int64?
+    public var memoryPeak: Int64?
+    public var memoryLimit: Int64?
+    /// v1 memory.oom_control / v2 memory.events "oom_kill". (Not memory.failcnt: it counts
+    /// every time usage hit the limit, reclaim included, so it rises without any kill.)
+    /// this kernel even when the limit strikes, so it is not used.)
+    public var oomKills: Int64?
+    public var pidsCurrent: Int64?
+    public var pidsLimit: Int64?
+    /// pids.events "max": forks refused because of pids.max.
+    public var pidsRefused: Int64?
+    public var cpuUsageNanos: Int64?
+    public var cpuPeriods: Int64?
+    public var cpuThrottled: Int64?
+    public var cpuThrottledNanos: Int64?
+    public var cpuQuota: Double?
+}
+
+extension ContainerCgroup {
+    public func counters() -> CgroupCounters {
+        var c = CgroupCounters()
+        func value(_ dir: String?, _ file: String) -> Int64? {
+            guard let dir, let text = FS.read(dir + "/" + file)?.trimmed, !text.isEmpty else { return nil }
+            return text == "max" ? nil : Int64(text)
+        }
+        func keyed(_ dir: String?, _ file: String) -> [String: Int64] {
+            guard let dir, let text = FS.read(dir + "/" + file) else { return [:] }
+            var out: [String: Int64] = [:]
+            for line in text.split(separator: "\n") {
+                let parts = line.split(separator: " ")
+                if parts.count == 2, let v = Int64(parts[1]) { out[String(parts[0])] = v }
+            }
+            return out
+        }
+        let mem = dir("memory")
+        let cpu = dir("cpu")
+        let pids = dir("pids")
+        if version == .v1 {
+            c.memoryCurrent = value(mem, "memory.usage_in_bytes")
+            c.memoryPeak = value(mem, "memory.max_usage_in_bytes")
+            c.memoryLimit = limits.memoryBytes
+            c.oomKills = keyed(mem, "memory.oom_control")["oom_kill"]
+            let stat = keyed(cpu, "cpu.stat")
+            c.cpuPeriods = stat["nr_periods"]
+            c.cpuThrottled = stat["nr_throttled"]
+            c.cpuThrottledNanos = stat["throttled_time"]
+            c.cpuUsageNanos = value(dir("cpuacct") ?? cpu, "cpuacct.usage")
+        } else {
+            c.memoryCurrent = value(mem, "memory.current")
+            c.memoryPeak = value(mem, "memory.peak")
+            c.memoryLimit = limits.memoryBytes
+            c.oomKills = keyed(mem, "memory.events")["oom_kill"]
+            let stat = keyed(cpu, "cpu.stat")
+            c.cpuPeriods = stat["nr_periods"]
+            c.cpuThrottled = stat["nr_throttled"]
+            c.cpuThrottledNanos = stat["throttled_usec"].map { $0 * 1000 }
+            c.cpuUsageNanos = stat["usage_usec"].map { $0 * 1000 }
+        }
+        c.pidsCurrent = value(pids, "pids.current")
+        c.pidsLimit = limits.pids.map(Int64.init)
+        c.pidsRefused = keyed(pids, "pids.events")["max"]
+        c.cpuQuota = limits.cpus
+        return c
+    }
+
+    /// What the limits did, one line each, from the kernel's own counters (never guessed from
+    /// an exit status such as 137).
+    /// `commandKilled`: the container's first process died of SIGKILL (then the OOM killer,
+    /// not just some child of it, is what ended the run).
+    public static func outcomes(_ c: CgroupCounters, commandKilled: Bool = false) -> [String] {
+        var lines: [String] = []
+        if let kills = c.oomKills, kills > 0 {
+            let limit = c.memoryLimit.map(humanBytes) ?? "?"
+            lines.append(
+                commandKilled
+                    ? "killed by the memory limit (\(limit)): oom_kill \(kills) — see lesson 8"
+                    : "the memory limit (\(limit)) OOM-killed \(kills) process\(kills == 1 ? "" : "es") in the container (oom_kill \(kills)) — see lesson 8"
+            )
+        }
+        if let refused = c.pidsRefused, refused > 0 {
+            lines.append(
+                "the pids limit (\(c.pidsLimit.map(String.init) ?? "?")) refused \(refused) fork\(refused == 1 ? "" : "s") (pids.events max \(refused)) — see lesson 8"
+            )
+        }
+        if let throttled = c.cpuThrottled, throttled > 0, let quota = c.cpuQuota {
+            let held = Double(c.cpuThrottledNanos ?? 0) / 1e9
+            lines.append(
+                "throttled by the CPU limit (\(fixed(quota, 2)) CPUs) in \(throttled) of \(c.cpuPeriods ?? 0) periods, \(fixed(held, 2)) s held back — see lesson 8"
+            )
+        }
+        return lines
+    }
+}
