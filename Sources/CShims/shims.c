@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -177,3 +178,14 @@ int clab_wifsignaled(int status) { return WIFSIGNALED(status); }
 int clab_wtermsig(int status) { return WTERMSIG(status); }
 
 int clab_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int clab_openat2(int dirfd, const char *path, int flags, uint64_t resolve) {
+    struct {
+        uint64_t flags, mode, resolve;
+    } how = {(uint64_t)(unsigned)flags, 0, resolve};
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+long clab_lgetxattr(const char *path, const char *name, void *value, unsigned long size) {
+    return (long)lgetxattr(path, name, value, size);
+}

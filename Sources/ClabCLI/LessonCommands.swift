@@ -16,7 +16,7 @@ struct LessonsCommand: ParsableCommand {
             let mark = passed.contains(stage.number) ? "✓" : " "
             let lesson = lessons.first { $0.stage == stage.number }
             let file = lesson.map { "lessons/" + Path.basename($0.path) } ?? "(no lesson yet)"
-            print("\(mark) \(stage.number)  \(pad(stage.title, 30))\(file)")
+            print("\(mark) \(pad("\(stage.number)", 3))\(pad(stage.title, 30))\(file)")
         }
         print("\nRead one with `clab lesson N`; try it with `clab step N`; check it with `clab check N`.")
     }

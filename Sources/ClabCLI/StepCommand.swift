@@ -30,6 +30,20 @@ struct StepCommand: ParsableCommand {
 
     @OptionGroup var limits: LimitOptions
 
+    @Option(help: "The image whose layers form the root (stage 9 on; default busybox).")
+    var image: String?
+
+    @Option(help: "Keep the container's writable layer under this name after it exits (stage 9 on, with --keep).")
+    var name: String?
+
+    @Flag(help: "Keep the writable layer: `clab diff NAME`, `clab rm NAME` (stage 9 on, with --name).")
+    var keep = false
+
+    @Option(
+        name: [.customShort("v"), .customLong("volume")],
+        help: "NAME:/path[:ro] (a managed volume) or /host/dir:/path[:ro] (a bind mount); repeatable (stage 10 on).")
+    var volume: [String] = []
+
     @OptionGroup var global: GlobalOptions
 
     @Argument(parsing: .postTerminator, help: "The command to run, after --.")
@@ -45,6 +59,24 @@ struct StepCommand: ParsableCommand {
         var request = RunRequest(stage: stage, command: command.isEmpty ? nil : command, hostname: hostname)
         request.limits = try limits.parse(for: stage)
         request.cgroupParent = limits.cgroupParent
+        if !stage.layersImage,
+            let option = [image.map { _ in "--image" }, name.map { _ in "--name" }, keep ? "--keep" : nil].compactMap({
+                $0
+            }).first
+        {
+            throw ClabError("\(option) needs stage 9 or later: image layers arrive at stage 9", exitCode: 2)
+        }
+        if !stage.mountsVolumes && !volume.isEmpty {
+            throw ClabError("-v needs stage 10 or later: volumes arrive at stage 10", exitCode: 2)
+        }
+        if keep != (name != nil) {
+            throw ClabError(
+                keep ? "--keep needs --name NAME: the name finds it later" : "--name needs --keep", exitCode: 2)
+        }
+        if let name { try KeptContainers.validateName(name) }
+        if let image { request.image = image }
+        request.keepName = name
+        request.volumes = try volume.map(VolumeRequest.parse)
         return request
     }
 
@@ -153,7 +185,8 @@ struct GCCommand: ParsableCommand {
 
 struct ImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "image", abstract: "Manage images.", subcommands: [ImageList.self, ImagePath.self])
+        commandName: "image", abstract: "Manage images.",
+        subcommands: [ImageList.self, ImagePath.self, ImageInspect.self])
 }
 
 struct ImageList: ParsableCommand {
@@ -200,6 +233,32 @@ struct ImagePath: ParsableCommand {
             throw ClabError("no image '\(name)': run `clab image ls` to see the images")
         }
         print(store.rootfs(name))
+    }
+}
+
+struct ImageInspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect", abstract: "An image's layers (digest, size) and where they are stored.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The image (only 'busybox' so far).")
+    var name: String = ImageStore.baseName
+
+    func run() throws {
+        try Runtime.requireRoot()
+        let layout = global.layout
+        try layout.prepare()
+        let store = ImageStore(layout: layout)
+        try store.ensureBase(log: { stderrLine("clab: \($0)") })
+        let layers = try store.layers(name)
+        print("image:   \(name)")
+        print("rootfs:  \(store.rootfs(name))   (stages 1-8 run here, writable)")
+        print("layers:  \(layers.count), bottom first (stage 9 stacks them read-only)")
+        for digest in layers {
+            let size = humanBytes(Int64(store.layerStore.size(digest)))
+            print("  \(digest)  \(size)  \(store.layerStore.path(digest))")
+        }
     }
 }
 

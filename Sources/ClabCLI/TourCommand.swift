@@ -27,6 +27,14 @@ struct TourCommand: ParsableCommand {
             "cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max 2>/dev/null; for i in $(seq 20); do sleep 1 & done",
             "the kernel refused every fork beyond pids.max (8 here; default 512)"
         ),
+        (
+            9, "echo hello > /new && rm /bin/vi && ls /new; ls /bin/vi",
+            "the write and the delete went to this container's own layer; the image's layer is unchanged"
+        ),
+        (
+            10, "date >> /data/visits && cat /data/visits",
+            "/data is the volume 'tour': it outlives the container (run the tour again; `clab volume rm tour`)"
+        ),
     ]
 
     func run() throws {
@@ -38,10 +46,15 @@ struct TourCommand: ParsableCommand {
             let stage = try Stage.numbered(step.stage)
             var request = RunRequest(stage: stage, command: ["/bin/sh", "-c", step.command], hostname: nil)
             if stage.limitsResources { request.limits = CgroupLimits(pids: 8) }
+            if stage.mountsVolumes {
+                request.volumes = [VolumeRequest(source: .named("tour"), target: "/data", readOnly: false)]
+            }
             let prepared = try runtime.prepare(request, log: { stderrLine("clab: \($0)") })
             print("━━ stage \(stage.number) · \(stage.title) ━━")
             print(Banner.text(for: prepared))
-            print("$ clab step \(stage.number) -- sh -c '\(step.command)'")
+            let options =
+                stage.mountsVolumes ? " -v tour:/data" : stage.limitsResources && stage.number == 8 ? " --pids 8" : ""
+            print("$ clab step \(stage.number)\(options) -- sh -c '\(step.command)'")
             // Our stdout may be a pipe; flush before the container writes to the same one.
             fflush(nil)
             let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
@@ -56,7 +69,7 @@ struct TourCommand: ParsableCommand {
                 _ = readLine()
             }
         }
-        print("Next: `clab check 8` proves each property from inside and from the host;")
+        print("Next: `clab check \(Stage.all.count)` proves each property from inside and from the host;")
         print("`clab lessons` lists the lessons; `clab step 4` gives you a shell at stage 4.")
     }
 }

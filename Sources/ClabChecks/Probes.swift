@@ -35,6 +35,23 @@ public struct StageProbes {
 
         var request = RunRequest(stage: stage, command: ["/bin/sh", "-c", Self.script(tag: tag, hostPid: getpid())])
         request.hostname = nil
+        // Stage 10: a managed volume and a read-only bind of a host directory, both ours.
+        let volumes = VolumeStore(layout: runtime.layout)
+        let roDir = runtime.layout.root + "/.\(tag)-ro"
+        if stage.mountsVolumes {
+            try FS.makeDirectories(roDir)
+            try volumes.create(tag)
+            request.volumes = [
+                VolumeRequest(source: .named(tag), target: "/clab-volume", readOnly: false),
+                VolumeRequest(source: .bind(roDir), target: "/clab-ro", readOnly: true),
+            ]
+        }
+        defer {
+            if stage.mountsVolumes {
+                try? FS.removeTree(roDir)
+                try? volumes.remove(tag)
+            }
+        }
         let prepared = try runtime.prepare(request, log: log)
         let spec = prepared.spec
         let session = try ContainerSession(prepared: prepared, runtime: runtime)
@@ -46,6 +63,25 @@ public struct StageProbes {
         if let cgroup = prepared.cgroup {
             results += Self.evaluateCgroups(
                 cgroup, layout: prepared.cgroupLayout ?? "?", pid: session.pid, facts: facts)
+        }
+        if let overlay = spec.overlay {
+            results += Self.evaluateOverlay(
+                overlay, layers: try runtime.images.layers(request.image), store: runtime.images.layerStore,
+                base: spec.idMapping?.host ?? 0, pid: session.pid, tag: tag)
+        }
+        if stage.mountsVolumes {
+            let data = volumes.dataPath(tag) + "/f"
+            let written = FS.read(data)?.trimmed
+            results.append(
+                ProbeResult(
+                    stage: 10, property: "a volume's data lands on the host, outside the layers",
+                    passed: written == tag && facts["volume"] == "ok",
+                    evidence: "echo \(tag) > /clab-volume/f inside; host \(data): \(written ?? "missing")"))
+            results.append(
+                ProbeResult(
+                    stage: 10, property: "a read-only bind mount refuses writes",
+                    passed: facts["ro"]?.contains("Read-only file system") == true && !FS.exists(roDir + "/x"),
+                    evidence: "touch /clab-ro/x inside: \(facts["ro"] ?? "?")"))
         }
         return results
     }
@@ -69,7 +105,7 @@ public struct StageProbes {
           kill -0 \(hostPid) 2>/dev/null; echo "kill_host=$?"
         fi
         if [ "$CLAB_STAGE" -ge 4 ]; then
-          mount -t tmpfs \(tag) /mnt && echo "mounted=$(grep -c \(tag) /proc/self/mountinfo)"
+          mount -t tmpfs \(tag)-tmpfs /mnt && echo "mounted=$(grep -c \(tag)-tmpfs /proc/self/mountinfo)"
         fi
         if [ "$CLAB_STAGE" -ge 5 ]; then
           echo "shm=$(tail -n +2 /proc/sysvipc/shm | wc -l)"
@@ -78,6 +114,13 @@ public struct StageProbes {
           echo "netdevs=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ' ')"
           echo "lo=$(ip link show lo | head -n 1)"
           echo "routes=$(ip -4 route | wc -l)"
+        fi
+        if [ "$CLAB_STAGE" -ge 9 ]; then
+          echo "\(tag)" > /.\(tag) && rm /etc/hosts && echo "overlay=ok"
+        fi
+        if [ "$CLAB_STAGE" -ge 10 ]; then
+          echo "\(tag)" > /clab-volume/f && echo "volume=ok"
+          echo "ro=$(touch /clab-ro/x 2>&1)"
         fi
         if [ "$CLAB_STAGE" -ge 8 ]; then
           for f in memory/memory.limit_in_bytes memory.max pids/pids.max pids.max; do
@@ -164,10 +207,10 @@ public struct StageProbes {
         if stage.has(.mnt) {
             let seenInside = f["mounted"] == "1"
             let hostTable = FS_read("/proc/self/mountinfo")
-            let leaked = hostTable.contains(tag)
+            let leaked = hostTable.contains(tag + "-tmpfs")
             add(
                 4, "a mount made inside stays inside", seenInside && !leaked,
-                "inside: tmpfs \(tag) on /mnt \(seenInside ? "listed" : "missing"); host mountinfo: \(leaked ? "LISTED" : "absent")"
+                "inside: tmpfs \(tag)-tmpfs on /mnt \(seenInside ? "listed" : "missing"); host mountinfo: \(leaked ? "LISTED" : "absent")"
             )
             let table = Mounts.parse(FS_read("/proc/\(pid)/mountinfo"))
             let rootMount = table.last { $0.mountPoint == "/" }
@@ -256,6 +299,51 @@ extension StageProbes {
         add(
             "the limits are read-only inside", f["cg_readonly"] == "yes",
             f["cg_readonly"] == "yes" ? "writing pids.max inside fails" : "a write to pids.max inside succeeded")
+        return results
+    }
+}
+
+extension StageProbes {
+    /// Stage 9: the root is an overlay of the layers; writes and deletes land in the upper
+    /// directory; the layers themselves are unchanged (their digests still match).
+    static func evaluateOverlay(
+        _ overlay: OverlaySpec, layers: [String], store: LayerStore, base: UInt32, pid: pid_t, tag: String
+    ) -> [ProbeResult] {
+        var results: [ProbeResult] = []
+        func add(_ property: String, _ passed: Bool, _ evidence: String) {
+            results.append(ProbeResult(stage: 9, property: property, passed: passed, evidence: evidence))
+        }
+        let root = Mounts.parse(FS_read("/proc/\(pid)/mountinfo")).last { $0.mountPoint == "/" }
+        add(
+            "the root is an overlay of the image's \(layers.count) layer\(layers.count == 1 ? "" : "s")",
+            root?.fsType == "overlay" && overlay.lowers.allSatisfy { root?.superOptions.contains($0) == true },
+            "container's /: \(root?.fsType ?? "?") with lowerdir=\(overlay.lowers.map { Path.basename($0).prefix(12) }.joined(separator: ":"))"
+        )
+        let written = FS.exists(overlay.upper + "/." + tag)
+        let inLayers = overlay.lowers.contains { FS.exists($0 + "/." + tag) }
+        add(
+            "writes land in the container's upper layer", written && !inLayers,
+            "/.\(tag) is in upperdir: \(written ? "yes" : "no"); in a layer: \(inLayers ? "YES" : "no")")
+        var st = stat()
+        let whiteout =
+            lstat(overlay.upper + "/etc/hosts", &st) == 0 && (st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0
+        let stillInLayer = overlay.lowers.contains { FS.exists($0 + "/etc/hosts") }
+        add(
+            "deleting a layer's file leaves a whiteout", whiteout && stillInLayer,
+            "rm /etc/hosts inside: upperdir/etc/hosts is \(whiteout ? "a character device 0/0" : "not a whiteout"); the layer still has it: \(stillInLayer)"
+        )
+        // The layers the container used (the copies owned by the mapped range) still hash to
+        // their digests once the shift is taken off.
+        var unchanged: [String] = []
+        for (digest, lower) in zip(layers.reversed(), overlay.lowers) {
+            if let d = try? CanonicalTar(root: lower, idShift: base).digest().digest, d == digest {
+                unchanged.append(digest)
+            }
+        }
+        add(
+            "no layer changed", unchanged.count == layers.count,
+            "\(unchanged.count) of \(layers.count) layers still hash to their digest (\(layers.map { String($0.prefix(19)) }.joined(separator: ", ")))"
+        )
         return results
     }
 }

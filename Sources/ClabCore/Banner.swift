@@ -18,7 +18,7 @@ public enum Banner {
             for dir in cgroup.placement.allDirs { lines.append("           \(dir)") }
         }
         lines.append(
-            "  kernel:  \(stage.kernel.replacing("<rootfs>", with: spec.imageRoot).replacing("<id>", with: spec.hostname))"
+            "  kernel:  \(stage.kernel.replacing("<rootfs>", with: rootForHand(spec)).replacing("<id>", with: spec.hostname))"
         )
         if let cgroup = prepared.cgroup {
             lines.append("  by hand: for d in \(cgroup.placement.allDirs.joined(separator: " ")); do mkdir -p $d; done")
@@ -27,11 +27,16 @@ public enum Banner {
             lines.append(
                 "           for d in \(cgroup.placement.allDirs.joined(separator: " ")); do echo $$ > $d/cgroup.procs; done"
             )
-            lines.append("           export ROOT=\(spec.imageRoot)")
+            lines.append("           export ROOT=\(Self.rootForHand(spec))")
         } else {
-            lines.append("  by hand: export ROOT=\(spec.imageRoot)")
+            lines.append("  by hand: export ROOT=\(Self.rootForHand(spec))")
         }
         lines.append("           \(byHand(spec))")
+        if stage.has(.user) {
+            lines.append(
+                "           (--map-users runs newuidmap, from the uidmap package: it needs root:100000:65536 in /etc/subuid and /etc/subgid)"
+            )
+        }
         if stage.number < Stage.all.count {
             lines.append(
                 "  next:    clab step \(stage.number + 1) adds the \(Stage.all[stage.number].title); read `clab lesson \(stage.number)`"
@@ -40,6 +45,12 @@ public enum Banner {
             lines.append("  read:    clab lesson \(stage.number)")
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// The directory the by-hand commands build the root in: the image itself, or from stage 9
+    /// an empty mount point for the overlay.
+    static func rootForHand(_ spec: ContainerSpec) -> String {
+        spec.overlay == nil ? spec.imageRoot : spec.rootfsMountPoint
     }
 
     /// The whole container as one util-linux command line, with the image's root in $ROOT.
@@ -61,7 +72,16 @@ public enum Banner {
         if stage.has(.net) { script.append("ip link set lo up") }
         if stage.has(.mnt) {
             script += [
-                "mount --bind \(root) \(root)", "mount -t proc proc \(root)/proc", "cd \(root)",
+                spec.overlay.map { "mount -t overlay overlay -o \($0.options) \(root)" }
+                    ?? "mount --bind \(root) \(root)",
+                "mount -t proc proc \(root)/proc",
+            ]
+            for v in spec.volumes {
+                script.append("mount --bind \(v.source) \(root)\(v.target)")
+                if v.readOnly { script.append("mount -o remount,bind,ro \(root)\(v.target)") }
+            }
+            script += [
+                "cd \(root)",
                 "pivot_root . .", "umount -l .", "exec /bin/sh",
             ]
         } else if stage.has(.pid) {

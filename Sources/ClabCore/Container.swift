@@ -50,6 +50,14 @@ public final class Container {
     /// already reaped and its state removed.
     public func start(stdio: (Int32, Int32, Int32) = (0, 1, 2)) throws {
         try FS.makeDirectories(spec.rootfsMountPoint)
+        if let overlay = spec.overlay {
+            // The writable layer belongs to container root (the mapped uid on the host).
+            let owner = spec.idMapping?.host ?? 0
+            for dir in [overlay.upper, overlay.work] {
+                try FS.makeDirectories(dir)
+                guard chown(dir, owner, owner) == 0 else { throw SyscallError("chown \(dir)") }
+            }
+        }
 
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
@@ -203,7 +211,8 @@ public final class Container {
         let state = ContainerState(
             id: spec.id, stage: spec.stageNumber, clabPid: getpid(),
             clabStartTime: Host.startTime(pid: getpid()), initPid: pid,
-            created: Int(time(nil)), command: spec.command.joined(separator: " "), cgroups: cgroupDirs)
+            created: Int(time(nil)), command: spec.command.joined(separator: " "), cgroups: cgroupDirs,
+            volumes: spec.volumes.map(\.source))
         try FS.write(state.json, to: stateFile)
     }
 }
@@ -219,6 +228,8 @@ public struct ContainerState: Codable, Sendable {
     public var created: Int
     public var command: String?
     public var cgroups: [String]?
+    /// Host directories mounted as volumes (so `clab volume rm` can refuse one in use).
+    public var volumes: [String]?
 
     /// Written by hand: JSONEncoder costs half a millisecond, on every container start.
     var json: String {
@@ -242,6 +253,7 @@ public struct ContainerState: Codable, Sendable {
         if let initPid { fields.append("\"initPid\":\(initPid)") }
         if let command { fields.append("\"command\":\(quoted(command))") }
         if let cgroups { fields.append("\"cgroups\":[" + cgroups.map(quoted).joined(separator: ",") + "]") }
+        if let volumes { fields.append("\"volumes\":[" + volumes.map(quoted).joined(separator: ",") + "]") }
         return "{" + fields.joined(separator: ",") + "}\n"
     }
 

@@ -31,15 +31,22 @@ public struct GarbageCollector {
             report.mounts += Container.remove(bundleDir: dir)
             if !FS.exists(dir) { report.containers.append(id) }
         }
-        // Half-built images from a killed `clab` (images/.tmp-<name>-<pid>).
-        let images = (try? FileManager.default.contentsOfDirectory(atPath: layout.imagesDir)) ?? []
-        for name in images where name.hasPrefix(".tmp-") {
-            if let pid = name.split(separator: "-").last.flatMap({ Int32($0) }), Host.isAlive(pid: pid, startTime: nil)
-            {
-                continue
+        // Half-built images and layers from a killed `clab` (…/.tmp-<what>-<pid>, <layer>.tmp-<pid>).
+        let layers = layout.root + "/layers"
+        var scratch = [layout.imagesDir, layers, layout.root + "/volumes"]
+        scratch += ((try? FileManager.default.contentsOfDirectory(atPath: layers)) ?? []).filter {
+            $0.hasPrefix("shifted-")
+        }.map { layers + "/" + $0 }
+        for dir in scratch {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where name.contains(".tmp-") {
+                if let pid = name.split(separator: "-").last.flatMap({ Int32($0) }),
+                    Host.isAlive(pid: pid, startTime: nil)
+                {
+                    continue
+                }
+                try? FS.removeTree(dir + "/" + name)
+                report.tempDirs.append(dir + "/" + name)
             }
-            try? FS.removeTree(layout.imagesDir + "/" + name)
-            report.tempDirs.append(layout.imagesDir + "/" + name)
         }
         return report
     }

@@ -129,9 +129,18 @@ public struct ImageStore: Sendable {
             if nodes < 6 { log("  note: the filesystem refused device nodes; /dev in stages 1-3 stays empty") }
 
             let size = Self.treeSize(root)
-            let meta = ImageMeta(
+            // The image's one layer, from the pristine tree: stages 1-8 later write into rootfs/.
+            try FS.makeDirectories(layerStore.dir)
+            let layerTmp = layerStore.dir + "/.tmp-base-\(getpid())"
+            try? FS.removeTree(layerTmp)
+            _ = try Host.output(["cp", "-a", root, layerTmp])
+            let (digest, _) = try layerStore.add(tree: layerTmp)
+            log("  layer \(digest)")
+            var meta = ImageMeta(
                 name: Self.baseName, created: Date().formatted(.iso8601), size: size,
                 source: "Debian busybox-static: \(version)")
+            meta.layers = [digest]
+            meta.history = [meta.source]
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             let json = try encoder.encode(meta)
@@ -142,6 +151,41 @@ public struct ImageStore: Sendable {
             throw error
         }
         log("  done in \(fixed(Date().timeIntervalSince(started), 2)) s")
+    }
+
+    public var layerStore: LayerStore { LayerStore(layout: layout) }
+
+    /// The image's layers, bottom first; the base image's one layer is made from its rootfs the
+    /// first time it is needed (under the lock).
+    public func layers(_ name: String) throws -> [String] {
+        let metaPath = imageDir(name) + "/image.json"
+        func load() throws -> ImageMeta {
+            guard let text = FS.read(metaPath) else {
+                throw ClabError("no image '\(name)': `clab image ls` lists the images")
+            }
+            return try JSONDecoder().decode(ImageMeta.self, from: Data(text.utf8))
+        }
+        if let layers = try load().layers, layers.allSatisfy(layerStore.exists) { return layers }
+        let lock = try FileLock(path: layout.imagesDir + "/.lock")
+        defer { withExtendedLifetime(lock) {} }
+        var meta = try load()
+        if let layers = meta.layers, layers.allSatisfy(layerStore.exists) { return layers }
+        try FS.makeDirectories(layerStore.dir)
+        let tmp = layerStore.dir + "/.tmp-\(getpid())"
+        try? FS.removeTree(tmp)
+        do {
+            _ = try Host.output(["cp", "-a", rootfs(name), tmp])
+            let (digest, _) = try layerStore.add(tree: tmp)
+            meta.layers = [digest]
+            meta.history = ["\(meta.source)"]
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try FS.write(String(decoding: try encoder.encode(meta), as: UTF8.self) + "\n", to: metaPath)
+            return [digest]
+        } catch {
+            try? FS.removeTree(tmp)
+            throw error
+        }
     }
 
     /// The stage-7 copy: same tree, every owner moved up by `base`. Built once, under the lock.
@@ -196,6 +240,10 @@ struct ImageMeta: Codable {
     var created: String
     var size: Int
     var source: String
+    /// Layer digests, bottom first (stage 9 stacks them). Images made before layers existed
+    /// get theirs on first use at stage 9.
+    var layers: [String]?
+    var history: [String]?
 }
 
 /// Just enough ELF to tell a static binary: no PT_INTERP program header.

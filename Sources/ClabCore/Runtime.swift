@@ -12,6 +12,12 @@ public struct RunRequest: Sendable {
     public var limits: CgroupLimits?
     /// A path from each cgroup hierarchy's root, instead of `clab` beneath the caller's cgroup.
     public var cgroupParent: String?
+    /// From stage 9: the image whose layers form the root.
+    public var image: String = ImageStore.baseName
+    /// From stage 9: keep the writable layer after exit under this name (`clab diff`, `clab rm`).
+    public var keepName: String?
+    /// From stage 10: `-v` mounts.
+    public var volumes: [VolumeRequest] = []
 
     public init(
         stage: Stage, command: [String]? = nil, hostname: String? = nil, idMapping: IDMapping = .defaultRange,
@@ -90,8 +96,13 @@ public struct Runtime: Sendable {
         var mapping: IDMapping?
         if request.stage.has(.user) {
             mapping = request.idMapping
-            imageRoot = try images.ensureShifted(ImageStore.baseName, base: request.idMapping.host, log: log)
-            try Self.requireSearchable(imageRoot)
+            if request.stage.layersImage {
+                // The root will be an overlay of the layers' shifted copies (made below).
+                try Self.requireSearchable(images.layerStore.dir)
+            } else {
+                imageRoot = try images.ensureShifted(ImageStore.baseName, base: request.idMapping.host, log: log)
+                try Self.requireSearchable(imageRoot)
+            }
             try Self.requireSearchable(layout.containersDir)
             try Self.requireSearchable(initPath)
         }
@@ -109,6 +120,37 @@ public struct Runtime: Sendable {
             id: id, stageNumber: request.stage.number, hostname: hostname, imageRoot: imageRoot,
             bundleDir: layout.containerDir(id), command: command, env: env, idMapping: mapping)
         var prepared = PreparedContainer(spec: spec, cgroup: nil, cgroupLayout: nil, notes: [])
+        var keptLayers: [String] = []
+        if request.stage.mountsVolumes {
+            let volumes = VolumeStore(layout: layout)
+            for v in request.volumes {
+                switch v.source {
+                case .named(let name):
+                    if try volumes.create(name) { log("created volume '\(name)'") }
+                    spec.volumes.append(
+                        VolumeSpec(source: volumes.dataPath(name), target: v.target, readOnly: v.readOnly))
+                case .bind(let path):
+                    guard FS.exists(path) else {
+                        throw ClabError(
+                            "-v: the bind source \(path) does not exist: create it first (clab never creates it for you)"
+                        )
+                    }
+                    // Container root is uid 100000 on the host: it must be able to reach the source.
+                    try Self.requireSearchable(path, otherwise: "or bind a directory everyone can reach")
+                    spec.volumes.append(VolumeSpec(source: path, target: v.target, readOnly: v.readOnly))
+                }
+            }
+        }
+        if request.stage.layersImage, let mapping {
+            let layers = try images.layers(request.image)
+            let lowers = try layers.reversed().map { try images.layerStore.shifted($0, base: mapping.host, log: log) }
+            // A kept container's writable layer lives under kept/<name>, claimed last (below),
+            // once nothing else can fail.
+            let rw = request.keepName.map { KeptContainers(layout: layout).path($0) } ?? layout.containerDir(id)
+            spec.overlay = OverlaySpec(lowers: lowers, upper: rw + "/upper", work: rw + "/work")
+            keptLayers = layers
+        }
+        prepared.spec = spec
         if request.stage.limitsResources {
             let driver = try CgroupDriver.detect()
             let placement = try driver.place(id: id, parent: request.cgroupParent)
@@ -118,6 +160,9 @@ public struct Runtime: Sendable {
             }
             prepared = PreparedContainer(
                 spec: spec, cgroup: cgroup, cgroupLayout: driver.layout, notes: placement.note.map { [$0] } ?? [])
+        }
+        if let name = request.keepName {
+            _ = try KeptContainers(layout: layout).reserve(name, id: id, image: request.image, layers: keptLayers)
         }
         return prepared
     }
@@ -155,14 +200,16 @@ public struct Runtime: Sendable {
 
     /// In a user namespace container root is uid 100000 to the host: every directory on the way
     /// to its files must let "others" search it. Say so before the kernel says EACCES.
-    static func requireSearchable(_ path: String) throws {
+    static func requireSearchable(
+        _ path: String, otherwise: String = "or use a --root below a searchable directory"
+    ) throws {
         var dir = path
         while dir != "/" && !dir.isEmpty {
             dir = Path.dirname(dir)
             var st = stat()
             if stat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_mode & 0o001 == 0 {
                 throw ClabError(
-                    "stage 7: container root is uid 100000 on the host and cannot enter \(dir) (mode \(String(st.st_mode & 0o7777, radix: 8))): run `chmod o+x \(dir)` or use a --root below a searchable directory"
+                    "stage 7: container root is uid 100000 on the host and cannot enter \(dir) (mode \(String(st.st_mode & 0o7777, radix: 8))): run `chmod o+x \(dir)` \(otherwise)"
                 )
             }
         }

@@ -29,6 +29,10 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     /// From stage 8 on: the container's cgroup directories on the host, by the name they get
     /// under /sys/fs/cgroup inside ("memory", "cpu", ... on v1; "" for the whole v2 tree).
     public var cgroupMounts: [String: String] = [:]
+    /// From stage 9 on: the overlay that becomes the root.
+    public var overlay: OverlaySpec?
+    /// From stage 10 on: volumes and bind mounts, mounted in this order.
+    public var volumes: [VolumeSpec] = []
 
     public init(
         id: String, stageNumber: Int, hostname: String, imageRoot: String, bundleDir: String, command: [String],
@@ -95,6 +99,11 @@ extension ContainerSpec {
         records += env.map { "env=" + $0 }
         if let m = idMapping { records.append("idmap=\(m.inside) \(m.host) \(m.count)") }
         records += cgroupMounts.sorted { $0.key < $1.key }.map { "cgmount=\($0.key)=\($0.value)" }
+        if let o = overlay {
+            records += o.lowers.map { "lower=" + $0 }
+            records += ["upper=" + o.upper, "work=" + o.work]
+        }
+        records += volumes.map { "volume=\($0.readOnly ? "ro" : "rw")=\($0.target)=\($0.source)" }
         return records.flatMap { Array($0.utf8) + [0] }
     }
 
@@ -103,6 +112,8 @@ extension ContainerSpec {
         var command: [String] = []
         var env: [String] = []
         var cgroupMounts: [String: String] = [:]
+        var lowers: [String] = []
+        var volumes: [VolumeSpec] = []
         for record in wire.split(separator: 0, omittingEmptySubsequences: true) {
             let text = String(decoding: record, as: UTF8.self)
             guard let eq = text.firstIndex(of: "=") else { return nil }
@@ -111,6 +122,14 @@ extension ContainerSpec {
             switch key {
             case "cmd": command.append(value)
             case "env": env.append(value)
+            case "lower": lowers.append(value)
+            case "volume":
+                // ro|rw = target = source; the target is a path in the container (no "=" allowed
+                // there by the parser), the source a host path.
+                let parts = value.split(separator: "=", maxSplits: 2, omittingEmptySubsequences: false)
+                guard parts.count == 3 else { return nil }
+                volumes.append(
+                    VolumeSpec(source: String(parts[2]), target: String(parts[1]), readOnly: parts[0] == "ro"))
             case "cgmount":
                 guard let eq = value.firstIndex(of: "=") else { return nil }
                 cgroupMounts[String(value[..<eq])] = String(value[value.index(after: eq)...])
@@ -130,5 +149,43 @@ extension ContainerSpec {
             id: id, stageNumber: stage, hostname: hostname, imageRoot: imageRoot, bundleDir: bundleDir,
             command: command, env: env, idMapping: mapping)
         self.cgroupMounts = cgroupMounts
+        if let upper = fields["upper"], let work = fields["work"] {
+            self.overlay = OverlaySpec(lowers: lowers, upper: upper, work: work)
+        }
+        self.volumes = volumes
+    }
+}
+
+/// The layers of a stage-9 root: read-only lower directories, top layer first (overlayfs's
+/// order), and the container's own writable upper directory with its work directory.
+public struct OverlaySpec: Codable, Sendable, Equatable {
+    public var lowers: [String]
+    public var upper: String
+    public var work: String
+
+    public init(lowers: [String], upper: String, work: String) {
+        self.lowers = lowers
+        self.upper = upper
+        self.work = work
+    }
+
+    public var options: String {
+        // userxattr: mounted inside a user namespace, overlayfs may keep its bookkeeping (opaque
+        // directories, whiteout markers) only in user.overlay.* xattrs; without it, removing a
+        // directory that comes from a layer fails with EIO.
+        "lowerdir=\(lowers.joined(separator: ":")),upperdir=\(upper),workdir=\(work),userxattr"
+    }
+}
+
+/// One `-v`: a host directory (a managed volume's data, or a bind source) at a path inside.
+public struct VolumeSpec: Codable, Sendable, Equatable {
+    public var source: String
+    public var target: String
+    public var readOnly: Bool
+
+    public init(source: String, target: String, readOnly: Bool) {
+        self.source = source
+        self.target = target
+        self.readOnly = readOnly
     }
 }

@@ -79,6 +79,16 @@ public struct Stage: Sendable, Equatable, Comparable {
             number: 8, title: "cgroups", namespace: nil,
             adds: "memory, CPU and pids limits, enforced and counted by the kernel",
             kernel: "mkdir <cgroup>/clab/<id>; write the limit files; write the pid to cgroup.procs before \"go\""),
+        Stage(
+            number: 9, title: "overlay image layers", namespace: nil,
+            adds: "the root is the image's read-only layers under a writable layer of its own",
+            kernel:
+                "mount(\"overlay\", \"<rootfs>\", \"overlay\", 0, \"lowerdir=<layers>,upperdir=<upper>,workdir=<work>\")"
+        ),
+        Stage(
+            number: 10, title: "volumes", namespace: nil,
+            adds: "data that outlives the container: managed volumes and bind mounts (-v)",
+            kernel: "openat2(root, \"<path>\", RESOLVE_IN_ROOT); mount(\"<volume>\", \"/proc/self/fd/<fd>\", MS_BIND)"),
     ]
 
     public static var range: ClosedRange<Int> { 1...all.count }
@@ -105,6 +115,12 @@ public struct Stage: Sendable, Equatable, Comparable {
 
     /// From stage 8 on, the container runs in cgroups with limits.
     public var limitsResources: Bool { number >= 8 }
+
+    /// From stage 9 on, the root is an overlay of image layers.
+    public var layersImage: Bool { number >= 9 }
+
+    /// From stage 10 on, `-v` mounts volumes.
+    public var mountsVolumes: Bool { number >= 10 }
 
     /// The lesson that explains this stage.
     public var lessonHint: String { "clab lesson \(number)" }

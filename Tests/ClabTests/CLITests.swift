@@ -7,13 +7,17 @@ import Testing
 @Suite("clab step from the outside", needsRoot)
 struct CLIBehaviourTests {
     @Test(arguments: [
-        (["step", "0"], "no stage 0: stages go from 1 to 8"),
+        (["step", "0"], "no stage 0: stages go from 1 to 10"),
         (["step", "99"], "no stage 99"),
         (["step", "x"], "'x' is not a stage number"),
         (["step", "2", "--bogus"], "Unknown option '--bogus'"),
         (["step", "2", "--hostname", "a b", "--", "true"], "invalid hostname 'a b'"),
         (["step", "1", "--hostname", "web", "--", "true"], "--hostname needs stage 2 or later"),
-        (["check", "9"], "no stage 9"),
+        (["check", "11"], "no stage 11"),
+        (["step", "8", "--image", "busybox", "--", "true"], "--image needs stage 9 or later"),
+        (["step", "9", "--keep", "--", "true"], "--keep needs --name NAME"),
+        (["step", "9", "--name", "Bad/Name", "--keep", "--", "true"], "invalid container name 'Bad/Name'"),
+        (["step", "9", "--quiet", "-v", "data:/d", "--", "true"], "-v needs stage 10 or later"),
         (["step", "7", "--memory", "64M", "--", "true"], "--memory needs stage 8 or later"),
         (["step", "8", "--memory", "abc", "--", "true"], "--memory abc is not a size"),
         (["step", "8", "--memory", "0", "--", "true"], "--memory 0 is not a size"),

@@ -46,6 +46,9 @@ enum TestEnv {
         let store = ImageStore(layout: layout)
         try store.ensureBase(log: { _ in })
         _ = try store.ensureShifted(ImageStore.baseName, base: IDMapping.defaultRange.host, log: { _ in })
+        for layer in try store.layers(ImageStore.baseName) {
+            _ = try store.layerStore.shifted(layer, base: IDMapping.defaultRange.host)
+        }
     }
 }
 

@@ -11,6 +11,7 @@ struct StageSpecTests {
         let expected: [[Namespace]] = [
             [], [.uts], [.uts, .pid], [.uts, .pid, .mnt], [.uts, .pid, .mnt, .ipc],
             [.uts, .pid, .mnt, .ipc, .net], [.uts, .pid, .mnt, .ipc, .net, .user],
+            [.uts, .pid, .mnt, .ipc, .net, .user], [.uts, .pid, .mnt, .ipc, .net, .user],
             [.uts, .pid, .mnt, .ipc, .net, .user],
         ]
         for (i, namespaces) in expected.enumerated() {
@@ -23,7 +24,7 @@ struct StageSpecTests {
         #expect(Namespace.user.cloneFlag == 0x1000_0000)
     }
 
-    @Test(arguments: [0, 9, 99, -1])
+    @Test(arguments: [0, 11, 99, -1])
     func stagesOutOfRangeAreRefused(n: Int) {
         #expect(throws: ClabError.self) { try Stage.numbered(n) }
     }

@@ -34,6 +34,14 @@ int clab_ioctl_int(int fd, unsigned long request, int *value);
 int clab_tcsetpgrp_quiet(int fd, pid_t pgrp);
 int clab_pipe_cloexec(int fds[2]);
 
+// openat2(2) with only the resolve flags clab uses (the syscall takes a struct open_how).
+#define CLAB_RESOLVE_IN_ROOT 0x10
+#define CLAB_O_PATH 010000000  // O_PATH, hidden from Swift behind _GNU_SOURCE
+int clab_openat2(int dirfd, const char *path, int flags, uint64_t resolve);
+
+// lgetxattr(2) (<sys/xattr.h> is not in Swift's Glibc module): returns the value's length or -1.
+long clab_lgetxattr(const char *path, const char *name, void *value, unsigned long size);
+
 // Signal forwarding while the parent waits: the handler only calls kill(2) and records.
 void clab_forward_signals_to(pid_t pid);
 int clab_pending_signal(void);

@@ -18,12 +18,20 @@ enum MountStage {
         let root = spec.rootfsMountPoint
         try step(4) {
             try check(mount(nil, "/", nil, UInt(MS_REC | MS_PRIVATE), nil), "mount --make-rprivate /")
-            try check(
-                mount(spec.imageRoot, root, nil, UInt(MS_BIND | MS_REC), nil), "mount --bind \(spec.imageRoot) \(root)")
+        }
+        if let overlay = spec.overlay {
+            try OverlayStage.mountLayers(overlay, at: root)
+        } else {
+            try step(4) {
+                try check(
+                    mount(spec.imageRoot, root, nil, UInt(MS_BIND | MS_REC), nil),
+                    "mount --bind \(spec.imageRoot) \(root)")
+            }
         }
         try PIDStage.mountProc(at: root + "/proc")
         try step(4) { try mountMinimalDev(root + "/dev") }
         if !spec.cgroupMounts.isEmpty { try CgroupStage.showLimits(spec.cgroupMounts, root: root) }
+        if !spec.volumes.isEmpty { try VolumeStage.mountVolumes(spec.volumes, root: root) }
         try step(4) {
             try check(chdir(root), "chdir \(root)")
             try check(clab_pivot_root(".", "."), "pivot_root")
