@@ -61,7 +61,8 @@ public struct Clab: ParsableCommand {
         subcommands: [
             TourCommand.self, StepCommand.self, CheckCommand.self, StatsCommand.self, LessonsCommand.self,
             LessonCommand.self,
-            PSCommand.self, DiffCommand.self, RmCommand.self, VolumeCommand.self, ImageCommand.self, GCCommand.self,
+            PSCommand.self, DiffCommand.self, CommitCommand.self, RmCommand.self, VolumeCommand.self, ImageCommand.self,
+            GCCommand.self,
             LabCommand.self,
         ])
 

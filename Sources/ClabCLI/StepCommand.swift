@@ -186,7 +186,10 @@ struct GCCommand: ParsableCommand {
 struct ImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image", abstract: "Manage images.",
-        subcommands: [ImageList.self, ImagePath.self, ImageInspect.self])
+        subcommands: [
+            ImageList.self, ImagePath.self, ImageInspect.self, ImageBuildCommand.self, ImageHistoryCommand.self,
+            ImageTagCommand.self, ImageRemoveCommand.self,
+        ])
 }
 
 struct ImageList: ParsableCommand {
@@ -201,14 +204,19 @@ struct ImageList: ParsableCommand {
         try layout.prepare()
         let store = ImageStore(layout: layout)
         try store.ensureBase(log: { stderrLine("clab: \($0)") })
-        print(pad("NAME", 10) + pad("SIZE", 10) + pad("CREATED", 22) + "ROOTFS")
+        _ = try store.resolve(ImageStore.baseName)  // registers busybox:latest on first use
+        print(pad("NAME:TAG", 24) + pad("IMAGE ID", 14) + pad("LAYERS", 8) + "SIZE")
+        for (ref, id) in store.refs() where ref.name != "clab-build-tmp" {
+            let config = try? store.config(id: id)
+            let size = (config?.layers ?? []).reduce(0) { $0 + store.layerStore.size($1) }
+            print(
+                pad(ref.description, 24) + pad(String(LayerStore.hex(id).prefix(12)), 14)
+                    + pad("\(config?.layers.count ?? 0)", 8) + humanBytes(Int64(size)))
+        }
         for image in store.list() {
-            let size = fixed(Double(image.sizeBytes) / 1_048_576, 1) + " MiB"
-            print(pad(image.name, 10) + pad(size, 10) + pad(image.created, 22) + image.rootfs)
+            print("\nstages 1-8 run on \(image.name)'s writable root filesystem: \(image.rootfs)")
             for base in image.shiftedCopies {
-                print(
-                    pad("", 10) + pad("", 10) + pad("+ uid \(base)+ copy", 22)
-                        + store.shiftedRootfs(image.name, base: base))
+                print("  and its copy owned by uid \(base)+ (stage 7): \(store.shiftedRootfs(image.name, base: base))")
             }
         }
     }
@@ -242,7 +250,7 @@ struct ImageInspect: ParsableCommand {
 
     @OptionGroup var global: GlobalOptions
 
-    @Argument(help: "The image (only 'busybox' so far).")
+    @Argument(help: "NAME[:TAG] (default busybox).")
     var name: String = ImageStore.baseName
 
     func run() throws {
@@ -251,9 +259,15 @@ struct ImageInspect: ParsableCommand {
         try layout.prepare()
         let store = ImageStore(layout: layout)
         try store.ensureBase(log: { stderrLine("clab: \($0)") })
-        let layers = try store.layers(name)
-        print("image:   \(name)")
-        print("rootfs:  \(store.rootfs(name))   (stages 1-8 run here, writable)")
+        let (id, config) = try store.resolve(name)
+        let layers = config.layers
+        print("image:   \(try ImageRef.parse(name))  \(id)")
+        if FS.isDirectory(store.rootfs(name)) {
+            print("rootfs:  \(store.rootfs(name))   (stages 1-8 run here, writable)")
+        }
+        print("env:     \(config.env.joined(separator: " "))")
+        print("cmd:     \(config.cmd?.joined(separator: " ") ?? "-")")
+        print("workdir: \(config.workdir ?? "/")")
         print("layers:  \(layers.count), bottom first (stage 9 stacks them read-only)")
         for digest in layers {
             let size = humanBytes(Int64(store.layerStore.size(digest)))

@@ -157,7 +157,14 @@ public struct ImageStore: Sendable {
 
     /// The image's layers, bottom first; the base image's one layer is made from its rootfs the
     /// first time it is needed (under the lock).
-    public func layers(_ name: String) throws -> [String] {
+    public func layers(_ ref: String) throws -> [String] {
+        try resolve(ref).config.layers
+    }
+
+    /// The base image's layer, and its registration as busybox:latest. Made at build time;
+    /// images built before clab had layers get theirs here, once.
+    func baseLayers() throws -> [String] {
+        let name = Self.baseName
         let metaPath = imageDir(name) + "/image.json"
         func load() throws -> ImageMeta {
             guard let text = FS.read(metaPath) else {
@@ -165,11 +172,13 @@ public struct ImageStore: Sendable {
             }
             return try JSONDecoder().decode(ImageMeta.self, from: Data(text.utf8))
         }
-        if let layers = try load().layers, layers.allSatisfy(layerStore.exists) { return layers }
         let lock = try FileLock(path: layout.imagesDir + "/.lock")
         defer { withExtendedLifetime(lock) {} }
         var meta = try load()
-        if let layers = meta.layers, layers.allSatisfy(layerStore.exists) { return layers }
+        if let layers = meta.layers, layers.allSatisfy(layerStore.exists) {
+            try registerBase(layers, source: meta.source)
+            return layers
+        }
         try FS.makeDirectories(layerStore.dir)
         let tmp = layerStore.dir + "/.tmp-\(getpid())"
         try? FS.removeTree(tmp)
@@ -181,11 +190,20 @@ public struct ImageStore: Sendable {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try FS.write(String(decoding: try encoder.encode(meta), as: UTF8.self) + "\n", to: metaPath)
+            try registerBase([digest], source: meta.source)
             return [digest]
         } catch {
             try? FS.removeTree(tmp)
             throw error
         }
+    }
+
+    /// busybox:latest: the base layer, a shell by default.
+    func registerBase(_ layers: [String], source: String) throws {
+        let config = ImageConfig(
+            layers: layers, env: ["PATH=\(ContainerSpec.defaultPath)"], cmd: ["/bin/sh"], workdir: nil,
+            history: [ImageConfig.History(createdBy: source, emptyLayer: false)], created: "1970-01-01T00:00:00Z")
+        try tag(try save(config), as: ImageRef(name: Self.baseName, tag: "latest"))
     }
 
     /// The stage-7 copy: same tree, every owner moved up by `base`. Built once, under the lock.
@@ -211,14 +229,16 @@ public struct ImageStore: Sendable {
         return target
     }
 
-    static func shiftOwners(_ root: String, by base: UInt32) throws {
+    /// Moves every owner from the range starting at `from` to the one starting at `by`
+    /// (0 → 100000 for the stage-7 copies; 100000 → 0 to turn a container's upper into a layer).
+    static func shiftOwners(_ root: String, by base: UInt32, from: UInt32 = 0) throws {
         for path in [root] + FS.walk(root) {
             var st = stat()
             guard lstat(path, &st) == 0 else { throw SyscallError("lstat \(path)") }
             let mode = st.st_mode
-            guard lchown(path, st.st_uid + base, st.st_gid + base) == 0 else {
-                throw SyscallError("lchown \(path)")
-            }
+            let uid = st.st_uid >= from ? st.st_uid - from + base : st.st_uid
+            let gid = st.st_gid >= from ? st.st_gid - from + base : st.st_gid
+            guard lchown(path, uid, gid) == 0 else { throw SyscallError("lchown \(path)") }
             // chown clears setuid/setgid bits; put them back (busybox itself has none, but be exact).
             if (mode & S_IFMT) != S_IFLNK && (mode & (S_ISUID | S_ISGID)) != 0 { chmod(path, mode & 0o7777) }
         }

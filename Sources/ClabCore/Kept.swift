@@ -67,6 +67,32 @@ public struct KeptContainers: Sendable {
         try FS.removeTree(path(name))
     }
 
+    /// `docker commit`: the kept container's writable layer becomes a new layer on top of its
+    /// image's, under a new name.
+    public func commit(_ name: String, as ref: ImageRef, log: (String) -> Void) throws -> String {
+        let m = try meta(name)
+        if ContainerState.running(in: layout).contains(where: { $0.id == m.id }) {
+            throw ClabError("container '\(name)' is running: commit it after it exits")
+        }
+        let images = ImageStore(layout: layout)
+        var config = try images.resolve(m.image).config
+        config.layers = m.layers
+        let tmp = LayerStore(layout: layout).dir + "/.tmp-commit-\(getpid())"
+        try? FS.removeTree(tmp)
+        defer { try? FS.removeTree(tmp) }
+        _ = try Host.output(["cp", "-a", path(name) + "/upper", tmp])
+        try ImageStore.shiftOwners(tmp, by: 0, from: IDMapping.defaultRange.host)
+        log("hashing and storing the container's changes as a layer…")
+        let (digest, size) = try LayerStore(layout: layout).add(tree: tmp)
+        log("layer \(digest.prefix(19)) (\(humanBytes(Int64(size))))")
+        config.layers.append(digest)
+        config.history.append(ImageConfig.History(createdBy: "clab commit \(name)", emptyLayer: false))
+        config.created = Date().formatted(.iso8601)
+        let id = try images.save(config)
+        try images.tag(id, as: ref)
+        return id
+    }
+
     /// `docker diff`: what the writable layer holds, against the layers under it.
     /// A: added, C: changed (or a directory with changes inside), D: deleted (a whiteout).
     public func diff(_ name: String) throws -> [(kind: Character, path: String)] {

@@ -12,8 +12,12 @@ public struct RunRequest: Sendable {
     public var limits: CgroupLimits?
     /// A path from each cgroup hierarchy's root, instead of `clab` beneath the caller's cgroup.
     public var cgroupParent: String?
-    /// From stage 9: the image whose layers form the root.
+    /// From stage 9: the image (NAME[:TAG]) whose layers form the root.
     public var image: String = ImageStore.baseName
+    /// From stage 9, for `clab image build`: these layers instead of the image's, and the
+    /// writable layer in this directory, kept.
+    public var layersOverride: [String]?
+    public var rwDir: String?
     /// From stage 9: keep the writable layer after exit under this name (`clab diff`, `clab rm`).
     public var keepName: String?
     /// From stage 10: `-v` mounts.
@@ -142,11 +146,22 @@ public struct Runtime: Sendable {
             }
         }
         if request.stage.layersImage, let mapping {
-            let layers = try images.layers(request.image)
+            let image = try images.resolve(request.image).config
+            let layers = request.layersOverride ?? image.layers
+            // The image's own settings: its environment, working directory and default command.
+            for entry in image.env {
+                spec.env = spec.env.filter { !$0.hasPrefix(entry.prefix { $0 != "=" } + "=") } + [entry]
+            }
+            spec.workdir = image.workdir
+            if request.command == nil || request.command?.isEmpty == true, let cmd = image.cmd, !cmd.isEmpty {
+                spec.command = cmd
+            }
             let lowers = try layers.reversed().map { try images.layerStore.shifted($0, base: mapping.host, log: log) }
             // A kept container's writable layer lives under kept/<name>, claimed last (below),
             // once nothing else can fail.
-            let rw = request.keepName.map { KeptContainers(layout: layout).path($0) } ?? layout.containerDir(id)
+            let rw =
+                request.rwDir ?? request.keepName.map { KeptContainers(layout: layout).path($0) }
+                ?? layout.containerDir(id)
             spec.overlay = OverlaySpec(lowers: lowers, upper: rw + "/upper", work: rw + "/work")
             keptLayers = layers
         }

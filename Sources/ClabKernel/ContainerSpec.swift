@@ -33,6 +33,8 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     public var overlay: OverlaySpec?
     /// From stage 10 on: volumes and bind mounts, mounted in this order.
     public var volumes: [VolumeSpec] = []
+    /// From stage 9: the image's working directory (made if missing).
+    public var workdir: String?
 
     public init(
         id: String, stageNumber: Int, hostname: String, imageRoot: String, bundleDir: String, command: [String],
@@ -104,6 +106,7 @@ extension ContainerSpec {
             records += ["upper=" + o.upper, "work=" + o.work]
         }
         records += volumes.map { "volume=\($0.readOnly ? "ro" : "rw")=\($0.target)=\($0.source)" }
+        if let workdir { records.append("workdir=" + workdir) }
         return records.flatMap { Array($0.utf8) + [0] }
     }
 
@@ -153,6 +156,7 @@ extension ContainerSpec {
             self.overlay = OverlaySpec(lowers: lowers, upper: upper, work: work)
         }
         self.volumes = volumes
+        self.workdir = fields["workdir"]
     }
 }
 

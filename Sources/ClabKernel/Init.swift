@@ -50,6 +50,7 @@ public enum InitProcess {
         if stage.has(.net) { try NetworkStage.bringUpLoopback() }
         if stage.has(.mnt) {
             try MountStage.pivotIntoImage(spec)
+            if let workdir = spec.workdir { try OverlayStage.enterWorkdir(workdir) }
         } else if stage.has(.pid) {
             try PIDStage.chrootWithOwnProc(spec)
         } else {

@@ -19,7 +19,7 @@ public struct LayerStore: Sendable {
         dir + "/shifted-\(base)/" + Self.hex(digest)
     }
 
-    static func hex(_ digest: String) -> String {
+    public static func hex(_ digest: String) -> String {
         digest.hasPrefix("sha256:") ? String(digest.dropFirst(7)) : digest
     }
 
@@ -68,6 +68,16 @@ public struct LayerStore: Sendable {
             throw error
         }
         return target
+    }
+
+    /// Deletes a layer and its shifted copies (only for layers no image uses any more).
+    public func removeLayer(_ digest: String) {
+        try? FS.removeTree(path(digest))
+        unlink(dir + "/sha256/" + Self.hex(digest) + ".size")
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where entry.hasPrefix("shifted-")
+        {
+            try? FS.removeTree(dir + "/" + entry + "/" + Self.hex(digest))
+        }
     }
 
     /// Recomputes a layer's digest from its tree: it must still be its name.

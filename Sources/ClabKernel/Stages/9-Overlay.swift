@@ -11,6 +11,18 @@ import Glibc
 /// Linux 5.11); the layers are copies owned by the mapped range (see ImageStore), so container
 /// root may copy up and delete what they hold.
 enum OverlayStage {
+    /// The image's WORKDIR, made (with its parents) if the layers lack it, as Docker does.
+    static func enterWorkdir(_ workdir: String) throws {
+        try step(9) {
+            var path = ""
+            for part in workdir.split(separator: "/") {
+                path += "/" + part
+                if mkdir(path, 0o755) != 0 && errno != EEXIST { throw SyscallError("mkdir \(path)") }
+            }
+            try check(chdir(workdir), "chdir \(workdir)")
+        }
+    }
+
     static func mountLayers(_ overlay: OverlaySpec, at root: String) throws {
         try step(9) {
             try check(

@@ -1,0 +1,152 @@
+import FoundationEssentials
+import Glibc
+
+/// An image: its layers (bottom first) and how to run it. Stored as JSON under
+/// images/configs/<hex>.json; the sha256 of that JSON is the image's id, as an OCI config
+/// digest is. Names point at ids: images/refs/<name>/<tag>, so one image can carry several tags.
+public struct ImageConfig: Codable, Sendable, Equatable {
+    public struct History: Codable, Sendable, Equatable {
+        public var createdBy: String
+        /// ENV, CMD and WORKDIR change only the config; COPY, RUN and commits add a layer.
+        public var emptyLayer: Bool
+    }
+
+    public var layers: [String]
+    public var env: [String]
+    public var cmd: [String]?
+    public var workdir: String?
+    public var history: [History]
+    public var created: String
+
+    public init(
+        layers: [String], env: [String], cmd: [String]?, workdir: String?, history: [History], created: String
+    ) {
+        self.layers = layers
+        self.env = env
+        self.cmd = cmd
+        self.workdir = workdir
+        self.history = history
+        self.created = created
+    }
+
+    /// The canonical JSON (sorted keys), whose sha256 is the id.
+    public var json: Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(self)) ?? Data()
+    }
+
+    public var id: String { "sha256:" + SHA256.hex(Array(json)) }
+
+    /// env with `key=value` set (replacing an earlier value of key).
+    public func settingEnv(_ entry: String) -> [String] {
+        let key = entry.split(separator: "=", maxSplits: 1).first.map(String.init) ?? entry
+        return env.filter { !$0.hasPrefix(key + "=") } + [entry]
+    }
+}
+
+/// `name[:tag]`, tag `latest` by default.
+public struct ImageRef: Sendable, Equatable, CustomStringConvertible {
+    public var name: String
+    public var tag: String
+
+    public var description: String { "\(name):\(tag)" }
+
+    public static func parse(_ text: String) throws -> ImageRef {
+        let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let name = parts[0]
+        let tag = parts.count > 1 ? parts[1] : "latest"
+        let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789._-")
+        guard let first = name.first, first.isLetter || first.isNumber, name.count <= 64,
+            name.allSatisfy({ allowed.contains($0) }),
+            !tag.isEmpty, tag.count <= 64, tag.allSatisfy({ allowed.contains($0) || ("A"..."Z").contains($0) })
+        else {
+            throw ClabError(
+                "invalid image name '\(text)': use NAME[:TAG] with lowercase letters, digits, '.', '_' or '-'",
+                exitCode: 2)
+        }
+        return ImageRef(name: name, tag: tag)
+    }
+}
+
+extension ImageStore {
+    var refsDir: String { layout.imagesDir + "/refs" }
+    var configsDir: String { layout.imagesDir + "/configs" }
+
+    /// Stores a config (idempotent) and returns its id.
+    @discardableResult
+    public func save(_ config: ImageConfig) throws -> String {
+        try FS.makeDirectories(configsDir)
+        let id = config.id
+        let path = configsDir + "/" + LayerStore.hex(id) + ".json"
+        if !FS.exists(path) {
+            try FS.write(String(decoding: config.json, as: UTF8.self), to: path + ".tmp-\(getpid())")
+            guard rename(path + ".tmp-\(getpid())", path) == 0 else { throw SyscallError("rename \(path)") }
+        }
+        return id
+    }
+
+    public func config(id: String) throws -> ImageConfig {
+        guard let text = FS.read(configsDir + "/" + LayerStore.hex(id) + ".json") else {
+            throw ClabError("image \(id.prefix(19)) is missing from the store")
+        }
+        return try JSONDecoder().decode(ImageConfig.self, from: Data(text.utf8))
+    }
+
+    public func tag(_ id: String, as ref: ImageRef) throws {
+        try FS.makeDirectories(refsDir + "/" + ref.name)
+        let path = refsDir + "/" + ref.name + "/" + ref.tag
+        try FS.write(id + "\n", to: path + ".tmp-\(getpid())")
+        guard rename(path + ".tmp-\(getpid())", path) == 0 else { throw SyscallError("rename \(path)") }
+    }
+
+    /// The image a name points at. The base image registers itself on first use.
+    public func resolve(_ text: String) throws -> (id: String, config: ImageConfig) {
+        let ref = try ImageRef.parse(text)
+        let path = refsDir + "/" + ref.name + "/" + ref.tag
+        if !FS.exists(path) && ref.name == Self.baseName && ref.tag == "latest" {
+            _ = try baseLayers()
+        }
+        guard let id = FS.read(path)?.trimmed, !id.isEmpty else {
+            throw ClabError("no image '\(ref)': `clab image ls` lists the images", exitCode: 2)
+        }
+        return (id, try config(id: id))
+    }
+
+    /// Every name:tag and the image it points at.
+    public func refs() -> [(ref: ImageRef, id: String)] {
+        var out: [(ImageRef, String)] = []
+        for name in ((try? FileManager.default.contentsOfDirectory(atPath: refsDir)) ?? []).sorted() {
+            for tag in ((try? FileManager.default.contentsOfDirectory(atPath: refsDir + "/" + name)) ?? []).sorted()
+            where !tag.contains(".tmp-") {
+                if let id = FS.read(refsDir + "/" + name + "/" + tag)?.trimmed {
+                    out.append((ImageRef(name: name, tag: tag), id))
+                }
+            }
+        }
+        return out
+    }
+
+    /// Removes a name. The config and layers stay while another name or a kept container
+    /// uses them; layers no image references any more are deleted.
+    public func remove(_ text: String) throws {
+        let ref = try ImageRef.parse(text)
+        let (id, removed) = try resolve(text)
+        let users = KeptContainers(layout: layout).list().filter { (try? ImageRef.parse($0.image)) == ref }
+        guard users.isEmpty else {
+            throw ClabError(
+                "image '\(ref)' is used by kept container \(users.map(\.name).joined(separator: ", ")): `clab rm` it first"
+            )
+        }
+        guard unlink(refsDir + "/" + ref.name + "/" + ref.tag) == 0 else { throw SyscallError("rm \(ref)") }
+        rmdir(refsDir + "/" + ref.name)
+        // Garbage: configs no name points at, then layers no config or kept container uses.
+        let liveIDs = Set(refs().map(\.id))
+        if !liveIDs.contains(id) { unlink(configsDir + "/" + LayerStore.hex(id) + ".json") }
+        var liveLayers = Set(KeptContainers(layout: layout).list().flatMap(\.layers))
+        for live in liveIDs { liveLayers.formUnion((try? config(id: live).layers) ?? []) }
+        for layer in removed.layers where !liveLayers.contains(layer) {
+            layerStore.removeLayer(layer)
+        }
+    }
+}

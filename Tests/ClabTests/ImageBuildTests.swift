@@ -1,0 +1,123 @@
+import Foundation
+import Glibc
+import Testing
+
+@testable import ClabCore
+
+@Suite("build files")
+struct BuildFileTests {
+    @Test(arguments: [
+        ("FROM busybox\nFOO bar\n", "Clabfile line 2: unknown instruction 'FOO'"),
+        ("# comment\n\nRUN true\n", "Clabfile line 3: the first instruction must be FROM, not RUN"),
+        ("FROM busybox\nCOPY onlyone\n", "Clabfile line 2: COPY takes a source and a destination"),
+        ("FROM busybox\nRUN\n", "Clabfile line 2: RUN needs an argument"),
+        ("FROM busybox\nFROM busybox\n", "Clabfile line 2: only one FROM"),
+        ("", "Clabfile has no instructions"),
+        ("FROM busybox\nRUN echo \\", "the last line ends with '\\'"),
+    ])
+    func malformedFilesNameTheLine(text: String, message: String) {
+        let error = #expect(throws: ClabError.self) { try ImageBuilder.parse(text, file: "Clabfile") }
+        #expect(error?.message.contains(message) == true, "\(error?.message ?? "")")
+    }
+
+    @Test func continuationsAndCase() throws {
+        let parsed = try ImageBuilder.parse("from busybox\nrun echo a \\\n  && echo b\nCMD [\"ls\"]\n", file: "f")
+        #expect(parsed.map(\.keyword) == ["FROM", "RUN", "CMD"])
+        #expect(parsed[1].argument == "echo a  && echo b")
+        #expect(parsed[1].line == 2)
+        #expect(ImageBuilder.commandLine("[\"ls\", \"-l\"]") == ["ls", "-l"])
+        #expect(ImageBuilder.commandLine("ls -l") == ["/bin/sh", "-c", "ls -l"])
+    }
+
+    @Test func imageNames() throws {
+        #expect(try ImageRef.parse("web") == ImageRef(name: "web", tag: "latest"))
+        #expect(try ImageRef.parse("web:1.0") == ImageRef(name: "web", tag: "1.0"))
+        #expect(throws: ClabError.self) { try ImageRef.parse("Web/x") }
+        #expect(throws: ClabError.self) { try ImageRef.parse("web:") }
+    }
+}
+
+@Suite("images: build, commit, tag, rm", needsRoot)
+struct ImageBuildTests {
+    func context(_ clabfile: String) throws -> String {
+        let dir = TestEnv.root + "/ctx-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir + "/site", withIntermediateDirectories: true)
+        try "<h1>hi</h1>\n".write(toFile: dir + "/site/index.html", atomically: false, encoding: .utf8)
+        try clabfile.write(toFile: dir + "/Clabfile", atomically: false, encoding: .utf8)
+        return dir
+    }
+
+    @Test func buildRunCacheAndHistory() throws {
+        try TestEnv.ensureImage()
+        let name = "web-\(UUID().uuidString.prefix(6).lowercased())"
+        let dir = try context(
+            """
+            FROM busybox
+            ENV GREETING=hello
+            WORKDIR /www
+            COPY site /www/
+            RUN echo built > /www/built.txt && rm /bin/vi
+            CMD ["/bin/sh", "-c", "echo $GREETING; pwd; ls; ls /bin/vi 2>&1 | wc -l"]
+            """)
+        let first = try clab("image", "build", "-t", "\(name):1", dir)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stderr.contains("step 5/6: RUN echo built > /www/built.txt && rm /bin/vi\n"))
+        let run = try clab("step", "9", "--quiet", "--image", "\(name):1")
+        #expect(run.stdout == "hello\n/www\nbuilt.txt\nindex.html\n1\n", "\(run.stdout)\(run.stderr)")
+        // Nothing changed: every step comes from the cache, and the id is the same.
+        let second = try clab("image", "build", "-t", "\(name):2", dir)
+        #expect(second.stderr.components(separatedBy: "(cached)").count - 1 == 5, "\(second.stderr)")
+        let list = try clab("image", "ls").stdout
+        let ids = list.split(separator: "\n").filter { $0.hasPrefix(name) }.map { $0.split(separator: " ")[1] }
+        #expect(ids.count == 2 && ids[0] == ids[1], "\(list)")
+        let history = try clab("image", "history", "\(name):1")
+        #expect(history.stdout.contains("RUN echo built"))
+        #expect(history.stdout.contains("COPY site /www/"))
+        #expect(try clab("image", "rm", "\(name):1", "\(name):2").status == 0)
+        #expect(try clab("step", "9", "--quiet", "--image", "\(name):1", "--", "true").stderr.contains("no image"))
+    }
+
+    @Test func failingRunAndEscapingCopyAreRefused() throws {
+        try TestEnv.ensureImage()
+        let bad = try context("FROM busybox\nRUN exit 3\n")
+        let out = try clab("image", "build", "-t", "never:1", bad)
+        #expect(out.status != 0)
+        #expect(out.stderr.contains("line 2: RUN exit 3 failed with status 3"), "\(out.stderr)")
+        let escape = try context("FROM busybox\nCOPY ../../etc /x\n")
+        let out2 = try clab("image", "build", "-t", "never:1", escape)
+        #expect(out2.stderr.contains("the source must be a path inside the build directory"), "\(out2.stderr)")
+        #expect(
+            try clab("image", "build", "-t", "never:1", "-f", "/nonexistent", bad).stderr.contains(
+                "cannot read build file"))
+        #expect(
+            try clab("step", "9", "--image", "no-such-image", "--", "true").stderr
+                == "clab: no image 'no-such-image:latest': `clab image ls` lists the images\n")
+    }
+
+    @Test func commitTagAndRmRefusal() throws {
+        try TestEnv.ensureImage()
+        let kept = "c-\(UUID().uuidString.prefix(6).lowercased())"
+        let image = "committed-\(UUID().uuidString.prefix(6).lowercased())"
+        #expect(
+            try clab(
+                "step", "9", "--quiet", "--name", kept, "--keep", "--", "sh", "-c",
+                "echo mine > /root/file; rm /etc/hosts"
+            ).status == 0)
+        let commit = try clab("commit", kept, image)
+        #expect(commit.status == 0, "\(commit.stderr)")
+        let run = try clab(
+            "step", "9", "--quiet", "--image", image, "--", "sh", "-c", "cat /root/file; ls /etc/hosts 2>&1 | wc -l")
+        #expect(run.stdout == "mine\n1\n")
+        #expect(try clab("image", "tag", image, "\(image):v2").status == 0)
+        let ids = try clab("image", "ls").stdout.split(separator: "\n").filter { $0.hasPrefix(image) }
+        #expect(ids.count == 2)
+        // The base image is in use by the kept container.
+        let refused = try clab("image", "rm", "busybox")
+        #expect(refused.stderr.contains("is used by kept container"), "\(refused.stderr)")
+        #expect(try clab("rm", kept).status == 0)
+        #expect(try clab("image", "rm", image, "\(image):v2").status == 0)
+        // Every layer still hashes to its digest.
+        let store = LayerStore(layout: TestEnv.layout)
+        for digest in try ImageStore(layout: TestEnv.layout).layers("busybox") { #expect(try store.verify(digest)) }
+    }
+}
