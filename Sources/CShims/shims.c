@@ -189,3 +189,7 @@ int clab_openat2(int dirfd, const char *path, int flags, uint64_t resolve) {
 long clab_lgetxattr(const char *path, const char *name, void *value, unsigned long size) {
     return (long)lgetxattr(path, name, value, size);
 }
+
+int clab_lsetxattr(const char *path, const char *name, const void *value, unsigned long size, int flags) {
+    return lsetxattr(path, name, value, size, flags);
+}

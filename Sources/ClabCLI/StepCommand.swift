@@ -188,7 +188,7 @@ struct ImageCommand: ParsableCommand {
         commandName: "image", abstract: "Manage images.",
         subcommands: [
             ImageList.self, ImagePath.self, ImageInspect.self, ImageBuildCommand.self, ImageHistoryCommand.self,
-            ImageTagCommand.self, ImageRemoveCommand.self,
+            ImageTagCommand.self, ImageRemoveCommand.self, ImageExportCommand.self, ImageImportCommand.self,
         ])
 }
 

@@ -41,6 +41,8 @@ int clab_openat2(int dirfd, const char *path, int flags, uint64_t resolve);
 
 // lgetxattr(2) (<sys/xattr.h> is not in Swift's Glibc module): returns the value's length or -1.
 long clab_lgetxattr(const char *path, const char *name, void *value, unsigned long size);
+// lsetxattr(2), likewise: returns 0 or -1 with errno.
+int clab_lsetxattr(const char *path, const char *name, const void *value, unsigned long size, int flags);
 
 // Signal forwarding while the parent waits: the handler only calls kill(2) and records.
 void clab_forward_signals_to(pid_t pid);
