@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-DEBS := busybox-static gcc libc6-dev util-linux uidmap iproute2 procps skopeo umoci
+DEBS := busybox-static gcc libc6-dev util-linux uidmap iproute2 procps libbpf-dev libelf-dev zlib1g-dev pkg-config strace skopeo umoci chromium-headless-shell
 BENCH_DEBS := hyperfine runc
 
 .PHONY: demo test deps build release lint bench vm-test clean

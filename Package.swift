@@ -26,11 +26,19 @@ let package = Package(
         .target(name: "ClabCore", dependencies: ["ClabKernel", "CShims"]),
         // Isolation probes, shared by `clab check` and the test suites.
         .target(name: "ClabChecks", dependencies: ["ClabCore"]),
+        // libbpf (Debian's libbpf-dev), the record layouts shared with the BPF program, and the
+        // traced child's fork-to-execve in C.
+        .systemLibrary(
+            name: "CLibBPF", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev", "libelf-dev", "zlib1g-dev"])]),
+        // Compiles bpf/*.bpf.c with the toolchain's clang (-target bpf) and embeds the objects.
+        .plugin(name: "BPFCompiler", capability: .buildTool()),
+        // `clab trace`: the eBPF syscall tracer's Swift side (loading, reading, decoding, output).
+        .target(name: "ClabTrace", dependencies: ["CLibBPF", "ClabCore"], plugins: ["BPFCompiler"]),
         // Command-line parsing and output; a library so tests can parse real argv.
         .target(
             name: "ClabCLI",
             dependencies: [
-                "ClabCore", "ClabChecks",
+                "ClabCore", "ClabChecks", "ClabTrace",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(
@@ -45,7 +53,9 @@ let package = Package(
             ]),
         .testTarget(
             name: "ClabTests",
-            dependencies: ["CShims", "ClabCore", "ClabKernel", "ClabChecks", "ClabCLI", "clab", "clab-init"]),
+            dependencies: [
+                "CShims", "ClabCore", "ClabKernel", "ClabChecks", "ClabCLI", "ClabTrace", "clab", "clab-init",
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -63,7 +63,7 @@ public struct Clab: ParsableCommand {
             LessonCommand.self,
             PSCommand.self, DiffCommand.self, CommitCommand.self, RmCommand.self, VolumeCommand.self, ImageCommand.self,
             GCCommand.self,
-            LabCommand.self,
+            LabCommand.self, TraceCommand.self,
         ])
 
     public init() {}

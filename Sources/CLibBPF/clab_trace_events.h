@@ -1,0 +1,150 @@
+// The records the BPF program (bpf/clab_trace.bpf.c) writes to its ring buffer and maps, shared
+// with the Swift reader (Sources/ClabTrace). Fixed-width types only: one layout for both sides.
+#ifndef CLAB_TRACE_EVENTS_H
+#define CLAB_TRACE_EVENTS_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define CLAB_MAX_SYSCALLS 1024  // syscall numbers below this are traced (x86_64 uses < 500)
+#define CLAB_MAX_PROCS 16384    // traced processes at once
+#define CLAB_STR_SLOTS 4        // strings captured per syscall
+#define CLAB_STR_MAX 256        // bytes per string slot (including the NUL)
+#define CLAB_DATA_MAX 1280      // slot i at i * CLAB_STR_MAX; execve's argv packed from slot 1 on
+#define CLAB_ARGV_MAX 32        // execve arguments captured
+#define CLAB_SMALL_MAX 64       // bytes of a lone buffer argument (write's data, sethostname's name)
+
+enum clab_event_kind {
+    CLAB_EV_SYSCALL = 1,  // struct clab_syscall_event (+ struct clab_strings with CLAB_F_STRINGS)
+    CLAB_EV_FORK = 2,     // struct clab_proc_event: a traced task made a process or a thread
+    CLAB_EV_EXEC = 3,     // struct clab_proc_event: a traced process executed a new program
+    CLAB_EV_EXIT = 4,     // struct clab_proc_event: the last thread of a traced process exited
+    CLAB_EV_OOM = 5,      // struct clab_proc_event: the OOM killer chose a traced process (oom:mark_victim)
+    CLAB_EV_CGROUP = 6,   // struct clab_cgroup_event: a traced task moved into a cgroup
+};
+
+enum clab_event_flags {
+    CLAB_F_NORETURN = 1,    // exit/exit_group: reported at entry, there is no return
+    CLAB_F_UNFINISHED = 2,  // the thread died inside the syscall (killed while blocked)
+    CLAB_F_STRINGS = 4,     // a struct clab_strings follows
+    CLAB_F_ARGV_MORE = 8,   // execve: argv had more than CLAB_ARGV_MAX entries or bytes
+    CLAB_F_THREAD = 16,     // fork: the child is a thread of the parent's process
+    CLAB_F_SMALL = 32,      // a struct clab_small_data follows (one short buffer)
+};
+
+// Which arguments to capture, one byte per string slot, written by the reader into the
+// `capture` map (indexed by syscall number). Zero: nothing to capture. A spec with only slot 0,
+// a buffer with a length (write, sethostname), makes a small record: the first CLAB_SMALL_MAX
+// bytes in a struct clab_small_data instead of a struct clab_strings.
+//   bits 0-2  argument index + 1 holding the user pointer (0: slot unused)
+//   bits 3-5  0: a NUL-terminated string; 1-6: argument index + 1 holding the length;
+//             7: the return value is the length (read's buffer)
+//   bit 6     the pointer is an argv array: strings packed NUL-separated from slot 1 on
+//   bit 7     capture at entry (execve: the memory is gone once it returns)
+#define CLAB_CAP_ARG(i) ((__u8)((i) + 1))
+#define CLAB_CAP_LEN_ARG(i) ((__u8)(((i) + 1) << 3))
+#define CLAB_CAP_LEN_RET ((__u8)(7 << 3))
+#define CLAB_CAP_ARGV ((__u8)0x40)
+#define CLAB_CAP_AT_ENTRY ((__u8)0x80)
+
+struct clab_syscall_event {
+    __u16 kind;   // CLAB_EV_SYSCALL
+    __u16 flags;  // enum clab_event_flags
+    __s32 nr;     // syscall number (x86_64)
+    __u32 pid;    // process (tgid), host pid namespace
+    __u32 tid;    // thread, host pid namespace
+    __u64 ts;     // entry, CLOCK_MONOTONIC ns
+    __u64 dur;    // entry to return, ns
+    __s64 ret;    // return value; -4095..-1 is -errno
+    __u64 args[6];
+};
+
+struct clab_strings {
+    __u16 len[CLAB_STR_SLOTS];  // bytes captured per slot (strings: with their NUL); 0: none
+    __u16 argc;                 // execve: arguments captured in argv
+    __u16 argv_len;             // execve: bytes of packed argv
+    __u32 pad;
+    char data[CLAB_DATA_MAX];
+};
+
+struct clab_syscall_strings_event {
+    struct clab_syscall_event ev;
+    struct clab_strings s;
+};
+
+struct clab_small_data {
+    __u16 len;  // bytes captured
+    __u16 pad[3];
+    char data[CLAB_SMALL_MAX];
+};
+
+struct clab_syscall_small_event {
+    struct clab_syscall_event ev;
+    struct clab_small_data d;
+};
+
+struct clab_proc_event {
+    __u16 kind;     // CLAB_EV_FORK, CLAB_EV_EXEC or CLAB_EV_EXIT
+    __u16 flags;    // CLAB_F_THREAD
+    __u32 pid;      // fork: the parent's tgid; exec/exit: the process
+    __u32 tid;      // fork: the parent thread; exec: the thread that executed (now tid == pid)
+    __u32 child_pid;  // fork: the child's tgid; exec: the thread id before exec
+    __u32 child_tid;  // fork: the child's thread id
+    __u32 ns_pid;     // fork: the child's pid in its own (innermost) pid namespace; exec: the process's
+    __s32 exit_code;  // exit: wait status (code << 8, or the signal)
+    __u32 ns_level;   // pid namespace depth (0: the host's)
+    __u64 ts;
+    char comm[16];
+};
+
+struct clab_cgroup_event {
+    __u16 kind;  // CLAB_EV_CGROUP
+    __u16 flags;
+    __u32 pid;        // the task's tgid
+    __u32 tid;        // the task
+    __u32 hierarchy;  // the cgroup hierarchy's id (v1: one per controller set; v2: the unified one)
+    __u64 ts;
+    char path[CLAB_STR_MAX];  // the cgroup's path within its hierarchy
+};
+
+// Count-only mode: per syscall number, summed over CPUs by the reader.
+struct clab_syscall_stat {
+    __u64 count;
+    __u64 errors;
+    __u64 ns;
+};
+
+// Per-thread state, in task-local storage (the `inflight` map): whether the thread is traced
+// and the syscall it is in. The reader creates it for the roots it follows (keyed by a pidfd);
+// the program creates it for every thread and process a traced one forks.
+enum clab_trace_state {
+    CLAB_UNTRACED = 0,
+    CLAB_TRACED = 1,
+    CLAB_ARMED = 2,  // a root the reader spawned: traced from its execve on
+};
+
+struct clab_pending {
+    __u32 state;  // enum clab_trace_state
+    __s32 nr;     // the syscall in flight, -1: none
+    __u64 ts;     // its entry time
+    __u64 args[6];
+    __u32 flags;  // CLAB_CAP_AT_ENTRY | CLAB_F_ARGV_MORE when `s` was filled at entry
+    __u32 pad;
+    struct clab_strings s;
+};
+
+// The program's settings, its .bss section: written by the reader after load.
+struct clab_config {
+    __u32 emit_proc;   // 1: write fork/exec/exit records (events mode)
+    __u32 pad;
+    __u64 wake_bytes;  // wake the reader once this much is waiting in the ring buffer
+};
+
+// Per-CPU counters.
+struct clab_counters {
+    __u64 drops;     // records lost: the ring buffer was full
+    __u64 captured;  // records written
+};
+
+#endif

@@ -1,0 +1,171 @@
+import ArgumentParser
+import ClabCore
+import ClabTrace
+import Glibc
+
+/// `clab trace`: every syscall under a command, from clab's BPF tracer (Sources/ClabTrace).
+/// `clab trace [run] --host|--step N -- CMD` traces; `clab trace view FILE` re-renders a saved trace.
+struct TraceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "trace",
+        abstract:
+            "Trace every syscall of a command with eBPF: in a stage-N container (labelled by stage) or on the host.",
+        discussion: """
+            Examples:
+              clab trace --step 4 -- ls /          clab's setup, clab-init and ls, grouped by stage
+              clab trace --host -- cat /etc/hostname
+              clab trace --host --summary -- ls /  counts, errors and time per syscall (like strace -c)
+              clab trace --step 7 --json t.jsonl -- id
+              clab trace view t.jsonl --html t.html   a page: a lane per process, stage bands, the calls
+            Needs root and a kernel with BTF (/sys/kernel/btf/vmlinux).
+            """,
+        subcommands: [TraceRunCommand.self, TraceViewCommand.self],
+        defaultSubcommand: TraceRunCommand.self)
+}
+
+struct TraceRunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Trace a host command (--host) or a stage-N container run (--step N).")
+
+    @Flag(help: "Trace a host command and its children, as strace -f does.")
+    var host = false
+
+    @Option(help: "Trace the command run in the container of stage N, with clab's own setup.")
+    var step: String?
+
+    @Option(help: "Follow a running process and its descendants until they exit (or Ctrl-C).")
+    var pid: Int32?
+
+    @Option(help: "Write every event to FILE as JSON Lines (schema: README, `clab trace`).")
+    var json: String?
+
+    @Flag(help: "Per-syscall counts, errors and time at the end, like strace -c.")
+    var summary = false
+
+    @Option(help: "Only these syscalls, comma-separated (e.g. mount,pivot_root,clone3).")
+    var filter: String?
+
+    @Option(help: "Ring buffer size, e.g. 8M (the default) or 32M.")
+    var buffer: String = "8M"
+
+    @Flag(help: "With --step: show every syscall, not only what the lessons are about.")
+    var all = false
+
+    @Option(help: "With --step: hostname inside the container.")
+    var hostname: String?
+
+    @Flag(help: "With --step: do not print the stage banner.")
+    var quiet = false
+
+    @OptionGroup var limits: LimitOptions
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(parsing: .postTerminator, help: "The command to trace, after --.")
+    var command: [String] = []
+
+    func options() throws -> TraceOptions {
+        var options = TraceOptions()
+        options.jsonPath = json
+        options.summary = summary
+        options.all = all
+        options.bufferBytes = try Self.parseSize(buffer)
+        if let filter {
+            options.filter = filter.split(separator: ",").map { String($0.filter { $0 != " " }) }.filter { !$0.isEmpty }
+        }
+        return options
+    }
+
+    func run() throws {
+        let options = try options()
+        if [host, step != nil, pid != nil].filter({ $0 }).count != 1 {
+            throw ClabError(
+                "trace: say what to trace: --host -- CMD (a host command), --step N -- CMD (a container) or --pid PID",
+                exitCode: 2)
+        }
+        let report: TraceReport
+        if let pid {
+            guard command.isEmpty else {
+                throw ClabError("trace --pid: follows a running process; it takes no command", exitCode: 2)
+            }
+            report = try Tracer.traceAttach(pid: pid, options: options)
+        } else if host {
+            guard !command.isEmpty else {
+                throw ClabError("trace --host: no command to trace (put it after --)", exitCode: 2)
+            }
+            report = try Tracer.traceHost(command, options: options)
+        } else {
+            report = try traceStep(options)
+            for outcome in report.outcomes { stderrLine("clab: " + outcome) }
+        }
+        if report.exitCode != 0 { throw ExitCode(report.exitCode) }
+    }
+
+    private func traceStep(_ options: TraceOptions) throws -> TraceReport {
+        let stage = try parseStage(step ?? "")
+        if hostname != nil && !stage.has(.uts) {
+            throw ClabError("--hostname needs stage 2 or later: stage 1 has no UTS namespace", exitCode: 2)
+        }
+        var request = RunRequest(stage: stage, command: command.isEmpty ? nil : command, hostname: hostname)
+        request.limits = try limits.parse(for: stage)
+        request.cgroupParent = limits.cgroupParent
+        try Runtime.requireRoot()
+        try Tracer.checkSupport()
+        let runtime = Runtime(layout: global.layout)
+        let prepared = try runtime.prepare(request, log: { if !quiet { stderrLine("clab: \($0)") } })
+        for note in prepared.notes { stderrLine("clab: " + note) }
+        if !quiet { stderrLine(Banner.text(for: prepared)) }
+        return try Tracer.traceContainer(runtime: runtime, prepared: prepared, options: options) { signal in
+            stderrLine("clab: PID 1 of the container ignored signal \(signal) (lesson 3). Killing it with SIGKILL.")
+        }
+    }
+
+    /// "8M", "8MiB", "65536", "512k".
+    static func parseSize(_ text: String) throws -> Int {
+        let lower = text.lowercased()
+        let digits = lower.prefix { $0.isNumber }
+        let unit = lower.dropFirst(digits.count).replacing("ib", with: "").replacing("b", with: "")
+        let scale: Int
+        switch unit {
+        case "": scale = 1
+        case "k": scale = 1 << 10
+        case "m": scale = 1 << 20
+        case "g": scale = 1 << 30
+        default: scale = 0
+        }
+        guard let n = Int(digits), n > 0, scale > 0, n <= (1 << 30) / scale else {
+            throw ClabError("--buffer \(text): give a size such as 8M (at most 1G)", exitCode: 2)
+        }
+        return n * scale
+    }
+}
+
+struct TraceViewCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "view",
+        abstract: "Re-render a saved trace (--json FILE): the terminal view, --summary, or an --html page.")
+
+    @Argument(help: "A trace written by `clab trace ... --json FILE`.")
+    var file: String
+
+    @Option(help: "Only these syscalls, comma-separated.")
+    var filter: String?
+
+    @Flag(help: "Per-syscall counts, errors and time, like strace -c.")
+    var summary = false
+
+    @Flag(help: "Show every syscall of a --step trace, not only what the lessons are about.")
+    var all = false
+
+    @Option(help: "Write a self-contained HTML page: a lane per process, stage bands, decoded calls.")
+    var html: String?
+
+    func run() throws {
+        var options = TraceView.Options()
+        options.filter = filter.map { $0.split(separator: ",").map { String($0.filter { $0 != " " }) } }
+        options.summary = summary
+        options.all = all
+        options.htmlPath = html
+        try TraceView.run(path: file, options: options)
+    }
+}

@@ -1,0 +1,163 @@
+import ClabCore
+import Glibc
+
+/// Where a traced process is in clab's sequence (`clab trace --step N`); host traces have none.
+enum Phase: Sendable, Equatable {
+    /// A host trace: no stages.
+    case other
+    /// clab itself: the host side (state, clone3, uid_map, cgroups, "go").
+    case clab
+    /// The container's first process between clone3 and its execve of clab-init (C only).
+    case child
+    /// clab-init inside the namespaces, doing each stage's setup.
+    case initSetup
+    /// The container's command, and everything it starts.
+    case command
+
+    /// The phase a process forked in this phase starts in: clab's one fork is the container.
+    var child: Phase { self == .clab ? .child : self }
+
+    /// The phase after a successful execve.
+    var afterExec: Phase {
+        switch self {
+        case .child: return .initSetup
+        case .initSetup: return .command
+        default: return self
+        }
+    }
+}
+
+/// The stage step an event belongs to, and the lesson to read about it.
+public struct StageLabel: Sendable, Equatable {
+    public let title: String
+    public let lesson: String?
+    /// The stage number, for stage work; nil for clab's own plumbing and the command.
+    public let stage: Int?
+
+    static func stage(_ n: Int) -> StageLabel {
+        let title = (try? Stage.numbered(n)).map { "stage \(n) · \($0.title)" } ?? "stage \(n)"
+        return StageLabel(title: title, lesson: "clab lesson \(n)", stage: n)
+    }
+
+    static let clab = StageLabel(title: "clab · host side: state directory, clone3, \"go\"", lesson: nil, stage: nil)
+    static let child = StageLabel(
+        title: "clab · the cloned child, in its new namespaces, before it executes clab-init", lesson: nil, stage: nil)
+    static let initStart = StageLabel(
+        title: "clab-init · starts inside the namespaces, reads the spec", lesson: nil, stage: nil)
+}
+
+/// Labels events with the stage that produced them.
+///
+/// clab marks no phase boundaries for the tracer: the syscalls themselves say where they
+/// belong, so the trace shows exactly what clab does, with nothing added. A process's phase
+/// changes on fork and execve (clab -> cloned child -> clab-init -> the command). Inside
+/// clab-init, the syscall that starts a stage's work sets the label for the calls after it:
+/// sethostname starts stage 2, mounting proc stage 3, the other mounts, pivot_root and
+/// umount2 stage 4, bringing up `lo` stage 6, chroot stage 1 (stages 1-3). On clab's side,
+/// uid_map/gid_map files are stage 7 and cgroup files stage 8. (clab-init also calls
+/// `clab_mark`, an exported no-op a uprobe could attach to; it is not needed here.)
+struct Phases {
+    let stage: Int
+    let command: [String]
+
+    var commandLabel: StageLabel {
+        StageLabel(title: "container · " + command.joined(separator: " "), lesson: nil, stage: nil)
+    }
+
+    func label(_ call: Syscall, in p: TracedProcess, path: (Int64) -> String?) -> StageLabel? {
+        switch p.phase {
+        case .other:
+            return nil
+        case .command:
+            return commandLabel
+        case .clab:
+            if let n = hostSideStage(call, path: path) { return .stage(n) }
+            return .clab
+        case .child:
+            switch call.name {
+            case "setgroups", "setresgid", "setresuid": return .stage(7)
+            default: return .child
+            }
+        case .initSetup:
+            if let n = initStage(call) { p.label = .stage(n) }
+            return p.label ?? .initStart
+        }
+    }
+
+    /// clab's own calls that are a stage's work: the user namespace's id maps, cgroup files.
+    private func hostSideStage(_ call: Syscall, path: (Int64) -> String?) -> Int? {
+        let file: String?
+        switch call.name {
+        case "openat", "mkdir", "mkdirat", "rmdir", "unlinkat", "newfstatat", "statx", "statfs":
+            file = firstString(call)
+        case "write", "read", "close", "pwrite64":
+            file = path(Int64(Int32(truncatingIfNeeded: call.args[0])))
+        default:
+            file = nil
+        }
+        guard let file else { return nil }
+        if file.hasPrefix("/proc/"),
+            file.hasSuffix("/uid_map") || file.hasSuffix("/gid_map") || file.hasSuffix("/setgroups")
+        {
+            return 7
+        }
+        if file.hasPrefix("/sys/fs/cgroup") { return 8 }
+        return nil
+    }
+
+    /// The stage a clab-init call starts, if it starts one.
+    private func initStage(_ call: Syscall) -> Int? {
+        switch call.name {
+        case "sethostname", "setdomainname": return 2
+        case "chroot": return 1
+        case "pivot_root", "umount2": return 4
+        case "mount":
+            let fstype = call.string(2).map { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if fstype == "proc" { return 3 }
+            if fstype == "cgroup" || fstype == "cgroup2" { return 8 }
+            return stage >= 4 ? 4 : 3
+        case "socket":
+            return stage >= 6 ? 6 : nil
+        default:
+            return nil
+        }
+    }
+
+    private func firstString(_ call: Syscall) -> String? {
+        call.strings.lazy.compactMap { $0 }.first.map { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+
+    /// The default terminal view of a `--step` trace shows what the lessons are about and
+    /// counts the rest; `--all` (and JSON) show everything.
+    static let focusCalls: Set<String> = [
+        "clone", "clone3", "fork", "vfork", "execve", "execveat", "exit_group", "unshare", "setns", "mount",
+        "umount2", "pivot_root", "chroot", "chdir", "sethostname", "setdomainname", "setresuid", "setresgid",
+        "setgroups", "setuid", "setgid", "kill", "prctl", "socket", "bind", "connect", "sendto", "mkdir",
+        "symlink", "mknod",
+    ]
+
+    static func inFocus(_ call: Syscall, label: StageLabel?) -> Bool {
+        inFocus(name: call.name, errno: call.errno, label: label)
+    }
+
+    static func inFocus(name: String, errno: Int32?, label: StageLabel?) -> Bool {
+        if label?.stage != nil { return true }
+        if let err = errno, !isProbe(name, err) { return true }
+        return focusCalls.contains(name)
+    }
+
+    /// Failures that are how a program looks around, not news: the dynamic loader trying
+    /// library directories (ENOENT), a tty check on a pipe (ENOTTY).
+    static func isProbe(_ name: String, _ err: Int32) -> Bool {
+        switch name {
+        case "openat", "open", "newfstatat", "stat", "lstat", "access", "faccessat", "readlink", "statx":
+            return err == ENOENT
+        case "mkdir", "mkdirat":
+            return err == EEXIST
+        case "ioctl":
+            return err == ENOTTY
+        default:
+            return false
+        }
+    }
+}

@@ -1,0 +1,275 @@
+import Glibc
+
+/// What the reader knows about one traced process: its name, its pid inside its own pid
+/// namespace, the files behind its fds (from the opens it was seen to make, strace -y style),
+/// and where it is in clab's sequence (see `Phases`).
+final class TracedProcess {
+    let pid: UInt32
+    var comm: String {
+        didSet { commJSON = Self.json(comm) }
+    }
+    /// `comm` as a JSON string literal, made when it changes (at exec), not per event.
+    private(set) var commJSON: [UInt8]
+    /// The pid in the innermost pid namespace (== pid on the host's).
+    var nsPid: UInt32
+    var nsLevel: UInt32
+    var fds: [Int64: OpenFile]
+    var phase: Phase
+    /// The stage whose work this process is doing now (sticky within clab-init).
+    var label: StageLabel?
+    var execs = 0
+
+    init(pid: UInt32, comm: String, nsPid: UInt32, nsLevel: UInt32, fds: [Int64: OpenFile], phase: Phase) {
+        self.pid = pid
+        self.comm = comm
+        commJSON = Self.json(comm)
+        self.nsPid = nsPid
+        self.nsLevel = nsLevel
+        self.fds = fds
+        self.phase = phase
+    }
+}
+
+extension TracedProcess {
+    static func json(_ text: String) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: text.utf8.count * 6 + 2)
+        let n = bytes.withUnsafeMutableBufferPointer { buffer -> Int in
+            guard let base = buffer.baseAddress else { return 0 }
+            var c = Cursor(p: base, end: base + buffer.count)
+            c.jsonString(text)
+            return c.p - base
+        }
+        return Array(bytes.prefix(n))
+    }
+}
+
+struct OpenFile: Sendable, Equatable {
+    var path: String
+    var cloexec: Bool
+}
+
+/// The traced processes, kept current from fork/exec/exit records and from the syscalls that
+/// open, duplicate and close fds.
+final class ProcessTable {
+    private(set) var processes: [UInt32: TracedProcess] = [:]
+    /// Threads other than the leader: tid -> tid inside the pid namespace.
+    private var threadNsTids: [UInt32: UInt32] = [:]
+    private var threadOwners: [UInt32: UInt32] = [:]
+    private var lastPid: UInt32 = 0
+    private var last: TracedProcess?
+
+    /// Registers a root the tracer starts (host mode) or follows (clab itself), with the fds it
+    /// has now, read from /proc.
+    func addRoot(pid: pid_t, comm: String, phase: Phase, fds: [Int64: OpenFile]? = nil) {
+        let ns = Self.nsPids(of: pid)
+        let p = TracedProcess(
+            pid: UInt32(pid), comm: comm, nsPid: ns.last ?? UInt32(pid), nsLevel: UInt32(max(0, ns.count - 1)),
+            fds: fds ?? Self.openFiles(of: pid), phase: phase)
+        processes[UInt32(pid)] = p
+    }
+
+    /// The NSpid line of /proc/PID/status: the pid in each pid namespace, outermost first.
+    static func nsPids(of pid: pid_t) -> [UInt32] {
+        guard let status = ProcFS.read("/proc/\(pid)/status"),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("NSpid:") })
+        else { return [] }
+        return line.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap { UInt32($0) }
+    }
+
+    func process(_ pid: UInt32) -> TracedProcess {
+        if pid == lastPid, let last { return last }
+        let p: TracedProcess
+        if let known = processes[pid] {
+            p = known
+        } else {
+            // Seen before its fork record (records from different CPUs can arrive out of order).
+            p = TracedProcess(pid: pid, comm: "?", nsPid: pid, nsLevel: 0, fds: [:], phase: .other)
+            processes[pid] = p
+        }
+        lastPid = pid
+        last = p
+        return p
+    }
+
+    func nsTid(_ tid: UInt32, of p: TracedProcess) -> UInt32 {
+        tid == p.pid ? p.nsPid : threadNsTids[tid] ?? tid
+    }
+
+    func apply(_ event: ProcessEvent) {
+        switch event {
+        case .fork(_, let pid, _, let childPid, let childTid, let childNsPid, let nsLevel, let thread, let comm):
+            if thread {
+                threadNsTids[childTid] = childNsPid
+                threadOwners[childTid] = pid
+                return
+            }
+            let parent = process(pid)
+            let child = TracedProcess(
+                pid: childPid, comm: comm, nsPid: childNsPid, nsLevel: nsLevel, fds: parent.fds,
+                phase: parent.phase.child)
+            child.label = parent.label
+            processes[childPid] = child
+            if lastPid == childPid { last = child }
+        case .exec(_, let pid, _, let nsPid, let nsLevel, let comm):
+            let p = process(pid)
+            p.comm = comm
+            p.nsPid = nsPid
+            p.nsLevel = nsLevel
+            p.execs += 1
+            p.fds = p.fds.filter { !$0.value.cloexec }
+        case .exit(_, let pid, _, _):
+            processes[pid] = nil
+            if lastPid == pid {
+                lastPid = 0
+                last = nil
+            }
+        case .oom, .cgroup:
+            break
+        }
+    }
+
+    /// How a syscall changes the fd table, by syscall number (looked up per event: no names).
+    enum FDEffect {
+        case open, openat, close, closeRange, dup, dup2, dup3, fcntl, socket
+    }
+
+    static let fdEffects: [FDEffect?] = {
+        var table = [FDEffect?](repeating: nil, count: 1024)
+        let names: [(String, FDEffect)] = [
+            ("open", .open), ("creat", .open), ("openat", .openat), ("openat2", .openat), ("close", .close),
+            ("close_range", .closeRange), ("dup", .dup), ("dup2", .dup2), ("dup3", .dup3), ("fcntl", .fcntl),
+            ("socket", .socket),
+        ]
+        for (name, effect) in names { if let nr = SyscallCatalog.number(name) { table[nr] = effect } }
+        return table
+    }()
+
+    /// Keeps the fd table current after a syscall returned.
+    func apply(_ call: Syscall, to p: TracedProcess) {
+        guard call.nr >= 0, Int(call.nr) < Self.fdEffects.count, let effect = Self.fdEffects[Int(call.nr)],
+            call.errno == nil, !call.noReturn, !call.unfinished
+        else { return }
+        let ret = call.ret
+        let cloexec: UInt64 = 0o2000000
+        switch effect {
+        case .open:
+            if let path = path(call, slot: 0) {
+                p.fds[ret] = OpenFile(path: path, cloexec: call.args[1] & cloexec != 0)
+            }
+        case .openat:
+            if let path = path(call, slot: 0) {
+                let flags = call.nr == 257 ? call.args[2] : 0
+                p.fds[ret] = OpenFile(path: path, cloexec: flags & cloexec != 0)
+            }
+        case .close:
+            p.fds[Int64(Int32(truncatingIfNeeded: call.args[0]))] = nil
+        case .closeRange:
+            let first = Int64(call.args[0])
+            let last = Int64(min(call.args[1], 1 << 20))
+            p.fds = p.fds.filter { $0.key < first || $0.key > last }
+        case .dup:
+            if let f = p.fds[Int64(call.args[0])] { p.fds[ret] = OpenFile(path: f.path, cloexec: false) }
+        case .dup2, .dup3:
+            let new = Int64(call.args[1])
+            if let f = p.fds[Int64(call.args[0])] {
+                p.fds[new] = OpenFile(path: f.path, cloexec: effect == .dup3 && call.args[2] & cloexec != 0)
+            } else {
+                p.fds[new] = nil
+            }
+        case .fcntl:
+            if call.args[1] == 0 || call.args[1] == 1030, let f = p.fds[Int64(call.args[0])] {
+                p.fds[ret] = OpenFile(path: f.path, cloexec: call.args[1] == 1030)
+            }
+        case .socket:
+            let family = Flags.value(call.args[0], Flags.family)
+            p.fds[ret] = OpenFile(path: "socket:\(family)", cloexec: call.args[1] & cloexec != 0)
+        }
+    }
+
+    private func path(_ call: Syscall, slot: Int) -> String? {
+        guard let bytes = call.string(slot) else { return nil }
+        return String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+    }
+
+    /// /proc/PID/fd, for a process the tracer did not see open its files.
+    static func openFiles(of pid: pid_t) -> [Int64: OpenFile] {
+        var result: [Int64: OpenFile] = [:]
+        guard let dir = opendir("/proc/\(pid)/fd") else { return result }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard let fd = Int64(name) else { continue }
+            var buffer = [CChar](repeating: 0, count: 4096)
+            let n = readlink("/proc/\(pid)/fd/\(name)", &buffer, buffer.count - 1)
+            guard n > 0 else { continue }
+            let target = buffer.prefix(n).map { UInt8(bitPattern: $0) }
+            let flags = fcntlFlags(pid: pid, fd: name)
+            result[fd] = OpenFile(path: String(decoding: target, as: UTF8.self), cloexec: flags)
+        }
+        return result
+    }
+
+    /// Whether /proc/PID/fdinfo/FD lists O_CLOEXEC.
+    private static func fcntlFlags(pid: pid_t, fd: String) -> Bool {
+        let fdinfo = open("/proc/\(pid)/fdinfo/\(fd)", O_RDONLY | O_CLOEXEC)
+        guard fdinfo >= 0 else { return false }
+        defer { close(fdinfo) }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let n = buffer.withUnsafeMutableBytes { read(fdinfo, $0.baseAddress, $0.count) }
+        guard n > 0 else { return false }
+        let text = String(decoding: buffer.prefix(n), as: UTF8.self)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags:") }),
+            let flags = UInt64(line.dropFirst(6).trimmingPrefix(while: { $0 == " " || $0 == "\t" }), radix: 8)
+        else { return false }
+        return flags & 0o2000000 != 0
+    }
+}
+
+/// Small reads of /proc.
+enum ProcFS {
+    static func read(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 8192)
+        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        return n > 0 ? String(decoding: buffer.prefix(n), as: UTF8.self) : nil
+    }
+
+    /// `pid` and every process below it, parents first, from the ppid field of /proc/*/stat.
+    static func tree(of root: pid_t) -> [pid_t] {
+        var children: [pid_t: [pid_t]] = [:]
+        if let dir = opendir("/proc") {
+            defer { closedir(dir) }
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+                }
+                guard let pid = pid_t(name), let stat = read("/proc/\(name)/stat"),
+                    let close = stat.lastIndex(of: ")")
+                else { continue }
+                // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+                let fields = stat[stat.index(after: close)...].split(separator: " ")
+                if fields.count > 1, let ppid = pid_t(fields[1]) { children[ppid, default: []].append(pid) }
+            }
+        }
+        var result = [root]
+        var i = 0
+        while i < result.count {
+            result += children[result[i]] ?? []
+            i += 1
+        }
+        return result
+    }
+
+    static func comm(_ pid: pid_t) -> String {
+        read("/proc/\(pid)/comm").map { String($0.prefix { $0 != "\n" }) } ?? "?"
+    }
+
+    static func cmdline(_ pid: pid_t) -> [String] {
+        guard let text = read("/proc/\(pid)/cmdline") else { return [] }
+        return text.split(separator: "\0").map(String.init)
+    }
+}

@@ -1,0 +1,313 @@
+import CLibBPF
+import ClabCore
+import Glibc
+
+/// What the kernel program computes: a record per syscall, or only per-syscall totals.
+public enum TraceMode: Sendable {
+    /// One ring-buffer record per syscall and per fork/exec/exit (JSON, live output).
+    case events
+    /// Count, errors and time per syscall in a per-CPU kernel map; nothing per event (`--summary`).
+    case count
+}
+
+/// clab's BPF program (bpf/clab_trace.bpf.c), loaded and attached with libbpf.
+///
+/// The object is compiled by the build (Plugins/BPFCompiler) and embedded in the binary; libbpf
+/// relocates it against this kernel's BTF (CO-RE). Only the programs of the chosen mode are
+/// loaded. Nothing is pinned: closing the object (or clab dying) detaches everything.
+final class TraceProgram {
+    private let object: OpaquePointer
+    private var links: [OpaquePointer] = []
+    let mode: TraceMode
+    let trackedFD: Int32
+    let eventsFD: Int32
+    let statsFD: Int32
+    let countersFD: Int32
+    let captureFD: Int32
+    let configFD: Int32
+    let inflightFD: Int32
+    /// The ring buffer's size in bytes, as loaded (a power of two).
+    let bufferBytes: Int
+
+    /// Opens, sizes and loads the program; attaching is a separate step (`attach()`), so the
+    /// maps can be filled first.
+    init(mode: TraceMode, bufferBytes: Int) throws {
+        self.mode = mode
+        Libbpf.quiet()
+        let bytes = EmbeddedObject.bytes
+        var logBuffer = [CChar](repeating: 0, count: 1 << 20)
+        let opened: OpaquePointer? = bytes.withUnsafeBytes { raw in
+            "clab_trace".withCString { name in
+                // LIBBPF_OPTS is a macro Swift cannot import: fill the struct by hand, `sz` first.
+                var opts = bpf_object_open_opts()
+                opts.sz = MemoryLayout<bpf_object_open_opts>.size
+                opts.object_name = name
+                return bpf_object__open_mem(raw.baseAddress, raw.count, &opts)
+            }
+        }
+        guard let object = opened else {
+            throw ClabError("trace: libbpf could not open the BPF program: \(errnoDescription(errno))")
+        }
+        self.object = object
+        do {
+            let ring = try Self.map(object, "events")
+            // Count mode writes no records: the smallest ring buffer will do.
+            let size = mode == .count ? Int(getpagesize()) : Self.ringSize(bufferBytes)
+            guard bpf_map__set_max_entries(ring, UInt32(size)) == 0 else {
+                throw ClabError("trace: cannot size the ring buffer to \(size) bytes")
+            }
+            self.bufferBytes = size
+            // Each mode loads its pair of syscall programs; the ones that only write records
+            // (exec, OOM, cgroup moves) are left out of count mode.
+            let unwanted: Set<String> =
+                switch mode {
+                case .events: ["sys_enter_count", "sys_exit_count"]
+                case .count:
+                    ["sys_enter_events", "sys_exit_events", "on_exec", "on_oom_victim", "on_cgroup_attach"]
+                }
+            var program = bpf_object__next_program(object, nil)
+            while let p = program {
+                if unwanted.contains(String(cString: bpf_program__name(p))) { bpf_program__set_autoload(p, false) }
+                program = bpf_object__next_program(object, p)
+            }
+            // The verifier's log, for the one line we print if the kernel refuses the program.
+            let rc = logBuffer.withUnsafeMutableBufferPointer { log in
+                Self.load(object, log: log)
+            }
+            guard rc == 0 else {
+                let log = String(decoding: logBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                throw Self.loadError(-rc, log: log)
+            }
+            trackedFD = bpf_map__fd(try Self.map(object, "tracked"))
+            eventsFD = bpf_map__fd(ring)
+            statsFD = bpf_map__fd(try Self.map(object, "stats"))
+            countersFD = bpf_map__fd(try Self.map(object, "counters"))
+            captureFD = bpf_map__fd(try Self.map(object, "capture"))
+            inflightFD = bpf_map__fd(try Self.map(object, "inflight"))
+            let bss = try Self.map(object, ".bss")
+            guard bpf_map__value_size(bss) == MemoryLayout<clab_config>.size else {
+                throw ClabError("trace: the BPF program's settings do not match clab's (rebuild clab)")
+            }
+            configFD = bpf_map__fd(bss)
+        } catch {
+            bpf_object__close(object)
+            throw error
+        }
+    }
+
+    deinit {
+        detach()
+        bpf_object__close(object)
+    }
+
+    /// Attaches every loaded program. From here on the kernel runs them.
+    func attach() throws {
+        var program = bpf_object__next_program(object, nil)
+        while let p = program {
+            if bpf_program__autoload(p) {
+                guard let link = bpf_program__attach(p) else {
+                    let err = errno
+                    let name = String(cString: bpf_program__name(p))
+                    detach()
+                    throw ClabError("trace: cannot attach \(name): \(errnoDescription(err))")
+                }
+                links.append(link)
+            }
+            program = bpf_object__next_program(object, p)
+        }
+    }
+
+    func detach() {
+        for link in links { bpf_link__destroy(link) }
+        links = []
+    }
+
+    func configure(emitProcessEvents: Bool, wakeBytes: Int) throws {
+        var config = clab_config()
+        config.emit_proc = emitProcessEvents ? 1 : 0
+        config.wake_bytes = UInt64(wakeBytes)
+        var key: UInt32 = 0
+        guard bpf_map_update_elem(configFD, &key, &config, UInt64(BPF_ANY)) == 0 else {
+            throw ClabError("trace: cannot configure the BPF program: \(errnoDescription(errno))")
+        }
+    }
+
+    /// Tells the kernel side which strings to read for which syscall (see `SyscallCatalog`),
+    /// in one batch.
+    func setCaptureSpecs(_ specs: [Int: UInt32]) throws {
+        let entries = specs.filter { $0.key >= 0 && $0.key < Int(CLAB_MAX_SYSCALLS) }
+        var keys = entries.keys.map { UInt32($0) }
+        var values = keys.map { entries[Int($0)] ?? 0 }
+        var count = UInt32(keys.count)
+        guard count > 0 else { return }
+        let rc = bpf_map_update_batch(captureFD, &keys, &values, &count, nil)
+        guard rc == 0 else { throw ClabError("trace: cannot fill the capture map: \(errnoDescription(-rc))") }
+    }
+
+    /// Follows the process behind `pidfd` and, from now on, every process it forks: its tgid
+    /// goes into `tracked`, its thread gets the mark in task storage. `fromExec`: only from its
+    /// next execve on (a root the tracer spawned, still in the spawning code).
+    func track(pidfd: Int32, pid: pid_t, fromExec: Bool = false) throws {
+        var key = UInt32(pid)
+        var state = fromExec ? CLAB_ARMED.rawValue : CLAB_TRACED.rawValue
+        guard bpf_map_update_elem(trackedFD, &key, &state, UInt64(BPF_ANY)) == 0 else {
+            throw ClabError("trace: cannot follow pid \(pid): \(errnoDescription(errno))")
+        }
+        try mark(pidfd: pidfd, state: state, what: "pid \(pid)")
+    }
+
+    /// Marks one thread (by a thread pidfd) traced, or not.
+    func mark(pidfd: Int32, state: UInt32, what: String) throws {
+        var fd = pidfd
+        var value = clab_pending()
+        value.state = state
+        value.nr = -1
+        guard bpf_map_update_elem(inflightFD, &fd, &value, UInt64(BPF_ANY)) == 0 else {
+            throw ClabError("trace: cannot follow \(what): \(errnoDescription(errno))")
+        }
+    }
+
+    /// Whether `pid` is in the traced set (a bpf() call: the reader leaves clab's own out).
+    func isTracked(_ pid: pid_t) -> Bool {
+        var key = UInt32(pid)
+        var state: UInt32 = 0
+        return bpf_map_lookup_elem(trackedFD, &key, &state) == 0
+    }
+
+    func untrack(_ pid: pid_t) {
+        var key = UInt32(pid)
+        _ = bpf_map_delete_elem(trackedFD, &key)
+    }
+
+    /// How many processes are still followed (the traced tree is done at 0).
+    func trackedCount() -> Int {
+        var count = 0
+        var key: UInt32 = 0
+        var next: UInt32 = 0
+        var rc = bpf_map_get_next_key(trackedFD, nil, &next)
+        while rc == 0 {
+            count += 1
+            key = next
+            rc = bpf_map_get_next_key(trackedFD, &key, &next)
+        }
+        return count
+    }
+
+    /// Records lost because the ring buffer was full, summed over CPUs.
+    func drops() -> UInt64 {
+        perCPU(countersFD, key: 0, as: clab_counters.self).reduce(0) { $0 + $1.drops }
+    }
+
+    /// Count mode's totals per syscall number: the whole per-CPU map in one batch.
+    func stats() -> [Int: SyscallStat] {
+        let cpus = Int(max(1, libbpf_num_possible_cpus()))
+        let stride = (MemoryLayout<clab_syscall_stat>.size + 7) & ~7
+        let entries = Int(CLAB_MAX_SYSCALLS)
+        var keys = [UInt32](repeating: 0, count: entries)
+        var values = [UInt8](repeating: 0, count: entries * cpus * stride)
+        var count = UInt32(entries)
+        var next: UInt32 = 0
+        let rc = values.withUnsafeMutableBytes { raw in
+            bpf_map_lookup_batch(statsFD, nil, &next, &keys, raw.baseAddress, &count, nil)
+        }
+        // ENOENT: the whole map came back in this one batch.
+        guard rc == 0 || rc == -ENOENT else { return [:] }
+        var result: [Int: SyscallStat] = [:]
+        values.withUnsafeBytes { raw in
+            for i in 0..<Int(count) {
+                var total = SyscallStat()
+                for cpu in 0..<cpus {
+                    let s = raw.loadUnaligned(fromByteOffset: (i * cpus + cpu) * stride, as: clab_syscall_stat.self)
+                    total.count += s.count
+                    total.errors += s.errors
+                    total.nanoseconds += s.ns
+                }
+                if total.count > 0 { result[Int(keys[i])] = total }
+            }
+        }
+        return result
+    }
+
+    private func perCPU<T>(_ fd: Int32, key: UInt32, as: T.Type) -> [T] {
+        let cpus = Int(max(1, libbpf_num_possible_cpus()))
+        let stride = (MemoryLayout<T>.size + 7) & ~7
+        var buffer = [UInt8](repeating: 0, count: stride * cpus)
+        var k = key
+        let rc = buffer.withUnsafeMutableBytes { bpf_map_lookup_elem(fd, &k, $0.baseAddress) }
+        guard rc == 0 else { return [] }
+        return buffer.withUnsafeBytes { raw in
+            (0..<cpus).map { raw.loadUnaligned(fromByteOffset: $0 * stride, as: T.self) }
+        }
+    }
+
+    // MARK: - loading
+
+    private static func map(_ object: OpaquePointer, _ name: String) throws -> OpaquePointer {
+        guard let map = bpf_object__find_map_by_name(object, name) else {
+            throw ClabError("trace: the BPF program has no map \(name) (rebuild clab)")
+        }
+        return map
+    }
+
+    /// Loads with a verifier log buffer, which libbpf takes through the open options only; so
+    /// set it per program instead.
+    private static func load(_ object: OpaquePointer, log: UnsafeMutableBufferPointer<CChar>) -> Int32 {
+        var program = bpf_object__next_program(object, nil)
+        while let p = program {
+            _ = bpf_program__set_log_buf(p, log.baseAddress, log.count)
+            program = bpf_object__next_program(object, p)
+        }
+        return bpf_object__load(object)
+    }
+
+    /// The ring buffer must be a power of two and a multiple of the page size.
+    static func ringSize(_ bytes: Int) -> Int {
+        var size = max(Int(getpagesize()), 1 << 16)
+        while size < bytes && size < (1 << 30) { size <<= 1 }
+        return size
+    }
+
+    private static func loadError(_ err: Int32, log: String) -> ClabError {
+        let last = log.split(separator: "\n").suffix(3).joined(separator: " | ")
+        let detail = last.isEmpty ? "" : " (verifier: \(last))"
+        switch err {
+        case EPERM, EACCES:
+            return ClabError("trace: the kernel refused to load BPF programs (needs root with CAP_BPF and CAP_PERFMON)")
+        case EINVAL, ENOTSUP, ENOENT, E2BIG:
+            return ClabError(
+                "trace: the kernel rejected the BPF program: \(errnoDescription(err))\(detail); clab trace needs BPF ring buffers (Linux 5.8+), task storage (5.11+) and tp_btf"
+            )
+        default:
+            return ClabError("trace: loading the BPF program failed: \(errnoDescription(err))\(detail)")
+        }
+    }
+}
+
+/// Per-syscall totals, from the kernel's count mode or from events.
+public struct SyscallStat: Sendable, Equatable {
+    public var count: UInt64 = 0
+    public var errors: UInt64 = 0
+    public var nanoseconds: UInt64 = 0
+
+    public init(count: UInt64 = 0, errors: UInt64 = 0, nanoseconds: UInt64 = 0) {
+        self.count = count
+        self.errors = errors
+        self.nanoseconds = nanoseconds
+    }
+}
+
+enum Libbpf {
+    /// libbpf prints to stderr by default; clab reports failures itself in one line. Set
+    /// CLAB_TRACE_DEBUG=1 to see libbpf's messages.
+    static func quiet() {
+        let debug = getenv("CLAB_TRACE_DEBUG") != nil
+        if debug {
+            libbpf_set_print { _, format, args in
+                guard let format, let args else { return 0 }
+                return vdprintf(2, format, args)
+            }
+        } else {
+            libbpf_set_print { _, _, _ in 0 }
+        }
+    }
+}

@@ -1,0 +1,197 @@
+import CLibBPF
+
+/// One syscall as the kernel side reported it: numbers, plus the strings it was asked to read
+/// (see `SyscallCatalog`). A value type with no heap storage unless strings were captured.
+public struct Syscall: Sendable, Equatable {
+    public var nr: Int32
+    public var pid: UInt32
+    public var tid: UInt32
+    /// Entry time, CLOCK_MONOTONIC nanoseconds.
+    public var ts: UInt64
+    /// Entry to return, nanoseconds.
+    public var duration: UInt64
+    public var ret: Int64
+    public var args: SIMD8<UInt64>
+    /// String slots (clab_strings.data): nil where nothing was captured.
+    public var strings: [[UInt8]?]
+    /// A small record's one buffer (write's data), kept inline: no allocation per event.
+    var small = SmallBytes()
+    /// execve's argv, when captured.
+    public var argv: [[UInt8]]
+    public var argvTruncated: Bool
+    /// exit/exit_group: reported at entry, never returns.
+    public var noReturn: Bool
+    /// The thread died inside the syscall.
+    public var unfinished: Bool
+
+    public init(
+        nr: Int32, pid: UInt32 = 1, tid: UInt32 = 1, ts: UInt64 = 0, duration: UInt64 = 0, ret: Int64 = 0,
+        args: [UInt64] = [], strings: [[UInt8]?] = [], argv: [[UInt8]] = [], argvTruncated: Bool = false,
+        noReturn: Bool = false, unfinished: Bool = false
+    ) {
+        self.nr = nr
+        self.pid = pid
+        self.tid = tid
+        self.ts = ts
+        self.duration = duration
+        self.ret = ret
+        var a = SIMD8<UInt64>()
+        for (i, v) in args.prefix(6).enumerated() { a[i] = v }
+        self.args = a
+        self.strings = strings
+        self.argv = argv
+        self.argvTruncated = argvTruncated
+        self.noReturn = noReturn
+        self.unfinished = unfinished
+    }
+
+    public var name: String { SyscallCatalog.name(Int(nr)) }
+
+    /// The errno of a failed call (the kernel returns -errno in -4095...-1).
+    public var errno: Int32? { ret < 0 && ret >= -4095 ? Int32(-ret) : nil }
+
+    /// Slot `slot`'s bytes as an array (nil: not captured).
+    func string(_ slot: Int) -> [UInt8]? {
+        if slot == 0 && small.count >= 0 { return withSlot(0) { $0.map { Array($0) } } }
+        return slot < strings.count ? strings[slot] : nil
+    }
+
+    /// Slot `slot`'s bytes, without copying them.
+    func withSlot<R>(_ slot: Int, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
+        if slot == 0 && small.count >= 0 {
+            return withUnsafeBytes(of: small.data) {
+                body(UnsafeRawBufferPointer(rebasing: $0.prefix(Int(small.count))))
+            }
+        }
+        guard slot < strings.count, let bytes = strings[slot] else { return body(nil) }
+        return bytes.withUnsafeBytes { body($0) }
+    }
+}
+
+/// Up to CLAB_SMALL_MAX (64) bytes inline; count -1: none.
+struct SmallBytes: Sendable, Equatable {
+    var count: Int16 = -1
+    var data: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
+
+    static func == (a: SmallBytes, b: SmallBytes) -> Bool {
+        a.count == b.count
+            && withUnsafeBytes(of: a.data) { x in withUnsafeBytes(of: b.data) { y in x.elementsEqual(y) } }
+    }
+}
+
+/// A traced process started, executed a program, or ended.
+public enum ProcessEvent: Sendable, Equatable {
+    /// `childPid`/`childTid` as the host sees them; `childNsPid` in the child's own pid namespace.
+    case fork(
+        ts: UInt64, pid: UInt32, tid: UInt32, childPid: UInt32, childTid: UInt32, childNsPid: UInt32,
+        nsLevel: UInt32, thread: Bool, comm: String)
+    case exec(ts: UInt64, pid: UInt32, oldTid: UInt32, nsPid: UInt32, nsLevel: UInt32, comm: String)
+    case exit(ts: UInt64, pid: UInt32, status: Int32, comm: String)
+    /// The OOM killer chose this process (oom:mark_victim): a memory limit struck.
+    case oom(ts: UInt64, pid: UInt32, nsPid: UInt32, comm: String)
+    /// A task moved into a cgroup (cgroup:cgroup_attach_task); `path` within hierarchy `hierarchy`.
+    case cgroup(ts: UInt64, pid: UInt32, tid: UInt32, hierarchy: UInt32, path: String)
+}
+
+/// Parses ring-buffer records (layouts in Sources/CLibBPF/clab_trace_events.h).
+enum RecordParser {
+    enum Record {
+        case syscall(Syscall)
+        case process(ProcessEvent)
+        case unknown
+    }
+
+    static var eventSize: Int { MemoryLayout<clab_syscall_event>.size }
+    static var stringsOffset: Int { MemoryLayout<clab_syscall_strings_event>.offset(of: \.s) ?? eventSize }
+    static var stringsDataOffset: Int { MemoryLayout<clab_strings>.offset(of: \.data) ?? 16 }
+    static var stringsSize: Int { MemoryLayout<clab_syscall_strings_event>.size }
+    static var procSize: Int { MemoryLayout<clab_proc_event>.size }
+    static var smallOffset: Int { MemoryLayout<clab_syscall_small_event>.offset(of: \.d) ?? eventSize }
+    static var smallDataOffset: Int { MemoryLayout<clab_small_data>.offset(of: \.data) ?? 8 }
+    static var smallSize: Int { MemoryLayout<clab_syscall_small_event>.size }
+
+    static func parse(_ base: UnsafeRawPointer, _ size: Int) -> Record {
+        guard size >= 4 else { return .unknown }
+        let kind = base.loadUnaligned(as: UInt16.self)
+        switch Int32(kind) {
+        case Int32(CLAB_EV_SYSCALL.rawValue) where size >= eventSize:
+            return .syscall(syscall(base, size))
+        case Int32(CLAB_EV_FORK.rawValue), Int32(CLAB_EV_EXEC.rawValue), Int32(CLAB_EV_EXIT.rawValue),
+            Int32(CLAB_EV_OOM.rawValue):
+            guard size >= procSize else { return .unknown }
+            return .process(process(base.loadUnaligned(as: clab_proc_event.self)))
+        case Int32(CLAB_EV_CGROUP.rawValue):
+            guard size >= MemoryLayout<clab_cgroup_event>.size else { return .unknown }
+            let e = base.loadUnaligned(as: clab_cgroup_event.self)
+            let path = withUnsafeBytes(of: e.path) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            return .process(.cgroup(ts: e.ts, pid: e.pid, tid: e.tid, hierarchy: e.hierarchy, path: path))
+        default:
+            return .unknown
+        }
+    }
+
+    static func syscall(_ base: UnsafeRawPointer, _ size: Int) -> Syscall {
+        let e = base.loadUnaligned(as: clab_syscall_event.self)
+        var call = Syscall(nr: e.nr)
+        call.pid = e.pid
+        call.tid = e.tid
+        call.ts = e.ts
+        call.duration = e.dur
+        call.ret = e.ret
+        call.args = SIMD8(e.args.0, e.args.1, e.args.2, e.args.3, e.args.4, e.args.5, 0, 0)
+        let flags = UInt32(e.flags)
+        call.noReturn = flags & CLAB_F_NORETURN.rawValue != 0
+        call.unfinished = flags & CLAB_F_UNFINISHED.rawValue != 0
+        call.argvTruncated = flags & CLAB_F_ARGV_MORE.rawValue != 0
+        if flags & CLAB_F_SMALL.rawValue != 0 && size >= smallSize {
+            let d = base + smallOffset
+            let len = min(Int(d.loadUnaligned(as: UInt16.self)), Int(CLAB_SMALL_MAX))
+            call.small.count = Int16(len)
+            withUnsafeMutableBytes(of: &call.small.data) { dst in
+                dst.copyMemory(from: UnsafeRawBufferPointer(start: d + smallDataOffset, count: len))
+            }
+        } else if flags & CLAB_F_STRINGS.rawValue != 0 && size >= stringsSize {
+            let s = base + stringsOffset
+            let data = s + stringsDataOffset
+            let slotSize = Int(CLAB_STR_MAX)
+            var strings: [[UInt8]?] = []
+            for slot in 0..<Int(CLAB_STR_SLOTS) {
+                let len = Int(s.loadUnaligned(fromByteOffset: slot * 2, as: UInt16.self))
+                if len == 0 {
+                    strings.append(nil)
+                } else {
+                    let bytes = UnsafeRawBufferPointer(start: data + slot * slotSize, count: min(len, slotSize))
+                    strings.append(Array(bytes))
+                }
+            }
+            call.strings = strings
+            let argc = Int(s.loadUnaligned(fromByteOffset: 8, as: UInt16.self))
+            let argvLen = Int(s.loadUnaligned(fromByteOffset: 10, as: UInt16.self))
+            if argc > 0 {
+                let bytes = UnsafeRawBufferPointer(
+                    start: data + slotSize, count: min(argvLen, Int(CLAB_DATA_MAX) - slotSize))
+                call.argv = bytes.split(separator: 0, omittingEmptySubsequences: false).prefix(argc).map(Array.init)
+            }
+        }
+        return call
+    }
+
+    static func process(_ e: clab_proc_event) -> ProcessEvent {
+        let comm = withUnsafeBytes(of: e.comm) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        switch Int32(e.kind) {
+        case Int32(CLAB_EV_FORK.rawValue):
+            return .fork(
+                ts: e.ts, pid: e.pid, tid: e.tid, childPid: e.child_pid, childTid: e.child_tid,
+                childNsPid: e.ns_pid, nsLevel: e.ns_level, thread: UInt32(e.flags) & CLAB_F_THREAD.rawValue != 0,
+                comm: comm)
+        case Int32(CLAB_EV_EXEC.rawValue):
+            return .exec(ts: e.ts, pid: e.pid, oldTid: e.child_pid, nsPid: e.ns_pid, nsLevel: e.ns_level, comm: comm)
+        case Int32(CLAB_EV_OOM.rawValue):
+            return .oom(ts: e.ts, pid: e.pid, nsPid: e.ns_pid, comm: comm)
+        default:
+            return .exit(ts: e.ts, pid: e.pid, status: e.exit_code, comm: comm)
+        }
+    }
+}

@@ -1,0 +1,224 @@
+import CLibBPF
+import ClabCore
+import Glibc
+import Synchronization
+
+/// What to do with the records: which outputs, which syscalls.
+struct SessionOutputs {
+    var json: JSONLinesWriter?
+    var live: LiveWriter?
+    /// Totals computed from the records (when `--summary` comes with other output).
+    var summarize: Bool
+    /// Only these syscall numbers are written (`--filter`); nil: all.
+    var filter: Set<Int32>?
+    /// The terminal view shows only what the lessons are about (`--step` without `--all`).
+    var focus: Bool
+}
+
+/// The reader's side of a trace: turns records into process state and output. Owned by the
+/// reader thread from `RingReader.start()` to `stop()`; other threads hand it roots through
+/// `announce`, which is locked.
+final class TraceSession {
+    let table = ProcessTable()
+    var phases: Phases?
+    var outputs: SessionOutputs
+    /// clab's own pid when it traces itself (`--step`): its bpf() calls are the tracer's own
+    /// map updates, not something to teach.
+    let selfPid: UInt32
+    private(set) var events: UInt64 = 0
+    private(set) var hidden: UInt64 = 0
+    private(set) var stats = [SyscallStat](repeating: SyscallStat(), count: Int(CLAB_MAX_SYSCALLS))
+    private let announced = Mutex<[(pid: pid_t, comm: String, phase: Phase, fds: [Int64: OpenFile])]>([])
+    private let bpfNr = Int32(SyscallCatalog.number("bpf") ?? 321)
+
+    init(outputs: SessionOutputs, phases: Phases?, selfPid: pid_t = 0) {
+        self.outputs = outputs
+        self.phases = phases
+        self.selfPid = UInt32(selfPid)
+    }
+
+    /// From another thread: a root the reader must know before its first record.
+    func announce(pid: pid_t, comm: String, phase: Phase, fds: [Int64: OpenFile]) {
+        announced.withLock { $0.append((pid, comm, phase, fds)) }
+    }
+
+    /// On the reader thread, before each batch of records.
+    func takeAnnouncements() {
+        let roots = announced.withLock { list in
+            defer { list.removeAll() }
+            return list
+        }
+        for root in roots { table.addRoot(pid: root.pid, comm: root.comm, phase: root.phase, fds: root.fds) }
+    }
+
+    func handle(_ base: UnsafeRawPointer, _ size: Int) {
+        switch RecordParser.parse(base, size) {
+        case .syscall(let call): handle(call)
+        case .process(let event): handle(event)
+        case .unknown: break
+        }
+    }
+
+    func handle(_ call: Syscall) {
+        if call.pid == selfPid && call.nr == bpfNr { return }
+        events += 1
+        let p = table.process(call.pid)
+        if outputs.summarize, call.nr >= 0, Int(call.nr) < stats.count {
+            stats[Int(call.nr)].count += 1
+            stats[Int(call.nr)].nanoseconds += call.noReturn ? 0 : call.duration
+            if call.errno != nil { stats[Int(call.nr)].errors += 1 }
+        }
+        let wanted = outputs.filter.map { $0.contains(call.nr) } ?? true
+        if wanted && (outputs.json != nil || outputs.live != nil) {
+            // Closures written at each call, not stored: non-escaping ones cost no allocation.
+            let label = phases?.label(call, in: p, path: { p.fds[$0]?.path })
+            let nsTid = table.nsTid(call.tid, of: p)
+            outputs.json?.syscall(
+                call, entry: SyscallCatalog.entry(Int(call.nr)), process: p, nsTid: nsTid, fdPath: { p.fds[$0]?.path },
+                label: label)
+            if outputs.live != nil {
+                if !outputs.focus || Phases.inFocus(call, label: label) {
+                    let args = Decoder.args(call, fdPath: { p.fds[$0]?.path })
+                    outputs.live?.syscall(call, process: p, nsTid: nsTid, args: args, label: label)
+                } else {
+                    hidden += 1
+                }
+            }
+        } else if phases != nil {
+            _ = phases?.label(call, in: p, path: { p.fds[$0]?.path })
+        }
+        table.apply(call, to: p)
+    }
+
+    func handle(_ event: ProcessEvent) {
+        switch event {
+        case .exec(_, let pid, _, _, _, _):
+            let p = table.process(pid)
+            p.phase = p.phase.afterExec
+        case .oom(_, let pid, _, _), .cgroup(_, let pid, _, _, _):
+            outputs.live?.kernelEvent(event, comm: table.processes[pid]?.comm)
+        default:
+            break
+        }
+        table.apply(event)
+        outputs.json?.process(event)
+    }
+
+    /// Totals by syscall name, from the records.
+    var statsByName: [String: SyscallStat] {
+        var result: [String: SyscallStat] = [:]
+        for (nr, s) in stats.enumerated() where s.count > 0 { result[SyscallCatalog.name(nr)] = s }
+        return result
+    }
+}
+
+/// The thread that empties the ring buffer into a `TraceSession`.
+///
+/// The kernel side wakes it only when a good part of the buffer is waiting (waking it per
+/// record would cost more than the record); it also polls every 20 ms, so the live view stays
+/// live. `stop()` wakes it through an eventfd, and it drains what is left before it exits.
+final class RingReader: @unchecked Sendable {
+    // @unchecked: the session and the ring are used only by the reader thread between start()
+    // and stop(); stop() joins the thread before anyone else touches them again.
+    let session: TraceSession
+    private let ring: OpaquePointer
+    private let stopFD: Int32
+    private var thread = pthread_t()
+    private var running = false
+
+    init(program: TraceProgram, session: TraceSession) throws {
+        self.session = session
+        let context = Unmanaged.passUnretained(session).toOpaque()
+        let callback: ring_buffer_sample_fn = { ctx, data, size in
+            guard let ctx, let data else { return 0 }
+            Unmanaged<TraceSession>.fromOpaque(ctx).takeUnretainedValue().handle(UnsafeRawPointer(data), size)
+            return 0
+        }
+        guard let ring = ring_buffer__new(program.eventsFD, callback, context, nil) else {
+            throw ClabTraceError("cannot read the ring buffer: \(String(cString: strerror(errno)))")
+        }
+        self.ring = ring
+        stopFD = eventfd(0, Int32(EFD_CLOEXEC))
+        guard stopFD >= 0 else {
+            ring_buffer__free(ring)
+            throw ClabTraceError("eventfd: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    deinit {
+        stop()
+        ring_buffer__free(ring)
+        close(stopFD)
+    }
+
+    /// Starts the thread; returns its thread id (clab tracing itself leaves it out).
+    func start() throws -> pid_t {
+        var pipeFDs: [Int32] = [-1, -1]
+        guard clab_trace_pipe(&pipeFDs) == 0 else { throw ClabTraceError("pipe2: \(String(cString: strerror(errno)))") }
+        let box = Unmanaged.passRetained(ThreadStart(reader: self, tidFD: pipeFDs[1])).toOpaque()
+        let rc = pthread_create(
+            &thread, nil,
+            { arg in
+                guard let arg else { return nil }
+                let start = Unmanaged<ThreadStart>.fromOpaque(arg).takeRetainedValue()
+                var tid = clab_gettid()
+                _ = write(start.tidFD, &tid, MemoryLayout<pid_t>.size)
+                start.reader.loop()
+                return nil
+            }, box)
+        guard rc == 0 else {
+            Unmanaged<ThreadStart>.fromOpaque(box).release()
+            close(pipeFDs[0])
+            close(pipeFDs[1])
+            throw ClabTraceError("cannot start the reader thread: \(String(cString: strerror(rc)))")
+        }
+        running = true
+        var tid: pid_t = 0
+        let n = read(pipeFDs[0], &tid, MemoryLayout<pid_t>.size)
+        close(pipeFDs[0])
+        close(pipeFDs[1])
+        return n == MemoryLayout<pid_t>.size ? tid : 0
+    }
+
+    /// Drains the ring buffer and ends the thread.
+    func stop() {
+        guard running else { return }
+        running = false
+        var one: UInt64 = 1
+        _ = write(stopFD, &one, 8)
+        pthread_join(thread, nil)
+    }
+
+    private func loop() {
+        let epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
+        defer { close(epfd) }
+        var ev = epoll_event()
+        ev.events = EPOLLIN.rawValue
+        ev.data.fd = ring_buffer__epoll_fd(ring)
+        _ = epoll_ctl(epfd, EPOLL_CTL_ADD, ev.data.fd, &ev)
+        ev.data.fd = stopFD
+        _ = epoll_ctl(epfd, EPOLL_CTL_ADD, stopFD, &ev)
+        var ready = [epoll_event](repeating: epoll_event(), count: 2)
+        while true {
+            let n = epoll_wait(epfd, &ready, 2, 20)
+            var stopping = false
+            if n > 0 { for i in 0..<Int(n) where ready[i].data.fd == stopFD { stopping = true } }
+            session.takeAnnouncements()
+            _ = ring_buffer__consume(ring)
+            if stopping { break }
+        }
+        _ = ring_buffer__consume(ring)
+    }
+}
+
+private final class ThreadStart {
+    let reader: RingReader
+    let tidFD: Int32
+    init(reader: RingReader, tidFD: Int32) {
+        self.reader = reader
+        self.tidFD = tidFD
+    }
+}
+
+/// A tracer failure, reported as one line.
+func ClabTraceError(_ message: String) -> ClabError { ClabError("trace: " + message) }

@@ -1,0 +1,267 @@
+import CLibBPF
+
+/// How to show one syscall argument.
+enum ArgKind: Sendable {
+    /// A C int (32 bits, signed: -1 stays -1).
+    case int
+    /// long, off_t, loff_t (64 bits, signed).
+    case long
+    /// unsigned long, size_t.
+    case uint
+    /// unsigned int, uid_t (32 bits).
+    case uint32
+    case hex
+    /// A file descriptor, with the path it was opened from where known: `3</etc/hostname>`.
+    case fd
+    /// A directory fd of the *at() calls: AT_FDCWD or an fd.
+    case dirfd
+    case octal
+    /// The mode of open/openat, shown only when the flags (argument `flagsArg`) create a file.
+    case modeIf(flagsArg: Int)
+    /// Named constants or flags.
+    case named(@Sendable (UInt64) -> String)
+    /// Depends on other arguments (prctl's second argument is a signal for PR_SET_PDEATHSIG).
+    case custom(@Sendable (Syscall) -> String)
+    // Captured by the kernel side (each takes the next string slot, in argument order):
+    /// A NUL-terminated user string: "/etc/hostname".
+    case string
+    /// A user buffer whose length is argument `lenArg` (or the return value when nil).
+    case buffer(lenArg: Int?)
+    /// execve's argv: ["ls", "/"].
+    case argv
+    /// clone3's struct clone_args (length: argument 1).
+    case cloneArgs
+    /// A struct sockaddr whose length is argument `lenArg`.
+    case sockaddr(lenArg: Int)
+
+    var captures: Bool {
+        switch self {
+        case .string, .buffer, .argv, .cloneArgs, .sockaddr: return true
+        default: return false
+        }
+    }
+}
+
+/// Every syscall clab can name, how to show its arguments, and what the kernel side must read
+/// for it. Names come from the generated `SyscallTable` (bpf/gen-syscalls.sh); the decoding of
+/// the calls a container lesson is about is spelled out here.
+enum SyscallCatalog {
+    final class Entry: Sendable {
+        let name: String
+        let kinds: [ArgKind]
+        /// Which string slot each argument uses (nil: none).
+        let slots: [Int?]
+        /// The `capture` map value (see clab_trace_events.h); 0: nothing to read.
+        let spec: UInt32
+        /// The return value is an address (mmap, brk): shown in hex.
+        let returnsAddress: Bool
+        /// `,"syscall":"NAME","nr":N` for the JSON writer, made once.
+        let jsonName: [UInt8]
+
+        init(name: String, nr: Int, kinds: [ArgKind], slots: [Int?], spec: UInt32, returnsAddress: Bool) {
+            self.name = name
+            self.kinds = kinds
+            self.slots = slots
+            self.spec = spec
+            self.returnsAddress = returnsAddress
+            jsonName = Array(",\"syscall\":\"\(name)\",\"nr\":\(nr)".utf8)
+        }
+    }
+
+    static func name(_ nr: Int) -> String { entry(nr)?.name ?? "syscall_\(nr)" }
+
+    static func entry(_ nr: Int) -> Entry? { nr >= 0 && nr < table.count ? table[nr] : nil }
+
+    static func number(_ name: String) -> Int? { numbers[name] }
+
+    /// The capture map's contents.
+    static var captureSpecs: [Int: UInt32] {
+        var specs: [Int: UInt32] = [:]
+        for (nr, entry) in table.enumerated() { if let entry, entry.spec != 0 { specs[nr] = entry.spec } }
+        return specs
+    }
+
+    static let numbers: [String: Int] = {
+        var result: [String: Int] = [:]
+        for (nr, entry) in SyscallTable.entries { result[entry.name] = nr }
+        return result
+    }()
+
+    static let table: [Entry?] = {
+        var table = [Entry?](repeating: nil, count: Int(CLAB_MAX_SYSCALLS))
+        for (nr, entry) in SyscallTable.entries where nr < table.count {
+            let kinds = overrides[entry.name] ?? entry.args.map(generic)
+            table[nr] = make(entry.name, nr: nr, kinds)
+        }
+        return table
+    }()
+
+    static func make(_ name: String, nr: Int, _ kinds: [ArgKind]) -> Entry {
+        var slots: [Int?] = []
+        var spec: UInt32 = 0
+        var next = 0
+        let atEntry = atEntryCalls.contains(name)
+        for (i, kind) in kinds.enumerated() {
+            guard kind.captures, next < Int(CLAB_STR_SLOTS) else {
+                slots.append(nil)
+                continue
+            }
+            var byte = UInt32(i + 1)
+            switch kind {
+            case .buffer(let lenArg): byte |= UInt32(lenArg.map { $0 + 1 } ?? 7) << 3
+            case .cloneArgs: byte |= 2 << 3
+            case .sockaddr(let lenArg): byte |= UInt32(lenArg + 1) << 3
+            case .argv: byte |= UInt32(CLAB_CAP_ARGV)
+            default: break
+            }
+            if case .argv = kind { next = max(next, 1) }
+            spec |= byte << (8 * UInt32(next))
+            slots.append(next)
+            next += 1
+        }
+        if atEntry && spec != 0 { spec |= UInt32(CLAB_CAP_AT_ENTRY) }
+        return Entry(
+            name: name, nr: nr, kinds: kinds, slots: slots, spec: spec,
+            returnsAddress: ["mmap", "brk", "mremap", "shmat"].contains(name))
+    }
+
+    /// execve's path and argv live in memory the call replaces: read them at entry.
+    static let atEntryCalls: Set<String> = ["execve", "execveat"]
+
+    /// From the kernel's declaration ("unsigned int fd", "const char *filename").
+    static func generic(_ declaration: String) -> ArgKind {
+        let parts = declaration.split(separator: " ")
+        let name = parts.last.map { String($0.drop { $0 == "*" }) } ?? ""
+        if declaration.contains("*") { return .hex }
+        if name == "dfd" || name == "olddfd" || name == "newdfd" { return .dirfd }
+        if name == "fd" || name.hasPrefix("fd_") || name.hasSuffix("fd") && !name.hasPrefix("n") { return .fd }
+        if name == "mode" && declaration.hasPrefix("umode_t") { return .octal }
+        let type = parts.dropLast().joined(separator: " ")
+        switch type {
+        case "int", "pid_t", "clockid_t", "key_t", "mqd_t", "timer_t", "const int", "__s32": return .int
+        case "unsigned int", "u32", "__u32", "uid_t", "gid_t", "qid_t", "old_uid_t", "old_gid_t", "rwf_t":
+            return .uint32
+        case "long", "off_t", "loff_t", "ssize_t", "__s64", "time_t": return .long
+        default: return .uint
+        }
+    }
+
+    static let clone = ArgKind.named { Flags.cloneFlags($0) }
+    static let cloneNS = ArgKind.named { Flags.bits($0, Flags.cloneWithTime) }
+    static let signal = ArgKind.named { Flags.signal($0) }
+    static let at = ArgKind.named { Flags.bits($0, Flags.at) }
+
+    /// The syscalls the lessons are about (and a few everywhere in traces), argument by argument.
+    static let overrides: [String: [ArgKind]] = [
+        // files
+        "open": [.string, .named(Flags.open), .modeIf(flagsArg: 1)],
+        "openat": [.dirfd, .string, .named(Flags.open), .modeIf(flagsArg: 2)],
+        "openat2": [.dirfd, .string, .hex, .uint],
+        "creat": [.string, .octal],
+        "read": [.fd, .buffer(lenArg: nil), .uint],
+        "pread64": [.fd, .buffer(lenArg: nil), .uint, .long],
+        "write": [.fd, .buffer(lenArg: 2), .uint],
+        "pwrite64": [.fd, .buffer(lenArg: 2), .uint, .long],
+        "close": [.fd],
+        "lseek": [.fd, .long, .named { Flags.value($0, Flags.seek) }],
+        "fcntl": [.fd, .named { Flags.value($0, Flags.fcntl) }, .hex],
+        "ioctl": [.fd, .named { Flags.value($0, Flags.ioctl, signed: false) }, .hex],
+        "access": [.string, .named { Flags.bits($0, Flags.access, zero: "F_OK") }],
+        "faccessat": [.dirfd, .string, .named { Flags.bits($0, Flags.access, zero: "F_OK") }],
+        "faccessat2": [.dirfd, .string, .named { Flags.bits($0, Flags.access, zero: "F_OK") }, at],
+        "stat": [.string, .hex],
+        "lstat": [.string, .hex],
+        "newfstatat": [.dirfd, .string, .hex, at],
+        "statx": [.dirfd, .string, at, .hex, .hex],
+        "statfs": [.string, .hex],
+        "readlink": [.string, .hex, .uint],
+        "readlinkat": [.dirfd, .string, .hex, .uint],
+        "getcwd": [.buffer(lenArg: nil), .uint],
+        "chdir": [.string],
+        "chroot": [.string],
+        "mkdir": [.string, .octal],
+        "mkdirat": [.dirfd, .string, .octal],
+        "rmdir": [.string],
+        "unlink": [.string],
+        "unlinkat": [.dirfd, .string, at],
+        "rename": [.string, .string],
+        "renameat": [.dirfd, .string, .dirfd, .string],
+        "renameat2": [.dirfd, .string, .dirfd, .string, .uint],
+        "symlink": [.string, .string],
+        "symlinkat": [.string, .dirfd, .string],
+        "link": [.string, .string],
+        "linkat": [.dirfd, .string, .dirfd, .string, at],
+        "chmod": [.string, .octal],
+        "fchmodat": [.dirfd, .string, .octal],
+        "chown": [.string, .int, .int],
+        "lchown": [.string, .int, .int],
+        "fchownat": [.dirfd, .string, .int, .int, at],
+        "truncate": [.string, .long],
+        "mknod": [.string, .octal, .hex],
+        "mknodat": [.dirfd, .string, .octal, .hex],
+        "utimensat": [.dirfd, .string, .hex, at],
+        "memfd_create": [.string, .hex],
+        "inotify_add_watch": [.fd, .string, .hex],
+        // mounts and the root
+        "mount": [.string, .string, .string, .named(Flags.mountFlags), .string],
+        "umount2": [.string, .named { Flags.bits($0, Flags.umount) }],
+        "pivot_root": [.string, .string],
+        "open_tree": [.dirfd, .string, .hex],
+        "move_mount": [.dirfd, .string, .dirfd, .string, .hex],
+        "fsopen": [.string, .hex],
+        "fsconfig": [.fd, .uint, .string, .string, .int],
+        // namespaces and processes
+        "clone": [clone, .hex, .hex, .hex, .hex],
+        "clone3": [.cloneArgs, .uint],
+        "unshare": [cloneNS],
+        "setns": [.fd, cloneNS],
+        "execve": [.string, .argv, .hex],
+        "execveat": [.dirfd, .string, .argv, .hex, at],
+        "exit": [.int],
+        "exit_group": [.int],
+        "wait4": [.int, .hex, .named { Flags.bits($0, Flags.wait) }, .hex],
+        "waitid": [.int, .int, .hex, .named { Flags.bits($0, Flags.wait) }, .hex],
+        "kill": [.int, signal],
+        "tkill": [.int, signal],
+        "tgkill": [.int, .int, signal],
+        "pidfd_send_signal": [.fd, signal, .hex, .uint],
+        "rt_sigaction": [signal, .hex, .hex, .uint],
+        "rt_sigprocmask": [.named { Flags.value($0, Flags.sigprocmaskHow) }, .hex, .hex, .uint],
+        "prctl": [
+            .named { Flags.value($0, Flags.prctl) },
+            .custom { $0.args[0] == 1 ? Flags.signal($0.args[1]) : Flags.hex($0.args[1]) }, .hex, .hex, .hex,
+        ],
+        "sethostname": [.buffer(lenArg: 1), .uint],
+        "setdomainname": [.buffer(lenArg: 1), .uint],
+        // credentials
+        "setresuid": [.int, .int, .int],
+        "setresgid": [.int, .int, .int],
+        "setuid": [.int],
+        "setgid": [.int],
+        "setgroups": [.int, .hex],
+        // memory
+        "mmap": [
+            .hex, .uint, .named { Flags.bits($0, Flags.prot, zero: "PROT_NONE") }, .named(Flags.mmapFlags), .fd,
+            .named { $0 == 0 ? "0" : Flags.hex($0) },
+        ],
+        "mprotect": [.hex, .uint, .named { Flags.bits($0, Flags.prot, zero: "PROT_NONE") }],
+        "munmap": [.hex, .uint],
+        "brk": [.hex],
+        "arch_prctl": [
+            .named {
+                Flags.value(
+                    $0,
+                    [
+                        (0x1001, "ARCH_SET_GS"), (0x1002, "ARCH_SET_FS"), (0x1003, "ARCH_GET_FS"),
+                        (0x1004, "ARCH_GET_GS"), (0x3001, "ARCH_CET_STATUS"),
+                    ])
+            }, .hex,
+        ],
+        // sockets
+        "socket": [.named { Flags.value($0, Flags.family) }, .named(Flags.socketType), .int],
+        "socketpair": [.named { Flags.value($0, Flags.family) }, .named(Flags.socketType), .int, .hex],
+        "bind": [.fd, .sockaddr(lenArg: 2), .uint],
+        "connect": [.fd, .sockaddr(lenArg: 2), .uint],
+        "sendto": [.fd, .buffer(lenArg: 2), .uint, .hex, .sockaddr(lenArg: 5), .uint],
+    ]
+}

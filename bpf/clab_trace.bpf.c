@@ -1,0 +1,443 @@
+// SPDX-License-Identifier: GPL-2.0
+// clab's syscall tracer, the kernel half. Sources/ClabTrace loads it with libbpf and reads what
+// it writes; the record layouts are in Sources/CLibBPF/clab_trace_events.h.
+//
+// What it does:
+// - follows a process tree. `tracked` holds the tgids being traced: the reader inserts the
+//   roots before they run, a fork by a traced process adds the child, the exit of its last
+//   thread removes it (and the reader knows the tree is done when it is empty). Filtering by
+//   cgroup would miss the setup syscalls before a container joins one.
+//   Each traced thread also carries the mark in its task-local storage (`inflight`), set by
+//   the reader for the roots and here at every fork: the syscall hooks run for every syscall of
+//   every process on the machine, and a task-storage lookup (a pointer in the task) costs far
+//   less there than hashing the tgid.
+// - pairs each syscall's entry and return per thread, in the kernel: the entry (number, args,
+//   time) waits in that same task-local storage, the return completes it into one record.
+// - events mode (sys_enter_events/sys_exit_events): one record per syscall in the `events` ring
+//   buffer, with the strings the reader asked for (the `capture` map); records that do not fit
+//   are counted per CPU in `counters`, never silently lost.
+// - kernel events that teach (events mode): the OOM killer choosing a traced process
+//   (oom:mark_victim) and a traced task moving into a cgroup (cgroup:cgroup_attach_task).
+// - count mode (sys_enter_count/sys_exit_count): per-syscall count, errors and time in the
+//   per-CPU `stats` map, no records at all (`clab trace --summary`).
+// All programs attach as tp_btf (BTF-typed raw tracepoints): far cheaper than classic
+// tracepoints, and their arguments are typed kernel pointers, read directly (CO-RE relocated
+// through vmlinux.h's preserve_access_index), without a helper call per field.
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "clab_trace_events.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define NR_EXIT 60
+#define NR_EXIT_GROUP 231
+#define NR_EXECVE 59
+#define NR_EXECVEAT 322
+
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, CLAB_MAX_PROCS);
+    __type(key, __u32);
+    __type(value, __u32);
+} tracked SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+    __uint(map_flags, BPF_F_NO_PREALLOC);
+    __type(key, int);
+    __type(value, struct clab_pending);
+} inflight SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_RINGBUF);
+    __uint(max_entries, 8 << 20);  // the reader sets --buffer before load
+} events SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, CLAB_MAX_SYSCALLS);
+    __type(key, __u32);
+    __type(value, __u32);
+} capture SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, CLAB_MAX_SYSCALLS);
+    __type(key, __u32);
+    __type(value, struct clab_syscall_stat);
+} stats SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct clab_counters);
+} counters SEC(".maps");
+
+// The only global: the .bss map the reader writes after load.
+struct clab_config clab_cfg;
+
+static __always_inline void count_drop(void) {
+    __u32 zero = 0;
+    struct clab_counters *c = bpf_map_lookup_elem(&counters, &zero);
+    if (c) c->drops++;
+}
+
+// Wake the reader when the waiting data crosses a multiple of wake_bytes: a wakeup per record
+// would cost more than the record (and, with the reader behind, every record would ask for
+// one). The reader also polls on a short timeout, so nothing waits long. `size`: the record
+// just reserved (plus its 8-byte header), already counted in the waiting data.
+static __always_inline __u64 wake_flags(__u64 size) {
+    __u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+    __u64 step = clab_cfg.wake_bytes ? clab_cfg.wake_bytes : 1;
+    __u64 before = waiting > size + 8 ? waiting - size - 8 : 0;
+    return waiting / step != before / step ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+// The current thread's slot if it is traced. An armed root becomes traced at its execve.
+static __always_inline struct clab_pending *traced_current(long id) {
+    struct clab_pending *p = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
+    if (!p || p->state == CLAB_UNTRACED) return 0;
+    if (p->state == CLAB_ARMED) {
+        if (id != NR_EXECVE && id != NR_EXECVEAT) return 0;
+        p->state = CLAB_TRACED;
+    }
+    return p;
+}
+
+static __always_inline __u32 capture_spec(__s32 nr) {
+    __u32 key = (__u32)nr;
+    __u32 *spec = bpf_map_lookup_elem(&capture, &key);
+    return spec ? *spec : 0;
+}
+
+// One slot: a user string or buffer into s->data[slot]. `spec` is the slot's byte (see
+// clab_trace_events.h).
+static __always_inline void read_slot(struct clab_strings *s, int slot, __u8 spec, const __u64 *args, long ret) {
+    __u32 a = spec & 7;
+    if (a == 0 || a > 6) return;
+    const void *src = (const void *)args[a - 1];
+    char *dst = &s->data[slot * CLAB_STR_MAX];
+    __u32 l = (spec >> 3) & 7;
+    if (l == 0) {
+        long n = bpf_probe_read_user_str(dst, CLAB_STR_MAX, src);
+        s->len[slot] = n > 0 ? n : 0;
+        return;
+    }
+    __s64 n = l == 7 ? ret : (l <= 6 ? (__s64)args[l - 1] : 0);
+    if (n < 0) n = 0;
+    if (n > CLAB_STR_MAX) n = CLAB_STR_MAX;
+    if (bpf_probe_read_user(dst, n, src) < 0) n = 0;
+    s->len[slot] = n;
+}
+
+// execve's argv: up to CLAB_ARGV_MAX strings packed NUL-separated from slot 1 to the end.
+static __always_inline __u32 read_argv(struct clab_strings *s, const char *const *argv) {
+    __u32 off = 0, flags = 0;
+    s->argc = 0;
+    for (int i = 0; i < CLAB_ARGV_MAX; i++) {
+        const char *p = 0;
+        if (bpf_probe_read_user(&p, sizeof(p), &argv[i]) < 0 || !p) goto done;
+        if (off > CLAB_DATA_MAX - 2 * CLAB_STR_MAX) {
+            flags = CLAB_F_ARGV_MORE;
+            goto done;
+        }
+        long n = bpf_probe_read_user_str(&s->data[CLAB_STR_MAX + off], CLAB_STR_MAX, p);
+        if (n <= 0) goto done;
+        off += n;
+        s->argc++;
+    }
+    flags = CLAB_F_ARGV_MORE;
+done:
+    s->argv_len = off;
+    return flags;
+}
+
+// Fills the strings of one syscall; returns extra flags.
+static __always_inline __u32 read_strings(struct clab_strings *s, __u32 spec, const __u64 *args, long ret) {
+    __u32 flags = 0;
+    s->len[0] = s->len[1] = s->len[2] = s->len[3] = 0;
+    s->argc = 0;
+    s->argv_len = 0;
+    for (int slot = 0; slot < CLAB_STR_SLOTS; slot++) {
+        __u8 b = spec >> (slot * 8);
+        if (b & CLAB_CAP_ARGV) {
+            __u32 a = b & 7;
+            if (a >= 1 && a <= 6) flags |= read_argv(s, (const char *const *)args[a - 1]);
+        } else {
+            read_slot(s, slot, b, args, ret);
+        }
+    }
+    return flags;
+}
+
+// Only slot 0, a buffer with a length (write's data): the small record suffices.
+static __always_inline int small_spec(__u32 spec) {
+    return (spec & ~0xFFu) == 0 && ((spec >> 3) & 7) != 0 && (spec & (CLAB_CAP_ARGV | CLAB_CAP_AT_ENTRY)) == 0;
+}
+
+static __always_inline void read_small(struct clab_small_data *d, __u32 spec, const __u64 *args, long ret) {
+    __u32 a = spec & 7, l = (spec >> 3) & 7;
+    d->len = 0;
+    if (a == 0 || a > 6) return;
+    __s64 n = l == 7 ? ret : (l <= 6 ? (__s64)args[l - 1] : 0);
+    if (n < 0) n = 0;
+    if (n > CLAB_SMALL_MAX) n = CLAB_SMALL_MAX;
+    if (bpf_probe_read_user(d->data, n, (const void *)args[a - 1]) < 0) n = 0;
+    d->len = n;
+}
+
+static __always_inline void fill_event(struct clab_syscall_event *e, struct clab_pending *p, __u64 pid_tgid,
+                                       __u64 now, long ret, __u16 flags) {
+    e->kind = CLAB_EV_SYSCALL;
+    e->flags = flags;
+    e->nr = p->nr;
+    e->pid = pid_tgid >> 32;
+    e->tid = (__u32)pid_tgid;
+    e->ts = p->ts;
+    e->dur = now - p->ts;
+    e->ret = ret;
+    __builtin_memcpy(e->args, p->args, sizeof(e->args));
+}
+
+// The record of one completed (or never-returning) syscall.
+static __always_inline void emit_syscall(struct clab_pending *p, __u64 pid_tgid, long ret, __u16 flags) {
+    __u64 now = bpf_ktime_get_ns();
+    __u32 spec = capture_spec(p->nr);
+    if (!spec) {
+        struct clab_syscall_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+        if (!e) {
+            count_drop();
+            return;
+        }
+        fill_event(e, p, pid_tgid, now, ret, flags);
+        bpf_ringbuf_submit(e, wake_flags(sizeof(*e)));
+        return;
+    }
+    if (small_spec(spec)) {
+        struct clab_syscall_small_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+        if (!e) {
+            count_drop();
+            return;
+        }
+        read_small(&e->d, spec, p->args, ret);
+        fill_event(&e->ev, p, pid_tgid, now, ret, flags | CLAB_F_SMALL);
+        bpf_ringbuf_submit(e, wake_flags(sizeof(*e)));
+        return;
+    }
+    struct clab_syscall_strings_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        count_drop();
+        return;
+    }
+    flags |= CLAB_F_STRINGS;
+    if (p->flags & CLAB_CAP_AT_ENTRY) {
+        // Read at entry (execve): copy what was saved.
+        bpf_probe_read_kernel(&e->s, sizeof(e->s), &p->s);
+        flags |= p->flags & CLAB_F_ARGV_MORE;
+    } else {
+        flags |= read_strings(&e->s, spec, p->args, ret);
+    }
+    fill_event(&e->ev, p, pid_tgid, now, ret, flags);
+    bpf_ringbuf_submit(e, wake_flags(sizeof(*e)));
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter_events, struct pt_regs *regs, long id) {
+    struct clab_pending *p = traced_current(id);
+    if (!p) return 0;
+    p->nr = id;
+    p->flags = 0;
+    // The x86_64 syscall ABI: rdi, rsi, rdx, r10, r8, r9.
+    p->args[0] = regs->di;
+    p->args[1] = regs->si;
+    p->args[2] = regs->dx;
+    p->args[3] = regs->r10;
+    p->args[4] = regs->r8;
+    p->args[5] = regs->r9;
+    p->ts = bpf_ktime_get_ns();
+    if (id == NR_EXIT || id == NR_EXIT_GROUP) {
+        emit_syscall(p, bpf_get_current_pid_tgid(), 0, CLAB_F_NORETURN);
+        p->nr = -1;
+        return 0;
+    }
+    __u32 spec = capture_spec(id);
+    // Bit 7 of the first slot: read every slot now (execve).
+    if (spec & CLAB_CAP_AT_ENTRY) p->flags = CLAB_CAP_AT_ENTRY | read_strings(&p->s, spec, p->args, 0);
+    return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit_events, struct pt_regs *regs, long ret) {
+    struct clab_pending *p = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
+    if (!p || p->nr < 0) return 0;
+    emit_syscall(p, bpf_get_current_pid_tgid(), ret, 0);
+    p->nr = -1;
+    return 0;
+}
+
+static __always_inline void count(__s32 nr, __u64 ns, long ret) {
+    __u32 key = (__u32)nr;
+    struct clab_syscall_stat *st = bpf_map_lookup_elem(&stats, &key);
+    if (!st) return;
+    st->count++;
+    st->ns += ns;
+    if (ret < 0 && ret >= -4095) st->errors++;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter_count, struct pt_regs *regs, long id) {
+    struct clab_pending *p = traced_current(id);
+    if (!p) return 0;
+    if (id == NR_EXIT || id == NR_EXIT_GROUP) {
+        count(id, 0, 0);
+        return 0;
+    }
+    p->nr = id;
+    p->ts = bpf_ktime_get_ns();
+    return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit_count, struct pt_regs *regs, long ret) {
+    struct clab_pending *p = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
+    if (!p || p->nr < 0) return 0;
+    count(p->nr, bpf_ktime_get_ns() - p->ts, ret);
+    p->nr = -1;
+    return 0;
+}
+
+static __always_inline __u32 ns_pid_of(struct task_struct *t, __u32 *level) {
+    struct pid *pid = t->thread_pid;
+    unsigned int l = pid->level;
+    struct upid up = {};
+    bpf_core_read(&up, sizeof(up), &pid->numbers[l & 31]);
+    *level = l;
+    return up.nr;
+}
+
+static __always_inline struct clab_proc_event *reserve_proc(__u16 kind) {
+    struct clab_proc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        count_drop();
+        return 0;
+    }
+    e->kind = kind;
+    e->flags = 0;
+    e->ts = bpf_ktime_get_ns();
+    e->exit_code = 0;
+    e->ns_level = 0;
+    return e;
+}
+
+static __always_inline int task_traced(struct task_struct *t) {
+    struct clab_pending *p = bpf_task_storage_get(&inflight, t, 0, 0);
+    return p && p->state == CLAB_TRACED;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child) {
+    if (!task_traced(parent)) return 0;
+    struct clab_pending *c = bpf_task_storage_get(&inflight, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if (c) {
+        c->state = CLAB_TRACED;
+        c->nr = -1;
+    }
+    __u32 ptgid = parent->tgid, ctgid = child->tgid, ctid = child->pid;
+    int thread = ctgid == ptgid;
+    if (!thread) {
+        __u32 state = CLAB_TRACED;
+        bpf_map_update_elem(&tracked, &ctgid, &state, BPF_ANY);
+    }
+    if (!clab_cfg.emit_proc) return 0;
+    struct clab_proc_event *e = reserve_proc(CLAB_EV_FORK);
+    if (!e) return 0;
+    e->flags = thread ? CLAB_F_THREAD : 0;
+    e->pid = ptgid;
+    e->tid = parent->pid;
+    e->child_pid = ctgid;
+    e->child_tid = ctid;
+    e->ns_pid = ns_pid_of(child, &e->ns_level);
+    BPF_CORE_READ_STR_INTO(&e->comm, child, comm);
+    bpf_ringbuf_submit(e, wake_flags(sizeof(*e)));
+    return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) {
+    if (!clab_cfg.emit_proc || !task_traced(p)) return 0;
+    struct clab_proc_event *e = reserve_proc(CLAB_EV_EXEC);
+    if (!e) return 0;
+    e->pid = p->tgid;
+    e->tid = p->pid;
+    e->child_pid = old_pid;
+    e->child_tid = 0;
+    e->ns_pid = ns_pid_of(p, &e->ns_level);
+    BPF_CORE_READ_STR_INTO(&e->comm, p, comm);
+    bpf_ringbuf_submit(e, wake_flags(sizeof(*e)));
+    return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(on_exit, struct task_struct *p, bool group_dead) {
+    struct clab_pending *pend = bpf_task_storage_get(&inflight, p, 0, 0);
+    if (!pend || pend->state == CLAB_UNTRACED) return 0;
+    __u32 tgid = p->tgid;
+    // A thread killed inside a syscall never returns from it: report it as unfinished.
+    if (pend->nr >= 0) {
+        if (clab_cfg.emit_proc) emit_syscall(pend, ((__u64)tgid << 32) | (__u32)p->pid, 0, CLAB_F_UNFINISHED);
+        pend->nr = -1;
+    }
+    if (!group_dead) return 0;
+    bpf_map_delete_elem(&tracked, &tgid);
+    if (!clab_cfg.emit_proc) return 0;
+    struct clab_proc_event *e = reserve_proc(CLAB_EV_EXIT);
+    if (!e) return 0;
+    e->pid = tgid;
+    e->tid = p->pid;
+    e->child_pid = 0;
+    e->child_tid = 0;
+    e->ns_pid = 0;
+    e->exit_code = p->exit_code;
+    BPF_CORE_READ_STR_INTO(&e->comm, p, comm);
+    // The end of a process is worth waking the reader for: it may be the last one.
+    bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+    return 0;
+}
+
+SEC("tp_btf/mark_victim")
+int BPF_PROG(on_oom_victim, struct task_struct *task, uid_t uid) {
+    if (!clab_cfg.emit_proc || !task_traced(task)) return 0;
+    struct clab_proc_event *e = reserve_proc(CLAB_EV_OOM);
+    if (!e) return 0;
+    e->pid = task->tgid;
+    e->tid = task->pid;
+    e->child_pid = 0;
+    e->child_tid = 0;
+    e->ns_pid = ns_pid_of(task, &e->ns_level);
+    BPF_CORE_READ_STR_INTO(&e->comm, task, comm);
+    bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
+    return 0;
+}
+
+SEC("tp_btf/cgroup_attach_task")
+int BPF_PROG(on_cgroup_attach, struct cgroup *dst, const char *path, struct task_struct *task, bool threadgroup) {
+    if (!clab_cfg.emit_proc || !task_traced(task)) return 0;
+    struct clab_cgroup_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        count_drop();
+        return 0;
+    }
+    e->kind = CLAB_EV_CGROUP;
+    e->flags = 0;
+    e->pid = task->tgid;
+    e->tid = task->pid;
+    e->hierarchy = dst->root->hierarchy_id;
+    e->ts = bpf_ktime_get_ns();
+    if (bpf_probe_read_kernel_str(e->path, sizeof(e->path), path) < 0) e->path[0] = 0;
+    bpf_ringbuf_submit(e, wake_flags(sizeof(*e)));
+    return 0;
+}
