@@ -120,23 +120,13 @@ struct TraceRunCommand: ParsableCommand {
         }
     }
 
-    /// "8M", "8MiB", "65536", "512k".
+    /// "8M", "8MiB", "65536", "512k": the sizes --memory takes, at most 1G.
     static func parseSize(_ text: String) throws -> Int {
-        let lower = text.lowercased()
-        let digits = lower.prefix { $0.isNumber }
-        let unit = lower.dropFirst(digits.count).replacing("ib", with: "").replacing("b", with: "")
-        let scale: Int
-        switch unit {
-        case "": scale = 1
-        case "k": scale = 1 << 10
-        case "m": scale = 1 << 20
-        case "g": scale = 1 << 30
-        default: scale = 0
-        }
-        guard let n = Int(digits), n > 0, scale > 0, n <= (1 << 30) / scale else {
+        let bytes = try CgroupLimits.parseSize(text, option: "--buffer")
+        guard bytes <= 1 << 30 else {
             throw ClabError("--buffer \(text): give a size such as 8M (at most 1G)", exitCode: 2)
         }
-        return n * scale
+        return Int(bytes)
     }
 }
 
