@@ -3,15 +3,18 @@
 SHELL := /bin/bash
 export PATH := /opt/swift/usr/bin:$(PATH)
 
-DEBS := busybox-static gcc libc6-dev util-linux uidmap iproute2 procps libbpf-dev libelf-dev zlib1g-dev pkg-config strace skopeo umoci chromium-headless-shell
-BENCH_DEBS := hyperfine runc
+# What clab needs to build and run; what the tests compare it against; what the benchmarks do.
+DEBS := busybox-static gcc libc6-dev util-linux uidmap iproute2 procps libbpf-dev libelf-dev zlib1g-dev pkg-config
+TEST_DEBS := strace skopeo umoci chromium-headless-shell
+BENCH_DEBS := hyperfine runc strace
 
-.PHONY: demo test deps build release lint bench vm-test clean
+.PHONY: demo test deps install-debs build release lint bench vm-test clean
 
 demo: deps release
 	./.build/release/clab tour
 
 test: deps
+	@$(MAKE) --no-print-directory install-debs PKGS="$(TEST_DEBS)"
 	swift build --build-tests 2>&1 | tee .build-log.txt; test $${PIPESTATUS[0]} -eq 0
 	@! grep -E "warning:" .build-log.txt || { echo "build has warnings (see above)"; exit 1; }
 	swift format lint --strict $$(git ls-files '*.swift')
@@ -20,7 +23,10 @@ test: deps
 	swift test --no-parallel --filter Timing 2>&1 | tee -a .test-log.txt; test $${PIPESTATUS[0]} -eq 0
 
 deps:
-	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@$(MAKE) --no-print-directory install-debs PKGS="$(DEBS)"
+
+install-debs:  # PKGS: installs those not installed yet
+	@missing=""; for p in $(PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
 build:
@@ -30,9 +36,9 @@ release:  # Package.swift links clab and clab-init fully static in release
 	swift build -c release
 
 bench: deps release
-	@missing=""; for p in $(BENCH_DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+	@$(MAKE) --no-print-directory install-debs PKGS="$(BENCH_DEBS)"
 	bench/start.sh
+	bench/trace.sh
 
 vm-test: deps  # clab on a real cgroup v2 kernel (qemu, software emulation); see tests-vm/
 	tests-vm/run-vm.sh -- 'clab check 8'
