@@ -49,14 +49,19 @@ public final class Container {
     /// closes on exec, reads EOF). An init failure is thrown as one line, with the container
     /// already reaped and its state removed.
     public func start(stdio: (Int32, Int32, Int32) = (0, 1, 2)) throws {
-        try FS.makeDirectories(spec.rootfsMountPoint)
-        if let overlay = spec.overlay {
-            // The writable layer belongs to container root (the mapped uid on the host).
-            let owner = spec.idMapping?.host ?? 0
-            for dir in [overlay.upper, overlay.work] {
-                try FS.makeDirectories(dir)
-                guard chown(dir, owner, owner) == 0 else { throw SyscallError("chown \(dir)") }
+        do {
+            try FS.makeDirectories(spec.rootfsMountPoint)
+            if let overlay = spec.overlay {
+                // The writable layer belongs to container root (the mapped uid on the host).
+                let owner = spec.idMapping?.host ?? 0
+                for dir in [overlay.upper, overlay.work] {
+                    try FS.makeDirectories(dir)
+                    guard chown(dir, owner, owner) == 0 else { throw SyscallError("chown \(dir)") }
+                }
             }
+        } catch let error as SyscallError {
+            cleanup()
+            throw ClabError("stage \(spec.stageNumber): \(error)")
         }
 
         var pair: [Int32] = [-1, -1]
