@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/sched.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <pthread.h>
 #include <signal.h>
@@ -71,6 +72,10 @@ static __attribute__((noinline)) void child_main(const struct clab_spawn_request
     }
     // After the uid change, which clears it. If clab dies now, the container dies too.
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(3, errno, 'P');
+    // clab may have died between "go" and the prctl, too early for the death signal: its end of
+    // the sync socket is then closed. (It stays open until our command runs.)
+    struct pollfd hup = {3, POLLIN, 0};
+    if (poll(&hup, 1, 0) > 0 && (hup.revents & POLLHUP)) _exit(125);
     // The parent keeps its end open until we exec the command; EOF now means it died.
     execve(r->path, r->argv, r->envp);
     child_fail(3, errno, 'X');

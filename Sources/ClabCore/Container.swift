@@ -98,10 +98,10 @@ public final class Container {
                 "stage \(spec.stageNumber): clone3(\(flags.isEmpty ? "0" : flags)): \(errnoDescription(-result))")
         }
         pid = result
-        // Written once the pid is known; gc treats a directory without it as a start that died.
-        try writeState()
 
         do {
+            // Now with the pid (gc already knows the directory and the cgroups: prepareState).
+            try writeState()
             if let map = spec.idMapping { try UserStage.writeMaps(pid: pid, mapping: map) }
             for hook in beforeGo { try hook(pid) }
             try send([UInt8(ascii: "G")])
@@ -133,7 +133,9 @@ public final class Container {
             var pfd = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
             let pending = forwardSignals ? clab_pending_signal() : 0
             if pending != 0 && firstSignalAt == nil { firstSignalAt = Date() }
-            let timeout: Int32 = firstSignalAt == nil ? -1 : 100
+            // Bounded even with no signal yet: one that lands between the check above and poll()
+            // must still start the grace period.
+            let timeout: Int32 = firstSignalAt == nil ? 250 : 100
             if poll(&pfd, 1, timeout) > 0 { break }
             if let first = firstSignalAt, !escalated, spec.stage.has(.pid), Date().timeIntervalSince(first) >= grace {
                 escalated = true
@@ -212,12 +214,19 @@ public final class Container {
 
     private var stateFile: String { spec.bundleDir + "/state.json" }
 
+    /// Records the container before anything else of it exists on the host (its cgroups are
+    /// made next), so gc can remove them even if clab dies before clone3.
+    public func prepareState() throws {
+        try FS.makeDirectories(spec.bundleDir)
+        try writeState()
+    }
+
     private func writeState() throws {
         let state = ContainerState(
             id: spec.id, stage: spec.stageNumber, clabPid: getpid(),
-            clabStartTime: Host.startTime(pid: getpid()), initPid: pid,
+            clabStartTime: Host.startTime(pid: getpid()), initPid: pid > 0 ? pid : nil,
             created: Int(time(nil)), command: spec.command.joined(separator: " "), cgroups: cgroupDirs,
-            volumes: spec.volumes.map(\.source))
+            volumes: spec.volumes.map(\.source), layers: spec.overlay?.lowers.map(Path.basename))
         try FS.write(state.json, to: stateFile)
     }
 }
@@ -235,6 +244,8 @@ public struct ContainerState: Codable, Sendable {
     public var cgroups: [String]?
     /// Host directories mounted as volumes (so `clab volume rm` can refuse one in use).
     public var volumes: [String]?
+    /// The layers under its overlay, by hex digest (so `clab image rm` keeps them).
+    public var layers: [String]?
 
     /// Written by hand: JSONEncoder costs half a millisecond, on every container start.
     var json: String {
@@ -259,6 +270,7 @@ public struct ContainerState: Codable, Sendable {
         if let command { fields.append("\"command\":\(quoted(command))") }
         if let cgroups { fields.append("\"cgroups\":[" + cgroups.map(quoted).joined(separator: ",") + "]") }
         if let volumes { fields.append("\"volumes\":[" + volumes.map(quoted).joined(separator: ",") + "]") }
+        if let layers { fields.append("\"layers\":[" + layers.map(quoted).joined(separator: ",") + "]") }
         return "{" + fields.joined(separator: ",") + "}\n"
     }
 

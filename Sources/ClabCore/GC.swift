@@ -38,7 +38,7 @@ public struct GarbageCollector {
             $0.hasPrefix("shifted-")
         }.map { layers + "/" + $0 }
         for dir in scratch {
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where name.contains(".tmp-") {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where Self.isScratch(name) {
                 if let pid = name.split(separator: "-").last.flatMap({ Int32($0) }),
                     Host.isAlive(pid: pid, startTime: nil)
                 {
@@ -51,13 +51,25 @@ public struct GarbageCollector {
         return report
     }
 
-    /// Only directories clab made: <...>/clab/<id>, then their `clab` parent if empty.
+    /// clab's scratch names: `.tmp-<what>-<pid>`, or `<64 hex>.tmp-<pid>` for a layer copy being
+    /// made. User names (volumes, images) cannot look like either: they start with a letter or digit
+    /// and are never 64 hex digits followed by `.tmp-`.
+    static func isScratch(_ name: String) -> Bool {
+        guard let pid = name.split(separator: "-").last, !pid.isEmpty, pid.allSatisfy(\.isNumber) else { return false }
+        if name.hasPrefix(".tmp-") { return true }
+        let parts = name.split(separator: ".", maxSplits: 1)
+        return parts.count == 2 && parts[0].count == 64 && parts[0].allSatisfy(\.isHexDigit)
+            && parts[1].hasPrefix("tmp-")
+    }
+
+    /// Only the directories the state file names, and only a container's own (its id, under the
+    /// cgroup mounts); then a `clab` parent if it is empty. A --cgroup-parent stays.
     static func removeCgroups(_ dirs: [String], id: String) -> [String] {
-        let ours = dirs.filter { Path.basename($0) == id && Path.basename(Path.dirname($0)) == "clab" }
+        let ours = dirs.filter { Path.basename($0) == id && $0.hasPrefix("/sys/fs/cgroup/") }
         let placement = CgroupPlacement(
             version: .v1,
             dirs: Dictionary(uniqueKeysWithValues: ours.enumerated().map { ("\($0.offset)", $0.element) }),
-            parents: Array(Set(ours.map(Path.dirname))).sorted(), note: nil)
+            parents: Array(Set(ours.map(Path.dirname).filter { Path.basename($0) == "clab" })).sorted(), note: nil)
         return ContainerCgroup(placement: placement, limits: CgroupLimits()).remove()
     }
 

@@ -200,8 +200,14 @@ public struct Runtime: Sendable {
     public func makeContainer(_ prepared: PreparedContainer) throws -> Container {
         let container = Container(spec: prepared.spec, layout: layout, initPath: initPath)
         if let cgroup = prepared.cgroup {
-            try cgroup.create()
             container.cgroupDirs = cgroup.placement.allDirs
+            try container.prepareState()
+            do {
+                try cgroup.create()
+            } catch {
+                container.cleanup()
+                throw error
+            }
             container.beforeGo.append { pid in try cgroup.add(pid: pid) }
         }
         return container

@@ -121,3 +121,77 @@ struct ImageBuildTests {
         for digest in try ImageStore(layout: TestEnv.layout).layers("busybox") { #expect(try store.verify(digest)) }
     }
 }
+
+/// Found in review: what must never escape or be lost.
+@Suite("images and state: safety", needsRoot)
+struct ImageSafetyTests {
+    func context(_ clabfile: String) throws -> String {
+        let dir = TestEnv.root + "/ctx-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "x\n".write(toFile: dir + "/f", atomically: false, encoding: .utf8)
+        try clabfile.write(toFile: dir + "/Clabfile", atomically: false, encoding: .utf8)
+        return dir
+    }
+
+    @Test func copyDestinationStaysInTheImage() throws {
+        try TestEnv.ensureImage()
+        let marker = "clab-escape-\(UUID().uuidString.prefix(8))"
+        let dir = try context(
+            "FROM busybox\nWORKDIR ../../..\nCOPY f /../../../../tmp/\(marker)\nCMD cat /tmp/\(marker)\n")
+        let name = "safe-\(UUID().uuidString.prefix(6).lowercased())"
+        #expect(try clab("image", "build", "-t", name, dir).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: "/tmp/\(marker)"))
+        #expect(try clab("step", "9", "--quiet", "--image", name).stdout == "x\n")
+        #expect(try clab("image", "rm", name).status == 0)
+    }
+
+    @Test func copySourceCannotFollowASymlinkOut() throws {
+        try TestEnv.ensureImage()
+        let dir = try context("FROM busybox\nCOPY secrets/hostname /leak\n")
+        try FileManager.default.createSymbolicLink(atPath: dir + "/secrets", withDestinationPath: "/etc")
+        let out = try clab("image", "build", "-t", "never:1", dir)
+        #expect(out.status != 0)
+        #expect(out.stderr.contains("it leads outside the build directory"), "\(out.stderr)")
+    }
+
+    @Test func cacheSeesBytesAndModes() throws {
+        try TestEnv.ensureImage()
+        let dir = try context("FROM busybox\nCOPY f /f\nCMD ls -l /f\n")
+        let name = "cache-\(UUID().uuidString.prefix(6).lowercased())"
+        try Data([0xff]).write(to: URL(fileURLWithPath: dir + "/f"))
+        #expect(try clab("image", "build", "-t", "\(name):1", dir).status == 0)
+        try Data([0xfe]).write(to: URL(fileURLWithPath: dir + "/f"))
+        #expect(!(try clab("image", "build", "-t", "\(name):2", dir).stderr.contains("COPY f /f  (cached)")))
+        chmod(dir + "/f", 0o755)
+        #expect(!(try clab("image", "build", "-t", "\(name):3", dir).stderr.contains("COPY f /f  (cached)")))
+        #expect(try clab("step", "9", "--quiet", "--image", "\(name):3").stdout.hasPrefix("-rwxr-xr-x"))
+        #expect(try clab("image", "rm", "\(name):1", "\(name):2", "\(name):3").status == 0)
+    }
+
+    @Test func gcKeepsVolumesThatLookLikeScratch() throws {
+        let root = TestEnv.root + "/gc-names"
+        try TestEnv.ensureImage(root: root)
+        #expect(try clab("volume", "create", "db.tmp-2024", env: ["CLAB_ROOT": root]).status == 0)
+        #expect(try clab("gc", env: ["CLAB_ROOT": root]).stdout == "nothing to remove\n")
+        #expect(FileManager.default.fileExists(atPath: root + "/volumes/db.tmp-2024/_data"))
+        #expect(GarbageCollector.isScratch(".tmp-busybox-123"))
+        #expect(GarbageCollector.isScratch(String(repeating: "a", count: 64) + ".tmp-77"))
+        #expect(!GarbageCollector.isScratch("db.tmp-2024"))
+        #expect(!GarbageCollector.isScratch("v.tmp-1"))
+        #expect(throws: ClabError.self) { try ImageRef.parse("web:.tmp-1") }
+    }
+
+    @Test func aCgroupParentThatExistedStays() throws {
+        try TestEnv.ensureImage()
+        let parent = "clab-test-parent-\(UUID().uuidString.prefix(6).lowercased())"
+        let driver = try CgroupDriver.detect()
+        let placement = try driver.place(id: "x", parent: parent)
+        for dir in placement.parents {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+        }
+        defer { for dir in placement.parents { rmdir(dir) } }
+        let out = try clab("step", "8", "--quiet", "--cgroup-parent", parent, "--", "true")
+        #expect(out.status == 0, "\(out.stderr)")
+        for dir in placement.parents { #expect(FileManager.default.fileExists(atPath: dir), "\(dir) was removed") }
+    }
+}

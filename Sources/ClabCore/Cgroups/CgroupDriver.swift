@@ -101,13 +101,17 @@ public struct CgroupDriver: Sendable {
                 if !parents.contains(parentPath) { parents.append(parentPath) }
                 dirs[controller] = parentPath + "/" + id
             }
-            return CgroupPlacement(version: .v1, dirs: dirs, parents: parents, note: nil)
+            var placement = CgroupPlacement(version: .v1, dirs: dirs, parents: parents, note: nil)
+            placement.ownsParents = override == nil
+            return placement
         case .v2:
             guard let h = hierarchies[""] else { throw ClabError("cgroups: no cgroup2 mount") }
             if let override {
                 let parentPath = Self.join(h.mount, Self.parentPath(override, caller: h.caller))
-                return CgroupPlacement(
+                var placement = CgroupPlacement(
                     version: .v2, dirs: ["": parentPath + "/" + id], parents: [parentPath], note: nil)
+                placement.ownsParents = false
+                return placement
             }
             // A child of ours can get controllers only if our cgroup hands them down.
             let callerDir = Self.join(h.mount, h.caller)
@@ -153,6 +157,8 @@ public struct CgroupPlacement: Codable, Sendable, Equatable {
     public let parents: [String]
     /// Said once to the user when the default placement was not possible.
     public let note: String?
+    /// The `clab` parents are clab's own (removed when empty); a --cgroup-parent is the user's.
+    public var ownsParents: Bool = true
 
     /// Every distinct directory (v1 controllers can share a hierarchy).
     public var allDirs: [String] { Array(Set(dirs.values)).sorted() }

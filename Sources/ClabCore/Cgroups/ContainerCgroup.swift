@@ -27,6 +27,9 @@ public struct ContainerCgroup: Sendable {
                 if version == .v2 { try enableControllers(in: parent) }
             }
             for dir in placement.allDirs { try Self.mkdirRetrying(dir) }
+            // Again: another clab may have removed an empty parent and mkdirRetrying made it anew,
+            // without controllers. Enabling them with a child present is allowed (it has no processes).
+            if version == .v2 { for parent in placement.parents { try enableControllers(in: parent) } }
             try apply()
         } catch {
             remove()
@@ -106,7 +109,7 @@ public struct ContainerCgroup: Sendable {
                 if attempt < 49 { usleep(10_000) }
             }
         }
-        for parent in placement.parents where rmdir(parent) == 0 { removed.append(parent) }
+        for parent in placement.parents where placement.ownsParents && rmdir(parent) == 0 { removed.append(parent) }
         return removed
     }
 

@@ -120,13 +120,14 @@ public struct ImageBuilder {
                 ? i.argument : i.argument.split(separator: " ", maxSplits: 1).joined(separator: "=")
             next.env = config.settingEnv(entry)
         case "WORKDIR":
-            next.workdir = i.argument.hasPrefix("/") ? i.argument : (config.workdir ?? "") + "/" + i.argument
+            next.workdir = Self.containerPath(i.argument, from: config.workdir)
         case "CMD":
             next.cmd = Self.commandLine(i.argument)
         case "COPY":
             let (source, _) = try copySource(i, context: context)
             let parts = i.argument.split(whereSeparator: \.isWhitespace).map(String.init)
-            var dest = parts[1].hasPrefix("/") ? parts[1] : (config.workdir ?? "") + "/" + parts[1]
+            // Inside the image, whatever `..` it holds: it is joined to a directory on the host.
+            var dest = Self.containerPath(parts[1], from: config.workdir) + (parts[1].hasSuffix("/") ? "/" : "")
             let tmp = runtime.images.layerStore.dir + "/.tmp-copy-\(getpid())"
             try? FS.removeTree(tmp)
             defer { try? FS.removeTree(tmp) }
@@ -188,10 +189,43 @@ public struct ImageBuilder {
         guard FS.exists(path) else {
             throw ClabError("line \(i.line): COPY \(src): no such file in \(context)", exitCode: 2)
         }
+        // A symlink on the way (secrets -> /etc) must not reach outside the build directory.
+        guard let real = Self.realPath(path), let realContext = Self.realPath(context),
+            real == realContext || real.hasPrefix(realContext + "/")
+        else {
+            throw ClabError(
+                "line \(i.line): COPY \(src): it leads outside the build directory (through a symlink)", exitCode: 2)
+        }
         if FS.isDirectory(path) { return (path, try CanonicalTar(root: path).digest().digest) }
+        // The bytes and the mode: a chmod +x or a changed binary byte must miss the cache.
         var h = SHA256()
-        h.update(Array(FS.read(path)?.utf8 ?? "".utf8))
+        h.update(Array(FileManager.default.contents(atPath: path) ?? Data()))
+        var st = stat()
+        _ = stat(path, &st)
+        h.update(Array("\nmode \(st.st_mode & 0o7777)".utf8))
         return (path, h.finalize())
+    }
+
+    /// An absolute path inside the container: relative to `workdir`, with `.` and `..` resolved
+    /// lexically and never above `/`.
+    static func containerPath(_ path: String, from workdir: String?) -> String {
+        let joined = path.hasPrefix("/") ? path : (workdir ?? "/") + "/" + path
+        var parts: [Substring] = []
+        for part in joined.split(separator: "/") {
+            if part == "." || part.isEmpty { continue }
+            if part == ".." {
+                _ = parts.popLast()
+            } else {
+                parts.append(part)
+            }
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
+    static func realPath(_ path: String) -> String? {
+        guard let resolved = realpath(path, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     func addLayer(_ tree: String, log: (String) -> Void) throws -> String {

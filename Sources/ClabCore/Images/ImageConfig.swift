@@ -59,7 +59,8 @@ public struct ImageRef: Sendable, Equatable, CustomStringConvertible {
         let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789._-")
         guard let first = name.first, first.isLetter || first.isNumber, name.count <= 64,
             name.allSatisfy({ allowed.contains($0) }),
-            !tag.isEmpty, tag.count <= 64, tag.allSatisfy({ allowed.contains($0) || ("A"..."Z").contains($0) })
+            let tagFirst = tag.first, tagFirst.isLetter || tagFirst.isNumber || tagFirst == "_", tag.count <= 64,
+            tag.allSatisfy({ allowed.contains($0) || ("A"..."Z").contains($0) })
         else {
             throw ClabError(
                 "invalid image name '\(text)': use NAME[:TAG] with lowercase letters, digits, '.', '_' or '-'",
@@ -96,8 +97,10 @@ extension ImageStore {
     public func tag(_ id: String, as ref: ImageRef) throws {
         try FS.makeDirectories(refsDir + "/" + ref.name)
         let path = refsDir + "/" + ref.name + "/" + ref.tag
-        try FS.write(id + "\n", to: path + ".tmp-\(getpid())")
-        guard rename(path + ".tmp-\(getpid())", path) == 0 else { throw SyscallError("rename \(path)") }
+        // Written aside under a name no tag can have (tags never start with "."), then renamed.
+        let tmp = refsDir + "/" + ref.name + "/." + ref.tag + ".tmp-\(getpid())"
+        try FS.write(id + "\n", to: tmp)
+        guard rename(tmp, path) == 0 else { throw SyscallError("rename \(path)") }
     }
 
     /// The image a name points at. The base image registers itself on first use.
@@ -118,7 +121,7 @@ extension ImageStore {
         var out: [(ImageRef, String)] = []
         for name in ((try? FileManager.default.contentsOfDirectory(atPath: refsDir)) ?? []).sorted() {
             for tag in ((try? FileManager.default.contentsOfDirectory(atPath: refsDir + "/" + name)) ?? []).sorted()
-            where !tag.contains(".tmp-") {
+            where !tag.hasPrefix(".") {
                 if let id = FS.read(refsDir + "/" + name + "/" + tag)?.trimmed {
                     out.append((ImageRef(name: name, tag: tag), id))
                 }
@@ -145,7 +148,8 @@ extension ImageStore {
         if !liveIDs.contains(id) { unlink(configsDir + "/" + LayerStore.hex(id) + ".json") }
         var liveLayers = Set(KeptContainers(layout: layout).list().flatMap(\.layers))
         for live in liveIDs { liveLayers.formUnion((try? config(id: live).layers) ?? []) }
-        for layer in removed.layers where !liveLayers.contains(layer) {
+        let running = Set(ContainerState.running(in: layout).flatMap { $0.layers ?? [] })
+        for layer in removed.layers where !liveLayers.contains(layer) && !running.contains(LayerStore.hex(layer)) {
             layerStore.removeLayer(layer)
         }
     }
