@@ -199,11 +199,7 @@ struct ImageList: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        try Runtime.requireRoot()
-        let layout = global.layout
-        try layout.prepare()
-        let store = ImageStore(layout: layout)
-        try store.ensureBase(log: { stderrLine("clab: \($0)") })
+        let store = try global.imageStore()
         _ = try store.resolve(ImageStore.baseName)  // registers busybox:latest on first use
         print(pad("NAME:TAG", 24) + pad("IMAGE ID", 14) + pad("LAYERS", 8) + "SIZE")
         for (ref, id) in store.refs() where ref.name != "clab-build-tmp" {
@@ -232,11 +228,7 @@ struct ImagePath: ParsableCommand {
     var name: String = ImageStore.baseName
 
     func run() throws {
-        try Runtime.requireRoot()
-        let layout = global.layout
-        try layout.prepare()
-        let store = ImageStore(layout: layout)
-        try store.ensureBase(log: { stderrLine("clab: \($0)") })
+        let store = try global.imageStore()
         guard store.list().contains(where: { $0.name == name }) else {
             throw ClabError("no image '\(name)': run `clab image ls` to see the images")
         }
@@ -254,11 +246,7 @@ struct ImageInspect: ParsableCommand {
     var name: String = ImageStore.baseName
 
     func run() throws {
-        try Runtime.requireRoot()
-        let layout = global.layout
-        try layout.prepare()
-        let store = ImageStore(layout: layout)
-        try store.ensureBase(log: { stderrLine("clab: \($0)") })
+        let store = try global.imageStore()
         let (id, config) = try store.resolve(name)
         let layers = config.layers
         print("image:   \(try ImageRef.parse(name))  \(id)")
@@ -273,6 +261,18 @@ struct ImageInspect: ParsableCommand {
             let size = humanBytes(Int64(store.layerStore.size(digest)))
             print("  \(digest)  \(size)  \(store.layerStore.path(digest))")
         }
+    }
+}
+
+extension GlobalOptions {
+    /// As root, the state directory ready and the base image built (on first use): what every
+    /// `clab image` command starts from.
+    func imageStore() throws -> ImageStore {
+        try Runtime.requireRoot()
+        try layout.prepare()
+        let store = ImageStore(layout: layout)
+        try store.ensureBase(log: { stderrLine("clab: \($0)") })
+        return store
     }
 }
 
