@@ -8,86 +8,89 @@ import Testing
 /// the script exits with its status. About 5 s of boot and payload per test once the kernel
 /// and initramfs are cached (the first run downloads the kernel and builds clab release in
 /// .build-vm). Set CLAB_SKIP_VM=1 to skip.
-@Suite("timing · cgroup v2 in a VM", .serialized, needsRoot, vmEnabled)
-struct TimingCgroupV2VMTests {
-    /// The stage whose `clab check` runs inside the VM: 8, so the v2 driver is proven on a real
-    /// unified hierarchy.
-    static let checkStage = 8
+extension Timing {
+    @Suite("cgroup v2 in a VM", .serialized, needsRoot, vmEnabled)
+    struct CgroupV2VMTests {
+        /// The stage whose `clab check` runs inside the VM: 8, so the v2 driver is proven on a real
+        /// unified hierarchy.
+        static let checkStage = 8
 
-    /// The payload of `clabCheckPassesOnCgroupV2`: first proof that the VM's hierarchy is v2
-    /// with controllers delegated, then the stage's checks.
-    static var checkPayload: String {
-        """
-        set -e
-        grep -q '^cgroup2 /sys/fs/cgroup cgroup2 ' /proc/mounts && echo "cgroup2: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
-        clab check \(checkStage)
-        """
-    }
-
-    @Test(.timeLimit(.minutes(5)))
-    func clabCheckPassesOnCgroupV2() throws {
-        let out = try runVM(Self.checkPayload)
-        #expect(out.status == 0, "\(out.stdout)\n\(out.stderr)")
-        #expect(out.stdout.contains("cgroup2: cpu memory pids"), "\(out.stdout)")
-        #expect(out.stdout.contains("clab check \(Self.checkStage):"), "\(out.stdout)")
-        #expect(out.stdout.range(of: #"all \d+ properties hold"#, options: .regularExpression) != nil, "\(out.stdout)")
-        #expect(!out.stdout.contains("✗"), "\(out.stdout)")
-    }
-
-    /// The v2 driver's outcomes from memory.events and pids.events, its placement (/clab, since
-    /// the VM's shell is in the root cgroup), and the no-internal-processes fallback when the
-    /// caller sits in a cgroup that holds processes and delegates nothing.
-    @Test(.timeLimit(.minutes(5)))
-    func limitsStrikeAndAreReportedOnCgroupV2() throws {
-        let out = try runVM(
+        /// The payload of `clabCheckPassesOnCgroupV2`: first proof that the VM's hierarchy is v2
+        /// with controllers delegated, then the stage's checks.
+        static var checkPayload: String {
             """
-            clab step 8 --quiet --memory 32M -- sh -c 'x=0123456789; while :; do x=$x$x; done'; echo "bomb=$?"
-            clab step 8 --quiet --pids 8 -- sh -c 'for i in $(seq 20); do sleep 1 & done 2>/dev/null'; echo "forks=$?"
-            clab step 8 --quiet -- cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max
-            mkdir /sys/fs/cgroup/caller && echo $$ > /sys/fs/cgroup/caller/cgroup.procs
-            clab step 8 --quiet -- true; echo "fallback=$?"
-            echo $$ > /sys/fs/cgroup/cgroup.procs && rmdir /sys/fs/cgroup/caller
-            ls /sys/fs/cgroup/clab 2>/dev/null | wc -l | sed 's/^/left=/'
-            """)
-        #expect(out.status == 0, "\(out.stdout)\n\(out.stderr)")
-        #expect(out.stdout.contains("clab: killed by the memory limit (32.0 MiB): oom_kill "), "\(out.stdout)")
-        #expect(out.stdout.contains("bomb=137"), "\(out.stdout)")
-        #expect(out.stdout.contains("clab: the pids limit (8) refused "), "\(out.stdout)")
-        #expect(out.stdout.contains("268435456\n512\n"), "\(out.stdout)")
-        #expect(
-            out.stdout.contains(
-                "cannot hand controllers to a child (cgroup v2's no-internal-processes rule); using /clab instead"),
-            "\(out.stdout)")
-        #expect(out.stdout.contains("fallback=0"), "\(out.stdout)")
-        #expect(out.stdout.contains("left=0"), "\(out.stdout)")
-    }
-
-    /// The harness itself: the kernel's v2 memory controller kills a hog in a 32M cgroup and
-    /// counts it in memory.events (one hog can count 2 kills: assert at least 1).
-    @Test(.timeLimit(.minutes(5)))
-    func memoryLimitKillsOnCgroupV2() throws {
-        let out = try runVM(
+            set -e
+            grep -q '^cgroup2 /sys/fs/cgroup cgroup2 ' /proc/mounts && echo "cgroup2: $(cat /sys/fs/cgroup/cgroup.subtree_control)"
+            clab check \(checkStage)
             """
-            cg=/sys/fs/cgroup/t
-            mkdir $cg && echo 32M > $cg/memory.max
-            sh -c "echo \\$\\$ > $cg/cgroup.procs; exec sh -c 'x=0123456789; while :; do x=\\$x\\$x; done'"
-            echo "hog=$?"
-            cat $cg/memory.events
-            """)
-        #expect(out.status == 0, "\(out.stdout)\n\(out.stderr)")
-        #expect(out.stdout.contains("hog=137"), "\(out.stdout)")
-        let kills = out.stdout.split(separator: "\n").first { $0.hasPrefix("oom_kill ") }
-            .flatMap { Int($0.dropFirst("oom_kill ".count)) }
-        #expect((kills ?? 0) >= 1, "\(out.stdout)")
-    }
+        }
 
-    /// The harness reports the payload's exit status and stops a payload that runs too long.
-    @Test(.timeLimit(.minutes(5)))
-    func statusAndTimeout() throws {
-        #expect(try runVM("echo out; exit 7").status == 7)
-        let slow = try runVM("sleep 600", timeout: 10)
-        #expect(slow.status == 124)
-        #expect(slow.stderr.contains("timed out after 10s"), "\(slow.stderr)")
+        @Test(.timeLimit(.minutes(5)))
+        func clabCheckPassesOnCgroupV2() throws {
+            let out = try runVM(Self.checkPayload)
+            #expect(out.status == 0, "\(out.stdout)\n\(out.stderr)")
+            #expect(out.stdout.contains("cgroup2: cpu memory pids"), "\(out.stdout)")
+            #expect(out.stdout.contains("clab check \(Self.checkStage):"), "\(out.stdout)")
+            #expect(
+                out.stdout.range(of: #"all \d+ properties hold"#, options: .regularExpression) != nil, "\(out.stdout)")
+            #expect(!out.stdout.contains("✗"), "\(out.stdout)")
+        }
+
+        /// The v2 driver's outcomes from memory.events and pids.events, its placement (/clab, since
+        /// the VM's shell is in the root cgroup), and the no-internal-processes fallback when the
+        /// caller sits in a cgroup that holds processes and delegates nothing.
+        @Test(.timeLimit(.minutes(5)))
+        func limitsStrikeAndAreReportedOnCgroupV2() throws {
+            let out = try runVM(
+                """
+                clab step 8 --quiet --memory 32M -- sh -c 'x=0123456789; while :; do x=$x$x; done'; echo "bomb=$?"
+                clab step 8 --quiet --pids 8 -- sh -c 'for i in $(seq 20); do sleep 1 & done 2>/dev/null'; echo "forks=$?"
+                clab step 8 --quiet -- cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max
+                mkdir /sys/fs/cgroup/caller && echo $$ > /sys/fs/cgroup/caller/cgroup.procs
+                clab step 8 --quiet -- true; echo "fallback=$?"
+                echo $$ > /sys/fs/cgroup/cgroup.procs && rmdir /sys/fs/cgroup/caller
+                ls /sys/fs/cgroup/clab 2>/dev/null | wc -l | sed 's/^/left=/'
+                """)
+            #expect(out.status == 0, "\(out.stdout)\n\(out.stderr)")
+            #expect(out.stdout.contains("clab: killed by the memory limit (32.0 MiB): oom_kill "), "\(out.stdout)")
+            #expect(out.stdout.contains("bomb=137"), "\(out.stdout)")
+            #expect(out.stdout.contains("clab: the pids limit (8) refused "), "\(out.stdout)")
+            #expect(out.stdout.contains("268435456\n512\n"), "\(out.stdout)")
+            #expect(
+                out.stdout.contains(
+                    "cannot hand controllers to a child (cgroup v2's no-internal-processes rule); using /clab instead"),
+                "\(out.stdout)")
+            #expect(out.stdout.contains("fallback=0"), "\(out.stdout)")
+            #expect(out.stdout.contains("left=0"), "\(out.stdout)")
+        }
+
+        /// The harness itself: the kernel's v2 memory controller kills a hog in a 32M cgroup and
+        /// counts it in memory.events (one hog can count 2 kills: assert at least 1).
+        @Test(.timeLimit(.minutes(5)))
+        func memoryLimitKillsOnCgroupV2() throws {
+            let out = try runVM(
+                """
+                cg=/sys/fs/cgroup/t
+                mkdir $cg && echo 32M > $cg/memory.max
+                sh -c "echo \\$\\$ > $cg/cgroup.procs; exec sh -c 'x=0123456789; while :; do x=\\$x\\$x; done'"
+                echo "hog=$?"
+                cat $cg/memory.events
+                """)
+            #expect(out.status == 0, "\(out.stdout)\n\(out.stderr)")
+            #expect(out.stdout.contains("hog=137"), "\(out.stdout)")
+            let kills = out.stdout.split(separator: "\n").first { $0.hasPrefix("oom_kill ") }
+                .flatMap { Int($0.dropFirst("oom_kill ".count)) }
+            #expect((kills ?? 0) >= 1, "\(out.stdout)")
+        }
+
+        /// The harness reports the payload's exit status and stops a payload that runs too long.
+        @Test(.timeLimit(.minutes(5)))
+        func statusAndTimeout() throws {
+            #expect(try runVM("echo out; exit 7").status == 7)
+            let slow = try runVM("sleep 600", timeout: 10)
+            #expect(slow.status == 124)
+            #expect(slow.stderr.contains("timed out after 10s"), "\(slow.stderr)")
+        }
     }
 }
 
