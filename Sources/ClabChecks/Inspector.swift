@@ -26,7 +26,7 @@ public struct ProcessInspector {
 
     /// The pid chain from /proc/<pid>/status NSpid: host pid first, innermost last.
     public var nsPids: [Int] {
-        let status = FS_read("/proc/\(pid)/status")
+        let status = (FS.read("/proc/\(pid)/status") ?? "")
         guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("NSpid:") }) else { return [] }
         return line.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap { Int($0) }
     }
@@ -108,7 +108,7 @@ public enum Lab1Verifier {
         let mnt = p.owns(.mnt)
         add(4, "own mount namespace", mnt.0, mnt.1, fix: "unshare --mount, or every mount you make lands on the host")
         let table = try p.namespaceMountTable()
-        let visible = Mounts.parse(FS_read("/proc/\(pid)/mountinfo"))
+        let visible = Mounts.parse((FS.read("/proc/\(pid)/mountinfo") ?? ""))
         let proc = visible.last { $0.mountPoint == "/proc" }
         add(
             3, "a /proc of its own", proc?.fsType == "proc" && FS.exists("/proc/\(pid)/root/proc/1"),

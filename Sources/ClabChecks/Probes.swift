@@ -206,13 +206,13 @@ public struct StageProbes {
 
         if stage.has(.mnt) {
             let seenInside = f["mounted"] == "1"
-            let hostTable = FS_read("/proc/self/mountinfo")
+            let hostTable = (FS.read("/proc/self/mountinfo") ?? "")
             let leaked = hostTable.contains(tag + "-tmpfs")
             add(
                 4, "a mount made inside stays inside", seenInside && !leaked,
                 "inside: tmpfs \(tag)-tmpfs on /mnt \(seenInside ? "listed" : "missing"); host mountinfo: \(leaked ? "LISTED" : "absent")"
             )
-            let table = Mounts.parse(FS_read("/proc/\(pid)/mountinfo"))
+            let table = Mounts.parse((FS.read("/proc/\(pid)/mountinfo") ?? ""))
             let rootMount = table.last { $0.mountPoint == "/" }
             add(
                 4, "mount propagation is private", rootMount?.propagation == "private",
@@ -244,7 +244,8 @@ public struct StageProbes {
 
         if stage.has(.user), let map = spec.idMapping {
             for file in ["uid_map", "gid_map"] {
-                let text = FS_read("/proc/\(pid)/\(file)").split(whereSeparator: \.isWhitespace).joined(separator: " ")
+                let text = (FS.read("/proc/\(pid)/\(file)") ?? "").split(whereSeparator: \.isWhitespace).joined(
+                    separator: " ")
                 let want = "\(map.inside) \(map.host) \(map.count)"
                 add(7, "\(file) maps container root to \(map.host)", text == want, "/proc/\(pid)/\(file): \(text)")
             }
@@ -271,10 +272,10 @@ extension StageProbes {
         func add(_ property: String, _ passed: Bool, _ evidence: String) {
             results.append(ProbeResult(stage: 8, property: property, passed: passed, evidence: evidence))
         }
-        let membership = FS_read("/proc/\(pid)/cgroup")
+        let membership = (FS.read("/proc/\(pid)/cgroup") ?? "")
         let dirs = cgroup.placement.allDirs
         let joined = dirs.allSatisfy { dir in
-            FS_read(dir + "/cgroup.procs").split(separator: "\n").contains(Substring("\(pid)"))
+            (FS.read(dir + "/cgroup.procs") ?? "").split(separator: "\n").contains(Substring("\(pid)"))
         }
         let shown = membership.split(separator: "\n").filter { $0.contains("clab/") }.map(String.init)
         add(
@@ -284,7 +285,7 @@ extension StageProbes {
         if let memory = cgroup.limits.memoryBytes {
             let file = cgroup.placement.version == .v1 ? "memory.limit_in_bytes" : "memory.max"
             let inside = f["cg_" + file] ?? "?"
-            let onHost = FS_read((cgroup.dir("memory") ?? "") + "/" + file).trimmed
+            let onHost = (FS.read((cgroup.dir("memory") ?? "") + "/" + file) ?? "").trimmed
             add(
                 "memory limit \(humanBytes(memory)) set and visible inside",
                 inside == "\(memory)" && onHost == "\(memory)",
@@ -313,7 +314,7 @@ extension StageProbes {
         func add(_ property: String, _ passed: Bool, _ evidence: String) {
             results.append(ProbeResult(stage: 9, property: property, passed: passed, evidence: evidence))
         }
-        let root = Mounts.parse(FS_read("/proc/\(pid)/mountinfo")).last { $0.mountPoint == "/" }
+        let root = Mounts.parse((FS.read("/proc/\(pid)/mountinfo") ?? "")).last { $0.mountPoint == "/" }
         add(
             "the root is an overlay of the image's \(layers.count) layer\(layers.count == 1 ? "" : "s")",
             root?.fsType == "overlay" && overlay.lowers.allSatisfy { root?.superOptions.contains($0) == true },
@@ -348,10 +349,6 @@ extension StageProbes {
     }
 }
 
-func FS_read(_ path: String) -> String {
-    (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-}
-
 /// The host's side, captured before the container starts.
 struct HostView {
     let hostname: String
@@ -383,7 +380,7 @@ struct SysVSegment {
     }
 
     func visibleOnHost() -> Bool {
-        FS_read("/proc/sysvipc/shm").split(separator: "\n").dropFirst().contains {
+        (FS.read("/proc/sysvipc/shm") ?? "").split(separator: "\n").dropFirst().contains {
             $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first == "\(id)"
         }
     }

@@ -34,9 +34,16 @@ public struct GarbageCollector {
         // Half-built images and layers from a killed `clab` (…/.tmp-<what>-<pid>, <layer>.tmp-<pid>).
         let layers = layout.root + "/layers"
         var scratch = [layout.imagesDir, layers, layout.root + "/volumes"]
-        scratch += ((try? FileManager.default.contentsOfDirectory(atPath: layers)) ?? []).filter {
-            $0.hasPrefix("shifted-")
-        }.map { layers + "/" + $0 }
+        // And where copies owned by a mapped range are built: layers/shifted-*/, images/*/shifted-*/.
+        for parent in [layers]
+            + ((try? FileManager.default.contentsOfDirectory(atPath: layout.imagesDir)) ?? []).map({
+                layout.imagesDir + "/" + $0
+            })
+        {
+            scratch += ((try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []).filter {
+                $0.hasPrefix("shifted-")
+            }.map { parent + "/" + $0 }
+        }
         for dir in scratch {
             for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where Self.isScratch(name) {
                 if let pid = name.split(separator: "-").last.flatMap({ Int32($0) }),

@@ -208,22 +208,29 @@ public struct ImageStore: Sendable {
 
     /// The stage-7 copy: same tree, every owner moved up by `base`. Built once, under the lock.
     public func ensureShifted(_ name: String, base: UInt32, log: (String) -> Void) throws -> String {
-        let target = shiftedRootfs(name, base: base)
-        let marker = Path.dirname(target) + "/complete"
-        if FS.exists(marker) { return target }
+        try shiftedCopy(of: rootfs(name), at: shiftedRootfs(name, base: base), base: base) {
+            log("making a copy of '\(name)' owned by uid/gid \(base)+ for user-namespaced containers (once)")
+        }
+    }
+
+    /// `cp -a source target` with every owner moved up by `base`, made once: built aside under the
+    /// images lock (as `.tmp-<name>-<pid>`, which gc knows) and renamed into place. Shared by the
+    /// stage-7 copy of an image and the stage-9 copies of layers.
+    func shiftedCopy(of source: String, at target: String, base: UInt32, announce: () -> Void) throws -> String {
+        if FS.exists(target) { return target }
         let lock = try FileLock(path: layout.imagesDir + "/.lock")
         defer { withExtendedLifetime(lock) {} }
-        if FS.exists(marker) { return target }
-        let dir = Path.dirname(target)
-        log("making a copy of '\(name)' owned by uid/gid \(base)+ for user-namespaced containers (once)")
-        try? FS.removeTree(dir)
-        try FS.makeDirectories(dir)
+        if FS.exists(target) { return target }
+        announce()
+        try FS.makeDirectories(Path.dirname(target))
+        let tmp = Path.dirname(target) + "/.tmp-" + Path.basename(target) + "-\(getpid())"
+        try? FS.removeTree(tmp)
         do {
-            _ = try Host.output(["cp", "-a", rootfs(name), target])
-            try Self.shiftOwners(target, by: base)
-            try FS.write("\(base)\n", to: marker)
+            _ = try Host.output(["cp", "-a", source, tmp])
+            try Self.shiftOwners(tmp, by: base)
+            guard rename(tmp, target) == 0 else { throw SyscallError("rename \(tmp) \(target)") }
         } catch {
-            try? FS.removeTree(dir)
+            try? FS.removeTree(tmp)
             throw error
         }
         return target

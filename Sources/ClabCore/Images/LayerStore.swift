@@ -48,26 +48,11 @@ public struct LayerStore: Sendable {
 
     /// The layer's copy owned by uid/gid base+, made once (under the images lock).
     public func shifted(_ digest: String, base: UInt32, log: (String) -> Void = { _ in }) throws -> String {
-        let target = shiftedPath(digest, base: base)
-        if FS.exists(target) { return target }
-        let lock = try FileLock(path: layout.imagesDir + "/.lock")
-        defer { withExtendedLifetime(lock) {} }
-        if FS.exists(target) { return target }
-        try FS.makeDirectories(Path.dirname(target))
-        log(
-            "making a copy of layer \(digest.prefix(19)) owned by uid/gid \(base)+ for user-namespaced containers (once)"
-        )
-        let tmp = target + ".tmp-\(getpid())"
-        try? FS.removeTree(tmp)
-        do {
-            _ = try Host.output(["cp", "-a", path(digest), tmp])
-            try ImageStore.shiftOwners(tmp, by: base)
-            guard rename(tmp, target) == 0 else { throw SyscallError("rename \(tmp)") }
-        } catch {
-            try? FS.removeTree(tmp)
-            throw error
+        try ImageStore(layout: layout).shiftedCopy(of: path(digest), at: shiftedPath(digest, base: base), base: base) {
+            log(
+                "making a copy of layer \(digest.prefix(19)) owned by uid/gid \(base)+ for user-namespaced containers (once)"
+            )
         }
-        return target
     }
 
     /// Deletes a layer and its shifted copies (only for layers no image uses any more).
