@@ -229,6 +229,15 @@ final class ProcessTable {
 
 /// Small reads of /proc.
 enum ProcFS {
+    /// Exited: no such process, or a zombie (its exit already happened).
+    static func isGone(_ pid: pid_t) -> Bool {
+        guard kill(pid, 0) == 0, let stat = read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else {
+            return true
+        }
+        let state = stat[stat.index(after: close)...].dropFirst().first
+        return state == "Z" || state == "X"
+    }
+
     static func read(_ path: String) -> String? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }

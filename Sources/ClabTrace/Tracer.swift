@@ -177,6 +177,13 @@ public enum Tracer {
         }
         var wait = timespec(tv_sec: 0, tv_nsec: 50_000_000)
         while trace.program.trackedCount() > 0 {
+            // A process that exited between the /proc walk and its mark never sends the exit
+            // event that would unmark it: unmark it here, or the trace would wait forever.
+            for process in marked where ProcFS.isGone(process) {
+                var key = UInt32(process)
+                _ = bpf_map_delete_elem(trace.program.trackedFD, &key)
+                marked.remove(process)
+            }
             if sigtimedwait(&stop, nil, &wait) > 0 { break }
         }
         return trace.finish(exitCode: 0)

@@ -140,6 +140,17 @@ struct TraceHostTests {
         #expect(trace.lost == 0)
     }
 
+    /// A process whose exit came before its mark (here: a zombie) sends no exit event: the
+    /// trace used to wait for it forever.
+    @Test func attachingToAProcessThatAlreadyExitedEnds() throws {
+        let out = try runProcess([
+            "/bin/sh", "-c",
+            "(sleep 0 & echo $! > \"$0\"; exec sleep 5) >/dev/null 2>&1 & sleep 0.5; timeout 4 \"$1\" trace --pid $(cat \"$0\"); echo status=$?",
+            TestEnv.root + "/zombie-\(UUID().uuidString.prefix(8))", TestEnv.clab,
+        ])
+        #expect(out.stdout.contains("status=0"), "\(out.stdout) \(out.stderr)")
+    }
+
     @Test func withoutRootItSaysSoInOneLine() throws {
         let out = try runProcess([
             "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", TestEnv.clab, "trace", "--host",
