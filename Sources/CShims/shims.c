@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -58,6 +59,11 @@ static __attribute__((noinline)) void child_main(const struct clab_spawn_request
     close(sync);
     // Nothing else of the parent's leaks into the container (other tests' pipes, log files).
     syscall(SYS_close_range, 4, ~0U, 0);
+    // A session of its own: the container never shares the caller's controlling terminal, so
+    // it cannot TIOCSTI keystrokes into the caller's shell or signal its process group. Its
+    // terminal, if any, is a pseudo-terminal clab made and relays (Console.swift).
+    if (setsid() < 0) child_fail(3, errno, 'S');
+    if (r->ctty >= 0 && ioctl(r->ctty, TIOCSCTTY, 0) < 0) child_fail(3, errno, 'T');
 
     // Wait for "go": the parent writes maps (and later joins cgroups) first.
     char go = 0;
@@ -127,16 +133,84 @@ int clab_link_up(const char *ifname) {
 
 int clab_ioctl_int(int fd, unsigned long request, int *value) { return ioctl(fd, request, value); }
 
-// Taking the terminal back from the container's foreground group makes us a background
-// process for a moment; SIGTTOU would stop us.
-int clab_tcsetpgrp_quiet(int fd, pid_t pgrp) {
+int clab_mount_setattr_recursive(const char *path, uint64_t set) {
+    struct {
+        uint64_t attr_set, attr_clr, propagation, userns_fd;
+    } attr = {set, 0, 0, 0};
+    return (int)syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof(attr));
+}
+
+int clab_open_pty(int *slave) {
+    int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0) return -1;
+    int unlock = 0;
+    int fd = -1;
+    if (ioctl(master, TIOCSPTLCK, &unlock) == 0) fd = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
+        int saved = errno;
+        close(master);
+        errno = saved;
+        return -1;
+    }
+    *slave = fd;
+    return master;
+}
+
+static struct termios saved_termios;
+static int raw_fd = -1;
+
+void clab_tty_restore(void) {
+    if (raw_fd < 0) return;
+    // Taking effect from a background process group would raise SIGTTOU: block it meanwhile.
     sigset_t block, old;
     sigemptyset(&block);
     sigaddset(&block, SIGTTOU);
     sigprocmask(SIG_BLOCK, &block, &old);
-    int rc = tcsetpgrp(fd, pgrp);
+    tcsetattr(raw_fd, TCSADRAIN, &saved_termios);
     sigprocmask(SIG_SETMASK, &old, NULL);
-    return rc;
+    raw_fd = -1;
+}
+
+int clab_tty_raw(int fd) {
+    static int registered = 0;
+    if (raw_fd >= 0) return 0;
+    struct termios raw;
+    if (tcgetattr(fd, &saved_termios) < 0) return -1;
+    raw = saved_termios;
+    cfmakeraw(&raw);
+    if (!registered) {
+        atexit(clab_tty_restore);
+        registered = 1;
+    }
+    if (tcsetattr(fd, TCSADRAIN, &raw) < 0) return -1;
+    raw_fd = fd;
+    return 0;
+}
+
+static volatile sig_atomic_t winch_pending = 0;
+
+static void winch_handler(int sig) {
+    (void)sig;
+    winch_pending = 1;
+}
+
+void clab_watch_winch(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = winch_handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGWINCH, &sa, NULL);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGWINCH);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+int clab_winch_pending(void) {
+    int pending = winch_pending;
+    winch_pending = 0;
+    return pending;
 }
 
 static volatile pid_t forward_pid = 0;

@@ -33,6 +33,8 @@ public final class Container {
     public var beforeGo: [(pid_t) throws -> Void] = []
     /// Recorded in the state file, so gc can remove them after a crash.
     public var cgroupDirs: [String] = []
+    /// The container's pseudo-terminal, when clab's stdio includes a terminal.
+    private var console: Console?
 
     public init(spec: ContainerSpec, layout: StateLayout, initPath: String) {
         self.spec = spec
@@ -63,6 +65,14 @@ public final class Container {
             cleanup()
             throw ClabError("stage \(spec.stageNumber): \(error)")
         }
+        // What init receives: the volumes' sources replaced by their locked staging binds.
+        var sent = spec
+        do {
+            sent.volumes = try VolumeStaging.stage(spec.volumes, bundleDir: spec.bundleDir, owner: spec.idMapping?.host)
+        } catch let error as SyscallError {
+            cleanup()
+            throw ClabError("stage 10: \(error)")
+        }
 
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
@@ -71,6 +81,17 @@ public final class Container {
             throw ClabError("stage \(spec.stageNumber): \(error)")
         }
         socket = pair[0]
+        let console: Console?
+        do {
+            console = try Console.forStdio(stdio)
+        } catch {
+            close(pair[1])
+            cleanup()
+            throw ClabError("stage \(spec.stageNumber): the container's terminal: \(error)")
+        }
+        self.console = console
+        if let console, let map = spec.idMapping { console.giveSlave(to: map.host, gid: map.host) }
+        let childStdio = console?.containerStdio(stdio) ?? stdio
         let argv = [initPath]
         let result: pid_t = withCStrings(argv) { cArgv in
             withCStrings([]) { cEnv in
@@ -78,8 +99,9 @@ public final class Container {
                     var request = clab_spawn_request()
                     request.clone_flags = spec.stage.cloneFlags
                     request.sync_fd = pair[1]
-                    request.stdio = (stdio.0, stdio.1, stdio.2)
+                    request.stdio = (childStdio.0, childStdio.1, childStdio.2)
                     request.become_root = spec.idMapping != nil ? 1 : 0
+                    request.ctty = console?.controllingFD ?? -1
                     request.path = path
                     request.argv = cArgv
                     request.envp = cEnv
@@ -91,6 +113,7 @@ public final class Container {
             }
         }
         close(pair[1])
+        console?.closeSlave()
         guard result > 0 else {
             cleanup()
             let flags = spec.stage.namespaces.map(\.flagName).joined(separator: "|")
@@ -105,7 +128,7 @@ public final class Container {
             if let map = spec.idMapping { try UserStage.writeMaps(pid: pid, mapping: map) }
             for hook in beforeGo { try hook(pid) }
             try send([UInt8(ascii: "G")])
-            try send(spec.wire)
+            try send(sent.wire)
         } catch {
             kill(pid, SIGKILL)
             _ = reap()
@@ -117,38 +140,66 @@ public final class Container {
             cleanup()
             throw ClabError(failure, exitCode: status.code)
         }
+        // The command runs: init has bound the volumes (and made its mounts private first),
+        // so the staging binds leave the host's namespace now.
+        VolumeStaging.release(bundleDir: spec.bundleDir)
+        console?.enterRawMode()
     }
 
-    /// Waits for the container's init (its PID 1, or the command itself) to exit.
-    /// With `forwardSignals`, Ctrl-C and friends reach the container; a PID 1 that ignores
-    /// them (it has no handler, see lesson 3) is killed after `grace` seconds.
+    /// Waits for the container's init (its PID 1, or the command itself) to exit, relaying its
+    /// terminal meanwhile. With `forwardSignals`, Ctrl-C and friends reach the container; a
+    /// PID 1 that ignores them (it has no handler, see lesson 3) is killed after `grace` seconds.
     public func wait(forwardSignals: Bool = false, grace: Double = 1.0, onEscalate: ((Int32) -> Void)? = nil)
         -> ExitStatus
     {
         if let reaped { return reaped }
         if forwardSignals { clab_forward_signals_to(pid) }
         var firstSignalAt: Date?
+        var firstSignal: Int32 = 0
         var escalated = false
         while true {
-            var pfd = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
-            let pending = forwardSignals ? clab_pending_signal() : 0
-            if pending != 0 && firstSignalAt == nil { firstSignalAt = Date() }
+            var fds = [pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)] + (console?.pollFDs ?? [])
+            var pending = forwardSignals ? clab_pending_signal() : 0
+            // On the container's terminal, Ctrl-C is a key clab relays, not a signal clab gets.
+            if pending == 0, let console, console.interruptTyped, interruptIgnoredByInit(console) {
+                pending = SIGINT
+            }
+            if pending != 0 && firstSignalAt == nil {
+                firstSignalAt = Date()
+                firstSignal = pending
+            }
             // Bounded even with no signal yet: one that lands between the check above and poll()
             // must still start the grace period.
             let timeout: Int32 = firstSignalAt == nil ? 250 : 100
-            if poll(&pfd, 1, timeout) > 0 { break }
+            let ready = poll(&fds, nfds_t(fds.count), timeout)
+            if ready > 0 && fds[0].revents != 0 { break }
+            console?.pump(ready > 0 ? Array(fds.dropFirst()) : [])
             if let first = firstSignalAt, !escalated, spec.stage.has(.pid), Date().timeIntervalSince(first) >= grace {
                 escalated = true
-                onEscalate?(pending)
+                console?.drainOutput()
+                console?.restore()
+                onEscalate?(firstSignal)
                 kill(pid, SIGKILL)
             }
         }
         if forwardSignals { clab_forward_signals_reset() }
         let status = reap()
-        // An interactive shell made its own process group the terminal's foreground; take the
-        // terminal back so clab (and the user's shell after it) can use it.
-        if isatty(0) != 0 { _ = clab_tcsetpgrp_quiet(0, getpgrp()) }
+        console?.drainOutput()
+        console?.restore()
         return status
+    }
+
+    /// A typed Ctrl-C went to the pty's foreground group; it is ignored when that group is
+    /// PID 1's own and PID 1 has no SIGINT handler (the kernel drops it, lesson 3). A shell at
+    /// its prompt catches SIGINT, and a foreground job in its own group dies of it: no escalation.
+    private func interruptIgnoredByInit(_ console: Console) -> Bool {
+        console.acknowledgeInterrupt()
+        guard spec.stage.has(.pid), console.foregroundGroup == pid,
+            let status = FS.read("/proc/\(pid)/status"),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigCgt:") }),
+            let caught = UInt64(String(line.dropFirst(7)).trimmed, radix: 16)
+        else { return false }
+        return caught & (1 << (UInt64(SIGINT) - 1)) == 0
     }
 
     /// Removes everything this container made on the host: mounts below its directory (stage 3
@@ -156,6 +207,8 @@ public final class Container {
     /// lived in its own mount namespace, gone with it, so three syscalls do; should one fail,
     /// the full sweep runs.
     public func cleanup() {
+        console?.restore()
+        VolumeStaging.release(bundleDir: spec.bundleDir)
         let dir = spec.bundleDir
         let root = spec.rootfsMountPoint
         // Stage 3 mounted exactly these two in the host's namespace (PIDStage); later stages'
@@ -175,7 +228,9 @@ public final class Container {
     @discardableResult
     static func remove(bundleDir: String) -> [String] {
         let unmounted = Mounts.unmountAll(under: bundleDir)
-        try? FS.removeTree(bundleDir)
+        // A mount that would not go may be a user's volume (stage 10 stages them here):
+        // a recursive delete would walk into it. Leave the directory for the next gc.
+        if Mounts.mounts(under: bundleDir).isEmpty { try? FS.removeTree(bundleDir) }
         return unmounted
     }
 

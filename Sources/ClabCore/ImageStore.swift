@@ -71,7 +71,10 @@ public struct ImageStore: Sendable {
             )
         }
         let share = try Resources.shareDir()
-        let breakoutSource = share + "/images/busybox/breakout.c"
+        // The lessons' small attack programs: breakout (the chroot escape), tiocsti (typing
+        // into a terminal). Each images/busybox/NAME.c becomes /usr/bin/NAME.
+        let programs = ((try? FileManager.default.contentsOfDirectory(atPath: share + "/images/busybox")) ?? [])
+            .filter { $0.hasSuffix(".c") }.sorted()
         guard let cc = Host.which("cc") ?? Host.which("gcc") else {
             throw ClabError(
                 "no C compiler to build /usr/bin/breakout for the image: run `apt-get install gcc libc6-dev`")
@@ -113,8 +116,12 @@ public struct ImageStore: Sendable {
             try FS.write("clab busybox image\n", to: root + "/etc/clab-image")
             try FS.write("127.0.0.1 localhost\n::1 localhost\n", to: root + "/etc/hosts")
 
-            log("  compiling /usr/bin/breakout (the chroot escape of lessons 1 and 4) with \(cc) -static")
-            _ = try Host.output([cc, "-static", "-O2", "-o", root + "/usr/bin/breakout", breakoutSource])
+            for program in programs {
+                let name = String(program.dropLast(2))
+                log("  compiling /usr/bin/\(name) (images/busybox/\(program)) with \(cc) -static")
+                _ = try Host.output(
+                    [cc, "-static", "-O2", "-o", root + "/usr/bin/" + name, share + "/images/busybox/" + program])
+            }
 
             // Device nodes for stages 1-3, which have no mount namespace to put a /dev in.
             var nodes = 0

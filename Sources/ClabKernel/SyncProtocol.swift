@@ -18,6 +18,8 @@ public enum InitReport {
         case "G": call = "setresgid(0, 0, 0)"
         case "U": call = "setresuid(0, 0, 0)"
         case "P": call = "prctl(PR_SET_PDEATHSIG)"
+        case "S": call = "setsid"
+        case "T": call = "ioctl(TIOCSCTTY) on the container's pseudo-terminal"
         default: call = "execve(clab init)"
         }
         let owner = (step == "g" || step == "G" || step == "U") ? 7 : stage

@@ -276,9 +276,11 @@ struct LifecycleTests {
 struct InitFailureTests {
     @Test func missingProcDirectoryNamesTheStep() throws {
         try TestEnv.ensureImage()
-        // An "image" without /proc: stage 3 cannot mount its proc there.
+        // An "image" whose /proc is a file: stage 3 cannot mount its proc there. (A missing
+        // /proc is made, inside the root.)
         let image = TestEnv.root + "/broken-image-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: image + "/bin", withIntermediateDirectories: true)
+        try FS.write("", to: image + "/proc")
         defer { try? FileManager.default.removeItem(atPath: image) }
         let layout = TestEnv.layout
         let id = ContainerSpec.newID()
@@ -288,7 +290,7 @@ struct InitFailureTests {
         let container = Container(spec: spec, layout: layout, initPath: TestEnv.runtime.initPath)
         let error = #expect(throws: ClabError.self) { try container.start(stdio: (0, 1, 2)) }
         #expect(
-            error?.message == "stage 3: mount -t proc proc \(spec.rootfsMountPoint)/proc: No such file or directory")
+            error?.message == "stage 3: mount -t proc proc /proc: Not a directory")
         #expect(error?.exitCode == 125)
         #expect(!FileManager.default.fileExists(atPath: spec.bundleDir))
     }

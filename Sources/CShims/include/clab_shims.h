@@ -14,6 +14,7 @@ struct clab_spawn_request {
     int sync_fd;              // child's end of the sync socket; becomes fd 3
     int stdio[3];             // fds that become 0, 1, 2
     int become_root;          // user ns: after "go", setgroups(0) + setresgid/setresuid(0)
+    int ctty;                 // -1, or which of fds 0..2 (a pty slave) becomes the controlling tty
     const char *path;         // clab's own binary (init)
     char *const *argv;
     char *const *envp;
@@ -31,7 +32,25 @@ int clab_pivot_root(const char *new_root, const char *put_old);
 int clab_set_pdeathsig(int sig);
 int clab_link_up(const char *ifname);
 int clab_ioctl_int(int fd, unsigned long request, int *value);
-int clab_tcsetpgrp_quiet(int fd, pid_t pgrp);
+
+// mount_setattr(2) on `path` and every mount below it: set these MOUNT_ATTR_* flags.
+#define CLAB_MOUNT_ATTR_RDONLY 0x1
+#define CLAB_MOUNT_ATTR_NOSUID 0x2
+#define CLAB_MOUNT_ATTR_NODEV 0x4
+int clab_mount_setattr_recursive(const char *path, uint64_t set);
+
+// A new pseudo-terminal: returns the master fd and stores the slave's in *slave (both
+// O_CLOEXEC, neither a controlling terminal of ours), or -1 with errno. TIOCGPTPEER opens the
+// slave from the master, with no path lookup in /dev/pts; the _IO macros are not imported.
+int clab_open_pty(int *slave);
+
+// The user's terminal in raw mode while clab relays it to the container's pseudo-terminal.
+// C, because the saved settings must be restorable from atexit and from a signal's path.
+int clab_tty_raw(int fd);
+void clab_tty_restore(void);
+// SIGWINCH: a flag the relay loop reads (and clears).
+void clab_watch_winch(void);
+int clab_winch_pending(void);
 int clab_pipe_cloexec(int fds[2]);
 
 // openat2(2) with only the resolve flags clab uses (the syscall takes a struct open_how).

@@ -12,16 +12,21 @@ enum PIDStage {
         let root = spec.rootfsMountPoint
         try step(3) {
             try check(mount(spec.imageRoot, root, nil, UInt(MS_BIND), nil), "mount --bind \(spec.imageRoot) \(root)")
-            try mountProc(at: root + "/proc")
+            let inRoot = try InRoot(root)
+            defer { inRoot.close() }
+            try mountProc(in: inRoot)
         }
         try ChrootStage.enter(root)
     }
 
-    static func mountProc(at target: String) throws {
+    /// proc on the root's /proc, found inside the root (see InRoot).
+    static func mountProc(in root: InRoot) throws {
         try step(3) {
+            let target = try root.resolveCreating("/proc", .directory)
+            defer { close(target) }
             try check(
-                mount("proc", target, "proc", UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), nil),
-                "mount -t proc proc \(target)")
+                mount("proc", InRoot.procPath(target), "proc", UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), nil),
+                "mount -t proc proc /proc")
         }
     }
 }

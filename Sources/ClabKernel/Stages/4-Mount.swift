@@ -28,10 +28,14 @@ enum MountStage {
                     "mount --bind \(spec.imageRoot) \(root)")
             }
         }
-        try PIDStage.mountProc(at: root + "/proc")
-        try step(4) { try mountMinimalDev(root + "/dev") }
-        if !spec.cgroupMounts.isEmpty { try CgroupStage.showLimits(spec.cgroupMounts, root: root) }
-        if !spec.volumes.isEmpty { try VolumeStage.mountVolumes(spec.volumes, root: root) }
+        // Every path below is looked up inside the new root (InRoot): an image's symlinks must
+        // not lead init, still in the host's root, to the host's files.
+        let inRoot = try step(4) { try InRoot(root) }
+        defer { inRoot.close() }
+        try PIDStage.mountProc(in: inRoot)
+        try step(4) { try mountMinimalDev(in: inRoot) }
+        if !spec.cgroupMounts.isEmpty { try CgroupStage.showLimits(spec.cgroupMounts, in: inRoot) }
+        if !spec.volumes.isEmpty { try VolumeStage.mountVolumes(spec.volumes, in: inRoot) }
         try step(4) {
             try check(chdir(root), "chdir \(root)")
             try check(clab_pivot_root(".", "."), "pivot_root")
@@ -42,27 +46,58 @@ enum MountStage {
 
     /// A tmpfs /dev with the host's harmless devices bind-mounted in. Binding, not mknod: in a
     /// user namespace mknod is refused, and nodes on a filesystem mounted there would not open.
-    static func mountMinimalDev(_ dev: String) throws {
+    static func mountMinimalDev(in root: InRoot) throws {
+        let mountPoint = try root.resolveCreating("/dev", .directory)
+        defer { close(mountPoint) }
         try check(
-            mount("tmpfs", dev, "tmpfs", UInt(MS_NOSUID | MS_NOEXEC), "mode=755,size=64k"),
-            "mount -t tmpfs tmpfs \(dev)")
+            mount("tmpfs", InRoot.procPath(mountPoint), "tmpfs", UInt(MS_NOSUID | MS_NOEXEC), "mode=755,size=64k"),
+            "mount -t tmpfs tmpfs /dev")
+        // The tmpfs is a new mount on top: look it up again, as a directory we create in.
+        let devPath = try root.resolveCreating("/dev", .directory)
+        defer { close(devPath) }
+        let dev = openat(devPath, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dev >= 0 else { throw SyscallError("open /dev") }
+        defer { close(dev) }
         for name in ["null", "zero", "full", "random", "urandom", "tty"] {
-            let target = dev + "/" + name
-            let fd = open(target, O_CREAT | O_WRONLY | O_CLOEXEC, 0o666)
-            guard fd >= 0 else { throw SyscallError("create \(target)") }
-            close(fd)
-            try check(mount("/dev/" + name, target, nil, UInt(MS_BIND), nil), "mount --bind /dev/\(name) \(target)")
+            let file = openat(dev, name, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0o666)
+            guard file >= 0 else { throw SyscallError("create /dev/\(name)") }
+            defer { close(file) }
+            try check(
+                mount("/dev/" + name, InRoot.procPath(file), nil, UInt(MS_BIND), nil),
+                "mount --bind /dev/\(name) /dev/\(name)")
         }
         for (name, target) in [
             ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
             ("stderr", "/proc/self/fd/2"),
         ] {
-            try check(symlink(target, dev + "/" + name), "symlink \(dev)/\(name)")
+            try check(symlinkat(target, dev, name), "symlink /dev/\(name)")
         }
+        try bindTerminal(into: dev)
         // POSIX shared memory (shm_open) lives in /dev/shm, not in the IPC namespace.
-        try check(mkdir(dev + "/shm", 0o1777), "mkdir \(dev)/shm")
+        try check(mkdirat(dev, "shm", 0o1777), "mkdir /dev/shm")
+        let shm = openat(dev, "shm", CLAB_O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC)
+        guard shm >= 0 else { throw SyscallError("open /dev/shm") }
+        defer { close(shm) }
         try check(
-            mount("shm", dev + "/shm", "tmpfs", UInt(MS_NOSUID | MS_NODEV), "mode=1777,size=16m"),
-            "mount -t tmpfs shm \(dev)/shm")
+            mount("shm", InRoot.procPath(shm), "tmpfs", UInt(MS_NOSUID | MS_NODEV), "mode=1777,size=16m"),
+            "mount -t tmpfs shm /dev/shm")
+    }
+
+    /// The container's terminal (the pty clab made, see Console) at its own name under /dev/pts,
+    /// so ttyname(3) finds it: `tty` prints /dev/pts/N instead of "not a tty".
+    static func bindTerminal(into dev: Int32) throws {
+        let terminal = (Int32(0)...2).first { isatty($0) != 0 }
+        guard let fd = terminal, let link = FS.readLink("/proc/self/fd/\(fd)"), link.hasPrefix("/dev/pts/") else {
+            return
+        }
+        let name = Path.basename(link)
+        try check(mkdirat(dev, "pts", 0o755), "mkdir /dev/pts")
+        let pts = openat(dev, "pts", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard pts >= 0 else { throw SyscallError("open /dev/pts") }
+        defer { close(pts) }
+        let file = openat(pts, name, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0o620)
+        guard file >= 0 else { throw SyscallError("create /dev/pts/\(name)") }
+        defer { close(file) }
+        try check(mount(link, InRoot.procPath(file), nil, UInt(MS_BIND), nil), "mount --bind \(link) /dev/pts/\(name)")
     }
 }

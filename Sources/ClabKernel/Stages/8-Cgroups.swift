@@ -7,28 +7,36 @@ import Glibc
 /// a program expects them (`cat /sys/fs/cgroup/memory/memory.limit_in_bytes` on v1,
 /// `cat /sys/fs/cgroup/memory.max` on v2).
 enum CgroupStage {
-    static func showLimits(_ mounts: [String: String], root: String) throws {
+    static func showLimits(_ mounts: [String: String], in root: InRoot) throws {
         try step(8) {
-            let sys = root + "/sys"
-            try check(
-                mount("tmpfs", sys, "tmpfs", UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), "mode=755,size=64k"),
-                "mount -t tmpfs tmpfs \(sys)")
-            try check(mkdir(sys + "/fs", 0o755), "mkdir \(sys)/fs")
-            try check(mkdir(sys + "/fs/cgroup", 0o755), "mkdir \(sys)/fs/cgroup")
-            for (name, hostDir) in mounts.sorted(by: { $0.key < $1.key }) {
-                let target = name.isEmpty ? sys + "/fs/cgroup" : sys + "/fs/cgroup/" + name
-                if !name.isEmpty { try check(mkdir(target, 0o755), "mkdir \(target)") }
-                try check(mount(hostDir, target, nil, UInt(MS_BIND), nil), "mount --bind \(hostDir) \(target)")
-                try check(
-                    mount(
-                        nil, target, nil, UInt(MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC), nil
-                    ),
-                    "mount -o remount,bind,ro \(target)")
-            }
+            let sys = try root.resolveCreating("/sys", .directory)
+            defer { close(sys) }
             try check(
                 mount(
-                    nil, sys, nil, UInt(MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC), "mode=755,size=64k"),
-                "mount -o remount,ro \(sys)")
+                    "tmpfs", InRoot.procPath(sys), "tmpfs", UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC), "mode=755,size=64k"),
+                "mount -t tmpfs tmpfs /sys")
+            for (name, hostDir) in mounts.sorted(by: { $0.key < $1.key }) {
+                // Inside the fresh tmpfs: nothing of the image's is on the way any more.
+                let path = name.isEmpty ? "/sys/fs/cgroup" : "/sys/fs/cgroup/" + name
+                let target = try root.resolveCreating(path, .directory)
+                defer { close(target) }
+                try check(
+                    mount(hostDir, InRoot.procPath(target), nil, UInt(MS_BIND), nil), "mount --bind \(hostDir) \(path)")
+                let top = try root.resolveCreating(path, .directory)
+                defer { close(top) }
+                try check(
+                    mount(
+                        nil, InRoot.procPath(top), nil,
+                        UInt(MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC), nil),
+                    "mount -o remount,bind,ro \(path)")
+            }
+            let top = try root.resolveCreating("/sys", .directory)
+            defer { close(top) }
+            try check(
+                mount(
+                    nil, InRoot.procPath(top), nil, UInt(MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC),
+                    "mode=755,size=64k"),
+                "mount -o remount,ro /sys")
         }
     }
 }

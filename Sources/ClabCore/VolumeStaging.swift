@@ -1,0 +1,64 @@
+import CShims
+import Glibc
+
+/// Stage 10's host half: each volume is first bound, in the host's mount namespace, at
+/// containers/<id>/volumes/N with nosuid, nodev and (for `:ro`) rdonly set on it and every mount
+/// below it. The container's mount namespace, created by clone3 together with its user
+/// namespace, starts as a copy of the host's; the kernel locks the flags of every mount it
+/// copies into a less privileged user namespace, so container root can bind these but never
+/// `mount -o remount,rw` them (EPERM). A read-only bind made inside the container would not be
+/// locked: the root of the namespace that made a mount may change its flags.
+///
+/// The staging mounts exist in the host's namespace only while init sets up (a few ms): the
+/// parent removes them once the command runs, and `clab gc` removes them after a crash (they
+/// are below the container's directory). The directory is the mapped root's, mode 0700.
+enum VolumeStaging {
+    static func dir(_ bundleDir: String) -> String { bundleDir + "/volumes" }
+
+    /// Binds each volume's source at its staging path; returns the volumes as init must mount
+    /// them (sources replaced by the staging paths).
+    static func stage(_ volumes: [VolumeSpec], bundleDir: String, owner: uid_t?) throws -> [VolumeSpec] {
+        guard !volumes.isEmpty else { return volumes }
+        let dir = dir(bundleDir)
+        try FS.makeDirectories(dir, mode: 0o700)
+        if let owner { guard chown(dir, owner, owner) == 0 else { throw SyscallError("chown \(dir)") } }
+        var staged: [VolumeSpec] = []
+        for (i, volume) in volumes.enumerated() {
+            let point = dir + "/\(i)"
+            if FS.isDirectory(volume.source) {
+                guard mkdir(point, 0o700) == 0 else { throw SyscallError("mkdir \(point)") }
+            } else {
+                let fd = open(point, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+                guard fd >= 0 else { throw SyscallError("create \(point)") }
+                close(fd)
+            }
+            guard mount(volume.source, point, nil, UInt(MS_BIND | MS_REC), nil) == 0 else {
+                throw SyscallError("mount --rbind \(volume.source) \(point)")
+            }
+            let flags =
+                UInt64(CLAB_MOUNT_ATTR_NOSUID | CLAB_MOUNT_ATTR_NODEV)
+                | (volume.readOnly ? UInt64(CLAB_MOUNT_ATTR_RDONLY) : 0)
+            guard clab_mount_setattr_recursive(point, flags) == 0 else {
+                throw SyscallError("mount_setattr \(point) (\(volume.readOnly ? "ro," : "")nosuid,nodev)")
+            }
+            staged.append(VolumeSpec(source: point, target: volume.target, readOnly: volume.readOnly))
+        }
+        return staged
+    }
+
+    /// Unmounts and removes the staging mounts (idempotent; nothing there is fine). Never
+    /// recursive: a point still mounted (EBUSY) is the user's volume, and stays untouched.
+    static func release(bundleDir: String) {
+        let dir = dir(bundleDir)
+        guard FS.exists(dir) else { return }
+        _ = Mounts.unmountAll(under: dir)
+        var index = 0
+        while true {
+            let point = dir + "/\(index)"
+            guard FS.exists(point) else { break }
+            if rmdir(point) != 0 && errno == ENOTDIR { unlink(point) }
+            index += 1
+        }
+        rmdir(dir)
+    }
+}
