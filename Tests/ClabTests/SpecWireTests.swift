@@ -395,6 +395,28 @@ struct SpecInjectionTests {
         #expect(out.stdout == "16 \(16 * 64 * 1024)\n")
     }
 
+    /// Exactly at clab's limit, the kernel still executes the command: the limit is not above
+    /// the kernel's, and init reads a spec of that size.
+    @Test func aCommandExactlyAtTheLimitRuns() throws {
+        try TestEnv.ensureImage()
+        let stage = try Stage.numbered(7)
+        let env = ContainerSpec.baseEnv(stage: stage, hostname: "h")
+        let limit = ContainerSpec.execLimit - Int(PATH_MAX)
+        var command = ["/bin/true"]
+        while true {
+            let room = limit - ContainerSpec.execBytes(command: command + [""], env: env)
+            command.append(String(repeating: "a", count: min(room, 100_000)))
+            if room <= 100_000 { break }
+        }
+        #expect(ContainerSpec.execBytes(command: command, env: env) == limit)
+        let prepared = try TestEnv.runtime.prepare(RunRequest(stage: stage, command: command, hostname: "h")) { _ in }
+        #expect(prepared.spec.env == env)
+        let devNull = open("/dev/null", O_RDWR | O_CLOEXEC)
+        defer { close(devNull) }
+        let result = try TestEnv.runtime.run(prepared, stdio: (devNull, devNull, 2))
+        #expect(result.status.code == 0)
+    }
+
     /// Over the kernel's limit: refused in one line before the state directory exists.
     @Test func argumentsOverTheExecLimitAreRefusedFirst() throws {
         let root = TestEnv.root + "/argmax-\(UUID().uuidString.prefix(8))"
