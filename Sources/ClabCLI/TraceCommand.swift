@@ -30,7 +30,8 @@ struct TraceRunCommand: ParsableCommand {
     @Flag(help: "Trace a host command and its children, as strace -f does.")
     var host = false
 
-    @Option(help: "Trace the command run in the container of stage N, with clab's own setup.")
+    // .unconditional: "--step -1" must reach parseStage, not be read as an option "-1".
+    @Option(parsing: .unconditional, help: "Trace the command run in the container of stage N, with clab's own setup.")
     var step: String?
 
     @Option(help: "Follow a running process and its descendants until they exit (or Ctrl-C).")

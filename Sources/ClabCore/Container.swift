@@ -128,7 +128,8 @@ public final class Container {
             if let map = spec.idMapping { try UserStage.writeMaps(pid: pid, mapping: map) }
             for hook in beforeGo { try hook(pid) }
             try send([UInt8(ascii: "G")])
-            try send(sent.wire)
+            // The header, then the fields in chunks: one message must fit the socket's buffer.
+            for message in try sent.wireMessages() { try send(message) }
         } catch {
             kill(pid, SIGKILL)
             _ = reap()
@@ -245,7 +246,7 @@ public final class Container {
         return result
     }
 
-    private func send(_ bytes: [UInt8]) throws {
+    private func send(_ bytes: ArraySlice<UInt8>) throws {
         let n = bytes.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         guard n == bytes.count else {
             throw ClabError(

@@ -91,6 +91,18 @@ public struct Runtime: Sendable {
     /// Nothing container-specific exists on the host until `Container.start`.
     public func prepare(_ request: RunRequest, log: (String) -> Void) throws -> PreparedContainer {
         if let hostname = request.hostname { try ContainerSpec.validateHostname(hostname) }
+        let id = ContainerSpec.newID()
+        let hostname = request.hostname ?? id
+        // What the caller gave, before the state directory is touched: its strings reach
+        // execve and mount in the container.
+        if let command = request.command, !command.isEmpty {
+            try ContainerSpec.checkExec(
+                command: command, env: ContainerSpec.baseEnv(stage: request.stage, hostname: hostname))
+        }
+        for v in request.volumes {
+            try ContainerSpec.checkVolumeTarget(v.target, "-v: the target")
+            if case .bind(let path) = v.source { try ContainerSpec.checkText(path, "-v: the bind source") }
+        }
         if request.stage.has(.user), let why = Host.userNamespacesAvailable() {
             throw ClabError("stage 7 needs user namespaces, but \(why)")
         }
@@ -110,16 +122,29 @@ public struct Runtime: Sendable {
             try Self.requireSearchable(layout.containersDir)
             try Self.requireSearchable(initPath)
         }
-        let id = ContainerSpec.newID()
-        let hostname = request.hostname ?? id
         var env = ContainerSpec.baseEnv(stage: request.stage, hostname: hostname)
-        let command: [String]
+        var command: [String]
         if let given = request.command, !given.isEmpty {
             command = given
         } else {
             command = ["/bin/sh"]
             env += ContainerSpec.defaultShellEnv(stage: request.stage)
         }
+        // From stage 9 the image's own settings (hostile: it may be imported): its
+        // environment, and its default command. Checked before a volume or layer is made.
+        var image: ImageConfig?
+        if request.stage.layersImage {
+            let config = try images.resolve(request.image).config
+            try config.validate("image \((try? ImageRef.parse(request.image))?.description ?? request.image)")
+            for entry in config.env {
+                env = env.filter { !$0.hasPrefix(entry.prefix { $0 != "=" } + "=") } + [entry]
+            }
+            if request.command == nil || request.command?.isEmpty == true, let cmd = config.cmd, !cmd.isEmpty {
+                command = cmd
+            }
+            image = config
+        }
+        try ContainerSpec.checkExec(command: command, env: env)
         var spec = ContainerSpec(
             id: id, stageNumber: request.stage.number, hostname: hostname, imageRoot: imageRoot,
             bundleDir: layout.containerDir(id), command: command, env: env, idMapping: mapping)
@@ -145,17 +170,9 @@ public struct Runtime: Sendable {
                 }
             }
         }
-        if request.stage.layersImage, let mapping {
-            let image = try images.resolve(request.image).config
+        if let image, let mapping {
             let layers = request.layersOverride ?? image.layers
-            // The image's own settings: its environment, working directory and default command.
-            for entry in image.env {
-                spec.env = spec.env.filter { !$0.hasPrefix(entry.prefix { $0 != "=" } + "=") } + [entry]
-            }
             spec.workdir = image.workdir
-            if request.command == nil || request.command?.isEmpty == true, let cmd = image.cmd, !cmd.isEmpty {
-                spec.command = cmd
-            }
             let lowers = try layers.reversed().map { try images.layerStore.shifted($0, base: mapping.host, log: log) }
             // A kept container's writable layer lives under kept/<name>, claimed last (below),
             // once nothing else can fail.
@@ -165,6 +182,8 @@ public struct Runtime: Sendable {
             spec.overlay = OverlaySpec(lowers: lowers, upper: rw + "/upper", work: rw + "/work")
             keptLayers = layers
         }
+        // The last gate: every rule on the finished spec, before a cgroup or a kept name exists.
+        try spec.validate()
         prepared.spec = spec
         if request.stage.limitsResources {
             let driver = try CgroupDriver.detect()

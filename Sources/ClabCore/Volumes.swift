@@ -93,15 +93,17 @@ public struct VolumeRequest: Sendable, Equatable {
             throw ClabError(
                 "-v \(text): give SOURCE:TARGET[:ro], e.g. -v data:/data or -v /srv/site:/www:ro", exitCode: 2)
         }
-        let target = parts[1]
-        guard target.hasPrefix("/") else {
+        let source = parts[0]
+        try ContainerSpec.checkText(source, "-v: the source")
+        try ContainerSpec.checkText(parts[1], "-v: the target")
+        guard parts[1].hasPrefix("/") else {
             throw ClabError(
-                "-v \(text): the target \(target) must be an absolute path inside the container", exitCode: 2)
+                "-v \(text): the target \(parts[1]) must be an absolute path inside the container", exitCode: 2)
         }
-        guard target != "/" else {
+        // `//`, `/.` and `/a/..` are `/` too.
+        guard let target = ContainerSpec.volumeTarget(parts[1]) else {
             throw ClabError("-v \(text): a volume cannot replace the container's root", exitCode: 2)
         }
-        let source = parts[0]
         if source.hasPrefix("/") {
             return VolumeRequest(source: .bind(source), target: target, readOnly: readOnly)
         }

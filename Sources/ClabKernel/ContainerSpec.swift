@@ -13,7 +13,7 @@ public struct IDMapping: Codable, Sendable, Equatable {
 }
 
 /// Everything a container needs, decided before it starts. The parent builds it, and sends it
-/// to init (in `wire` form over the sync socket), so both sides act on the same facts.
+/// to init (in `wire` form over the sync socket, SpecWire.swift), so both sides act on the same facts.
 public struct ContainerSpec: Codable, Sendable, Equatable {
     public var id: String
     public var stageNumber: Int
@@ -86,77 +86,6 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
                 "invalid hostname '\(name)': use 1-64 letters, digits, '-' or '.', not starting with '-' or '.'",
                 exitCode: 2)
         }
-    }
-}
-
-/// The spec on the wire: NUL-terminated `key=value` records, arrays as repeated keys. JSON would
-/// need Foundation in init, which costs a millisecond of every container start.
-extension ContainerSpec {
-    public var wire: [UInt8] {
-        var records = [
-            "id=\(id)", "stage=\(stageNumber)", "hostname=\(hostname)", "imageRoot=\(imageRoot)",
-            "bundleDir=\(bundleDir)",
-        ]
-        records += command.map { "cmd=" + $0 }
-        records += env.map { "env=" + $0 }
-        if let m = idMapping { records.append("idmap=\(m.inside) \(m.host) \(m.count)") }
-        records += cgroupMounts.sorted { $0.key < $1.key }.map { "cgmount=\($0.key)=\($0.value)" }
-        if let o = overlay {
-            records += o.lowers.map { "lower=" + $0 }
-            records += ["upper=" + o.upper, "work=" + o.work]
-        }
-        records += volumes.map { "volume=\($0.readOnly ? "ro" : "rw")=\($0.target)=\($0.source)" }
-        if let workdir { records.append("workdir=" + workdir) }
-        return records.flatMap { Array($0.utf8) + [0] }
-    }
-
-    public init?(wire: some Collection<UInt8>) {
-        var fields: [String: String] = [:]
-        var command: [String] = []
-        var env: [String] = []
-        var cgroupMounts: [String: String] = [:]
-        var lowers: [String] = []
-        var volumes: [VolumeSpec] = []
-        for record in wire.split(separator: 0, omittingEmptySubsequences: true) {
-            let text = String(decoding: record, as: UTF8.self)
-            guard let eq = text.firstIndex(of: "=") else { return nil }
-            let key = String(text[..<eq])
-            let value = String(text[text.index(after: eq)...])
-            switch key {
-            case "cmd": command.append(value)
-            case "env": env.append(value)
-            case "lower": lowers.append(value)
-            case "volume":
-                // ro|rw = target = source; the target is a path in the container (no "=" allowed
-                // there by the parser), the source a host path.
-                let parts = value.split(separator: "=", maxSplits: 2, omittingEmptySubsequences: false)
-                guard parts.count == 3 else { return nil }
-                volumes.append(
-                    VolumeSpec(source: String(parts[2]), target: String(parts[1]), readOnly: parts[0] == "ro"))
-            case "cgmount":
-                guard let eq = value.firstIndex(of: "=") else { return nil }
-                cgroupMounts[String(value[..<eq])] = String(value[value.index(after: eq)...])
-            default: fields[key] = value
-            }
-        }
-        guard let id = fields["id"], let stage = fields["stage"].flatMap({ Int($0) }), Stage.range.contains(stage),
-            let hostname = fields["hostname"], let imageRoot = fields["imageRoot"], let bundleDir = fields["bundleDir"]
-        else { return nil }
-        var mapping: IDMapping?
-        if let text = fields["idmap"] {
-            let parts = text.split(separator: " ").compactMap { UInt32($0) }
-            guard parts.count == 3 else { return nil }
-            mapping = IDMapping(inside: parts[0], host: parts[1], count: parts[2])
-        }
-        self.init(
-            id: id, stageNumber: stage, hostname: hostname, imageRoot: imageRoot, bundleDir: bundleDir,
-            command: command, env: env, idMapping: mapping)
-        self.cgroupMounts = cgroupMounts
-        if let upper = fields["upper"], let work = fields["work"] {
-            self.overlay = OverlaySpec(lowers: lowers, upper: upper, work: work)
-        }
-        self.volumes = volumes
-        self.workdir = fields["workdir"]
     }
 }
 

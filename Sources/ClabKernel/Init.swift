@@ -29,7 +29,13 @@ public enum InitProcess {
 
     public static func main() -> Never {
         _ = fcntl(syncFD, F_SETFD, FD_CLOEXEC)  // closes on exec: the parent's "started" signal
-        guard let spec = readSpec() else {
+        let received: ContainerSpec?
+        do {
+            received = try ContainerSpec.receive(from: syncFD)
+        } catch {
+            report("init: \(error)", code: 125)
+        }
+        guard let spec = received else {
             report("init: no container spec from clab (did clab exit?)", code: 125)
         }
         do {
@@ -79,16 +85,6 @@ public enum InitProcess {
         throw StageFailure(
             stage: spec.stageNumber, detail: "execve \(path): \(errnoDescription(err))",
             exitCode: err == ENOENT ? 127 : 126)
-    }
-
-    static func readSpec() -> ContainerSpec? {
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
-        var n: Int
-        repeat {
-            n = buffer.withUnsafeMutableBytes { recv(syncFD, $0.baseAddress, $0.count, 0) }
-        } while n < 0 && errno == EINTR
-        guard n > 0 else { return nil }
-        return ContainerSpec(wire: buffer[0..<n])
     }
 
     static func report(_ message: String, code: Int32) -> Never {

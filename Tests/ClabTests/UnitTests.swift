@@ -129,8 +129,8 @@ struct PieceTests {
         let spec = ContainerSpec(
             id: "abc", stageNumber: 7, hostname: "h", imageRoot: "/img", bundleDir: "/b",
             command: ["sh", "-c", "echo a=b", ""], env: ["A=1", "PS1=x = y"], idMapping: .defaultRange)
-        #expect(ContainerSpec(wire: spec.wire) == spec)
-        #expect(ContainerSpec(wire: Array("id=x\0stage=99\0".utf8)) == nil)
+        #expect(try ContainerSpec(wire: spec.wire) == spec)
+        #expect(throws: SpecWireError.self) { try ContainerSpec(wire: Array("id=x\0stage=99\0".utf8)) }
     }
 
     @Test func frontMatter() {

@@ -25,6 +25,11 @@ public struct ImageBuilder {
         var pending = ""
         var startLine = 0
         for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            // A NUL would cut an ENV value or CMD argument short in execve (and once added
+            // records to the spec clab sends to init): refused, wherever it is.
+            if raw.utf8.contains(0) {
+                throw ClabError("\(file) line \(i + 1) contains a NUL byte: build files are text", exitCode: 2)
+            }
             let line = raw.trimmed
             if pending.isEmpty && (line.isEmpty || line.hasPrefix("#")) { continue }
             if pending.isEmpty { startLine = i + 1 }
@@ -70,6 +75,15 @@ public struct ImageBuilder {
             {
                 throw ClabError("\(file) line \(i.line): ENV takes KEY=VALUE", exitCode: 2)
             }
+            if i.keyword == "ENV" {
+                try ContainerSpec.checkEnvEntry(envEntry(i.argument), "\(file) line \(i.line): ENV")
+            }
+            if i.keyword == "CMD" {
+                // The exec form is JSON, where "\u0000" is a NUL.
+                for (n, arg) in commandLine(i.argument).enumerated() {
+                    try ContainerSpec.checkText(arg, "\(file) line \(i.line): CMD argument \(n + 1)")
+                }
+            }
         }
         return out
     }
@@ -83,6 +97,7 @@ public struct ImageBuilder {
         try runtime.layout.prepare()
         try store.ensureBase(log: log)
         var (id, config) = try store.resolve(instructions[0].argument)
+        try config.validate("\(file) line \(instructions[0].line): FROM \(instructions[0].argument)")
         log("step 1/\(instructions.count): FROM \(instructions[0].argument) → \(id.prefix(19))")
         for (n, instruction) in instructions.enumerated().dropFirst() {
             let prefix = "step \(n + 1)/\(instructions.count): \(instruction.text)"
@@ -115,10 +130,7 @@ public struct ImageBuilder {
         var emptyLayer = true
         switch i.keyword {
         case "ENV":
-            let entry =
-                i.argument.contains("=")
-                ? i.argument : i.argument.split(separator: " ", maxSplits: 1).joined(separator: "=")
-            next.env = config.settingEnv(entry)
+            next.env = config.settingEnv(Self.envEntry(i.argument))
         case "WORKDIR":
             next.workdir = Self.containerPath(i.argument, from: config.workdir)
         case "CMD":
@@ -239,6 +251,11 @@ public struct ImageBuilder {
         for path in FS.walk(root) {
             guard lchown(path, owner, owner) == 0 else { throw SyscallError("lchown \(path)") }
         }
+    }
+
+    /// `ENV K=V` or `ENV K V` as the entry `K=V`.
+    static func envEntry(_ argument: String) -> String {
+        argument.contains("=") ? argument : argument.split(separator: " ", maxSplits: 1).joined(separator: "=")
     }
 
     /// `["a", "b"]` (JSON, exec form) or `a b` (run by /bin/sh -c).

@@ -38,6 +38,17 @@ public struct ImageConfig: Codable, Sendable, Equatable {
 
     public var id: String { "sha256:" + SHA256.hex(Array(json)) }
 
+    /// Refuses what the container could not be given as it is: a NUL (execve would cut the
+    /// string short), or an ENV entry that is not NAME=VALUE. `what` names the image in the
+    /// message: "image web:1: ENV entry 3 contains a NUL byte".
+    public func validate(_ what: String) throws {
+        for (i, entry) in env.enumerated() { try ContainerSpec.checkEnvEntry(entry, "\(what): ENV entry \(i + 1)") }
+        for (i, arg) in (cmd ?? []).enumerated() {
+            try ContainerSpec.checkText(arg, "\(what): CMD argument \(i + 1)")
+        }
+        if let workdir { try ContainerSpec.checkText(workdir, "\(what): WORKDIR") }
+    }
+
     /// env with `key=value` set (replacing an earlier value of key).
     public func settingEnv(_ entry: String) -> [String] {
         let key = entry.split(separator: "=", maxSplits: 1).first.map(String.init) ?? entry

@@ -365,6 +365,7 @@ public struct OCILayout {
                 "config \(manifest.config.digest.prefix(19)) lists \(oci.rootfs.diffIDs.count) diff_ids for \(manifest.layers.count) layers",
                 exitCode: 2)
         }
+        try Self.checkExec(oci.config, what: "image \(ref)")
         log(
             "importing \(dir) as \(ref) (manifest \(entry.digest.prefix(19)), \(Self.count(manifest.layers.count, "layer")))"
         )
@@ -422,6 +423,22 @@ public struct OCILayout {
                 exitCode: 2)
         }
         return ref
+    }
+
+    /// The image's ENV, ENTRYPOINT, CMD and WorkingDir reach execve in the container: refused
+    /// before any layer is imported unless they can be given as they are (no NUL, ENV entries
+    /// NAME=VALUE).
+    static func checkExec(_ exec: OCI.Exec?, what: String) throws {
+        guard let exec else { return }
+        for (i, entry) in (exec.env ?? []).enumerated() {
+            try ContainerSpec.checkEnvEntry(entry, "\(what): ENV entry \(i + 1)")
+        }
+        for (name, list) in [("ENTRYPOINT", exec.entrypoint), ("CMD", exec.cmd)] {
+            for (i, arg) in (list ?? []).enumerated() {
+                try ContainerSpec.checkText(arg, "\(what): \(name) argument \(i + 1)")
+            }
+        }
+        if let dir = exec.workingDir { try ContainerSpec.checkText(dir, "\(what): WorkingDir") }
     }
 
     /// clab's config from the OCI one. clab has no ENTRYPOINT and no USER: an entrypoint is
