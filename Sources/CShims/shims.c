@@ -265,6 +265,10 @@ int clab_openat2(int dirfd, const char *path, int flags, uint64_t resolve) {
     return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
 }
 
+int clab_setns(int fd, int nstype) { return setns(fd, nstype); }
+int clab_setresuid(uid_t uid) { return setresuid(uid, uid, uid); }
+int clab_setresgid(gid_t gid) { return setresgid(gid, gid, gid); }
+
 long clab_lgetxattr(const char *path, const char *name, void *value, unsigned long size) {
     return (long)lgetxattr(path, name, value, size);
 }

@@ -172,7 +172,7 @@ struct GCCommand: ParsableCommand {
     func run() throws {
         try Runtime.requireRoot()
         let report = GarbageCollector(layout: global.layout).collect()
-        if report.isEmpty {
+        if report.isEmpty && report.skippedRecent.isEmpty {
             print("nothing to remove")
             return
         }
@@ -180,6 +180,12 @@ struct GCCommand: ParsableCommand {
         for id in report.containers { print("removed container \(id)") }
         for dir in report.tempDirs { print("removed half-built image \(dir)") }
         for dir in report.cgroups { print("removed cgroup \(dir)") }
+        if !report.skippedRecent.isEmpty {
+            let n = report.skippedRecent.count
+            print(
+                "skipped \(n) container director\(n == 1 ? "y" : "ies") younger than \(GarbageCollector.recentSeconds) s with no state file yet (\(report.skippedRecent.joined(separator: ", "))): a clab may be starting \(n == 1 ? "it" : "them"); run `clab gc` again in \(GarbageCollector.recentSeconds) s"
+            )
+        }
     }
 }
 

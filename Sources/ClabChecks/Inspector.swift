@@ -5,14 +5,23 @@ import Glibc
 /// Looks at any running process from the host, through /proc/<pid>: which namespaces it owns,
 /// what its root and mount table are, whether the chroot escape gets out. Backs the lab
 /// verifiers (`clab lab check N --pid PID`), whatever made the process — clab, unshare or Docker.
+///
+/// The process is hostile: nothing here executes a program from its filesystem (that would run
+/// the container's code with the host's credentials), and its files are read with in-root
+/// resolution (`FS.read(_:inRoot:)`): a plain "/proc/PID/root/etc/x" follows an absolute
+/// symlink `etc -> /etc` from the host's root. What needs its namespaces runs in
+/// `clab-init --probe` (ProbeProcess), clab's own binary.
 public struct ProcessInspector {
     public let pid: Int32
+    /// clab-init, which does the probes that must enter the process's namespaces.
+    public let initPath: String
 
-    public init(pid: Int32) throws {
+    public init(pid: Int32, initPath: String = Runtime.defaultInitPath) throws {
         guard Host.startTime(pid: pid) != nil else {
             throw ClabError("no process \(pid): give the host pid of the container's first process (see `ps -ef`)")
         }
         self.pid = pid
+        self.initPath = initPath
     }
 
     public func namespaceID(_ ns: Namespace) -> String? { Host.namespaceID(pid: "\(pid)", ns) }
@@ -31,25 +40,22 @@ public struct ProcessInspector {
         return line.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap { Int($0) }
     }
 
+    /// The process's root, for in-root reads.
+    public var root: String { "/proc/\(pid)/root" }
+
     /// The whole mount table of the process's mount namespace. /proc/<pid>/mountinfo shows only
     /// the mounts below the process's root, so a chroot would hide the host's root there;
-    /// nsenter --mount resets the root to the namespace's, and its `cat` sees everything.
+    /// `clab-init --probe mountinfo` enters the namespace and reads its own mountinfo.
     public func namespaceMountTable() throws -> [MountInfo] {
         guard owns(.mnt).0 else { return Mounts.table() }
-        guard let nsenter = Host.which("nsenter") else {
-            throw ClabError("nsenter is missing: apt-get install util-linux")
-        }
-        // --pid too: the namespace's /proc shows only its own PID namespace, where "self" must exist.
-        let pidFlag = owns(.pid).0 ? ["--pid"] : []
-        let result = try Host.run(
-            [nsenter, "--target", "\(pid)", "--mount"] + pidFlag + ["cat", "/proc/self/mountinfo"])
+        let result = try probe("mountinfo")
         guard result.status == 0 else {
             throw ClabError("cannot read the mount table of process \(pid): \(result.output.trimmed)")
         }
         return Mounts.parse(result.output)
     }
 
-    public var rootIsBusyboxImage: Bool { FS.exists("/proc/\(pid)/root/etc/clab-image") }
+    public var rootIsBusyboxImage: Bool { FS.exists("/etc/clab-image", inRoot: root) }
 
     /// Is the host's root filesystem still mounted somewhere in the process's mount namespace?
     /// After pivot_root and a detach of the old root it is not.
@@ -58,23 +64,19 @@ public struct ProcessInspector {
         return table.contains { $0.root == "/" && $0.source == hostRoot.source && $0.fsType == hostRoot.fsType }
     }
 
-    /// Runs /usr/bin/breakout inside the process's namespaces and root (nsenter from
-    /// util-linux). Exit 0: it escaped; 1: contained.
+    /// The chroot escape of the image's /usr/bin/breakout, done by `clab-init --probe breakout`
+    /// from the process's root and inside its namespaces. Exit 0: it escaped; 1: contained;
+    /// 2: it could not try (the output says why).
     public func breakout() throws -> (status: Int32, output: String) {
-        guard let nsenter = Host.which("nsenter") else {
-            throw ClabError("nsenter is missing: apt-get install util-linux")
-        }
-        var args = [nsenter, "--target", "\(pid)", "--root", "--wd"]
-        for (ns, flag) in [
-            (Namespace.mnt, "--mount"), (.uts, "--uts"), (.pid, "--pid"), (.ipc, "--ipc"), (.net, "--net"),
-        ]
-        where owns(ns).0 {
-            args.append(flag)
-        }
-        if owns(.user).0 { args.append("--user") }
-        args.append("/usr/bin/breakout")
-        let result = try Host.run(args)
+        let result = try probe("breakout")
         return (result.status, result.output.split(separator: "\n").first.map(String.init) ?? "")
+    }
+
+    func probe(_ what: String) throws -> (status: Int32, output: String) {
+        guard access(initPath, X_OK) == 0 else {
+            throw ClabError("\(initPath) is missing: clab-init must be installed beside clab (make install)")
+        }
+        return try Host.run([initPath, "--probe", what, "\(pid)"])
     }
 }
 
@@ -111,7 +113,7 @@ public enum Lab1Verifier {
         let visible = Mounts.parse((FS.read("/proc/\(pid)/mountinfo") ?? ""))
         let proc = visible.last { $0.mountPoint == "/proc" }
         add(
-            3, "a /proc of its own", proc?.fsType == "proc" && FS.exists("/proc/\(pid)/root/proc/1"),
+            3, "a /proc of its own", proc?.fsType == "proc" && FS.exists("/proc/1", inRoot: p.root),
             proc.map { "/proc is \($0.fsType)" } ?? "nothing mounted on /proc",
             fix: "mount -t proc proc $ROOT/proc inside the new namespaces, before pivot_root")
         let root = table.last { $0.mountPoint == "/" }

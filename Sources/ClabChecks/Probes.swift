@@ -70,8 +70,9 @@ public struct StageProbes {
                 base: spec.idMapping?.host ?? 0, pid: session.pid, tag: tag)
         }
         if stage.mountsVolumes {
+            // The container wrote the volume: read it as its root sees it (f may be a symlink).
             let data = volumes.dataPath(tag) + "/f"
-            let written = FS.read(data)?.trimmed
+            let written = FS.read("/f", inRoot: volumes.dataPath(tag))?.trimmed
             results.append(
                 ProbeResult(
                     stage: 10, property: "a volume's data lands on the host, outside the layers",
@@ -148,7 +149,8 @@ public struct StageProbes {
 
         // Stage 1: chroot.
         let marker = f["image_marker"] ?? ""
-        let hostSeesImage = FileManager.default.fileExists(atPath: "/proc/\(pid)/root/etc/clab-image")
+        // In-root: a plain /proc/PID/root/etc/... would follow the container's symlinks from the host's /.
+        let hostSeesImage = FS.exists("/etc/clab-image", inRoot: "/proc/\(pid)/root")
         add(
             1, "/ is the image", marker == "clab busybox image" && hostSeesImage,
             "inside: /etc/clab-image reads \"\(marker)\"; host: /proc/\(pid)/root/etc/clab-image \(hostSeesImage ? "exists" : "is missing")"
@@ -250,9 +252,7 @@ public struct StageProbes {
                 add(7, "\(file) maps container root to \(map.host)", text == want, "/proc/\(pid)/\(file): \(text)")
             }
             add(7, "the command runs as root inside", f["uid"] == "0", "inside: id -u = \(f["uid"] ?? "?")")
-            var st = stat()
-            let created = "/proc/\(pid)/root/tmp/\(tag)"
-            let owner = stat(created, &st) == 0 ? Int(st.st_uid) : -1
+            let owner = FS.lstat("/tmp/\(tag)", inRoot: "/proc/\(pid)/root").map { Int($0.st_uid) } ?? -1
             add(
                 7, "a file created inside belongs to uid \(map.host) on the host",
                 f["touch"] == "ok" && owner == Int(map.host),
@@ -320,15 +320,15 @@ extension StageProbes {
             root?.fsType == "overlay" && overlay.lowers.allSatisfy { root?.superOptions.contains($0) == true },
             "container's /: \(root?.fsType ?? "?") with lowerdir=\(overlay.lowers.map { Path.basename($0).prefix(12) }.joined(separator: ":"))"
         )
-        let written = FS.exists(overlay.upper + "/." + tag)
-        let inLayers = overlay.lowers.contains { FS.exists($0 + "/." + tag) }
+        // The container wrote the upper directory: no symlink in it is followed.
+        let written = FS.lstat(overlay.upper, beneath: "/." + tag) != nil
+        let inLayers = overlay.lowers.contains { FS.lstat($0, beneath: "/." + tag) != nil }
         add(
             "writes land in the container's upper layer", written && !inLayers,
             "/.\(tag) is in upperdir: \(written ? "yes" : "no"); in a layer: \(inLayers ? "YES" : "no")")
-        var st = stat()
-        let whiteout =
-            lstat(overlay.upper + "/etc/hosts", &st) == 0 && (st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0
-        let stillInLayer = overlay.lowers.contains { FS.exists($0 + "/etc/hosts") }
+        let hosts = FS.lstat(overlay.upper, beneath: "/etc/hosts")
+        let whiteout = hosts.map { ($0.st_mode & S_IFMT) == S_IFCHR && $0.st_rdev == 0 } ?? false
+        let stillInLayer = overlay.lowers.contains { FS.lstat($0, beneath: "/etc/hosts") != nil }
         add(
             "deleting a layer's file leaves a whiteout", whiteout && stillInLayer,
             "rm /etc/hosts inside: upperdir/etc/hosts is \(whiteout ? "a character device 0/0" : "not a whiteout"); the layer still has it: \(stillInLayer)"

@@ -273,8 +273,13 @@ public final class Container {
     /// Records the container before anything else of it exists on the host (its cgroups are
     /// made next), so gc can remove them even if clab dies before clone3.
     public func prepareState() throws {
-        try FS.makeDirectories(spec.bundleDir)
-        try writeState()
+        do {
+            try FS.makeDirectories(spec.bundleDir)
+            try writeState()
+        } catch {
+            cleanup()  // a full disk (ENOSPC) must not leave the directory behind
+            throw error
+        }
     }
 
     private func writeState() throws {

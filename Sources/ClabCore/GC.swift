@@ -13,6 +13,9 @@ public struct GarbageCollector {
         public var mounts: [String] = []
         public var tempDirs: [String] = []
         public var cgroups: [String] = []
+        /// Container directories without a state file yet, younger than `recentSeconds`: a start
+        /// in progress writes its state just after clone3, so they are left alone.
+        public var skippedRecent: [String] = []
         public var isEmpty: Bool { containers.isEmpty && mounts.isEmpty && tempDirs.isEmpty && cgroups.isEmpty }
     }
 
@@ -25,7 +28,8 @@ public struct GarbageCollector {
             if let state {
                 if Host.isAlive(pid: state.clabPid, startTime: state.clabStartTime) { continue }
             } else if Self.isRecent(dir) {
-                continue  // a start in progress writes its state just after clone3
+                report.skippedRecent.append(id)
+                continue
             }
             report.cgroups += Self.removeCgroups(state?.cgroups ?? [], id: id)
             report.mounts += Container.remove(bundleDir: dir)
@@ -80,10 +84,12 @@ public struct GarbageCollector {
         return ContainerCgroup(placement: placement, limits: CgroupLimits()).remove()
     }
 
-    /// Changed in the last 10 seconds.
+    public static let recentSeconds = 10
+
+    /// Changed in the last `recentSeconds`.
     static func isRecent(_ path: String) -> Bool {
         var st = stat()
-        guard stat(path, &st) == 0 else { return false }
-        return time(nil) - st.st_mtim.tv_sec < 10
+        guard lstat(path, &st) == 0 else { return false }
+        return time(nil) - st.st_mtim.tv_sec < recentSeconds
     }
 }

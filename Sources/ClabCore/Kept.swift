@@ -95,6 +95,9 @@ public struct KeptContainers: Sendable {
 
     /// `docker diff`: what the writable layer holds, against the layers under it.
     /// A: added, C: changed (or a directory with changes inside), D: deleted (a whiteout).
+    /// The container wrote the upper directory and an image wrote the layers: no symlink in
+    /// either is followed (FS.walk, FS.lstat(beneath:)), so `etc -> /root` is listed as itself,
+    /// never as the host's /root.
     public func diff(_ name: String) throws -> [(kind: Character, path: String)] {
         let m = try meta(name)
         let upper = path(name) + "/upper"
@@ -102,19 +105,18 @@ public struct KeptContainers: Sendable {
         var out: [(Character, String)] = []
         for full in FS.walk(upper).sorted() {
             let rel = String(full.dropFirst(upper.count))
-            var st = stat()
-            guard lstat(full, &st) == 0 else { continue }
+            guard let st = FS.lstat(upper, beneath: rel) else { continue }
             if (st.st_mode & S_IFMT) == S_IFCHR && st.st_rdev == 0 {
                 out.append(("D", rel))
-            } else if lowers.contains(where: { FS.exists($0 + rel) }) {
+            } else if lowers.contains(where: { FS.lstat($0, beneath: rel) != nil }) {
                 out.append(("C", rel))
                 // An opaque directory replaced the layers' one: what they had there is gone.
                 if (st.st_mode & S_IFMT) == S_IFDIR && CanonicalTar.isOpaque(full) {
                     var hidden = Set<String>()
-                    for lower in lowers where FS.isDirectory(lower + rel) {
-                        for path in FS.walk(lower + rel) { hidden.insert(String(path.dropFirst(lower.count))) }
+                    for lower in lowers {
+                        for path in FS.walk(lower, beneath: rel) { hidden.insert(String(path.dropFirst(lower.count))) }
                     }
-                    for path in hidden where !FS.exists(upper + path) { out.append(("D", path)) }
+                    for path in hidden where FS.lstat(upper, beneath: path) == nil { out.append(("D", path)) }
                 }
             } else {
                 out.append(("A", rel))

@@ -106,6 +106,12 @@ public struct Runtime: Sendable {
         if request.stage.has(.user), let why = Host.userNamespacesAvailable() {
             throw ClabError("stage 7 needs user namespaces, but \(why)")
         }
+        if request.stage.has(.user) {
+            // Before anything is made or built: a state directory container root cannot reach
+            // is refused at once, and leaves nothing behind.
+            try Self.requireSearchable(layout.containersDir)
+            try Self.requireSearchable(initPath)
+        }
         try layout.prepare()
         try images.ensureBase(log: log)
         var imageRoot = images.rootfs(ImageStore.baseName)
@@ -119,8 +125,6 @@ public struct Runtime: Sendable {
                 imageRoot = try images.ensureShifted(ImageStore.baseName, base: request.idMapping.host, log: log)
                 try Self.requireSearchable(imageRoot)
             }
-            try Self.requireSearchable(layout.containersDir)
-            try Self.requireSearchable(initPath)
         }
         var env = ContainerSpec.baseEnv(stage: request.stage, hostname: hostname)
         var command: [String]

@@ -3,4 +3,9 @@ import ClabKernel
 // The container's init: executed by the cloned child inside its new namespaces, it sets them
 // up and executes the command. A separate, small binary with no Foundation: it is on the path
 // of every container start (see bench/).
+// `clab-init --probe ...` is the lab verifiers' single-threaded helper (see ProbeProcess).
+let arguments = CommandLine.arguments
+if arguments.count > 1 && arguments[1] == "--probe" {
+    ProbeProcess.main(Array(arguments.dropFirst(2)))
+}
 InitProcess.main()

@@ -54,9 +54,18 @@ int clab_winch_pending(void);
 int clab_pipe_cloexec(int fds[2]);
 
 // openat2(2) with only the resolve flags clab uses (the syscall takes a struct open_how).
+#define CLAB_RESOLVE_NO_MAGICLINKS 0x02
+#define CLAB_RESOLVE_NO_SYMLINKS 0x04
+#define CLAB_RESOLVE_BENEATH 0x08
 #define CLAB_RESOLVE_IN_ROOT 0x10
 #define CLAB_O_PATH 010000000  // O_PATH, hidden from Swift behind _GNU_SOURCE
 int clab_openat2(int dirfd, const char *path, int flags, uint64_t resolve);
+
+// setns(2) and setresuid/setresgid(2) (GNU, hidden from Swift): for `clab-init --probe`, a
+// single-threaded process that enters another process's namespaces to look at them.
+int clab_setns(int fd, int nstype);
+int clab_setresuid(uid_t uid);
+int clab_setresgid(gid_t gid);
 
 // lgetxattr(2) (<sys/xattr.h> is not in Swift's Glibc module): returns the value's length or -1.
 long clab_lgetxattr(const char *path, const char *name, void *value, unsigned long size);

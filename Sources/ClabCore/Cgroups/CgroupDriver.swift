@@ -27,8 +27,9 @@ public struct CgroupDriver: Sendable {
             selfCgroup: (try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? "")
     }
 
-    /// From the text of mountinfo and /proc/self/cgroup (tests pass fake trees' views).
-    public static func detect(mountinfo: String, selfCgroup: String) throws -> CgroupDriver {
+    /// From the text of mountinfo and /proc/self/cgroup (tests pass fake trees' views, and the
+    /// pid to look for in them).
+    public static func detect(mountinfo: String, selfCgroup: String, pid: Int32 = getpid()) throws -> CgroupDriver {
         let mounts = Mounts.parse(mountinfo)
         // The caller's cgroup per hierarchy: "4:memory:/process_api/x", "1:cpu,cpuacct:/", "0::/user.slice".
         var callerV1: [String: String] = [:]
@@ -44,26 +45,49 @@ public struct CgroupDriver: Sendable {
         }
         var v1: [String: (mount: String, caller: String)] = [:]
         var v2Mount: String?
+        var v2Caller: String?
+        // Hierarchies mounted here in which the caller's cgroup could not be found.
+        var lost: [String: MountInfo] = [:]
         for mount in mounts {
             if mount.fsType == "cgroup" {
                 // Which controllers a v1 hierarchy holds is in its super options: "rw,cpu,cpuacct".
                 for option in mount.superOptions.split(separator: ",") {
                     let name = String(option)
-                    guard let caller = callerV1[name], mount.root == "/" else { continue }
-                    v1[name] = (mount.mountPoint, caller)
+                    guard let caller = callerV1[name] else { continue }
+                    if let below = callerBelow(mount, caller: caller, pid: pid) {
+                        v1[name] = (mount.mountPoint, below)
+                    } else if v1[name] == nil {
+                        lost[name] = mount
+                    }
                 }
-            } else if mount.fsType == "cgroup2", mount.root == "/", v2Mount == nil {
-                v2Mount = mount.mountPoint
+            } else if mount.fsType == "cgroup2", v2Mount == nil {
+                if let caller = callerV2, let below = callerBelow(mount, caller: caller, pid: pid) {
+                    v2Mount = mount.mountPoint
+                    v2Caller = below
+                } else if callerV2 == nil {
+                    v2Mount = mount.mountPoint  // a hybrid host's empty cgroup2 mount
+                } else {
+                    lost[""] = mount
+                }
             }
         }
         let inV1 = required.filter { v1[$0] != nil }
+        // Inside a cgroup namespace whose levels could not be told apart: say so, rather than
+        // guess a directory that may be someone else's.
+        var lostOnes = required.filter { v1[$0] == nil }.compactMap { lost[$0] }
+        if v2Mount == nil, let v2 = lost[""] { lostOnes.append(v2) }
+        if inV1.count < required.count, let mount = lostOnes.first {
+            throw ClabError(
+                "cgroups: clab runs in a cgroup namespace and cannot find its own cgroup in \(mount.mountPoint) (the hierarchy is mounted from \(mount.root), above the namespace's root): run clab outside the cgroup namespace, or mount the cgroup filesystem again inside it"
+            )
+        }
         if inV1.count == required.count {
             let layout =
                 v2Mount == nil
                 ? "cgroup v1" : "hybrid: memory, cpu and pids in cgroup v1 hierarchies, a cgroup2 mount without them"
             return CgroupDriver(version: .v1, layout: layout, hierarchies: v1, v2Controllers: [])
         }
-        if let v2Mount, let caller = callerV2 {
+        if let v2Mount, let caller = v2Caller {
             let controllers = Set(
                 (FS.read(v2Mount + "/cgroup.controllers") ?? "").split(whereSeparator: \.isWhitespace).map(String.init))
             let missing = required.filter { !controllers.contains($0) && v1[$0] == nil }
@@ -82,6 +106,40 @@ public struct CgroupDriver: Sendable {
         throw ClabError(
             "cgroups: no \(missing.joined(separator: ", ")) controller is mounted (look for cgroup lines in /proc/self/mountinfo)"
         )
+    }
+
+    /// The caller's cgroup as a path below `mount`'s mount point, or nil when it is not below it
+    /// (or cannot be found). /proc/self/cgroup and mountinfo's root field are both relative to
+    /// the reader's cgroup namespace: outside one the root is "/" and the caller's path is the
+    /// answer. A hierarchy mounted from below the root (a container's /sys/fs/cgroup) shows that
+    /// subtree, taken off the front. Inside `unshare --cgroup` a hierarchy mounted from its real
+    /// root shows as "/../.." (the namespace starts two levels down) and the caller as "/": the
+    /// names of those levels are not shown, so the caller's cgroup is the one directory that many
+    /// levels down whose cgroup.procs lists this process.
+    static func callerBelow(_ mount: MountInfo, caller: String, pid: Int32) -> String? {
+        let root = mount.root.split(separator: "/").map(String.init)
+        let path = caller.split(separator: "/").map(String.init)
+        let ups = root.prefix { $0 == ".." }.count
+        let rest = Array(root.dropFirst(ups))
+        if ups == 0 {
+            guard path.starts(with: rest) else { return nil }
+            return "/" + path.dropFirst(rest.count).joined(separator: "/")
+        }
+        guard rest.isEmpty else { return nil }  // a sibling subtree: the caller is not in it
+        var level = [""]
+        for _ in 0..<ups {
+            level = level.flatMap { dir in
+                ((try? FileManager.default.contentsOfDirectory(atPath: mount.mountPoint + dir)) ?? []).map {
+                    dir + "/" + $0
+                }.filter { FS.isDirectory(mount.mountPoint + $0) }
+            }
+        }
+        let tail = path.isEmpty ? "" : "/" + path.joined(separator: "/")
+        let found = level.filter { dir in
+            (FS.read(mount.mountPoint + dir + tail + "/cgroup.procs") ?? "").split(separator: "\n").contains(
+                Substring("\(pid)"))
+        }
+        return found.count == 1 ? found[0] + tail : nil
     }
 
     /// Where a container's cgroups go. `parent` overrides the default `clab`: a relative path

@@ -92,8 +92,14 @@ extension ImageStore {
         let id = config.id
         let path = configsDir + "/" + LayerStore.hex(id) + ".json"
         if !FS.exists(path) {
-            try FS.write(String(decoding: config.json, as: UTF8.self), to: path + ".tmp-\(getpid())")
-            guard rename(path + ".tmp-\(getpid())", path) == 0 else { throw SyscallError("rename \(path)") }
+            let tmp = path + ".tmp-\(getpid())"
+            do {
+                try FS.write(String(decoding: config.json, as: UTF8.self), to: tmp)
+                guard rename(tmp, path) == 0 else { throw SyscallError("rename \(path)") }
+            } catch {
+                unlink(tmp)  // a full disk leaves nothing half-written behind
+                throw error
+            }
         }
         return id
     }
@@ -110,8 +116,13 @@ extension ImageStore {
         let path = refsDir + "/" + ref.name + "/" + ref.tag
         // Written aside under a name no tag can have (tags never start with "."), then renamed.
         let tmp = refsDir + "/" + ref.name + "/." + ref.tag + ".tmp-\(getpid())"
-        try FS.write(id + "\n", to: tmp)
-        guard rename(tmp, path) == 0 else { throw SyscallError("rename \(path)") }
+        do {
+            try FS.write(id + "\n", to: tmp)
+            guard rename(tmp, path) == 0 else { throw SyscallError("rename \(path)") }
+        } catch {
+            unlink(tmp)
+            throw error
+        }
     }
 
     /// The image a name points at. The base image registers itself on first use.

@@ -37,9 +37,15 @@ public struct CanonicalTar {
                         link: "", devMajor: 0, devMinor: 0))
             }
             if (st.st_mode & S_IFMT) == S_IFREG && !isWhiteout(st) && st.st_size > 0 {
-                let fd = open(root + "/" + rel, O_RDONLY | O_CLOEXEC)
+                // A tree a container wrote: if the file became a symlink or a FIFO since lstat, refuse
+                // it rather than archive (or block on) what it leads to.
+                let fd = open(root + "/" + rel, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
                 guard fd >= 0 else { throw SyscallError("open \(root)/\(rel)") }
                 defer { close(fd) }
+                var now = stat()
+                guard fstat(fd, &now) == 0, (now.st_mode & S_IFMT) == S_IFREG, now.st_ino == st.st_ino else {
+                    throw ClabError("\(root)/\(rel) changed while it was being archived")
+                }
                 var buffer = [UInt8](repeating: 0, count: 1 << 16)
                 var left = Int(st.st_size)
                 while left > 0 {
