@@ -9,7 +9,7 @@ public struct VolumeStore: Sendable {
 
     public init(layout: StateLayout) { self.layout = layout }
 
-    public var dir: String { layout.root + "/volumes" }
+    public var dir: String { layout.volumesDir }
     public func dataPath(_ name: String) -> String { dir + "/" + name + "/_data" }
 
     public static func validateName(_ name: String) throws {
@@ -30,7 +30,7 @@ public struct VolumeStore: Sendable {
     public func create(_ name: String, owner: UInt32 = IDMapping.defaultRange.host) throws -> Bool {
         try Self.validateName(name)
         if exists(name) { return false }
-        try FS.makeDirectories(dir)
+        try layout.prepare()
         let tmp = dir + "/.tmp-\(name)-\(getpid())"
         try? FS.removeTree(tmp)
         try FS.makeDirectories(tmp + "/_data")
