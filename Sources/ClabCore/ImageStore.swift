@@ -224,12 +224,12 @@ public struct ImageStore: Sendable {
     func shiftedCopy(of source: String, at target: String, base: UInt32, announce: () -> Void) throws -> String {
         let parent = Path.dirname(target)
         if FS.exists(target) {
-            try StateLayout.close(parent, group: base)
+            try StateLayout.closeDirectory(parent, group: base)
             return target
         }
         let lock = try FileLock(path: layout.imagesDir + "/.lock")
         defer { withExtendedLifetime(lock) {} }
-        try StateLayout.close(parent, group: base)
+        try StateLayout.closeDirectory(parent, group: base)
         if FS.exists(target) { return target }
         announce()
         let tmp = parent + "/.tmp-" + Path.basename(target) + "-\(getpid())"

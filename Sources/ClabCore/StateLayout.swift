@@ -60,10 +60,7 @@ public struct StateLayout: Sendable {
     /// own directories below them are closed (see `closedDirectories`), also when an older
     /// clab made them 0755.
     public func prepare() throws {
-        let steps: [(dir: String, make: () throws -> Void)] =
-            [root, runDir].map { dir in (dir, { try FS.makeDirectories(dir) }) }
-            + closedDirectories.map { entry in (entry.path, { try Self.close(entry.path, group: entry.group) }) }
-        for (dir, make) in steps {
+        func usable(_ dir: String, _ make: () throws -> Void) throws {
             do {
                 try make()
                 if access(dir, W_OK) != 0 { throw SyscallError("access \(dir)") }
@@ -73,15 +70,17 @@ public struct StateLayout: Sendable {
                 )
             }
         }
+        for dir in [root, runDir] { try usable(dir) { try FS.makeDirectories(dir) } }
+        for (dir, group) in closedDirectories { try usable(dir) { try Self.closeDirectory(dir, group: group) } }
     }
 
     /// Makes `dir` unless it exists and gives it owner root, mode 0710 and group `group`, or mode
     /// 0700 without one. Its parent must exist. A symlink in its place is refused (O_NOFOLLOW).
-    static func close(_ dir: String, group: gid_t?) throws {
+    static func closeDirectory(_ dir: String, group: gid_t?) throws {
         if mkdir(dir, 0o700) != 0 && errno != EEXIST { throw SyscallError("mkdir \(dir)") }
         let fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { throw SyscallError("open \(dir)") }
-        defer { Glibc.close(fd) }
+        defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw SyscallError("stat \(dir)") }
         let gid = group ?? 0

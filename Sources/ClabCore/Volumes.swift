@@ -3,7 +3,9 @@ import Glibc
 
 /// Managed volumes: `volumes/<name>/_data`, user data that outlives every container, `clab rm`
 /// and `clab gc`. Their data directory belongs to the mapped root (uid 100000 on the host) so
-/// user-namespaced containers, which all stage-10 containers are, can write to it.
+/// user-namespaced containers, which all stage-10 containers are, can write to it; `volumes/`
+/// lets only root and the mapped root in (what a container leaves there, a setuid program, is
+/// out of other users' reach: StateLayout.closedDirectories).
 public struct VolumeStore: Sendable {
     public let layout: StateLayout
 
