@@ -37,6 +37,7 @@ struct ImageHistoryCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
+        try global.layout.requireReadable()
         let store = ImageStore(layout: global.layout)
         let (id, config) = try store.resolve(image)
         print("image \(id)")

@@ -62,6 +62,7 @@ struct VolumeList: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
+        try global.layout.requireReadable()
         let store = VolumeStore(layout: global.layout)
         print(pad("NAME", 20) + "DATA")
         for name in store.list() { print(pad(name, 20) + store.dataPath(name)) }
@@ -74,6 +75,7 @@ struct VolumeInspect: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
+        try global.layout.requireReadable()
         let store = VolumeStore(layout: global.layout)
         try VolumeStore.validateName(name)
         guard store.exists(name) else { throw ClabError("no volume '\(name)': `clab volume ls` lists them") }

@@ -151,6 +151,7 @@ struct PSCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
+        try global.layout.requireReadable()
         let running = ContainerState.running(in: global.layout)
         if quiet {
             for c in running { print(c.id) }

@@ -137,7 +137,7 @@ public struct ImageStore: Sendable {
 
             let size = Self.treeSize(root)
             // The image's one layer, from the pristine tree: stages 1-8 later write into rootfs/.
-            try FS.makeDirectories(layerStore.dir)
+            try layout.prepare()
             let layerTmp = layerStore.dir + "/.tmp-base-\(getpid())"
             try? FS.removeTree(layerTmp)
             _ = try Host.output(["cp", "-a", root, layerTmp])
@@ -186,7 +186,7 @@ public struct ImageStore: Sendable {
             try registerBase(layers, source: meta.source)
             return layers
         }
-        try FS.makeDirectories(layerStore.dir)
+        try layout.prepare()
         let tmp = layerStore.dir + "/.tmp-\(getpid())"
         try? FS.removeTree(tmp)
         do {
@@ -223,14 +223,23 @@ public struct ImageStore: Sendable {
     /// `cp -a source target` with every owner moved up by `base`, made once: built aside under the
     /// images lock (as `.tmp-<name>-<pid>`, which gc knows) and renamed into place. Shared by the
     /// stage-7 copy of an image and the stage-9 copies of layers.
+    ///
+    /// The copies live in `shifted-<base>/`, owned by root with the range's root as group, mode
+    /// 0710: the mapped root passes through (init mounts the copy from inside its namespace),
+    /// other ranges and other users do not (see StateLayout.closedDirectories); kept so when an
+    /// older clab made it 0755.
     func shiftedCopy(of source: String, at target: String, base: UInt32, announce: () -> Void) throws -> String {
-        if FS.exists(target) { return target }
+        let parent = Path.dirname(target)
+        if FS.exists(target) {
+            try StateLayout.closeDirectory(parent, group: base)
+            return target
+        }
         let lock = try FileLock(path: layout.imagesDir + "/.lock")
         defer { withExtendedLifetime(lock) {} }
+        try StateLayout.closeDirectory(parent, group: base)
         if FS.exists(target) { return target }
         announce()
-        try FS.makeDirectories(Path.dirname(target))
-        let tmp = Path.dirname(target) + "/.tmp-" + Path.basename(target) + "-\(getpid())"
+        let tmp = parent + "/.tmp-" + Path.basename(target) + "-\(getpid())"
         try? FS.removeTree(tmp)
         do {
             _ = try Host.output(["cp", "-a", source, tmp])

@@ -9,7 +9,7 @@ public struct KeptContainers: Sendable {
 
     public init(layout: StateLayout) { self.layout = layout }
 
-    public var dir: String { layout.root + "/kept" }
+    public var dir: String { layout.keptDir }
     public func path(_ name: String) -> String { dir + "/" + name }
 
     public struct Meta: Codable, Sendable {
@@ -33,7 +33,7 @@ public struct KeptContainers: Sendable {
     /// Claims the name (refusing one in use) and returns the directory for upper/ and work/.
     public func reserve(_ name: String, id: String, image: String, layers: [String]) throws -> String {
         try Self.validateName(name)
-        try FS.makeDirectories(dir)
+        try layout.prepare()
         let target = path(name)
         guard mkdir(target, 0o755) == 0 else {
             if errno == EEXIST {

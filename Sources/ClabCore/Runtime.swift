@@ -243,15 +243,20 @@ public struct Runtime: Sendable {
     }
 
     /// In a user namespace container root is uid 100000 to the host: every directory on the way
-    /// to its files must let "others" search it. Say so before the kernel says EACCES.
+    /// to its files must let it search: as "others", or as owner or group 100000 (clab's own
+    /// state directories, closed to everyone else). Say so before the kernel says EACCES.
     static func requireSearchable(
         _ path: String, otherwise: String = "or use a --root below a searchable directory"
     ) throws {
+        let id = IDMapping.defaultRange.host
         var dir = path
         while dir != "/" && !dir.isEmpty {
             dir = Path.dirname(dir)
             var st = stat()
-            if stat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR, st.st_mode & 0o001 == 0 {
+            guard stat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { continue }
+            // The kernel's order: the owner's bits for the owner, else the group's, else others'.
+            let bits = st.st_uid == id ? st.st_mode >> 6 : st.st_gid == id ? st.st_mode >> 3 : st.st_mode
+            if bits & 0o001 == 0 {
                 throw ClabError(
                     "stage 7: container root is uid 100000 on the host and cannot enter \(dir) (mode \(String(st.st_mode & 0o7777, radix: 8))): run `chmod o+x \(dir)` \(otherwise)"
                 )

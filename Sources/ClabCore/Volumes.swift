@@ -3,13 +3,15 @@ import Glibc
 
 /// Managed volumes: `volumes/<name>/_data`, user data that outlives every container, `clab rm`
 /// and `clab gc`. Their data directory belongs to the mapped root (uid 100000 on the host) so
-/// user-namespaced containers, which all stage-10 containers are, can write to it.
+/// user-namespaced containers, which all stage-10 containers are, can write to it; `volumes/`
+/// lets only root and the mapped root in (what a container leaves there, a setuid program, is
+/// out of other users' reach: StateLayout.closedDirectories).
 public struct VolumeStore: Sendable {
     public let layout: StateLayout
 
     public init(layout: StateLayout) { self.layout = layout }
 
-    public var dir: String { layout.root + "/volumes" }
+    public var dir: String { layout.volumesDir }
     public func dataPath(_ name: String) -> String { dir + "/" + name + "/_data" }
 
     public static func validateName(_ name: String) throws {
@@ -30,7 +32,7 @@ public struct VolumeStore: Sendable {
     public func create(_ name: String, owner: UInt32 = IDMapping.defaultRange.host) throws -> Bool {
         try Self.validateName(name)
         if exists(name) { return false }
-        try FS.makeDirectories(dir)
+        try layout.prepare()
         let tmp = dir + "/.tmp-\(name)-\(getpid())"
         try? FS.removeTree(tmp)
         try FS.makeDirectories(tmp + "/_data")

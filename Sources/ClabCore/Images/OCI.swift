@@ -306,11 +306,21 @@ public struct OCILayout {
         public let rehashed: Int
     }
 
+    /// What `image import` unpacks at most, all layers together, uncompressed (`--max-size`):
+    /// a gzip'd layer of a few megabytes can expand to terabytes of zeros and fill the disk.
+    /// 8 GiB is far more than the images clab is for need (debian:12 is ~120 MiB, most
+    /// application images stay under 2 GiB) and still stops a bomb before it fills a typical
+    /// disk; a larger image (a machine-learning stack) is imported with a larger --max-size.
+    public static let defaultMaxSize = 8 << 30
+
     /// Reads the one image of an OCI image layout into the store and tags it `tag` (by default
-    /// the name the layout gives it). Every blob is checked against its digest before use. A
-    /// failure leaves nothing: no tag, no config, no layer that no image uses.
+    /// the name the layout gives it). Every blob is checked against its digest before use, and
+    /// the layers are unpacked until `maxSize` uncompressed bytes at most. A failure leaves
+    /// nothing: no tag, no config, no layer that no image uses.
     @discardableResult
-    public func importLayout(from dir: String, as tag: ImageRef?, log: (String) -> Void) throws -> Imported {
+    public func importLayout(
+        from dir: String, as tag: ImageRef?, maxSize: Int = OCILayout.defaultMaxSize, log: (String) -> Void
+    ) throws -> Imported {
         try images.layout.prepare()
         guard FS.isDirectory(dir) else { throw ClabError("\(dir) is not a directory", exitCode: 2) }
         guard let layoutText = FS.read(dir + "/oci-layout") else {
@@ -378,10 +388,13 @@ public struct OCILayout {
         var imported: [String] = []
         var rehashed = 0
         var saved: String?
+        var unpacked = 0
         do {
             for (n, (descriptor, diffID)) in zip(manifest.layers, oci.rootfs.diffIDs).enumerated() {
-                let digest = try importLayer(
-                    descriptor, diffID: diffID, number: n + 1, of: manifest.layers.count, blobs: blobs, log: log)
+                let (digest, size) = try importLayer(
+                    descriptor, diffID: diffID, number: n + 1, of: manifest.layers.count, blobs: blobs,
+                    limit: (unpacked: unpacked, max: maxSize), log: log)
+                unpacked += size
                 if !before.contains(LayerStore.hex(digest)) { added.append(digest) }
                 if digest != diffID { rehashed += 1 }
                 imported.append(digest)
@@ -467,7 +480,14 @@ public struct OCILayout {
             created: oci.created ?? Date().formatted(.iso8601))
     }
 
-    /// One layer blob into the store: verify, gunzip, extract, convert whiteouts, add.
+    /// One layer blob into the store: verify, gunzip, extract, convert whiteouts, add. Returns
+    /// the layer's digest and its tar's size; `limit` is what earlier layers unpacked and the
+    /// most all may.
+    ///
+    /// The layer is hostile: it may hold setuid programs (kept, as Docker keeps them: the store
+    /// is closed to other users), device nodes (refused, see LayerStore.allowsDevice), an entry
+    /// for `./` that would give the layer's directory its mode and owner (undone), or expand
+    /// without end (stopped at the limit).
     ///
     /// The stored digest is the sha256 of clab's canonical tar of the extracted tree. For a
     /// layer clab exported that is exactly the diff_id, so an export round-trips to the same
@@ -476,23 +496,34 @@ public struct OCILayout {
     /// the log says so in one line. The diff_id itself is still checked, against the
     /// uncompressed stream, so a layout whose config and layers disagree is refused.
     func importLayer(
-        _ blob: OCI.Descriptor, diffID: String, number: Int, of total: Int, blobs: String, log: (String) -> Void
-    ) throws -> String {
+        _ blob: OCI.Descriptor, diffID: String, number: Int, of total: Int, blobs: String,
+        limit: (unpacked: Int, max: Int), log: (String) -> Void
+    ) throws -> (digest: String, size: Int) {
         guard OCI.isValidDigest(diffID) else {
             throw ClabError(
                 "layer \(number): unsupported diff_id '\(diffID.prefix(80))' (clab reads sha256)", exitCode: 2)
         }
         log("layer \(number)/\(total) \(blob.digest.prefix(19)): verifying \(humanBytes(Int64(blob.size)))…")
         let path = try Self.verifiedBlobPath(blob, blobs: blobs)
-        try FS.makeDirectories(layers.dir)
         let tree = layers.dir + "/.tmp-import-\(getpid())"
         try? FS.removeTree(tree)
         defer { try? FS.removeTree(tree) }
-        try FS.makeDirectories(tree)
+        try FS.makeDirectories(tree, mode: 0o700)
         let compressed = blob.mediaType != OCI.layerTarType
         log("  unpacking (\(compressed ? "gzip -dc | " : "")tar -x) and hashing…")
-        let (streamDigest, tarSize, completed) = try Self.unpack(
-            path, gzip: compressed, into: tree, scratch: layers.dir)
+        let unpacked: (digest: String, size: Int, completed: Bool)
+        do {
+            unpacked = try Self.unpack(
+                path, gzip: compressed, into: tree, scratch: layers.dir, limit: limit.max - limit.unpacked)
+        } catch is TooLarge {
+            throw ClabError(
+                "layer \(number): the image unpacks to more than \(humanBytes(Int64(limit.max))) (the --max-size limit): refused; pass a larger --max-size if you trust it",
+                exitCode: 2)
+        }
+        let (streamDigest, tarSize, completed) = unpacked
+        // The layer's own directory is clab's, whatever the tar's `./` entry says (tar gives
+        // `-C` the entry's mode and owner: 0777, or a user's).
+        guard chown(tree, 0, 0) == 0, chmod(tree, 0o755) == 0 else { throw SyscallError("chmod \(tree)") }
         if completed {
             log(
                 "  note: the tar ends without its end-of-archive blocks (older `umoci insert` wrote such tars); read as complete"
@@ -518,7 +549,7 @@ public struct OCILayout {
                 "  layer \(digest.prefix(19)): stored under clab's canonical digest, not the diff_id \(diffID.prefix(19)) (a foreign tar: same files, other mtimes or order)"
             )
         }
-        return digest
+        return (digest, tarSize)
     }
 
     static func count(_ n: Int, _ one: String, _ many: String? = nil) -> String {
@@ -597,14 +628,27 @@ public struct OCILayout {
         }
     }
 
+    /// An import stopped at its `--max-size`.
+    struct TooLarge: Error {}
+
+    /// What may follow a tar's end-of-archive blocks: its padding to a record (10 KiB for GNU
+    /// tar, up to 1 MiB with a large blocking factor). More is not a layer, but could be a
+    /// gzip bomb's zeros, which tar no longer reads.
+    static let trailingLimit = 1 << 20
+
     /// Streams the blob through `gzip -dc` (when compressed) into GNU `tar -x`, hashing the
     /// uncompressed bytes on the way (the diff_id). tar runs as root with `-p --numeric-owner`:
     /// modes and uid/gid numbers as the tar has them. Returns the stream's digest and size.
     /// A tar that ends right after a member's data, without the end-of-archive blocks, is
     /// completed with zeros for tar (not for the digest), as Go-based tools read it: older
     /// `umoci insert` wrote such layers (umoci#436). Returns whether that happened.
+    ///
+    /// The stream is hostile. clab follows its headers (TarFraming) and stops before tar sees a
+    /// device node a layer may not hold; it stops after `limit` uncompressed bytes (throwing
+    /// TooLarge), when tar fails, or when more than `trailingLimit` follows the archive's end.
+    /// Stopping kills gzip and tar, so a bomb is never decompressed to its end.
     static func unpack(
-        _ blob: String, gzip: Bool, into tree: String, scratch: String
+        _ blob: String, gzip: Bool, into tree: String, scratch: String, limit: Int = .max
     ) throws -> (digest: String, size: Int, completed: Bool) {
         let blobFD = open(blob, O_RDONLY | O_CLOEXEC)
         guard blobFD >= 0 else { throw SyscallError("open \(blob)") }
@@ -615,6 +659,7 @@ public struct OCILayout {
         guard logFD >= 0 else { throw SyscallError("open \(logPath)") }
         unlink(logPath)
         defer { close(logFD) }
+        let name = "layer blob \(Path.basename(blob).prefix(12))"
 
         var source = blobFD
         var gunzip: Tool?
@@ -633,6 +678,7 @@ public struct OCILayout {
         defer { if gzip { close(source) } }
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
+            if let gunzip { gunzip.stop() }
             throw SyscallError("socketpair")
         }
         let tar: Tool
@@ -643,11 +689,7 @@ public struct OCILayout {
         } catch {
             close(pair[0])
             close(pair[1])
-            if let gunzip {
-                close(source)
-                source = -1
-                _ = gunzip.wait()
-            }
+            if let gunzip { gunzip.stop() }
             throw error
         }
         close(pair[1])
@@ -655,6 +697,8 @@ public struct OCILayout {
         var size = 0
         var framing = TarFraming()
         var tarOpen = true
+        var tarStatus: Int32?
+        var refused: Error?
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         var readError: Int32 = 0
         func toTar(_ bytes: ArraySlice<UInt8>) {
@@ -675,32 +719,60 @@ public struct OCILayout {
             if n < 0 && errno == EINTR { continue }
             if n < 0 { readError = errno }
             if n <= 0 { break }
-            hash.update(buffer[0..<n])
-            framing.consume(buffer[0..<n])
             size += n
+            if size > limit {
+                refused = TooLarge()
+                break
+            }
+            // Checked before tar sees the bytes: tar never makes the node.
+            framing.consume(buffer[0..<n])
+            if let device = framing.refusedDevice {
+                refused = ClabError(
+                    "\(name) holds a device node, \(device)\(LayerStore.devicePolicy)",
+                    exitCode: 2)
+                break
+            }
+            if framing.trailing > trailingLimit {
+                refused = ClabError(
+                    "\(name): more than \(humanBytes(Int64(trailingLimit))) follows the tar's end-of-archive blocks: it is not a layer",
+                    exitCode: 2)
+                break
+            }
+            hash.update(buffer[0..<n])
             toTar(buffer[0..<n])
+            if !tarOpen && tarStatus == nil {
+                // tar stopped reading: at the archive's end (the rest is still hashed), or it failed.
+                tarStatus = tar.wait()
+                if tarStatus != 0 { break }
+            }
+        }
+        close(pair[0])
+        if refused != nil || (tarStatus ?? 0) != 0 {
+            // Nothing more is decompressed: gzip and tar go now (both still unreaped children,
+            // so their pids are still theirs).
+            if tarStatus == nil { tar.stop() }
+            gunzip?.stop()
+            if let refused { throw refused }
+            throw ClabError("tar could not unpack \(name): \(reason(logFD, tool: "tar"))", exitCode: 2)
         }
         let tail = readError == 0 ? framing.missingTail : 0
         if tail > 0 { toTar([UInt8](repeating: 0, count: tail)[...]) }
-        close(pair[0])
-        let tarStatus = tar.wait()
+        let finalTarStatus = tarStatus ?? tar.wait()
         let gzipStatus = gunzip?.wait() ?? 0
         if gzipStatus != 0 {
-            throw ClabError(
-                "layer blob \(Path.basename(blob).prefix(12)) is not valid gzip: \(lastLine(logFD, tool: "gzip"))",
-                exitCode: 2)
+            throw ClabError("\(name) is not valid gzip: \(reason(logFD, tool: "gzip"))", exitCode: 2)
         }
         if readError != 0 { throw SyscallError("read \(blob)", errno: readError) }
-        if tarStatus != 0 {
-            throw ClabError(
-                "tar could not unpack layer blob \(Path.basename(blob).prefix(12)): \(lastLine(logFD, tool: "tar"))",
-                exitCode: 2)
+        if finalTarStatus != 0 {
+            throw ClabError("tar could not unpack \(name): \(reason(logFD, tool: "tar"))", exitCode: 2)
         }
         return ("sha256:" + hash.finalize(), size, tail > 0)
     }
 
-    /// The last line a tool wrote into the log file.
-    static func lastLine(_ fd: Int32, tool: String) -> String {
+    /// The first line a tool wrote into the log that says what went wrong: not tar's notes
+    /// ("Removing leading `../'"), nor its closing "Exiting with failure status due to previous
+    /// errors", which names no cause.
+    static func reason(_ fd: Int32, tool: String) -> String {
         lseek(fd, 0, SEEK_SET)
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -709,8 +781,13 @@ public struct OCILayout {
             if n <= 0 { break }
             bytes += buffer[0..<n]
         }
-        let text = String(decoding: bytes, as: UTF8.self)
-        return text.split(separator: "\n").last.map(String.init) ?? "\(tool) failed"
+        let noise = [
+            "Removing leading", "A lone zero block", "implausibly old time stamp", "in the future",
+            "Exiting with failure status", "Error is not recoverable", "Skipping to next header",
+        ]
+        let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n").map(String.init)
+            .filter { $0.hasPrefix(tool + ": ") }.map { String($0.dropFirst(tool.count + 2)) }
+        return lines.first { line in !noise.contains { line.contains($0) } } ?? lines.last ?? "\(tool) failed"
     }
 
     /// OCI whiteouts to overlayfs's own form, which stage 9 stacks directly:
@@ -786,6 +863,13 @@ struct Tool {
         }
         guard rc == 0 else { throw ClabError("cannot run \(argv[0]): \(errnoDescription(rc))") }
         return Tool(pid: pid)
+    }
+
+    /// Kills the tool (on an error path) and reaps it. Only for a tool not yet waited for:
+    /// until then its pid cannot belong to another process.
+    func stop() {
+        kill(pid, SIGKILL)
+        _ = wait()
     }
 
     /// Waits for the tool; its exit status (128+signal if killed).
@@ -911,18 +995,27 @@ final class Compressor {
 
 /// Follows a tar stream's framing (512-byte headers, member data padded to 512 bytes, zero
 /// blocks at the end) without interpreting the members, to tell an archive that only lacks its
-/// end-of-archive blocks from a complete or a truncated one. Whatever it cannot follow (GNU
-/// sparse extensions, a size it cannot parse), it leaves to tar.
+/// end-of-archive blocks from a complete or a truncated one, and to see each member's type
+/// before tar does (a device node is refused before it exists). Whatever it cannot follow (GNU
+/// sparse extensions, a size it cannot parse), it leaves to tar; LayerStore.add checks the
+/// extracted tree again.
 struct TarFraming {
     private var header = [UInt8](repeating: 0, count: 512)
     private var filled = 0
     private var dataLeft = 0
     private var padLeft = 0
-    /// A PAX extended header's data, collected to find its `size` record.
-    private var pax: [UInt8]?
+    /// A PAX extended header's or a GNU long name's data, collected for the next member.
+    private var collected: [UInt8]?
+    private var collecting: UInt8 = 0
     private var paxSize: Int?
+    private var paxPath: String?
+    private var longName: String?
     private(set) var ended = false
     private var lost = false
+    /// The first device node that a layer may not hold, described ("dev/sda, a block device 8:0").
+    private(set) var refusedDevice: String?
+    /// Bytes after the end-of-archive block.
+    private(set) var trailing = 0
 
     /// Zero bytes that make the stream a complete archive: the last member's padding and two
     /// end-of-archive blocks when the stream stopped right after a member's data; else 0.
@@ -933,17 +1026,20 @@ struct TarFraming {
 
     mutating func consume(_ bytes: ArraySlice<UInt8>) {
         var i = bytes.startIndex
-        while i < bytes.endIndex && !ended && !lost {
+        while i < bytes.endIndex && !lost {
+            if ended {
+                trailing += bytes.endIndex - i
+                return
+            }
             if dataLeft > 0 || padLeft > 0 {
                 let take = min(dataLeft + padLeft, bytes.endIndex - i)
                 let fromData = min(take, dataLeft)
-                if fromData > 0, pax != nil { pax?.append(contentsOf: bytes[i..<i + fromData]) }
+                if fromData > 0, collected != nil { collected?.append(contentsOf: bytes[i..<i + fromData]) }
                 dataLeft -= fromData
                 padLeft -= take - fromData
                 i += take
-                if dataLeft == 0, let records = pax {
-                    paxSize = Self.paxSize(records)
-                    pax = nil
+                if dataLeft == 0, let data = collected {
+                    finishCollected(data)
                 }
                 continue
             }
@@ -958,45 +1054,89 @@ struct TarFraming {
         }
     }
 
+    private mutating func finishCollected(_ data: [UInt8]) {
+        if collecting == UInt8(ascii: "x") {
+            paxSize = Self.paxRecord("size", data).flatMap { Int($0) }
+            paxPath = Self.paxRecord("path", data)
+        } else {
+            longName = Self.string(data[...])
+        }
+        collected = nil
+    }
+
     private mutating func nextHeader() {
         if header.allSatisfy({ $0 == 0 }) {
             ended = true
             return
         }
-        guard let size = Self.size(header) else {
+        guard let size = Self.number(header[124..<136]) else {
             lost = true
             return
         }
         var data = size
-        switch header[156] {
+        let type = header[156]
+        switch type {
         case UInt8(ascii: "1")...UInt8(ascii: "6"):
+            if type == UInt8(ascii: "3") || type == UInt8(ascii: "4") {
+                checkDevice(character: type == UInt8(ascii: "3"))
+            }
             data = 0  // header-only types, as Go's archive/tar reads them
-            paxSize = nil
-        case UInt8(ascii: "x"):
+            endMember()
+        case UInt8(ascii: "x"), UInt8(ascii: "L"):
             guard size <= 1 << 20 else {
                 lost = true
                 return
             }
-            pax = []
-        case UInt8(ascii: "g"), UInt8(ascii: "L"), UInt8(ascii: "K"):
+            collected = []
+            collecting = type
+        case UInt8(ascii: "g"), UInt8(ascii: "K"):
             break
         case UInt8(ascii: "S") where header[482] != 0:
             lost = true  // old GNU sparse headers continue in extension blocks
             return
         default:
             data = paxSize ?? size
-            paxSize = nil
+            endMember()
         }
         dataLeft = data
         padLeft = (512 - data % 512) % 512
-        if data == 0, pax != nil {
-            pax = nil
+        if data == 0, let empty = collected {
+            finishCollected(empty)
         }
     }
 
-    /// The size field: octal digits, or base-256 (high bit set) for large values.
-    static func size(_ header: [UInt8]) -> Int? {
-        let field = header[124..<136]
+    /// A member's own header was read: what PAX and GNU headers said applied to it alone.
+    private mutating func endMember() {
+        paxSize = nil
+        paxPath = nil
+        longName = nil
+    }
+
+    private mutating func checkDevice(character: Bool) {
+        guard refusedDevice == nil else { return }
+        let major = Self.number(header[329..<337]).flatMap { UInt32(exactly: $0) }
+        let minor = Self.number(header[337..<345]).flatMap { UInt32(exactly: $0) }
+        if let major, let minor, LayerStore.allowsDevice(character: character, major: major, minor: minor) { return }
+        let numbers = major.flatMap { major in minor.map { "\(major):\($0)" } } ?? "with unreadable numbers"
+        refusedDevice = "\(memberName), a \(character ? "character" : "block") device \(numbers)"
+    }
+
+    /// The current member's name: from a PAX record, a GNU long name, or ustar's prefix and name.
+    private var memberName: String {
+        if let paxPath { return paxPath }
+        if let longName { return longName }
+        let name = Self.string(header[0..<100])
+        let prefix = header[257..<262].elementsEqual("ustar".utf8) ? Self.string(header[345..<500]) : ""
+        return prefix.isEmpty ? name : prefix + "/" + name
+    }
+
+    /// Bytes up to the first NUL.
+    static func string(_ bytes: ArraySlice<UInt8>) -> String {
+        String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+    }
+
+    /// A numeric field: octal digits, or base-256 (high bit set) for large values.
+    static func number(_ field: ArraySlice<UInt8>) -> Int? {
         if field[field.startIndex] & 0x80 != 0 {
             guard field[field.startIndex] == 0x80 else { return nil }  // negative or too large
             var value = 0
@@ -1013,23 +1153,23 @@ struct TarFraming {
                 if digits > 0 { break }
                 continue
             }
-            guard (UInt8(ascii: "0")...UInt8(ascii: "7")).contains(byte) else { return nil }
+            guard (UInt8(ascii: "0")...UInt8(ascii: "7")).contains(byte), value < Int.max >> 3 else { return nil }
             value = value * 8 + Int(byte - UInt8(ascii: "0"))
             digits += 1
         }
         return value
     }
 
-    /// `size` from PAX records: "<len> key=value\n", len counting the whole record.
-    static func paxSize(_ records: [UInt8]) -> Int? {
-        var found: Int?
+    /// A record from PAX data: "<len> key=value\n", len counting the whole record.
+    static func paxRecord(_ key: String, _ records: [UInt8]) -> String? {
+        var found: String?
         var rest = records[...]
         while let space = rest.firstIndex(of: UInt8(ascii: " ")),
             let length = Int(String(decoding: rest[rest.startIndex..<space], as: UTF8.self)),
             length > space - rest.startIndex + 1, length <= rest.count
         {
             let record = String(decoding: rest[(space + 1)..<(rest.startIndex + length)], as: UTF8.self)
-            if record.hasPrefix("size=") { found = Int(record.dropFirst(5).dropLast()) }
+            if record.hasPrefix(key + "=") { found = String(record.dropFirst(key.count + 1).dropLast()) }
             rest = rest.dropFirst(length)
         }
         return found

@@ -118,14 +118,7 @@ public struct CanonicalTar {
             name = (dir == "." ? "" : dir + "/") + ".wh." + Path.basename(rel)
         case S_IFCHR, S_IFBLK:
             type = UInt8(ascii: (st.st_mode & S_IFMT) == S_IFCHR ? "3" : "4")
-            // glibc's dev_t encoding (gnu_dev_major/minor, which Swift does not import).
-            let dev = UInt64(st.st_rdev)
-            let majorLow = (dev >> 8) & 0xfff
-            let majorHigh = (dev >> 32) & 0xffff_f000
-            let minorLow = dev & 0xff
-            let minorHigh = (dev >> 12) & 0xffff_ff00
-            devMajor = UInt32(truncatingIfNeeded: majorLow | majorHigh)
-            devMinor = UInt32(truncatingIfNeeded: minorLow | minorHigh)
+            (devMajor, devMinor) = LayerStore.deviceNumbers(st.st_rdev)
         case S_IFIFO:
             type = UInt8(ascii: "6")
         default:
