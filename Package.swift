@@ -22,8 +22,14 @@ let package = Package(
         .executableTarget(
             name: "clab-init", dependencies: ["ClabKernel"],
             linkerSettings: [.unsafeFlags(["-static-executable"], .when(configuration: .release))]),
+        // Debian's libnftables (libnftables-dev): clab's own nftables table for stage 11.
+        .systemLibrary(name: "CNftables", pkgConfig: "libnftables", providers: [.apt(["libnftables-dev"])]),
+        // rtnetlink messages from Swift (links, addresses, routes), no Foundation.
+        .target(name: "ClabNetlink", dependencies: ["CShims"]),
+        // Stage 11's host side: IPAM, networks, NAT and published ports.
+        .target(name: "ClabNetwork", dependencies: ["ClabNetlink", "ClabKernel", "CNftables", "CShims"]),
         // The runtime's host side: spawning, state, images, mounts, gc.
-        .target(name: "ClabCore", dependencies: ["ClabKernel", "CShims"]),
+        .target(name: "ClabCore", dependencies: ["ClabKernel", "CShims", "ClabNetwork"]),
         // Isolation probes, shared by `clab check` and the test suites.
         .target(name: "ClabChecks", dependencies: ["ClabCore"]),
         // libbpf (Debian's libbpf-dev), the record layouts shared with the BPF program, and the
@@ -54,7 +60,9 @@ let package = Package(
         .testTarget(
             name: "ClabTests",
             dependencies: [
-                "CShims", "ClabCore", "ClabKernel", "ClabChecks", "ClabCLI", "ClabTrace", "clab", "clab-init",
+                "CShims", "ClabCore", "ClabKernel", "ClabChecks", "ClabCLI", "ClabTrace", "ClabNetlink", "ClabNetwork",
+                "clab",
+                "clab-init",
             ]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,4 @@
+import Glibc
+
+/// rtnetlink from Swift: links, addresses and routes (stage 11). Foundation-free.
+public enum ClabNetlinkModule {}
