@@ -17,7 +17,7 @@ struct LabList: ParsableCommand {
         for lab in try Lab.all() {
             print("\(lab.number)  \(pad(lab.title, 30))stages \(lab.stages)")
         }
-        print("\nRead one with `clab lab show N`; check your work with `clab lab check N --pid PID`.")
+        print("\nRead one with `clab lab show N`; check your work with `clab lab check N` (lab 1: `--pid PID`).")
     }
 }
 
@@ -35,13 +35,13 @@ struct LabShow: ParsableCommand {
 
 struct LabCheck: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "check", abstract: "Verify a lab from the host: inspect the process you built.")
+        commandName: "check", abstract: "Verify a lab from the host: inspect what you built.")
 
     @Argument(help: "The lab number.")
     var lab: Int
 
-    @Option(help: "The host pid of your container's first process.")
-    var pid: Int32
+    @Option(help: "The host pid of your container's first process (labs that inspect a process: lab 1).")
+    var pid: Int32?
 
     @Flag(help: "Print the results as JSON.")
     var json = false
@@ -56,7 +56,7 @@ struct LabCheck: ParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(results), as: UTF8.self))
         } else {
-            print("clab lab check \(lab.number): \(lab.title), process \(pid)")
+            print("clab lab check \(lab.number): \(lab.title), \(LabVerifiers.subject(lab: lab.number, pid: pid))")
             for r in results {
                 print("  \(r.passed ? "✓" : "✗") \(r.property)")
                 print("      \(r.evidence)")

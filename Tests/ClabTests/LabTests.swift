@@ -68,3 +68,152 @@ struct Lab1Tests {
         #expect(missing.stderr.contains("no process 999999999"))
     }
 }
+
+/// Lab 11: VXLAN between two simulated hosts. The reference solution passes, the known-bad
+/// attempt (VNI 43 on one side) and a container MTU too big for the tunnel fail with the line
+/// that fixes them. Everything lives in the lab's own lab11-* network namespaces, which every
+/// test deletes at its start and its end (`solution.sh cleanup`), pass or fail.
+@Suite("lab 11 · overlay networks by hand", needsRoot, .serialized)
+struct Lab11Tests {
+    @discardableResult
+    func script(_ name: String, _ args: String...) throws -> Output {
+        let lab = try Lab.numbered(11)
+        let out = try runProcess(
+            ["/bin/bash", lab.directory + "/" + name] + args, env: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin"])
+        #expect(out.status == 0, "\(name) \(args.joined(separator: " ")): \(out.stdout)\(out.stderr)")
+        return out
+    }
+
+    /// No lab11-* namespace is left, whatever the test did.
+    func cleanup() {
+        _ = try? script("solution.sh", "cleanup")
+        let left = (try? runProcess(["/usr/sbin/ip", "netns", "list"]))?.stdout ?? ""
+        #expect(!left.contains("lab11-"), "left behind: \(left)")
+    }
+
+    func failed(_ results: [ProbeResult]) -> [String: String] {
+        Dictionary(results.filter { !$0.passed }.map { ($0.property, $0.evidence) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    @Test func solutionPasses() throws {
+        cleanup()
+        defer { cleanup() }
+        try script("solution.sh")
+        // Idempotent: a second run starts from scratch.
+        try script("solution.sh")
+        let out = try clab("lab", "check", "11")
+        #expect(out.status == 0, "\(out.stdout)\(out.stderr)")
+        #expect(out.stdout.contains("all 15 properties hold: lab 11 done"), "\(out.stdout)")
+        #expect(out.stdout.hasPrefix("clab lab check 11: Overlay networks by hand, namespaces lab11-host1"))
+    }
+
+    @Test func badAttemptFailsWithATeachingMessage() throws {
+        cleanup()
+        defer { cleanup() }
+        try script("bad-attempt.sh")
+        let failed = failed(try LabVerifiers.verify(lab: 11, pid: nil))
+        #expect(
+            Set(failed.keys) == [
+                "lab11-host2: vxlan VNI 42, UDP port 4789, remote 203.0.113.1",
+                "lab11-c1 pings 10.42.0.2 through the tunnel",
+                "a full-size packet crosses the tunnel (ping -s 1472)",
+            ], "\(failed)")
+        let vni = failed["lab11-host2: vxlan VNI 42, UDP port 4789, remote 203.0.113.1"] ?? ""
+        #expect(vni.contains("VNI 43 — both ends must use VNI 42"), "\(vni)")
+        #expect(vni.contains("ip -n lab11-host2 link add vxlan42 type vxlan id 42 dstport 4789"), "\(vni)")
+        #expect(failed["lab11-c1 pings 10.42.0.2 through the tunnel"]?.contains("100% packet loss") == true)
+        let out = try clab("lab", "check", "11")
+        #expect(out.status == 1)
+        #expect(out.stdout.contains("✗ lab11-host2: vxlan VNI 42"))
+        #expect(out.stdout.contains("3 of 15 properties do not hold"))
+    }
+
+    @Test func aContainerMTUAboveTheTunnelsLosesBigPackets() throws {
+        cleanup()
+        defer { cleanup() }
+        try script("solution.sh")
+        try runProcess(["/usr/sbin/ip", "-n", "lab11-c1", "link", "set", "eth0", "mtu", "1500"])
+        let failed = failed(try LabVerifiers.verify(lab: 11, pid: nil))
+        #expect(Set(failed.keys) == ["a full-size packet crosses the tunnel (ping -s 1472)"], "\(failed)")
+        #expect(failed.values.first?.contains("ip -n lab11-c1 link set eth0 mtu 1450") == true)
+    }
+
+    @Test func wiringMistakesNameTheCommandThatFixesThem() throws {
+        cleanup()
+        defer { cleanup() }
+        try script("solution.sh")
+        // The vxlan device off the bridge, the port Linux picks without dstport, c2's address
+        // missing: each is its own ✗ line with its own command.
+        for argv in [
+            ["-n", "lab11-host1", "link", "set", "vxlan42", "nomaster"],
+            ["-n", "lab11-host2", "link", "del", "vxlan42"],
+            [
+                "-n", "lab11-host2", "link", "add", "vxlan42", "type", "vxlan", "id", "42", "dstport", "8472", "remote",
+                "203.0.113.1",
+            ],
+            ["-n", "lab11-c2", "addr", "flush", "dev", "eth0"],
+        ] {
+            let out = try runProcess(["/usr/sbin/ip"] + argv)
+            #expect(out.status == 0, "ip \(argv): \(out.stderr)")
+        }
+        let failed = failed(try LabVerifiers.verify(lab: 11, pid: nil))
+        #expect(
+            failed["lab11-host1: a bridge holds the vxlan device and lab11-c1's veth"]?.contains(
+                "ip -n lab11-host1 link set vxlan42 master br0") == true, "\(failed)")
+        #expect(
+            failed["lab11-host2: vxlan VNI 42, UDP port 4789, remote 203.0.113.1"]?.contains(
+                "UDP port 8472 (8472 is Linux's default") == true, "\(failed)")
+        #expect(
+            failed["lab11-c2: eth0 has 10.42.0.2/24"]?.contains("ip -n lab11-c2 addr add 10.42.0.2/24 dev eth0")
+                == true, "\(failed)")
+        #expect(failed["lab11-c1 pings 10.42.0.2 through the tunnel"] != nil)
+    }
+
+    @Test func nothingBuiltFailsEveryPropertyWithItsReason() throws {
+        cleanup()
+        let results = try LabVerifiers.verify(lab: 11, pid: nil)
+        #expect(results.count == 15)
+        #expect(results.allSatisfy { !$0.passed })
+        #expect(results.first?.evidence.contains("create it: ip netns add lab11-host1") == true)
+        #expect(results.last?.evidence.contains("not tried") == true)
+    }
+
+    @Test func aNamespaceMustBeItsOwn() throws {
+        cleanup()
+        defer {
+            umount2("/run/netns/lab11-c2", Int32(MNT_DETACH))
+            cleanup()
+        }
+        // lab11-c2 as a second name for lab11-c1 (what `ip netns attach` does), and a plain file
+        // where a namespace should be: neither counts, and nothing is pinged from them.
+        try script("solution.sh")
+        try runProcess(["/usr/sbin/ip", "netns", "delete", "lab11-c2"])
+        #expect(close(open("/run/netns/lab11-c2", O_CREAT | O_WRONLY, 0o644)) == 0)
+        #expect(mount("/run/netns/lab11-c1", "/run/netns/lab11-c2", nil, UInt(MS_BIND), nil) == 0)
+        var results = try LabVerifiers.verify(lab: 11, pid: nil)
+        #expect(
+            results.first { $0.property == "lab11-c2 is a network namespace" }?.evidence.contains(
+                "is the same namespace as lab11-c1") == true)
+        #expect(
+            results.first { $0.property == "lab11-c2: eth0 has 10.42.0.2/24" }?.evidence.contains(
+                "not checked: lab11-c2 is lab11-c1") == true)
+        umount2("/run/netns/lab11-c2", Int32(MNT_DETACH))
+        results = try LabVerifiers.verify(lab: 11, pid: nil)
+        #expect(
+            results.first { $0.property == "lab11-c2 is a network namespace" }?.evidence.contains(
+                "holds no namespace") == true)
+        #expect(
+            results.first { $0.property == "lab11-c2 is a network namespace" }?.evidence.contains(
+                "ip netns delete lab11-c2; ip netns add lab11-c2") == true)
+    }
+
+    @Test func pidIsForLabsThatInspectAProcess() throws {
+        let noPid = try clab("lab", "check", "1")
+        #expect(noPid.status == 2)
+        #expect(noPid.stderr.contains("lab 1 inspects the process you started: give its host pid with --pid PID"))
+        let extra = try clab("lab", "check", "11", "--pid", "1")
+        #expect(extra.status == 2)
+        #expect(extra.stderr.contains("lab 11 finds what it checks by itself and takes no --pid"))
+        #expect(try clab("lab", "list").stdout.contains("11  Overlay networks by hand"))
+    }
+}
