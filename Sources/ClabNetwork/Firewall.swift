@@ -1,4 +1,5 @@
 import ClabKernel
+import ClabNetlink
 import Glibc
 
 /// clab's firewall: NAT and published ports in one nftables table of its own, `table ip clab`,
@@ -102,7 +103,7 @@ public enum Firewall {
     public static func script(
         bridge: String, subnet: String, ports: [PortPublish], containerIP: String?, containerID: String = "ID"
     ) -> String {
-        let subnet = IPv4Subnet(subnet)?.description ?? subnet
+        let subnet = subnetNetwork(subnet)?.description ?? subnet
         var lines = base + networkRules(bridge: bridge, subnet: subnet)
         if let containerIP {
             lines += ports.map { publishRule($0, containerIP: containerIP, containerID: containerID) }
@@ -120,7 +121,7 @@ public enum Firewall {
     /// Idempotent: creates the table and chains if missing and (re)places this network's rules.
     public static func addNetwork(bridge: String, subnet: String) throws {
         let bridge = try checkedBridge(bridge)
-        guard let net = IPv4Subnet(subnet), (8...30).contains(net.prefix) else {
+        guard let net = subnetNetwork(subnet), (8...30).contains(net.prefix) else {
             throw ClabError(
                 "subnet \(subnet) is not an IPv4 CIDR with a prefix from /8 to /30 (e.g. 10.88.0.0/16)", exitCode: 2)
         }
@@ -191,7 +192,7 @@ public enum Firewall {
     {
         let id = try checkedID(containerID)
         _ = try checkedBridge(bridge)
-        guard let ip = IPv4Address(containerIP[...]) else {
+        guard let ip = IPv4Address(containerIP) else {
             throw ClabError("container address \(containerIP) is not a dotted IPv4 address")
         }
         guard !ports.isEmpty else { return }
@@ -282,7 +283,7 @@ public enum Firewall {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = port.hostPort.bigEndian
-        address.sin_addr.s_addr = (port.hostIP.flatMap { IPv4Address($0[...]) }?.value ?? 0).bigEndian
+        address.sin_addr.s_addr = (port.hostIP.flatMap { IPv4Address($0) }?.value ?? 0).bigEndian
         let rc = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
@@ -360,46 +361,12 @@ public enum Firewall {
     }
 }
 
-/// A dotted IPv4 address (internal until ClabNetlink's type replaces it). Strict: four decimal
-/// parts 0-255 without leading zeros ("010" would read as octal elsewhere).
-struct IPv4Address: Equatable, CustomStringConvertible {
-    var value: UInt32  // host byte order
-
-    init(value: UInt32) { self.value = value }
-
-    init?(_ text: Substring) {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
-        var value: UInt32 = 0
-        for part in parts {
-            guard (1...3).contains(part.utf8.count), part.utf8.allSatisfy({ (0x30...0x39).contains($0) }),
-                part == "0" || !part.hasPrefix("0"), let byte = UInt32(part), byte <= 255
-            else { return nil }
-            value = value << 8 | byte
-        }
-        self.value = value
-    }
-
-    var description: String {
-        [24, 16, 8, 0].map { String(value >> UInt32($0) & 0xff) }.joined(separator: ".")
-    }
-}
-
-/// "10.88.0.0/16", normalised to its network address.
-struct IPv4Subnet: Equatable, CustomStringConvertible {
-    var network: IPv4Address
-    var prefix: Int
-
-    init?(_ cidr: String) {
-        let parts = cidr.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, let address = IPv4Address(parts[0]),
-            parts[1].utf8.allSatisfy({ (0x30...0x39).contains($0) }), (1...2).contains(parts[1].utf8.count),
-            let prefix = Int(parts[1]), prefix <= 32
-        else { return nil }
-        let mask: UInt32 = prefix == 0 ? 0 : ~UInt32(0) << UInt32(32 - prefix)
-        network = IPv4Address(value: address.value & mask)
-        self.prefix = prefix
-    }
-
-    var description: String { "\(network)/\(prefix)" }
+/// "10.88.3.4/16" as its network, 10.88.0.0/16 (host bits cleared), or nil.
+func subnetNetwork(_ cidr: String) -> IPv4Network? {
+    let parts = cidr.split(separator: "/", omittingEmptySubsequences: false)
+    guard parts.count == 2, let address = IPv4Address(String(parts[0])),
+        parts[1].utf8.allSatisfy({ (0x30...0x39).contains($0) }), (1...2).contains(parts[1].utf8.count),
+        let prefix = Int(parts[1]), prefix <= 32
+    else { return nil }
+    return IPv4Network(address: address, prefix: prefix)
 }

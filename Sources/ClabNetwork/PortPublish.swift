@@ -1,4 +1,5 @@
 import ClabKernel
+import ClabNetlink
 
 public enum PortProtocol: String, Sendable { case tcp, udp }
 
@@ -45,7 +46,7 @@ public struct PortPublish: Sendable, Equatable, CustomStringConvertible {
         var hostIP: String?
         if parts.count == 3 {
             guard !parts[0].isEmpty else { throw failure("the host IP before the first ':' is empty: \(usage)") }
-            guard let address = IPv4Address(parts[0]) else {
+            guard let address = IPv4Address(String(parts[0])) else {
                 throw failure("host IP \(parts[0]) is not a dotted IPv4 address")
             }
             hostIP = address.value == 0 ? nil : address.description

@@ -1,5 +1,6 @@
 import CShims
 import ClabKernel
+import ClabNetlink
 import Foundation
 import Glibc
 import Testing
@@ -139,9 +140,9 @@ struct FirewallTextTests {
         for id in ["", "a\"b", "a b", String(repeating: "a", count: 65)] {
             #expect(throws: ClabError.self) { try Firewall.checkedID(id) }
         }
-        #expect(IPv4Subnet("10.88.3.4/16")?.description == "10.88.0.0/16")
-        #expect(IPv4Subnet("10.88.3.4") == nil)
-        #expect(IPv4Subnet("10.88.3.4/33") == nil)
+        #expect(IPv4Network("10.88.0.0/16")?.description == "10.88.0.0/16")
+        #expect(IPv4Network("10.88.3.4") == nil)
+        #expect(IPv4Network("10.88.0.0/33") == nil)
     }
 }
 

@@ -15,6 +15,7 @@ struct clab_spawn_request {
     int stdio[3];             // fds that become 0, 1, 2
     int become_root;          // user ns: after "go", setgroups(0) + setresgid/setresuid(0)
     int ctty;                 // -1, or which of fds 0..2 (a pty slave) becomes the controlling tty
+    int join_netns;           // -1, or a network namespace fd the child starts in (--net container:)
     const char *path;         // clab's own binary (init)
     char *const *argv;
     char *const *envp;
