@@ -136,8 +136,7 @@ public enum Decoder {
     static func writeNetlinkBuffer<S: TextSink>(
         _ nl: NetlinkCapture, pointer: UInt64, of call: Syscall, into out: inout S
     ) {
-        let name = call.nr
-        let receive = name == 45 || name == 47  // recvfrom, recvmsg
+        let receive = call.nr == 45 || call.nr == 47  // recvfrom, recvmsg (x86_64, as the kernel side)
         let expected = receive ? min(nl.bufferLength, UInt64(max(0, call.ret))) : nl.bufferLength
         if nl.bytes.isEmpty && (expected > 0 || pointer == 0 || call.errno != nil) {
             writePointer(pointer, into: &out)  // unreadable, or nothing was received

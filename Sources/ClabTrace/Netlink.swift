@@ -4,7 +4,7 @@ import Glibc
 ///
 ///     [RTM_NEWLINK{flags=NLM_F_REQUEST|NLM_F_ACK|NLM_F_EXCL|NLM_F_CREATE, ifname="v0", kind="veth", peer={ifname="v1"}}]
 ///     [RTM_NEWADDR{flags=NLM_F_REQUEST|NLM_F_ACK|NLM_F_EXCL|NLM_F_CREATE, family=AF_INET, index=2, local=198.51.100.1/24}]
-///     [NFNL_MSG_BATCH_BEGIN{res_id=NFNL_SUBSYS_NFTABLES}, NFT_MSG_NEWTABLE{flags=NLM_F_REQUEST|NLM_F_ACK, family=ip, name="clab"}, ..., NFNL_MSG_BATCH_END{...}]
+///     [NFNL_MSG_BATCH_BEGIN{flags=NLM_F_REQUEST, res_id=NFNL_SUBSYS_NFTABLES}, NFT_MSG_NEWTABLE{flags=NLM_F_REQUEST, family=ip, name="clab"}, …, NFNL_MSG_BATCH_END{…}]
 ///     [NLMSG_ERROR{error=-EEXIST, msg=RTM_NEWLINK}]
 ///
 /// The message type by name, then `flags=` (the NLM_F_ names that go with the type: CREATE and
@@ -12,7 +12,8 @@ import Glibc
 /// their defaults (an ifinfomsg's index and IFF_ flags, an rtmsg's table and scope), then the
 /// main attributes by their short names (IFLA_IFNAME is `ifname`, RTA_GATEWAY `gateway`), in the
 /// order the sender put them. Other attributes are left out; sequence numbers and port ids too.
-/// A buffer the kernel side could not read whole ends in `...` (it reads CLAB_NL_MAX bytes).
+/// Where the capture ends (the kernel side reads CLAB_NL_MAX bytes), a cut message ends in `...`
+/// and so does the list when messages follow; an attribute cut short is left out.
 enum NetlinkDecoder {
     static let route: UInt16 = 0
     static let netfilter: UInt16 = 12
