@@ -262,27 +262,83 @@ static __always_inline void emit_syscall(struct clab_pending *p, __u64 pid_tgid,
     bpf_ringbuf_submit(e, wake_flags(sizeof(*e)));
 }
 
+// Local views of the kernel types the netlink check reads, with only those fields: CO-RE
+// matches them to the running kernel's by name (libbpf ignores the ___clab suffix) and field.
+// Reading through vmlinux.h's own definitions would put struct sock's and struct file's whole
+// type graphs into the object's BTF (35 KB more to load). Each kernel type CO-RE relocates
+// costs libbpf a scan of the kernel's BTF at every trace start (about 1.5 ms each here), so
+// the list is kept short: task_struct is relocated already, and the UAPI msghdr and iovec,
+// whose layout is ABI, are read as plain structs.
+struct inode___clab {
+    umode_t i_mode;
+} __attribute__((preserve_access_index));
+
+struct file___clab {
+    struct inode___clab *f_inode;
+    void *private_data;
+} __attribute__((preserve_access_index));
+
+struct fdtable___clab {
+    unsigned int max_fds;
+    struct file___clab **fd;
+} __attribute__((preserve_access_index));
+
+struct files_struct___clab {
+    struct fdtable___clab *fdt;
+} __attribute__((preserve_access_index));
+
+struct sock_common___clab {
+    unsigned short skc_family;
+} __attribute__((preserve_access_index));
+
+struct sock___clab {
+    struct sock_common___clab __sk_common;
+    u16 sk_protocol;
+} __attribute__((preserve_access_index));
+
+struct socket___clab {
+    struct sock___clab *sk;
+} __attribute__((preserve_access_index));
+
 // The socket behind the current task's fd `fd`, or NULL when the fd is not a socket. Probe
 // reads throughout: the fd table is read without its lock, and a racing close can at worst make
 // one record undecoded, never a fault.
-static __always_inline struct sock *socket_of(__s64 fd) {
+static __always_inline struct sock___clab *socket_of(__s64 fd) {
     struct task_struct *t = bpf_get_current_task_btf();
-    struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+    struct files_struct___clab *files = (void *)BPF_CORE_READ(t, files);
+    struct fdtable___clab *fdt = BPF_CORE_READ(files, fdt);
     if (!fdt || fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds)) return 0;
-    struct file **fds = BPF_CORE_READ(fdt, fd);
-    struct file *f = 0;
+    struct file___clab **fds = BPF_CORE_READ(fdt, fd);
+    struct file___clab *f = 0;
     if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) < 0 || !f) return 0;
     // Only a socket's inode is S_IFSOCK, and only then is private_data a struct socket.
     umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
     if ((mode & S_IFMT) != S_IFSOCK) return 0;
-    struct socket *sock = BPF_CORE_READ(f, private_data);
+    struct socket___clab *sock = BPF_CORE_READ(f, private_data);
     return sock ? BPF_CORE_READ(sock, sk) : 0;
 }
+
+// struct user_msghdr and struct iovec, the x86_64 ABI (no relocation needed).
+struct clab_msghdr {
+    __u64 name;
+    __s32 namelen;
+    __u32 pad;
+    __u64 iov;
+    __u64 iovlen;
+    __u64 control;
+    __u64 controllen;
+    __u32 flags;
+};
+
+struct clab_iovec {
+    __u64 base;
+    __u64 len;
+};
 
 // sendto/recvfrom/sendmsg/recvmsg: when the fd is a netlink socket, writes the record with the
 // messages and returns 1; otherwise 0 (the usual record follows).
 static __always_inline int emit_netlink(struct clab_pending *p, __u64 pid_tgid, long ret) {
-    struct sock *sk = socket_of((__s32)p->args[0]);
+    struct sock___clab *sk = socket_of((__s32)p->args[0]);
     if (!sk || BPF_CORE_READ(sk, __sk_common.skc_family) != AF_NETLINK) return 0;
     __u64 now = bpf_ktime_get_ns();
     struct clab_syscall_netlink_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -306,17 +362,17 @@ static __always_inline int emit_netlink(struct clab_pending *p, __u64 pid_tgid, 
             addr_len = p->args[5];
         }
     } else {
-        struct user_msghdr m = {};
-        struct iovec iov = {};
+        struct clab_msghdr m = {};
+        struct clab_iovec iov = {};
         if (bpf_probe_read_user(&m, sizeof(m), (const void *)p->args[1]) == 0) {
-            nl->iovlen = m.msg_iovlen;
-            if (m.msg_iovlen > 0 && bpf_probe_read_user(&iov, sizeof(iov), m.msg_iov) == 0) {
-                buf = iov.iov_base;
-                len = iov.iov_len;
+            nl->iovlen = m.iovlen;
+            if (m.iovlen > 0 && bpf_probe_read_user(&iov, sizeof(iov), (const void *)m.iov) == 0) {
+                buf = (const void *)iov.base;
+                len = iov.len;
             }
-            if (!receive) {
-                addr = m.msg_name;
-                addr_len = (__u32)m.msg_namelen;
+            if (!receive && m.namelen > 0) {
+                addr = (const void *)m.name;
+                addr_len = (__u32)m.namelen;
             }
         }
     }
