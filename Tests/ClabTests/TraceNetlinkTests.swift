@@ -360,6 +360,30 @@ struct TraceNetlinkTests {
         }
     }
 
+    /// The kernel side asks the fd table, not a record of socket() calls: a netlink socket
+    /// dup'ed to another number and used by a forked child (another process, which never made a
+    /// socket) is decoded too.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")))
+    func aDupedNetlinkSocketInAChildIsDecoded() throws {
+        let script = """
+            import os, socket, struct
+            s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+            t = socket.socket(fileno=os.dup(s.fileno()))
+            request = struct.pack('=LHHLL', 32, 18, 0x301, 7, 0) + bytes(16)  # RTM_GETLINK, dump
+            pid = os.fork()
+            if pid == 0:
+                t.send(request)
+                os._exit(0)
+            os.waitpid(pid, 0)
+            """
+        let (out, trace) = try trace(["unshare", "-n", "/usr/bin/python3", "-c", script])
+        #expect(out.status == 0, "\(out.stderr)")
+        let parent = trace.syscalls.first { $0["syscall"] as? String == "socket" }?["pid"] as? Int
+        let send = trace.syscalls.first { $0["syscall"] as? String == "sendto" && $0["ret"] as? Int == 32 }
+        #expect((send?["args"] as? [String])?[1] == "[RTM_GETLINK{flags=NLM_F_REQUEST|NLM_F_DUMP}]")
+        #expect(send?["pid"] as? Int != parent)
+    }
+
     /// A unix socket's sends look as they did: sendto's buffer quoted, sendmsg's msghdr an
     /// address. Only netlink sockets get the netlink record.
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/python3")))
