@@ -47,14 +47,13 @@ let package = Package(
                 "ClabCore", "ClabChecks", "ClabTrace", "ClabNetwork", "ClabNetlink",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // Release: the Swift runtime linked in (-static-stdlib), the C libraries from the system.
+        // Not -static-executable: Debian ships libnftables only as a shared library.
         .executableTarget(
             name: "clab", dependencies: ["ClabCLI"],
             linkerSettings: [
                 .unsafeFlags(
-                    [
-                        "-static-executable", "-l_FoundationCollections", "-l_FoundationCShims",
-                        "-lswiftSynchronization",
-                    ],
+                    ["-static-stdlib", "-l_FoundationCollections", "-l_FoundationCShims", "-lswiftSynchronization"],
                     .when(configuration: .release))
             ]),
         .testTarget(

@@ -240,6 +240,8 @@ public struct NetworkStore: Sendable {
         public var address: IPv4Address
         public var container: String
         public var name: String?
+        /// It has published ports (rules to remove when it leaves).
+        public var published: Bool = false
     }
 
     func leaseDir(_ network: String) -> String { runDir + "/\(network)/leases" }
@@ -251,7 +253,10 @@ public struct NetworkStore: Sendable {
             guard let address = IPv4Address(file), let text = readText(dir + "/" + file) else { return nil }
             let parts = text.split(separator: " ", omittingEmptySubsequences: true).map { String($0).trimmed }
             guard let id = parts.first, !id.isEmpty else { return nil }
-            return Lease(network: network, address: address, container: id, name: parts.count > 1 ? parts[1] : nil)
+            return Lease(
+                network: network, address: address, container: id,
+                name: parts.count > 1 && parts[1] != "-" ? parts[1] : nil,
+                published: parts.count > 2 && parts[2] == "published")
         }
     }
 
@@ -289,7 +294,9 @@ public struct NetworkStore: Sendable {
                 throw ClabError("network '\(network)' (\(config.subnet)) has no free address left")
             }
             try FS.makeDirectories(leaseDir(network), mode: 0o755)
-            try FS.write("\(containerID) \(name ?? "")\n", to: leaseDir(network) + "/\(address)")
+            try FS.write(
+                "\(containerID) \(name ?? "-") \(ports.isEmpty ? "-" : "published")\n",
+                to: leaseDir(network) + "/\(address)")
             if !ports.isEmpty {
                 try Firewall.publish(
                     ports, containerID: containerID, containerIP: address.description, bridge: config.bridge)
@@ -323,11 +330,12 @@ public struct NetworkStore: Sendable {
     /// Undoes `attach` for a container, whatever part of it happened: its ports, its veth (gone
     /// with its network namespace anyway), its lease; the network's shared parts when it was
     /// the last. Idempotent, also for gc after a crash.
+    /// The veth is not deleted here: it goes with the container's network namespace, and an
+    /// explicit delete would wait ~16 ms for the kernel (RCU) on every container's exit.
     public func detach(containerID: String) {
-        try? Netlink().delete(Self.hostVethName(containerID))
         try? withLock {
-            try? Firewall.unpublish(containerID: containerID)
             for lease in allLeases() where lease.container == containerID {
+                if lease.published { try? Firewall.unpublish(containerID: containerID) }
                 unlink(leaseDir(lease.network) + "/\(lease.address)")
                 if lease.network != Self.defaultName { try? writeHosts(lease.network) }
                 if leases(lease.network).isEmpty, let config = load(lease.network) {
