@@ -177,7 +177,7 @@ public final class Container {
             console?.pump(ready > 0 ? Array(fds.dropFirst()) : [])
             if let first = firstSignalAt, !escalated, spec.stage.has(.pid), Date().timeIntervalSince(first) >= grace {
                 escalated = true
-                console?.drainOutput()
+                console?.drainOutput(atMost: Console.outputPerRound)
                 console?.restore()
                 onEscalate?(firstSignal)
                 kill(pid, SIGKILL)
@@ -185,7 +185,7 @@ public final class Container {
         }
         if forwardSignals { clab_forward_signals_reset() }
         let status = reap()
-        console?.drainOutput()
+        console?.drainOutput(atMost: Console.outputAfterExit)
         console?.restore()
         return status
     }
