@@ -144,7 +144,6 @@ public final class Container {
         // The command runs: init has bound the volumes (and made its mounts private first),
         // so the staging binds leave the host's namespace now.
         VolumeStaging.release(bundleDir: spec.bundleDir)
-        console?.enterRawMode()
     }
 
     /// Waits for the container's init (its PID 1, or the command itself) to exit, relaying its
@@ -155,6 +154,8 @@ public final class Container {
     {
         if let reaped { return reaped }
         if forwardSignals { clab_forward_signals_to(pid) }
+        // Only now: a SIGTERM before the handler above would end clab with raw mode on.
+        console?.enterRawMode()
         var firstSignalAt: Date?
         var firstSignal: Int32 = 0
         var escalated = false
