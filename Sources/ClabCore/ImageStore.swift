@@ -267,11 +267,17 @@ public struct ImageStore: Sendable {
         }
     }
 
+    /// The bytes of the regular files below `root`, each path counted (hard links as often as
+    /// they are named, sparse files at their full size), at most Int.max: the sizes come from
+    /// hostile layers too.
     static func treeSize(_ root: String) -> Int {
         var total = 0
         for path in FS.walk(root) {
             var st = stat()
-            if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG { total += Int(st.st_size) }
+            if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG {
+                let (sum, overflow) = total.addingReportingOverflow(Int(st.st_size))
+                total = overflow ? Int.max : sum
+            }
         }
         return total
     }

@@ -296,6 +296,25 @@ struct StoreSecurityTests {
         expectRefused(tail, "follows the tar's end-of-archive blocks", root: work + "/state-tail")
     }
 
+    /// The limit counted the stream only: a sparse member (10 KiB of tar for 256 MiB of file)
+    /// or one file under many hard links went through, and the layer's digest then read every
+    /// byte of every path (a 20 GiB sparse file kept clab hashing for minutes).
+    @Test(arguments: ["sparse", "hardlinks"])
+    func theLimitCountsWhatTheLayerUnpacksTo(kind: String) throws {
+        let work = try stateRoot(kind)
+        defer { remove(work) }
+        let make =
+            kind == "sparse"
+            ? "truncate -s 256M big && tar --sparse --format=pax -cf ../layer.tar big"
+            : "head -c 1M /dev/zero > big && for i in $(seq 16); do ln big link$i; done && tar -cf ../layer.tar ."
+        _ = try sh("mkdir '\(work)/t' && cd '\(work)/t' && \(make)")
+        #expect(try FileManager.default.attributesOfItem(atPath: work + "/layer.tar")[.size] as? Int ?? 0 < 2 << 20)
+        try layout(at: work + "/oci", blob: work + "/layer.tar", gzip: false)
+        let root = work + "/state"
+        let (out, _) = try importing(work + "/oci", root: root, "--max-size", "8M")
+        expectRefused(out, "layer 1: the image unpacks to more than 8.0 MiB (the --max-size limit)", root: root)
+    }
+
     @Test func tarsOwnReasonIsReported() throws {
         let work = try stateRoot("dotdot")
         defer { remove(work) }
