@@ -179,9 +179,11 @@ public struct ImageBuilder {
             guard result.status.code == 0 else {
                 throw ClabError("line \(i.line): RUN \(i.argument) failed with status \(result.status.code)")
             }
-            // The writable layer belonged to container root (the mapped uid): back to 0-based.
-            try ImageStore.shiftOwners(rw + "/upper", by: 0, from: prepared.spec.idMapping?.host ?? 0)
-            next.layers.append(try addLayer(rw + "/upper", log: log))
+            // The writable layer belonged to container root (the mapped uid): a copy, 0-based, made
+            // where no other uid reaches it (uid 100000 may have linked or swapped things in).
+            let tree = try ShiftedCopy.copyAside(
+                rw + "/upper", scratch: rw + "/copy", shift: .init(from: prepared.spec.idMapping?.host ?? 0, to: 0))
+            next.layers.append(try addLayer(tree, log: log))
             emptyLayer = false
         default:
             break
