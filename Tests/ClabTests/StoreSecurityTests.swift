@@ -185,6 +185,29 @@ struct StoreSecurityTests {
         #expect(st.st_mode & 0o7777 == 0o4755)
     }
 
+    /// The staging directory of volumes was uid 100000's: it could swap a staging point for a
+    /// symlink between clab's mkdir and mount, and clab (in the host's namespace) would have
+    /// mounted the volume over the symlink's target, a host directory.
+    @Test func volumeStagingIsRootsAlone() throws {
+        let bundle = try stateRoot("staging")
+        defer { remove(bundle) }
+        let source = bundle + "/source"
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        let staged = try VolumeStaging.stage(
+            [VolumeSpec(source: source, target: "/v", readOnly: true)], bundleDir: bundle, owner: 100_000)
+        defer { VolumeStaging.release(bundleDir: bundle) }
+        var st = stat()
+        #expect(lstat(bundle + "/volumes", &st) == 0)
+        #expect(st.st_uid == 0 && st.st_gid == 100_000 && st.st_mode & 0o7777 == 0o710)
+        // Init (uid and gid 100000 on the host) passes through; nothing as that uid adds a name.
+        let out = try runProcess([
+            "/usr/bin/setpriv", "--reuid=100000", "--regid=100000", "--clear-groups", "/bin/sh", "-c",
+            "ls -d '\(staged[0].source)/.' && ln -s / '\(bundle)/volumes/1'",
+        ])
+        #expect(out.status != 0 && out.stdout.contains(staged[0].source), "\(out.stdout) \(out.stderr)")
+        #expect(!FS.exists(bundle + "/volumes/1"))
+    }
+
     // MARK: - hostile OCI layers
 
     /// An OCI layout with one layer, the blob at `blobPath`; the diff_id is the uncompressed
