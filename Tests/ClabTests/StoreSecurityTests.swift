@@ -208,6 +208,40 @@ struct StoreSecurityTests {
         #expect(!FS.exists(bundle + "/volumes/1"))
     }
 
+    /// An imported tar's `./` entry gives the tree being extracted its owner and mode; with
+    /// uid 100000 and 0777, that uid could reach into it while tar (root) extracted, since
+    /// layers/ lets it pass, and swap a directory for a symlink that tar then followed.
+    @Test func aLayerBeingImportedIsOutOfUid100000sReach() throws {
+        let work = try stateRoot("importreach")
+        defer { remove(work) }
+        _ = try sh(
+            "mkdir '\(work)/t' && cd '\(work)/t' && for i in $(seq 3000); do echo $i > f$i; done"
+                + " && chown 100000:100000 . && chmod 777 . && tar --numeric-owner -cf ../layer.tar .")
+        try layout(at: work + "/oci", blob: work + "/layer.tar", gzip: false)
+        let root = work + "/state"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        chmod(root, 0o755)
+        let importer = Process()
+        importer.executableURL = URL(fileURLWithPath: TestEnv.clab)
+        importer.arguments = ["image", "import", work + "/oci", "--tag", "reach:1"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["CLAB_ROOT"] = root
+        importer.environment = environment
+        importer.standardOutput = FileHandle.nullDevice
+        importer.standardError = FileHandle.nullDevice
+        try importer.run()
+        // As uid 100000, for as long as the import runs: add a file to the tree being extracted.
+        let pid = importer.processIdentifier
+        let probe = try runProcess([
+            "/usr/bin/setpriv", "--reuid=100000", "--regid=100000", "--clear-groups", "/bin/sh", "-c",
+            "while [ -d /proc/\(pid) ]; do for t in '\(root)/layers/.tmp-import-\(pid)' '\(root)/layers/.tmp-import-\(pid)/tree';"
+                + " do touch \"$t/injected\" 2>/dev/null && echo reached $t; done; done; true",
+        ])
+        importer.waitUntilExit()
+        #expect(importer.terminationStatus == 0)
+        #expect(!probe.stdout.contains("reached"), "\(probe.stdout)")
+    }
+
     // MARK: - hostile OCI layers
 
     /// An OCI layout with one layer, the blob at `blobPath`; the diff_id is the uncompressed

@@ -140,9 +140,13 @@ public struct ImageBuilder {
             let parts = i.argument.split(whereSeparator: \.isWhitespace).map(String.init)
             // Inside the image, whatever `..` it holds: it is joined to a directory on the host.
             var dest = Self.containerPath(parts[1], from: config.workdir) + (parts[1].hasSuffix("/") ? "/" : "")
-            let tmp = runtime.images.layerStore.dir + "/.tmp-copy-\(getpid())"
-            try? FS.removeTree(tmp)
-            defer { try? FS.removeTree(tmp) }
+            let scratch = runtime.images.layerStore.dir + "/.tmp-copy-\(getpid())"
+            try? FS.removeTree(scratch)
+            defer { try? FS.removeTree(scratch) }
+            // Root's alone while it is made: cp gives the tree the source's modes (a 0777
+            // directory), and layers/ lets uid 100000 pass.
+            guard mkdir(scratch, 0o700) == 0 else { throw SyscallError("mkdir \(scratch)") }
+            let tmp = scratch + "/tree"
             if FS.isDirectory(source) {
                 // As Docker: a directory's contents go into the destination directory.
                 try FS.makeDirectories(tmp + dest)

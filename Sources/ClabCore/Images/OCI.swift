@@ -505,9 +505,14 @@ public struct OCILayout {
         }
         log("layer \(number)/\(total) \(blob.digest.prefix(19)): verifying \(humanBytes(Int64(blob.size)))…")
         let path = try Self.verifiedBlobPath(blob, blobs: blobs)
-        let tree = layers.dir + "/.tmp-import-\(getpid())"
-        try? FS.removeTree(tree)
-        defer { try? FS.removeTree(tree) }
+        // tar gives the tree the `./` entry's owner and mode (uid 100000, 0777) while it extracts,
+        // and layers/ lets uid 100000 pass: the tree sits in a directory only root enters, so no
+        // other uid swaps a directory for a symlink under tar, which follows it as root.
+        let scratch = layers.dir + "/.tmp-import-\(getpid())"
+        try? FS.removeTree(scratch)
+        defer { try? FS.removeTree(scratch) }
+        try FS.makeDirectories(scratch, mode: 0o700)
+        let tree = scratch + "/tree"
         try FS.makeDirectories(tree, mode: 0o700)
         let compressed = blob.mediaType != OCI.layerTarType
         log("  unpacking (\(compressed ? "gzip -dc | " : "")tar -x) and hashing…")
