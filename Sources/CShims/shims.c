@@ -298,3 +298,11 @@ long clab_lgetxattr(const char *path, const char *name, void *value, unsigned lo
 int clab_lsetxattr(const char *path, const char *name, const void *value, unsigned long size, int flags) {
     return lsetxattr(path, name, value, size, flags);
 }
+
+long clab_fgetxattr(int fd, const char *name, void *value, unsigned long size) {
+    return (long)fgetxattr(fd, name, value, size);
+}
+
+int clab_fsetxattr(int fd, const char *name, const void *value, unsigned long size, int flags) {
+    return fsetxattr(fd, name, value, size, flags);
+}

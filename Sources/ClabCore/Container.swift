@@ -157,7 +157,6 @@ public final class Container {
         // The command runs: init has bound the volumes (and made its mounts private first),
         // so the staging binds leave the host's namespace now.
         VolumeStaging.release(bundleDir: spec.bundleDir)
-        console?.enterRawMode()
     }
 
     /// Waits for the container's init (its PID 1, or the command itself) to exit, relaying its
@@ -168,6 +167,8 @@ public final class Container {
     {
         if let reaped { return reaped }
         if forwardSignals { clab_forward_signals_to(pid) }
+        // Only now: a SIGTERM before the handler above would end clab with raw mode on.
+        console?.enterRawMode()
         var firstSignalAt: Date?
         var firstSignal: Int32 = 0
         var escalated = false
@@ -190,7 +191,7 @@ public final class Container {
             console?.pump(ready > 0 ? Array(fds.dropFirst()) : [])
             if let first = firstSignalAt, !escalated, spec.stage.has(.pid), Date().timeIntervalSince(first) >= grace {
                 escalated = true
-                console?.drainOutput()
+                console?.drainOutput(atMost: Console.outputPerRound)
                 console?.restore()
                 onEscalate?(firstSignal)
                 kill(pid, SIGKILL)
@@ -198,7 +199,7 @@ public final class Container {
         }
         if forwardSignals { clab_forward_signals_reset() }
         let status = reap()
-        console?.drainOutput()
+        console?.drainOutput(atMost: Console.outputAfterExit)
         console?.restore()
         return status
     }
