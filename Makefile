@@ -38,6 +38,7 @@ release:  # Package.swift links clab and clab-init fully static in release
 bench: deps release
 	@$(MAKE) --no-print-directory install-debs PKGS="$(BENCH_DEBS)"
 	bench/start.sh
+	bench/network.sh
 	bench/trace.sh
 
 vm-test: deps  # clab on a real cgroup v2 kernel (qemu, software emulation); see tests-vm/

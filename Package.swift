@@ -31,7 +31,7 @@ let package = Package(
         // The runtime's host side: spawning, state, images, mounts, gc.
         .target(name: "ClabCore", dependencies: ["ClabKernel", "CShims", "ClabNetwork"]),
         // Isolation probes, shared by `clab check` and the test suites.
-        .target(name: "ClabChecks", dependencies: ["ClabCore"]),
+        .target(name: "ClabChecks", dependencies: ["ClabCore", "ClabNetwork", "ClabNetlink"]),
         // libbpf (Debian's libbpf-dev), the record layouts shared with the BPF program, and the
         // traced child's fork-to-execve in C.
         .systemLibrary(
@@ -44,17 +44,16 @@ let package = Package(
         .target(
             name: "ClabCLI",
             dependencies: [
-                "ClabCore", "ClabChecks", "ClabTrace",
+                "ClabCore", "ClabChecks", "ClabTrace", "ClabNetwork", "ClabNetlink",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // Release: the Swift runtime linked in (-static-stdlib), the C libraries from the system.
+        // Not -static-executable: Debian ships libnftables only as a shared library.
         .executableTarget(
             name: "clab", dependencies: ["ClabCLI"],
             linkerSettings: [
                 .unsafeFlags(
-                    [
-                        "-static-executable", "-l_FoundationCollections", "-l_FoundationCShims",
-                        "-lswiftSynchronization",
-                    ],
+                    ["-static-stdlib", "-l_FoundationCollections", "-l_FoundationCShims", "-lswiftSynchronization"],
                     .when(configuration: .release))
             ]),
         .testTarget(

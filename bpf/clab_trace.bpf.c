@@ -16,6 +16,15 @@
 // - events mode (sys_enter_events/sys_exit_events): one record per syscall in the `events` ring
 //   buffer, with the strings the reader asked for (the `capture` map); records that do not fit
 //   are counted per CPU in `counters`, never silently lost.
+// - netlink messages (events mode): sendto/recvfrom/sendmsg/recvmsg on an AF_NETLINK socket
+//   carry the messages (the first CLAB_NL_MAX bytes of the buffer, or of the first iovec), so
+//   the reader can decode RTM_NEWLINK{ifname="veth0", kind="veth"} and nftables batches. Whether
+//   an fd is a netlink socket is read from the fd table at the call's return, not remembered
+//   from socket(): an fd inherited, dup'ed, received over a unix socket or opened before the
+//   trace started is classified as surely as one seen being made, and nothing goes stale when
+//   fds are closed and reused. Only those four syscalls pay for the look-up; write() is left
+//   out on purpose: it is every traced program's hot path (the overhead targets are measured
+//   on it), and netlink users (iproute2, libmnl/libnftables, libnl) send with sendto/sendmsg.
 // - kernel events that teach (events mode): the OOM killer choosing a traced process
 //   (oom:mark_victim) and a traced task moving into a cgroup (cgroup:cgroup_attach_task).
 // - count mode (sys_enter_count/sys_exit_count): per-syscall count, errors and time in the
@@ -36,6 +45,14 @@ char LICENSE[] SEC("license") = "GPL";
 #define NR_EXIT_GROUP 231
 #define NR_EXECVE 59
 #define NR_EXECVEAT 322
+#define NR_SENDTO 44
+#define NR_RECVFROM 45
+#define NR_SENDMSG 46
+#define NR_RECVMSG 47
+
+#define AF_NETLINK 16
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
 
 struct {
     __uint(type, BPF_MAP_TYPE_HASH);
@@ -245,6 +262,137 @@ static __always_inline void emit_syscall(struct clab_pending *p, __u64 pid_tgid,
     bpf_ringbuf_submit(e, wake_flags(sizeof(*e)));
 }
 
+// Local views of the kernel types the netlink check reads, with only those fields: CO-RE
+// matches them to the running kernel's by name (libbpf ignores the ___clab suffix) and field.
+// Reading through vmlinux.h's own definitions would put struct sock's and struct file's whole
+// type graphs into the object's BTF (35 KB more to load). Each kernel type CO-RE relocates
+// costs libbpf a scan of the kernel's BTF at every trace start (about 1.5 ms each here), so
+// the list is kept short: task_struct is relocated already, and the UAPI msghdr and iovec,
+// whose layout is ABI, are read as plain structs.
+struct inode___clab {
+    umode_t i_mode;
+} __attribute__((preserve_access_index));
+
+struct file___clab {
+    struct inode___clab *f_inode;
+    void *private_data;
+} __attribute__((preserve_access_index));
+
+struct fdtable___clab {
+    unsigned int max_fds;
+    struct file___clab **fd;
+} __attribute__((preserve_access_index));
+
+struct files_struct___clab {
+    struct fdtable___clab *fdt;
+} __attribute__((preserve_access_index));
+
+struct sock_common___clab {
+    unsigned short skc_family;
+} __attribute__((preserve_access_index));
+
+struct sock___clab {
+    struct sock_common___clab __sk_common;
+    u16 sk_protocol;
+} __attribute__((preserve_access_index));
+
+struct socket___clab {
+    struct sock___clab *sk;
+} __attribute__((preserve_access_index));
+
+// The socket behind the current task's fd `fd`, or NULL when the fd is not a socket. Probe
+// reads throughout: the fd table is read without its lock, and a racing close can at worst make
+// one record undecoded, never a fault.
+static __always_inline struct sock___clab *socket_of(__s64 fd) {
+    struct task_struct *t = bpf_get_current_task_btf();
+    struct files_struct___clab *files = (void *)BPF_CORE_READ(t, files);
+    struct fdtable___clab *fdt = BPF_CORE_READ(files, fdt);
+    if (!fdt || fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds)) return 0;
+    struct file___clab **fds = BPF_CORE_READ(fdt, fd);
+    struct file___clab *f = 0;
+    if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) < 0 || !f) return 0;
+    // Only a socket's inode is S_IFSOCK, and only then is private_data a struct socket.
+    umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+    if ((mode & S_IFMT) != S_IFSOCK) return 0;
+    struct socket___clab *sock = BPF_CORE_READ(f, private_data);
+    return sock ? BPF_CORE_READ(sock, sk) : 0;
+}
+
+// struct user_msghdr and struct iovec, the x86_64 ABI (no relocation needed).
+struct clab_msghdr {
+    __u64 name;
+    __s32 namelen;
+    __u32 pad;
+    __u64 iov;
+    __u64 iovlen;
+    __u64 control;
+    __u64 controllen;
+    __u32 flags;
+};
+
+struct clab_iovec {
+    __u64 base;
+    __u64 len;
+};
+
+// sendto/recvfrom/sendmsg/recvmsg: when the fd is a netlink socket, writes the record with the
+// messages and returns 1; otherwise 0 (the usual record follows).
+static __always_inline int emit_netlink(struct clab_pending *p, __u64 pid_tgid, long ret) {
+    struct sock___clab *sk = socket_of((__s32)p->args[0]);
+    if (!sk || BPF_CORE_READ(sk, __sk_common.skc_family) != AF_NETLINK) return 0;
+    __u64 now = bpf_ktime_get_ns();
+    struct clab_syscall_netlink_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        count_drop();
+        return 1;
+    }
+    struct clab_netlink_data *nl = &e->nl;
+    nl->protocol = BPF_CORE_READ(sk, sk_protocol);
+    nl->addr_len = 0;
+    nl->iovlen = 0;
+    nl->pad = 0;
+    int receive = p->nr == NR_RECVFROM || p->nr == NR_RECVMSG;
+    const void *buf = 0, *addr = 0;
+    __u64 len = 0, addr_len = 0;
+    if (p->nr == NR_SENDTO || p->nr == NR_RECVFROM) {
+        buf = (const void *)p->args[1];
+        len = p->args[2];
+        if (!receive) {
+            addr = (const void *)p->args[4];
+            addr_len = p->args[5];
+        }
+    } else {
+        struct clab_msghdr m = {};
+        struct clab_iovec iov = {};
+        if (bpf_probe_read_user(&m, sizeof(m), (const void *)p->args[1]) == 0) {
+            nl->iovlen = m.iovlen;
+            if (m.iovlen > 0 && bpf_probe_read_user(&iov, sizeof(iov), (const void *)m.iov) == 0) {
+                buf = (const void *)iov.base;
+                len = iov.len;
+            }
+            if (!receive && m.namelen > 0) {
+                addr = (const void *)m.name;
+                addr_len = (__u32)m.namelen;
+            }
+        }
+    }
+    nl->base = (__u64)buf;
+    nl->buf_len = len > 0xFFFFFFFF ? 0xFFFFFFFF : len;
+    if (addr && addr_len) {
+        if (addr_len > sizeof(nl->addr)) addr_len = sizeof(nl->addr);
+        if (bpf_probe_read_user(nl->addr, addr_len, addr) == 0) nl->addr_len = addr_len;
+    }
+    // A receive filled only `ret` bytes; a failed one, none.
+    __s64 n = receive ? (ret < (__s64)len ? ret : (__s64)len) : (__s64)len;
+    if (n < 0) n = 0;
+    if (n > CLAB_NL_MAX) n = CLAB_NL_MAX;
+    if (!buf || bpf_probe_read_user(nl->data, n, buf) < 0) n = 0;
+    nl->len = n;
+    fill_event(&e->ev, p, pid_tgid, now, ret, CLAB_F_NETLINK);
+    bpf_ringbuf_submit(e, wake_flags(sizeof(*e)));
+    return 1;
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter_events, struct pt_regs *regs, long id) {
     struct clab_pending *p = traced_current(id);
@@ -274,7 +422,13 @@ SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit_events, struct pt_regs *regs, long ret) {
     struct clab_pending *p = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
     if (!p || p->nr < 0) return 0;
-    emit_syscall(p, bpf_get_current_pid_tgid(), ret, 0);
+    __u64 pid_tgid = bpf_get_current_pid_tgid();
+    // One compare for every other syscall: sendto, recvfrom, sendmsg and recvmsg are 44-47.
+    if ((__u32)(p->nr - NR_SENDTO) <= NR_RECVMSG - NR_SENDTO && emit_netlink(p, pid_tgid, ret)) {
+        p->nr = -1;
+        return 0;
+    }
+    emit_syscall(p, pid_tgid, ret, 0);
     p->nr = -1;
     return 0;
 }

@@ -14,6 +14,7 @@
 #define CLAB_DATA_MAX 1280      // slot i at i * CLAB_STR_MAX; execve's argv packed from slot 1 on
 #define CLAB_ARGV_MAX 32        // execve arguments captured
 #define CLAB_SMALL_MAX 64       // bytes of a lone buffer argument (write's data, sethostname's name)
+#define CLAB_NL_MAX 1024        // bytes of a netlink message buffer (a whole nftables batch of a few rules)
 
 enum clab_event_kind {
     CLAB_EV_SYSCALL = 1,  // struct clab_syscall_event (+ struct clab_strings with CLAB_F_STRINGS)
@@ -31,6 +32,7 @@ enum clab_event_flags {
     CLAB_F_ARGV_MORE = 8,   // execve: argv had more than CLAB_ARGV_MAX entries or bytes
     CLAB_F_THREAD = 16,     // fork: the child is a thread of the parent's process
     CLAB_F_SMALL = 32,      // a struct clab_small_data follows (one short buffer)
+    CLAB_F_NETLINK = 64,    // a struct clab_netlink_data follows (sendto/recvfrom/sendmsg/recvmsg on netlink)
 };
 
 // Which arguments to capture, one byte per string slot, written by the reader into the
@@ -82,6 +84,25 @@ struct clab_small_data {
 struct clab_syscall_small_event {
     struct clab_syscall_event ev;
     struct clab_small_data d;
+};
+
+// sendto, recvfrom, sendmsg and recvmsg on an AF_NETLINK socket: the messages themselves, read
+// at the return (a receive's buffer is filled by then), in place of the usual capture.
+struct clab_netlink_data {
+    __u32 len;       // bytes captured in data
+    __u32 buf_len;   // the buffer's length: sendto/recvfrom's len, or the first iovec's iov_len
+    __u64 base;      // the buffer's address (shown when nothing could be read)
+    __u64 iovlen;    // sendmsg/recvmsg: msg_iovlen (only the first iovec is read)
+    __u16 protocol;  // the socket's netlink protocol: NETLINK_ROUTE (0), NETLINK_NETFILTER (12), ...
+    __u16 addr_len;  // bytes in addr: sendto's dest_addr or sendmsg's msg_name (0: none)
+    __u32 pad;
+    __u8 addr[16];   // struct sockaddr_nl (12 bytes)
+    char data[CLAB_NL_MAX];
+};
+
+struct clab_syscall_netlink_event {
+    struct clab_syscall_event ev;
+    struct clab_netlink_data nl;
 };
 
 struct clab_proc_event {

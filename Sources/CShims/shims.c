@@ -94,8 +94,30 @@ pid_t clab_spawn(const struct clab_spawn_request *req, int *pidfd) {
     args.flags = req->clone_flags | CLONE_PIDFD;
     args.pidfd = (uint64_t)(uintptr_t)&fd;
     args.exit_signal = SIGCHLD;
+    // --net container:NAME: the child must start in that container's network namespace. A
+    // thread may switch its own network namespace (unlike its mount or user namespace), so this
+    // thread switches, clones (the child inherits it) and switches back. Joined here, as host
+    // root, before the child's new user namespace exists: from inside it, setns would be refused.
+    int home = -1;
+    if (req->join_netns >= 0) {
+        home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+        if (home < 0) return -errno;
+        if (setns(req->join_netns, CLONE_NEWNET) < 0) {
+            int err = errno;
+            close(home);
+            return -err;
+        }
+    }
     long pid = syscall(SYS_clone3, &args, sizeof(args));
-    if (pid < 0) return -errno;
+    int clone_errno = errno;
+    if (home >= 0) {
+        if (pid != 0) {
+            // Back home; failing that, this thread would stay in the container's namespace.
+            if (setns(home, CLONE_NEWNET) < 0) abort();
+            close(home);
+        }
+    }
+    if (pid < 0) return -clone_errno;
     if (pid == 0) {
         child_main(req);
         _exit(126);
@@ -275,4 +297,12 @@ long clab_lgetxattr(const char *path, const char *name, void *value, unsigned lo
 
 int clab_lsetxattr(const char *path, const char *name, const void *value, unsigned long size, int flags) {
     return lsetxattr(path, name, value, size, flags);
+}
+
+long clab_fgetxattr(int fd, const char *name, void *value, unsigned long size) {
+    return (long)fgetxattr(fd, name, value, size);
+}
+
+int clab_fsetxattr(int fd, const char *name, const void *value, unsigned long size, int flags) {
+    return fsetxattr(fd, name, value, size, flags);
 }

@@ -117,7 +117,9 @@ public struct Clab: ParsableCommand {
         subcommands: [
             TourCommand.self, StepCommand.self, CheckCommand.self, StatsCommand.self, LessonsCommand.self,
             LessonCommand.self,
-            PSCommand.self, DiffCommand.self, CommitCommand.self, RmCommand.self, VolumeCommand.self, ImageCommand.self,
+            PSCommand.self, DiffCommand.self, CommitCommand.self, RmCommand.self, VolumeCommand.self,
+            NetworkCommand.self,
+            ImageCommand.self,
             GCCommand.self,
             LabCommand.self, TraceCommand.self,
         ])

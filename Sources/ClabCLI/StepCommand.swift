@@ -1,5 +1,6 @@
 import ArgumentParser
 import ClabCore
+import ClabNetwork
 import FoundationEssentials
 import Glibc
 
@@ -33,11 +34,22 @@ struct StepCommand: ParsableCommand {
     @Option(help: "The image whose layers form the root (stage 9 on; default busybox).")
     var image: String?
 
-    @Option(help: "Keep the container's writable layer under this name after it exits (stage 9 on, with --keep).")
+    @Option(
+        help:
+            "Name the container (stage 9 on): `clab ps`, --net container:NAME, and its name on a user network; with --keep, the kept layer's name."
+    )
     var name: String?
 
     @Flag(help: "Keep the writable layer: `clab diff NAME`, `clab rm NAME` (stage 9 on, with --name).")
     var keep = false
+
+    @Option(help: "bridge (default), none, host, container:NAME, or a network from `clab network create` (stage 11).")
+    var net: String?
+
+    @Option(
+        name: [.customShort("p"), .customLong("publish")],
+        help: "[HOSTIP:]HOSTPORT:PORT[/udp]: publish a container port on the host; repeatable (stage 11).")
+    var publish: [String] = []
 
     @Option(
         name: [.customShort("v"), .customLong("volume")],
@@ -69,13 +81,15 @@ struct StepCommand: ParsableCommand {
         if !stage.mountsVolumes && !volume.isEmpty {
             throw ClabError("-v needs stage 10 or later: volumes arrive at stage 10", exitCode: 2)
         }
-        if keep != (name != nil) {
-            throw ClabError(
-                keep ? "--keep needs --name NAME: the name finds it later" : "--name needs --keep", exitCode: 2)
+        if keep && name == nil {
+            throw ClabError("--keep needs --name NAME: the name finds it later", exitCode: 2)
         }
         if let name { try KeptContainers.validateName(name) }
         if let image { request.image = image }
-        request.keepName = name
+        request.name = name
+        request.keepName = keep ? name : nil
+        request.network = try net.map(NetworkMode.parse)
+        request.publish = try publish.map(PortPublish.parse)
         request.volumes = try volume.map(VolumeRequest.parse)
         return request
     }
@@ -157,9 +171,12 @@ struct PSCommand: ParsableCommand {
             for c in running { print(c.id) }
             return
         }
-        print(pad("ID", 14) + pad("STAGE", 7) + pad("PID", 9) + "COMMAND")
+        print(pad("ID", 14) + pad("STAGE", 7) + pad("PID", 9) + pad("NAME", 14) + pad("ADDRESS", 18) + "COMMAND")
         for c in running {
-            print(pad(c.id, 14) + pad("\(c.stage)", 7) + pad(c.initPid.map(String.init) ?? "-", 9) + (c.command ?? ""))
+            print(
+                pad(c.id, 14) + pad("\(c.stage)", 7) + pad(c.initPid.map(String.init) ?? "-", 9)
+                    + pad(c.name ?? "-", 14)
+                    + pad(c.address ?? "-", 18) + (c.command ?? ""))
         }
     }
 }
@@ -181,6 +198,7 @@ struct GCCommand: ParsableCommand {
         for id in report.containers { print("removed container \(id)") }
         for dir in report.tempDirs { print("removed half-built image \(dir)") }
         for dir in report.cgroups { print("removed cgroup \(dir)") }
+        for lease in report.leases { print("released address \(lease)") }
         if !report.skippedRecent.isEmpty {
             let n = report.skippedRecent.count
             print(

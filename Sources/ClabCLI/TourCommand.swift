@@ -6,7 +6,7 @@ import Glibc
 /// what the stage changed. Pauses between stages on a terminal.
 struct TourCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "tour", abstract: "Walk through stages 1-7 on the busybox image, one real container each.")
+        commandName: "tour", abstract: "Walk through every stage on the busybox image, one real container each.")
 
     @Flag(help: "Do not wait for Enter between stages.")
     var noPause = false
@@ -34,6 +34,10 @@ struct TourCommand: ParsableCommand {
         (
             10, "date >> /data/visits && cat /data/visits",
             "/data is the volume 'tour': it outlives the container (run the tour again; `clab volume rm tour`)"
+        ),
+        (
+            11, "ip -4 -o addr show eth0; ip route; ping -c 1 -W 2 $(ip route | awk '/default/ {print $3}')",
+            "eth0 on clab's bridge, a default route through it, and the bridge answers"
         ),
     ]
 

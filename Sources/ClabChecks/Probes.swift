@@ -1,4 +1,6 @@
 import ClabCore
+import ClabNetlink
+import ClabNetwork
 import FoundationEssentials
 import Glibc
 
@@ -69,6 +71,9 @@ public struct StageProbes {
                 overlay, layers: try runtime.images.layers(request.image), store: runtime.images.layerStore,
                 base: spec.idMapping?.host ?? 0, pid: session.pid, tag: tag)
         }
+        if stage.connectsNetwork {
+            results += Self.evaluateNetwork(spec: spec, facts: facts, networks: runtime.networks)
+        }
         if stage.mountsVolumes {
             // The container wrote the volume: read it as its root sees it (f may be a symlink).
             let data = volumes.dataPath(tag) + "/f"
@@ -84,6 +89,39 @@ public struct StageProbes {
                     passed: facts["ro"]?.contains("Read-only file system") == true && !FS.exists(roDir + "/x"),
                     evidence: "touch /clab-ro/x inside: \(facts["ro"] ?? "?")"))
         }
+        return results
+    }
+
+    /// Stage 11: the container's eth0, its route, its gateway, its veth on the host's bridge.
+    static func evaluateNetwork(spec: ContainerSpec, facts f: [String: String], networks: NetworkStore) -> [ProbeResult]
+    {
+        var results: [ProbeResult] = []
+        func add(_ s: Int, _ property: String, _ passed: Bool, _ evidence: String) {
+            results.append(ProbeResult(stage: s, property: property, passed: passed, evidence: evidence))
+        }
+        let address = f["eth0"] ?? ""
+        let subnet = networks.list().first {
+            $0.name == NetworkStore.defaultName
+        }
+        let inSubnet =
+            subnet?.network.map { net in
+                IPv4Address(String(address.prefix { $0 != "/" })).map(net.contains) ?? false
+            } ?? false
+        add(
+            11, "eth0 has an address on clab's bridge", inSubnet,
+            "inside: eth0 \(address.isEmpty ? "has no address" : address); clab network: \(subnet?.subnet ?? "none")")
+        let gateway = subnet?.gateway.map { "\($0)" }
+        add(
+            11, "the default route goes through the bridge's address", f["gateway"] == gateway && gateway != nil,
+            "inside: default via \(f["gateway"] ?? "?"); the bridge \(subnet?.bridge ?? "?") is \(gateway ?? "?")")
+        add(11, "the gateway answers a ping", f["ping_gateway"] == "0", "inside: ping -c 1 \(f["gateway"] ?? "?")")
+        let veth = NetworkStore.hostVethName(spec.id)
+        let master = (try? Netlink().links()).flatMap { links in
+            links.first { $0.name == veth }.flatMap { v in links.first { $0.index == v.master }?.name }
+        }
+        add(
+            11, "its veth's host end is on the bridge", master == subnet?.bridge && master != nil,
+            "host: \(veth) \(master.map { "has master \($0)" } ?? "has no master")")
         return results
     }
 
@@ -118,6 +156,12 @@ public struct StageProbes {
         fi
         if [ "$CLAB_STAGE" -ge 9 ]; then
           echo "\(tag)" > /.\(tag) && rm /etc/hosts && echo "overlay=ok"
+        fi
+        if [ "$CLAB_STAGE" -ge 11 ]; then
+          echo "eth0=$(ip -4 -o addr show dev eth0 | awk '{print $4}')"
+          gw=$(ip -4 route show default | awk '{print $3}')
+          echo "gateway=$gw"
+          ping -c 1 -W 2 "$gw" >/dev/null 2>&1; echo "ping_gateway=$?"
         fi
         if [ "$CLAB_STAGE" -ge 10 ]; then
           echo "\(tag)" > /clab-volume/f && echo "volume=ok"
@@ -238,10 +282,18 @@ public struct StageProbes {
 
         if stage.has(.net) {
             let devs = (f["netdevs"] ?? "").split(separator: " ").map(String.init)
-            add(6, "only lo exists", devs == ["lo"], "inside /proc/net/dev: \(devs.joined(separator: " "))")
+            // From stage 11 the container has its own eth0 too, still none of the host's.
+            let expected = stage.connectsNetwork ? ["eth0", "lo"] : ["lo"]
+            add(
+                6, stage.connectsNetwork ? "only lo and its own eth0 exist" : "only lo exists",
+                devs.sorted() == expected, "inside /proc/net/dev: \(devs.joined(separator: " "))")
             let lo = f["lo"] ?? ""
             add(6, "lo is up", lo.contains(",UP") || lo.contains("<UP"), lo.isEmpty ? "no lo" : lo)
-            add(6, "no route anywhere", f["routes"] == "0", "inside: `ip -4 route` prints \(f["routes"] ?? "?") routes")
+            if !stage.connectsNetwork {
+                add(
+                    6, "no route anywhere", f["routes"] == "0",
+                    "inside: `ip -4 route` prints \(f["routes"] ?? "?") routes")
+            }
         }
 
         if stage.has(.user), let map = spec.idMapping {

@@ -1,3 +1,5 @@
+import ClabNetwork
+
 /// The text clab prints before a container starts: what this stage adds, the kernel calls
 /// behind it, and the util-linux commands an expert would type for the same container.
 public enum Banner {
@@ -32,6 +34,7 @@ public enum Banner {
             lines.append("  by hand: export ROOT=\(Self.rootForHand(spec))")
         }
         lines.append("           \(byHand(spec))")
+        lines += networkLines(prepared)
         if stage.has(.user) {
             lines.append(
                 "           (--map-users runs newuidmap, from the uidmap package: it needs root:100000:65536 in /etc/subuid and /etc/subgid)"
@@ -65,11 +68,11 @@ public enum Banner {
         }
         if stage.has(.uts) { flags.append("--uts") }
         if stage.has(.ipc) { flags.append("--ipc") }
-        if stage.has(.net) { flags.append("--net") }
+        if stage.has(.net) && spec.network == .own { flags.append("--net") }
         if stage.has(.mnt) { flags.append("--mount --propagation private") }
         if stage.has(.pid) { flags.append("--pid --fork") }
         var script = ["hostname \(spec.hostname)"]
-        if stage.has(.net) { script.append("ip link set lo up") }
+        if stage.has(.net) && spec.network == .own { script.append("ip link set lo up") }
         if stage.has(.mnt) {
             script += [
                 spec.overlay.map { "mount -t overlay overlay -o \($0.options) \(root)" }
@@ -92,5 +95,38 @@ public enum Banner {
             script.append("exec chroot \(root) /bin/sh")
         }
         return "unshare \(flags.joined(separator: " ")) sh -c '\(script.joined(separator: " && "))'"
+    }
+
+    /// Stage 11: where the container's network comes from, and the same plumbing by hand with
+    /// iproute2 and nft ($PID: the container's first process; $IP: the address clab leases).
+    static func networkLines(_ prepared: PreparedContainer) -> [String] {
+        guard let plan = prepared.network else { return [] }
+        switch plan.mode {
+        case .none: return ["  network: none: its own network namespace with only lo (stage 6)"]
+        case .host: return ["  network: host: the host's own network namespace, no isolation (no CLONE_NEWNET)"]
+        case .container(let name):
+            return [
+                "  network: container:\(name): setns(<\(name)'s /proc/<pid>/ns/net>, CLONE_NEWNET) before clone3, so it shares \(name)'s eth0 and lo",
+                "  by hand: nsenter --net=/proc/<\(name)'s pid>/ns/net unshare ... (the rest as above, without --net)",
+            ]
+        case .bridge:
+            guard let config = plan.config, let net = config.network, let gateway = config.gateway else { return [] }
+            let veth = NetworkStore.hostVethName(prepared.spec.id)
+            var lines = [
+                "  network: eth0 on bridge \(config.bridge) (\(config.name), \(config.subnet), gateway \(gateway)); NAT to the outside"
+                    + (plan.ports.isEmpty ? "" : "; ports \(plan.ports.map(\.description).joined(separator: ", "))"),
+                "  by hand: ip link add \(config.bridge) type bridge && ip addr add \(gateway)/\(net.prefix) dev \(config.bridge) && ip link set \(config.bridge) up",
+                "           ip link add \(veth) type veth peer name eth0 netns $PID && ip link set \(veth) master \(config.bridge) up",
+                "           nsenter -t $PID -n sh -c 'ip addr add $IP/\(net.prefix) dev eth0 && ip link set eth0 up && ip route add default via \(gateway)'",
+                "           sysctl -w net.ipv4.ip_forward=1 net.ipv4.conf.\(config.bridge).route_localnet=1",
+                "           nft -f - <<'EOF'",
+            ]
+            let script = Firewall.script(
+                bridge: config.bridge, subnet: config.subnet, ports: plan.ports,
+                containerIP: plan.ports.isEmpty ? nil : "$IP")
+            lines += script.split(separator: "\n").map { "           " + $0 }
+            lines.append("           EOF")
+            return lines
+        }
     }
 }

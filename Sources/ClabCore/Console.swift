@@ -110,7 +110,7 @@ public final class Console {
         if clab_winch_pending() != 0 { Self.copySize(from: output, to: master) }
         for fd in ready where fd.revents != 0 {
             if fd.fd == master {
-                if fd.revents & Int16(POLLIN) != 0 { drainOutput() }
+                if fd.revents & Int16(POLLIN) != 0 { drainOutput(atMost: Self.outputPerRound) }
                 if fd.revents & Int16(POLLOUT) != 0 { flushInput() }
             } else if let input, fd.fd == input {
                 readInput(from: input)
@@ -118,14 +118,25 @@ public final class Console {
         }
     }
 
-    /// Whatever the container wrote before it exited.
-    func drainOutput() {
+    /// How much of the container's output one round of the relay passes on. A container that
+    /// writes without pause (`yes`) to a terminal slower than it keeps the pty full: reading
+    /// until it is empty never ended, and clab stopped relaying keys (Ctrl-C), escalating
+    /// signals and noticing the exit.
+    static let outputPerRound = 64 << 10
+    /// What is passed on after the container's init exited: the pty's buffer holds far less,
+    /// but at stages 1-2 a background process may keep the slave open and keep writing.
+    static let outputAfterExit = 1 << 20
+
+    /// Passes on what the container wrote, at most `limit` bytes.
+    func drainOutput(atMost limit: Int) {
         var buffer = [UInt8](repeating: 0, count: 16384)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(master, $0.baseAddress, $0.count) }
+        var left = limit
+        while left > 0 {
+            let n = buffer.withUnsafeMutableBytes { read(master, $0.baseAddress, min($0.count, left)) }
             if n < 0 && errno == EINTR { continue }
             // EAGAIN: nothing more now; EIO: every slave is closed.
             guard n > 0 else { return }
+            left -= n
             try? FS.writeAll(output, Array(buffer[0..<n]), what: "the terminal")
         }
     }

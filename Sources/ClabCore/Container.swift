@@ -33,6 +33,15 @@ public final class Container {
     public var beforeGo: [(pid_t) throws -> Void] = []
     /// Recorded in the state file, so gc can remove them after a crash.
     public var cgroupDirs: [String] = []
+    /// Runs once clone3 returned (the child exists or never will): releases what the spawn used.
+    public var afterStart: [() -> Void] = []
+    /// The container's name (`--name`), recorded in its state.
+    public var name: String?
+    /// From stage 11 on a bridge: eth0's address, for `clab ps`.
+    public var networkAddress: String?
+    /// From stage 11, `--net container:NAME`: that container's network namespace (an fd of
+    /// /proc/<pid>/ns/net), which the child starts in. Owned by the caller.
+    public var joinNetworkFD: Int32 = -1
     /// The container's pseudo-terminal, when clab's stdio includes a terminal.
     private var console: Console?
 
@@ -97,11 +106,12 @@ public final class Container {
             withCStrings([]) { cEnv in
                 initPath.withCString { path in
                     var request = clab_spawn_request()
-                    request.clone_flags = spec.stage.cloneFlags
+                    request.clone_flags = spec.cloneFlags
                     request.sync_fd = pair[1]
                     request.stdio = (childStdio.0, childStdio.1, childStdio.2)
                     request.become_root = spec.idMapping != nil ? 1 : 0
                     request.ctty = console?.controllingFD ?? -1
+                    request.join_netns = joinNetworkFD
                     request.path = path
                     request.argv = cArgv
                     request.envp = cEnv
@@ -114,6 +124,8 @@ public final class Container {
         }
         close(pair[1])
         console?.closeSlave()
+        for release in afterStart { release() }
+        afterStart = []
         guard result > 0 else {
             cleanup()
             let flags = spec.stage.namespaces.map(\.flagName).joined(separator: "|")
@@ -127,6 +139,7 @@ public final class Container {
             try writeState()
             if let map = spec.idMapping { try UserStage.writeMaps(pid: pid, mapping: map) }
             for hook in beforeGo { try hook(pid) }
+            if networkAddress != nil { try writeState() }
             try send([UInt8(ascii: "G")])
             // The header, then the fields in chunks: one message must fit the socket's buffer.
             for message in try sent.wireMessages() { try send(message) }
@@ -144,7 +157,6 @@ public final class Container {
         // The command runs: init has bound the volumes (and made its mounts private first),
         // so the staging binds leave the host's namespace now.
         VolumeStaging.release(bundleDir: spec.bundleDir)
-        console?.enterRawMode()
     }
 
     /// Waits for the container's init (its PID 1, or the command itself) to exit, relaying its
@@ -155,6 +167,8 @@ public final class Container {
     {
         if let reaped { return reaped }
         if forwardSignals { clab_forward_signals_to(pid) }
+        // Only now: a SIGTERM before the handler above would end clab with raw mode on.
+        console?.enterRawMode()
         var firstSignalAt: Date?
         var firstSignal: Int32 = 0
         var escalated = false
@@ -177,7 +191,7 @@ public final class Container {
             console?.pump(ready > 0 ? Array(fds.dropFirst()) : [])
             if let first = firstSignalAt, !escalated, spec.stage.has(.pid), Date().timeIntervalSince(first) >= grace {
                 escalated = true
-                console?.drainOutput()
+                console?.drainOutput(atMost: Console.outputPerRound)
                 console?.restore()
                 onEscalate?(firstSignal)
                 kill(pid, SIGKILL)
@@ -185,7 +199,7 @@ public final class Container {
         }
         if forwardSignals { clab_forward_signals_reset() }
         let status = reap()
-        console?.drainOutput()
+        console?.drainOutput(atMost: Console.outputAfterExit)
         console?.restore()
         return status
     }
@@ -287,7 +301,8 @@ public final class Container {
             id: spec.id, stage: spec.stageNumber, clabPid: getpid(),
             clabStartTime: Host.startTime(pid: getpid()), initPid: pid > 0 ? pid : nil,
             created: Int(time(nil)), command: spec.command.joined(separator: " "), cgroups: cgroupDirs,
-            volumes: spec.volumes.map(\.source), layers: spec.overlay?.lowers.map(Path.basename))
+            volumes: spec.volumes.map(\.source), layers: spec.overlay?.lowers.map(Path.basename), name: name,
+            address: networkAddress)
         try FS.write(state.json, to: stateFile)
     }
 }
@@ -307,6 +322,9 @@ public struct ContainerState: Codable, Sendable {
     public var volumes: [String]?
     /// The layers under its overlay, by hex digest (so `clab image rm` keeps them).
     public var layers: [String]?
+    /// Its `--name`, and from stage 11 eth0's address on a bridge network.
+    public var name: String?
+    public var address: String?
 
     /// Written by hand: JSONEncoder costs half a millisecond, on every container start.
     var json: String {
@@ -332,6 +350,8 @@ public struct ContainerState: Codable, Sendable {
         if let cgroups { fields.append("\"cgroups\":[" + cgroups.map(quoted).joined(separator: ",") + "]") }
         if let volumes { fields.append("\"volumes\":[" + volumes.map(quoted).joined(separator: ",") + "]") }
         if let layers { fields.append("\"layers\":[" + layers.map(quoted).joined(separator: ",") + "]") }
+        if let name { fields.append("\"name\":\(quoted(name))") }
+        if let address { fields.append("\"address\":\(quoted(address))") }
         return "{" + fields.joined(separator: ",") + "}\n"
     }
 

@@ -1,3 +1,4 @@
+import ClabNetwork
 import FoundationEssentials
 import Glibc
 
@@ -16,7 +17,11 @@ public struct GarbageCollector {
         /// Container directories without a state file yet, younger than `recentSeconds`: a start
         /// in progress writes its state just after clone3, so they are left alone.
         public var skippedRecent: [String] = []
-        public var isEmpty: Bool { containers.isEmpty && mounts.isEmpty && tempDirs.isEmpty && cgroups.isEmpty }
+        /// Stage 11 addresses released (with their ports, veths and shared network parts).
+        public var leases: [String] = []
+        public var isEmpty: Bool {
+            containers.isEmpty && mounts.isEmpty && tempDirs.isEmpty && cgroups.isEmpty && leases.isEmpty
+        }
     }
 
     public func collect() -> Report {
@@ -34,6 +39,14 @@ public struct GarbageCollector {
             report.cgroups += Self.removeCgroups(state?.cgroups ?? [], id: id)
             report.mounts += Container.remove(bundleDir: dir)
             if !FS.exists(dir) { report.containers.append(id) }
+        }
+        // Stage 11: addresses, published ports and veths of containers whose clab is gone (and
+        // with the last of them the default bridge, clab's nft table and ip_forward as it was).
+        let networks = NetworkStore(root: layout.root, runDir: layout.runDir)
+        let running = Set(ContainerState.running(in: layout).map(\.id))
+        for lease in networks.allLeases() where !running.contains(lease.container) {
+            networks.detach(containerID: lease.container)
+            report.leases.append("\(lease.address) (\(lease.network), container \(lease.container))")
         }
         // Half-built images and layers from a killed `clab` (…/.tmp-<what>-<pid>, <layer>.tmp-<pid>).
         let layers = layout.root + "/layers"

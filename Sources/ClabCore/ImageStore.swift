@@ -220,9 +220,9 @@ public struct ImageStore: Sendable {
         }
     }
 
-    /// `cp -a source target` with every owner moved up by `base`, made once: built aside under the
-    /// images lock (as `.tmp-<name>-<pid>`, which gc knows) and renamed into place. Shared by the
-    /// stage-7 copy of an image and the stage-9 copies of layers.
+    /// A copy of `source` with every owner moved up by `base` (ShiftedCopy), made once: built
+    /// aside under the images lock (in `.tmp-<name>-<pid>`, mode 0700, which gc knows) and renamed
+    /// into place. Shared by the stage-7 copy of an image and the stage-9 copies of layers.
     ///
     /// The copies live in `shifted-<base>/`, owned by root with the range's root as group, mode
     /// 0710: the mapped root passes through (init mounts the copy from inside its namespace),
@@ -241,37 +241,23 @@ public struct ImageStore: Sendable {
         announce()
         let tmp = parent + "/.tmp-" + Path.basename(target) + "-\(getpid())"
         try? FS.removeTree(tmp)
-        do {
-            _ = try Host.output(["cp", "-a", source, tmp])
-            try Self.shiftOwners(tmp, by: base)
-            guard rename(tmp, target) == 0 else { throw SyscallError("rename \(tmp) \(target)") }
-        } catch {
-            try? FS.removeTree(tmp)
-            throw error
-        }
+        defer { try? FS.removeTree(tmp) }
+        let tree = try ShiftedCopy.copyAside(source, scratch: tmp, shift: .init(from: 0, to: base))
+        guard rename(tree, target) == 0 else { throw SyscallError("rename \(tree) \(target)") }
         return target
     }
 
-    /// Moves every owner from the range starting at `from` to the one starting at `by`
-    /// (0 → 100000 for the stage-7 copies; 100000 → 0 to turn a container's upper into a layer).
-    static func shiftOwners(_ root: String, by base: UInt32, from: UInt32 = 0) throws {
-        for path in [root] + FS.walk(root) {
-            var st = stat()
-            guard lstat(path, &st) == 0 else { throw SyscallError("lstat \(path)") }
-            let mode = st.st_mode
-            let uid = st.st_uid >= from ? st.st_uid - from + base : st.st_uid
-            let gid = st.st_gid >= from ? st.st_gid - from + base : st.st_gid
-            guard lchown(path, uid, gid) == 0 else { throw SyscallError("lchown \(path)") }
-            // chown clears setuid/setgid bits; put them back (busybox itself has none, but be exact).
-            if (mode & S_IFMT) != S_IFLNK && (mode & (S_ISUID | S_ISGID)) != 0 { chmod(path, mode & 0o7777) }
-        }
-    }
-
+    /// The bytes of the regular files below `root`, each path counted (hard links as often as
+    /// they are named, sparse files at their full size), at most Int.max: the sizes come from
+    /// hostile layers too.
     static func treeSize(_ root: String) -> Int {
         var total = 0
         for path in FS.walk(root) {
             var st = stat()
-            if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG { total += Int(st.st_size) }
+            if lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG {
+                let (sum, overflow) = total.addingReportingOverflow(Int(st.st_size))
+                total = overflow ? Int.max : sum
+            }
         }
         return total
     }

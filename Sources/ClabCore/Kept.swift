@@ -80,10 +80,11 @@ public struct KeptContainers: Sendable {
         let tmp = LayerStore(layout: layout).dir + "/.tmp-commit-\(getpid())"
         try? FS.removeTree(tmp)
         defer { try? FS.removeTree(tmp) }
-        _ = try Host.output(["cp", "-a", path(name) + "/upper", tmp])
-        try ImageStore.shiftOwners(tmp, by: 0, from: IDMapping.defaultRange.host)
+        // The writable layer belongs to the mapped root: copied aside, root's (see ShiftedCopy).
+        let tree = try ShiftedCopy.copyAside(
+            path(name) + "/upper", scratch: tmp, shift: .init(from: IDMapping.defaultRange.host, to: 0))
         log("hashing and storing the container's changes as a layer…")
-        let (digest, size) = try LayerStore(layout: layout).add(tree: tmp)
+        let (digest, size) = try LayerStore(layout: layout).add(tree: tree)
         log("layer \(digest.prefix(19)) (\(humanBytes(Int64(size))))")
         config.layers.append(digest)
         config.history.append(ImageConfig.History(createdBy: "clab commit \(name)", emptyLayer: false))

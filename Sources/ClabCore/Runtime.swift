@@ -1,3 +1,4 @@
+import ClabNetwork
 import FoundationEssentials
 import Glibc
 
@@ -22,6 +23,12 @@ public struct RunRequest: Sendable {
     public var keepName: String?
     /// From stage 10: `-v` mounts.
     public var volumes: [VolumeRequest] = []
+    /// From stage 9: the container's name (`--name`): `clab ps`, `--net container:NAME`, and
+    /// the name other containers on a user network find it by.
+    public var name: String?
+    /// From stage 11: `--net` (nil: the default bridge) and `-p` ports.
+    public var network: NetworkMode?
+    public var publish: [PortPublish] = []
 
     public init(
         stage: Stage, command: [String]? = nil, hostname: String? = nil, idMapping: IDMapping = .defaultRange,
@@ -44,6 +51,11 @@ public struct PreparedContainer: Sendable {
     public var cgroupLayout: String?
     /// Things worth one line to the user (a cgroup placement fallback).
     public var notes: [String]
+    /// From stage 11: the network model and what goes with it.
+    public var network: NetworkPlan?
+    /// Where networks live (for the plumbing and its removal).
+    public var networks: NetworkStore?
+    public var name: String?
 }
 
 /// How a container ended, and what its limits did.
@@ -112,6 +124,13 @@ public struct Runtime: Sendable {
             try Self.requireSearchable(layout.containersDir)
             try Self.requireSearchable(initPath)
         }
+        if let name = request.name {
+            try KeptContainers.validateName(name)
+            if ContainerState.running(in: layout).contains(where: { $0.name == name }) {
+                throw ClabError("a running container is already named \(name): pick another --name", exitCode: 2)
+            }
+        }
+        let networkPlan = try planNetwork(request)
         try layout.prepare()
         try images.ensureBase(log: log)
         var imageRoot = images.rootfs(ImageStore.baseName)
@@ -186,6 +205,7 @@ public struct Runtime: Sendable {
             spec.overlay = OverlaySpec(lowers: lowers, upper: rw + "/upper", work: rw + "/work")
             keptLayers = layers
         }
+        if let networkPlan { try applyNetwork(networkPlan, to: &spec) }
         // The last gate: every rule on the finished spec, before a cgroup or a kept name exists.
         try spec.validate()
         prepared.spec = spec
@@ -199,6 +219,9 @@ public struct Runtime: Sendable {
             prepared = PreparedContainer(
                 spec: spec, cgroup: cgroup, cgroupLayout: driver.layout, notes: placement.note.map { [$0] } ?? [])
         }
+        prepared.network = networkPlan
+        prepared.networks = networkPlan == nil ? nil : networks
+        prepared.name = request.name
         if let name = request.keepName {
             _ = try KeptContainers(layout: layout).reserve(name, id: id, image: request.image, layers: keptLayers)
         }
@@ -222,6 +245,8 @@ public struct Runtime: Sendable {
     /// Pair with `remove`.
     public func makeContainer(_ prepared: PreparedContainer) throws -> Container {
         let container = Container(spec: prepared.spec, layout: layout, initPath: initPath)
+        container.name = prepared.name
+        if let plan = prepared.network { try hookNetwork(plan, name: prepared.name, into: container) }
         if let cgroup = prepared.cgroup {
             container.cgroupDirs = cgroup.placement.allDirs
             try container.prepareState()
@@ -240,6 +265,7 @@ public struct Runtime: Sendable {
     public static func remove(_ container: Container, _ prepared: PreparedContainer) {
         container.cleanup()
         prepared.cgroup?.remove()
+        if case .bridge = prepared.network?.mode { prepared.networks?.detach(containerID: container.spec.id) }
     }
 
     /// In a user namespace container root is uid 100000 to the host: every directory on the way

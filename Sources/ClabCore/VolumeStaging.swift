@@ -11,7 +11,10 @@ import Glibc
 ///
 /// The staging mounts exist in the host's namespace only while init sets up (a few ms): the
 /// parent removes them once the command runs, and `clab gc` removes them after a crash (they
-/// are below the container's directory). The directory is the mapped root's, mode 0700.
+/// are below the container's directory). The directory is root's, mode 0710 with the mapped
+/// root's group: init passes through it, and nothing running as uid 100000 on the host (which
+/// may be a user's subordinate id, not only container root) can swap a staging point for a
+/// symlink between its mkdir and the mount, which would put the volume over a host directory.
 enum VolumeStaging {
     static func dir(_ bundleDir: String) -> String { bundleDir + "/volumes" }
 
@@ -20,8 +23,7 @@ enum VolumeStaging {
     static func stage(_ volumes: [VolumeSpec], bundleDir: String, owner: uid_t?) throws -> [VolumeSpec] {
         guard !volumes.isEmpty else { return volumes }
         let dir = dir(bundleDir)
-        try FS.makeDirectories(dir, mode: 0o700)
-        if let owner { guard chown(dir, owner, owner) == 0 else { throw SyscallError("chown \(dir)") } }
+        try StateLayout.closeDirectory(dir, group: owner)
         var staged: [VolumeSpec] = []
         for (i, volume) in volumes.enumerated() {
             let point = dir + "/\(i)"

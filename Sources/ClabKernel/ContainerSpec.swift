@@ -35,6 +35,8 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     public var volumes: [VolumeSpec] = []
     /// From stage 9: the image's working directory (made if missing).
     public var workdir: String?
+    /// From stage 11: whose network namespace the container uses (`--net host|container:NAME`).
+    public var network: NetworkNamespace = .own
 
     public init(
         id: String, stageNumber: Int, hostname: String, imageRoot: String, bundleDir: String, command: [String],
@@ -51,6 +53,12 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     }
 
     public var stage: Stage { Stage.all[stageNumber - 1] }
+
+    /// The stage's clone3 flags, without CLONE_NEWNET when the container uses the host's or
+    /// another container's network namespace.
+    public var cloneFlags: UInt64 {
+        network == .own ? stage.cloneFlags : stage.cloneFlags & ~Namespace.net.cloneFlag
+    }
     public var rootfsMountPoint: String { bundleDir + "/rootfs" }
 
     /// A short random id, also the default hostname (as Docker does).
@@ -121,4 +129,12 @@ public struct VolumeSpec: Codable, Sendable, Equatable {
         self.target = target
         self.readOnly = readOnly
     }
+}
+
+/// Whose network namespace a container lives in (stage 11's models: bridge and none have their
+/// own; host shares the host's; container:NAME joins a running container's).
+public enum NetworkNamespace: UInt8, Codable, Sendable {
+    case own = 0
+    case host = 1
+    case joined = 2
 }

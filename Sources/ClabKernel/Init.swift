@@ -53,7 +53,8 @@ public enum InitProcess {
         let stage = spec.stage
         clab_mark(0)
         if stage.has(.uts) { try UTSStage.setHostname(spec.hostname) }
-        if stage.has(.net) { try NetworkStage.bringUpLoopback() }
+        // With the host's or another container's network namespace, lo is already up, and not ours.
+        if stage.has(.net) && spec.network == .own { try NetworkStage.bringUpLoopback() }
         if stage.has(.mnt) {
             try MountStage.pivotIntoImage(spec)
             if let workdir = spec.workdir { try OverlayStage.enterWorkdir(workdir) }

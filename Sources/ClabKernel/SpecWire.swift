@@ -26,6 +26,7 @@ import Glibc
 ///     10   overlay        list lowers, str upper, str work
 ///     11   volumes        u32 n, then n x (u8 readOnly 0|1, str target, str source)
 ///     12   workdir        string
+///     13   network        u8: 0 own namespace, 1 the host's, 2 another container's (stage 11)
 ///
 ///     string: the value's bytes (UTF-8, no NUL)     str: u32 length, then its bytes
 ///     list:   u32 n, then n x str                   integers little-endian
@@ -51,7 +52,7 @@ extension ContainerSpec {
     enum WireTag: UInt8, CaseIterable {
         case id = 1
         case stage, hostname, imageRoot, bundleDir, command, env, idMapping, cgroupMounts, overlay,
-            volumes, workdir
+            volumes, workdir, network
     }
 
     /// Header and body in one array (tests, and the sender before it splits it).
@@ -96,6 +97,7 @@ extension ContainerSpec {
             }
         }
         if let workdir { body.field(.workdir) { $0.text(workdir) } }
+        if network != .own { body.field(.network) { $0.bytes.append(network.rawValue) } }
         var header = WireWriter()
         header.bytes = Self.wireMagic
         header.u32(Int(Self.wireVersion))
@@ -159,6 +161,7 @@ extension ContainerSpec {
         var overlay: OverlaySpec?
         var volumes: [VolumeSpec] = []
         var workdir: String?
+        var network = NetworkNamespace.own
         var body = WireReader(wireBody, field: "fields")
         while !body.atEnd {
             let rawTag = try body.u8()
@@ -205,6 +208,12 @@ extension ContainerSpec {
                     volumes.append(VolumeSpec(source: try r.str(), target: target, readOnly: flag == 1))
                 }
             case .workdir: workdir = try r.rest()
+            case .network:
+                let raw = try r.u8()
+                guard let mode = NetworkNamespace(rawValue: raw) else {
+                    throw SpecWireError("field 'network' is \(raw), not 0-2")
+                }
+                network = mode
             }
             guard r.atEnd else {
                 throw SpecWireError("field '\(tag)' has \(r.remaining) bytes after its value")
@@ -226,6 +235,7 @@ extension ContainerSpec {
         self.overlay = overlay
         self.volumes = volumes
         self.workdir = workdir
+        self.network = network
     }
 
     /// Reads one spec from a SOCK_SEQPACKET socket: the header message, then chunks until the

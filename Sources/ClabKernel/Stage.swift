@@ -89,6 +89,12 @@ public struct Stage: Sendable, Equatable, Comparable {
             number: 10, title: "volumes", namespace: nil,
             adds: "data that outlives the container: managed volumes and bind mounts (-v)",
             kernel: "openat2(root, \"<path>\", RESOLVE_IN_ROOT); mount(\"<volume>\", \"/proc/self/fd/<fd>\", MS_BIND)"),
+        Stage(
+            number: 11, title: "container networking", namespace: nil,
+            adds: "eth0 on clab's bridge: an address, a default route, NAT to the outside, published ports (-p)",
+            kernel:
+                "rtnetlink RTM_NEWLINK (bridge, veth pair with its peer in the container's netns), RTM_NEWADDR, RTM_NEWROUTE; nftables masquerade and dnat in table ip clab"
+        ),
     ]
 
     public static var range: ClosedRange<Int> { 1...all.count }
@@ -121,6 +127,9 @@ public struct Stage: Sendable, Equatable, Comparable {
 
     /// From stage 10 on, `-v` mounts volumes.
     public var mountsVolumes: Bool { number >= 10 }
+
+    /// From stage 11 on, the container is connected: a veth on a bridge, NAT, published ports.
+    public var connectsNetwork: Bool { number >= 11 }
 
     /// The lesson that explains this stage.
     public var lessonHint: String { "clab lesson \(number)" }

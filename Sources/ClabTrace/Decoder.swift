@@ -28,8 +28,15 @@ public enum Decoder {
             writeHex(raw, into: &out)
             return true
         }
-        let slot = entry.slots[i]
-        switch entry.kinds[i] {
+        return write(entry.kinds[i], i, of: call, slot: entry.slots[i], fdPath: fdPath, into: &out)
+    }
+
+    /// Argument `i` shown as `kind`; `slot`: its string slot.
+    static func write<S: TextSink>(
+        _ kind: ArgKind, _ i: Int, of call: Syscall, slot: Int?, fdPath: (Int64) -> String?, into out: inout S
+    ) -> Bool {
+        let raw = call.args[i]
+        switch kind {
         case .int: out.decimal(Int64(Int32(truncatingIfNeeded: raw)))
         case .long: out.decimal(Int64(bitPattern: raw))
         case .uint: out.decimal(raw)
@@ -80,13 +87,62 @@ public enum Decoder {
                 writePointer(raw, into: &out)
             }
         case .sockaddr:
-            if raw != 0, let bytes = slot.flatMap(call.string) {
+            if let nl = call.netlink {
+                // The netlink record carries the address itself (there are no string slots).
+                if raw != 0 && !nl.address.isEmpty {
+                    out.put(sockaddr(nl.address))
+                } else {
+                    writePointer(raw, into: &out)
+                }
+            } else if raw != 0, let bytes = slot.flatMap(call.string) {
                 out.put(sockaddr(bytes))
             } else {
                 writePointer(raw, into: &out)
             }
+        case .netlink(let otherwise):
+            guard let nl = call.netlink else {
+                return write(otherwise, i, of: call, slot: slot, fdPath: fdPath, into: &out)
+            }
+            writeNetlinkBuffer(nl, pointer: raw, of: call, into: &out)
+        case .msghdr:
+            guard let nl = call.netlink, raw != 0 else {
+                writePointer(raw, into: &out)
+                return true
+            }
+            if !nl.address.isEmpty {
+                out.put("{msg_name=" as StaticString)
+                out.put(sockaddr(nl.address))
+                out.put(", msg_iov=" as StaticString)
+            } else {
+                out.put("{msg_iov=" as StaticString)
+            }
+            if nl.iovlen == 0 {
+                out.put("[]" as StaticString)
+            } else {
+                out.put("[{iov_base=" as StaticString)
+                writeNetlinkBuffer(nl, pointer: nl.base, of: call, into: &out)
+                out.put(", iov_len=" as StaticString)
+                out.decimal(nl.bufferLength)
+                out.put(nl.iovlen > 1 ? "}, ...]" as StaticString : "}]" as StaticString)
+            }
+            out.put(", msg_iovlen=" as StaticString)
+            out.decimal(nl.iovlen)
+            out.put(UInt8(ascii: "}"))
         }
         return true
+    }
+
+    /// The netlink messages of a send, or of what a receive got; the address when there are none.
+    static func writeNetlinkBuffer<S: TextSink>(
+        _ nl: NetlinkCapture, pointer: UInt64, of call: Syscall, into out: inout S
+    ) {
+        let receive = call.nr == 45 || call.nr == 47  // recvfrom, recvmsg (x86_64, as the kernel side)
+        let expected = receive ? min(nl.bufferLength, UInt64(max(0, call.ret))) : nl.bufferLength
+        if nl.bytes.isEmpty && (expected > 0 || pointer == 0 || call.errno != nil) {
+            writePointer(pointer, into: &out)  // unreadable, or nothing was received
+            return
+        }
+        out.put(NetlinkDecoder.messages(nl.bytes, proto: nl.proto, expected: expected))
     }
 
     /// `= 3`, `= -1 ENOENT (No such file or directory)`, `= 0x7f…` (mmap), `= ?` (exit_group).

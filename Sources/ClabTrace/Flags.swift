@@ -181,8 +181,15 @@ enum Flags {
         return rest == 0 ? base : base + "|" + bits(rest, [(0o4000, "SOCK_NONBLOCK"), (0o2000000, "SOCK_CLOEXEC")])
     }
 
+    /// send/recv flags.
+    static let msg: Table = [
+        (0x1, "MSG_OOB"), (0x2, "MSG_PEEK"), (0x4, "MSG_DONTROUTE"), (0x8, "MSG_CTRUNC"), (0x20, "MSG_TRUNC"),
+        (0x40, "MSG_DONTWAIT"), (0x80, "MSG_EOR"), (0x100, "MSG_WAITALL"), (0x4000, "MSG_NOSIGNAL"),
+        (0x8000, "MSG_MORE"), (0x10000, "MSG_WAITFORONE"), (0x4000_0000, "MSG_CMSG_CLOEXEC"),
+    ]
+
     static let netlink: Table = [
-        (0, "NETLINK_ROUTE"), (4, "NETLINK_SOCK_DIAG"), (9, "NETLINK_AUDIT"), (12, "NETLINK_NETFILTER"),
-        (15, "NETLINK_KOBJECT_UEVENT"), (16, "NETLINK_GENERIC"),
+        (0, "NETLINK_ROUTE"), (4, "NETLINK_SOCK_DIAG"), (6, "NETLINK_XFRM"), (9, "NETLINK_AUDIT"),
+        (12, "NETLINK_NETFILTER"), (15, "NETLINK_KOBJECT_UEVENT"), (16, "NETLINK_GENERIC"),
     ]
 }

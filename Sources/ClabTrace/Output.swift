@@ -190,7 +190,8 @@ final class OutputBuffer {
 /// - `{"type":"start","version":1,"mode":"host"|"step","step":N|null,"command":[…],"buffer_bytes":N}`:
 ///   always the first line (`step`: the stage of a `--step` trace)
 /// - `{"type":"syscall","ts_ns","dur_ns","pid","tid","ns_pid","ns_tid","comm","syscall","nr",
-///    "args":[decoded, strace notation, one string per argument],"raw":[6 unsigned integers],
+///    "args":[decoded, strace notation, one string per argument; netlink messages as
+///    `NetlinkDecoder` writes them],"raw":[6 unsigned integers],
 ///    "ret":signed integer|null (null: exit/exit_group, or the thread died inside the call),
 ///    "errno":"ENOENT"|null,"unfinished":bool,"stage":"stage 4 · mount namespace + pivot_root"|null,
 ///    "lesson":"clab lesson 4"|null}`

@@ -35,9 +35,13 @@ public struct StageLabel: Sendable, Equatable {
     public let stage: Int?
 
     static func stage(_ n: Int) -> StageLabel {
-        let title = (try? Stage.numbered(n)).map { "stage \(n) · \($0.title)" } ?? "stage \(n)"
-        return StageLabel(title: title, lesson: "clab lesson \(n)", stage: n)
+        let title = (try? Stage.numbered(n)).map(\.title) ?? pendingTitles[n]
+        return StageLabel(title: "stage \(n)" + (title.map { " · " + $0 } ?? ""), lesson: "clab lesson \(n)", stage: n)
     }
+
+    /// Titles of stages the tracer labels before the stage catalogue has them; the
+    /// catalogue's own title wins once it does.
+    static let pendingTitles = [11: "container networking"]
 
     static let clab = StageLabel(title: "clab · host side: state directory, clone3, \"go\"", lesson: nil, stage: nil)
     static let child = StageLabel(
@@ -54,7 +58,9 @@ public struct StageLabel: Sendable, Equatable {
 /// clab-init, the syscall that starts a stage's work sets the label for the calls after it:
 /// sethostname starts stage 2, mounting proc stage 3, the other mounts, pivot_root and
 /// umount2 stage 4, bringing up `lo` stage 6, chroot stage 1 (stages 1-3). On clab's side,
-/// uid_map/gid_map files are stage 7 and cgroup files stage 8. (clab-init also calls
+/// uid_map/gid_map files are stage 7, cgroup files stage 8, and the network's plumbing stage 11:
+/// netlink messages (rtnetlink for links, addresses and routes; nftables batches), netlink
+/// sockets, /proc/sys/net and setns into a network namespace. (clab-init also calls
 /// `clab_mark`, an exported no-op a uprobe could attach to; it is not needed here.)
 struct Phases {
     let stage: Int
@@ -76,22 +82,31 @@ struct Phases {
         case .child:
             switch call.name {
             case "setgroups", "setresgid", "setresuid": return .stage(7)
+            case "setns" where Self.joinsNetwork(call, path: path): return .stage(11)
             default: return .child
             }
         case .initSetup:
-            if let n = initStage(call) { p.label = .stage(n) }
+            if let n = initStage(call, path: path) { p.label = .stage(n) }
             return p.label ?? .initStart
         }
     }
 
-    /// clab's own calls that are a stage's work: the user namespace's id maps, cgroup files.
+    /// clab's own calls that are a stage's work: the user namespace's id maps, cgroup files, and
+    /// the network plumbing (stage 11): rtnetlink and nftables messages, netlink sockets,
+    /// network namespace files, /proc/sys/net, setns into a network namespace.
     private func hostSideStage(_ call: Syscall, path: (Int64) -> String?) -> Int? {
+        if call.netlink != nil { return 11 }
         let file: String?
         switch call.name {
         case "openat", "mkdir", "mkdirat", "rmdir", "unlinkat", "newfstatat", "statx", "statfs":
             file = firstString(call)
-        case "write", "read", "close", "pwrite64":
+        case "write", "read", "close", "pwrite64", "bind", "connect", "getsockname", "setsockopt", "getsockopt",
+            "sendto", "recvfrom", "sendmsg", "recvmsg":
             file = path(Int64(Int32(truncatingIfNeeded: call.args[0])))
+        case "socket":
+            return call.args[0] == 16 ? 11 : nil  // AF_NETLINK
+        case "setns":
+            return Self.joinsNetwork(call, path: path) ? 11 : nil
         default:
             file = nil
         }
@@ -102,11 +117,27 @@ struct Phases {
             return 7
         }
         if file.hasPrefix("/sys/fs/cgroup") { return 8 }
+        if Self.isNetworkFile(file) { return 11 }
         return nil
     }
 
+    /// A netlink socket (as the fd table names it), a network namespace, or a network sysctl
+    /// (net.ipv4.ip_forward).
+    static func isNetworkFile(_ file: String) -> Bool {
+        file == "socket:AF_NETLINK" || file.hasPrefix("/proc/sys/net/") || file.hasPrefix("/run/netns/")
+            || file.hasPrefix("/proc/") && file.hasSuffix("/ns/net")
+    }
+
+    /// setns into a network namespace: CLONE_NEWNET, or 0 with a /proc/PID/ns/net fd.
+    static func joinsNetwork(_ call: Syscall, path: (Int64) -> String?) -> Bool {
+        let nstype = call.args[1] & 0xFFFF_FFFF
+        if nstype & 0x4000_0000 != 0 { return true }
+        guard nstype == 0, let file = path(Int64(Int32(truncatingIfNeeded: call.args[0]))) else { return false }
+        return file.hasSuffix("/ns/net") || file.hasPrefix("/run/netns/")
+    }
+
     /// The stage a clab-init call starts, if it starts one.
-    private func initStage(_ call: Syscall) -> Int? {
+    private func initStage(_ call: Syscall, path: (Int64) -> String?) -> Int? {
         switch call.name {
         case "sethostname", "setdomainname": return 2
         case "chroot": return 1
@@ -117,7 +148,10 @@ struct Phases {
             if fstype == "cgroup" || fstype == "cgroup2" { return 8 }
             return stage >= 4 ? 4 : 3
         case "socket":
+            if call.args[0] == 16 && stage >= 11 { return 11 }  // a netlink socket: the network's plumbing
             return stage >= 6 ? 6 : nil
+        case "setns":
+            return Self.joinsNetwork(call, path: path) ? 11 : nil
         default:
             return nil
         }
@@ -132,7 +166,7 @@ struct Phases {
     static let focusCalls: Set<String> = [
         "clone", "clone3", "fork", "vfork", "execve", "execveat", "exit_group", "unshare", "setns", "mount",
         "umount2", "pivot_root", "chroot", "chdir", "sethostname", "setdomainname", "setresuid", "setresgid",
-        "setgroups", "setuid", "setgid", "kill", "prctl", "socket", "bind", "connect", "sendto", "mkdir",
+        "setgroups", "setuid", "setgid", "kill", "prctl", "socket", "bind", "connect", "sendto", "sendmsg", "mkdir",
         "symlink", "mknod",
     ]
 

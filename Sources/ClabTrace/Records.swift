@@ -16,6 +16,8 @@ public struct Syscall: Sendable, Equatable {
     public var strings: [[UInt8]?]
     /// A small record's one buffer (write's data), kept inline: no allocation per event.
     var small = SmallBytes()
+    /// sendto/recvfrom/sendmsg/recvmsg on a netlink socket: the messages (nil otherwise).
+    public var netlink: NetlinkCapture?
     /// execve's argv, when captured.
     public var argv: [[UInt8]]
     public var argvTruncated: Bool
@@ -27,7 +29,7 @@ public struct Syscall: Sendable, Equatable {
     public init(
         nr: Int32, pid: UInt32 = 1, tid: UInt32 = 1, ts: UInt64 = 0, duration: UInt64 = 0, ret: Int64 = 0,
         args: [UInt64] = [], strings: [[UInt8]?] = [], argv: [[UInt8]] = [], argvTruncated: Bool = false,
-        noReturn: Bool = false, unfinished: Bool = false
+        noReturn: Bool = false, unfinished: Bool = false, netlink: NetlinkCapture? = nil
     ) {
         self.nr = nr
         self.pid = pid
@@ -43,6 +45,7 @@ public struct Syscall: Sendable, Equatable {
         self.argvTruncated = argvTruncated
         self.noReturn = noReturn
         self.unfinished = unfinished
+        self.netlink = netlink
     }
 
     public var name: String { SyscallCatalog.name(Int(nr)) }
@@ -65,6 +68,34 @@ public struct Syscall: Sendable, Equatable {
         }
         guard slot < strings.count, let bytes = strings[slot] else { return body(nil) }
         return bytes.withUnsafeBytes { body($0) }
+    }
+}
+
+/// What the kernel side read of a netlink send or receive (struct clab_netlink_data).
+public struct NetlinkCapture: Sendable, Equatable {
+    /// The socket's protocol: NETLINK_ROUTE (0), NETLINK_NETFILTER (12), ...
+    public var proto: UInt16
+    /// The start of the buffer (of the first iovec for sendmsg/recvmsg).
+    public var bytes: [UInt8]
+    /// The buffer's length: sendto/recvfrom's len, the first iovec's iov_len.
+    public var bufferLength: UInt64
+    /// The buffer's address.
+    public var base: UInt64
+    /// sendmsg/recvmsg: how many iovecs the message had.
+    public var iovlen: UInt64
+    /// sendto's dest_addr or sendmsg's msg_name, when given.
+    public var address: [UInt8]
+
+    public init(
+        proto: UInt16, bytes: [UInt8], bufferLength: UInt64? = nil, base: UInt64 = 0x1000, iovlen: UInt64 = 1,
+        address: [UInt8] = []
+    ) {
+        self.proto = proto
+        self.bytes = bytes
+        self.bufferLength = bufferLength ?? UInt64(bytes.count)
+        self.base = base
+        self.iovlen = iovlen
+        self.address = address
     }
 }
 
@@ -109,6 +140,8 @@ enum RecordParser {
     static var smallOffset: Int { MemoryLayout<clab_syscall_small_event>.offset(of: \.d) ?? eventSize }
     static var smallDataOffset: Int { MemoryLayout<clab_small_data>.offset(of: \.data) ?? 8 }
     static var smallSize: Int { MemoryLayout<clab_syscall_small_event>.size }
+    static var netlinkOffset: Int { MemoryLayout<clab_syscall_netlink_event>.offset(of: \.nl) ?? eventSize }
+    static var netlinkSize: Int { MemoryLayout<clab_syscall_netlink_event>.size }
 
     static func parse(_ base: UnsafeRawPointer, _ size: Int) -> Record {
         guard size >= 4 else { return .unknown }
@@ -143,7 +176,9 @@ enum RecordParser {
         call.noReturn = flags & CLAB_F_NORETURN.rawValue != 0
         call.unfinished = flags & CLAB_F_UNFINISHED.rawValue != 0
         call.argvTruncated = flags & CLAB_F_ARGV_MORE.rawValue != 0
-        if flags & CLAB_F_SMALL.rawValue != 0 && size >= smallSize {
+        if flags & CLAB_F_NETLINK.rawValue != 0 && size >= netlinkSize {
+            call.netlink = netlink(base + netlinkOffset)
+        } else if flags & CLAB_F_SMALL.rawValue != 0 && size >= smallSize {
             let d = base + smallOffset
             let len = min(Int(d.loadUnaligned(as: UInt16.self)), Int(CLAB_SMALL_MAX))
             call.small.count = Int16(len)
@@ -174,6 +209,16 @@ enum RecordParser {
             }
         }
         return call
+    }
+
+    static func netlink(_ base: UnsafeRawPointer) -> NetlinkCapture {
+        let nl = base.loadUnaligned(as: clab_netlink_data.self)
+        let dataOffset = MemoryLayout<clab_netlink_data>.offset(of: \.data) ?? 48
+        let bytes = Array(UnsafeRawBufferPointer(start: base + dataOffset, count: min(Int(nl.len), Int(CLAB_NL_MAX))))
+        let address = withUnsafeBytes(of: nl.addr) { Array($0.prefix(min(Int(nl.addr_len), $0.count))) }
+        return NetlinkCapture(
+            proto: nl.protocol, bytes: bytes, bufferLength: UInt64(nl.buf_len), base: nl.base, iovlen: nl.iovlen,
+            address: address)
     }
 
     static func process(_ e: clab_proc_event) -> ProcessEvent {

@@ -33,9 +33,20 @@ enum ArgKind: Sendable {
     case cloneArgs
     /// A struct sockaddr whose length is argument `lenArg`.
     case sockaddr(lenArg: Int)
+    // Read by the kernel side when the fd is a netlink socket (a record of their own):
+    /// sendto/recvfrom's buffer: the netlink messages in it, or else shown as `otherwise`.
+    indirect case netlink(otherwise: ArgKind)
+    /// sendmsg/recvmsg's struct msghdr: its first iovec's netlink messages, or else a pointer.
+    case msghdr
+
+    /// What the kernel side captures for any socket.
+    var plain: ArgKind {
+        if case .netlink(let otherwise) = self { return otherwise }
+        return self
+    }
 
     var captures: Bool {
-        switch self {
+        switch plain {
         case .string, .buffer, .argv, .cloneArgs, .sockaddr: return true
         default: return false
         }
@@ -107,14 +118,14 @@ enum SyscallCatalog {
                 continue
             }
             var byte = UInt32(i + 1)
-            switch kind {
+            switch kind.plain {
             case .buffer(let lenArg): byte |= UInt32(lenArg.map { $0 + 1 } ?? 7) << 3
             case .cloneArgs: byte |= 2 << 3
             case .sockaddr(let lenArg): byte |= UInt32(lenArg + 1) << 3
             case .argv: byte |= UInt32(CLAB_CAP_ARGV)
             default: break
             }
-            if case .argv = kind { next = max(next, 1) }
+            if case .argv = kind.plain { next = max(next, 1) }
             spec |= byte << (8 * UInt32(next))
             slots.append(next)
             next += 1
@@ -150,6 +161,7 @@ enum SyscallCatalog {
     static let cloneNS = ArgKind.named { Flags.bits($0, Flags.cloneWithTime) }
     static let signal = ArgKind.named { Flags.signal($0) }
     static let at = ArgKind.named { Flags.bits($0, Flags.at) }
+    static let msgFlags = ArgKind.named { Flags.bits($0, Flags.msg) }
 
     /// The syscalls the lessons are about (and a few everywhere in traces), argument by argument.
     static let overrides: [String: [ArgKind]] = [
@@ -258,10 +270,20 @@ enum SyscallCatalog {
             }, .hex,
         ],
         // sockets
-        "socket": [.named { Flags.value($0, Flags.family) }, .named(Flags.socketType), .int],
+        "socket": [
+            .named { Flags.value($0, Flags.family) }, .named(Flags.socketType),
+            .custom {
+                $0.args[0] == 16
+                    ? Flags.value($0.args[2], Flags.netlink) : String(Int32(truncatingIfNeeded: $0.args[2]))
+            },
+        ],
         "socketpair": [.named { Flags.value($0, Flags.family) }, .named(Flags.socketType), .int, .hex],
         "bind": [.fd, .sockaddr(lenArg: 2), .uint],
         "connect": [.fd, .sockaddr(lenArg: 2), .uint],
-        "sendto": [.fd, .buffer(lenArg: 2), .uint, .hex, .sockaddr(lenArg: 5), .uint],
+        // On a netlink socket the kernel side reads the messages instead (see NetlinkDecoder).
+        "sendto": [.fd, .netlink(otherwise: .buffer(lenArg: 2)), .uint, msgFlags, .sockaddr(lenArg: 5), .uint],
+        "recvfrom": [.fd, .netlink(otherwise: .hex), .uint, msgFlags, .hex, .hex],
+        "sendmsg": [.fd, .msghdr, msgFlags],
+        "recvmsg": [.fd, .msghdr, msgFlags],
     ]
 }

@@ -43,10 +43,11 @@ final class TestTerminal {
     }
 
     /// Runs clab with this terminal as stdin, stdout, stderr and controlling terminal.
-    /// `typing`: after how many seconds to type what; `during`: actions on the running clab.
+    /// `typing`: after how many seconds to type what; `during`: actions on the running clab;
+    /// `readPause`: seconds between reads of 4 KiB, a terminal slower than the container.
     func run(
         _ args: [String], typing: [(Double, String)] = [], during: [(Double, (pid_t) -> Void)] = [],
-        timeout: Double = 20
+        timeout: Double = 20, readPause: Double = 0
     ) throws -> (status: Int32, output: String) {
         // setsid + an open without O_NOCTTY: the terminal becomes the session's controlling one.
         let script = "exec \"$0\" \"$@\" <>\(slavePath) >&0 2>&0"
@@ -67,6 +68,7 @@ final class TestTerminal {
         var output: [UInt8] = []
         var status: Int32 = 0
         while true {
+            if readPause > 0 { usleep(useconds_t(readPause * 1_000_000)) }
             var pfd = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
             if poll(&pfd, 1, 50) > 0 {
                 var buffer = [UInt8](repeating: 0, count: 4096)
@@ -146,6 +148,21 @@ struct TerminalEscapeTests {
         #expect(run.status == 137, "\(run.output)")
         #expect(run.output.contains("ignored Ctrl-C (SIGINT)"), "\(run.output)")
         #expect(terminal.localModes == before)
+    }
+
+    /// A container that writes without pause to a terminal slower than it kept clab reading its
+    /// output forever: typed keys (Ctrl-C) were never relayed, SIGTERM never escalated, and only
+    /// SIGKILL ended clab, leaving the user's terminal in raw mode.
+    @Test(arguments: ["Ctrl-C", "SIGTERM"])
+    func aFloodingContainerCannotHoldClab(stop: String) throws {
+        let terminal = try TestTerminal()
+        let before = terminal.localModes
+        let run = try terminal.run(
+            ["step", "7", "--quiet", "--", "yes"], typing: stop == "Ctrl-C" ? [(2.0, "\u{3}")] : [],
+            during: stop == "SIGTERM" ? [(2.0, { pid in kill(pid, SIGTERM) })] : [], timeout: 15, readPause: 0.01)
+        let escalated = run.output.contains("Killing it with SIGKILL")  // (the output is megabytes of y)
+        #expect(escalated, "clab did not act on \(stop)")
+        #expect(terminal.localModes == before, "raw mode left on the user's terminal")
     }
 
     @Test func ctrlCAtAShellPromptDoesNotKillTheShell() throws {

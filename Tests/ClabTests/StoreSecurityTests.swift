@@ -144,6 +144,104 @@ struct StoreSecurityTests {
             try FileManager.default.contentsOfDirectory(atPath: root + "/layers").filter { $0.hasPrefix(".tmp") } == [])
     }
 
+    // MARK: - uid 100000 is not only container root
+
+    // `useradd` hands out subordinate ids from 100000 (SUB_UID_MIN), so on many machines a user
+    // can map uid 100000 with newuidmap and act as container root on the host. What clab does as
+    // root to trees that uid owns must not hand it root's power.
+
+    /// That user hard-linked a setuid program of its own into a RUN step's upper directory while
+    /// the step ran: clab's in-place chown to root, then chmod to restore the setuid bit, made it
+    /// setuid root (a root shell for the user). The layer is now made from a copy.
+    @Test func aHardLinkIntoARunStepDoesNotBecomeSetuidRoot() throws {
+        let root = try stateRoot("runlink")
+        defer { remove(root) }
+        try TestEnv.ensureImage(root: root)
+        let context = root + "/context"
+        try FileManager.default.createDirectory(atPath: context, withIntermediateDirectories: true)
+        try "FROM busybox\nRUN sleep 3\n".write(toFile: context + "/Clabfile", atomically: false, encoding: .utf8)
+        // The user's own setuid program, on the state's filesystem (a hard link cannot leave it).
+        let program = root + "/users-program"
+        try "#!/bin/sh\nid\n".write(toFile: program, atomically: false, encoding: .utf8)
+        #expect(chown(program, 100_000, 100_000) == 0 && chmod(program, 0o4755) == 0)
+        let build = Process()
+        build.executableURL = URL(fileURLWithPath: TestEnv.clab)
+        build.arguments = ["image", "build", "-t", "runlink:1", context]
+        var environment = ProcessInfo.processInfo.environment
+        environment["CLAB_ROOT"] = root
+        build.environment = environment
+        build.standardInput = FileHandle.nullDevice
+        build.standardOutput = FileHandle.nullDevice
+        build.standardError = FileHandle.nullDevice
+        try build.run()
+        let upper = root + "/layers/.tmp-run-\(build.processIdentifier)/upper"
+        let linked = eventually(30) { link(program, upper + "/linked") == 0 }
+        build.waitUntilExit()
+        #expect(linked, "the RUN step's upper directory never appeared")
+        #expect(build.terminationStatus == 0)
+        var st = stat()
+        #expect(lstat(program, &st) == 0)
+        #expect(st.st_uid == 100_000 && st.st_gid == 100_000, "the user's program is now \(st.st_uid):\(st.st_gid)")
+        #expect(st.st_mode & 0o7777 == 0o4755)
+    }
+
+    /// The staging directory of volumes was uid 100000's: it could swap a staging point for a
+    /// symlink between clab's mkdir and mount, and clab (in the host's namespace) would have
+    /// mounted the volume over the symlink's target, a host directory.
+    @Test func volumeStagingIsRootsAlone() throws {
+        let bundle = try stateRoot("staging")
+        defer { remove(bundle) }
+        let source = bundle + "/source"
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        let staged = try VolumeStaging.stage(
+            [VolumeSpec(source: source, target: "/v", readOnly: true)], bundleDir: bundle, owner: 100_000)
+        defer { VolumeStaging.release(bundleDir: bundle) }
+        var st = stat()
+        #expect(lstat(bundle + "/volumes", &st) == 0)
+        #expect(st.st_uid == 0 && st.st_gid == 100_000 && st.st_mode & 0o7777 == 0o710)
+        // Init (uid and gid 100000 on the host) passes through; nothing as that uid adds a name.
+        let out = try runProcess([
+            "/usr/bin/setpriv", "--reuid=100000", "--regid=100000", "--clear-groups", "/bin/sh", "-c",
+            "ls -d '\(staged[0].source)/.' && ln -s / '\(bundle)/volumes/1'",
+        ])
+        #expect(out.status != 0 && out.stdout.contains(staged[0].source), "\(out.stdout) \(out.stderr)")
+        #expect(!FS.exists(bundle + "/volumes/1"))
+    }
+
+    /// An imported tar's `./` entry gives the tree being extracted its owner and mode; with
+    /// uid 100000 and 0777, that uid could reach into it while tar (root) extracted, since
+    /// layers/ lets it pass, and swap a directory for a symlink that tar then followed.
+    @Test func aLayerBeingImportedIsOutOfUid100000sReach() throws {
+        let work = try stateRoot("importreach")
+        defer { remove(work) }
+        _ = try sh(
+            "mkdir '\(work)/t' && cd '\(work)/t' && for i in $(seq 3000); do echo $i > f$i; done"
+                + " && chown 100000:100000 . && chmod 777 . && tar --numeric-owner -cf ../layer.tar .")
+        try layout(at: work + "/oci", blob: work + "/layer.tar", gzip: false)
+        let root = work + "/state"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        chmod(root, 0o755)
+        let importer = Process()
+        importer.executableURL = URL(fileURLWithPath: TestEnv.clab)
+        importer.arguments = ["image", "import", work + "/oci", "--tag", "reach:1"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["CLAB_ROOT"] = root
+        importer.environment = environment
+        importer.standardOutput = FileHandle.nullDevice
+        importer.standardError = FileHandle.nullDevice
+        try importer.run()
+        // As uid 100000, for as long as the import runs: add a file to the tree being extracted.
+        let pid = importer.processIdentifier
+        let probe = try runProcess([
+            "/usr/bin/setpriv", "--reuid=100000", "--regid=100000", "--clear-groups", "/bin/sh", "-c",
+            "while [ -d /proc/\(pid) ]; do for t in '\(root)/layers/.tmp-import-\(pid)' '\(root)/layers/.tmp-import-\(pid)/tree';"
+                + " do touch \"$t/injected\" 2>/dev/null && echo reached $t; done; done; true",
+        ])
+        importer.waitUntilExit()
+        #expect(importer.terminationStatus == 0)
+        #expect(!probe.stdout.contains("reached"), "\(probe.stdout)")
+    }
+
     // MARK: - hostile OCI layers
 
     /// An OCI layout with one layer, the blob at `blobPath`; the diff_id is the uncompressed
@@ -294,6 +392,49 @@ struct StoreSecurityTests {
         try layout(at: work + "/oci-tail", blob: work + "/tail.gz", gzip: true, diffID: fake)
         let (tail, _) = try importing(work + "/oci-tail", root: work + "/state-tail")
         expectRefused(tail, "follows the tar's end-of-archive blocks", root: work + "/state-tail")
+    }
+
+    /// The limit counted the stream only: a sparse member (10 KiB of tar for 256 MiB of file)
+    /// or one file under many hard links went through, and the layer's digest then read every
+    /// byte of every path (a 20 GiB sparse file kept clab hashing for minutes).
+    @Test(arguments: ["sparse", "hardlinks"])
+    func theLimitCountsWhatTheLayerUnpacksTo(kind: String) throws {
+        let work = try stateRoot(kind)
+        defer { remove(work) }
+        let make =
+            kind == "sparse"
+            ? "truncate -s 256M big && tar --sparse --format=pax -cf ../layer.tar big"
+            : "head -c 1M /dev/zero > big && for i in $(seq 16); do ln big link$i; done && tar -cf ../layer.tar ."
+        _ = try sh("mkdir '\(work)/t' && cd '\(work)/t' && \(make)")
+        #expect(try FileManager.default.attributesOfItem(atPath: work + "/layer.tar")[.size] as? Int ?? 0 < 2 << 20)
+        try layout(at: work + "/oci", blob: work + "/layer.tar", gzip: false)
+        let root = work + "/state"
+        let (out, _) = try importing(work + "/oci", root: root, "--max-size", "8M")
+        expectRefused(out, "layer 1: the image unpacks to more than 8.0 MiB (the --max-size limit)", root: root)
+    }
+
+    /// A layer file owned by uid 4294967294 (a tar may say so): its copy for uid 100000+ was
+    /// computed as 4294967294 + 100000 in 32 bits, and clab crashed at the image's first run.
+    @Test func aHugeOwnerInALayerDoesNotCrashItsShiftedCopy() throws {
+        let work = try stateRoot("bigid")
+        defer { remove(work) }
+        let tree = work + "/tree"
+        try FileManager.default.createDirectory(atPath: tree, withIntermediateDirectories: true)
+        try "hi\n".write(toFile: tree + "/far", atomically: false, encoding: .utf8)
+        #expect(chown(tree + "/far", 4_294_967_294, 4_294_967_294) == 0)
+        _ = try sh("tar -C '\(tree)' --numeric-owner -cf '\(work)/layer.tar' far")
+        try layout(at: work + "/oci", blob: work + "/layer.tar", gzip: false)
+        let root = work + "/state"
+        let (imported, _) = try importing(work + "/oci", root: root)
+        #expect(imported.status == 0, "\(imported.stderr)")
+        let run = try runProcess(
+            [TestEnv.clab, "step", "9", "--quiet", "--image", "hostile:1", "--", "/far"], env: ["CLAB_ROOT": root])
+        #expect(run.status == 126, "\(run.stderr)")  // not executable, once the copy exists
+        let store = ImageStore(layout: StateLayout.resolve(rootOption: root))
+        let layer = try #require(try store.layers("hostile:1").first)
+        var st = stat()
+        #expect(lstat(store.layerStore.shiftedPath(layer, base: 100_000) + "/far", &st) == 0)
+        #expect(st.st_uid == 100_000 + 65534, "\(st.st_uid)")
     }
 
     @Test func tarsOwnReasonIsReported() throws {

@@ -109,7 +109,7 @@ struct TraceDecoderTests {
 
     @Test func socketsAndAddresses() {
         let socket = Syscall(nr: Self.nr("socket"), ret: 3, args: [16, 3 | 0o2000000, 0])
-        #expect(Decoder.line(socket) == "socket(AF_NETLINK, SOCK_RAW|SOCK_CLOEXEC, 0) = 3")
+        #expect(Decoder.line(socket) == "socket(AF_NETLINK, SOCK_RAW|SOCK_CLOEXEC, NETLINK_ROUTE) = 3")
         let inet: [UInt8] = [2, 0, 0x1F, 0x90, 10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]
         let connect = Syscall(nr: Self.nr("connect"), args: [3, 0x1000, 16], strings: [inet])
         #expect(

@@ -24,7 +24,7 @@ struct StageSpecTests {
         #expect(Namespace.user.cloneFlag == 0x1000_0000)
     }
 
-    @Test(arguments: [0, 11, 99, -1])
+    @Test(arguments: [0, Stage.all.count + 1, 99, -1])
     func stagesOutOfRangeAreRefused(n: Int) {
         #expect(throws: ClabError.self) { try Stage.numbered(n) }
     }

@@ -15,6 +15,7 @@ struct clab_spawn_request {
     int stdio[3];             // fds that become 0, 1, 2
     int become_root;          // user ns: after "go", setgroups(0) + setresgid/setresuid(0)
     int ctty;                 // -1, or which of fds 0..2 (a pty slave) becomes the controlling tty
+    int join_netns;           // -1, or a network namespace fd the child starts in (--net container:)
     const char *path;         // clab's own binary (init)
     char *const *argv;
     char *const *envp;
@@ -71,6 +72,12 @@ int clab_setresgid(gid_t gid);
 long clab_lgetxattr(const char *path, const char *name, void *value, unsigned long size);
 // lsetxattr(2), likewise: returns 0 or -1 with errno.
 int clab_lsetxattr(const char *path, const char *name, const void *value, unsigned long size, int flags);
+// fgetxattr(2) and fsetxattr(2): the same on an open fd, for copies that look nothing up by name.
+long clab_fgetxattr(int fd, const char *name, void *value, unsigned long size);
+int clab_fsetxattr(int fd, const char *name, const void *value, unsigned long size, int flags);
+// lseek(2) whences for sparse files (GNU, hidden from Swift).
+#define CLAB_SEEK_DATA 3
+#define CLAB_SEEK_HOLE 4
 
 // Signal forwarding while the parent waits: the handler only calls kill(2) and records.
 void clab_forward_signals_to(pid_t pid);

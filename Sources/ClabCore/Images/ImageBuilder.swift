@@ -140,9 +140,13 @@ public struct ImageBuilder {
             let parts = i.argument.split(whereSeparator: \.isWhitespace).map(String.init)
             // Inside the image, whatever `..` it holds: it is joined to a directory on the host.
             var dest = Self.containerPath(parts[1], from: config.workdir) + (parts[1].hasSuffix("/") ? "/" : "")
-            let tmp = runtime.images.layerStore.dir + "/.tmp-copy-\(getpid())"
-            try? FS.removeTree(tmp)
-            defer { try? FS.removeTree(tmp) }
+            let scratch = runtime.images.layerStore.dir + "/.tmp-copy-\(getpid())"
+            try? FS.removeTree(scratch)
+            defer { try? FS.removeTree(scratch) }
+            // Root's alone while it is made: cp gives the tree the source's modes (a 0777
+            // directory), and layers/ lets uid 100000 pass.
+            guard mkdir(scratch, 0o700) == 0 else { throw SyscallError("mkdir \(scratch)") }
+            let tmp = scratch + "/tree"
             if FS.isDirectory(source) {
                 // As Docker: a directory's contents go into the destination directory.
                 try FS.makeDirectories(tmp + dest)
@@ -179,9 +183,11 @@ public struct ImageBuilder {
             guard result.status.code == 0 else {
                 throw ClabError("line \(i.line): RUN \(i.argument) failed with status \(result.status.code)")
             }
-            // The writable layer belonged to container root (the mapped uid): back to 0-based.
-            try ImageStore.shiftOwners(rw + "/upper", by: 0, from: prepared.spec.idMapping?.host ?? 0)
-            next.layers.append(try addLayer(rw + "/upper", log: log))
+            // The writable layer belonged to container root (the mapped uid): a copy, 0-based, made
+            // where no other uid reaches it (uid 100000 may have linked or swapped things in).
+            let tree = try ShiftedCopy.copyAside(
+                rw + "/upper", scratch: rw + "/copy", shift: .init(from: prepared.spec.idMapping?.host ?? 0, to: 0))
+            next.layers.append(try addLayer(tree, log: log))
             emptyLayer = false
         default:
             break

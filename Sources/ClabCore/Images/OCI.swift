@@ -481,8 +481,8 @@ public struct OCILayout {
     }
 
     /// One layer blob into the store: verify, gunzip, extract, convert whiteouts, add. Returns
-    /// the layer's digest and its tar's size; `limit` is what earlier layers unpacked and the
-    /// most all may.
+    /// the layer's digest and what it unpacked to; `limit` is what earlier layers unpacked and
+    /// the most all may.
     ///
     /// The layer is hostile: it may hold setuid programs (kept, as Docker keeps them: the store
     /// is closed to other users), device nodes (refused, see LayerStore.allowsDevice), an entry
@@ -505,22 +505,33 @@ public struct OCILayout {
         }
         log("layer \(number)/\(total) \(blob.digest.prefix(19)): verifying \(humanBytes(Int64(blob.size)))…")
         let path = try Self.verifiedBlobPath(blob, blobs: blobs)
-        let tree = layers.dir + "/.tmp-import-\(getpid())"
-        try? FS.removeTree(tree)
-        defer { try? FS.removeTree(tree) }
+        // tar gives the tree the `./` entry's owner and mode (uid 100000, 0777) while it extracts,
+        // and layers/ lets uid 100000 pass: the tree sits in a directory only root enters, so no
+        // other uid swaps a directory for a symlink under tar, which follows it as root.
+        let scratch = layers.dir + "/.tmp-import-\(getpid())"
+        try? FS.removeTree(scratch)
+        defer { try? FS.removeTree(scratch) }
+        try FS.makeDirectories(scratch, mode: 0o700)
+        let tree = scratch + "/tree"
         try FS.makeDirectories(tree, mode: 0o700)
         let compressed = blob.mediaType != OCI.layerTarType
         log("  unpacking (\(compressed ? "gzip -dc | " : "")tar -x) and hashing…")
+        let tooLarge = ClabError(
+            "layer \(number): the image unpacks to more than \(humanBytes(Int64(limit.max))) (the --max-size limit): refused; pass a larger --max-size if you trust it",
+            exitCode: 2)
         let unpacked: (digest: String, size: Int, completed: Bool)
         do {
             unpacked = try Self.unpack(
                 path, gzip: compressed, into: tree, scratch: layers.dir, limit: limit.max - limit.unpacked)
         } catch is TooLarge {
-            throw ClabError(
-                "layer \(number): the image unpacks to more than \(humanBytes(Int64(limit.max))) (the --max-size limit): refused; pass a larger --max-size if you trust it",
-                exitCode: 2)
+            throw tooLarge
         }
         let (streamDigest, tarSize, completed) = unpacked
+        // The stream's size is not the layer's: a sparse member (tar --sparse) or a file with
+        // thousands of hard links is a few KiB here and gigabytes of files, every path of which
+        // the layer's digest (CanonicalTar) reads.
+        let expanded = max(tarSize, ImageStore.treeSize(tree))
+        guard expanded <= limit.max - limit.unpacked else { throw tooLarge }
         // The layer's own directory is clab's, whatever the tar's `./` entry says (tar gives
         // `-C` the entry's mode and owner: 0777, or a user's).
         guard chown(tree, 0, 0) == 0, chmod(tree, 0o755) == 0 else { throw SyscallError("chmod \(tree)") }
@@ -549,7 +560,7 @@ public struct OCILayout {
                 "  layer \(digest.prefix(19)): stored under clab's canonical digest, not the diff_id \(diffID.prefix(19)) (a foreign tar: same files, other mtimes or order)"
             )
         }
-        return (digest, tarSize)
+        return (digest, expanded)
     }
 
     static func count(_ n: Int, _ one: String, _ many: String? = nil) -> String {

@@ -1,0 +1,359 @@
+import CShims
+import ClabCore
+import ClabNetlink
+import ClabNetwork
+import Foundation
+import Glibc
+import Testing
+
+/// A clab (or, with `command:`, any program) that keeps running while the test looks at it;
+/// its output goes to a file. Stopped by pid.
+final class BackgroundClab {
+    let pid: pid_t
+    let log: String
+
+    init(_ args: [String], command: String = TestEnv.clab) throws {
+        log = TestEnv.root + "/bg-\(UUID().uuidString.prefix(8)).log"
+        let argv = ["/bin/sh", "-c", "exec \"$0\" \"$@\" </dev/null >\"\(log)\" 2>&1", command] + args
+        var environment = ProcessInfo.processInfo.environment
+        environment["CLAB_ROOT"] = TestEnv.root
+        var pid: pid_t = 0
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attr, &empty)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let rc = withCStrings(argv) { cArgv in
+            withCStrings(environment.map { "\($0.key)=\($0.value)" }) { cEnv in
+                posix_spawn(&pid, argv[0], nil, &attr, cArgv, cEnv)
+            }
+        }
+        guard rc == 0 else { throw SyscallError("posix_spawn clab", errno: rc) }
+        self.pid = pid
+    }
+
+    var output: String { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
+
+    /// Waits until the output contains `text`.
+    func waitFor(_ text: String, seconds: Double = 10) -> Bool { eventually(seconds) { output.contains(text) } }
+
+    /// SIGTERM (clab forwards it), then reaps it; returns the exit status.
+    @discardableResult
+    func stop(signal: Int32 = SIGTERM) -> Int32 {
+        kill(pid, signal)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        try? FileManager.default.removeItem(atPath: log)
+        return ExitStatus(raw: status).code
+    }
+}
+
+/// The "outside world" of the tests: a network namespace of the test's own, linked to the host by
+/// a veth pair with TEST-NET-2 addresses (198.51.100.1 on the host's side, .2 outside).
+final class OutsideHost {
+    let name: String
+    let hostLink: String
+    static let hostAddress = "198.51.100.1"
+    static let address = "198.51.100.2"
+
+    init() throws {
+        let id = UUID().uuidString.prefix(6).lowercased()
+        name = "clabout-\(id)"
+        hostLink = "cx\(id)"
+        let steps: [[String]] = [
+            ["/usr/sbin/ip", "netns", "add", name],
+            ["/usr/sbin/ip", "link", "add", hostLink, "type", "veth", "peer", "name", "eth0", "netns", name],
+            ["/usr/sbin/ip", "addr", "add", "\(Self.hostAddress)/24", "dev", hostLink],
+            ["/usr/sbin/ip", "link", "set", hostLink, "up"],
+            ["/usr/sbin/ip", "netns", "exec", name, "ip", "addr", "add", "\(Self.address)/24", "dev", "eth0"],
+            ["/usr/sbin/ip", "netns", "exec", name, "ip", "link", "set", "eth0", "up"],
+            ["/usr/sbin/ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"],
+        ]
+        for step in steps {
+            let out = try runProcess(step)
+            guard out.status == 0 else {
+                remove()
+                throw ClabError("\(step.joined(separator: " ")): \(out.stderr)")
+            }
+        }
+    }
+
+    func remove() {
+        _ = try? runProcess(["/usr/sbin/ip", "link", "del", hostLink])
+        _ = try? runProcess(["/usr/sbin/ip", "netns", "del", name])
+    }
+
+    /// A command inside the outside namespace, with the host's busybox.
+    func run(_ command: String) throws -> Output {
+        try runProcess(["/usr/sbin/ip", "netns", "exec", name, "/bin/sh", "-c", command])
+    }
+}
+
+/// One UDP datagram to address:port and its answer, sent from a network namespace (a path to
+/// its nsfs file) or the host's. A dedicated thread enters the namespace, so nothing else moves.
+func udpExchange(_ message: String, to address: String, port: UInt16, netns: String? = nil) -> String? {
+    final class Box: @unchecked Sendable { var reply: String? }
+    let box = Box()
+    let thread = Thread {
+        if let netns {
+            let fd = open(netns, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0, clab_setns(fd, Int32(CLONE_NEWNET)) == 0 else { return }
+            close(fd)
+        }
+        let sock = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        guard sock >= 0 else { return }
+        defer { close(sock) }
+        var timeout = timeval(tv_sec: 2, tv_usec: 0)
+        setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        inet_pton(AF_INET, address, &addr.sin_addr)
+        for _ in 0..<3 {
+            _ = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
+                    message.withCString {
+                        sendto(sock, $0, strlen($0), 0, sa, socklen_t(MemoryLayout<sockaddr_in>.size))
+                    }
+                }
+            }
+            var buffer = [UInt8](repeating: 0, count: 512)
+            let n = recv(sock, &buffer, buffer.count, 0)
+            if n > 0 {
+                box.reply = String(decoding: buffer[0..<n], as: UTF8.self)
+                return
+            }
+        }
+    }
+    thread.start()
+    while !thread.isFinished { usleep(10_000) }
+    return box.reply
+}
+
+/// Everything stage 11 leaves on the host, to compare before and after.
+struct HostNetworkState: Equatable {
+    var ipForward: String
+    var clabTable: Bool
+    var clabLinks: [String]
+
+    static func capture() -> HostNetworkState {
+        let links = ((try? Netlink().links()) ?? []).map(\.name).filter {
+            $0.hasPrefix("vc") || $0.hasPrefix("clab") || $0.hasPrefix("br-")
+        }
+        let table = (try? runProcess(["/usr/sbin/nft", "list", "table", "ip", "clab"]))?.status == 0
+        return HostNetworkState(
+            ipForward: (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_forward", encoding: .utf8))?.trimmed ?? "?",
+            clabTable: table, clabLinks: links.sorted())
+    }
+}
+
+@Suite("stage 11 · container networking", needsRoot, .serialized)
+struct Stage11Tests {
+    init() throws { try TestEnv.ensureImage() }
+
+    /// A free port for one test (tests run one at a time here, and nothing else publishes).
+    static func port() -> UInt16 { UInt16.random(in: 20000...40000) }
+
+    @Test func probes() throws {
+        let before = HostNetworkState.capture()
+        let r = try probe(11)
+        expectHolds(r, "eth0 has an address on clab's bridge")
+        expectHolds(r, "the default route goes through the bridge's address")
+        expectHolds(r, "the gateway answers a ping")
+        expectHolds(r, "its veth's host end is on the bridge")
+        expectHolds(r, "only lo and its own eth0 exist")
+        // The veth goes with the container's network namespace, which the kernel frees just after.
+        #expect(eventually(5) { HostNetworkState.capture() == before }, "stage 11 left something on the host")
+    }
+
+    @Test func outsideSeesTheHostsAddressAndPublishedPortsAnswer() throws {
+        let before = HostNetworkState.capture()
+        let outside = try OutsideHost()
+        defer { outside.remove() }
+        // The outside world runs a web server that says who called it.
+        let www = TestEnv.root + "/outside-www-\(UUID().uuidString.prefix(6))"
+        try FS.makeDirectories(www + "/cgi-bin")
+        defer { try? FS.removeTree(www) }
+        try FS.write(
+            "#!/bin/sh\necho 'Content-Type: text/plain'\necho\necho \"caller=$REMOTE_ADDR\"\n", to: www + "/cgi-bin/who"
+        )
+        chmod(www + "/cgi-bin/who", 0o755)
+        let server = try BackgroundClab(
+            [
+                "netns", "exec", outside.name, "/bin/busybox", "httpd", "-f", "-p", "\(OutsideHost.address):8000", "-h",
+                www,
+            ],
+            command: "/usr/sbin/ip")
+        defer { server.stop() }
+        #expect(
+            eventually {
+                (try? outside.run("busybox wget -q -O /dev/null http://\(OutsideHost.address):8000/cgi-bin/who"))?
+                    .status == 0
+            })
+        // Outbound: the outside sees the host's address, not the container's (masquerade).
+        let out = try clab(
+            "step", "11", "--quiet", "--", "wget", "-q", "-O", "-", "http://\(OutsideHost.address):8000/cgi-bin/who")
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stdout.contains("caller=\(OutsideHost.hostAddress)"), "\(out.stdout)")
+
+        // Inbound: a published TCP port, from outside and from the host's 127.0.0.1.
+        let tcp = Self.port()
+        let udp = tcp + 1
+        let web = try BackgroundClab([
+            "step", "11", "--quiet", "-p", "\(tcp):80", "-p", "\(udp):81/udp", "--", "sh", "-c",
+            "mkdir -p /www/cgi-bin && cp /dev/null /www/x && printf '#!/bin/sh\\necho\\necho caller=$REMOTE_ADDR\\n' > /www/cgi-bin/who && chmod +x /www/cgi-bin/who && httpd -p 80 -h /www && echo ready && exec udp-echo 81",
+        ])
+        defer { web.stop() }
+        #expect(web.waitFor("udp-echo: listening"), "\(web.output)")
+        let fromOutside = try outside.run("busybox wget -q -O - http://\(OutsideHost.hostAddress):\(tcp)/cgi-bin/who")
+        // (httpd listens on IPv6 too, so it may show the address as ::ffff:198.51.100.2.)
+        #expect(fromOutside.stdout.contains("\(OutsideHost.address)"), "\(fromOutside.stdout) \(fromOutside.stderr)")
+        let fromHost = try runProcess(["/bin/busybox", "wget", "-q", "-O", "-", "http://127.0.0.1:\(tcp)/cgi-bin/who"])
+        #expect(fromHost.stdout.contains("caller="), "\(fromHost.stdout) \(fromHost.stderr)")
+        // UDP too, from outside and from the host.
+        let udpOutside = udpExchange(
+            "ping", to: OutsideHost.hostAddress, port: udp, netns: "/run/netns/\(outside.name)")
+        #expect(
+            udpOutside?.contains("udp-echo: ping from \(OutsideHost.address)") == true, "\(udpOutside ?? "no reply")")
+        let udpHost = udpExchange("ping", to: "127.0.0.1", port: udp)
+        #expect(udpHost?.contains("udp-echo: ping from") == true, "\(udpHost ?? "no reply")")
+        web.stop()
+        // The veth goes with the container's network namespace, which the kernel frees just after.
+        #expect(eventually(5) { HostNetworkState.capture() == before }, "stage 11 left something on the host")
+    }
+
+    @Test func containersOnAUserNetworkFindEachOtherByName() throws {
+        let net = "t\(UUID().uuidString.prefix(6).lowercased())"
+        let created = try clab("network", "create", net)
+        #expect(created.status == 0, "\(created.stderr)")
+        defer { _ = try? clab("network", "rm", net) }
+        let server = "srv\(UUID().uuidString.prefix(6).lowercased())"
+        let web = try BackgroundClab([
+            "step", "11", "--quiet", "--net", net, "--name", server, "--", "sh", "-c",
+            "echo hello from \(server) > /tmp/index.html && httpd -p 80 -h /tmp && echo ready && sleep 60",
+        ])
+        defer { web.stop() }
+        #expect(web.waitFor("ready"), "\(web.output)")
+        let client = try clab(
+            "step", "11", "--quiet", "--net", net, "--", "sh", "-c",
+            "wget -q -O - http://\(server)/; grep \(server) /etc/hosts")
+        #expect(client.stdout.contains("hello from \(server)"), "\(client.stdout) \(client.stderr)")
+        // The default bridge does not know the name: it is the user network that resolves it.
+        let other = try clab("step", "11", "--quiet", "--", "sh", "-c", "wget -q -T 2 -O - http://\(server)/")
+        #expect(other.status != 0)
+        let inspect = try clab("network", "inspect", net)
+        #expect(inspect.stdout.contains(server), "\(inspect.stdout)")
+        let busy = try clab("network", "rm", net)
+        #expect(busy.status != 0 && busy.stderr.contains("in use"), "\(busy.stderr)")
+    }
+
+    @Test func noneHostAndContainerModels() throws {
+        let none = try clab(
+            "step", "11", "--quiet", "--net", "none", "--", "sh", "-c",
+            "ls /sys/class/net 2>/dev/null; tail -n +3 /proc/net/dev | cut -d: -f1")
+        #expect(none.stdout.split(whereSeparator: \.isWhitespace).map(String.init) == ["lo"], "\(none.stdout)")
+        let hostLinks = ((try? Netlink().links()) ?? []).map(\.name)
+        let host = try clab(
+            "step", "11", "--quiet", "--net", "host", "--", "sh", "-c", "tail -n +3 /proc/net/dev | cut -d: -f1")
+        let seen = host.stdout.split(whereSeparator: \.isWhitespace).map(String.init)
+        #expect(
+            Set(hostLinks.filter { !$0.hasPrefix("vc") }).isSubset(
+                of: Set(seen).union(hostLinks.filter { $0.hasPrefix("vc") })), "\(seen) vs \(hostLinks)")
+        #expect(seen.count > 1, "host mode sees only \(seen)")
+        let name = "first\(UUID().uuidString.prefix(6).lowercased())"
+        let first = try BackgroundClab([
+            "step", "11", "--quiet", "--name", name, "--", "sh", "-c", "ip -4 -o addr show dev eth0; sleep 60",
+        ])
+        defer { first.stop() }
+        #expect(first.waitFor("inet "), "\(first.output)")
+        let address = first.output.split(separator: " ").first { $0.contains("/") && $0.contains(".") }.map(String.init)
+        let second = try clab(
+            "step", "11", "--quiet", "--net", "container:\(name)", "--", "ip", "-4", "-o", "addr", "show", "dev", "eth0"
+        )
+        #expect(
+            address != nil && second.stdout.contains(address ?? "?"),
+            "\(first.output) vs \(second.stdout) \(second.stderr)")
+    }
+
+    @Test func twentyContainersAtOnceGetDistinctAddressesAndCleanUp() throws {
+        let before = HostNetworkState.capture()
+        let runs = try (0..<20).map { _ in
+            try BackgroundClab(["step", "11", "--quiet", "--", "sh", "-c", "ip -4 -o addr show dev eth0; sleep 30"])
+        }
+        var addresses: [String] = []
+        for run in runs {
+            #expect(run.waitFor("inet ", seconds: 30), "\(run.output)")
+            if let a = run.output.split(separator: " ").first(where: { $0.contains("/") && $0.contains(".") }) {
+                addresses.append(String(a))
+            }
+        }
+        for run in runs { run.stop() }
+        #expect(addresses.count == 20)
+        #expect(Set(addresses).count == 20, "\(addresses.sorted())")
+        // The veth goes with the container's network namespace, which the kernel frees just after.
+        #expect(eventually(5) { HostNetworkState.capture() == before }, "stage 11 left something on the host")
+    }
+
+    @Test func killNineThenGCLeavesNothing() throws {
+        let before = HostNetworkState.capture()
+        let port = Self.port()
+        let run = try BackgroundClab([
+            "step", "11", "--quiet", "-p", "\(port):80", "--", "sh", "-c", "echo up; sleep 60",
+        ])
+        #expect(run.waitFor("up"), "\(run.output)")
+        #expect(HostNetworkState.capture() != before)
+        run.stop(signal: SIGKILL)
+        let gc = try clab("gc")
+        #expect(gc.stdout.contains("released address"), "\(gc.stdout)")
+        #expect(eventually(5) { HostNetworkState.capture() == before }, "\(HostNetworkState.capture()) vs \(before)")
+    }
+
+    @Test(arguments: [
+        (["-p", "0:80"], "host port 0"),
+        (["-p", "70000:80"], "70000"),
+        (["--net", "container:nosuch-clab"], "no running container is named nosuch-clab"),
+        (["--net", "nosuchnet"], "no network 'nosuchnet'"),
+    ])
+    func badInputGetsOneLineAndLeavesNothing(args: [String], message: String) throws {
+        let before = HostNetworkState.capture()
+        let out = try runProcess([TestEnv.clab, "step", "11", "--quiet"] + args + ["--", "true"])
+        #expect(out.status != 0)
+        #expect(out.stderr.contains(message), "\(out.stderr)")
+        #expect(out.stderr.split(separator: "\n").count == 1, "\(out.stderr)")
+        #expect(eventually(5) { HostNetworkState.capture() == before })
+    }
+
+    @Test func aPortInUseIsRefused() throws {
+        let port = Self.port()
+        // A host socket holds the port.
+        let sock = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(sock) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(sock, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        #expect(bound == 0)
+        listen(sock, 1)
+        let out = try clab("step", "11", "--quiet", "-p", "\(port):80", "--", "true")
+        #expect(out.status != 0)
+        #expect(out.stderr.contains("\(port)"), "\(out.stderr)")
+    }
+
+    @Test func aSubnetOverlappingTheHostsRoutesIsRefused() throws {
+        let outside = try OutsideHost()
+        defer { outside.remove() }
+        let out = try clab(
+            "network", "create", "overlap\(UUID().uuidString.prefix(4).lowercased())", "--subnet", "198.51.100.0/25")
+        #expect(out.status != 0)
+        #expect(out.stderr.contains("overlaps the host's route"), "\(out.stderr)")
+    }
+}
