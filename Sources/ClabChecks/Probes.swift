@@ -89,7 +89,9 @@ public struct StageProbes {
                     passed: facts["ro"]?.contains("Read-only file system") == true && !FS.exists(roDir + "/x"),
                     evidence: "touch /clab-ro/x inside: \(facts["ro"] ?? "?")"))
         }
-        return results
+        // In stage order (stable): stage 11's network lines are added before stage 10's.
+        return results.enumerated().sorted { ($0.element.stage, $0.offset) < ($1.element.stage, $1.offset) }.map(
+            \.element)
     }
 
     /// Stage 11: the container's eth0, its route, its gateway, its veth on the host's bridge.
