@@ -84,7 +84,7 @@ struct NetworkInspect: ParsableCommand {
             gateway: config.gateway.map { "\($0)" } ?? "?",
             containers: store.leases(name).map { .init(id: $0.container, name: $0.name, address: "\($0.address)") })
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         print(String(decoding: try encoder.encode(shown), as: UTF8.self))
     }
 }
