@@ -22,12 +22,10 @@ let package = Package(
         .executableTarget(
             name: "clab-init", dependencies: ["ClabKernel"],
             linkerSettings: [.unsafeFlags(["-static-executable"], .when(configuration: .release))]),
-        // Debian's libnftables (libnftables-dev): clab's own nftables table for stage 11.
-        .systemLibrary(name: "CNftables", pkgConfig: "libnftables", providers: [.apt(["libnftables-dev"])]),
         // rtnetlink messages from Swift (links, addresses, routes), no Foundation.
         .target(name: "ClabNetlink", dependencies: ["CShims"]),
         // Stage 11's host side: IPAM, networks, NAT and published ports.
-        .target(name: "ClabNetwork", dependencies: ["ClabNetlink", "ClabKernel", "CNftables", "CShims"]),
+        .target(name: "ClabNetwork", dependencies: ["ClabNetlink", "ClabKernel", "CShims"]),
         // The runtime's host side: spawning, state, images, mounts, gc.
         .target(name: "ClabCore", dependencies: ["ClabKernel", "CShims", "ClabNetwork"]),
         // Isolation probes, shared by `clab check` and the test suites.
@@ -47,13 +45,15 @@ let package = Package(
                 "ClabCore", "ClabChecks", "ClabTrace", "ClabNetwork", "ClabNetlink",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        // Release: the Swift runtime linked in (-static-stdlib), the C libraries from the system.
-        // Not -static-executable: Debian ships libnftables only as a shared library.
+        // Release: fully static. libnftables (stage 11) is loaded on first use (CShims/nftables.c).
         .executableTarget(
             name: "clab", dependencies: ["ClabCLI"],
             linkerSettings: [
                 .unsafeFlags(
-                    ["-static-stdlib", "-l_FoundationCollections", "-l_FoundationCShims", "-lswiftSynchronization"],
+                    [
+                        "-static-executable", "-l_FoundationCollections", "-l_FoundationCShims",
+                        "-lswiftSynchronization",
+                    ],
                     .when(configuration: .release))
             ]),
         .testTarget(

@@ -23,11 +23,43 @@ struct StepCommand: ParsableCommand {
     @Argument(help: "The stage, 1-\(Stage.all.count).")
     var stage: String
 
-    @Option(help: "Hostname inside the container (stage 2 on; default: the container id).")
-    var hostname: String?
-
     @Flag(help: "Do not print the stage banner.")
     var quiet = false
+
+    @OptionGroup var container: ContainerOptions
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(parsing: .postTerminator, help: "The command to run, after --.")
+    var command: [String] = []
+
+    func request() throws -> RunRequest {
+        try container.request(stage: try parseStage(stage), command: command)
+    }
+
+    func run() throws {
+        let request = try request()
+        try Runtime.requireRoot()
+        let runtime = Runtime(layout: global.layout)
+        let prepared = try runtime.prepare(request, log: { if !quiet { stderrLine("clab: \($0)") } })
+        for note in prepared.notes { stderrLine("clab: " + note) }
+        if !quiet { stderrLine(Banner.text(for: prepared)) }
+        let result = try runtime.run(prepared, forwardSignals: true) { signal in
+            let name = signal == SIGINT ? "Ctrl-C (SIGINT)" : "signal \(signal)"
+            stderrLine(
+                "clab: PID 1 of the container ignored \(name): the kernel drops signals PID 1 has no handler for (lesson 3). Killing it with SIGKILL."
+            )
+        }
+        for outcome in result.outcomes { stderrLine("clab: " + outcome) }
+        if result.status.code != 0 { throw ExitCode(result.status.code) }
+    }
+}
+
+/// What a container is made of, given to `clab step N` and `clab trace --step N` alike (one
+/// option group, so the trace runs exactly the container `clab step` would).
+struct ContainerOptions: ParsableArguments {
+    @Option(help: "Hostname inside the container (stage 2 on; default: the container id).")
+    var hostname: String?
 
     @OptionGroup var limits: LimitOptions
 
@@ -43,6 +75,11 @@ struct StepCommand: ParsableCommand {
     @Flag(help: "Keep the writable layer: `clab diff NAME`, `clab rm NAME` (stage 9 on, with --name).")
     var keep = false
 
+    @Option(
+        name: [.customShort("v"), .customLong("volume")],
+        help: "NAME:/path[:ro] (a managed volume) or /host/dir:/path[:ro] (a bind mount); repeatable (stage 10 on).")
+    var volume: [String] = []
+
     @Option(help: "bridge (default), none, host, container:NAME, or a network from `clab network create` (stage 11).")
     var net: String?
 
@@ -51,18 +88,7 @@ struct StepCommand: ParsableCommand {
         help: "[HOSTIP:]HOSTPORT:PORT[/udp]: publish a container port on the host; repeatable (stage 11).")
     var publish: [String] = []
 
-    @Option(
-        name: [.customShort("v"), .customLong("volume")],
-        help: "NAME:/path[:ro] (a managed volume) or /host/dir:/path[:ro] (a bind mount); repeatable (stage 10 on).")
-    var volume: [String] = []
-
-    @OptionGroup var global: GlobalOptions
-
-    @Argument(parsing: .postTerminator, help: "The command to run, after --.")
-    var command: [String] = []
-
-    func request() throws -> RunRequest {
-        let stage = try parseStage(stage)
+    func request(stage: Stage, command: [String]) throws -> RunRequest {
         if hostname != nil && !stage.has(.uts) {
             throw ClabError(
                 "--hostname needs stage 2 or later: stage 1 has no UTS namespace, so the name would be the host's",
@@ -92,23 +118,6 @@ struct StepCommand: ParsableCommand {
         request.publish = try publish.map(PortPublish.parse)
         request.volumes = try volume.map(VolumeRequest.parse)
         return request
-    }
-
-    func run() throws {
-        let request = try request()
-        try Runtime.requireRoot()
-        let runtime = Runtime(layout: global.layout)
-        let prepared = try runtime.prepare(request, log: { if !quiet { stderrLine("clab: \($0)") } })
-        for note in prepared.notes { stderrLine("clab: " + note) }
-        if !quiet { stderrLine(Banner.text(for: prepared)) }
-        let result = try runtime.run(prepared, forwardSignals: true) { signal in
-            let name = signal == SIGINT ? "Ctrl-C (SIGINT)" : "signal \(signal)"
-            stderrLine(
-                "clab: PID 1 of the container ignored \(name): the kernel drops signals PID 1 has no handler for (lesson 3). Killing it with SIGKILL."
-            )
-        }
-        for outcome in result.outcomes { stderrLine("clab: " + outcome) }
-        if result.status.code != 0 { throw ExitCode(result.status.code) }
     }
 }
 

@@ -52,13 +52,11 @@ struct TraceRunCommand: ParsableCommand {
     @Flag(help: "With --step: show every syscall, not only what the lessons are about.")
     var all = false
 
-    @Option(help: "With --step: hostname inside the container.")
-    var hostname: String?
-
     @Flag(help: "With --step: do not print the stage banner.")
     var quiet = false
 
-    @OptionGroup var limits: LimitOptions
+    /// With --step: every option `clab step` takes (image, volumes, limits, network ...).
+    @OptionGroup var container: ContainerOptions
 
     @OptionGroup var global: GlobalOptions
 
@@ -103,13 +101,7 @@ struct TraceRunCommand: ParsableCommand {
     }
 
     private func traceStep(_ options: TraceOptions) throws -> TraceReport {
-        let stage = try parseStage(step ?? "")
-        if hostname != nil && !stage.has(.uts) {
-            throw ClabError("--hostname needs stage 2 or later: stage 1 has no UTS namespace", exitCode: 2)
-        }
-        var request = RunRequest(stage: stage, command: command.isEmpty ? nil : command, hostname: hostname)
-        request.limits = try limits.parse(for: stage)
-        request.cgroupParent = limits.cgroupParent
+        let request = try container.request(stage: try parseStage(step ?? ""), command: command)
         try Runtime.requireRoot()
         try Tracer.checkSupport()
         let runtime = Runtime(layout: global.layout)

@@ -1,10 +1,10 @@
-import CNftables
+import CShims
 import ClabKernel
 import Glibc
 import Synchronization
 
-/// A thin wrapper over Debian's libnftables: the nft command's own parser and netlink code, in
-/// process (no `nft` spawned, ~1 ms a call). A script is one batch: the kernel applies all of it
+/// A thin wrapper over Debian's libnftables (loaded on first use, see CShims/nftables.c): the nft
+/// command's own parser and netlink code, in process (no `nft` spawned, ~1 ms a call). A script is one batch: the kernel applies all of it
 /// or none of it.
 ///
 /// libnftables talks to the network namespace of the calling thread (its netlink socket is opened
@@ -23,22 +23,19 @@ public struct NFTables {
     /// `handles` is `nft -a`: listings end each rule with "# handle N", which `delete rule` needs.
     static func run(_ script: String, handles: Bool) throws -> String {
         try serial.withLock { _ in
-            guard let ctx = nft_ctx_new(UInt32(NFT_CTX_DEFAULT)) else {
-                throw ClabError("nft: cannot create a libnftables context")
+            var output: UnsafeMutablePointer<CChar>?
+            var error: UnsafeMutablePointer<CChar>?
+            let status = clab_nft_run(script, handles ? 1 : 0, &output, &error)
+            defer {
+                free(output)
+                free(error)
             }
-            defer { nft_ctx_free(ctx) }
-            // Buffered, so nothing reaches clab's own stdout/stderr.
-            guard nft_ctx_buffer_output(ctx) == 0, nft_ctx_buffer_error(ctx) == 0 else {
-                throw ClabError("nft: cannot buffer libnftables output")
-            }
-            if handles { nft_ctx_output_set_flags(ctx, UInt32(NFT_CTX_OUTPUT_HANDLE)) }
-            let status = nft_run_cmd_from_buffer(ctx, script)
-            let output = nft_ctx_get_output_buffer(ctx).map { String(cString: $0) } ?? ""
+            let text = output.map { String(cString: $0) } ?? ""
             guard status == 0 else {
-                let error = nft_ctx_get_error_buffer(ctx).map { String(cString: $0) } ?? ""
-                throw ClabError(errorLine(error))
+                let message = error.map { String(cString: $0) } ?? ""
+                throw ClabError(status == -2 ? "nft: \(message)" : errorLine(message))
             }
-            return output
+            return text
         }
     }
 

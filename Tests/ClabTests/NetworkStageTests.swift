@@ -18,21 +18,7 @@ final class BackgroundClab {
         var environment = ProcessInfo.processInfo.environment
         environment["CLAB_ROOT"] = TestEnv.root
         var pid: pid_t = 0
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attr, &empty)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let rc = withCStrings(argv) { cArgv in
-            withCStrings(environment.map { "\($0.key)=\($0.value)" }) { cEnv in
-                posix_spawn(&pid, argv[0], nil, &attr, cArgv, cEnv)
-            }
-        }
+        let rc = spawnWithDefaultSignals(&pid, argv, environment: environment, actions: nil)
         guard rc == 0 else { throw SyscallError("posix_spawn clab", errno: rc) }
         self.pid = pid
     }

@@ -58,6 +58,29 @@ struct Output {
     let stderr: String
 }
 
+/// posix_spawn with default signal handling and an empty mask (the test runner's threads may
+/// block signals, and children inherit that). Returns posix_spawn's error number.
+func spawnWithDefaultSignals(
+    _ pid: inout pid_t, _ argv: [String], environment: [String: String],
+    actions: UnsafePointer<posix_spawn_file_actions_t>?
+) -> Int32 {
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    defer { posix_spawnattr_destroy(&attr) }
+    var empty = sigset_t()
+    sigemptyset(&empty)
+    var all = sigset_t()
+    sigfillset(&all)
+    posix_spawnattr_setsigmask(&attr, &empty)
+    posix_spawnattr_setsigdefault(&attr, &all)
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    return withCStrings(argv) { cArgv in
+        withCStrings(environment.map { "\($0.key)=\($0.value)" }) { cEnv in
+            posix_spawn(&pid, argv[0], actions, &attr, cArgv, cEnv)
+        }
+    }
+}
+
 /// Runs a program to completion with the given stdin bytes; returns its exit status (128+signal
 /// when killed, as a shell reports it) and outputs. posix_spawn with default signal handling
 /// and an empty mask: the test runner's threads may block signals, and children inherit that.
@@ -79,22 +102,8 @@ func runProcess(
     posix_spawn_file_actions_adddup2(&actions, input.read, 0)
     posix_spawn_file_actions_adddup2(&actions, out.write, 1)
     posix_spawn_file_actions_adddup2(&actions, err.write, 2)
-    var attr = posix_spawnattr_t()
-    posix_spawnattr_init(&attr)
-    defer { posix_spawnattr_destroy(&attr) }
-    var empty = sigset_t()
-    sigemptyset(&empty)
-    var all = sigset_t()
-    sigfillset(&all)
-    posix_spawnattr_setsigmask(&attr, &empty)
-    posix_spawnattr_setsigdefault(&attr, &all)
-    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
     var pid: pid_t = 0
-    let rc = withCStrings(argv) { cArgv in
-        withCStrings(environment.map { "\($0.key)=\($0.value)" }) { cEnv in
-            posix_spawn(&pid, argv[0], &actions, &attr, cArgv, cEnv)
-        }
-    }
+    let rc = spawnWithDefaultSignals(&pid, argv, environment: environment, actions: &actions)
     close(input.read)
     close(out.write)
     close(err.write)

@@ -40,6 +40,11 @@ int clab_ioctl_int(int fd, unsigned long request, int *value);
 #define CLAB_MOUNT_ATTR_NODEV 0x4
 int clab_mount_setattr_recursive(const char *path, uint64_t set);
 
+// Runs an nft script through libnftables, loaded on first use (nftables.c says why). Returns
+// nft's status (0: applied), -2 when the library is missing; *output and *error are malloc'd
+// (free them), the error text as nft prints it.
+int clab_nft_run(const char *script, int handles, char **output, char **error);
+
 // A new pseudo-terminal: returns the master fd and stores the slave's in *slave (both
 // O_CLOEXEC, neither a controlling terminal of ours), or -1 with errno. TIOCGPTPEER opens the
 // slave from the master, with no path lookup in /dev/pts; the _IO macros are not imported.
