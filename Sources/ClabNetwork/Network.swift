@@ -189,9 +189,19 @@ public struct NetworkStore: Sendable {
     private func define(name: String, subnet: String?, bridge: String) throws -> NetworkConfig {
         let routes = try Netlink().routes().filter { $0.destination.prefix > 0 }
         let taken = list().compactMap(\.network)
-        // Subnets other state roots claimed (their bridges may be down right now).
-        let claimed = ((try? FileManager.default.contentsOfDirectory(atPath: hostDir + "/claims")) ?? []).compactMap {
-            IPv4Network($0.replacing("_", with: "/"))
+        // Subnets other state roots claimed (their bridges may be down right now). A claim whose
+        // root no longer defines a network with that subnet (a test's temporary root, a removed
+        // network) is stale: removed here, or the pool would run dry.
+        var claimed: [IPv4Network] = []
+        for file in (try? FileManager.default.contentsOfDirectory(atPath: hostDir + "/claims")) ?? [] {
+            guard let net = IPv4Network(file.replacing("_", with: "/")) else { continue }
+            let owner = readText(hostDir + "/claims/" + file)?.trimmed ?? ""
+            let ownerStore = NetworkStore(root: owner, runDir: owner, hostDir: hostDir)
+            if !owner.isEmpty, ownerStore.list().contains(where: { $0.subnet == net.description }) {
+                claimed.append(net)
+            } else {
+                unlink(hostDir + "/claims/" + file)
+            }
         }
         func conflict(_ net: IPv4Network) -> String? {
             if let route = routes.first(where: { $0.destination.overlaps(net) }) {

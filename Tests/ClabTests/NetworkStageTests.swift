@@ -138,208 +138,225 @@ struct HostNetworkState: Equatable {
     }
 }
 
-@Suite("stage 11 · container networking", needsRoot, .serialized)
-struct Stage11Tests {
-    init() throws { try TestEnv.ensureImage() }
+/// Run alone, after the parallel suites (`make test`'s second pass, with the timing suites):
+/// these compare host-wide state (ip_forward, clab's nft table, clab's links) before and after,
+/// which another suite's stage-11 container would change meanwhile.
+extension Timing {
+    @Suite("stage 11 · container networking", needsRoot, .serialized)
+    struct Stage11Tests {
+        init() throws { try TestEnv.ensureImage() }
 
-    /// A free port for one test (tests run one at a time here, and nothing else publishes).
-    static func port() -> UInt16 { UInt16.random(in: 20000...40000) }
+        /// A free port for one test (tests run one at a time here, and nothing else publishes).
+        static func port() -> UInt16 { UInt16.random(in: 20000...40000) }
 
-    @Test func probes() throws {
-        let before = HostNetworkState.capture()
-        let r = try probe(11)
-        expectHolds(r, "eth0 has an address on clab's bridge")
-        expectHolds(r, "the default route goes through the bridge's address")
-        expectHolds(r, "the gateway answers a ping")
-        expectHolds(r, "its veth's host end is on the bridge")
-        expectHolds(r, "only lo and its own eth0 exist")
-        // The veth goes with the container's network namespace, which the kernel frees just after.
-        #expect(eventually(5) { HostNetworkState.capture() == before }, "stage 11 left something on the host")
-    }
-
-    @Test func outsideSeesTheHostsAddressAndPublishedPortsAnswer() throws {
-        let before = HostNetworkState.capture()
-        let outside = try OutsideHost()
-        defer { outside.remove() }
-        // The outside world runs a web server that says who called it.
-        let www = TestEnv.root + "/outside-www-\(UUID().uuidString.prefix(6))"
-        try FS.makeDirectories(www + "/cgi-bin")
-        defer { try? FS.removeTree(www) }
-        try FS.write(
-            "#!/bin/sh\necho 'Content-Type: text/plain'\necho\necho \"caller=$REMOTE_ADDR\"\n", to: www + "/cgi-bin/who"
-        )
-        chmod(www + "/cgi-bin/who", 0o755)
-        let server = try BackgroundClab(
-            [
-                "netns", "exec", outside.name, "/bin/busybox", "httpd", "-f", "-p", "\(OutsideHost.address):8000", "-h",
-                www,
-            ],
-            command: "/usr/sbin/ip")
-        defer { server.stop() }
-        #expect(
-            eventually {
-                (try? outside.run("busybox wget -q -O /dev/null http://\(OutsideHost.address):8000/cgi-bin/who"))?
-                    .status == 0
-            })
-        // Outbound: the outside sees the host's address, not the container's (masquerade).
-        let out = try clab(
-            "step", "11", "--quiet", "--", "wget", "-q", "-O", "-", "http://\(OutsideHost.address):8000/cgi-bin/who")
-        #expect(out.status == 0, "\(out.stderr)")
-        #expect(out.stdout.contains("caller=\(OutsideHost.hostAddress)"), "\(out.stdout)")
-
-        // Inbound: a published TCP port, from outside and from the host's 127.0.0.1.
-        let tcp = Self.port()
-        let udp = tcp + 1
-        let web = try BackgroundClab([
-            "step", "11", "--quiet", "-p", "\(tcp):80", "-p", "\(udp):81/udp", "--", "sh", "-c",
-            "mkdir -p /www/cgi-bin && cp /dev/null /www/x && printf '#!/bin/sh\\necho\\necho caller=$REMOTE_ADDR\\n' > /www/cgi-bin/who && chmod +x /www/cgi-bin/who && httpd -p 80 -h /www && echo ready && exec udp-echo 81",
-        ])
-        defer { web.stop() }
-        #expect(web.waitFor("udp-echo: listening"), "\(web.output)")
-        let fromOutside = try outside.run("busybox wget -q -O - http://\(OutsideHost.hostAddress):\(tcp)/cgi-bin/who")
-        // (httpd listens on IPv6 too, so it may show the address as ::ffff:198.51.100.2.)
-        #expect(fromOutside.stdout.contains("\(OutsideHost.address)"), "\(fromOutside.stdout) \(fromOutside.stderr)")
-        let fromHost = try runProcess(["/bin/busybox", "wget", "-q", "-O", "-", "http://127.0.0.1:\(tcp)/cgi-bin/who"])
-        #expect(fromHost.stdout.contains("caller="), "\(fromHost.stdout) \(fromHost.stderr)")
-        // UDP too, from outside and from the host.
-        let udpOutside = udpExchange(
-            "ping", to: OutsideHost.hostAddress, port: udp, netns: "/run/netns/\(outside.name)")
-        #expect(
-            udpOutside?.contains("udp-echo: ping from \(OutsideHost.address)") == true, "\(udpOutside ?? "no reply")")
-        let udpHost = udpExchange("ping", to: "127.0.0.1", port: udp)
-        #expect(udpHost?.contains("udp-echo: ping from") == true, "\(udpHost ?? "no reply")")
-        web.stop()
-        // The veth goes with the container's network namespace, which the kernel frees just after.
-        #expect(eventually(5) { HostNetworkState.capture() == before }, "stage 11 left something on the host")
-    }
-
-    @Test func containersOnAUserNetworkFindEachOtherByName() throws {
-        let net = "t\(UUID().uuidString.prefix(6).lowercased())"
-        let created = try clab("network", "create", net)
-        #expect(created.status == 0, "\(created.stderr)")
-        defer { _ = try? clab("network", "rm", net) }
-        let server = "srv\(UUID().uuidString.prefix(6).lowercased())"
-        let web = try BackgroundClab([
-            "step", "11", "--quiet", "--net", net, "--name", server, "--", "sh", "-c",
-            "echo hello from \(server) > /tmp/index.html && httpd -p 80 -h /tmp && echo ready && sleep 60",
-        ])
-        defer { web.stop() }
-        #expect(web.waitFor("ready"), "\(web.output)")
-        let client = try clab(
-            "step", "11", "--quiet", "--net", net, "--", "sh", "-c",
-            "wget -q -O - http://\(server)/; grep \(server) /etc/hosts")
-        #expect(client.stdout.contains("hello from \(server)"), "\(client.stdout) \(client.stderr)")
-        // The default bridge does not know the name: it is the user network that resolves it.
-        let other = try clab("step", "11", "--quiet", "--", "sh", "-c", "wget -q -T 2 -O - http://\(server)/")
-        #expect(other.status != 0)
-        let inspect = try clab("network", "inspect", net)
-        #expect(inspect.stdout.contains(server), "\(inspect.stdout)")
-        let busy = try clab("network", "rm", net)
-        #expect(busy.status != 0 && busy.stderr.contains("in use"), "\(busy.stderr)")
-    }
-
-    @Test func noneHostAndContainerModels() throws {
-        let none = try clab(
-            "step", "11", "--quiet", "--net", "none", "--", "sh", "-c",
-            "ls /sys/class/net 2>/dev/null; tail -n +3 /proc/net/dev | cut -d: -f1")
-        #expect(none.stdout.split(whereSeparator: \.isWhitespace).map(String.init) == ["lo"], "\(none.stdout)")
-        let hostLinks = ((try? Netlink().links()) ?? []).map(\.name)
-        let host = try clab(
-            "step", "11", "--quiet", "--net", "host", "--", "sh", "-c", "tail -n +3 /proc/net/dev | cut -d: -f1")
-        let seen = host.stdout.split(whereSeparator: \.isWhitespace).map(String.init)
-        #expect(
-            Set(hostLinks.filter { !$0.hasPrefix("vc") }).isSubset(
-                of: Set(seen).union(hostLinks.filter { $0.hasPrefix("vc") })), "\(seen) vs \(hostLinks)")
-        #expect(seen.count > 1, "host mode sees only \(seen)")
-        let name = "first\(UUID().uuidString.prefix(6).lowercased())"
-        let first = try BackgroundClab([
-            "step", "11", "--quiet", "--name", name, "--", "sh", "-c", "ip -4 -o addr show dev eth0; sleep 60",
-        ])
-        defer { first.stop() }
-        #expect(first.waitFor("inet "), "\(first.output)")
-        let address = first.output.split(separator: " ").first { $0.contains("/") && $0.contains(".") }.map(String.init)
-        let second = try clab(
-            "step", "11", "--quiet", "--net", "container:\(name)", "--", "ip", "-4", "-o", "addr", "show", "dev", "eth0"
-        )
-        #expect(
-            address != nil && second.stdout.contains(address ?? "?"),
-            "\(first.output) vs \(second.stdout) \(second.stderr)")
-    }
-
-    @Test func twentyContainersAtOnceGetDistinctAddressesAndCleanUp() throws {
-        let before = HostNetworkState.capture()
-        let runs = try (0..<20).map { _ in
-            try BackgroundClab(["step", "11", "--quiet", "--", "sh", "-c", "ip -4 -o addr show dev eth0; sleep 30"])
+        @Test func probes() throws {
+            let before = HostNetworkState.capture()
+            let r = try probe(11)
+            expectHolds(r, "eth0 has an address on clab's bridge")
+            expectHolds(r, "the default route goes through the bridge's address")
+            expectHolds(r, "the gateway answers a ping")
+            expectHolds(r, "its veth's host end is on the bridge")
+            expectHolds(r, "only lo and its own eth0 exist")
+            // The veth goes with the container's network namespace, which the kernel frees just after.
+            #expect(eventually(5) { HostNetworkState.capture() == before }, "stage 11 left something on the host")
         }
-        var addresses: [String] = []
-        for run in runs {
-            #expect(run.waitFor("inet ", seconds: 30), "\(run.output)")
-            if let a = run.output.split(separator: " ").first(where: { $0.contains("/") && $0.contains(".") }) {
-                addresses.append(String(a))
+
+        @Test func outsideSeesTheHostsAddressAndPublishedPortsAnswer() throws {
+            let before = HostNetworkState.capture()
+            let outside = try OutsideHost()
+            defer { outside.remove() }
+            // The outside world runs a web server that says who called it.
+            let www = TestEnv.root + "/outside-www-\(UUID().uuidString.prefix(6))"
+            try FS.makeDirectories(www + "/cgi-bin")
+            defer { try? FS.removeTree(www) }
+            try FS.write(
+                "#!/bin/sh\necho 'Content-Type: text/plain'\necho\necho \"caller=$REMOTE_ADDR\"\n",
+                to: www + "/cgi-bin/who"
+            )
+            chmod(www + "/cgi-bin/who", 0o755)
+            let server = try BackgroundClab(
+                [
+                    "netns", "exec", outside.name, "/bin/busybox", "httpd", "-f", "-p", "\(OutsideHost.address):8000",
+                    "-h",
+                    www,
+                ],
+                command: "/usr/sbin/ip")
+            defer { server.stop() }
+            #expect(
+                eventually {
+                    (try? outside.run("busybox wget -q -O /dev/null http://\(OutsideHost.address):8000/cgi-bin/who"))?
+                        .status == 0
+                })
+            // Outbound: the outside sees the host's address, not the container's (masquerade).
+            let out = try clab(
+                "step", "11", "--quiet", "--", "wget", "-q", "-O", "-", "http://\(OutsideHost.address):8000/cgi-bin/who"
+            )
+            #expect(out.status == 0, "\(out.stderr)")
+            #expect(out.stdout.contains("caller=\(OutsideHost.hostAddress)"), "\(out.stdout)")
+
+            // Inbound: a published TCP port, from outside and from the host's 127.0.0.1.
+            let tcp = Self.port()
+            let udp = tcp + 1
+            let web = try BackgroundClab([
+                "step", "11", "--quiet", "-p", "\(tcp):80", "-p", "\(udp):81/udp", "--", "sh", "-c",
+                "mkdir -p /www/cgi-bin && cp /dev/null /www/x && printf '#!/bin/sh\\necho\\necho caller=$REMOTE_ADDR\\n' > /www/cgi-bin/who && chmod +x /www/cgi-bin/who && httpd -p 80 -h /www && echo ready && exec udp-echo 81",
+            ])
+            defer { web.stop() }
+            #expect(web.waitFor("udp-echo: listening"), "\(web.output)")
+            let fromOutside = try outside.run(
+                "busybox wget -q -O - http://\(OutsideHost.hostAddress):\(tcp)/cgi-bin/who")
+            // (httpd listens on IPv6 too, so it may show the address as ::ffff:198.51.100.2.)
+            #expect(
+                fromOutside.stdout.contains("\(OutsideHost.address)"), "\(fromOutside.stdout) \(fromOutside.stderr)")
+            let fromHost = try runProcess([
+                "/bin/busybox", "wget", "-q", "-O", "-", "http://127.0.0.1:\(tcp)/cgi-bin/who",
+            ])
+            #expect(fromHost.stdout.contains("caller="), "\(fromHost.stdout) \(fromHost.stderr)")
+            // UDP too, from outside and from the host.
+            let udpOutside = udpExchange(
+                "ping", to: OutsideHost.hostAddress, port: udp, netns: "/run/netns/\(outside.name)")
+            #expect(
+                udpOutside?.contains("udp-echo: ping from \(OutsideHost.address)") == true,
+                "\(udpOutside ?? "no reply")")
+            let udpHost = udpExchange("ping", to: "127.0.0.1", port: udp)
+            #expect(udpHost?.contains("udp-echo: ping from") == true, "\(udpHost ?? "no reply")")
+            web.stop()
+            // The veth goes with the container's network namespace, which the kernel frees just after.
+            #expect(eventually(5) { HostNetworkState.capture() == before }, "stage 11 left something on the host")
+        }
+
+        @Test func containersOnAUserNetworkFindEachOtherByName() throws {
+            let net = "t\(UUID().uuidString.prefix(6).lowercased())"
+            let created = try clab("network", "create", net)
+            #expect(created.status == 0, "\(created.stderr)")
+            defer { _ = try? clab("network", "rm", net) }
+            let server = "srv\(UUID().uuidString.prefix(6).lowercased())"
+            let web = try BackgroundClab([
+                "step", "11", "--quiet", "--net", net, "--name", server, "--", "sh", "-c",
+                "echo hello from \(server) > /tmp/index.html && httpd -p 80 -h /tmp && echo ready && sleep 60",
+            ])
+            defer { web.stop() }
+            #expect(web.waitFor("ready"), "\(web.output)")
+            let client = try clab(
+                "step", "11", "--quiet", "--net", net, "--", "sh", "-c",
+                "wget -q -O - http://\(server)/; grep \(server) /etc/hosts")
+            #expect(client.stdout.contains("hello from \(server)"), "\(client.stdout) \(client.stderr)")
+            // The default bridge does not know the name: it is the user network that resolves it.
+            let other = try clab("step", "11", "--quiet", "--", "sh", "-c", "wget -q -T 2 -O - http://\(server)/")
+            #expect(other.status != 0)
+            let inspect = try clab("network", "inspect", net)
+            #expect(inspect.stdout.contains(server), "\(inspect.stdout)")
+            let busy = try clab("network", "rm", net)
+            #expect(busy.status != 0 && busy.stderr.contains("in use"), "\(busy.stderr)")
+        }
+
+        @Test func noneHostAndContainerModels() throws {
+            let none = try clab(
+                "step", "11", "--quiet", "--net", "none", "--", "sh", "-c",
+                "ls /sys/class/net 2>/dev/null; tail -n +3 /proc/net/dev | cut -d: -f1")
+            #expect(none.stdout.split(whereSeparator: \.isWhitespace).map(String.init) == ["lo"], "\(none.stdout)")
+            let hostLinks = ((try? Netlink().links()) ?? []).map(\.name)
+            let host = try clab(
+                "step", "11", "--quiet", "--net", "host", "--", "sh", "-c", "tail -n +3 /proc/net/dev | cut -d: -f1")
+            let seen = host.stdout.split(whereSeparator: \.isWhitespace).map(String.init)
+            #expect(
+                Set(hostLinks.filter { !$0.hasPrefix("vc") }).isSubset(
+                    of: Set(seen).union(hostLinks.filter { $0.hasPrefix("vc") })), "\(seen) vs \(hostLinks)")
+            #expect(seen.count > 1, "host mode sees only \(seen)")
+            let name = "first\(UUID().uuidString.prefix(6).lowercased())"
+            let first = try BackgroundClab([
+                "step", "11", "--quiet", "--name", name, "--", "sh", "-c", "ip -4 -o addr show dev eth0; sleep 60",
+            ])
+            defer { first.stop() }
+            #expect(first.waitFor("inet "), "\(first.output)")
+            let address = first.output.split(separator: " ").first { $0.contains("/") && $0.contains(".") }.map(
+                String.init)
+            let second = try clab(
+                "step", "11", "--quiet", "--net", "container:\(name)", "--", "ip", "-4", "-o", "addr", "show", "dev",
+                "eth0"
+            )
+            #expect(
+                address != nil && second.stdout.contains(address ?? "?"),
+                "\(first.output) vs \(second.stdout) \(second.stderr)")
+        }
+
+        @Test func twentyContainersAtOnceGetDistinctAddressesAndCleanUp() throws {
+            let before = HostNetworkState.capture()
+            let runs = try (0..<20).map { _ in
+                try BackgroundClab(["step", "11", "--quiet", "--", "sh", "-c", "ip -4 -o addr show dev eth0; sleep 30"])
             }
-        }
-        for run in runs { run.stop() }
-        #expect(addresses.count == 20)
-        #expect(Set(addresses).count == 20, "\(addresses.sorted())")
-        // The veth goes with the container's network namespace, which the kernel frees just after.
-        #expect(eventually(5) { HostNetworkState.capture() == before }, "stage 11 left something on the host")
-    }
-
-    @Test func killNineThenGCLeavesNothing() throws {
-        let before = HostNetworkState.capture()
-        let port = Self.port()
-        let run = try BackgroundClab([
-            "step", "11", "--quiet", "-p", "\(port):80", "--", "sh", "-c", "echo up; sleep 60",
-        ])
-        #expect(run.waitFor("up"), "\(run.output)")
-        #expect(HostNetworkState.capture() != before)
-        run.stop(signal: SIGKILL)
-        let gc = try clab("gc")
-        #expect(gc.stdout.contains("released address"), "\(gc.stdout)")
-        #expect(eventually(5) { HostNetworkState.capture() == before }, "\(HostNetworkState.capture()) vs \(before)")
-    }
-
-    @Test(arguments: [
-        (["-p", "0:80"], "host port 0"),
-        (["-p", "70000:80"], "70000"),
-        (["--net", "container:nosuch-clab"], "no running container is named nosuch-clab"),
-        (["--net", "nosuchnet"], "no network 'nosuchnet'"),
-    ])
-    func badInputGetsOneLineAndLeavesNothing(args: [String], message: String) throws {
-        let before = HostNetworkState.capture()
-        let out = try runProcess([TestEnv.clab, "step", "11", "--quiet"] + args + ["--", "true"])
-        #expect(out.status != 0)
-        #expect(out.stderr.contains(message), "\(out.stderr)")
-        #expect(out.stderr.split(separator: "\n").count == 1, "\(out.stderr)")
-        #expect(eventually(5) { HostNetworkState.capture() == before })
-    }
-
-    @Test func aPortInUseIsRefused() throws {
-        let port = Self.port()
-        // A host socket holds the port.
-        let sock = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(sock) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = port.bigEndian
-        let bound = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(sock, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            var addresses: [String] = []
+            for run in runs {
+                #expect(run.waitFor("inet ", seconds: 30), "\(run.output)")
+                if let a = run.output.split(separator: " ").first(where: { $0.contains("/") && $0.contains(".") }) {
+                    addresses.append(String(a))
+                }
             }
+            for run in runs { run.stop() }
+            #expect(addresses.count == 20)
+            #expect(Set(addresses).count == 20, "\(addresses.sorted())")
+            // The veth goes with the container's network namespace, which the kernel frees just after.
+            #expect(eventually(5) { HostNetworkState.capture() == before }, "stage 11 left something on the host")
         }
-        #expect(bound == 0)
-        listen(sock, 1)
-        let out = try clab("step", "11", "--quiet", "-p", "\(port):80", "--", "true")
-        #expect(out.status != 0)
-        #expect(out.stderr.contains("\(port)"), "\(out.stderr)")
-    }
 
-    @Test func aSubnetOverlappingTheHostsRoutesIsRefused() throws {
-        let outside = try OutsideHost()
-        defer { outside.remove() }
-        let out = try clab(
-            "network", "create", "overlap\(UUID().uuidString.prefix(4).lowercased())", "--subnet", "198.51.100.0/25")
-        #expect(out.status != 0)
-        #expect(out.stderr.contains("overlaps the host's route"), "\(out.stderr)")
+        @Test func killNineThenGCLeavesNothing() throws {
+            let before = HostNetworkState.capture()
+            let port = Self.port()
+            let run = try BackgroundClab([
+                "step", "11", "--quiet", "-p", "\(port):80", "--", "sh", "-c", "echo up; sleep 60",
+            ])
+            #expect(run.waitFor("up"), "\(run.output)")
+            #expect(HostNetworkState.capture() != before)
+            run.stop(signal: SIGKILL)
+            let gc = try clab("gc")
+            #expect(gc.stdout.contains("released address"), "\(gc.stdout)")
+            #expect(
+                eventually(5) { HostNetworkState.capture() == before }, "\(HostNetworkState.capture()) vs \(before)")
+        }
+
+        @Test(arguments: [
+            (["-p", "0:80"], "host port 0"),
+            (["-p", "70000:80"], "70000"),
+            (["--net", "container:nosuch-clab"], "no running container is named nosuch-clab"),
+            (["--net", "nosuchnet"], "no network 'nosuchnet'"),
+        ])
+        func badInputGetsOneLineAndLeavesNothing(args: [String], message: String) throws {
+            let before = HostNetworkState.capture()
+            let out = try runProcess([TestEnv.clab, "step", "11", "--quiet"] + args + ["--", "true"])
+            #expect(out.status != 0)
+            #expect(out.stderr.contains(message), "\(out.stderr)")
+            #expect(out.stderr.split(separator: "\n").count == 1, "\(out.stderr)")
+            #expect(eventually(5) { HostNetworkState.capture() == before })
+        }
+
+        @Test func aPortInUseIsRefused() throws {
+            let port = Self.port()
+            // A host socket holds the port.
+            let sock = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(sock) }
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = port.bigEndian
+            let bound = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(sock, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+            #expect(bound == 0)
+            listen(sock, 1)
+            let out = try clab("step", "11", "--quiet", "-p", "\(port):80", "--", "true")
+            #expect(out.status != 0)
+            #expect(out.stderr.contains("\(port)"), "\(out.stderr)")
+        }
+
+        @Test func aSubnetOverlappingTheHostsRoutesIsRefused() throws {
+            let outside = try OutsideHost()
+            defer { outside.remove() }
+            let out = try clab(
+                "network", "create", "overlap\(UUID().uuidString.prefix(4).lowercased())", "--subnet", "198.51.100.0/25"
+            )
+            #expect(out.status != 0)
+            #expect(out.stderr.contains("overlaps the host's route"), "\(out.stderr)")
+        }
     }
 }
