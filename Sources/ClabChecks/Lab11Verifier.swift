@@ -325,65 +325,9 @@ public enum Lab11Verifier {
         ["/usr/sbin", "/usr/bin", "/sbin", "/bin"].map { "\($0)/\(name)" }.first { access($0, X_OK) == 0 }
     }
 
-    /// Runs a host tool with stdout and stderr together, and kills it after `timeout` seconds.
-    /// Unlike Host.run it clears the signal mask and dispositions for the child: a caller's
-    /// thread may block SIGALRM, and busybox ping's -W is an alarm(), so ping would wait forever.
+    /// Runs a host tool with stdout and stderr together, killed after `timeout` seconds.
     static func run(_ argv: [String], timeout: Int32) throws -> (status: Int32, output: String) {
-        let (readEnd, writeEnd) = try makePipe()
-        defer { close(readEnd) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
-        posix_spawn_file_actions_adddup2(&actions, writeEnd, 2)
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attr, &empty)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var pid: pid_t = 0
-        let rc = withCStrings(argv) { cArgv in
-            withCStrings(["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"]) { cEnv in
-                posix_spawn(&pid, argv[0], &actions, &attr, cArgv, cEnv)
-            }
-        }
-        close(writeEnd)
-        guard rc == 0 else { throw ClabError("cannot run \(argv[0]): \(errnoDescription(rc))") }
-        var output: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        var deadline = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &deadline)
-        deadline.tv_sec += Int(timeout)
-        var timedOut = false
-        while true {
-            var now = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &now)
-            let left = (deadline.tv_sec - now.tv_sec) * 1000 + (deadline.tv_nsec - now.tv_nsec) / 1_000_000
-            var pfd = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
-            let ready = left > 0 ? poll(&pfd, 1, Int32(left)) : 0
-            if ready < 0 && errno == EINTR { continue }
-            if ready <= 0 {
-                timedOut = true
-                kill(pid, SIGKILL)
-                break
-            }
-            let n = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            output += buffer[0..<n]
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let text = String(decoding: output, as: UTF8.self)
-        return timedOut
-            ? (124, text + "\n\(Path.basename(argv[0])) did not finish within \(timeout) s")
-            : (ExitStatus(raw: status).code, text)
+        try Host.run(argv, timeout: timeout, environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"])
     }
 
     static func inode(_ path: String) -> UInt? {

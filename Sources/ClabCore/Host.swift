@@ -24,9 +24,15 @@ public enum Host {
         return result.output
     }
 
+    /// The environment host tools run with: a fixed PATH of the system's directories.
+    public static let toolEnvironment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+
     /// Runs a tool with stdin from /dev/null; returns its exit status and its stdout and
     /// stderr together. (posix_spawn: Foundation's Process is not in FoundationEssentials.)
-    public static func run(_ argv: [String]) throws -> (status: Int32, output: String) {
+    /// With `timeout` (seconds) the tool is killed then, and the status is 124, as timeout(1) says.
+    public static func run(
+        _ argv: [String], timeout: Int32? = nil, environment: [String] = toolEnvironment
+    ) throws -> (status: Int32, output: String) {
         let path = argv[0].hasPrefix("/") ? argv[0] : (which(argv[0]) ?? argv[0])
         let (readEnd, writeEnd) = try makePipe()
         var actions = posix_spawn_file_actions_t()
@@ -35,10 +41,23 @@ public enum Host {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
         posix_spawn_file_actions_adddup2(&actions, writeEnd, 2)
+        // Default dispositions and an empty mask: clab may block or ignore signals in the calling
+        // thread (trace --pid blocks SIGINT/SIGTERM), and a tool must not inherit that (busybox
+        // ping's -W is an alarm(): with SIGALRM blocked it never times out).
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attr, &empty)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
         let rc = withCStrings(argv) { cArgv in
-            withCStrings(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]) { cEnv in
-                posix_spawn(&pid, path, &actions, nil, cArgv, cEnv)
+            withCStrings(environment) { cEnv in
+                posix_spawn(&pid, path, &actions, &attr, cArgv, cEnv)
             }
         }
         close(writeEnd)
@@ -46,7 +65,24 @@ public enum Host {
         guard rc == 0 else { throw ClabError("cannot run \(argv[0]): \(errnoDescription(rc))") }
         var output: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
+        var deadline = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &deadline)
+        deadline.tv_sec += Int(timeout ?? 0)
+        var timedOut = false
         while true {
+            if timeout != nil {
+                var now = timespec()
+                clock_gettime(CLOCK_MONOTONIC, &now)
+                let left = (deadline.tv_sec - now.tv_sec) * 1000 + (deadline.tv_nsec - now.tv_nsec) / 1_000_000
+                var pfd = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
+                let ready = left > 0 ? poll(&pfd, 1, Int32(left)) : 0
+                if ready < 0 && errno == EINTR { continue }
+                if ready <= 0 {
+                    timedOut = true
+                    kill(pid, SIGKILL)  // our own child, by pid
+                    break
+                }
+            }
             let n = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
@@ -54,7 +90,11 @@ public enum Host {
         }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        return (ExitStatus(raw: status).code, String(decoding: output, as: UTF8.self))
+        let text = String(decoding: output, as: UTF8.self)
+        if timedOut {
+            return (124, text + "\n\(Path.basename(argv[0])) did not finish within \(timeout ?? 0) s")
+        }
+        return (ExitStatus(raw: status).code, text)
     }
 
     public static var hostname: String {

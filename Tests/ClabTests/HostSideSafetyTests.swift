@@ -60,14 +60,15 @@ struct HostSideSafetyTests {
         try "clab busybox image\n".write(toFile: hostDir + "/clab-image", atomically: false, encoding: .utf8)
         try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: root + "/busybox")
         try FileManager.default.createSymbolicLink(atPath: root + "/etc", withDestinationPath: hostDir)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/chroot")
-        process.arguments = [root, "/busybox", "sleep", "30"]
-        try process.run()
-        let pid = process.processIdentifier
+        // Our own spawn, not Foundation's Process (whose child handling raced other suites here).
+        var pid: pid_t = 0
+        let rc = spawnWithDefaultSignals(
+            &pid, ["/usr/sbin/chroot", root, "/busybox", "sleep", "30"], environment: [:], actions: nil)
+        #expect(rc == 0)
         defer {
             kill(pid, SIGKILL)
-            process.waitUntilExit()
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         }
         #expect(eventually { FS.readLink("/proc/\(pid)/root") == root && FS.readLink("/proc/\(pid)/exe") != nil })
         let inspector = try ProcessInspector(pid: pid)
