@@ -36,7 +36,7 @@ struct TourCommand: ParsableCommand {
             "/data is the volume 'tour': it outlives the container (run the tour again; `clab volume rm tour`)"
         ),
         (
-            11, "ip -4 -o addr show eth0; ip route; ping -c 1 -W 2 $(ip route | grep default | cut -d ' ' -f 3)",
+            11, "ip -4 -o addr show eth0; ip route; ping -c 1 -W 2 $(ip route | grep default | cut -d \" \" -f 3)",
             "eth0 on clab's bridge, a default route through it, and the bridge answers"
         ),
     ]

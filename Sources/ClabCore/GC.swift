@@ -48,6 +48,7 @@ public struct GarbageCollector {
             networks.detach(containerID: lease.container)
             report.leases.append("\(lease.address) (\(lease.network), container \(lease.container))")
         }
+        networks.pruneStaleClaims()
         // Half-built images and layers from a killed `clab` (…/.tmp-<what>-<pid>, <layer>.tmp-<pid>).
         let layers = layout.root + "/layers"
         var scratch = [layout.imagesDir, layers, layout.root + "/volumes"]

@@ -189,20 +189,8 @@ public struct NetworkStore: Sendable {
     private func define(name: String, subnet: String?, bridge: String) throws -> NetworkConfig {
         let routes = try Netlink().routes().filter { $0.destination.prefix > 0 }
         let taken = list().compactMap(\.network)
-        // Subnets other state roots claimed (their bridges may be down right now). A claim whose
-        // root no longer defines a network with that subnet (a test's temporary root, a removed
-        // network) is stale: removed here, or the pool would run dry.
-        var claimed: [IPv4Network] = []
-        for file in (try? FileManager.default.contentsOfDirectory(atPath: hostDir + "/claims")) ?? [] {
-            guard let net = IPv4Network(file.replacing("_", with: "/")) else { continue }
-            let owner = readText(hostDir + "/claims/" + file)?.trimmed ?? ""
-            let ownerStore = NetworkStore(root: owner, runDir: owner, hostDir: hostDir)
-            if !owner.isEmpty, ownerStore.list().contains(where: { $0.subnet == net.description }) {
-                claimed.append(net)
-            } else {
-                unlink(hostDir + "/claims/" + file)
-            }
-        }
+        // Subnets other state roots claimed (their bridges may be down right now).
+        let claimed = pruneClaims()
         func conflict(_ net: IPv4Network) -> String? {
             if let route = routes.first(where: { $0.destination.overlaps(net) }) {
                 return "the host's route to \(route.destination)"
@@ -404,6 +392,28 @@ public struct NetworkStore: Sendable {
     public func prepareHosts(_ network: String) throws {
         try withLock { if !FS.exists(hostsFile(network)) { try writeHosts(network) } }
     }
+
+    /// The subnets state roots have claimed, host-wide. A claim whose root no longer defines a
+    /// network with that subnet (a test's temporary root, a removed network) is stale: removed
+    /// here (and by `clab gc`), or the pool would run dry. The caller holds the lock.
+    @discardableResult
+    func pruneClaims() -> [IPv4Network] {
+        var claimed: [IPv4Network] = []
+        for file in (try? FileManager.default.contentsOfDirectory(atPath: hostDir + "/claims")) ?? [] {
+            guard let net = IPv4Network(file.replacing("_", with: "/")) else { continue }
+            let owner = readText(hostDir + "/claims/" + file)?.trimmed ?? ""
+            let ownerStore = NetworkStore(root: owner, runDir: owner, hostDir: hostDir)
+            if !owner.isEmpty, ownerStore.list().contains(where: { $0.subnet == net.description }) {
+                claimed.append(net)
+            } else {
+                unlink(hostDir + "/claims/" + file)
+            }
+        }
+        return claimed
+    }
+
+    /// `clab gc`: drops the claims of state roots that no longer define those subnets.
+    public func pruneStaleClaims() { _ = try? withLock { pruneClaims() } }
 
     func claimPath(_ subnet: String) -> String { hostDir + "/claims/" + subnet.replacing("/", with: "_") }
 
