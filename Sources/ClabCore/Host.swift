@@ -97,6 +97,28 @@ public enum Host {
         return (ExitStatus(raw: status).code, text)
     }
 
+    /// Users to whom /etc/subuid or /etc/subgid ("name:start:count" lines) give ids in clab's
+    /// mapped range: with newuidmap they can become those ids, the container's root, on the host.
+    public static func subordinateOwners(
+        overlapping mapping: IDMapping, files: [String] = ["/etc/subuid", "/etc/subgid"]
+    ) -> [String] {
+        var owners: [String] = []
+        let low = UInt64(mapping.host)
+        let high = low + UInt64(mapping.count)
+        for file in files {
+            for line in (FS.read(file) ?? "").split(separator: "\n") {
+                let parts = line.split(separator: ":")
+                guard parts.count == 3, let start = UInt64(parts[1]), let count = UInt64(parts[2]), count > 0 else {
+                    continue
+                }
+                if start < high && low < start + count && !owners.contains(String(parts[0])) {
+                    owners.append(String(parts[0]))
+                }
+            }
+        }
+        return owners
+    }
+
     public static var hostname: String {
         var buf = [CChar](repeating: 0, count: 256)
         gethostname(&buf, buf.count)

@@ -222,6 +222,13 @@ public struct Runtime: Sendable {
         prepared.network = networkPlan
         prepared.networks = networkPlan == nil ? nil : networks
         prepared.name = request.name
+        if let mapping {
+            for owner in Host.subordinateOwners(overlapping: mapping) {
+                prepared.notes.append(
+                    "warning: \(owner) owns subordinate ids that overlap \(mapping.host)-\(mapping.host + mapping.count - 1) (/etc/subuid or /etc/subgid): that user can act as this container's root on the host (README: Security model)"
+                )
+            }
+        }
         if let name = request.keepName {
             _ = try KeptContainers(layout: layout).reserve(name, id: id, image: request.image, layers: keptLayers)
         }

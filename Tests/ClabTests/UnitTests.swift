@@ -166,3 +166,21 @@ struct PieceTests {
         #expect(Host.userNamespacesAvailable() == nil)
     }
 }
+
+@Suite("subordinate id owners")
+struct SubordinateIDTests {
+    /// A user whose subordinate ids overlap clab's range can be the container's root on the host:
+    /// clab names them (`useradd` gives the first user 100000-165535).
+    @Test func overlappingRangesAreNamed() throws {
+        let dir = NSTemporaryDirectory() + "subid-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "alice:100000:65536\nbob:165536:65536\n#bad\ncarol:99000:1001\n".write(
+            toFile: dir + "/subuid", atomically: false, encoding: .utf8)
+        try "dave:200000:10\n".write(toFile: dir + "/subgid", atomically: false, encoding: .utf8)
+        let owners = Host.subordinateOwners(
+            overlapping: IDMapping.defaultRange, files: [dir + "/subuid", dir + "/subgid"])
+        #expect(owners == ["alice", "carol"])
+        #expect(Host.subordinateOwners(overlapping: IDMapping.defaultRange, files: [dir + "/none"]).isEmpty)
+    }
+}
