@@ -315,8 +315,12 @@ public struct NetworkStore: Sendable {
             return (config, address, net)
         }
         let hostVeth = Self.hostVethName(containerID)
+        // Before the veth exists: from its first frame the container can send only as itself.
+        let mac = Firewall.containerMAC(address)
+        try Firewall.guardAddresses(
+            containerID: containerID, hostVeth: hostVeth, mac: mac, containerIP: address.description)
         let host = try Netlink()
-        try host.addVeth(hostVeth, peer: "eth0", peerNamespaceFD: netnsFD)
+        try host.addVeth(hostVeth, peer: "eth0", peerNamespaceFD: netnsFD, peerMAC: mac)
         try host.setMaster(hostVeth, master: config.bridge)
         // Hairpin: a container reaching its own published port through the host's address
         // gets the answer back out of the port it came in by (the bridge refuses that by default).
@@ -346,6 +350,7 @@ public struct NetworkStore: Sendable {
         try? withLock {
             for lease in allLeases() where lease.container == containerID {
                 if lease.published { try? Firewall.unpublish(containerID: containerID) }
+                try? Firewall.unguard(containerID: containerID)
                 unlink(leaseDir(lease.network) + "/\(lease.address)")
                 if lease.network != Self.defaultName { try? writeHosts(lease.network) }
                 if leases(lease.network).isEmpty, let config = load(lease.network) {

@@ -131,7 +131,9 @@ struct HostNetworkState: Equatable {
         let links = ((try? Netlink().links()) ?? []).map(\.name).filter {
             $0.hasPrefix("vc") || $0.hasPrefix("clab") || $0.hasPrefix("br-")
         }
-        let table = (try? runProcess(["/usr/sbin/nft", "list", "table", "ip", "clab"]))?.status == 0
+        let table =
+            (try? runProcess(["/usr/sbin/nft", "list", "table", "ip", "clab"]))?.status == 0
+            || (try? runProcess(["/usr/sbin/nft", "list", "table", "bridge", "clab"]))?.status == 0
         return HostNetworkState(
             ipForward: (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_forward", encoding: .utf8))?.trimmed ?? "?",
             clabTable: table, clabLinks: links.sorted())
@@ -222,6 +224,46 @@ extension Timing {
             #expect(udpHost?.contains("udp-echo: ping from") == true, "\(udpHost ?? "no reply")")
             web.stop()
             // The veth goes with the container's network namespace, which the kernel frees just after.
+            #expect(eventually(5) { HostNetworkState.capture() == before }, "stage 11 left something on the host")
+        }
+
+        /// A container's root holds CAP_NET_ADMIN in its network namespace: it may set eth0 to
+        /// another container's MAC and address. The bridge must not let it receive that
+        /// container's traffic (here: its published port, reached from the host).
+        @Test func aContainerCannotTakeAnotherContainersAddress() throws {
+            let before = HostNetworkState.capture()
+            let port = Self.port()
+            let victim = try BackgroundClab([
+                "step", "11", "--quiet", "-p", "\(port):80", "--", "sh", "-c",
+                "ip -4 addr show eth0; ip link show eth0; echo ready; while true; do echo VICTIM | nc -l -p 80; done",
+            ])
+            defer { victim.stop() }
+            #expect(victim.waitFor("ready"), "\(victim.output)")
+            let out = victim.output
+            guard let ip = out.firstMatch(of: /inet ([0-9.]+)\//)?.1,
+                let mac = out.firstMatch(of: /ether ([0-9a-f:]+)/)?.1
+            else {
+                Issue.record("no address in \(out)")
+                return
+            }
+            func ask() -> String {
+                (try? runProcess(["/usr/bin/timeout", "3", "/bin/busybox", "nc", "127.0.0.1", "\(port)"]))?.stdout ?? ""
+            }
+            #expect(eventually { ask().contains("VICTIM") })
+            let thief = try BackgroundClab([
+                "step", "11", "--quiet", "--", "sh", "-c",
+                "gw=$(ip route | awk '/default/{print $3}'); ip link set eth0 down; ip link set eth0 address \(mac);"
+                    + " ip link set eth0 up; ip addr add \(ip)/32 dev eth0; ip route add default via $gw;"
+                    + " ping -c 2 -W 1 $gw; arping -U -c 2 -I eth0 -s \(ip) \(ip); arping -A -c 2 -I eth0 -s \(ip) \(ip);"
+                    + " echo stolen; while true; do echo THIEF | nc -l -p 80; done",
+            ])
+            defer { thief.stop() }
+            #expect(thief.waitFor("stolen"), "\(thief.output)")
+            let answers = (0..<3).map { _ in ask() }
+            #expect(!answers.contains { $0.contains("THIEF") }, "\(answers)")
+            #expect(answers.contains { $0.contains("VICTIM") }, "\(answers)")
+            thief.stop()
+            victim.stop()
             #expect(eventually(5) { HostNetworkState.capture() == before }, "stage 11 left something on the host")
         }
 
