@@ -290,12 +290,6 @@ public struct NetworkStore: Sendable {
                 throw ClabError("network '\(network)' has a bad subnet \(config.subnet): remove and recreate it")
             }
             let current = leases(network)
-            if current.isEmpty {
-                if activeBridges().isEmpty { try IPForwarding.enable(savingIn: hostDir) }
-                try setActive(config.bridge, true)
-                try ensureBridge(config)
-                try Firewall.addNetwork(bridge: config.bridge, subnet: config.subnet)
-            }
             // IPAM: the lowest free address after the gateway; the lease file is the record, the
             // lock is what makes it unique.
             let used = Set(current.map(\.address)).union([gateway])
@@ -303,10 +297,18 @@ public struct NetworkStore: Sendable {
             else {
                 throw ClabError("network '\(network)' (\(config.subnet)) has no free address left")
             }
+            // The lease first: it is what `detach` undoes from, so a failure in the shared parts
+            // below still gets ip_forward, the active mark and the rules undone.
             try FS.makeDirectories(leaseDir(network), mode: 0o755)
             try FS.write(
                 "\(containerID) \(name ?? "-") \(ports.isEmpty ? "-" : "published")\n",
                 to: leaseDir(network) + "/\(address)")
+            if current.isEmpty {
+                if activeBridges().isEmpty { try IPForwarding.enable(savingIn: hostDir) }
+                try setActive(config.bridge, true)
+                try ensureBridge(config)
+                try Firewall.addNetwork(bridge: config.bridge, subnet: config.subnet)
+            }
             if !ports.isEmpty {
                 try Firewall.publish(
                     ports, containerID: containerID, containerIP: address.description, bridge: config.bridge)

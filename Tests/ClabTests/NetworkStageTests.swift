@@ -267,6 +267,41 @@ extension Timing {
             #expect(eventually(5) { HostNetworkState.capture() == before }, "stage 11 left something on the host")
         }
 
+        /// A network's first container that fails halfway through its shared parts (here its
+        /// bridge cannot be made) leaves no ip_forward change and no active mark behind once the
+        /// failed start is undone (`detach`, as Runtime.remove and gc do).
+        @Test func aFailedAttachIsUndoneByDetach() throws {
+            let root = TestEnv.root + "/attachfail-\(UUID().uuidString.prefix(6))"
+            let store = NetworkStore(root: root, runDir: root + "/run")
+            let bridge = "clabfail\(UUID().uuidString.prefix(8).lowercased())"  // 16 bytes: no such link
+            defer {
+                // On the old code the mark stays: drop it, and ip_forward with it, for the host's sake.
+                if unlink(store.hostDir + "/active/" + bridge) == 0,
+                    ((try? FileManager.default.contentsOfDirectory(atPath: store.hostDir + "/active")) ?? []).isEmpty,
+                    let saved = try? String(contentsOfFile: store.hostDir + "/ip_forward.saved", encoding: .utf8)
+                {
+                    try? FS.write(saved, to: "/proc/sys/net/ipv4/ip_forward")
+                    unlink(store.hostDir + "/ip_forward.saved")
+                }
+                try? FS.removeTree(root)
+            }
+            try FS.makeDirectories(store.configDir, mode: 0o755)
+            try FS.write(
+                "{\"name\":\"failnet\",\"subnet\":\"203.0.113.0/28\",\"bridge\":\"\(bridge)\",\"created\":0}\n",
+                to: store.configDir + "/failnet.json")
+            let before = HostNetworkState.capture()
+            // No namespace fd at all: nothing may ever be plumbed into the host's own namespace.
+            let netns: Int32 = -1
+            #expect(throws: (any Error).self) {
+                _ = try store.attach(
+                    containerID: "failattach", name: nil, network: "failnet", netnsFD: netns, ports: [])
+            }
+            store.detach(containerID: "failattach")
+            #expect(!FS.exists(store.hostDir + "/active/" + bridge), "the active mark was left behind")
+            #expect(store.allLeases().isEmpty)
+            #expect(HostNetworkState.capture() == before, "the failed attach left something on the host")
+        }
+
         @Test func containersOnAUserNetworkFindEachOtherByName() throws {
             let net = "t\(UUID().uuidString.prefix(6).lowercased())"
             let created = try clab("network", "create", net)
