@@ -211,11 +211,8 @@ public enum Firewall {
 
     /// Frames entering the bridge from a container's veth must carry its own MAC and, for IPv4
     /// and ARP, its own address.
-    static func guardRules(hostVeth: String, mac: [UInt8], containerIP: IPv4Address, containerID: String)
-        -> [String]
-    {
+    static func guardRules(hostVeth: String, mac m: String, containerIP: String, containerID: String) -> [String] {
         let port = "iifname \"\(hostVeth)\""
-        let m = macText(mac)
         let tag = "comment \"\(containerTag(containerID))\""
         return [
             "add rule \(bridgeRef) prerouting \(port) ether saddr != \(m) drop \(tag)",
@@ -238,8 +235,16 @@ public enum Firewall {
             let rules = try NFTables.rules(table: bridgeRef) ?? []
             try apply(
                 bridgeBase + deletions(rules, tagged: containerTag(id), table: bridgeRef)
-                    + guardRules(hostVeth: veth, mac: mac, containerIP: ip, containerID: id))
+                    + guardRules(hostVeth: veth, mac: macText(mac), containerIP: ip.description, containerID: id))
         }
+    }
+
+    /// The anti-spoofing table and one container's rules, for the banner's "by hand" block.
+    public static func guardScript(hostVeth: String, mac: String, containerIP: String, containerID: String = "ID")
+        -> String
+    {
+        (bridgeBase + guardRules(hostVeth: hostVeth, mac: mac, containerIP: containerIP, containerID: containerID))
+            .joined(separator: "\n")
     }
 
     /// Removes exactly this container's anti-spoofing rules; nothing to do is fine.
