@@ -116,7 +116,7 @@ public enum Banner {
                 "  network: eth0 on bridge \(config.bridge) (\(config.name), \(config.subnet), gateway \(gateway)); NAT to the outside"
                     + (plan.ports.isEmpty ? "" : "; ports \(plan.ports.map(\.description).joined(separator: ", "))"),
                 "  by hand: ip link add \(config.bridge) type bridge && ip addr add \(gateway)/\(net.prefix) dev \(config.bridge) && ip link set \(config.bridge) up",
-                "           ip link add \(veth) type veth peer name eth0 address $MAC netns $PID && ip link set \(veth) master \(config.bridge) up",
+                "           ip link add \(veth) type veth peer name eth0 netns $PID && ip link set \(veth) master \(config.bridge) up",
                 "           nsenter -t $PID -n sh -c 'ip addr add $IP/\(net.prefix) dev eth0 && ip link set eth0 up && ip route add default via \(gateway)'",
                 "           sysctl -w net.ipv4.ip_forward=1 net.ipv4.conf.\(config.bridge).route_localnet=1",
                 "           nft -f - <<'EOF'",
@@ -126,7 +126,10 @@ public enum Banner {
                 containerIP: plan.ports.isEmpty ? nil : "$IP")
             lines += script.split(separator: "\n").map { "           " + $0 }
             lines.append("           EOF")
-            // eth0 may send only as itself ($MAC: 02:42 and $IP's four bytes in hex).
+            // eth0 may send only as itself: its MAC (clab sets it when making the veth) and $IP.
+            lines.append(
+                "           nsenter -t $PID -n ip link set eth0 address $MAC   # $MAC: 02:42, then $IP's 4 bytes in hex"
+            )
             lines.append("           nft -f - <<'EOF'")
             lines += Firewall.guardScript(hostVeth: veth, mac: "$MAC", containerIP: "$IP").split(separator: "\n").map {
                 "           " + $0
