@@ -126,6 +126,15 @@ public enum Banner {
                 containerIP: plan.ports.isEmpty ? nil : "$IP")
             lines += script.split(separator: "\n").map { "           " + $0 }
             lines.append("           EOF")
+            // eth0 may send only as itself: its MAC (clab sets it when making the veth) and $IP.
+            lines.append(
+                "           nsenter -t $PID -n ip link set eth0 address $MAC   # $MAC: 02:42, then $IP's 4 bytes in hex"
+            )
+            lines.append("           nft -f - <<'EOF'")
+            lines += Firewall.guardScript(hostVeth: veth, mac: "$MAC", containerIP: "$IP").split(separator: "\n").map {
+                "           " + $0
+            }
+            lines.append("           EOF")
             return lines
         }
     }

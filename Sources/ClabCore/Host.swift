@@ -139,6 +139,13 @@ public enum Host {
         return fields.count > 19 ? UInt64(fields[19]) : nil
     }
 
+    /// Field 4 of /proc/<pid>/stat: the parent's pid.
+    public static func parentPid(_ pid: Int32) -> Int32? {
+        guard let stat = FS.read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 1 ? Int32(fields[1]) : nil
+    }
+
     public static func isAlive(pid: Int32, startTime: UInt64?) -> Bool {
         guard let now = Host.startTime(pid: pid) else { return false }
         return startTime == nil || startTime == now

@@ -9,6 +9,10 @@ public struct NetworkPlan: Sendable {
     public var ports: [PortPublish]
     /// `--net container:NAME`: that container's first process (host pid) and its start time.
     public var joinPid: pid_t?
+    /// Its clab (the parent of `joinPid`) and that clab's start time, to recheck `joinPid` when
+    /// its namespace is opened.
+    public var joinParent: pid_t?
+    public var joinParentStart: UInt64?
     /// The network's definition, for bridge mode.
     public var config: NetworkConfig?
 }
@@ -55,6 +59,8 @@ extension Runtime {
                     "--net container:\(name): \(name) uses the host's network namespace; use --net host", exitCode: 2)
             }
             plan.joinPid = pid
+            plan.joinParent = target.clabPid
+            plan.joinParentStart = target.clabStartTime
         case .none, .host:
             break
         }
@@ -75,15 +81,35 @@ extension Runtime {
         }
     }
 
+    /// The network namespace of `--net container:NAME`'s process `pid`, read from its state by
+    /// `planNetwork`. If that container ended since, its pid may name another process now (in
+    /// the host's namespace, say): after the open, the process must still be the child of the
+    /// target's clab (pid and start time), and the namespace not clab's own.
+    static func openJoinedNetwork(pid: pid_t, parent: pid_t?, parentStart: UInt64?) throws -> Int32 {
+        let fd = open("/proc/\(pid)/ns/net", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw ClabError(
+                "--net container: its process \(pid) is gone: \(SyscallError("open /proc/\(pid)/ns/net"))")
+        }
+        var joined = stat()
+        var own = stat()
+        let sameAsOwn =
+            fstat(fd, &joined) == 0 && stat("/proc/self/ns/net", &own) == 0
+            && joined.st_ino == own.st_ino && joined.st_dev == own.st_dev
+        guard let parent, Host.parentPid(pid) == parent, Host.isAlive(pid: parent, startTime: parentStart), !sameAsOwn
+        else {
+            close(fd)
+            throw ClabError(
+                "--net container: process \(pid) is no longer that container's (it ended): start it again and retry")
+        }
+        return fd
+    }
+
     /// Before "go": join the named container's namespace (clone3 starts there), or attach to
     /// the bridge once the child's network namespace exists.
     func hookNetwork(_ plan: NetworkPlan, name: String?, into container: Container) throws {
         if let pid = plan.joinPid {
-            let fd = open("/proc/\(pid)/ns/net", O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else {
-                throw ClabError(
-                    "--net container: its process \(pid) is gone: \(SyscallError("open /proc/\(pid)/ns/net"))")
-            }
+            let fd = try Self.openJoinedNetwork(pid: pid, parent: plan.joinParent, parentStart: plan.joinParentStart)
             container.joinNetworkFD = fd
             container.afterStart.append { close(fd) }
         }

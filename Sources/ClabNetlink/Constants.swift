@@ -87,6 +87,7 @@ public enum RTM {
 
 /// <linux/if_link.h>, <linux/veth.h>, <linux/if.h>
 public enum IFLA {
+    public static let address: UInt16 = 1  // IFLA_ADDRESS (the link-layer address)
     public static let ifname: UInt16 = 3  // IFLA_IFNAME
     public static let mtu: UInt16 = 4  // IFLA_MTU
     public static let master: UInt16 = 10  // IFLA_MASTER

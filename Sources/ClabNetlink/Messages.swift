@@ -310,17 +310,24 @@ public enum RTNetlink {
         return newLink(name, kind: "bridge", label: label)
     }
 
-    /// A veth pair; the peer is created directly in the netns of `peerNamespaceFD` when given.
-    public static func newVeth(_ name: String, peer: String, peerNamespaceFD: Int32? = nil) throws -> NetlinkRequest {
+    /// A veth pair; the peer is created directly in the netns of `peerNamespaceFD` when given,
+    /// with the MAC `peerMAC` when given (6 bytes).
+    public static func newVeth(
+        _ name: String, peer: String, peerNamespaceFD: Int32? = nil, peerMAC: [UInt8]? = nil
+    ) throws -> NetlinkRequest {
         let label =
             "RTM_NEWLINK \(printable(name)) (veth, peer \(printable(peer))"
             + (peerNamespaceFD.map { " in netns fd \($0))" } ?? ")")
         try validateName(name, request: label)
         try validateName(peer, request: label)
+        if let peerMAC, peerMAC.count != 6 {
+            throw NetlinkError(request: label, errno: EINVAL, detail: "a MAC address has 6 bytes, not \(peerMAC.count)")
+        }
         return newLink(name, kind: "veth", label: label) { data in
             data.nest(IFLA.vethInfoPeer) { p in
                 p.appendRaw(ifinfomsg())
                 p.append(IFLA.ifname, string: peer)
+                if let peerMAC { p.append(IFLA.address, peerMAC) }
                 if let peerNamespaceFD { p.append(IFLA.netNSFD, u32: UInt32(bitPattern: peerNamespaceFD)) }
             }
         }

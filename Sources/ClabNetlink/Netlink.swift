@@ -314,9 +314,10 @@ public final class Netlink {
         try execute(RTNetlink.newBridge(name))
     }
 
-    /// A veth pair; the peer is created directly in the netns of `peerNamespaceFD` when given.
-    public func addVeth(_ name: String, peer: String, peerNamespaceFD: Int32? = nil) throws {
-        try execute(RTNetlink.newVeth(name, peer: peer, peerNamespaceFD: peerNamespaceFD))
+    /// A veth pair; the peer is created directly in the netns of `peerNamespaceFD` when given,
+    /// with the MAC `peerMAC` when given.
+    public func addVeth(_ name: String, peer: String, peerNamespaceFD: Int32? = nil, peerMAC: [UInt8]? = nil) throws {
+        try execute(RTNetlink.newVeth(name, peer: peer, peerNamespaceFD: peerNamespaceFD, peerMAC: peerMAC))
     }
 
     /// A VXLAN device: `remote` is the other end (unicast) or a multicast group, `device` the

@@ -148,6 +148,10 @@ public enum Firewall {
             guard let rules = try NFTables.rules(table: ref) else { return false }
             if rules.contains(where: { $0.comment?.hasPrefix(networkTag("")) == true }) { return false }
             _ = try NFTables.run("delete table \(ref)")
+            // The anti-spoofing table goes with it once no container's rules are left in it.
+            if let guards = try NFTables.rules(table: bridgeRef), guards.isEmpty {
+                _ = try NFTables.run("delete table \(bridgeRef)")
+            }
             return true
         }
     }
@@ -180,6 +184,76 @@ public enum Firewall {
         return "note: \(chains.joined(separator: "; ")) drops forwarded packets by default (policy drop);"
             + " clab changes only its own table, so containers on \(bridge) reach nothing beyond the host"
             + " until that chain accepts their traffic\(hint)"
+    }
+
+    // MARK: - Anti-spoofing
+
+    /// `table bridge clab`: what a container may send into its bridge. Its root holds
+    /// CAP_NET_ADMIN and CAP_NET_RAW in its own network namespace, so without these rules it could
+    /// take another container's MAC or IP address (the bridge learns the MAC on the new port,
+    /// ARP caches follow) and receive that container's traffic, its published ports included.
+    static let bridgeRef = "bridge \(table)"
+    static let bridgeBase: [String] = [
+        "add table \(bridgeRef)",
+        "add chain \(bridgeRef) prerouting { type filter hook prerouting priority -300; policy accept; }",
+    ]
+
+    /// The MAC clab gives a container's eth0, derived from its address as Docker does
+    /// (02:42 and the four bytes of the IPv4 address): unique on a network, locally administered.
+    public static func containerMAC(_ address: IPv4Address) -> [UInt8] { [0x02, 0x42] + address.networkBytes }
+
+    static func macText(_ mac: [UInt8]) -> String {
+        mac.map { byte in
+            let hex = String(byte, radix: 16)
+            return hex.count == 1 ? "0" + hex : hex
+        }.joined(separator: ":")
+    }
+
+    /// Frames entering the bridge from a container's veth must carry its own MAC and, for IPv4
+    /// and ARP, its own address.
+    static func guardRules(hostVeth: String, mac m: String, containerIP: String, containerID: String) -> [String] {
+        let port = "iifname \"\(hostVeth)\""
+        let tag = "comment \"\(containerTag(containerID))\""
+        return [
+            "add rule \(bridgeRef) prerouting \(port) ether saddr != \(m) drop \(tag)",
+            "add rule \(bridgeRef) prerouting \(port) ether type arp arp saddr ether != \(m) drop \(tag)",
+            "add rule \(bridgeRef) prerouting \(port) ether type arp arp saddr ip != \(containerIP) drop \(tag)",
+            "add rule \(bridgeRef) prerouting \(port) ether type ip ip saddr != \(containerIP) drop \(tag)",
+        ]
+    }
+
+    /// Pins a container's veth to its MAC and address (replaces that container's earlier rules).
+    public static func guardAddresses(containerID: String, hostVeth: String, mac: [UInt8], containerIP: String)
+        throws
+    {
+        let id = try checkedID(containerID)
+        let veth = try checkedBridge(hostVeth)
+        guard let ip = IPv4Address(containerIP), mac.count == 6 else {
+            throw ClabError("container address \(containerIP) is not a dotted IPv4 address")
+        }
+        try locked {
+            let rules = try NFTables.rules(table: bridgeRef) ?? []
+            try apply(
+                bridgeBase + deletions(rules, tagged: containerTag(id), table: bridgeRef)
+                    + guardRules(hostVeth: veth, mac: macText(mac), containerIP: ip.description, containerID: id))
+        }
+    }
+
+    /// The anti-spoofing table and one container's rules, for the banner's "by hand" block.
+    public static func guardScript(hostVeth: String, mac: String, containerIP: String, containerID: String = "ID")
+        -> String
+    {
+        (bridgeBase + guardRules(hostVeth: hostVeth, mac: mac, containerIP: containerIP, containerID: containerID))
+            .joined(separator: "\n")
+    }
+
+    /// Removes exactly this container's anti-spoofing rules; nothing to do is fine.
+    public static func unguard(containerID: String) throws {
+        let id = try checkedID(containerID)
+        try locked {
+            guard let rules = try NFTables.rules(table: bridgeRef) else { return }
+            try apply(deletions(rules, tagged: containerTag(id), table: bridgeRef))
+        }
     }
 
     // MARK: - Published ports
@@ -310,8 +384,8 @@ public enum Firewall {
         }
     }
 
-    private static func deletions(_ rules: [NFTables.Rule], tagged tag: String) -> [String] {
-        rules.filter { $0.comment == tag }.map { "delete rule \(ref) \($0.chain) handle \($0.handle)" }
+    private static func deletions(_ rules: [NFTables.Rule], tagged tag: String, table: String = ref) -> [String] {
+        rules.filter { $0.comment == tag }.map { "delete rule \(table) \($0.chain) handle \($0.handle)" }
     }
 
     private static func apply(_ lines: [String]) throws {

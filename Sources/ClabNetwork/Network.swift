@@ -278,12 +278,6 @@ public struct NetworkStore: Sendable {
                 throw ClabError("network '\(network)' has a bad subnet \(config.subnet): remove and recreate it")
             }
             let current = leases(network)
-            if current.isEmpty {
-                if activeBridges().isEmpty { try IPForwarding.enable(savingIn: hostDir) }
-                try setActive(config.bridge, true)
-                try ensureBridge(config)
-                try Firewall.addNetwork(bridge: config.bridge, subnet: config.subnet)
-            }
             // IPAM: the lowest free address after the gateway; the lease file is the record, the
             // lock is what makes it unique.
             let used = Set(current.map(\.address)).union([gateway])
@@ -291,10 +285,18 @@ public struct NetworkStore: Sendable {
             else {
                 throw ClabError("network '\(network)' (\(config.subnet)) has no free address left")
             }
+            // The lease first: it is what `detach` undoes from, so a failure in the shared parts
+            // below still gets ip_forward, the active mark and the rules undone.
             try FS.makeDirectories(leaseDir(network), mode: 0o755)
             try FS.write(
                 "\(containerID) \(name ?? "-") \(ports.isEmpty ? "-" : "published")\n",
                 to: leaseDir(network) + "/\(address)")
+            if current.isEmpty {
+                if activeBridges().isEmpty { try IPForwarding.enable(savingIn: hostDir) }
+                try setActive(config.bridge, true)
+                try ensureBridge(config)
+                try Firewall.addNetwork(bridge: config.bridge, subnet: config.subnet)
+            }
             if !ports.isEmpty {
                 try Firewall.publish(
                     ports, containerID: containerID, containerIP: address.description, bridge: config.bridge)
@@ -303,8 +305,12 @@ public struct NetworkStore: Sendable {
             return (config, address, net)
         }
         let hostVeth = Self.hostVethName(containerID)
+        // Before the veth exists: from its first frame the container can send only as itself.
+        let mac = Firewall.containerMAC(address)
+        try Firewall.guardAddresses(
+            containerID: containerID, hostVeth: hostVeth, mac: mac, containerIP: address.description)
         let host = try Netlink()
-        try host.addVeth(hostVeth, peer: "eth0", peerNamespaceFD: netnsFD)
+        try host.addVeth(hostVeth, peer: "eth0", peerNamespaceFD: netnsFD, peerMAC: mac)
         try host.setMaster(hostVeth, master: config.bridge)
         // Hairpin: a container reaching its own published port through the host's address
         // gets the answer back out of the port it came in by (the bridge refuses that by default).
@@ -334,6 +340,7 @@ public struct NetworkStore: Sendable {
         try? withLock {
             for lease in allLeases() where lease.container == containerID {
                 if lease.published { try? Firewall.unpublish(containerID: containerID) }
+                try? Firewall.unguard(containerID: containerID)
                 unlink(leaseDir(lease.network) + "/\(lease.address)")
                 if lease.network != Self.defaultName { try? writeHosts(lease.network) }
                 if leases(lease.network).isEmpty, let config = load(lease.network) {

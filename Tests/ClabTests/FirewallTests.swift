@@ -484,7 +484,7 @@ struct FirewallNetnsTests {
 
 /// Nothing of the host changes: its ruleset and route_localnet are as they were, and none of this
 /// suite's names reach it. Other clab runs (the stage-11 suites, in parallel) may change the
-/// host's own `table ip clab` and ip_forward meanwhile, so those two are left out of the
+/// host's own `table ip clab` and `table bridge clab` and ip_forward meanwhile, so those are left out of the
 /// comparison; this suite writes ip_forward only inside its "host" namespace.
 private func withHostUnchanged(_ body: () throws -> Void) throws {
     func snapshot() throws -> [String] {
@@ -495,7 +495,7 @@ private func withHostUnchanged(_ body: () throws -> Void) throws {
         var others: [Substring] = []
         var inClabTable = false
         for line in ruleset.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line == "table ip clab {" {
+            if line == "table ip clab {" || line == "table bridge clab {" {
                 inClabTable = true
             } else if inClabTable {
                 inClabTable = line != "}"

@@ -131,7 +131,9 @@ struct HostNetworkState: Equatable {
         let links = ((try? Netlink().links()) ?? []).map(\.name).filter {
             $0.hasPrefix("vc") || $0.hasPrefix("clab") || $0.hasPrefix("br-")
         }
-        let table = (try? runProcess(["/usr/sbin/nft", "list", "table", "ip", "clab"]))?.status == 0
+        let table =
+            (try? runProcess(["/usr/sbin/nft", "list", "table", "ip", "clab"]))?.status == 0
+            || (try? runProcess(["/usr/sbin/nft", "list", "table", "bridge", "clab"]))?.status == 0
         return HostNetworkState(
             ipForward: (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_forward", encoding: .utf8))?.trimmed ?? "?",
             clabTable: table, clabLinks: links.sorted())
@@ -223,6 +225,81 @@ extension Timing {
             web.stop()
             // The veth goes with the container's network namespace, which the kernel frees just after.
             #expect(eventually(5) { HostNetworkState.capture() == before }, "stage 11 left something on the host")
+        }
+
+        /// A container's root holds CAP_NET_ADMIN in its network namespace: it may set eth0 to
+        /// another container's MAC and address. The bridge must not let it receive that
+        /// container's traffic (here: its published port, reached from the host).
+        @Test func aContainerCannotTakeAnotherContainersAddress() throws {
+            let before = HostNetworkState.capture()
+            let port = Self.port()
+            let victim = try BackgroundClab([
+                "step", "11", "--quiet", "-p", "\(port):80", "--", "sh", "-c",
+                "ip -4 addr show eth0; ip link show eth0; echo ready; while true; do echo VICTIM | nc -l -p 80; done",
+            ])
+            defer { victim.stop() }
+            #expect(victim.waitFor("ready"), "\(victim.output)")
+            let out = victim.output
+            guard let ip = out.firstMatch(of: /inet ([0-9.]+)\//)?.1,
+                let mac = out.firstMatch(of: /ether ([0-9a-f:]+)/)?.1
+            else {
+                Issue.record("no address in \(out)")
+                return
+            }
+            func ask() -> String {
+                (try? runProcess(["/usr/bin/timeout", "3", "/bin/busybox", "nc", "127.0.0.1", "\(port)"]))?.stdout ?? ""
+            }
+            #expect(eventually { ask().contains("VICTIM") })
+            let thief = try BackgroundClab([
+                "step", "11", "--quiet", "--", "sh", "-c",
+                "gw=$(ip route | awk '/default/{print $3}'); ip link set eth0 down; ip link set eth0 address \(mac);"
+                    + " ip link set eth0 up; ip addr add \(ip)/32 dev eth0; ip route add default via $gw;"
+                    + " ping -c 2 -W 1 $gw; arping -U -c 2 -I eth0 -s \(ip) \(ip); arping -A -c 2 -I eth0 -s \(ip) \(ip);"
+                    + " echo stolen; while true; do echo THIEF | nc -l -p 80; done",
+            ])
+            defer { thief.stop() }
+            #expect(thief.waitFor("stolen"), "\(thief.output)")
+            let answers = (0..<3).map { _ in ask() }
+            #expect(!answers.contains { $0.contains("THIEF") }, "\(answers)")
+            #expect(answers.contains { $0.contains("VICTIM") }, "\(answers)")
+            thief.stop()
+            victim.stop()
+            #expect(eventually(5) { HostNetworkState.capture() == before }, "stage 11 left something on the host")
+        }
+
+        /// A network's first container that fails halfway through its shared parts (here its
+        /// bridge cannot be made) leaves no ip_forward change and no active mark behind once the
+        /// failed start is undone (`detach`, as Runtime.remove and gc do).
+        @Test func aFailedAttachIsUndoneByDetach() throws {
+            let root = TestEnv.root + "/attachfail-\(UUID().uuidString.prefix(6))"
+            let store = NetworkStore(root: root, runDir: root + "/run")
+            let bridge = "clabfail\(UUID().uuidString.prefix(8).lowercased())"  // 16 bytes: no such link
+            defer {
+                // On the old code the mark stays: drop it, and ip_forward with it, for the host's sake.
+                if unlink(store.hostDir + "/active/" + bridge) == 0,
+                    ((try? FileManager.default.contentsOfDirectory(atPath: store.hostDir + "/active")) ?? []).isEmpty,
+                    let saved = try? String(contentsOfFile: store.hostDir + "/ip_forward.saved", encoding: .utf8)
+                {
+                    try? FS.write(saved, to: "/proc/sys/net/ipv4/ip_forward")
+                    unlink(store.hostDir + "/ip_forward.saved")
+                }
+                try? FS.removeTree(root)
+            }
+            try FS.makeDirectories(store.configDir, mode: 0o755)
+            try FS.write(
+                "{\"name\":\"failnet\",\"subnet\":\"203.0.113.0/28\",\"bridge\":\"\(bridge)\",\"created\":0}\n",
+                to: store.configDir + "/failnet.json")
+            let before = HostNetworkState.capture()
+            // No namespace fd at all: nothing may ever be plumbed into the host's own namespace.
+            let netns: Int32 = -1
+            #expect(throws: (any Error).self) {
+                _ = try store.attach(
+                    containerID: "failattach", name: nil, network: "failnet", netnsFD: netns, ports: [])
+            }
+            store.detach(containerID: "failattach")
+            #expect(!FS.exists(store.hostDir + "/active/" + bridge), "the active mark was left behind")
+            #expect(store.allLeases().isEmpty)
+            #expect(HostNetworkState.capture() == before, "the failed attach left something on the host")
         }
 
         @Test func containersOnAUserNetworkFindEachOtherByName() throws {
