@@ -49,6 +49,7 @@ public struct GarbageCollector {
             report.leases.append("\(lease.address) (\(lease.network), container \(lease.container))")
         }
         networks.pruneStaleClaims()
+        try? Firewall.removeRetiredGuards()
         // Half-built images and layers from a killed `clab` (…/.tmp-<what>-<pid>, <layer>.tmp-<pid>).
         let layers = layout.root + "/layers"
         var scratch = [layout.imagesDir, layers, layout.root + "/volumes"]

@@ -148,10 +148,12 @@ public enum Firewall {
             guard let rules = try NFTables.rules(table: ref) else { return false }
             if rules.contains(where: { $0.comment?.hasPrefix(networkTag("")) == true }) { return false }
             _ = try NFTables.run("delete table \(ref)")
-            // The anti-spoofing table goes with it once no container's rules are left in it.
-            if let guards = try NFTables.rules(table: bridgeRef), guards.isEmpty {
+            // The anti-spoofing table goes with it once no container's chain is left in it.
+            // No clab network has containers (the caller's rule): the guards left are retired ones.
+            if (try? NFTables.run("list table \(bridgeRef)")) != nil {
                 _ = try NFTables.run("delete table \(bridgeRef)")
             }
+            clearRetired()
             return true
         }
     }
@@ -193,10 +195,19 @@ public enum Firewall {
     /// take another container's MAC or IP address (the bridge learns the MAC on the new port,
     /// ARP caches follow) and receive that container's traffic, its published ports included.
     static let bridgeRef = "bridge \(table)"
+    /// One map from a container's host veth to a chain of its own: a start adds a chain and an
+    /// element, an exit deletes both, and neither has to list the table first (a listing, rule
+    /// handles and a delete per rule cost ~40 ms with a few dozen containers). The flush and
+    /// re-add of the one dispatch rule keep this batch idempotent.
     static let bridgeBase: [String] = [
         "add table \(bridgeRef)",
+        "add map \(bridgeRef) guards { type ifname : verdict; }",
         "add chain \(bridgeRef) prerouting { type filter hook prerouting priority -300; policy accept; }",
+        "flush chain \(bridgeRef) prerouting",
+        "add rule \(bridgeRef) prerouting iifname vmap @guards",
     ]
+
+    static func guardChain(_ containerID: String) -> String { "g-\(containerID)" }
 
     /// The MAC clab gives a container's eth0, derived from its address as Docker does
     /// (02:42 and the four bytes of the IPv4 address): unique on a network, locally administered.
@@ -210,15 +221,17 @@ public enum Firewall {
     }
 
     /// Frames entering the bridge from a container's veth must carry its own MAC and, for IPv4
-    /// and ARP, its own address.
+    /// and ARP, its own address: its chain, and the map element that sends its veth there.
     static func guardRules(hostVeth: String, mac m: String, containerIP: String, containerID: String) -> [String] {
-        let port = "iifname \"\(hostVeth)\""
-        let tag = "comment \"\(containerTag(containerID))\""
+        let chain = "\(bridgeRef) \(guardChain(containerID))"
         return [
-            "add rule \(bridgeRef) prerouting \(port) ether saddr != \(m) drop \(tag)",
-            "add rule \(bridgeRef) prerouting \(port) ether type arp arp saddr ether != \(m) drop \(tag)",
-            "add rule \(bridgeRef) prerouting \(port) ether type arp arp saddr ip != \(containerIP) drop \(tag)",
-            "add rule \(bridgeRef) prerouting \(port) ether type ip ip saddr != \(containerIP) drop \(tag)",
+            "add chain \(chain)",
+            "flush chain \(chain)",
+            "add rule \(chain) ether saddr != \(m) drop",
+            "add rule \(chain) ether type arp arp saddr ether != \(m) drop",
+            "add rule \(chain) ether type arp arp saddr ip != \(containerIP) drop",
+            "add rule \(chain) ether type ip ip saddr != \(containerIP) drop",
+            "add element \(bridgeRef) guards { \"\(hostVeth)\" : jump \(guardChain(containerID)) }",
         ]
     }
 
@@ -232,11 +245,81 @@ public enum Firewall {
             throw ClabError("container address \(containerIP) is not a dotted IPv4 address")
         }
         try locked {
-            let rules = try NFTables.rules(table: bridgeRef) ?? []
-            try apply(
-                bridgeBase + deletions(rules, tagged: containerTag(id), table: bridgeRef)
-                    + guardRules(hostVeth: veth, mac: macText(mac), containerIP: ip.description, containerID: id))
+            let rules =
+                bridgeBase + guardRules(hostVeth: veth, mac: macText(mac), containerIP: ip.description, containerID: id)
+            let retired = retiredGuards()
+            // Deleting makes the kernel wait for RCU (~10 ms a commit): retired guards go in bulk,
+            // with a start, once there are enough of them, not one commit per exit.
+            if retired.count >= retireBatch {
+                let deletions = retired.flatMap { guardDeletions(containerID: $0.id, hostVeth: $0.veth) }
+                if (try? apply(bridgeBase + deletions + rules)) != nil {
+                    clearRetired()
+                    return
+                }
+                // Some were gone already (a table removed meanwhile): one by one, then the start.
+                for guardEntry in retired { try? removeGuard(containerID: guardEntry.id, hostVeth: guardEntry.veth) }
+                clearRetired()
+            }
+            try apply(rules)
         }
+    }
+
+    /// How many exited containers' guards wait before a start removes them together.
+    static let retireBatch = 16
+    /// Exited containers' guards not removed yet, "<id> <veth>" a line (host-wide, like the lock).
+    public static let retiredPath = "/run/clab-firewall.retired"
+
+    /// At a container's exit: its guard is harmless once its veth is gone (the name is never
+    /// reused), so it is only recorded here, and removed in bulk by a later start, with the
+    /// bridge table when the last clab network goes, or by `clab gc` (`removeRetiredGuards`).
+    public static func retireGuard(containerID: String, hostVeth: String) throws {
+        let id = try checkedID(containerID)
+        let veth = try checkedBridge(hostVeth)
+        try locked {
+            let fd = open(retiredPath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+            guard fd >= 0 else { throw ClabError("cannot record a retired guard in \(retiredPath)") }
+            defer { close(fd) }
+            let line = Array("\(id) \(veth)\n".utf8)
+            _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        }
+    }
+
+    /// `clab gc`: removes every retired guard now.
+    public static func removeRetiredGuards() throws {
+        try locked {
+            for guardEntry in retiredGuards() {
+                try? removeGuard(containerID: guardEntry.id, hostVeth: guardEntry.veth)
+            }
+            clearRetired()
+        }
+    }
+
+    static func retiredGuards() -> [(id: String, veth: String)] {
+        guard let fd = Optional(open(retiredPath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)), fd >= 0 else { return [] }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n <= 0 { break }
+            bytes += buffer[0..<n]
+        }
+        return String(decoding: bytes, as: UTF8.self).split(separator: "\n").compactMap { line in
+            let parts = line.split(separator: " ")
+            guard parts.count == 2, let id = try? checkedID(String(parts[0])),
+                let veth = try? checkedBridge(String(parts[1]))
+            else { return nil }
+            return (id, veth)
+        }
+    }
+
+    static func clearRetired() { unlink(retiredPath) }
+
+    static func guardDeletions(containerID: String, hostVeth: String) -> [String] {
+        [
+            "delete element \(bridgeRef) guards { \"\(hostVeth)\" }",
+            "delete chain \(bridgeRef) \(guardChain(containerID))",
+        ]
     }
 
     /// The anti-spoofing table and one container's rules, for the banner's "by hand" block.
@@ -247,12 +330,28 @@ public enum Firewall {
             .joined(separator: "\n")
     }
 
-    /// Removes exactly this container's anti-spoofing rules; nothing to do is fine.
-    public static func unguard(containerID: String) throws {
+    /// Removes exactly this container's anti-spoofing chain and map element now; nothing to do
+    /// is fine. `hostVeth` names the element (the veth itself is gone with the container).
+    public static func unguard(containerID: String, hostVeth: String) throws {
         let id = try checkedID(containerID)
-        try locked {
-            guard let rules = try NFTables.rules(table: bridgeRef) else { return }
-            try apply(deletions(rules, tagged: containerTag(id), table: bridgeRef))
+        let veth = try checkedBridge(hostVeth)
+        try locked { try removeGuard(containerID: id, hostVeth: veth) }
+    }
+
+    /// The caller holds the lock.
+    static func removeGuard(containerID id: String, hostVeth veth: String) throws {
+        let commands = guardDeletions(containerID: id, hostVeth: veth)
+        // One batch, one commit; a start that failed early may have left only one of the two.
+        do {
+            try apply(commands)
+            return
+        } catch let error as ClabError where error.message.contains("No such file or directory") {}
+        for command in commands {
+            do {
+                _ = try NFTables.run(command)
+            } catch let error as ClabError where error.message.contains("No such file or directory") {
+                continue
+            }
         }
     }
 

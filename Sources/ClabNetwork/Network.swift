@@ -340,7 +340,7 @@ public struct NetworkStore: Sendable {
         try? withLock {
             for lease in allLeases() where lease.container == containerID {
                 if lease.published { try? Firewall.unpublish(containerID: containerID) }
-                try? Firewall.unguard(containerID: containerID)
+                try? Firewall.retireGuard(containerID: containerID, hostVeth: Self.hostVethName(containerID))
                 unlink(leaseDir(lease.network) + "/\(lease.address)")
                 if lease.network != Self.defaultName { try? writeHosts(lease.network) }
                 if leases(lease.network).isEmpty, let config = load(lease.network) {
