@@ -439,9 +439,19 @@ public struct NetworkStore: Sendable {
         }
     }
 
+    /// `dir` with mode 0700 (made, or corrected), its missing parents 0755.
+    static func makePrivateDirectory(_ dir: String) throws {
+        try FS.makeDirectories(Path.dirname(dir), mode: 0o755)
+        if mkdir(dir, 0o700) != 0 && errno != EEXIST { throw SyscallError("mkdir \(dir)") }
+        guard chmod(dir, 0o700) == 0 else { throw SyscallError("chmod \(dir)") }
+    }
+
     /// One lock for every clab on the host (see `hostDir`).
     func withLock<R>(_ body: () throws -> R) throws -> R {
-        try FS.makeDirectories(hostDir, mode: 0o755)
+        // Root's alone: leases, names, hosts files and the state roots' paths are nobody else's
+        // business. (Their parents keep their modes: /run/clab must stay passable for init.)
+        try Self.makePrivateDirectory(hostDir)
+        try Self.makePrivateDirectory(runDir)
         let path = hostDir + "/.lock"
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SyscallError("open \(path)") }

@@ -321,6 +321,11 @@ extension Timing {
             // The default bridge does not know the name: it is the user network that resolves it.
             let other = try clab("step", "11", "--quiet", "--", "sh", "-c", "wget -q -T 2 -O - http://\(server)/")
             #expect(other.status != 0)
+            // Leases, names and hosts files are root's alone.
+            for dir in [TestEnv.root + "/run/networks", "/run/clab/net"] {
+                var st = stat()
+                #expect(stat(dir, &st) == 0 && st.st_mode & 0o777 == 0o700 && st.st_uid == 0, "\(dir)")
+            }
             let inspect = try clab("network", "inspect", net)
             #expect(inspect.stdout.contains(server), "\(inspect.stdout)")
             let busy = try clab("network", "rm", net)
