@@ -15,6 +15,22 @@ enum TestEnv {
             let path = "/tmp/clab-tests-\(getpid())"
             _ = Mounts.unmountAll(under: path)
             try? FileManager.default.removeItem(atPath: path)
+            // The subnets this run's roots claimed host-wide, and the coordination directory
+            // itself once no clab uses it (nothing active, no claim left).
+            let net = "/run/clab/net"
+            let fm = FileManager.default
+            for claim in (try? fm.contentsOfDirectory(atPath: net + "/claims")) ?? [] {
+                if FS.read(net + "/claims/" + claim)?.hasPrefix(path) == true { unlink(net + "/claims/" + claim) }
+            }
+            let active = (try? fm.contentsOfDirectory(atPath: net + "/active")) ?? []
+            let claims = (try? fm.contentsOfDirectory(atPath: net + "/claims")) ?? []
+            if active.isEmpty && claims.isEmpty && !FS.exists(net + "/ip_forward.saved") {
+                rmdir(net + "/active")
+                rmdir(net + "/claims")
+                unlink(net + "/.lock")
+                rmdir(net)
+                rmdir("/run/clab")  // only if empty: a user's own state may live there
+            }
         }
         return path
     }()
