@@ -330,15 +330,9 @@ public enum Firewall {
             .joined(separator: "\n")
     }
 
-    /// Removes exactly this container's anti-spoofing chain and map element now; nothing to do
-    /// is fine. `hostVeth` names the element (the veth itself is gone with the container).
-    public static func unguard(containerID: String, hostVeth: String) throws {
-        let id = try checkedID(containerID)
-        let veth = try checkedBridge(hostVeth)
-        try locked { try removeGuard(containerID: id, hostVeth: veth) }
-    }
-
-    /// The caller holds the lock.
+    /// Removes exactly this container's anti-spoofing chain and map element; nothing to do is
+    /// fine. `hostVeth` names the element (the veth itself is gone with the container).
+    /// The caller holds the firewall lock.
     static func removeGuard(containerID id: String, hostVeth veth: String) throws {
         let commands = guardDeletions(containerID: id, hostVeth: veth)
         // One batch, one commit; a start that failed early may have left only one of the two.

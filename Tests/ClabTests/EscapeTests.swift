@@ -56,11 +56,7 @@ final class TestTerminal {
         environment["TERM"] = "xterm"
         let argv = ["/usr/bin/setsid", "-w", "/bin/sh", "-c", script, TestEnv.clab] + args
         var pid: pid_t = 0
-        let rc = withCStrings(argv) { cArgv in
-            withCStrings(environment.map { "\($0.key)=\($0.value)" }) { cEnv in
-                posix_spawn(&pid, argv[0], nil, nil, cArgv, cEnv)
-            }
-        }
+        let rc = spawnWithDefaultSignals(&pid, argv, environment: environment, actions: nil)
         guard rc == 0 else { throw SyscallError("posix_spawn setsid", errno: rc) }
         let started = Date()
         var pendingTyping = typing

@@ -74,26 +74,20 @@ struct Output {
     let stderr: String
 }
 
-/// posix_spawn with default signal handling and an empty mask (the test runner's threads may
-/// block signals, and children inherit that). Returns posix_spawn's error number.
+/// Host.spawn (default signal handling, an empty mask: the test runner's threads may block
+/// signals, and children inherit that) for tests. Returns posix_spawn's error number.
 func spawnWithDefaultSignals(
     _ pid: inout pid_t, _ argv: [String], environment: [String: String],
     actions: UnsafePointer<posix_spawn_file_actions_t>?
 ) -> Int32 {
-    var attr = posix_spawnattr_t()
-    posix_spawnattr_init(&attr)
-    defer { posix_spawnattr_destroy(&attr) }
-    var empty = sigset_t()
-    sigemptyset(&empty)
-    var all = sigset_t()
-    sigfillset(&all)
-    posix_spawnattr_setsigmask(&attr, &empty)
-    posix_spawnattr_setsigdefault(&attr, &all)
-    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-    return withCStrings(argv) { cArgv in
-        withCStrings(environment.map { "\($0.key)=\($0.value)" }) { cEnv in
-            posix_spawn(&pid, argv[0], actions, &attr, cArgv, cEnv)
-        }
+    do {
+        pid = try Host.spawn(
+            path: argv[0], argv: argv, environment: environment.map { "\($0.key)=\($0.value)" }, actions: actions)
+        return 0
+    } catch let error as SyscallError {
+        return error.errno
+    } catch {
+        return EINVAL
     }
 }
 

@@ -866,14 +866,13 @@ struct Tool {
         posix_spawn_file_actions_adddup2(&actions, stdin, 0)
         posix_spawn_file_actions_adddup2(&actions, stdout, 1)
         posix_spawn_file_actions_adddup2(&actions, stderr, 2)
-        var pid: pid_t = 0
-        let rc = withCStrings(argv) { cArgv in
-            withCStrings(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"]) { cEnv in
-                posix_spawn(&pid, path, &actions, nil, cArgv, cEnv)
-            }
+        do {
+            return Tool(
+                pid: try Host.spawn(
+                    path: path, argv: argv, environment: Host.toolEnvironment + ["LC_ALL=C"], actions: &actions))
+        } catch let error as SyscallError {
+            throw ClabError("cannot run \(argv[0]): \(errnoDescription(error.errno))")
         }
-        guard rc == 0 else { throw ClabError("cannot run \(argv[0]): \(errnoDescription(rc))") }
-        return Tool(pid: pid)
     }
 
     /// Kills the tool (on an error path) and reaps it. Only for a tool not yet waited for:
