@@ -461,7 +461,6 @@ extension IsolationProfile {
         }
 
         // What its capabilities let it do.
-        let scope = hostUserNS ? "on the host" : "in its user namespace"
         if effective.contains(.sysAdmin) {
             add(
                 "mount", false,
