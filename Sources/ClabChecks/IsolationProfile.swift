@@ -262,7 +262,7 @@ extension ProcessInspector {
     }
 
     /// "4:memory:/a/b" lines; on cgroup v2 the controllers field is empty.
-    static func parseCgroups(_ text: String) -> [IsolationProfile.CgroupEntry] {
+    public static func parseCgroups(_ text: String) -> [IsolationProfile.CgroupEntry] {
         text.split(separator: "\n").compactMap { line in
             let f = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
             guard f.count == 3, let id = Int(f[0]) else { return nil }

@@ -93,4 +93,108 @@ struct InspectTests {
         #expect(verdicts["mount"]?.text == "can mount: SYS_ADMIN in its user namespace (only what that namespace owns)")
         #expect(p.limits.first { $0.resource == "pids" }?.unlimited == false)
     }
+
+    /// A runc container from a bundle of clab's busybox image, with runc's default spec. Its
+    /// cgroups: runc 1.1's fs manager joins a RELATIVE cgroupsPath to runc's own cgroup in every
+    /// v1 hierarchy (libcontainer/cgroups/fs/paths.go, subsysPath; an absolute one is joined to
+    /// each hierarchy's root instead, outside our cgroup). So a relative, unique path keeps
+    /// everything runc creates beneath our own cgroups; the test checks that, and that nothing
+    /// is left afterwards.
+    @Test func runcContainerHasRuncsDefaults() throws {
+        guard let runc = Host.which("runc") else {
+            print("skipped: runc is not installed (apt-get install runc)")
+            return
+        }
+        try TestEnv.ensureImage()
+        let id = "clabtest-inspect-\(UUID().uuidString.prefix(8).lowercased())"
+        let dir = TestEnv.root + "/" + id
+        let bundle = dir + "/bundle"
+        let state = dir + "/runc-state"
+        try FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
+        defer { try? FS.removeTree(dir) }
+        let rootfs = ImageStore(layout: TestEnv.layout).rootfs(ImageStore.baseName)
+        try #require(try runProcess(["/bin/cp", "-a", rootfs, bundle + "/rootfs"]).status == 0)
+        try #require(try runProcess([runc, "spec"], cwd: bundle).status == 0)
+
+        let configPath = bundle + "/config.json"
+        var config =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: configPath))) as? [String: Any]
+            ?? [:]
+        var process = config["process"] as? [String: Any] ?? [:]
+        process["args"] = ["sleep", "30"]
+        process["terminal"] = false
+        config["process"] = process
+        var linux = config["linux"] as? [String: Any] ?? [:]
+        linux["cgroupsPath"] = id
+        config["linux"] = linux
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
+
+        // Where runc may create cgroups: beneath our own in each hierarchy (/proc/self/cgroup).
+        let hierarchies = Mounts.table().filter { $0.fsType == "cgroup" || $0.fsType == "cgroup2" }
+        let own = ProcessInspector.parseCgroups(FS.read("/proc/self/cgroup") ?? "")
+        var allowed: Set<String> = []
+        for mount in hierarchies {
+            let controllers = mount.superOptions.split(separator: ",").map(String.init)
+            let entry: IsolationProfile.CgroupEntry?
+            if mount.fsType == "cgroup2" {
+                entry = own.first { $0.hierarchy == 0 }
+            } else {
+                entry = own.first { e in e.controllers.contains { controllers.contains($0) } }
+            }
+            guard let entry else { continue }
+            allowed.insert(mount.mountPoint + (entry.path == "/" ? "" : entry.path) + "/" + id)
+        }
+        func created() throws -> [String] {
+            try runProcess(["/usr/bin/find", "/sys/fs/cgroup", "-name", id, "-type", "d"]).stdout
+                .split(separator: "\n").map(String.init)
+        }
+
+        let start = try runProcess(
+            [
+                "/bin/sh", "-c", "exec \"$0\" --root \"$1\" run -d \"$2\" </dev/null >/dev/null 2>\"$3\"", runc, state,
+                id,
+                dir + "/runc.err",
+            ], cwd: bundle)
+        defer {
+            _ = try? runProcess([runc, "--root", state, "kill", id, "KILL"])
+            _ = try? runProcess([runc, "--root", state, "delete", "-f", id])
+            // Nothing left: no cgroup (ours, by its unique name), no mount, no state.
+            let left = (try? created()) ?? []
+            #expect(left.isEmpty, "cgroups left: \(left)")
+            for path in left.sorted(by: { $0.count > $1.count }) { rmdir(path) }
+            #expect(!(FS.read("/proc/self/mountinfo") ?? "").contains(dir), "a mount of the bundle is left")
+            #expect(!FS.exists(state + "/" + id), "runc's state is left")
+        }
+        try #require(start.status == 0, "runc run: \(FS.read(dir + "/runc.err") ?? "")")
+        let stateJSON = try runProcess([runc, "--root", state, "state", id]).stdout
+        let pid = (try JSONSerialization.jsonObject(with: Data(stateJSON.utf8)) as? [String: Any])?["pid"] as? Int
+        try #require(pid != nil, "runc state: \(stateJSON)")
+        guard let pid else { return }
+
+        let made = try created()
+        #expect(!made.isEmpty)
+        for path in made { #expect(allowed.contains(path), "runc created \(path), outside our own cgroups") }
+
+        let p = try ProcessInspector(pid: Int32(pid)).profile()
+        // runc's defaults: no user namespace, its own pid/mnt/ipc/uts/net.
+        #expect(p.namespace("user")?.sharedWithHost == true)
+        #expect(p.uidMap.kind == "identity" && p.uidMap.rootHostID == 0)
+        for type in ["pid", "mnt", "ipc", "uts", "net"] {
+            #expect(p.namespace(type)?.sharedWithHost == false, "\(type)")
+        }
+        #expect(p.capabilities.effective.names == ["KILL", "NET_BIND_SERVICE", "AUDIT_WRITE"])
+        #expect(p.capabilities.bounding.summary == "KILL NET_BIND_SERVICE AUDIT_WRITE")
+        #expect(p.noNewPrivs)
+        #expect(p.root.kind == "pivoted", "\(p.root)")
+        #expect(p.cgroups.contains { $0.path.hasSuffix("/" + id) })
+        for path in p.maskedPaths where FS.exists(path.path) {
+            #expect(path.state == "masked", "\(path.path): \(path.state)")
+        }
+        #expect(p.readOnlyPaths.first { $0.path == "/proc/sys" }?.state == "read_only")
+        let verdicts = Dictionary(uniqueKeysWithValues: p.verdicts.map { ($0.risk, $0) })
+        #expect(
+            verdicts["root"]?.text
+                == "root on the host: uid 0 not remapped, capabilities KILL NET_BIND_SERVICE AUDIT_WRITE")
+        #expect(verdicts["mount"]?.contained == true && verdicts["no_new_privs"]?.contained == true)
+    }
 }
