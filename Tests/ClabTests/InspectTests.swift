@@ -197,4 +197,35 @@ struct InspectTests {
                 == "root on the host: uid 0 not remapped, capabilities KILL NET_BIND_SERVICE AUDIT_WRITE")
         #expect(verdicts["mount"]?.contained == true && verdicts["no_new_privs"]?.contained == true)
     }
+
+    /// Stage 12's hardening as the host sees it. Runs once stage 12 is in the catalogue (main
+    /// adds it); before that it says why it skips.
+    @Test func stage12ContainerIsHardened() throws {
+        guard Stage.all.count >= 12 else {
+            print("skipped: stage 12 is not in this build's catalogue yet")
+            return
+        }
+        try TestEnv.ensureImage()
+        let run = try BackgroundClab(["step", "12", "--quiet", "--", "sleep", "30"])
+        defer { run.stop() }
+        let found = Self.child(of: run.pid, named: "sleep")
+        try #require(found != nil, "no container process: \(run.output)")
+        guard let pid = found else { return }
+        let p = try ProcessInspector(pid: pid).profile()
+        let docker = Capability.dockerDefault.sorted().map(\.name)
+        #expect(p.capabilities.effective.names == docker)
+        #expect(p.capabilities.effective.summary == "Docker default 14")
+        #expect(p.capabilities.bounding.summary == "Docker default 14")
+        #expect(p.capabilities.ambient.summary == "none")
+        #expect(p.noNewPrivs)
+        #expect(p.seccomp.mode == 2 && p.seccomp.filters >= 1, "\(p.seccomp)")
+        for path in p.maskedPaths where FS.exists(path.path) {
+            #expect(path.state == "masked", "\(path.path): \(path.state)")
+        }
+        #expect(p.readOnlyPaths.first { $0.path == "/proc/sys" }?.state == "read_only")
+        #expect(p.namespace("cgroup")?.sharedWithHost == false)
+        #expect(p.namespace("user")?.sharedWithHost == false)
+        let verdicts = Dictionary(uniqueKeysWithValues: p.verdicts.map { ($0.risk, $0) })
+        #expect(verdicts["seccomp"]?.contained == true && verdicts["masked_paths"]?.contained == true)
+    }
 }
