@@ -1,10 +1,9 @@
 import ClabKernel
-import FoundationEssentials
 import Glibc
 
-/// Any JSON value, so the reader can see every key: Codable skips unknown ones, and a typo such
-/// as "defaultAciton" must not quietly turn the filter off.
-enum JSONValue: Decodable, Equatable {
+/// Any JSON value, as JSONReader reads it: the profile reader sees every key, since a typo
+/// such as "defaultAciton" must not quietly turn the filter off.
+enum JSONValue: Equatable {
     case null
     case bool(Bool)
     case unsigned(UInt64)
@@ -13,27 +12,6 @@ enum JSONValue: Decodable, Equatable {
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
-
-    init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() {
-            self = .null
-        } else if let v = try? c.decode(Bool.self) {
-            self = .bool(v)
-        } else if let v = try? c.decode(UInt64.self) {
-            self = .unsigned(v)
-        } else if let v = try? c.decode(Int64.self) {
-            self = .signed(v)
-        } else if let v = try? c.decode(Double.self) {
-            self = .double(v)
-        } else if let v = try? c.decode(String.self) {
-            self = .string(v)
-        } else if let v = try? c.decode([JSONValue].self) {
-            self = .array(v)
-        } else {
-            self = .object(try c.decode([String: JSONValue].self))
-        }
-    }
 
     /// A number as written (near enough), anything else by its kind.
     var shown: String {
@@ -144,21 +122,8 @@ extension SeccompProfile {
     }
 
     static func decode(_ json: [UInt8]) throws(ProfileIssue) -> SeccompProfile {
-        let value: JSONValue
-        do {
-            value = try JSONDecoder().decode(JSONValue.self, from: Data(json))
-        } catch {
-            throw ProfileIssue("not valid JSON (\(jsonProblem(error)))")
-        }
+        let value = try JSONReader.parse(json)
         return try profile(value)
-    }
-
-    private static func jsonProblem(_ error: any Error) -> String {
-        var text = "\(error)"
-        if case DecodingError.dataCorrupted(let context) = error {
-            text = context.underlyingError.map { "\($0)" } ?? context.debugDescription
-        }
-        return text.split(whereSeparator: \.isNewline).joined(separator: " ")
     }
 
     private static func profile(_ value: JSONValue) throws(ProfileIssue) -> SeccompProfile {
