@@ -219,15 +219,8 @@ struct InspectTests {
         #expect(p.capabilities.ambient.summary == "none")
         #expect(p.noNewPrivs)
         let verdicts = Dictionary(uniqueKeysWithValues: p.verdicts.map { ($0.risk, $0) })
-        if p.seccomp.mode == 0 {
-            // Stage 12 on main carries the filter but compiles none by default yet (libseccomp
-            // lands separately): then the report must say so.
-            print("note: this build's stage 12 installs no seccomp filter yet")
-            #expect(verdicts["seccomp"]?.text == "seccomp off: every syscall allowed")
-        } else {
-            #expect(p.seccomp.mode == 2 && p.seccomp.filters >= 1, "\(p.seccomp)")
-            #expect(verdicts["seccomp"]?.contained == true)
-        }
+        #expect(p.seccomp.mode == 2 && p.seccomp.filters >= 1, "\(p.seccomp)")
+        #expect(verdicts["seccomp"]?.contained == true)
         // Paths the container cannot see at all (no /sys mounted) are "absent"; none is exposed.
         for path in p.maskedPaths { #expect(path.state != "exposed", "\(path.path): \(path.state)") }
         #expect(p.maskedPaths.first { $0.path == "/proc/keys" }?.state == "masked")
