@@ -172,6 +172,19 @@ struct Stage12Tests {
         }
     }
 
+    @Test func aSetuidProgramGainsNothingUnderNoNewPrivs() throws {
+        try TestEnv.ensureImage()
+        // nobody runs a setuid-root copy of `ids`: without no_new_privs it becomes root (and
+        // gets root's capabilities back); with it, the bit is ignored.
+        let script =
+            "mkdir /tmp/s && cp /usr/bin/ids /tmp/s/ids && chmod 4755 /tmp/s/ids && su nobody -s /bin/sh -c /tmp/s/ids"
+        let held = try clab("step", "12", "--quiet", "--", "sh", "-c", script)
+        #expect(held.stdout == "uid=65534 euid=65534 CapEff=0000000000000000\n", "\(held)")
+        let open = try clab(
+            "step", "12", "--quiet", "--security-opt", "no-new-privileges=false", "--", "sh", "-c", script)
+        #expect(open.stdout == "uid=65534 euid=0 CapEff=00000000a80425fb\n", "\(open)")
+    }
+
     @Test func userNamespaceHostIsRealRootHeldBack() throws {
         try TestEnv.ensureImage()
         let out = try clab(
