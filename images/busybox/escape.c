@@ -8,6 +8,8 @@
  * Output, one line per technique:  NAME open|blocked|error ERRNO|- DETAIL
  *   open: the call the attack needs succeeded. blocked: it failed, with the errno the kernel gave
  *   (or "-" and why, e.g. a masked file). error: the probe itself could not run.
+ *   DETAIL starts with the call that failed (its first word up to a space or "("), so results
+ *   can be compared step by step.
  * Each technique runs in a forked child with a timeout, so one cannot disturb the next.
  *
  * SAFE EVEN WHEN OPEN, even as the host's root at stages 1-4: nothing on the host changes and
@@ -252,7 +254,7 @@ static void t_mknod(void) {
     int fd = open(path, O_RDONLY);
     int e = errno;
     unlink(path);
-    if (fd < 0) { BLOCKED(e, "mknod worked; open %s (%s, %u:%u)", path, name, maj, min); return; }
+    if (fd < 0) { BLOCKED(e, "open %s after mknod worked (%s, %u:%u)", path, name, maj, min); return; }
     char c;
     ssize_t n = read(fd, &c, 1);
     e = errno;
@@ -319,6 +321,15 @@ static void t_kill(void) {
 /* TIOCSTI on a terminal that is not ours: a pseudo-terminal opened here, not made controlling. */
 static void t_tiocsti(void) {
     int master = open("/dev/ptmx", O_RDWR | O_NOCTTY);
+    if (master < 0 && errno == ENOENT) {
+        /* No pseudo-terminals here: the only terminal left is the controlling one. It is never
+         * typed into (at stages 1-3 it could be the caller's); whether there is one is the answer. */
+        int tty = open("/dev/tty", O_RDWR | O_NOCTTY);
+        if (tty < 0) { BLOCKED(errno, "open /dev/tty: no /dev/ptmx and no controlling terminal"); return; }
+        close(tty);
+        report("error", 0, "no /dev/ptmx; a controlling terminal exists, not typed into");
+        return;
+    }
     if (master < 0) { report("error", errno, "open /dev/ptmx"); return; }
     char *name = NULL;
     if (grantpt(master) != 0 || unlockpt(master) != 0 || !(name = ptsname(master))) {
