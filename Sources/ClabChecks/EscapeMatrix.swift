@@ -22,7 +22,10 @@ public struct EscapeOutcome: Codable, Sendable, Equatable {
         let parts = line.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: false)
         guard parts.count >= 3, let status = Status(rawValue: String(parts[1])) else { return nil }
         let code = parts[2] == "-" ? nil : String(parts[2])
-        return (String(parts[0]), EscapeOutcome(status: status, errno: code, detail: parts.count > 3 ? String(parts[3]) : ""))
+        return (
+            String(parts[0]),
+            EscapeOutcome(status: status, errno: code, detail: parts.count > 3 ? String(parts[3]) : "")
+        )
     }
 
     /// The call that gave the result: the detail's first word, up to a space or "(" (escape.c
@@ -44,7 +47,7 @@ public struct EscapeConfiguration: Sendable, Equatable {
     public var hostUserNamespace = false
     /// `--security-opt seccomp=unconfined`.
     public var seccompUnconfined = false
-    /// `--cap-add ALL`.
+    /// `--cap-add` of every capability clab holds (ALL, unless the host withholds some).
     public var allCapabilities = false
 
     /// The matrix's columns, in order. `host` is not a container: the techniques on the host
@@ -54,7 +57,8 @@ public struct EscapeConfiguration: Sendable, Equatable {
         EscapeConfiguration(key: "stage4", title: "stage 4", stage: 4),
         EscapeConfiguration(key: "stage7", title: "stage 7", stage: 7),
         EscapeConfiguration(key: "stage12", title: "stage 12", stage: 12),
-        EscapeConfiguration(key: "stage12-userns-host", title: "stage 12 --userns host", stage: 12, hostUserNamespace: true),
+        EscapeConfiguration(
+            key: "stage12-userns-host", title: "stage 12 --userns host", stage: 12, hostUserNamespace: true),
     ]
 
     /// Runs only for attribution: each stage-12 column with seccomp off, then also every capability.
@@ -65,7 +69,8 @@ public struct EscapeConfiguration: Sendable, Equatable {
                 key: column.key + "-unconfined", title: column.title + " seccomp=unconfined", stage: 12,
                 hostUserNamespace: column.hostUserNamespace, seccompUnconfined: true),
             EscapeConfiguration(
-                key: column.key + "-unconfined-all-caps", title: column.title + " seccomp=unconfined --cap-add ALL",
+                key: column.key + "-unconfined-all-caps",
+                title: column.title + " seccomp=unconfined --cap-add (all clab holds)",
                 stage: 12, hostUserNamespace: column.hostUserNamespace, seccompUnconfined: true, allCapabilities: true),
         ]
     }
@@ -82,6 +87,7 @@ public enum EscapeLayer: String, Codable, Sendable, CaseIterable {
     case readOnlyPaths = "read-only-paths"
     case maskedPaths = "masked-paths"
     case devices  // the device allow-list (devices cgroup)
+    case overlay  // the root is an overlay: no mount of the host's disk inside
     case unknown
 
     public var short: String {
@@ -95,6 +101,7 @@ public enum EscapeLayer: String, Codable, Sendable, CaseIterable {
         case .readOnlyPaths: return "ro /proc"
         case .maskedPaths: return "masked"
         case .devices: return "devices"
+        case .overlay: return "overlay root"
         case .unknown: return "?"
         }
     }
@@ -110,6 +117,8 @@ public enum EscapeLayer: String, Codable, Sendable, CaseIterable {
         case .readOnlyPaths: return "/proc paths mounted read-only"
         case .maskedPaths: return "/proc paths masked (/dev/null bound over them)"
         case .devices: return "the device allow-list (devices cgroup): real root with CAP_MKNOD meets it"
+        case .overlay:
+            return "the root is an overlay (stage 9): no mount of the host's disk to decode a forged handle in"
         case .unknown: return "not attributable from these runs"
         }
     }
@@ -154,6 +163,8 @@ public struct EscapeMatrix: Codable, Sendable {
     public let rows: [EscapeRow]
     /// Every run's raw outcomes by configuration key, the attribution runs included.
     public let runs: [String: [String: EscapeOutcome]]
+    /// The seccomp filter each stage-12 run had ("unconfined" or the profile's name).
+    public let seccomp: [String: String]
 
     public static let techniques: [(name: String, description: String)] = [
         ("mount", "mount a filesystem (tmpfs)"),
@@ -177,8 +188,12 @@ public struct EscapeMatrix: Codable, Sendable {
     static let outsideOnly: Set<String> = ["runtime-exe", "ptrace", "kill"]
 
     /// The cells from the runs' outcomes (configuration key → technique → outcome).
-    public init(runs: [String: [String: EscapeOutcome]], columns: [EscapeConfiguration] = EscapeConfiguration.columns) {
+    public init(
+        runs: [String: [String: EscapeOutcome]], seccomp: [String: String] = [:],
+        columns: [EscapeConfiguration] = EscapeConfiguration.columns
+    ) {
         self.runs = runs
+        self.seccomp = seccomp
         let shown = columns.filter { runs[$0.key] != nil }
         self.columns = shown.map { Column(key: $0.key, title: $0.title) }
         rows = Self.techniques.map { technique in
@@ -203,10 +218,16 @@ public struct EscapeMatrix: Codable, Sendable {
     ///   hides, EROFS for a read-only /proc path, no errno and an empty read for a masked file,
     ///   ENXIO for no terminal.
     /// - blocked on the host itself with the same errno: the host, no container defence.
-    /// - stage 7 and stage 12 (with its user namespace): open at the reference without one
-    ///   (stage 4, resp. stage 12 --userns host with seccomp and capabilities off) → the user
-    ///   namespace; the same result as the reference → the reference's layers.
-    static func attribute(_ technique: String, column: String, runs: [String: [String: EscapeOutcome]]) -> [EscapeLayer] {
+    /// - stage 12 (with its user namespace) refused as at stage 7: stage 7's layers.
+    /// - stage 7 and stage 12: open at the reference without a user namespace (stage 4, resp.
+    ///   stage 12 --userns host with seccomp and capabilities off), or refused there otherwise
+    ///   with a permission errno → the user namespace; the same result → the reference's layers.
+    /// - mknod under --userns host refused where stage 4's root got further: the device allow-list.
+    /// When seccomp and a capability refuse with the same errno (Docker's capability-conditional
+    /// rules: mount needs CAP_SYS_ADMIN in both), removing seccomp alone changes nothing: the
+    /// capability is named.
+    static func attribute(_ technique: String, column: String, runs: [String: [String: EscapeOutcome]]) -> [EscapeLayer]
+    {
         guard let outcome = runs[column]?[technique], outcome.status == .blocked else { return [] }
         var layers: [EscapeLayer] = []
         var rest = outcome
@@ -225,6 +246,10 @@ public struct EscapeMatrix: Codable, Sendable {
         }
         if let layer = byErrno(technique, rest) { return layers + [layer] }
         if rest.same(runs["host"]?[technique]) { return layers + [.host] }
+        // Stage 12 keeps stage 7's user namespace: refused as there, by what refused it there.
+        if column == "stage12", let seen = runs["stage7"]?[technique], seen.same(rest) {
+            return layers + attribute(technique, column: "stage7", runs: runs)
+        }
         let reference: String? =
             switch column {
             case "stage7": "stage4"
@@ -252,9 +277,12 @@ public struct EscapeMatrix: Codable, Sendable {
     static func byErrno(_ technique: String, _ outcome: EscapeOutcome) -> EscapeLayer? {
         switch outcome.errno {
         // The process is not in this pid namespace: kill and ptrace say ESRCH, its /proc/PID is missing.
-        case "ESRCH", "ENOENT" where outsideOnly.contains(technique): return .pidNamespace
+        case "ESRCH" where outsideOnly.contains(technique), "ENOENT" where outsideOnly.contains(technique):
+            return .pidNamespace
         case "EROFS": return .readOnlyPaths
         case "ENXIO" where technique == "tiocsti": return .session
+        // A handle decoded on the overlay root (stage 9) names no inode of the host's disk.
+        case "ESTALE" where technique == "shocker" && outcome.detail.contains(" on overlay,"): return .overlay
         case nil where outcome.detail.contains("masked"): return .maskedPaths
         default: return nil
         }
@@ -265,7 +293,9 @@ public struct EscapeMatrix: Codable, Sendable {
         let firstWidth = max(12, rows.map(\.technique.count).max() ?? 0)
         let texts = rows.map { row in columns.map { row.cells[$0.key]?.text ?? "-" } }
         let widths = columns.indices.map { i in max(columns[i].title.count, texts.map { $0[i].count }.max() ?? 0) }
-        func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
+        func pad(_ text: String, _ width: Int) -> String {
+            text + String(repeating: " ", count: max(0, width - text.count))
+        }
         func line(_ first: String, _ cells: [String]) -> String {
             let padded = ["  " + pad(first, firstWidth)] + cells.enumerated().map { pad($0.element, widths[$0.offset]) }
             return String(padded.joined(separator: "  ").reversed().drop { $0 == " " }.reversed())
@@ -287,31 +317,48 @@ public struct EscapeMatrix: Codable, Sendable {
 /// no outside) and one container per configuration.
 public struct EscapeMatrixRunner {
     public let runtime: Runtime
-    /// Sets a stage-12 configuration's switches on a request (the CLI's flags). nil: stage-12
-    /// configurations are not run.
-    public var configure: (@Sendable (EscapeConfiguration, inout RunRequest) throws -> Void)?
 
-    public init(runtime: Runtime) {
-        self.runtime = runtime
-        configure = nil
-    }
+    public init(runtime: Runtime) { self.runtime = runtime }
 
     public func run(log: (String) -> Void = { _ in }) throws -> EscapeMatrix {
         var runs: [String: [String: EscapeOutcome]] = [:]
+        var seccomp: [String: String] = [:]
         runs["host"] = try runOnHost(log: log)
         for configuration in EscapeConfiguration.columns + EscapeConfiguration.probes where configuration.stage > 0 {
-            guard configuration.stage < 12 || configure != nil, configuration.stage <= Stage.all.count else { continue }
-            runs[configuration.key] = try runContainer(configuration, log: log)
+            (runs[configuration.key], seccomp[configuration.key]) = try runContainer(configuration, log: log)
         }
-        return EscapeMatrix(runs: runs)
+        return EscapeMatrix(runs: runs, seccomp: seccomp)
+    }
+
+    /// A configuration as the CLI's flags make it: `--userns host`, `--security-opt
+    /// seccomp=unconfined`, `--cap-add ALL`.
+    static func request(_ configuration: EscapeConfiguration, outside: pid_t) throws -> RunRequest {
+        var request = RunRequest(
+            stage: try Stage.numbered(configuration.stage),
+            command: ["/usr/bin/escape", "--outside", "\(outside)", "all"])
+        request.security.hostUserNamespace = configuration.hostUserNamespace
+        if configuration.seccompUnconfined { request.security.seccomp = .unconfined }
+        if configuration.allCapabilities { request.security.capAdd = heldCapabilities().map(\.name) }
+        return request
+    }
+
+    /// Every capability in clab's own bounding set: "ALL" as far as this host allows (a machine
+    /// may withhold some from its root, and under `--userns host` capset cannot grant those).
+    static func heldCapabilities() -> [Capability] {
+        let line = FS.read("/proc/self/status")?.split(separator: "\n").first { $0.hasPrefix("CapBnd:") }
+        let mask = line.flatMap {
+            UInt64($0.dropFirst("CapBnd:".count).trimmingPrefix { $0 == " " || $0 == "\t" }, radix: 16)
+        }
+        return Capability.set(fromMask: mask ?? 0).sorted()
     }
 
     /// `escape --outside <our pid> all` in one container: our pid is outside every pid namespace,
     /// a real target for ptrace and kill (the ptrace only seizes, and the child detaches by exiting).
-    func runContainer(_ configuration: EscapeConfiguration, log: (String) -> Void) throws -> [String: EscapeOutcome] {
-        let stage = try Stage.numbered(configuration.stage)
-        var request = RunRequest(stage: stage, command: ["/usr/bin/escape", "--outside", "\(getpid())", "all"])
-        if configuration.stage >= 12, let configure { try configure(configuration, &request) }
+    func runContainer(
+        _ configuration: EscapeConfiguration, log: (String) -> Void
+    ) throws -> (outcomes: [String: EscapeOutcome], seccomp: String?) {
+        let request = try Self.request(configuration, outside: getpid())
+        try runtime.layout.prepare()
         try runtime.images.ensureBase(log: log)
         guard FS.exists(runtime.images.rootfs(ImageStore.baseName) + "/usr/bin/escape") else {
             throw ClabError(
@@ -339,7 +386,7 @@ public struct EscapeMatrixRunner {
                 "escape in the \(configuration.title) container failed (status \(result.status.code)): \(output.split(separator: "\n").last ?? "no output")"
             )
         }
-        return outcomes
+        return (outcomes, prepared.spec.hardening?.seccompName)
     }
 
     /// The host baseline: escape.c from clab's share directory, compiled into a temporary
@@ -350,7 +397,10 @@ public struct EscapeMatrixRunner {
             throw ClabError("no C compiler for the matrix's host column: run `apt-get install gcc libc6-dev`")
         }
         var template = Array("/tmp/clab-escape-XXXXXX".utf8CString)
-        guard let dir = template.withUnsafeMutableBufferPointer({ $0.baseAddress.flatMap(mkdtemp) }).map({ String(cString: $0) })
+        guard
+            let dir = template.withUnsafeMutableBufferPointer({ $0.baseAddress.flatMap(mkdtemp) }).map({
+                String(cString: $0)
+            })
         else { throw SyscallError("mkdtemp /tmp/clab-escape-XXXXXX") }
         defer { try? FS.removeTree(dir) }
         let binary = dir + "/escape"

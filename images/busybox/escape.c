@@ -132,21 +132,24 @@ static void t_unshare_user(void) {
 static void t_shocker(void) {
     struct { struct file_handle h; unsigned char bytes[128]; } fh;
     char target[256] = "/"; /* the mount whose filesystem the handle is decoded in */
+    char fstype[64] = "?";
     FILE *mounts = fopen("/proc/self/mounts", "r");
     char line[1024];
     while (mounts && fgets(line, sizeof line, mounts)) {
         char dev[256], dir[256], type[64];
         if (sscanf(line, "%255s %255s %63s", dev, dir, type) != 3) continue;
+        if (!strcmp(dir, "/") && !strcmp(target, "/")) snprintf(fstype, sizeof fstype, "%s", type);
         if (strncmp(type, "ext", 3) != 0) continue;
         int mid;
         fh.h.handle_bytes = sizeof fh.bytes;
         if (name_to_handle_at(AT_FDCWD, dir, &fh.h, &mid, 0) == 0 && fh.h.handle_type == 1) {
             snprintf(target, sizeof target, "%s", dir);
+            snprintf(fstype, sizeof fstype, "%s", type);
             break;
         }
     }
     if (mounts) fclose(mounts);
-    int anchor = open(target, O_RDONLY | O_DIRECTORY);
+    int anchor = open(target, O_RDONLY | O_NOCTTY); /* a directory or a bind-mounted file */
     if (anchor < 0) { report("error", errno, "open %s", target); return; }
     unsigned int forged[2] = {2, 0};
     fh.h.handle_bytes = sizeof forged;
@@ -155,12 +158,12 @@ static void t_shocker(void) {
     int fd = open_by_handle_at(anchor, &fh.h, O_RDONLY | O_DIRECTORY);
     int e = errno;
     close(anchor);
-    if (fd < 0) { BLOCKED(e, "open_by_handle_at(%s, {inode 2})", target); return; }
+    if (fd < 0) { BLOCKED(e, "open_by_handle_at(%s on %s, {inode 2})", target, fstype); return; }
     struct stat st;
     fstat(fd, &st);
     close(fd);
-    OPEN("open_by_handle_at(%s, {inode 2}): opened inode %lu, the root of the filesystem under %s",
-         target, (unsigned long)st.st_ino, target);
+    OPEN("open_by_handle_at(%s on %s, {inode 2}): opened inode %lu, the root of the filesystem under %s",
+         target, fstype, (unsigned long)st.st_ino, target);
 }
 
 /* CVE-2019-5736: open the runtime's binary for writing through /proc/PID/exe. Opened, never
