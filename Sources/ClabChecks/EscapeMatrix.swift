@@ -17,6 +17,13 @@ public struct EscapeOutcome: Codable, Sendable, Equatable {
         self.detail = detail
     }
 
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(status, forKey: .status)
+        try c.encode(errno, forKey: .errno)
+        try c.encode(detail, forKey: .detail)
+    }
+
     /// One line of `escape` output: the technique's name and its outcome.
     public static func parse(_ line: Substring) -> (name: String, outcome: EscapeOutcome)? {
         let parts = line.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: false)
@@ -113,7 +120,8 @@ public enum EscapeLayer: String, Codable, Sendable, CaseIterable {
         case .session: return "a session of its own without a terminal (stage 4's setsid)"
         case .userNamespace: return "the user namespace: root inside holds no privilege over the host's objects"
         case .seccomp: return "the seccomp filter: removing it (seccomp=unconfined) changes the result"
-        case .capabilities: return "the capability sets: with seccomp off, --cap-add ALL changes the result"
+        case .capabilities:
+            return "the capability sets: with seccomp off, adding every capability clab holds changes the result"
         case .readOnlyPaths: return "/proc paths mounted read-only"
         case .maskedPaths: return "/proc paths masked (/dev/null bound over them)"
         case .devices: return "the device allow-list (devices cgroup): real root with CAP_MKNOD meets it"
@@ -130,6 +138,15 @@ public struct EscapeCell: Codable, Sendable, Equatable {
     /// The layers that stopped it, outermost first (measured: see `EscapeMatrix.attribute`).
     public let layers: [EscapeLayer]
     public let detail: String
+
+    /// Every key always present (errno null when there was none): stable JSON for scripts.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(result, forKey: .result)
+        try c.encode(errno, forKey: .errno)
+        try c.encode(layers, forKey: .layers)
+        try c.encode(detail, forKey: .detail)
+    }
 
     public var text: String {
         switch result {

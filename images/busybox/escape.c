@@ -263,7 +263,7 @@ static void t_mknod(void) {
     e = errno;
     close(fd);
     if (n < 0) { BLOCKED(e, "read %s (%s, %u:%u)", path, name, maj, min); return; }
-    OPEN("mknod + read of the host's disk %s (%u:%u)", name, maj, min);
+    OPEN("mknod + read of block device %s (%u:%u)", name, maj, min);
 }
 
 /* ptrace: seize (which does not stop it) a process outside; this child then exits and the kernel
