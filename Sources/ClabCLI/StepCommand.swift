@@ -88,6 +88,49 @@ struct ContainerOptions: ParsableArguments {
         help: "[HOSTIP:]HOSTPORT:PORT[/udp]: publish a container port on the host; repeatable (stage 11).")
     var publish: [String] = []
 
+    @Option(name: .customLong("cap-add"), help: "Give back a capability, e.g. NET_ADMIN, or ALL (stage 12).")
+    var capAdd: [String] = []
+
+    @Option(name: .customLong("cap-drop"), help: "Take away one of Docker's default capabilities, or ALL (stage 12).")
+    var capDrop: [String] = []
+
+    @Option(
+        name: .customLong("security-opt"),
+        help: "seccomp=PROFILE.json (Docker's or OCI's format), seccomp=unconfined, no-new-privileges=false (stage 12)."
+    )
+    var securityOpt: [String] = []
+
+    @Flag(
+        name: .customLong("read-only"), help: "A read-only root filesystem, with a writable tmpfs on /tmp (stage 12).")
+    var readOnly = false
+
+    @Option(
+        help:
+            "host: no user namespace, so root is the host's real root, held back as Docker does (stage 12, busybox only)."
+    )
+    var userns: String?
+
+    @Option(
+        name: .customLong("time-offset"),
+        help: "A time namespace: boottime=SECONDS,monotonic=SECONDS (units s/m/h/d; stage 12). See it with `uptime`.")
+    var timeOffset: String?
+
+    func security() throws -> SecurityRequest {
+        var security = SecurityRequest()
+        security.capAdd = capAdd
+        security.capDrop = capDrop
+        for option in securityOpt { try security.apply(securityOpt: option) }
+        security.readOnlyRoot = readOnly
+        if let userns {
+            guard userns == "host" else {
+                throw ClabError("--userns \(userns): only `--userns host` is known (no user namespace)", exitCode: 2)
+            }
+            security.hostUserNamespace = true
+        }
+        security.timeOffsets = try timeOffset.map(TimeOffsets.parse)
+        return security
+    }
+
     func request(stage: Stage, command: [String]) throws -> RunRequest {
         if hostname != nil && !stage.has(.uts) {
             throw ClabError(
@@ -117,6 +160,7 @@ struct ContainerOptions: ParsableArguments {
         request.network = try net.map(NetworkMode.parse)
         request.publish = try publish.map(PortPublish.parse)
         request.volumes = try volume.map(VolumeRequest.parse)
+        request.security = try security()
         return request
     }
 }

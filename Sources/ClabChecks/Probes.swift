@@ -74,6 +74,9 @@ public struct StageProbes {
         if stage.connectsNetwork {
             results += Self.evaluateNetwork(spec: spec, facts: facts, networks: runtime.networks)
         }
+        if let hardening = spec.hardening {
+            results += Self.evaluateHardening(hardening, pid: session.pid, host: host, facts: facts)
+        }
         if stage.mountsVolumes {
             // The container wrote the volume: read it as its root sees it (f may be a symlink).
             let data = volumes.dataPath(tag) + "/f"
@@ -165,6 +168,12 @@ public struct StageProbes {
           echo "gateway=$gw"
           ping -c 1 -W 2 "$gw" >/dev/null 2>&1; echo "ping_gateway=$?"
         fi
+        if [ "$CLAB_STAGE" -ge 12 ]; then
+          echo "keys=$(wc -c < /proc/keys 2>&1)"
+          echo "sysctl=$(cat /proc/sys/kernel/domainname 2>&1 > /proc/sys/kernel/domainname)"
+          echo "cgroup_self=$(cut -d: -f3 /proc/self/cgroup | sort -u | tr '\\n' ' ')"
+          echo "unshare=$(unshare -U true 2>&1; echo " $?")"
+        fi
         if [ "$CLAB_STAGE" -ge 10 ]; then
           echo "\(tag)" > /clab-volume/f && echo "volume=ok"
           echo "ro=$(touch /clab-ro/x 2>&1)"
@@ -236,9 +245,18 @@ public struct StageProbes {
                 "inside: \(before); expected \(spec.hostname)")
             let after = f["hostname_after"] ?? "?"
             let hostNow = Host.hostname
-            add(
-                2, "a hostname set inside stays inside", after == tag && hostNow == host.hostname,
-                "inside after `hostname \(tag)`: \(after); host: \(hostNow)")
+            if stage.hardens {
+                // Stage 12 took CAP_SYS_ADMIN: sethostname is refused, as in a Docker container.
+                add(
+                    12, "setting the hostname is refused (no CAP_SYS_ADMIN)",
+                    f["hostname_after"] == nil && hostNow == host.hostname,
+                    "inside: `hostname \(tag)` \(f["hostname_after"] == nil ? "failed" : "succeeded: \(after)"); host: \(hostNow)"
+                )
+            } else {
+                add(
+                    2, "a hostname set inside stays inside", after == tag && hostNow == host.hostname,
+                    "inside after `hostname \(tag)`: \(after); host: \(hostNow)")
+            }
         }
 
         if stage.has(.pid) {
@@ -256,10 +274,17 @@ public struct StageProbes {
             let seenInside = f["mounted"] == "1"
             let hostTable = (FS.read("/proc/self/mountinfo") ?? "")
             let leaked = hostTable.contains(tag + "-tmpfs")
-            add(
-                4, "a mount made inside stays inside", seenInside && !leaked,
-                "inside: tmpfs \(tag)-tmpfs on /mnt \(seenInside ? "listed" : "missing"); host mountinfo: \(leaked ? "LISTED" : "absent")"
-            )
+            if stage.hardens {
+                add(
+                    12, "mount is refused inside (no CAP_SYS_ADMIN)", f["mounted"] == nil && !leaked,
+                    "inside: mount -t tmpfs \(tag)-tmpfs /mnt \(f["mounted"] == nil ? "failed" : "succeeded"); host mountinfo: \(leaked ? "LISTED" : "absent")"
+                )
+            } else {
+                add(
+                    4, "a mount made inside stays inside", seenInside && !leaked,
+                    "inside: tmpfs \(tag)-tmpfs on /mnt \(seenInside ? "listed" : "missing"); host mountinfo: \(leaked ? "LISTED" : "absent")"
+                )
+            }
             let table = Mounts.parse((FS.read("/proc/\(pid)/mountinfo") ?? ""))
             let rootMount = table.last { $0.mountPoint == "/" }
             add(
@@ -317,6 +342,56 @@ public struct StageProbes {
 }
 
 extension StageProbes {
+    /// Stage 12, from the host's /proc/<pid>/status and the container's own view.
+    static func evaluateHardening(_ h: Hardening, pid: pid_t, host: HostView, facts f: [String: String])
+        -> [ProbeResult]
+    {
+        var results: [ProbeResult] = []
+        func add(_ property: String, _ passed: Bool, _ evidence: String) {
+            results.append(ProbeResult(stage: 12, property: property, passed: passed, evidence: evidence))
+        }
+        var status: [String: String] = [:]
+        for line in (FS.read("/proc/\(pid)/status") ?? "").split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            if parts.count == 2 { status[String(parts[0])] = String(parts[1]).trimmed }
+        }
+        let want = Capability.mask(h.capabilities)
+        let sets = ["CapEff", "CapPrm", "CapBnd", "CapInh"].map { ($0, UInt64(status[$0] ?? "", radix: 16)) }
+        add(
+            "root keeps only \(h.capabilities == Capability.dockerDefault ? "Docker's 14 capabilities" : "the chosen capabilities")",
+            sets.allSatisfy { $0.1 == want } && UInt64(status["CapAmb"] ?? "", radix: 16) == 0,
+            "/proc/\(pid)/status: " + sets.map { "\($0.0) \(status[$0.0] ?? "?")" }.joined(separator: ", ")
+                + "; want \(String(want, radix: 16))")
+        add(
+            "no_new_privs is set", status["NoNewPrivs"] == (h.noNewPrivileges ? "1" : "0"),
+            "/proc/\(pid)/status: NoNewPrivs \(status["NoNewPrivs"] ?? "?")")
+        if !h.seccompFilter.isEmpty {
+            add(
+                "a seccomp filter is installed",
+                status["Seccomp"] == "2" && (Int(status["Seccomp_filters"] ?? "") ?? 0) >= 1,
+                "/proc/\(pid)/status: Seccomp \(status["Seccomp"] ?? "?"), Seccomp_filters \(status["Seccomp_filters"] ?? "?") (\(h.seccompName))"
+            )
+            add(
+                "creating namespaces is refused", (f["unshare"] ?? "").hasSuffix(" 1"),
+                "inside: unshare -U true: \(f["unshare"] ?? "?")")
+        }
+        add("/proc/keys is masked", f["keys"] == "0", "inside: wc -c < /proc/keys: \(f["keys"] ?? "?")")
+        add(
+            "/proc/sys is read-only", f["sysctl"]?.contains("Read-only file system") == true,
+            "inside: write /proc/sys/kernel/domainname: \(f["sysctl"] ?? "?")")
+        if h.cgroupNamespace {
+            let theirs = FS.readLink("/proc/\(pid)/ns/cgroup") ?? "?"
+            let mine = FS.readLink("/proc/self/ns/cgroup") ?? "?"
+            let paths = (f["cgroup_self"] ?? "").split(separator: " ")
+            add(
+                "own cgroup namespace: /proc/self/cgroup shows /",
+                theirs != mine && !paths.isEmpty && paths.allSatisfy { $0 == "/" },
+                "/proc/\(pid)/ns/cgroup -> \(theirs); host: \(mine); inside /proc/self/cgroup paths: \(f["cgroup_self"] ?? "?")"
+            )
+        }
+        return results
+    }
+
     /// Stage 8: the container is in its cgroup (seen from the host), the limits are in the
     /// kernel's files, and visible (read-only) inside.
     static func evaluateCgroups(_ cgroup: ContainerCgroup, layout: String, pid: pid_t, facts f: [String: String])

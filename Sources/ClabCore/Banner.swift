@@ -35,11 +35,12 @@ public enum Banner {
         }
         lines.append("           \(byHand(spec))")
         lines += networkLines(prepared)
-        if stage.has(.user) {
+        if spec.ownsUserNamespace {
             lines.append(
                 "           (--map-users runs newuidmap, from the uidmap package: it needs root:100000:65536 in /etc/subuid and /etc/subgid)"
             )
         }
+        lines += hardeningLines(spec)
         if stage.number < Stage.all.count {
             lines.append(
                 "  next:    clab step \(stage.number + 1) adds the \(Stage.all[stage.number].title); read `clab lesson \(stage.number)`"
@@ -62,8 +63,7 @@ public enum Banner {
         let root = "$ROOT"
         guard stage.number > 1 else { return ChrootStage.byHand(rootfs: root) }
         var flags: [String] = []
-        if stage.has(.user) {
-            let m = spec.idMapping ?? .defaultRange
+        if spec.ownsUserNamespace, let m = spec.idMapping {
             flags.append("--map-users=\(m.host),\(m.inside),\(m.count) --map-groups=\(m.host),\(m.inside),\(m.count)")
         }
         if stage.has(.uts) { flags.append("--uts") }
@@ -71,6 +71,10 @@ public enum Banner {
         if stage.has(.net) && spec.network == .own { flags.append("--net") }
         if stage.has(.mnt) { flags.append("--mount --propagation private") }
         if stage.has(.pid) { flags.append("--pid --fork") }
+        if spec.hardening?.cgroupNamespace == true { flags.append("--cgroup") }
+        if let t = spec.hardening?.timeOffsets {
+            flags.append("--time --monotonic \(t.monotonic) --boottime \(t.boottime)")
+        }
         var script = ["hostname \(spec.hostname)"]
         if stage.has(.net) && spec.network == .own { script.append("ip link set lo up") }
         if stage.has(.mnt) {
@@ -83,10 +87,22 @@ public enum Banner {
                 script.append("mount --bind \(v.source) \(root)\(v.target)")
                 if v.readOnly { script.append("mount -o remount,bind,ro \(root)\(v.target)") }
             }
-            script += [
-                "cd \(root)",
-                "pivot_root . .", "umount -l .", "exec /bin/sh",
-            ]
+            script += ["cd \(root)", "pivot_root . .", "umount -l ."]
+            if let h = spec.hardening {
+                // Two of the masks as examples (both files: a directory would get a tmpfs).
+                script += ["/proc/keys", "/proc/timer_list"].filter(h.maskedPaths.contains).map {
+                    "mount --bind /dev/null \($0)"
+                }
+                script += h.readonlyPaths.prefix(1).map { "mount --bind -o ro \($0) \($0)" }
+                if h.readOnlyRoot { script += ["mount -t tmpfs tmpfs /tmp", "mount -o remount,bind,ro /"] }
+                let caps = h.capabilities.sorted().map { "+" + $0.name.lowercased() }.joined(separator: ",")
+                let keep = caps.isEmpty ? "-all" : "-all," + caps
+                script.append(
+                    "exec setpriv --bounding-set=\(keep) --inh-caps=\(keep)\(h.noNewPrivileges ? " --no-new-privs" : "") /bin/sh"
+                )
+            } else {
+                script.append("exec /bin/sh")
+            }
         } else if stage.has(.pid) {
             // No mount namespace: the proc mount is the host's, so unmount it afterwards.
             return
@@ -95,6 +111,31 @@ public enum Banner {
             script.append("exec chroot \(root) /bin/sh")
         }
         return "unshare \(flags.joined(separator: " ")) sh -c '\(script.joined(separator: " && "))'"
+    }
+
+    /// Stage 12: what root keeps, in one place (the by-hand line above does all but seccomp,
+    /// which no util-linux command installs).
+    static func hardeningLines(_ spec: ContainerSpec) -> [String] {
+        guard let h = spec.hardening else { return [] }
+        let caps =
+            h.capabilities == Capability.dockerDefault
+            ? "Docker's default 14" : h.capabilities.isEmpty ? "none" : "\(h.capabilities.count)"
+        let seccomp =
+            h.seccompFilter.isEmpty
+            ? "unconfined (every syscall allowed)" : "\(h.seccompName), \(h.seccompFilter.count / 8) BPF instructions"
+        var lines = [
+            "  hardened: capabilities: \(caps): \(h.capabilities.sorted().map(\.name).joined(separator: " "))",
+            "           no_new_privs: \(h.noNewPrivileges ? "on" : "off"); seccomp: \(seccomp)",
+            "           masked: \(h.maskedPaths.count) paths (/proc/kcore, /proc/keys, ...); read-only: \(h.readonlyPaths.joined(separator: " "))",
+            "           root: \(spec.ownsUserNamespace ? "uid 0 inside, \(spec.idMapping?.host ?? 0) on the host" : "the host's real root (--userns host): only these limits hold it")"
+                + (h.readOnlyRoot ? "; the root filesystem is read-only (tmpfs /tmp)" : ""),
+            "           open files: \(Hardening.fileLimit.soft) (hard \(Hardening.fileLimit.hard), or clab's if lower); cgroup namespace: \(h.cgroupNamespace ? "own (/proc/self/cgroup shows /)" : "the host's")",
+        ]
+        if let t = h.timeOffsets {
+            lines.append(
+                "           time namespace: monotonic +\(t.monotonic)s, boottime +\(t.boottime)s (see `uptime`)")
+        }
+        return lines
     }
 
     /// Stage 11: where the container's network comes from, and the same plumbing by hand with

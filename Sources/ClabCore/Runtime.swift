@@ -29,6 +29,8 @@ public struct RunRequest: Sendable {
     /// From stage 11: `--net` (nil: the default bridge) and `-p` ports.
     public var network: NetworkMode?
     public var publish: [PortPublish] = []
+    /// From stage 12: capabilities, seccomp, no_new_privs, read-only root, `--userns host`.
+    public var security = SecurityRequest()
 
     public init(
         stage: Stage, command: [String]? = nil, hostname: String? = nil, idMapping: IDMapping = .defaultRange,
@@ -115,10 +117,14 @@ public struct Runtime: Sendable {
             try ContainerSpec.checkVolumeTarget(v.target, "-v: the target")
             if case .bind(let path) = v.source { try ContainerSpec.checkText(path, "-v: the bind source") }
         }
-        if request.stage.has(.user), let why = Host.userNamespacesAvailable() {
+        let hardening = try hardeningPlan(request)
+        // `--userns host` (stage 12): container root is the host's root, so only clab's own
+        // image may run that way: an imported image's programs never get host credentials.
+        let userNamespace = request.stage.has(.user) && !request.security.hostUserNamespace
+        if userNamespace, let why = Host.userNamespacesAvailable() {
             throw ClabError("stage 7 needs user namespaces, but \(why)")
         }
-        if request.stage.has(.user) {
+        if userNamespace {
             // Before anything is made or built: a state directory container root cannot reach
             // is refused at once, and leaves nothing behind.
             try Self.requireSearchable(layout.containersDir)
@@ -135,7 +141,7 @@ public struct Runtime: Sendable {
         try images.ensureBase(log: log)
         var imageRoot = images.rootfs(ImageStore.baseName)
         var mapping: IDMapping?
-        if request.stage.has(.user) {
+        if userNamespace {
             mapping = request.idMapping
             if request.stage.layersImage {
                 // The root will be an overlay of the layers' shifted copies (made below).
@@ -157,6 +163,8 @@ public struct Runtime: Sendable {
         // environment, and its default command. Checked before a volume or layer is made.
         var image: ImageConfig?
         if request.stage.layersImage {
+            // `--userns host`: busybox:latest is made the built-in image again, whatever was tagged so.
+            if request.security.hostUserNamespace { _ = try images.baseLayers() }
             let config = try images.resolve(request.image).config
             try config.validate("image \((try? ImageRef.parse(request.image))?.description ?? request.image)")
             for entry in config.env {
@@ -193,10 +201,14 @@ public struct Runtime: Sendable {
                 }
             }
         }
-        if let image, let mapping {
+        if let image, request.stage.layersImage {
             let layers = request.layersOverride ?? image.layers
             spec.workdir = image.workdir
-            let lowers = try layers.reversed().map { try images.layerStore.shifted($0, base: mapping.host, log: log) }
+            // Under `--userns host` the layers as stored (owned by root), else the mapped copies.
+            let lowers = try layers.reversed().map { digest in
+                try mapping.map { try images.layerStore.shifted(digest, base: $0.host, log: log) }
+                    ?? images.layerStore.path(digest)
+            }
             // A kept container's writable layer lives under kept/<name>, claimed last (below),
             // once nothing else can fail.
             let rw =
@@ -206,6 +218,7 @@ public struct Runtime: Sendable {
             keptLayers = layers
         }
         if let networkPlan { try applyNetwork(networkPlan, to: &spec) }
+        spec.hardening = hardening
         // The last gate: every rule on the finished spec, before a cgroup or a kept name exists.
         try spec.validate()
         prepared.spec = spec

@@ -2,7 +2,7 @@
 /// one at a time. Stage 12 keeps Docker's default 14 and drops the rest from every set.
 ///
 /// The raw value is the kernel's bit number (include/uapi/linux/capability.h).
-public enum Capability: Int, CaseIterable, Sendable, Comparable {
+public enum Capability: Int, CaseIterable, Codable, Sendable, Comparable {
     case chown = 0
     case dacOverride
     case dacReadSearch

@@ -37,6 +37,8 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     public var workdir: String?
     /// From stage 11: whose network namespace the container uses (`--net host|container:NAME`).
     public var network: NetworkNamespace = .own
+    /// From stage 12: capabilities, no_new_privs, seccomp, masked paths (Stages/12-Hardening.swift).
+    public var hardening: Hardening?
 
     public init(
         id: String, stageNumber: Int, hostname: String, imageRoot: String, bundleDir: String, command: [String],
@@ -55,10 +57,17 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     public var stage: Stage { Stage.all[stageNumber - 1] }
 
     /// The stage's clone3 flags, without CLONE_NEWNET when the container uses the host's or
-    /// another container's network namespace.
+    /// another container's network namespace, and without CLONE_NEWUSER under `--userns host`
+    /// (stage 12 for real root: no id mapping).
     public var cloneFlags: UInt64 {
-        network == .own ? stage.cloneFlags : stage.cloneFlags & ~Namespace.net.cloneFlag
+        var flags = stage.cloneFlags
+        if network != .own { flags &= ~Namespace.net.cloneFlag }
+        if !ownsUserNamespace { flags &= ~Namespace.user.cloneFlag }
+        return flags
     }
+
+    /// A user namespace of its own: from stage 7, unless `--userns host` left the ids unmapped.
+    public var ownsUserNamespace: Bool { stage.has(.user) && idMapping != nil }
     public var rootfsMountPoint: String { bundleDir + "/rootfs" }
 
     /// A short random id, also the default hostname (as Docker does).

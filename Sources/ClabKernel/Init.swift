@@ -58,6 +58,10 @@ public enum InitProcess {
         if stage.has(.mnt) {
             try MountStage.pivotIntoImage(spec)
             if let workdir = spec.workdir { try OverlayStage.enterWorkdir(workdir) }
+            if let hardening = spec.hardening {
+                try HardeningStage.secureFilesystem(hardening)
+                try HardeningStage.enterNamespaces(hardening)
+            }
         } else if stage.has(.pid) {
             try PIDStage.chrootWithOwnProc(spec)
         } else {
@@ -78,6 +82,7 @@ public enum InitProcess {
                 detail: "command '\(name)' not found in the container's image (busybox: try /bin/sh, or `ls /bin`)",
                 exitCode: 127)
         }
+        if let hardening = spec.hardening { try HardeningStage.lockDown(hardening) }
         clab_mark(1)
         _ = withCStrings(spec.command) { argv in
             withCStrings(spec.env) { envp in execve(path, argv, envp) }

@@ -134,5 +134,22 @@ extension ContainerSpec {
             try Self.checkVolumeTarget(volume.target, "the target of volume \(i + 1)")
         }
         if let workdir { try Self.checkText(workdir, "the working directory") }
+        if let h = hardening {
+            guard stageNumber >= 12 else {
+                throw ClabError("hardening is stage 12's: this spec is stage \(stageNumber)")
+            }
+            for path in h.maskedPaths + h.readonlyPaths {
+                try Self.checkText(path, "a masked or read-only path")
+                guard path.hasPrefix("/") else {
+                    throw ClabError("the masked or read-only path \(path) is not absolute")
+                }
+            }
+            try Self.checkText(h.seccompName, "the seccomp profile's name")
+            guard h.seccompFilter.count % 8 == 0, h.seccompFilter.count / 8 <= Hardening.maxFilterLength else {
+                throw ClabError(
+                    "the seccomp filter is \(h.seccompFilter.count) bytes: the kernel takes whole 8-byte instructions, at most \(Hardening.maxFilterLength)"
+                )
+            }
+        }
     }
 }

@@ -27,6 +27,11 @@ import Glibc
 ///     11   volumes        u32 n, then n x (u8 readOnly 0|1, str target, str source)
 ///     12   workdir        string
 ///     13   network        u8: 0 own namespace, 1 the host's, 2 another container's (stage 11)
+///     14   hardening      u32 capabilities low, u32 high, u8 flags (1 no_new_privs, 2 read-only
+///                         root, 4 cgroup namespace, 8 time namespace), u32 x4 time offsets
+///                         (monotonic low/high, boottime low/high, two's complement), list
+///                         masked paths, list read-only paths, str filter name, u32 n + n x 8
+///                         bytes seccomp filter (stage 12)
 ///
 ///     string: the value's bytes (UTF-8, no NUL)     str: u32 length, then its bytes
 ///     list:   u32 n, then n x str                   integers little-endian
@@ -52,7 +57,7 @@ extension ContainerSpec {
     enum WireTag: UInt8, CaseIterable {
         case id = 1
         case stage, hostname, imageRoot, bundleDir, command, env, idMapping, cgroupMounts, overlay,
-            volumes, workdir, network
+            volumes, workdir, network, hardening
     }
 
     /// Header and body in one array (tests, and the sender before it splits it).
@@ -98,6 +103,28 @@ extension ContainerSpec {
         }
         if let workdir { body.field(.workdir) { $0.text(workdir) } }
         if network != .own { body.field(.network) { $0.bytes.append(network.rawValue) } }
+        if let h = hardening {
+            body.field(.hardening) { w in
+                let caps = Capability.mask(h.capabilities)
+                w.u32(Int(caps & 0xffff_ffff))
+                w.u32(Int(caps >> 32))
+                var flags: UInt8 = h.noNewPrivileges ? 1 : 0
+                if h.readOnlyRoot { flags |= 2 }
+                if h.cgroupNamespace { flags |= 4 }
+                if h.timeOffsets != nil { flags |= 8 }
+                w.bytes.append(flags)
+                for n in [h.timeOffsets?.monotonic ?? 0, h.timeOffsets?.boottime ?? 0] {
+                    let bits = UInt64(bitPattern: n)
+                    w.u32(Int(bits & 0xffff_ffff))
+                    w.u32(Int(bits >> 32))
+                }
+                w.list(h.maskedPaths)
+                w.list(h.readonlyPaths)
+                w.str(h.seccompName)
+                w.u32(h.seccompFilter.count / 8)
+                w.bytes += h.seccompFilter
+            }
+        }
         var header = WireWriter()
         header.bytes = Self.wireMagic
         header.u32(Int(Self.wireVersion))
@@ -162,6 +189,7 @@ extension ContainerSpec {
         var volumes: [VolumeSpec] = []
         var workdir: String?
         var network = NetworkNamespace.own
+        var hardening: Hardening?
         var body = WireReader(wireBody, field: "fields")
         while !body.atEnd {
             let rawTag = try body.u8()
@@ -214,6 +242,8 @@ extension ContainerSpec {
                     throw SpecWireError("field 'network' is \(raw), not 0-2")
                 }
                 network = mode
+            case .hardening:
+                hardening = try Self.decodeHardening(&r)
             }
             guard r.atEnd else {
                 throw SpecWireError("field '\(tag)' has \(r.remaining) bytes after its value")
@@ -236,6 +266,37 @@ extension ContainerSpec {
         self.volumes = volumes
         self.workdir = workdir
         self.network = network
+        self.hardening = hardening
+    }
+
+    private static func decodeHardening(_ r: inout WireReader) throws(SpecWireError) -> Hardening {
+        var h = Hardening()
+        let low = UInt64(try r.u32())
+        let caps = low | UInt64(try r.u32()) << 32
+        guard caps & ~Capability.mask(Set(Capability.allCases)) == 0 else {
+            throw SpecWireError("field 'hardening' keeps capability bits clab does not know")
+        }
+        h.capabilities = Capability.set(fromMask: caps)
+        let flags = try r.u8()
+        guard flags & ~15 == 0 else { throw SpecWireError("field 'hardening' has flags \(flags)") }
+        h.noNewPrivileges = flags & 1 != 0
+        h.readOnlyRoot = flags & 2 != 0
+        h.cgroupNamespace = flags & 4 != 0
+        var offsets: [Int64] = []
+        for _ in 0..<2 {
+            let low = UInt64(try r.u32())
+            offsets.append(Int64(bitPattern: low | UInt64(try r.u32()) << 32))
+        }
+        h.timeOffsets = flags & 8 != 0 ? TimeOffsets(monotonic: offsets[0], boottime: offsets[1]) : nil
+        h.maskedPaths = try r.list()
+        h.readonlyPaths = try r.list()
+        h.seccompName = try r.str()
+        let count = try r.u32()
+        guard count <= Hardening.maxFilterLength else {
+            throw SpecWireError("field 'hardening' has a seccomp filter of \(count) instructions")
+        }
+        h.seccompFilter = Array(try r.take(count * 8))
+        return h
     }
 
     /// Reads one spec from a SOCK_SEQPACKET socket: the header message, then chunks until the

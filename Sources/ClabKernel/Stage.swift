@@ -95,6 +95,13 @@ public struct Stage: Sendable, Equatable, Comparable {
             kernel:
                 "rtnetlink RTM_NEWLINK (bridge, veth pair with its peer in the container's netns), RTM_NEWADDR, RTM_NEWROUTE; nftables masquerade and dnat in table ip clab"
         ),
+        Stage(
+            number: 12, title: "hardening", namespace: nil,
+            adds:
+                "root keeps Docker's 14 capabilities, no_new_privs, a seccomp filter, masked /proc, a cgroup namespace",
+            kernel:
+                "unshare(CLONE_NEWCGROUP); mount /dev/null on /proc/kcore; prctl(PR_CAPBSET_DROP); capset; prctl(PR_SET_NO_NEW_PRIVS); seccomp(SECCOMP_SET_MODE_FILTER)"
+        ),
     ]
 
     public static var range: ClosedRange<Int> { 1...all.count }
@@ -130,6 +137,9 @@ public struct Stage: Sendable, Equatable, Comparable {
 
     /// From stage 11 on, the container is connected: a veth on a bridge, NAT, published ports.
     public var connectsNetwork: Bool { number >= 11 }
+
+    /// From stage 12 on, root is held back: capabilities, no_new_privs, seccomp, masked paths.
+    public var hardens: Bool { number >= 12 }
 
     /// The lesson that explains this stage.
     public var lessonHint: String { "clab lesson \(number)" }

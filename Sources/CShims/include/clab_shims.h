@@ -31,6 +31,16 @@ void clab_mark(int phase);
 // Variadic or ABI-awkward calls, wrapped.
 int clab_pivot_root(const char *new_root, const char *put_old);
 int clab_set_pdeathsig(int sig);
+
+// Stage 12 (prctl and capset are variadic or raw syscalls, which Swift cannot call).
+// Each returns 0 or -1 with errno set.
+int clab_capbset_drop(int cap);
+int clab_ambient_clear_all(void);
+int clab_set_no_new_privs(void);
+// capset(2), version 3: the three 64-bit sets of the calling thread.
+int clab_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable);
+// seccomp(SECCOMP_SET_MODE_FILTER, 0, {count, filter}): `filter` is `count` struct sock_filter.
+int clab_seccomp_install(const void *filter, unsigned short count);
 int clab_link_up(const char *ifname);
 int clab_ioctl_int(int fd, unsigned long request, int *value);
 
@@ -70,6 +80,7 @@ int clab_openat2(int dirfd, const char *path, int flags, uint64_t resolve);
 // setns(2) and setresuid/setresgid(2) (GNU, hidden from Swift): for `clab-init --probe`, a
 // single-threaded process that enters another process's namespaces to look at them.
 int clab_setns(int fd, int nstype);
+int clab_unshare(int flags);
 int clab_setresuid(uid_t uid);
 int clab_setresgid(gid_t gid);
 

@@ -1,0 +1,186 @@
+import ClabChecks
+import ClabCore
+import Foundation
+import Testing
+
+/// The fields of /proc/self/status a stage-12 container prints about itself.
+private func statusLines(_ out: Output) -> [String: String] {
+    var fields: [String: String] = [:]
+    for line in out.stdout.split(separator: "\n") {
+        let parts = line.split(separator: ":", maxSplits: 1)
+        if parts.count == 2 { fields[String(parts[0])] = String(parts[1]).trimmed }
+    }
+    return fields
+}
+
+private let showStatus = "grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/self/status"
+
+@Suite("stage 12 · hardening: the spec and the options")
+struct HardeningSpecTests {
+    @Test func hardeningRoundTripsOnTheWire() throws {
+        var spec = ContainerSpec(
+            id: "x", stageNumber: 12, hostname: "x", imageRoot: "/i", bundleDir: "/b", command: ["sh"], env: [],
+            idMapping: .defaultRange)
+        var h = Hardening()
+        h.capabilities = [.chown, .checkpointRestore, .netAdmin]
+        h.noNewPrivileges = false
+        h.readOnlyRoot = true
+        h.cgroupNamespace = false
+        h.timeOffsets = TimeOffsets(monotonic: -3600, boottime: 86_400 * 3)
+        h.seccompName = "my profile"
+        h.seccompFilter = Array(0..<64)
+        h.maskedPaths = ["/proc/kcore"]
+        h.readonlyPaths = []
+        spec.hardening = h
+        #expect(throws: Never.self) { try spec.validate() }
+        #expect(try ContainerSpec(wire: spec.wire) == spec)
+        spec.hardening = Hardening()
+        #expect(try ContainerSpec(wire: spec.wire) == spec)
+    }
+
+    @Test func hardeningBelowStage12OrAFilterOfPartialInstructionsIsRefused() {
+        var spec = ContainerSpec(
+            id: "x", stageNumber: 11, hostname: "x", imageRoot: "/i", bundleDir: "/b", command: ["sh"], env: [],
+            idMapping: .defaultRange)
+        spec.hardening = Hardening()
+        #expect(throws: ClabError.self) { try spec.validate() }
+        spec.stageNumber = 12
+        spec.hardening?.seccompFilter = [1, 2, 3]
+        #expect(throws: ClabError.self) { try spec.validate() }
+    }
+
+    @Test func decodingRefusesUnknownCapabilityBitsAndFlags() throws {
+        var spec = ContainerSpec(
+            id: "x", stageNumber: 12, hostname: "x", imageRoot: "/i", bundleDir: "/b", command: ["sh"], env: [],
+            idMapping: nil)
+        spec.hardening = Hardening()
+        let wire = spec.wire
+        // The hardening field is last: its value starts 5 bytes after its tag.
+        guard let tagAt = wire.lastIndex(of: 14) else { throw ClabError("no hardening tag") }
+        var bits = wire
+        bits[tagAt + 5 + 7] = 0x80  // capability bit 63
+        #expect(throws: SpecWireError.self) { try ContainerSpec(wire: bits) }
+        var flags = wire
+        flags[tagAt + 5 + 8] = 0x30
+        #expect(throws: SpecWireError.self) { try ContainerSpec(wire: flags) }
+    }
+
+    @Test func capabilitiesResolveAsDockerDoes() throws {
+        let base = Capability.dockerDefault
+        #expect(base.count == 14)
+        #expect(Capability.mask(base) == 0xa804_25fb)
+        #expect(try Capability.resolve(base: base, add: [], drop: []) == base)
+        #expect(try Capability.resolve(base: base, add: ["net_admin"], drop: ["CAP_CHOWN"]).contains(.netAdmin))
+        #expect(try !Capability.resolve(base: base, add: [], drop: ["chown"]).contains(.chown))
+        #expect(try Capability.resolve(base: base, add: ["NET_BIND_SERVICE"], drop: ["ALL"]) == [.netBindService])
+        #expect(try Capability.resolve(base: base, add: ["ALL"], drop: ["SYS_ADMIN"]).count == 40)
+        #expect(throws: ClabError.self) { try Capability.resolve(base: base, add: ["NOPE"], drop: []) }
+        #expect(Capability(name: "cap_sys_admin") == .sysAdmin)
+        #expect(Capability.set(fromMask: 0x1) == [.chown])
+    }
+
+    @Test func timeOffsetsParse() throws {
+        #expect(try TimeOffsets.parse("boottime=3d,monotonic=-1h") == TimeOffsets(monotonic: -3600, boottime: 259_200))
+        #expect(try TimeOffsets.parse("monotonic=5") == TimeOffsets(monotonic: 5, boottime: 0))
+        for bad in ["boot=1", "boottime", "boottime=x", "boottime=99999999999d", ""] {
+            #expect(throws: ClabError.self, "\(bad)") { try TimeOffsets.parse(bad) }
+        }
+    }
+}
+
+@Suite("stage 12 · hardening", needsRoot)
+struct Stage12Tests {
+    @Test func everyPropertyHolds() throws {
+        let r = try probe(12)
+        for property in [
+            "root keeps only Docker's 14 capabilities", "no_new_privs is set", "/proc/keys is masked",
+            "/proc/sys is read-only", "own cgroup namespace: /proc/self/cgroup shows /",
+            "setting the hostname is refused (no CAP_SYS_ADMIN)", "mount is refused inside (no CAP_SYS_ADMIN)",
+        ] {
+            expectHolds(r, property)
+        }
+        expectNamespaces(r, stage: 12)
+    }
+
+    @Test func capabilitiesAreDockersAndTheOptionsChangeThem() throws {
+        try TestEnv.ensureImage()
+        let plain = try clab("step", "12", "--quiet", "--", "sh", "-c", showStatus)
+        let fields = statusLines(plain)
+        #expect(plain.status == 0, "\(plain.stderr)")
+        for set in ["CapInh", "CapPrm", "CapEff", "CapBnd"] { #expect(fields[set] == "00000000a80425fb", "\(set)") }
+        #expect(fields["CapAmb"] == "0000000000000000")
+        #expect(fields["NoNewPrivs"] == "1")
+
+        let changed = try clab(
+            "step", "12", "--quiet", "--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE", "--security-opt",
+            "no-new-privileges=false", "--", "sh", "-c", showStatus)
+        let c = statusLines(changed)
+        #expect(c["CapEff"] == "0000000000000400" && c["CapBnd"] == "0000000000000400", "\(changed.stdout)")
+        #expect(c["NoNewPrivs"] == "0")
+    }
+
+    @Test func userNamespaceHostIsRealRootHeldBack() throws {
+        try TestEnv.ensureImage()
+        let out = try clab(
+            "step", "12", "--quiet", "--userns", "host", "--", "sh", "-c",
+            "cat /proc/self/uid_map; \(showStatus); hostname x 2>&1; echo hostname=$?")
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stdout.split(separator: "\n").first?.split(separator: " ") == ["0", "0", "4294967295"])
+        #expect(statusLines(out)["CapEff"] == "00000000a80425fb")
+        #expect(out.stdout.contains("hostname=1"), "real root without CAP_SYS_ADMIN: \(out.stdout)")
+    }
+
+    @Test func userNamespaceHostOnlyRunsTheBuiltInImage() throws {
+        try TestEnv.ensureImage()
+        let out = try clab("step", "12", "--quiet", "--userns", "host", "--image", "busybox:other", "--", "true")
+        #expect(out.status == 2)
+        #expect(
+            out.stderr
+                == "clab: --userns host runs the image's programs as the host's real root: clab allows it only for its built-in busybox image, not 'busybox:other'\n"
+        )
+    }
+
+    @Test func readOnlyRootKeepsATmpfsTmp() throws {
+        try TestEnv.ensureImage()
+        let out = try clab(
+            "step", "12", "--quiet", "--read-only", "--", "sh", "-c",
+            "touch /x 2>&1; echo root=$?; touch /tmp/y && echo tmp=ok; grep ' /tmp ' /proc/self/mounts | cut -d' ' -f3")
+        #expect(out.stdout.contains("Read-only file system") && out.stdout.contains("root=1"), "\(out.stdout)")
+        #expect(out.stdout.contains("tmp=ok\ntmpfs"), "\(out.stdout)")
+    }
+
+    @Test func aTimeNamespaceShiftsBoottime() throws {
+        try TestEnv.ensureImage()
+        let hostUptime = Double((FS.read("/proc/uptime") ?? "").split(separator: " ").first ?? "") ?? 0
+        let out = try clab(
+            "step", "12", "--quiet", "--time-offset", "boottime=2d", "--", "sh", "-c",
+            "cut -d' ' -f1 /proc/uptime; readlink /proc/self/ns/time")
+        let lines = out.stdout.split(separator: "\n").map(String.init)
+        let inside = Double(lines.first ?? "") ?? 0
+        #expect(inside - hostUptime > 172_700 && inside - hostUptime < 172_860, "\(out.stdout)\(out.stderr)")
+        #expect(lines.last != FS.readLink("/proc/self/ns/time"), "a time namespace of its own")
+    }
+
+    @Test(arguments: [
+        (["--cap-add", "NOPE"], "clab: --cap-add NOPE: no such capability"),
+        (["--cap-drop", "CAP_"], "clab: --cap-drop CAP_: no such capability"),
+        (["--security-opt", "apparmor=x"], "clab: --security-opt apparmor=x: clab does not know this option"),
+        (["--userns", "keep-id"], "clab: --userns keep-id: only `--userns host` is known"),
+        (["--time-offset", "realtime=5"], "clab: --time-offset realtime=5: no clock 'realtime'"),
+    ])
+    func badOptionsSayWhatIsWrongAndLeaveNothing(args: [String], message: String) throws {
+        try TestEnv.ensureImage()
+        let root = TestEnv.root + "/bad-hardening"
+        let out = try runProcess([TestEnv.clab, "step", "12", "--root", root, "--quiet"] + args + ["--", "true"])
+        #expect(out.status == 2)
+        #expect(out.stderr.hasPrefix(message) && out.stderr.split(separator: "\n").count == 1, "\(out.stderr)")
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: root + "/run/containers")) ?? [] == [])
+        #expect(Mounts.mounts(under: root).isEmpty)
+    }
+
+    @Test func hardeningOptionsNeedStage12() throws {
+        let out = try clab("step", "11", "--quiet", "--cap-drop", "ALL", "--", "true")
+        #expect(out.status == 2)
+        #expect(out.stderr.contains("need stage 12"), "\(out.stderr)")
+    }
+}
