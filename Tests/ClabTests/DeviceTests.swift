@@ -148,6 +148,39 @@ struct DeviceCgroupTests {
         for dir in placement.allDirs { #expect(!FS.exists(dir), "\(dir) left behind") }
     }
 
+    /// A stage-12 container (--userns host: real root, as Docker runs) is in a devices cgroup
+    /// holding Docker's list: a root shell joined to it cannot open a block node; the cgroup is
+    /// gone when the container ends.
+    @Test func aStage12ContainerGetsTheListAndItGoesWithIt() throws {
+        try #require(try CgroupDriver.detect().version == .v1)
+        let root = TestEnv.root + "/devices"
+        try TestEnv.ensureImage(root: root)
+        let done = DataBox()
+        let thread = Thread {
+            let out = try? runProcess([
+                TestEnv.clab, "step", "12", "--root", root, "--quiet", "--userns", "host", "--net", "none", "--", "sh",
+                "-c", "cat /sys/fs/cgroup/devices/devices.list; echo x > /dev/null && echo null=ok; sleep 2",
+            ])
+            done.data = Data("\(out?.status ?? -1)|\(out?.stdout ?? "")|\(out?.stderr ?? "")".utf8)
+        }
+        thread.start()
+        var devicesDir: String?
+        let running = eventually(15) {
+            let states = ContainerState.running(in: StateLayout.resolve(rootOption: root))
+            devicesDir = states.first?.cgroups?.first { $0.hasPrefix("/sys/fs/cgroup/devices/") }
+            return devicesDir.map { !(FS.read($0 + "/cgroup.procs") ?? "").isEmpty } ?? false
+        }
+        #expect(running, "no running stage-12 container with a devices cgroup")
+        if let dir = devicesDir, running {
+            Self.expectDenied(try runProbe { pid in try FS.write("\(pid)", to: dir + "/cgroup.procs") })
+        }
+        #expect(eventually(20) { done.done })
+        let result = String(decoding: done.data, as: UTF8.self)
+        #expect(result.hasPrefix("0|c *:* m\nb *:* m\nc 1:3 rwm\n"), "\(result)")
+        #expect(result.contains("null=ok") && !result.contains("a *:* rwm"), "\(result)")
+        if let dir = devicesDir { #expect(!FS.exists(dir), "\(dir) left behind") }
+    }
+
     /// `clab gc` removes the devices cgroup a dead container left (its state file names it).
     @Test func gcRemovesALeftDevicesCgroup() throws {
         let driver = try CgroupDriver.detect()
