@@ -144,7 +144,7 @@ static __always_inline void read_slot(struct clab_strings *s, int slot, __u8 spe
         s->len[slot] = n > 0 ? n : 0;
         return;
     }
-    __s64 n = l == 7 ? ret : (l <= 6 ? (__s64)args[l - 1] : 0);
+    __s64 n = spec & CLAB_CAP_ARGV ? l * 8 : l == 7 ? ret : (l <= 6 ? (__s64)args[l - 1] : 0);
     if (n < 0) n = 0;
     if (n > CLAB_STR_MAX) n = CLAB_STR_MAX;
     if (bpf_probe_read_user(dst, n, src) < 0) n = 0;
@@ -181,7 +181,7 @@ static __always_inline __u32 read_strings(struct clab_strings *s, __u32 spec, co
     s->argv_len = 0;
     for (int slot = 0; slot < CLAB_STR_SLOTS; slot++) {
         __u8 b = spec >> (slot * 8);
-        if (b & CLAB_CAP_ARGV) {
+        if ((b & CLAB_CAP_ARGV) && !(b & 0x38)) {
             __u32 a = b & 7;
             if (a >= 1 && a <= 6) flags |= read_argv(s, (const char *const *)args[a - 1]);
         } else {
