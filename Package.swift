@@ -27,7 +27,7 @@ let package = Package(
         // Stage 11's host side: IPAM, networks, NAT and published ports.
         .target(name: "ClabNetwork", dependencies: ["ClabNetlink", "ClabKernel", "CShims"]),
         // The runtime's host side: spawning, state, images, mounts, gc.
-        .target(name: "ClabCore", dependencies: ["ClabKernel", "CShims", "ClabNetwork"]),
+        .target(name: "ClabCore", dependencies: ["ClabKernel", "CShims", "ClabNetwork", "ClabSeccomp"]),
         // Isolation probes, shared by `clab check` and the test suites.
         .target(name: "ClabChecks", dependencies: ["ClabCore", "ClabNetwork", "ClabNetlink"]),
         // libbpf (Debian's libbpf-dev), the record layouts shared with the BPF program, and the
@@ -38,11 +38,15 @@ let package = Package(
         .plugin(name: "BPFCompiler", capability: .buildTool()),
         // `clab trace`: the eBPF syscall tracer's Swift side (loading, reading, decoding, output).
         .target(name: "ClabTrace", dependencies: ["CLibBPF", "ClabCore"], plugins: ["BPFCompiler"]),
+        // libseccomp (Debian's libseccomp-dev; static in release) and stage 12's seccomp profiles:
+        // Docker/OCI JSON, Docker's default, compiled to the BPF bytes clab-init installs.
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        .target(name: "ClabSeccomp", dependencies: ["CSeccomp", "ClabKernel"]),
         // Command-line parsing and output; a library so tests can parse real argv.
         .target(
             name: "ClabCLI",
             dependencies: [
-                "ClabCore", "ClabChecks", "ClabTrace", "ClabNetwork", "ClabNetlink",
+                "ClabCore", "ClabChecks", "ClabTrace", "ClabNetwork", "ClabNetlink", "ClabSeccomp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Release: fully static. libnftables (stage 11) is loaded on first use (CShims/nftables.c).
@@ -60,7 +64,7 @@ let package = Package(
             name: "ClabTests",
             dependencies: [
                 "CShims", "ClabCore", "ClabKernel", "ClabChecks", "ClabCLI", "ClabTrace", "ClabNetlink", "ClabNetwork",
-                "clab",
+                "ClabSeccomp", "clab",
                 "clab-init",
             ]),
     ],

@@ -121,7 +121,7 @@ public struct Clab: ParsableCommand {
             NetworkCommand.self,
             ImageCommand.self,
             GCCommand.self,
-            LabCommand.self, TraceCommand.self,
+            LabCommand.self, TraceCommand.self, InspectCommand.self, SeccompCommand.self,
         ])
 
     public init() {}

@@ -96,6 +96,7 @@ struct Stage12Tests {
             "root keeps only Docker's 14 capabilities", "no_new_privs is set", "/proc/keys is masked",
             "/proc/sys is read-only", "own cgroup namespace: /proc/self/cgroup shows /",
             "setting the hostname is refused (no CAP_SYS_ADMIN)", "mount is refused inside (no CAP_SYS_ADMIN)",
+            "a seccomp filter is installed", "creating namespaces is refused",
         ] {
             expectHolds(r, property)
         }
@@ -117,6 +118,58 @@ struct Stage12Tests {
         let c = statusLines(changed)
         #expect(c["CapEff"] == "0000000000000400" && c["CapBnd"] == "0000000000000400", "\(changed.stdout)")
         #expect(c["NoNewPrivs"] == "0")
+    }
+
+    @Test func seccompIsDockersByDefaultAndTheOptionsChangeIt() throws {
+        try TestEnv.ensureImage()
+        // The default filter refuses unshare without CAP_SYS_ADMIN; in a user namespace of
+        // its own, container root could otherwise make another one.
+        let plain = try clab("step", "12", "--quiet", "--", "sh", "-c", "\(showStatus); unshare -U true; echo rc=$?")
+        #expect(statusLines(plain)["Seccomp"] == "2" && statusLines(plain)["Seccomp_filters"] == "1", "\(plain.stdout)")
+        #expect(plain.stdout.contains("rc=1") && plain.stderr.contains("Operation not permitted"), "\(plain)")
+
+        let unconfined = try clab(
+            "step", "12", "--quiet", "--security-opt", "seccomp=unconfined", "--", "sh", "-c",
+            "\(showStatus); unshare -U true; echo rc=$?")
+        #expect(statusLines(unconfined)["Seccomp"] == "0")
+        #expect(unconfined.stdout.contains("rc=0"), "capabilities alone do not stop a user namespace: \(unconfined)")
+
+        // A profile of the learner's own, in Docker's format: mkdir refused with EACCES.
+        let dir = TestEnv.root + "/seccomp-profiles"
+        try FS.makeDirectories(dir)
+        let profile = dir + "/no-mkdir.json"
+        try FS.write(
+            #"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}"#,
+            to: profile)
+        let own = try clab(
+            "step", "12", "--quiet", "--security-opt", "seccomp=" + profile, "--", "sh", "-c",
+            "mkdir /tmp/d; echo rc=$?; touch /tmp/f && echo touch=ok")
+        #expect(own.stderr.contains("Permission denied") && own.stdout.contains("rc=1\ntouch=ok"), "\(own)")
+    }
+
+    @Test func aBadProfileIsOneLineAndLeavesNothing() throws {
+        try TestEnv.ensureImage()
+        let root = TestEnv.root + "/bad-profile"
+        let dir = TestEnv.root + "/seccomp-bad"
+        try FS.makeDirectories(dir)
+        for (text, message) in [
+            (
+                #"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["nosuchcall"], "action": "SCMP_ACT_ALLOW"}]}"#,
+                "syscall 'nosuchcall'"
+            ),
+            (#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [}"#, "line 1"),
+        ] {
+            let profile = dir + "/p.json"
+            try FS.write(text, to: profile)
+            let out = try runProcess([
+                TestEnv.clab, "step", "12", "--root", root, "--quiet", "--security-opt", "seccomp=" + profile, "--",
+                "true",
+            ])
+            #expect(out.status == 2, "\(out)")
+            #expect(out.stderr.contains(message) && out.stderr.split(separator: "\n").count == 1, "\(out.stderr)")
+            #expect((try? FileManager.default.contentsOfDirectory(atPath: root + "/run/containers")) ?? [] == [])
+            #expect(Mounts.mounts(under: root).isEmpty)
+        }
     }
 
     @Test func userNamespaceHostIsRealRootHeldBack() throws {

@@ -173,6 +173,14 @@ enum HardeningStage {
         }
     }
 
+    /// seccomp(SECCOMP_SET_MODE_FILTER) with the compiled profile; nothing when unconfined.
+    static func installFilter(_ h: Hardening) throws {
+        guard !h.seccompFilter.isEmpty else { return }
+        let count = h.seccompFilter.count / 8
+        let result = h.seccompFilter.withUnsafeBytes { clab_seccomp_install($0.baseAddress, UInt16(count)) }
+        try check(result, "seccomp(SECCOMP_SET_MODE_FILTER, 0, {len=\(count)}) [\(h.seccompName)]")
+    }
+
     /// The last steps before execve, in the order that keeps each possible: the limits; the
     /// bounding set (dropping needs CAP_SETPCAP, still held); the ambient set; capset (root's
     /// execve recomputes permitted from inheritable and bounding, both now the kept set);
@@ -186,6 +194,10 @@ enum HardeningStage {
                 limit = rlimit(rlim_cur: min(hard, rlim_t(Hardening.fileLimit.soft)), rlim_max: hard)
                 try check(setrlimit(nofile, &limit), "setrlimit(RLIMIT_NOFILE)")
             }
+            // Without no_new_privs the kernel installs a filter only for a holder of
+            // CAP_SYS_ADMIN: then the filter goes first, while init still has it (as runc does),
+            // and must allow the calls below (Docker's profile does).
+            if !h.noNewPrivileges { try installFilter(h) }
             // EINVAL: a capability newer than this kernel, which nobody holds anyway.
             for cap in Capability.allCases where !h.capabilities.contains(cap) {
                 if clab_capbset_drop(Int32(cap.rawValue)) != 0 && errno != EINVAL {
@@ -195,11 +207,9 @@ enum HardeningStage {
             try check(clab_ambient_clear_all(), "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)")
             let kept = Capability.mask(h.capabilities)
             try check(clab_capset(kept, kept, kept), "capset")
-            if h.noNewPrivileges { try check(clab_set_no_new_privs(), "prctl(PR_SET_NO_NEW_PRIVS, 1)") }
-            if !h.seccompFilter.isEmpty {
-                let count = h.seccompFilter.count / 8
-                let result = h.seccompFilter.withUnsafeBytes { clab_seccomp_install($0.baseAddress, UInt16(count)) }
-                try check(result, "seccomp(SECCOMP_SET_MODE_FILTER, 0, {len=\(count)}) [\(h.seccompName)]")
+            if h.noNewPrivileges {
+                try check(clab_set_no_new_privs(), "prctl(PR_SET_NO_NEW_PRIVS, 1)")
+                try installFilter(h)
             }
         }
     }
