@@ -379,7 +379,7 @@ public struct EscapeMatrixRunner {
         try runtime.images.ensureBase(log: log)
         guard FS.exists(runtime.images.rootfs(ImageStore.baseName) + "/usr/bin/escape") else {
             throw ClabError(
-                "the base image was built before /usr/bin/escape existed: run `clab image rm \(ImageStore.baseName)` (it is rebuilt on next use)"
+                "the base image has no /usr/bin/escape: its sources (images/busybox/escape.c) are missing from clab's share directory"
             )
         }
         let prepared = try runtime.prepare(request, log: log)

@@ -185,6 +185,20 @@ struct Stage12Tests {
         #expect(open.stdout == "uid=65534 euid=0 CapEff=00000000a80425fb\n", "\(open)")
     }
 
+    @Test func aBaseImageFromAnOlderClabIsRebuiltWithTheNewPrograms() throws {
+        let root = TestEnv.root + "/old-base"
+        #expect(try clab("step", "9", "--root", root, "--quiet", "--", "true").status == 0)
+        // What an older clab built: no `ids`.
+        let bin = root + "/images/busybox/rootfs/usr/bin/ids"
+        #expect(unlink(bin) == 0)
+        let out = try clab("step", "12", "--root", root, "--", "ids")
+        #expect(out.stdout.hasPrefix("uid=0 euid=0"), "\(out)")
+        #expect(out.stderr.contains("built by an older clab (no /usr/bin/ids): rebuilding it"), "\(out.stderr)")
+        #expect(FS.exists(bin))
+        let stale = try FileManager.default.contentsOfDirectory(atPath: root + "/images").filter { $0.hasPrefix(".tmp") }
+        #expect(stale.isEmpty, "\(stale)")
+    }
+
     @Test func userNamespaceHostIsRealRootHeldBack() throws {
         try TestEnv.ensureImage()
         let out = try clab(
