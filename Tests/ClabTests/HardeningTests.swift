@@ -195,7 +195,9 @@ struct Stage12Tests {
         #expect(out.stdout.hasPrefix("uid=0 euid=0"), "\(out)")
         #expect(out.stderr.contains("built by an older clab (no /usr/bin/ids): rebuilding it"), "\(out.stderr)")
         #expect(FS.exists(bin))
-        let stale = try FileManager.default.contentsOfDirectory(atPath: root + "/images").filter { $0.hasPrefix(".tmp") }
+        let stale = try FileManager.default.contentsOfDirectory(atPath: root + "/images").filter {
+            $0.hasPrefix(".tmp")
+        }
         #expect(stale.isEmpty, "\(stale)")
     }
 
@@ -208,6 +210,13 @@ struct Stage12Tests {
         #expect(out.stdout.split(separator: "\n").first?.split(separator: " ") == ["0", "0", "4294967295"])
         #expect(statusLines(out)["CapEff"] == "00000000a80425fb")
         #expect(out.stdout.contains("hostname=1"), "real root without CAP_SYS_ADMIN: \(out.stdout)")
+
+        // ALL is every capability clab holds itself (capset cannot give more without a user namespace).
+        let ours = (FS.read("/proc/self/status") ?? "").split(separator: "\n").first { $0.hasPrefix("CapBnd:") }
+        let all = try clab(
+            "step", "12", "--quiet", "--userns", "host", "--cap-add", "ALL", "--", "sh", "-c", showStatus)
+        #expect(all.status == 0, "\(all.stderr)")
+        #expect(statusLines(all)["CapEff"] == ours.map { String($0.dropFirst(7)).trimmed }, "\(all.stdout)")
     }
 
     @Test func userNamespaceHostOnlyRunsTheBuiltInImage() throws {
