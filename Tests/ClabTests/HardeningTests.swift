@@ -219,6 +219,22 @@ struct Stage12Tests {
         #expect(statusLines(all)["CapEff"] == ours.map { String($0.dropFirst(7)).trimmed }, "\(all.stdout)")
     }
 
+    /// /dev/null & co. and the masks are binds of the host's own device inodes: real root keeps
+    /// CAP_FOWNER and CAP_CHOWN, so a writable bind let it chmod the host's /dev/null. chmod to
+    /// the mode it already has: on a writable bind it succeeds and changes nothing on the host.
+    @Test func userNamespaceHostCannotChangeTheHostsDeviceNodes() throws {
+        try TestEnv.ensureImage()
+        let out = try clab(
+            "step", "12", "--quiet", "--userns", "host", "--", "sh", "-c",
+            "for f in /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty /proc/keys; do chmod 666 $f 2>&1; done;"
+                + " echo x > /dev/null && echo write=ok")
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(
+            out.stdout.components(separatedBy: "Read-only file system").count == 8
+                && out.stdout.hasSuffix("write=ok\n"),
+            "\(out.stdout)")
+    }
+
     @Test func userNamespaceHostOnlyRunsTheBuiltInImage() throws {
         try TestEnv.ensureImage()
         let out = try clab("step", "12", "--quiet", "--userns", "host", "--image", "busybox:other", "--", "true")
