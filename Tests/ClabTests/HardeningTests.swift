@@ -172,6 +172,51 @@ struct Stage12Tests {
         }
     }
 
+    /// i386's socketcall passes socket's arguments in memory, out of a filter's sight: through
+    /// `int $0x80` a container created the AF_VSOCK socket Docker's profile refuses.
+    @Test func i386SocketcallCannotBypassTheSocketRules() throws {
+        try TestEnv.ensureImage()
+        let dir = TestEnv.root + "/vsock32"
+        try FS.makeDirectories(dir)
+        try FS.write(Self.vsock32, to: dir + "/vsock32.c")
+        let cc = try runProcess(["/usr/bin/cc", "-static", "-O2", "-o", dir + "/vsock32", dir + "/vsock32.c"])
+        #expect(cc.status == 0, "\(cc.stderr)")
+        let out = try clab("step", "12", "--quiet", "-v", dir + ":/t:ro", "--", "/t/vsock32")
+        #expect(
+            out.stdout
+                == "x86_64 socket: refused\ni386 socketcall(SYS_SOCKET): EPERM\ni386 socketcall(SYS_SOCKET, AF_INET): EPERM\ni386 socket(AF_INET): refused\n",
+            "\(out)")
+    }
+
+    static let vsock32 = #"""
+        #define _GNU_SOURCE
+        #include <stdio.h>
+        #include <sys/mman.h>
+        #include <sys/socket.h>
+        #include <sys/syscall.h>
+        #include <unistd.h>
+        #include <errno.h>
+        static long i386call(long nr, long a, long b) {
+            long ret;
+            __asm__ volatile("int $0x80" : "=a"(ret) : "a"(nr), "b"(a), "c"(b) : "memory");
+            return ret;
+        }
+        int main(void) {
+            long s64 = syscall(SYS_socket, AF_VSOCK, SOCK_STREAM, 0);
+            printf("x86_64 socket: %s\n", s64 >= 0 ? "fd" : "refused");
+            unsigned int *args = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+            args[0] = AF_VSOCK; args[1] = SOCK_STREAM; args[2] = 0;
+            long r = i386call(102, 1, (long)args);
+            printf("i386 socketcall(SYS_SOCKET): %s\n", r >= 0 ? "fd" : r == -EPERM ? "EPERM" : "other error");
+            args[0] = AF_INET;
+            r = i386call(102, 1, (long)args);
+            printf("i386 socketcall(SYS_SOCKET, AF_INET): %s\n", r >= 0 ? "fd" : r == -EPERM ? "EPERM" : "other error");
+            r = i386call(359, AF_INET, SOCK_STREAM);  /* i386 socket(): ebx, ecx; edx unset (0 likely) */
+            printf("i386 socket(AF_INET): %s\n", r >= 0 ? "fd" : "refused");
+            return 0;
+        }
+        """#
+
     @Test func aSetuidProgramGainsNothingUnderNoNewPrivs() throws {
         try TestEnv.ensureImage()
         // nobody runs a setuid-root copy of `ids`: without no_new_privs it becomes root (and
