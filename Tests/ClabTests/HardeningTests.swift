@@ -3,6 +3,8 @@ import ClabCore
 import Foundation
 import Testing
 
+@testable import ClabCLI
+
 /// The fields of /proc/self/status a stage-12 container prints about itself.
 private func statusLines(_ out: Output) -> [String: String] {
     var fields: [String: String] = [:]
@@ -246,6 +248,18 @@ struct Stage12Tests {
         #expect(stale.isEmpty, "\(stale)")
     }
 
+    @Test func aProfileThatIsAFIFOOrADeviceIsRefusedAtOnce() throws {
+        let fifo = TestEnv.root + "/profile-fifo"
+        unlink(fifo)
+        #expect(mkfifo(fifo, 0o600) == 0)
+        // Before, open() waited for a writer forever.
+        for path in [fifo, "/dev/zero"] {
+            let out = try runProcess(["/usr/bin/timeout", "10", TestEnv.clab, "seccomp", "check", path])
+            #expect(out.status == 2, "\(path): \(out)")
+            #expect(out.stderr.contains("cannot read it (not a regular file)"), "\(out.stderr)")
+        }
+    }
+
     @Test func userNamespaceHostIsRealRootHeldBack() throws {
         try TestEnv.ensureImage()
         let out = try clab(
@@ -288,6 +302,35 @@ struct Stage12Tests {
             out.stderr
                 == "clab: --userns host runs the image's programs as the host's real root: clab allows it only for its built-in busybox image, not 'busybox:other'\n"
         )
+    }
+
+    @Test func userNamespaceHostKeepsNoWritableLayer() throws {
+        try TestEnv.ensureImage()
+        let out = try clab("step", "12", "--quiet", "--userns", "host", "--name", "realroot", "--keep", "--", "true")
+        #expect(out.status == 2)
+        #expect(out.stderr.hasPrefix("clab: --keep with --userns host would leave real root's files"), "\(out.stderr)")
+        #expect(!FS.exists(TestEnv.root + "/kept/realroot"))
+    }
+
+    /// An image's WORKDIR under /proc was the working directory before the read-only bind of
+    /// /proc/sys: writes through "." reached the writable mount beneath it.
+    @Test func aWorkdirUnderProcSysMeetsTheReadOnlyBind() throws {
+        try TestEnv.ensureImage()
+        let context = TestEnv.root + "/ctx-workdir-proc"
+        try FS.makeDirectories(context)
+        try FS.write("FROM busybox\nWORKDIR /proc/sys/net/ipv4\n", to: context + "/Clabfile")
+        let tag = "procworkdir:1"
+        let build = try clab("image", "build", "-t", tag, context)
+        #expect(build.status == 0, "\(build.stderr)")
+        defer { _ = try? clab("image", "rm", tag) }
+        let out = try clab(
+            "step", "12", "--quiet", "--image", tag, "--cap-add", "NET_ADMIN", "--", "sh", "-c",
+            "cat ip_local_port_range > ip_local_port_range")
+        #expect(out.stderr.contains("Read-only file system"), "\(out)")
+    }
+
+    @Test func inspectEscapesTerminalControls() {
+        #expect(InspectCommand.escaped("\u{1b}[2Jok\u{9b}1m\u{7}") == "\\x1b[2Jok\\x9b1m\\x7")
     }
 
     @Test func readOnlyRootKeepsATmpfsTmp() throws {
