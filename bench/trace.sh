@@ -87,7 +87,8 @@ tracer=$!
 trap 'kill "$tracer" 2>/dev/null; rm -rf "$tmp"' EXIT
 sleep 1
 hyperfine -N --warmup "$warmup" --runs "$runs" --export-json "$tmp/untraced.json" -n untraced "$work" >&2
-kill "$tracer"
+# The traced sleep first (clab trace does not take its command down when it is stopped), by pid.
+kill $(cat /proc/"$tracer"/task/*/children 2>/dev/null) "$tracer" 2>/dev/null || true
 wait "$tracer" 2>/dev/null || true
 hyperfine -N --warmup "$warmup" --runs "$runs" --export-json "$tmp/plain2.json" -n plain2 "$work" >&2
 
