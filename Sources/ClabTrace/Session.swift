@@ -88,6 +88,35 @@ final class TraceSession {
             _ = phases?.label(call, in: p, path: { p.fds[$0]?.path })
         }
         table.apply(call, to: p)
+        if !heldMoves.isEmpty { releaseMoves(after: call) }
+    }
+
+    /// Moves into a cgroup happen inside the write to cgroup.procs that asks for them, so their
+    /// record comes before that write's (written at its return): they wait for the call they
+    /// happened in, and are written after it.
+    private var heldMoves: [(ts: UInt64, event: ProcessEvent)] = []
+
+    private func releaseMoves(after call: Syscall) {
+        heldMoves.removeAll { held in
+            // The call it happened in, or one that started well after it (its cause not traced).
+            let inside = held.ts >= call.ts && held.ts <= call.ts &+ call.duration
+            guard inside || call.ts > held.ts &+ 50_000_000 else { return false }
+            write(held.event)
+            return true
+        }
+    }
+
+    /// What is still held, at the end of the trace.
+    func flushHeld() {
+        for held in heldMoves { write(held.event) }
+        heldMoves.removeAll()
+    }
+
+    private func write(_ event: ProcessEvent) {
+        if case .cgroup(_, let pid, _, _, _) = event {
+            outputs.live?.kernelEvent(event, comm: table.processes[pid]?.comm)
+        }
+        outputs.json?.process(event)
     }
 
     func handle(_ event: ProcessEvent) {
@@ -95,8 +124,12 @@ final class TraceSession {
         case .exec(_, let pid, _, _, _, _):
             let p = table.process(pid)
             p.phase = p.phase.afterExec
-        case .oom(_, let pid, _, _), .cgroup(_, let pid, _, _, _):
+        case .oom(_, let pid, _, _):
             outputs.live?.kernelEvent(event, comm: table.processes[pid]?.comm)
+        case .cgroup(let ts, _, _, _, _):
+            table.apply(event)
+            heldMoves.append((ts, event))
+            return
         default:
             break
         }

@@ -265,7 +265,9 @@ final class Trace {
             filter = numbers
         }
         if let path = options.jsonPath {
-            jsonFD = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            // "-": standard output, so `clab trace --json - ... | jq` works.
+            jsonFD =
+                path == "-" ? fcntl(1, F_DUPFD_CLOEXEC, 3) : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             guard jsonFD >= 0 else { throw ClabError("trace: --json \(path): \(errnoDescription(errno))") }
         }
         do {
@@ -313,6 +315,7 @@ final class Trace {
     func finish(exitCode: Int32) -> TraceReport {
         program.detach()
         reader?.stop()
+        session.flushHeld()
         let lost = program.drops()
         let durationNs = Self.monotonicNow() - startNs
         var stats = session.statsByName
