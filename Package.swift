@@ -26,8 +26,12 @@ let package = Package(
         .target(name: "ClabNetlink", dependencies: ["CShims"]),
         // Stage 11's host side: IPAM, networks, NAT and published ports.
         .target(name: "ClabNetwork", dependencies: ["ClabNetlink", "ClabKernel", "CShims"]),
+        // The device allow-list's cgroup v2 half: a BPF_PROG_TYPE_CGROUP_DEVICE program
+        // (bpf/clab_devices.bpf.c) loaded with libbpf. Below ClabCore, which attaches it.
+        .target(name: "ClabDevices", dependencies: ["CLibBPF", "ClabKernel"], plugins: ["BPFCompiler"]),
         // The runtime's host side: spawning, state, images, mounts, gc.
-        .target(name: "ClabCore", dependencies: ["ClabKernel", "CShims", "ClabNetwork", "ClabSeccomp"]),
+        .target(
+            name: "ClabCore", dependencies: ["ClabKernel", "CShims", "ClabNetwork", "ClabSeccomp", "ClabDevices"]),
         // Isolation probes, shared by `clab check` and the test suites.
         .target(name: "ClabChecks", dependencies: ["ClabCore", "ClabNetwork", "ClabNetlink"]),
         // libbpf (Debian's libbpf-dev), the record layouts shared with the BPF program, and the
@@ -64,7 +68,7 @@ let package = Package(
             name: "ClabTests",
             dependencies: [
                 "CShims", "ClabCore", "ClabKernel", "ClabChecks", "ClabCLI", "ClabTrace", "ClabNetlink", "ClabNetwork",
-                "ClabSeccomp", "clab",
+                "ClabSeccomp", "ClabDevices", "clab",
                 "clab-init",
             ]),
     ],

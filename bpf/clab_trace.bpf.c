@@ -13,6 +13,7 @@
 //   less there than hashing the tgid.
 // - pairs each syscall's entry and return per thread, in the kernel: the entry (number, args,
 //   time) waits in that same task-local storage, the return completes it into one record.
+//   A call seccomp refused never reaches sys_enter: its return alone makes its record.
 // - events mode (sys_enter_events/sys_exit_events): one record per syscall in the `events` ring
 //   buffer, with the strings the reader asked for (the `capture` map); records that do not fit
 //   are counted per CPU in `counters`, never silently lost.
@@ -144,7 +145,7 @@ static __always_inline void read_slot(struct clab_strings *s, int slot, __u8 spe
         s->len[slot] = n > 0 ? n : 0;
         return;
     }
-    __s64 n = l == 7 ? ret : (l <= 6 ? (__s64)args[l - 1] : 0);
+    __s64 n = spec & CLAB_CAP_ARGV ? l * 8 : l == 7 ? ret : (l <= 6 ? (__s64)args[l - 1] : 0);
     if (n < 0) n = 0;
     if (n > CLAB_STR_MAX) n = CLAB_STR_MAX;
     if (bpf_probe_read_user(dst, n, src) < 0) n = 0;
@@ -181,7 +182,7 @@ static __always_inline __u32 read_strings(struct clab_strings *s, __u32 spec, co
     s->argv_len = 0;
     for (int slot = 0; slot < CLAB_STR_SLOTS; slot++) {
         __u8 b = spec >> (slot * 8);
-        if (b & CLAB_CAP_ARGV) {
+        if ((b & CLAB_CAP_ARGV) && !(b & 0x38)) {
             __u32 a = b & 7;
             if (a >= 1 && a <= 6) flags |= read_argv(s, (const char *const *)args[a - 1]);
         } else {
@@ -393,10 +394,7 @@ static __always_inline int emit_netlink(struct clab_pending *p, __u64 pid_tgid, 
     return 1;
 }
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(sys_enter_events, struct pt_regs *regs, long id) {
-    struct clab_pending *p = traced_current(id);
-    if (!p) return 0;
+static __always_inline void save_entry(struct clab_pending *p, struct pt_regs *regs, long id) {
     p->nr = id;
     p->flags = 0;
     // The x86_64 syscall ABI: rdi, rsi, rdx, r10, r8, r9.
@@ -407,6 +405,22 @@ int BPF_PROG(sys_enter_events, struct pt_regs *regs, long id) {
     p->args[4] = regs->r8;
     p->args[5] = regs->r9;
     p->ts = bpf_ktime_get_ns();
+}
+
+// A return with no entry seen: the kernel runs seccomp before the sys_enter tracepoint, so a
+// call the filter refuses (EPERM from a container's profile) reaches only sys_exit. Its number
+// and arguments are still in the registers. A fork's child also first shows up here, returning
+// 0 from the fork, and a root not yet executed is not traced: neither is a refused call.
+static __always_inline int refused_before_entry(struct clab_pending *p, struct pt_regs *regs, long ret) {
+    long nr = (long)regs->orig_ax;
+    return p->state == CLAB_TRACED && ret < 0 && ret >= -4095 && nr >= 0 && nr < CLAB_MAX_SYSCALLS;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter_events, struct pt_regs *regs, long id) {
+    struct clab_pending *p = traced_current(id);
+    if (!p) return 0;
+    save_entry(p, regs, id);
     if (id == NR_EXIT || id == NR_EXIT_GROUP) {
         emit_syscall(p, bpf_get_current_pid_tgid(), 0, CLAB_F_NORETURN);
         p->nr = -1;
@@ -421,7 +435,11 @@ int BPF_PROG(sys_enter_events, struct pt_regs *regs, long id) {
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit_events, struct pt_regs *regs, long ret) {
     struct clab_pending *p = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
-    if (!p || p->nr < 0) return 0;
+    if (!p) return 0;
+    if (p->nr < 0) {
+        if (!refused_before_entry(p, regs, ret)) return 0;
+        save_entry(p, regs, (long)regs->orig_ax);
+    }
     __u64 pid_tgid = bpf_get_current_pid_tgid();
     // One compare for every other syscall: sendto, recvfrom, sendmsg and recvmsg are 44-47.
     if ((__u32)(p->nr - NR_SENDTO) <= NR_RECVMSG - NR_SENDTO && emit_netlink(p, pid_tgid, ret)) {
@@ -458,7 +476,11 @@ int BPF_PROG(sys_enter_count, struct pt_regs *regs, long id) {
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit_count, struct pt_regs *regs, long ret) {
     struct clab_pending *p = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
-    if (!p || p->nr < 0) return 0;
+    if (!p) return 0;
+    if (p->nr < 0) {
+        if (refused_before_entry(p, regs, ret)) count((__s32)regs->orig_ax, 0, ret);
+        return 0;
+    }
     count(p->nr, bpf_ktime_get_ns() - p->ts, ret);
     p->nr = -1;
     return 0;

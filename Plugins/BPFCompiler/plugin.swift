@@ -1,18 +1,21 @@
 import Foundation
 import PackagePlugin
 
-/// Compiles every `bpf/*.bpf.c` of the package with the toolchain's clang (`-target bpf -O2 -g`,
+/// Compiles the package's `bpf/*.bpf.c` with the toolchain's clang (`-target bpf -O2 -g`,
 /// CO-RE against the committed `bpf/vmlinux.h`), strips the DWARF (the BTF stays: libbpf needs
 /// it), and embeds the object in the target as a generated Swift file, base64 in a
-/// `StaticString`. Objects are build products, never committed.
+/// `StaticString`. Objects are build products, never committed. A target gets the programs named
+/// after it in snake case: ClabTrace embeds `bpf/clab_trace.bpf.c`, ClabDevices
+/// `bpf/clab_devices.bpf.c` (and `<that name>_*.bpf.c`): a module embeds only its own programs.
 @main
 struct BPFCompiler: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
         let package = context.package.directoryURL
         let bpfDir = package.appending(path: "bpf")
         let headers = package.appending(path: "Sources/CLibBPF")
+        let owner = Self.snakeCase(target.name)
         let sources = try FileManager.default.contentsOfDirectory(atPath: bpfDir.path)
-            .filter { $0.hasSuffix(".bpf.c") }.sorted()
+            .filter { $0 == owner + ".bpf.c" || ($0.hasPrefix(owner + "_") && $0.hasSuffix(".bpf.c")) }.sorted()
         let clang = try context.tool(named: "clang").url
         let objcopy = try context.tool(named: "llvm-objcopy").url
         #if arch(x86_64)
@@ -24,6 +27,7 @@ struct BPFCompiler: BuildToolPlugin {
         #endif
         let shared = [
             bpfDir.appending(path: "vmlinux.h"), headers.appending(path: "clab_trace_events.h"),
+            headers.appending(path: "clab_devices.h"),
         ]
         return sources.map { name in
             let base = String(name.dropLast(".bpf.c".count))
@@ -55,5 +59,15 @@ struct BPFCompiler: BuildToolPlugin {
                 inputFiles: [source] + shared,
                 outputFiles: [output])
         }
+    }
+
+    /// "ClabTrace" -> "clab_trace".
+    static func snakeCase(_ name: String) -> String {
+        var out = ""
+        for c in name {
+            if c.isUppercase && !out.isEmpty { out += "_" }
+            out += c.lowercased()
+        }
+        return out
     }
 }

@@ -18,6 +18,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "clab_devices.h"
 #include "clab_trace_events.h"
 
 /// Starts `path` for tracing: clone3, and the child waits until the parent writes one byte to

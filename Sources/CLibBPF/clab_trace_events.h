@@ -42,12 +42,15 @@ enum clab_event_flags {
 //   bits 0-2  argument index + 1 holding the user pointer (0: slot unused)
 //   bits 3-5  0: a NUL-terminated string; 1-6: argument index + 1 holding the length;
 //             7: the return value is the length (read's buffer)
-//   bit 6     the pointer is an argv array: strings packed NUL-separated from slot 1 on
+//   bit 6     with bits 3-5 zero: the pointer is an argv array, strings packed NUL-separated
+//             from slot 1 on; with bits 3-5 nonzero: a fixed-size struct of (bits 3-5) * 8
+//             bytes (capset's header and data, seccomp's struct sock_fprog, a struct rlimit64)
 //   bit 7     capture at entry (execve: the memory is gone once it returns)
 #define CLAB_CAP_ARG(i) ((__u8)((i) + 1))
 #define CLAB_CAP_LEN_ARG(i) ((__u8)(((i) + 1) << 3))
 #define CLAB_CAP_LEN_RET ((__u8)(7 << 3))
 #define CLAB_CAP_ARGV ((__u8)0x40)
+#define CLAB_CAP_STRUCT(words) ((__u8)(0x40 | ((words) << 3)))
 #define CLAB_CAP_AT_ENTRY ((__u8)0x80)
 
 struct clab_syscall_event {

@@ -15,12 +15,22 @@ struct CheckCommand: ParsableCommand {
     @Flag(help: "Print the results as JSON.")
     var json = false
 
+    @Flag(
+        help:
+            "Stage 12: the escape matrix, known escape techniques tried in containers of stages 4, 7, 12 and 12 --userns host, with the layer that stopped each."
+    )
+    var matrix = false
+
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         let stage = try parseStage(stage)
+        if matrix && stage.number != 12 {
+            throw ClabError("--matrix is stage 12's check: run `clab check 12 --matrix`", exitCode: 2)
+        }
         try Runtime.requireRoot()
         let runtime = Runtime(layout: global.layout)
+        if matrix { return try runMatrix(runtime) }
         let results = try StageProbes(runtime: runtime).run(stage: stage, log: { stderrLine("clab: \($0)") })
         let failed = results.filter { !$0.passed }.count
         if json {
@@ -33,6 +43,21 @@ struct CheckCommand: ParsableCommand {
         }
         if failed == 0 { Progress(layout: runtime.layout).markPassed(stage.number) }
         if failed > 0 { throw ExitCode(1) }
+    }
+}
+
+extension CheckCommand {
+    /// The escape matrix: its table (or JSON). It describes; open cells are findings, not a failure.
+    func runMatrix(_ runtime: Runtime) throws {
+        let runner = EscapeMatrixRunner(runtime: runtime)
+        let result = try runner.run(log: { stderrLine("clab: \($0)") })
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+        } else {
+            print(result.render())
+        }
     }
 }
 

@@ -39,6 +39,10 @@ struct TourCommand: ParsableCommand {
             11, "ip -4 -o addr show eth0; ip route; ping -c 1 -W 2 $(ip route | grep default | cut -d \" \" -f 3)",
             "eth0 on clab's bridge, a default route through it, and the bridge answers"
         ),
+        (
+            12, "grep -E \"^(CapEff|NoNewPrivs|Seccomp):\" /proc/self/status; mount -t tmpfs t /mnt || unshare -U true || echo both refused",
+            "root keeps 14 capabilities (a80425fb), no_new_privs and a seccomp filter: mount and unshare are refused"
+        ),
     ]
 
     func run() throws {

@@ -65,6 +65,8 @@ public struct GarbageCollector {
         }
         for dir in scratch {
             for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where Self.isScratch(name) {
+                // A replaced base image's old tree, maybe still the root of a running stage 1-8 container.
+                if name.hasPrefix(".tmp-old-") && !running.isEmpty { continue }
                 if let pid = name.split(separator: "-").last.flatMap({ Int32($0) }),
                     Host.isAlive(pid: pid, startTime: nil)
                 {

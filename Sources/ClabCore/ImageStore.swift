@@ -49,13 +49,45 @@ public struct ImageStore: Sendable {
 
     /// Builds the base image unless it exists. Idempotent and safe against a concurrent clab
     /// (an flock on images/.lock; the tree is built aside and renamed into place).
+    ///
+    /// A base image made by an older clab, which lacks one of the lessons' programs (lesson 12's
+    /// `escape` and `ids`), is rebuilt: images built from it keep their layers (the old layer
+    /// stays in the store), and its old tree is removed unless a container may still use it.
     public func ensureBase(log: (String) -> Void) throws {
         let final = imageDir(Self.baseName)
-        if FS.exists(final + "/image.json") { return }
+        if FS.exists(final + "/image.json") && missingPrograms(final).isEmpty { return }
         let lock = try FileLock(path: layout.imagesDir + "/.lock")
         defer { withExtendedLifetime(lock) {} }
-        if FS.exists(final + "/image.json") { return }
-        try buildBase(into: final, log: log)
+        guard FS.exists(final + "/image.json") else { return try buildBase(into: final, log: log) }
+        let missing = missingPrograms(final)
+        if missing.isEmpty { return }
+        log(
+            "the base image '\(Self.baseName)' was built by an older clab (no \(missing.map { "/usr/bin/" + $0 }.joined(separator: ", "))): rebuilding it"
+        )
+        let old = layout.imagesDir + "/.tmp-old-\(Self.baseName)-\(getpid())"
+        guard rename(final, old) == 0 else { throw SyscallError("rename \(final) \(old)") }
+        do {
+            try buildBase(into: final, log: log)
+            // busybox:latest still names the old layer: name the new one.
+            if let text = FS.read(final + "/image.json"),
+                let meta = try? JSONDecoder().decode(ImageMeta.self, from: Data(text.utf8)), let layers = meta.layers
+            {
+                try registerBase(layers, source: meta.source)
+            }
+        } catch {
+            _ = rename(old, final)
+            throw error
+        }
+        // A running stage 1-8 container may have its root in the old tree: then `clab gc` removes it later.
+        if ContainerState.running(in: layout).isEmpty { try? FS.removeTree(old) }
+    }
+
+    /// The lessons' programs (images/busybox/NAME.c) that the image at `dir` lacks.
+    func missingPrograms(_ dir: String) -> [String] {
+        guard let share = try? Resources.shareDir() else { return [] }
+        let programs = ((try? FileManager.default.contentsOfDirectory(atPath: share + "/images/busybox")) ?? [])
+            .filter { $0.hasSuffix(".c") }.map { String($0.dropLast(2)) }
+        return programs.filter { !FS.exists(dir + "/rootfs/usr/bin/" + $0) }.sorted()
     }
 
     private func buildBase(into final: String, log: (String) -> Void) throws {

@@ -224,8 +224,11 @@ public struct Runtime: Sendable {
         prepared.spec = spec
         if request.stage.limitsResources {
             let driver = try CgroupDriver.detect()
-            let placement = try driver.place(id: id, parent: request.cgroupParent)
-            let cgroup = ContainerCgroup(placement: placement, limits: request.limits ?? CgroupLimits())
+            // Stage 12: Docker's device allow-list (v1 devices controller, v2 BPF program).
+            let devices = request.stage.number >= 12 ? DeviceRule.dockerDefault : nil
+            let placement = try driver.place(id: id, parent: request.cgroupParent, devices: devices != nil)
+            let cgroup = ContainerCgroup(
+                placement: placement, limits: request.limits ?? CgroupLimits(), deviceRules: devices)
             for (controller, dir) in placement.dirs {
                 spec.cgroupMounts[controller] = dir
             }

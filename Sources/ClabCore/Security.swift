@@ -67,6 +67,16 @@ extension Runtime {
         h.readOnlyRoot = security.readOnlyRoot
         h.timeOffsets = security.timeOffsets
         if security.hostUserNamespace {
+            // Without a user namespace init cannot give root what clab itself lacks (capset: EPERM):
+            // `ALL` means all that clab holds; a capability named outright must be held.
+            let held = Self.heldCapabilities()
+            let named = Set(security.capAdd.compactMap(Capability.init(name:)))
+            if let missing = named.subtracting(held).sorted().first {
+                throw ClabError(
+                    "--cap-add \(missing.name): clab itself does not hold CAP_\(missing.name) (its bounding set lacks it), so real root in the container cannot get it",
+                    exitCode: 2)
+            }
+            h.capabilities.formIntersection(held)
             // Container root is then the host's root: only clab's own busybox may run so, never
             // an image someone imported or built (its programs would hold host credentials).
             let ref = try ImageRef.parse(request.image)
@@ -80,5 +90,13 @@ extension Runtime {
         h.seccompName = name
         h.seccompFilter = filter
         return h
+    }
+
+    /// clab's own bounding set (/proc/self/status CapBnd): what root without a user namespace can hold.
+    static func heldCapabilities() -> Set<Capability> {
+        let line = (FS.read("/proc/self/status") ?? "").split(separator: "\n").first { $0.hasPrefix("CapBnd:") }
+        let mask =
+            line.flatMap { UInt64($0.dropFirst(7).trimmed, radix: 16) } ?? Capability.mask(Set(Capability.allCases))
+        return Capability.set(fromMask: mask)
     }
 }

@@ -54,7 +54,9 @@ public enum Decoder {
             guard Flags.needsMode(call.args[flagsArg]) else { return false }
             writeOctal(raw, into: &out)
         case .named(let name): out.put(name(raw))
-        case .custom(let render): out.put(render(call))
+        case .custom(let render):
+            guard let text = render(call) else { return false }
+            out.put(text)
         case .string:
             let shown: Bool? = slot.flatMap { s in
                 call.withSlot(s) { bytes in
@@ -98,6 +100,14 @@ public enum Decoder {
                 out.put(sockaddr(bytes))
             } else {
                 writePointer(raw, into: &out)
+            }
+        case .record(let words, let output, let render):
+            if raw != 0, !output || call.errno == nil && !call.unfinished,
+                let bytes = slot.flatMap(call.string), bytes.count >= words * 8
+            {
+                out.put(render(bytes, call))
+            } else {
+                writePointer(raw, into: &out)  // NULL, unreadable, or an output the call never filled
             }
         case .netlink(let otherwise):
             guard let nl = call.netlink else {

@@ -57,7 +57,10 @@ public struct StageLabel: Sendable, Equatable {
 /// changes on fork and execve (clab -> cloned child -> clab-init -> the command). Inside
 /// clab-init, the syscall that starts a stage's work sets the label for the calls after it:
 /// sethostname starts stage 2, mounting proc stage 3, the other mounts, pivot_root and
-/// umount2 stage 4, bringing up `lo` stage 6, chroot stage 1 (stages 1-3). On clab's side,
+/// umount2 stage 4, bringing up `lo` stage 6, chroot stage 1 (stages 1-3). Stage 12 comes
+/// after pivot_root: a look at or a mount on /proc or /sys there (the masks, the read-only
+/// binds), unshare (the cgroup and time namespaces), and the lock-down before execve: the
+/// open-files limit, prctl's bounding set, ambient set and no_new_privs, capset, seccomp. On clab's side,
 /// uid_map/gid_map files are stage 7, cgroup files stage 8, and the network's plumbing stage 11:
 /// netlink messages (rtnetlink for links, addresses and routes; nftables batches), netlink
 /// sockets, /proc/sys/net and setns into a network namespace. (clab-init also calls
@@ -86,7 +89,8 @@ struct Phases {
             default: return .child
             }
         case .initSetup:
-            if let n = initStage(call, path: path) { p.label = .stage(n) }
+            if let n = initStage(call, pivoted: p.pivoted, path: path) { p.label = .stage(n) }
+            if call.name == "pivot_root" && call.ret == 0 { p.pivoted = true }
             return p.label ?? .initStart
         }
     }
@@ -136,8 +140,9 @@ struct Phases {
         return file.hasSuffix("/ns/net") || file.hasPrefix("/run/netns/")
     }
 
-    /// The stage a clab-init call starts, if it starts one.
-    private func initStage(_ call: Syscall, path: (Int64) -> String?) -> Int? {
+    /// The stage a clab-init call starts, if it starts one. `pivoted`: after its pivot_root.
+    private func initStage(_ call: Syscall, pivoted: Bool, path: (Int64) -> String?) -> Int? {
+        if stage >= 12, let n = hardeningStage(call, pivoted: pivoted) { return n }
         switch call.name {
         case "sethostname", "setdomainname": return 2
         case "chroot": return 1
@@ -157,6 +162,31 @@ struct Phases {
         }
     }
 
+    /// Stage 12's calls in clab-init (Stages/12-Hardening.swift), in its order: after
+    /// pivot_root, the masks and read-only binds (a look at the path, then a mount); the
+    /// cgroup and time namespaces; then setrlimit(RLIMIT_NOFILE), prctl(PR_CAPBSET_DROP) for
+    /// each capability dropped, prctl(PR_CAP_AMBIENT), capset, prctl(PR_SET_NO_NEW_PRIVS), seccomp.
+    private func hardeningStage(_ call: Syscall, pivoted: Bool) -> Int? {
+        switch call.name {
+        case "capset", "seccomp", "unshare":
+            return 12
+        case "prctl":
+            // PR_SET_SECCOMP, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT
+            return [22, 24, 38, 47].contains(call.args[0]) ? 12 : nil
+        case "prlimit64":
+            return call.args[1] == 7 && call.args[2] != 0 ? 12 : nil  // setting RLIMIT_NOFILE
+        case "setrlimit":
+            return call.args[0] == 7 ? 12 : nil
+        case "mount" where pivoted:
+            return 12
+        case "newfstatat", "statx", "lstat", "stat", "access", "faccessat", "faccessat2":
+            guard pivoted, let file = firstString(call) else { return nil }
+            return file.hasPrefix("/proc/") || file.hasPrefix("/sys/") ? 12 : nil
+        default:
+            return nil
+        }
+    }
+
     private func firstString(_ call: Syscall) -> String? {
         call.strings.lazy.compactMap { $0 }.first.map { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     }
@@ -167,7 +197,7 @@ struct Phases {
         "clone", "clone3", "fork", "vfork", "execve", "execveat", "exit_group", "unshare", "setns", "mount",
         "umount2", "pivot_root", "chroot", "chdir", "sethostname", "setdomainname", "setresuid", "setresgid",
         "setgroups", "setuid", "setgid", "kill", "prctl", "socket", "bind", "connect", "sendto", "sendmsg", "mkdir",
-        "symlink", "mknod",
+        "symlink", "mknod", "capset", "seccomp",
     ]
 
     static func inFocus(_ call: Syscall, label: StageLabel?) -> Bool {

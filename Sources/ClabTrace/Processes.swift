@@ -17,6 +17,8 @@ final class TracedProcess {
     var phase: Phase
     /// The stage whose work this process is doing now (sticky within clab-init).
     var label: StageLabel?
+    /// clab-init's pivot_root succeeded: its mounts from here on are stage 12's masks.
+    var pivoted = false
     var execs = 0
 
     init(pid: UInt32, comm: String, nsPid: UInt32, nsLevel: UInt32, fds: [Int64: OpenFile], phase: Phase) {

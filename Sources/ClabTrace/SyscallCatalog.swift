@@ -20,8 +20,9 @@ enum ArgKind: Sendable {
     case modeIf(flagsArg: Int)
     /// Named constants or flags.
     case named(@Sendable (UInt64) -> String)
-    /// Depends on other arguments (prctl's second argument is a signal for PR_SET_PDEATHSIG).
-    case custom(@Sendable (Syscall) -> String)
+    /// Depends on other arguments (prctl's second argument is a signal for PR_SET_PDEATHSIG);
+    /// nil: not shown (prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN) has no more, as strace prints it).
+    case custom(@Sendable (Syscall) -> String?)
     // Captured by the kernel side (each takes the next string slot, in argument order):
     /// A NUL-terminated user string: "/etc/hostname".
     case string
@@ -33,6 +34,9 @@ enum ArgKind: Sendable {
     case cloneArgs
     /// A struct sockaddr whose length is argument `lenArg`.
     case sockaddr(lenArg: Int)
+    /// A fixed-size struct of `words` * 8 bytes (at most 7), shown by `render` from its bytes;
+    /// `output`: the kernel fills it, so it is shown only when the call succeeded.
+    case record(words: Int, output: Bool, render: @Sendable ([UInt8], Syscall) -> String)
     // Read by the kernel side when the fd is a netlink socket (a record of their own):
     /// sendto/recvfrom's buffer: the netlink messages in it, or else shown as `otherwise`.
     indirect case netlink(otherwise: ArgKind)
@@ -47,7 +51,7 @@ enum ArgKind: Sendable {
 
     var captures: Bool {
         switch plain {
-        case .string, .buffer, .argv, .cloneArgs, .sockaddr: return true
+        case .string, .buffer, .argv, .cloneArgs, .sockaddr, .record: return true
         default: return false
         }
     }
@@ -123,6 +127,7 @@ enum SyscallCatalog {
             case .cloneArgs: byte |= 2 << 3
             case .sockaddr(let lenArg): byte |= UInt32(lenArg + 1) << 3
             case .argv: byte |= UInt32(CLAB_CAP_ARGV)
+            case .record(let words, _, _): byte |= UInt32(CLAB_CAP_ARGV) | UInt32(words & 7) << 3
             default: break
             }
             if case .argv = kind.plain { next = max(next, 1) }
@@ -162,6 +167,13 @@ enum SyscallCatalog {
     static let signal = ArgKind.named { Flags.signal($0) }
     static let at = ArgKind.named { Flags.bits($0, Flags.at) }
     static let msgFlags = ArgKind.named { Flags.bits($0, Flags.msg) }
+    /// capset/capget: struct __user_cap_header_struct, then two __user_cap_data_struct (v2, v3).
+    static let capHeader = ArgKind.record(words: 1, output: false) { bytes, _ in Decoder.capHeader(bytes) }
+    static func caps(output: Bool) -> ArgKind { .record(words: 3, output: output) { Decoder.capData($0, $1) } }
+    static let rlimitResource = ArgKind.named { Flags.value($0, Flags.rlimit, signed: false) }
+    static func rlimit(output: Bool, _ infinity: String) -> ArgKind {
+        .record(words: 2, output: output) { bytes, _ in Decoder.rlimit(bytes, infinity: infinity) }
+    }
 
     /// The syscalls the lessons are about (and a few everywhere in traces), argument by argument.
     static let overrides: [String: [ArgKind]] = [
@@ -239,10 +251,7 @@ enum SyscallCatalog {
         "pidfd_send_signal": [.fd, signal, .hex, .uint],
         "rt_sigaction": [signal, .hex, .hex, .uint],
         "rt_sigprocmask": [.named { Flags.value($0, Flags.sigprocmaskHow) }, .hex, .hex, .uint],
-        "prctl": [
-            .named { Flags.value($0, Flags.prctl) },
-            .custom { $0.args[0] == 1 ? Flags.signal($0.args[1]) : Flags.hex($0.args[1]) }, .hex, .hex, .hex,
-        ],
+        "prctl": [.named { Flags.value($0, Flags.prctl) }] + (1...4).map { i in .custom { Flags.prctlArg(i, $0) } },
         "sethostname": [.buffer(lenArg: 1), .uint],
         "setdomainname": [.buffer(lenArg: 1), .uint],
         // credentials
@@ -251,6 +260,19 @@ enum SyscallCatalog {
         "setuid": [.int],
         "setgid": [.int],
         "setgroups": [.int, .hex],
+        // stage 12: capabilities, limits, seccomp
+        "capset": [capHeader, caps(output: false)],
+        "capget": [capHeader, caps(output: true)],
+        "prlimit64": [
+            .int, rlimitResource, rlimit(output: false, "RLIM64_INFINITY"), rlimit(output: true, "RLIM64_INFINITY"),
+        ],
+        "setrlimit": [rlimitResource, rlimit(output: false, "RLIM_INFINITY")],
+        "getrlimit": [rlimitResource, rlimit(output: true, "RLIM_INFINITY")],
+        "seccomp": [
+            .named { Flags.value($0, Flags.seccompOp, signed: false) },
+            .named { Flags.bits($0, Flags.seccompFilterFlags) },
+            .record(words: 2, output: false) { Decoder.seccompArgs($0, $1) },
+        ],
         // memory
         "mmap": [
             .hex, .uint, .named { Flags.bits($0, Flags.prot, zero: "PROT_NONE") }, .named(Flags.mmapFlags), .fd,

@@ -172,6 +172,35 @@ struct Stage12Tests {
         }
     }
 
+    @Test func aSetuidProgramGainsNothingUnderNoNewPrivs() throws {
+        try TestEnv.ensureImage()
+        // nobody runs a setuid-root copy of `ids`: without no_new_privs it becomes root (and
+        // gets root's capabilities back); with it, the bit is ignored.
+        let script =
+            "mkdir /tmp/s && cp /usr/bin/ids /tmp/s/ids && chmod 4755 /tmp/s/ids && su nobody -s /bin/sh -c /tmp/s/ids"
+        let held = try clab("step", "12", "--quiet", "--", "sh", "-c", script)
+        #expect(held.stdout == "uid=65534 euid=65534 CapEff=0000000000000000\n", "\(held)")
+        let open = try clab(
+            "step", "12", "--quiet", "--security-opt", "no-new-privileges=false", "--", "sh", "-c", script)
+        #expect(open.stdout == "uid=65534 euid=0 CapEff=00000000a80425fb\n", "\(open)")
+    }
+
+    @Test func aBaseImageFromAnOlderClabIsRebuiltWithTheNewPrograms() throws {
+        let root = TestEnv.root + "/old-base"
+        #expect(try clab("step", "9", "--root", root, "--quiet", "--", "true").status == 0)
+        // What an older clab built: no `ids`.
+        let bin = root + "/images/busybox/rootfs/usr/bin/ids"
+        #expect(unlink(bin) == 0)
+        let out = try clab("step", "12", "--root", root, "--", "ids")
+        #expect(out.stdout.hasPrefix("uid=0 euid=0"), "\(out)")
+        #expect(out.stderr.contains("built by an older clab (no /usr/bin/ids): rebuilding it"), "\(out.stderr)")
+        #expect(FS.exists(bin))
+        let stale = try FileManager.default.contentsOfDirectory(atPath: root + "/images").filter {
+            $0.hasPrefix(".tmp")
+        }
+        #expect(stale.isEmpty, "\(stale)")
+    }
+
     @Test func userNamespaceHostIsRealRootHeldBack() throws {
         try TestEnv.ensureImage()
         let out = try clab(
@@ -181,6 +210,13 @@ struct Stage12Tests {
         #expect(out.stdout.split(separator: "\n").first?.split(separator: " ") == ["0", "0", "4294967295"])
         #expect(statusLines(out)["CapEff"] == "00000000a80425fb")
         #expect(out.stdout.contains("hostname=1"), "real root without CAP_SYS_ADMIN: \(out.stdout)")
+
+        // ALL is every capability clab holds itself (capset cannot give more without a user namespace).
+        let ours = (FS.read("/proc/self/status") ?? "").split(separator: "\n").first { $0.hasPrefix("CapBnd:") }
+        let all = try clab(
+            "step", "12", "--quiet", "--userns", "host", "--cap-add", "ALL", "--", "sh", "-c", showStatus)
+        #expect(all.status == 0, "\(all.stderr)")
+        #expect(statusLines(all)["CapEff"] == ours.map { String($0.dropFirst(7)).trimmed }, "\(all.stdout)")
     }
 
     @Test func userNamespaceHostOnlyRunsTheBuiltInImage() throws {

@@ -83,6 +83,33 @@ extension Timing {
             #expect((kills ?? 0) >= 1, "\(out.stdout)")
         }
 
+        /// Stage 12's device allow-list on v2: clab's BPF_PROG_TYPE_CGROUP_DEVICE program on the
+        /// container's cgroup. While a container runs, a shell of the VM's real root joins its
+        /// cgroup and makes a block node on the VM's tmpfs (b *:* m allows mknod) but cannot
+        /// open it: EPERM from the program, where the same open outside reaches the driver
+        /// (ENXIO: the VM has no disk). /dev/null works; the cgroup is gone after.
+        @Test(.timeLimit(.minutes(5)))
+        func bpfDeviceProgramDeniesABlockDeviceOnCgroupV2() throws {
+            let out = try runVM(
+                """
+                clab step 12 --quiet --net none -- sleep 4 &
+                i=0; while [ -z "$(cat /sys/fs/cgroup/clab/*/cgroup.procs 2>/dev/null)" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
+                cg=$(ls -d /sys/fs/cgroup/clab/*/ | head -1)
+                sh -c "echo \\$\\$ > ${cg}cgroup.procs; mknod /tmp/sda b 8 0; echo mknod=\\$?; head -c1 /tmp/sda; echo block=\\$?; head -c1 /dev/null; echo null=\\$?"
+                mknod /tmp/sda2 b 8 0; head -c1 /tmp/sda2; echo outside=$?
+                wait; echo status=$?
+                rm -f /tmp/sda /tmp/sda2
+                ls /sys/fs/cgroup/clab 2>/dev/null | wc -l | sed 's/^/left=/'
+                """, modules: "overlay")
+            #expect(out.status == 0, "\(out.stdout)\n\(out.stderr)")
+            #expect(out.stdout.contains("mknod=0"), "\(out.stdout)")
+            #expect(out.stdout.contains("head: /tmp/sda: Operation not permitted\nblock=1"), "\(out.stdout)")
+            #expect(out.stdout.contains("null=0"), "\(out.stdout)")
+            #expect(out.stdout.contains("head: /tmp/sda2: No such device or address\noutside=1"), "\(out.stdout)")
+            #expect(out.stdout.contains("status=0"), "\(out.stdout)")
+            #expect(out.stdout.contains("left=0"), "\(out.stdout)")
+        }
+
         /// The harness reports the payload's exit status and stops a payload that runs too long.
         @Test(.timeLimit(.minutes(5)))
         func statusAndTimeout() throws {
@@ -101,8 +128,9 @@ private let repoDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
 /// Runs `payload` (shell commands) as root in the cgroup v2 VM; stdout is the payload's output,
 /// stderr run-vm.sh's own lines (timings, errors). CLAB_VM_BIN, if set, names a directory of
 /// prebuilt release clab and clab-init; otherwise run-vm.sh builds them in .build-vm.
-private func runVM(_ payload: String, timeout: Int = 120) throws -> Output {
-    try runProcess(["/bin/bash", repoDir + "/tests-vm/run-vm.sh", "--timeout", "\(timeout)", "--", payload])
+private func runVM(_ payload: String, timeout: Int = 120, modules: String = "") throws -> Output {
+    try runProcess(
+        ["/bin/bash", repoDir + "/tests-vm/run-vm.sh", "--timeout", "\(timeout)", "--modules", modules, "--", payload])
 }
 
 private let vmEnabled = ConditionTrait.enabled(

@@ -144,8 +144,10 @@ public struct CgroupDriver: Sendable {
 
     /// Where a container's cgroups go. `parent` overrides the default `clab`: a relative path
     /// is taken beneath the caller's own cgroup, an absolute one from each hierarchy's root
-    /// (as Docker's --cgroup-parent).
-    public func place(id: String, parent override: String?) throws -> CgroupPlacement {
+    /// (as Docker's --cgroup-parent). `devices`: the container gets a device allow-list
+    /// (stage 12), so on v1 a cgroup in the devices hierarchy too; on v2 the one directory
+    /// takes a BPF program instead.
+    public func place(id: String, parent override: String?, devices: Bool = false) throws -> CgroupPlacement {
         switch version {
         case .v1:
             var dirs: [String: String] = [:]
@@ -153,6 +155,14 @@ public struct CgroupDriver: Sendable {
             // cpuacct too when it is its own hierarchy: it counts the CPU time `clab stats` shows.
             var controllers = Self.required
             if hierarchies["cpuacct"] != nil { controllers.append("cpuacct") }
+            if devices {
+                guard hierarchies["devices"] != nil else {
+                    throw ClabError(
+                        "cgroups: no devices controller is mounted (cgroup v1), so the device allow-list cannot be enforced: mount it (mount -t cgroup -o devices cgroup /sys/fs/cgroup/devices)"
+                    )
+                }
+                controllers.append("devices")
+            }
             for controller in controllers {
                 guard let h = hierarchies[controller] else { continue }
                 let parentPath = Self.join(h.mount, Self.parentPath(override, caller: h.caller))

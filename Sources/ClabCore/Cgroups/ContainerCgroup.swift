@@ -6,10 +6,15 @@ import Glibc
 public struct ContainerCgroup: Sendable {
     public let placement: CgroupPlacement
     public let limits: CgroupLimits
+    /// The devices the container may use (stage 12; nil: no device list, as stage 8): on v1
+    /// written to the devices controller, on v2 a BPF program attached to the cgroup
+    /// (ClabDevices). Needs a placement made with `devices: true`.
+    public let deviceRules: [DeviceRule]?
 
-    public init(placement: CgroupPlacement, limits: CgroupLimits) {
+    public init(placement: CgroupPlacement, limits: CgroupLimits, deviceRules: [DeviceRule]? = nil) {
         self.placement = placement
         self.limits = limits
+        self.deviceRules = deviceRules
     }
 
     var version: CgroupVersion { placement.version }
@@ -82,6 +87,25 @@ public struct ContainerCgroup: Sendable {
             )
         }
         for file in limitFiles() { try write(Path.dirname(file.path), Path.basename(file.path), file.value) }
+        try applyDeviceRules()
+    }
+
+    /// The device allow-list, before any process is in the cgroup. v1: "a" to devices.deny
+    /// (the new cgroup inherited its parent's list: everything), then each rule to
+    /// devices.allow; v2: clab's device program, its table holding the rules.
+    func applyDeviceRules() throws {
+        guard let rules = deviceRules else { return }
+        guard let d = dir("devices") else {
+            throw ClabError(
+                "stage 12: the device allow-list needs a devices cgroup (a placement made with devices: true)")
+        }
+        switch version {
+        case .v1:
+            try write(d, "devices.deny", "a", stage: 12)
+            for rule in rules { try write(d, "devices.allow", rule.description, stage: 12) }
+        case .v2:
+            try DeviceFilter.attach(rules, toCgroup: d)
+        }
     }
 
     /// Moves a process (and, on v1, only it: its threads follow through cgroup.procs) in.
@@ -120,11 +144,11 @@ public struct ContainerCgroup: Sendable {
         try write(dir, "cgroup.subtree_control", missing.map { "+" + $0 }.joined(separator: " "))
     }
 
-    private func write(_ dir: String, _ file: String, _ value: String) throws {
+    private func write(_ dir: String, _ file: String, _ value: String, stage: Int = 8) throws {
         do {
             try FS.write(value, to: dir + "/" + file)
         } catch let error as SyscallError {
-            throw ClabError("stage 8: echo \(value) > \(dir)/\(file): \(errnoDescription(error.errno))")
+            throw ClabError("stage \(stage): echo \(value) > \(dir)/\(file): \(errnoDescription(error.errno))")
         }
     }
 
