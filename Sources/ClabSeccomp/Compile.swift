@@ -19,6 +19,11 @@ extension SeccompProfile {
             throw ClabError("seccomp profile: \(error.message)", exitCode: 2)
         }
         let all = rules(for: capabilities, kernel: kernel)
+        if let refused = Self.refusedEssentials(defaultAction: defaultAction, rules: all).first {
+            throw ClabError(
+                "seccomp profile: it refuses \(refused), which clab-init calls after installing the filter (\(refused == "execve" ? "to start the container's command" : "to end when the command cannot start")): allow \(refused), as Docker's default does",
+                exitCode: 2)
+        }
         let arches = filterArchitectures
         // i386 reaches socket() also through socketcall(SYS_SOCKET, args in memory), which no
         // filter can inspect, and libseccomp turns a `socket` rule into an unconditional allow
@@ -44,6 +49,23 @@ extension SeccompProfile {
                 exitCode: 2)
         }
         return program
+    }
+
+    /// The calls clab-init makes once the filter is on: execve (the command), and exit_group
+    /// (when execve fails). A profile refusing either made init spin (exit_group refused, glibc's
+    /// _exit loops) and clab wait forever. An action other than refusing, or a rule with
+    /// argument conditions, counts as allowing: clab cannot know the arguments.
+    static func refusedEssentials(defaultAction: SeccompAction, rules: [SeccompRule]) -> [String] {
+        // A killed exit_group still ends the process; an errno (or a trace with no tracer) does not.
+        let refusing: [String: Set<SeccompAction>] = [
+            "execve": [.errno, .trace, .kill, .killThread, .killProcess, .trap], "exit_group": [.errno, .trace],
+        ]
+        return ["execve", "exit_group"].filter { name in
+            let actions = refusing[name] ?? []
+            let named = rules.filter { $0.names.contains(name) }
+            if named.isEmpty { return actions.contains(defaultAction) }
+            return named.allSatisfy { actions.contains($0.action) && $0.args.isEmpty }
+        }
     }
 
     /// A libseccomp filter for `arches` with `rules`. `withoutNative`: only the listed ones

@@ -248,6 +248,33 @@ struct Stage12Tests {
         #expect(stale.isEmpty, "\(stale)")
     }
 
+    /// A profile refusing everything made clab-init spin (execve, then exit_group, refused) and
+    /// clab wait forever: it is refused before anything starts.
+    @Test func aProfileThatRefusesExecveOrExitIsRefusedBeforeAnythingStarts() throws {
+        try TestEnv.ensureImage()
+        let root = TestEnv.root + "/refuse-all"
+        let dir = TestEnv.root + "/refuse-all-profiles"
+        try FS.makeDirectories(dir)
+        for (text, call) in [
+            (#"{"defaultAction": "SCMP_ACT_ERRNO"}"#, "execve"),
+            (
+                #"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["exit_group"], "action": "SCMP_ACT_ERRNO"}]}"#,
+                "exit_group"
+            ),
+        ] {
+            try FS.write(text, to: dir + "/p.json")
+            let out = try runProcess([
+                "/usr/bin/timeout", "20", TestEnv.clab, "step", "12", "--root", root, "--quiet", "--security-opt",
+                "seccomp=" + dir + "/p.json", "--", "true",
+            ])
+            #expect(out.status == 2, "\(out)")
+            #expect(
+                out.stderr.hasPrefix("clab: seccomp profile: it refuses \(call), which clab-init calls"),
+                "\(out.stderr)")
+            #expect((try? FileManager.default.contentsOfDirectory(atPath: root + "/run/containers")) ?? [] == [])
+        }
+    }
+
     @Test func aProfileThatIsAFIFOOrADeviceIsRefusedAtOnce() throws {
         let fifo = TestEnv.root + "/profile-fifo"
         unlink(fifo)
