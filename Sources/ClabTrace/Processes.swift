@@ -20,6 +20,8 @@ final class TracedProcess {
     /// clab-init's pivot_root succeeded: its mounts from here on are stage 12's masks.
     var pivoted = false
     var execs = 0
+    /// Its last call was a 32-bit one (strace notes each switch).
+    var compat = false
 
     init(pid: UInt32, comm: String, nsPid: UInt32, nsLevel: UInt32, fds: [Int64: OpenFile], phase: Phase) {
         self.pid = pid

@@ -55,15 +55,39 @@ final class TraceSession {
         switch RecordParser.parse(base, size) {
         case .syscall(let call): handle(call)
         case .process(let event): handle(event)
+        case .longString(let tid, let slot, let bytes): longStrings[tid, default: []].append((slot, bytes))
+        case .signal(let signal): handle(signal)
         case .unknown: break
         }
     }
 
+    /// Strings longer than a slot, by thread, waiting for their syscall's record (the next one).
+    private var longStrings: [UInt32: [(slot: Int, bytes: [UInt8])]] = [:]
+    /// Counts of 32-bit calls, by name (their numbers are not x86_64's).
+    private var compatStats: [String: SyscallStat] = [:]
+
     func handle(_ call: Syscall) {
+        var call = call
+        if !longStrings.isEmpty, let long = longStrings.removeValue(forKey: call.tid) {
+            for (slot, bytes) in long { call.replace(slot: slot, with: bytes) }
+        }
         if call.pid == selfPid && call.nr == bpfNr { return }
         events += 1
         let p = table.process(call.pid)
-        if outputs.summarize, call.nr >= 0, Int(call.nr) < stats.count {
+        if call.compat != p.compat {
+            // strace's note when a process switches between the 64-bit and the 32-bit ABI.
+            p.compat = call.compat
+            outputs.live?.note(
+                p.comm + " " + String(call.tid) + "  [ Process PID=" + String(call.pid) + " runs in "
+                    + (call.compat ? "32" : "64") + " bit mode. ]")
+        }
+        if call.compat {
+            if outputs.summarize {
+                compatStats[call.name, default: SyscallStat()].count += 1
+                compatStats[call.name, default: SyscallStat()].nanoseconds += call.duration
+                if call.errno != nil { compatStats[call.name, default: SyscallStat()].errors += 1 }
+            }
+        } else if outputs.summarize, call.nr >= 0, Int(call.nr) < stats.count {
             stats[Int(call.nr)].count += 1
             stats[Int(call.nr)].nanoseconds += call.noReturn ? 0 : call.duration
             if call.errno != nil { stats[Int(call.nr)].errors += 1 }
@@ -71,10 +95,11 @@ final class TraceSession {
         let wanted = outputs.filter.map { $0.contains(call.nr) } ?? true
         if wanted && (outputs.json != nil || outputs.live != nil) {
             // Closures written at each call, not stored: non-escaping ones cost no allocation.
-            let label = phases?.label(call, in: p, path: { p.fds[$0]?.path })
+            // A 32-bit call's number means something else in x86_64's table: no stage from it.
+            let label = call.compat ? nil : phases?.label(call, in: p, path: { p.fds[$0]?.path })
             let nsTid = table.nsTid(call.tid, of: p)
             outputs.json?.syscall(
-                call, entry: SyscallCatalog.entry(Int(call.nr)), process: p, nsTid: nsTid, fdPath: { p.fds[$0]?.path },
+                call, entry: SyscallCatalog.entry(for: call), process: p, nsTid: nsTid, fdPath: { p.fds[$0]?.path },
                 label: label)
             if outputs.live != nil {
                 if !outputs.focus || Phases.inFocus(call, label: label) {
@@ -84,10 +109,17 @@ final class TraceSession {
                     hidden += 1
                 }
             }
-        } else if phases != nil {
+        } else if phases != nil && !call.compat {
             _ = phases?.label(call, in: p, path: { p.fds[$0]?.path })
         }
-        table.apply(call, to: p)
+        if !call.compat { table.apply(call, to: p) }
+    }
+
+    func handle(_ signal: SignalDelivery) {
+        let p = table.process(signal.pid)
+        let text = "--- " + Flags.signal(UInt64(signal.signal)) + " " + Decoder.siginfo(signal) + " ---"
+        outputs.live?.note(p.comm + " " + String(signal.tid) + "  " + text)
+        outputs.json?.signal(signal, text: text)
     }
 
     func handle(_ event: ProcessEvent) {
@@ -97,6 +129,14 @@ final class TraceSession {
             p.phase = p.phase.afterExec
         case .oom(_, let pid, _, _), .cgroup(_, let pid, _, _, _):
             outputs.live?.kernelEvent(event, comm: table.processes[pid]?.comm)
+        case .exit(_, let pid, let status, let comm):
+            // strace's last line for a process.
+            let signal = status & 0x7F
+            let end =
+                signal == 0
+                ? "+++ exited with \((status >> 8) & 0xFF) +++"
+                : "+++ killed by " + Flags.signal(UInt64(signal)) + (status & 0x80 != 0 ? " (core dumped) +++" : " +++")
+            outputs.live?.note(comm + " " + String(pid) + "  " + end)
         default:
             break
         }
@@ -108,6 +148,7 @@ final class TraceSession {
     var statsByName: [String: SyscallStat] {
         var result: [String: SyscallStat] = [:]
         for (nr, s) in stats.enumerated() where s.count > 0 { result[SyscallCatalog.name(nr)] = s }
+        for (name, s) in compatStats { result[name + " (i386)"] = s }
         return result
     }
 }
