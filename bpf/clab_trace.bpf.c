@@ -138,12 +138,14 @@ static __always_inline __u32 capture_spec(__s32 nr) {
 }
 
 // A string that filled its slot, read again whole (up to PATH_MAX) into a record of its own that
-// goes just before its syscall's. Only long strings pay for it.
-static __always_inline void emit_longstr(int slot, const void *src) {
+// goes just before its syscall's. Only long strings pay for it. A global function: the verifier
+// checks it once, not at every place a record is written (that made loading 4x slower).
+__noinline int emit_longstr(int slot, __u64 addr) {
+    const void *src = (const void *)addr;
     struct clab_longstr_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
     if (!e) {
         count_drop();
-        return;
+        return 0;
     }
     e->kind = CLAB_EV_LONGSTR;
     e->slot = slot;
@@ -152,31 +154,40 @@ static __always_inline void emit_longstr(int slot, const void *src) {
     long n = bpf_probe_read_user_str(e->data, CLAB_LONGSTR_MAX, src);
     if (n <= 0) {
         bpf_ringbuf_discard(e, 0);
-        return;
+        return 0;
     }
     e->len = n;
     bpf_ringbuf_submit(e, 0);
+    return 0;
 }
 
 // One slot: a user string or buffer into s->data[slot]. `spec` is the slot's byte (see
 // clab_trace_events.h).
-static __always_inline void read_slot(struct clab_strings *s, int slot, __u8 spec, const __u64 *args, long ret) {
+static __always_inline int read_slot(struct clab_strings *s, int slot, __u8 spec, const __u64 *args, long ret) {
     __u32 a = spec & 7;
-    if (a == 0 || a > 6) return;
+    if (a == 0 || a > 6) return 0;
     const void *src = (const void *)args[a - 1];
     char *dst = &s->data[slot * CLAB_STR_MAX];
     __u32 l = (spec >> 3) & 7;
     if (l == 0) {
         long n = bpf_probe_read_user_str(dst, CLAB_STR_MAX, src);
         s->len[slot] = n > 0 ? n : 0;
-        if (n == CLAB_STR_MAX) emit_longstr(slot, src);
-        return;
+        return n == CLAB_STR_MAX;  // filled the slot: the caller writes it whole (emit_longstrs)
     }
     __s64 n = spec & CLAB_CAP_ARGV ? l * 8 : l == 7 ? ret : (l <= 6 ? (__s64)args[l - 1] : 0);
     if (n < 0) n = 0;
     if (n > CLAB_STR_MAX) n = CLAB_STR_MAX;
     if (bpf_probe_read_user(dst, n, src) < 0) n = 0;
     s->len[slot] = n;
+    return 0;
+}
+
+// The long-string records for the slots in `mask` (bit i: slot i filled up).
+static __always_inline void emit_longstrs(__u32 mask, __u32 spec, const __u64 *args) {
+    for (int slot = 0; slot < CLAB_STR_SLOTS; slot++) {
+        __u32 a = (spec >> (slot * 8)) & 7;
+        if ((mask & (1u << slot)) && a >= 1 && a <= 6) emit_longstr(slot, args[a - 1]);
+    }
 }
 
 // execve's argv: up to CLAB_ARGV_MAX strings packed NUL-separated from slot 1 to the end.
@@ -209,19 +220,21 @@ done:
     return flags;
 }
 
-// Fills the strings of one syscall; returns extra flags.
+// Fills the strings of one syscall; returns extra flags. s->pad: the string slots that filled up
+// (kept in memory, not in a register: the verifier would explore each combination).
 static __always_inline __u32 read_strings(struct clab_strings *s, __u32 spec, const __u64 *args, long ret) {
     __u32 flags = 0;
     s->len[0] = s->len[1] = s->len[2] = s->len[3] = 0;
     s->argc = 0;
     s->argv_len = 0;
+    s->pad = 0;
     for (int slot = 0; slot < CLAB_STR_SLOTS; slot++) {
         __u8 b = spec >> (slot * 8);
         if ((b & CLAB_CAP_ARGV) && !(b & 0x38)) {
             __u32 a = b & 7;
             if (a >= 1 && a <= 6) flags |= read_argv(s, (const char *const *)args[a - 1]);
-        } else {
-            read_slot(s, slot, b, args, ret);
+        } else if (read_slot(s, slot, b, args, ret)) {
+            s->pad |= 1u << slot;
         }
     }
     return flags;
@@ -256,8 +269,10 @@ static __always_inline void fill_event(struct clab_syscall_event *e, struct clab
     __builtin_memcpy(e->args, p->args, sizeof(e->args));
 }
 
-// The record of one completed (or never-returning) syscall.
-static __always_inline void emit_syscall(struct clab_pending *p, __u64 pid_tgid, long ret, __u16 flags) {
+// The record of one completed (or never-returning) syscall. A global function: verified once,
+// not at each of the five places that write one.
+__noinline int emit_syscall(struct clab_pending *p, __u64 pid_tgid, long ret, __u32 flags) {
+    if (!p) return 0;
     __u64 now = bpf_ktime_get_ns();
     // The capture map is by x86_64 number: a 32-bit call's arguments are shown as numbers.
     __u32 spec = p->abi ? 0 : capture_spec(p->nr);
@@ -266,27 +281,27 @@ static __always_inline void emit_syscall(struct clab_pending *p, __u64 pid_tgid,
         struct clab_syscall_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
         if (!e) {
             count_drop();
-            return;
+            return 0;
         }
         fill_event(e, p, pid_tgid, now, ret, flags);
         bpf_ringbuf_submit(e, wake_flags(sizeof(*e)));
-        return;
+        return 0;
     }
     if (small_spec(spec)) {
         struct clab_syscall_small_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
         if (!e) {
             count_drop();
-            return;
+            return 0;
         }
         read_small(&e->d, spec, p->args, ret);
         fill_event(&e->ev, p, pid_tgid, now, ret, flags | CLAB_F_SMALL);
         bpf_ringbuf_submit(e, wake_flags(sizeof(*e)));
-        return;
+        return 0;
     }
     struct clab_syscall_strings_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
     if (!e) {
         count_drop();
-        return;
+        return 0;
     }
     flags |= CLAB_F_STRINGS;
     if (p->flags & CLAB_CAP_AT_ENTRY) {
@@ -295,9 +310,25 @@ static __always_inline void emit_syscall(struct clab_pending *p, __u64 pid_tgid,
         flags |= p->flags & (CLAB_F_ARGV_MORE | CLAB_F_ARGV_FAULT | CLAB_F_ARGV_EXEC);
     } else {
         flags |= read_strings(&e->s, spec, p->args, ret);
+        __u32 full = e->s.pad;
+        if (full) {
+            // A long string's record must come before its syscall's, and records are read in
+            // the order they were reserved: write it, then move this one behind it.
+            emit_longstrs(full, spec, p->args);
+            struct clab_syscall_strings_event *moved = bpf_ringbuf_reserve(&events, sizeof(*moved), 0);
+            if (!moved) {
+                bpf_ringbuf_discard(e, 0);
+                count_drop();
+                return 0;
+            }
+            bpf_probe_read_kernel(&moved->s, sizeof(moved->s), &e->s);
+            bpf_ringbuf_discard(e, 0);
+            e = moved;
+        }
     }
     fill_event(&e->ev, p, pid_tgid, now, ret, flags);
     bpf_ringbuf_submit(e, wake_flags(sizeof(*e)));
+    return 0;
 }
 
 // Local views of the kernel types the netlink check reads, with only those fields: CO-RE
@@ -489,7 +520,11 @@ int BPF_PROG(sys_enter_events, struct pt_regs *regs, long id) {
     }
     __u32 spec = p->abi ? 0 : capture_spec(id);
     // Bit 7 of the first slot: read every slot now (execve).
-    if (spec & CLAB_CAP_AT_ENTRY) p->flags = CLAB_CAP_AT_ENTRY | read_strings(&p->s, spec, p->args, 0);
+    if (spec & CLAB_CAP_AT_ENTRY) {
+        // Read at entry, written at the return: a long string's record goes now, before it.
+        p->flags = CLAB_CAP_AT_ENTRY | read_strings(&p->s, spec, p->args, 0);
+        if (p->s.pad) emit_longstrs(p->s.pad, spec, p->args);
+    }
     return 0;
 }
 

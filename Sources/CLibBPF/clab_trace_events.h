@@ -74,7 +74,7 @@ struct clab_strings {
     __u16 len[CLAB_STR_SLOTS];  // bytes captured per slot (strings: with their NUL); 0: none
     __u16 argc;                 // execve: arguments captured in argv
     __u16 argv_len;             // execve: bytes of packed argv
-    __u32 pad;
+    __u32 pad;                  // the kernel side's own use: slots whose string filled the slot
     char data[CLAB_DATA_MAX];
 };
 

@@ -52,6 +52,11 @@ public enum Decoder {
         case .dirfd:
             if Int32(truncatingIfNeeded: raw) == -100 {
                 out.put("AT_FDCWD" as StaticString)
+                if let cwd = fdPath(-100) {  // strace -y: the working directory
+                    out.put(UInt8(ascii: "<"))
+                    out.put(cwd)
+                    out.put(UInt8(ascii: ">"))
+                }
             } else {
                 writeFD(raw, fdPath, into: &out)
             }

@@ -421,11 +421,13 @@ struct LiveWriter {
         return "\u{1B}[2m"
     }
 
-    mutating func syscall(_ call: Syscall, process p: TracedProcess, nsTid: UInt32, args: [String], label: StageLabel?)
-    {
+    mutating func syscall(
+        _ call: Syscall, process p: TracedProcess, nsTid: UInt32, args: [String], result: String? = nil,
+        label: StageLabel?
+    ) {
         line(
             comm: p.comm, tid: call.tid, nsTid: p.nsLevel > 0 ? nsTid : nil, name: call.name, args: args,
-            result: Decoder.result(call), label: label)
+            result: result ?? Decoder.result(call), label: label)
     }
 
     /// One syscall line, after a header when the stage changed (`clab trace view` too).

@@ -63,14 +63,20 @@ public struct Syscall: Sendable, Equatable {
         return slot < strings.count ? strings[slot] : nil
     }
 
-    /// A slot's whole text from a long-string record (slot 1 of execve: its whole argv).
+    /// A slot's whole text from a long-string record (slot 1 of execve: its whole argv). Only
+    /// when it continues what the slot holds: a record whose call was lost (ring buffer full)
+    /// is never shown as another call's.
     mutating func replace(slot: Int, with bytes: [UInt8]) {
         let name = self.name
         if slot == 1 && (name == "execve" || name == "execveat") {
+            guard let first = argv.first, bytes.starts(with: first) else { return }
             var items = bytes.split(separator: 0, omittingEmptySubsequences: false).map(Array.init)
             if items.last?.isEmpty == true { items.removeLast() }
             argv = items
             argvTruncated = bytes.count >= Int(CLAB_LONGSTR_MAX)
+            return
+        }
+        guard let held = string(slot), held.count == Int(CLAB_STR_MAX), bytes.starts(with: held.dropLast()) else {
             return
         }
         if slot == 0 { small.count = -1 }

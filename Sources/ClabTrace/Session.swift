@@ -28,7 +28,9 @@ final class TraceSession {
     private(set) var events: UInt64 = 0
     private(set) var hidden: UInt64 = 0
     private(set) var stats = [SyscallStat](repeating: SyscallStat(), count: Int(CLAB_MAX_SYSCALLS))
-    private let announced = Mutex<[(pid: pid_t, comm: String, phase: Phase, fds: [Int64: OpenFile])]>([])
+    private let announced = Mutex<
+        [(pid: pid_t, comm: String, phase: Phase, fds: [Int64: OpenFile], cwd: String?, sameRoot: Bool)]
+    >([])
     private let bpfNr = Int32(SyscallCatalog.number("bpf") ?? 321)
 
     init(outputs: SessionOutputs, phases: Phases?, selfPid: pid_t = 0) {
@@ -39,7 +41,10 @@ final class TraceSession {
 
     /// From another thread: a root the reader must know before its first record.
     func announce(pid: pid_t, comm: String, phase: Phase, fds: [Int64: OpenFile]) {
-        announced.withLock { $0.append((pid, comm, phase, fds)) }
+        // Read now, while it surely runs: the reader may get to it after it exited.
+        let cwd = ProcessTable.link("/proc/\(pid)/cwd")
+        let sameRoot = ProcessTable.sharesRoot(pid)
+        announced.withLock { $0.append((pid, comm, phase, fds, cwd, sameRoot)) }
     }
 
     /// On the reader thread, before each batch of records.
@@ -48,7 +53,11 @@ final class TraceSession {
             defer { list.removeAll() }
             return list
         }
-        for root in roots { table.addRoot(pid: root.pid, comm: root.comm, phase: root.phase, fds: root.fds) }
+        for root in roots {
+            table.addRoot(
+                pid: root.pid, comm: root.comm, phase: root.phase, fds: root.fds, cwd: root.cwd, sameRoot: root.sameRoot
+            )
+        }
     }
 
     func handle(_ base: UnsafeRawPointer, _ size: Int) {
@@ -96,29 +105,51 @@ final class TraceSession {
         if wanted && (outputs.json != nil || outputs.live != nil) {
             // Closures written at each call, not stored: non-escaping ones cost no allocation.
             // A 32-bit call's number means something else in x86_64's table: no stage from it.
-            let label = call.compat ? nil : phases?.label(call, in: p, path: { p.fds[$0]?.path })
+            let label = call.compat ? nil : phases?.label(call, in: p, path: { p.path(of: $0) })
             let nsTid = table.nsTid(call.tid, of: p)
             outputs.json?.syscall(
-                call, entry: SyscallCatalog.entry(for: call), process: p, nsTid: nsTid, fdPath: { p.fds[$0]?.path },
+                call, entry: SyscallCatalog.entry(for: call), process: p, nsTid: nsTid, fdPath: { p.path(of: $0) },
                 label: label)
             if outputs.live != nil {
                 if !outputs.focus || Phases.inFocus(call, label: label) {
-                    let args = Decoder.args(call, fdPath: { p.fds[$0]?.path })
-                    outputs.live?.syscall(call, process: p, nsTid: nsTid, args: args, label: label)
+                    // The arguments with the fd table before the call, the result after it
+                    // (dup2's new fd: `= 1<pipe:[...]>`, as strace -y).
+                    let args = Decoder.args(call, fdPath: { p.path(of: $0) })
+                    if !call.compat { table.apply(call, to: p) }
+                    var result = Decoder.result(call)
+                    if call.ret >= 0, !call.compat, returnsFD(call), let path = p.fds[call.ret]?.path {
+                        result += "<" + path + ">"
+                    }
+                    outputs.live?.syscall(call, process: p, nsTid: nsTid, args: args, result: result, label: label)
+                    return
                 } else {
                     hidden += 1
                 }
             }
         } else if phases != nil && !call.compat {
-            _ = phases?.label(call, in: p, path: { p.fds[$0]?.path })
+            _ = phases?.label(call, in: p, path: { p.path(of: $0) })
         }
         if !call.compat { table.apply(call, to: p) }
+    }
+
+    /// The calls whose return value is a new fd (strace -y annotates it).
+    private static let fdReturning: Set<Int32> = Set(
+        [
+            "open", "openat", "openat2", "creat", "dup", "dup2", "dup3", "socket", "accept", "accept4", "eventfd",
+            "eventfd2", "epoll_create", "epoll_create1", "memfd_create", "pidfd_open", "signalfd4", "timerfd_create",
+            "inotify_init1", "open_tree", "fsopen", "fsmount", "fspick",
+        ].compactMap { SyscallCatalog.number($0).map(Int32.init) })
+
+    private func returnsFD(_ call: Syscall) -> Bool {
+        if call.nr == 72 { return call.args[1] == 0 || call.args[1] == 1030 }  // fcntl F_DUPFD, F_DUPFD_CLOEXEC
+        return Self.fdReturning.contains(call.nr)
     }
 
     func handle(_ signal: SignalDelivery) {
         let p = table.process(signal.pid)
         let text = "--- " + Flags.signal(UInt64(signal.signal)) + " " + Decoder.siginfo(signal) + " ---"
-        outputs.live?.note(p.comm + " " + String(signal.tid) + "  " + text)
+        // The stage view (--step without --all) shows what the lessons are about: not these.
+        if !outputs.focus { outputs.live?.note(p.comm + " " + String(signal.tid) + "  " + text) }
         outputs.json?.signal(signal, text: text)
     }
 
@@ -136,7 +167,7 @@ final class TraceSession {
                 signal == 0
                 ? "+++ exited with \((status >> 8) & 0xFF) +++"
                 : "+++ killed by " + Flags.signal(UInt64(signal)) + (status & 0x80 != 0 ? " (core dumped) +++" : " +++")
-            outputs.live?.note(comm + " " + String(pid) + "  " + end)
+            if !outputs.focus { outputs.live?.note(comm + " " + String(pid) + "  " + end) }
         default:
             break
         }
