@@ -202,6 +202,8 @@ final class OutputBuffer {
 ///   (the kernel's oom:mark_victim; a memory limit struck)
 /// - `{"type":"cgroup","ts_ns","pid","tid","hierarchy","path"}`: a task moved into a cgroup
 ///   (cgroup:cgroup_attach_task; `path` within hierarchy number `hierarchy`)
+/// - `{"type":"signal","ts_ns","pid","tid","signal":"SIGCHLD","text":"--- SIGCHLD {si_signo=...} ---"}`:
+///   a signal delivered to a traced thread (signal:signal_deliver; SIGKILL is not, as in strace)
 /// - `{"type":"end","events":N,"lost":N,"duration_ns":N}`: always the last line; `lost` counts
 ///   records the ring buffer had no room for.
 struct JSONLinesWriter {
@@ -366,6 +368,24 @@ struct JSONLinesWriter {
         }
     }
 
+    /// `{"type":"signal","ts_ns","pid","tid","signal":"SIGCHLD","text":"--- SIGCHLD {...} ---"}`
+    func signal(_ s: SignalDelivery, text: String) {
+        let startNs = startNs
+        out.record { c in
+            c.literal("{\"type\":\"signal\",\"ts_ns\":")
+            c.decimal(Int64(bitPattern: s.ts &- startNs))
+            c.literal(",\"pid\":")
+            c.decimal(UInt64(s.pid))
+            c.literal(",\"tid\":")
+            c.decimal(UInt64(s.tid))
+            c.literal(",\"signal\":")
+            c.jsonString(Flags.signal(UInt64(s.signal)))
+            c.literal(",\"text\":")
+            c.jsonString(text)
+            c.literal("}\n")
+        }
+    }
+
     func end(events: UInt64, lost: UInt64, durationNs: UInt64) {
         out.record { c in
             c.literal("{\"type\":\"end\",\"events\":")
@@ -401,11 +421,13 @@ struct LiveWriter {
         return "\u{1B}[2m"
     }
 
-    mutating func syscall(_ call: Syscall, process p: TracedProcess, nsTid: UInt32, args: [String], label: StageLabel?)
-    {
+    mutating func syscall(
+        _ call: Syscall, process p: TracedProcess, nsTid: UInt32, args: [String], result: String? = nil,
+        label: StageLabel?
+    ) {
         line(
             comm: p.comm, tid: call.tid, nsTid: p.nsLevel > 0 ? nsTid : nil, name: call.name, args: args,
-            result: Decoder.result(call), label: label)
+            result: result ?? Decoder.result(call), label: label)
     }
 
     /// One syscall line, after a header when the stage changed (`clab trace view` too).
@@ -428,6 +450,9 @@ struct LiveWriter {
             out.append(line + "\n")
         }
     }
+
+    /// A line of its own: a signal's delivery, a process's end, an ABI switch (strace's notation).
+    mutating func note(_ text: String) { out.append(text + "\n") }
 
     /// The kernel events that are news on their own: an OOM kill, a move into a cgroup.
     mutating func kernelEvent(_ event: ProcessEvent, comm: String?) {
