@@ -242,20 +242,25 @@ struct Lab12Tests {
     }
 
     func verify(_ file: String) throws -> [ProbeResult] {
-        try TestEnv.ensureImage()
-        return try LabVerifiers.verify(lab: 12, pid: nil, profile: file, runtime: TestEnv.runtime)
+        try TestEnv.ensureImage(root: Self.root)
+        return try LabVerifiers.verify(
+            lab: 12, pid: nil, profile: file,
+            runtime: Runtime(layout: StateLayout.resolve(rootOption: Self.root), initPath: TestEnv.runtime.initPath))
     }
+
+    /// A state root of its own: "nothing left" must not see other suites' containers.
+    static var root: String { TestEnv.root + "/lab12" }
 
     /// Nothing of the probes' containers is left.
     func expectNothingLeft() {
-        let left = (try? FileManager.default.contentsOfDirectory(atPath: TestEnv.layout.root + "/run/containers")) ?? []
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: Self.root + "/run/containers")) ?? []
         #expect(left.isEmpty, "left behind: \(left)")
     }
 
     @Test func solutionPasses() throws {
         let file = try profile("solution.sh")
-        try TestEnv.ensureImage()
-        let out = try clab("lab", "check", "12", "--profile", file, env: ["CLAB_ROOT": TestEnv.root])
+        try TestEnv.ensureImage(root: Self.root)
+        let out = try clab("lab", "check", "12", "--profile", file, env: ["CLAB_ROOT": Self.root])
         #expect(out.status == 0, "\(out.stdout)\(out.stderr)")
         #expect(out.stdout.contains("all 6 properties hold: lab 12 done"), "\(out.stdout)")
         #expect(out.stdout.contains("chmod-probe: fchmodat2: EPERM (Operation not permitted)"))
