@@ -188,31 +188,9 @@ public enum Lab12Verifier {
                 _ = container.wait()
                 return .success(Run(output: "", timedOut: true))
             }
-            var output: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            var deadline = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &deadline)
-            deadline.tv_sec += Int(timeout)
-            var timedOut = false
-            while true {
-                var now = timespec()
-                clock_gettime(CLOCK_MONOTONIC, &now)
-                let left = (deadline.tv_sec - now.tv_sec) * 1000 + (deadline.tv_nsec - now.tv_nsec) / 1_000_000
-                var pfd = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
-                let ready = left > 0 ? poll(&pfd, 1, Int32(left)) : 0
-                if ready < 0 && errno == EINTR { continue }
-                if ready <= 0 {
-                    timedOut = true
-                    kill(container.pid, SIGKILL)
-                    break
-                }
-                let n = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }
-                output += buffer[0..<n]
-            }
+            let (output, timedOut) = Host.readAll(readEnd, timeout: timeout) { kill(container.pid, SIGKILL) }
             _ = container.wait()
-            return .success(Run(output: String(decoding: output, as: UTF8.self), timedOut: timedOut))
+            return .success(Run(output: output, timedOut: timedOut))
         } catch let error as ClabError {
             return .failure(error)
         } catch {

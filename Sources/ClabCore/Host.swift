@@ -74,38 +74,47 @@ public enum Host {
         } catch let error as SyscallError {
             throw ClabError("cannot run \(argv[0]): \(errnoDescription(error.errno))")
         }
+        let (output, timedOut) = readAll(readEnd, timeout: timeout) {
+            kill(pid, SIGKILL)  // our own child, by pid
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let text = output
+        if timedOut {
+            return (124, text + "\n\(Path.basename(argv[0])) did not finish within \(timeout ?? 0) s")
+        }
+        return (ExitStatus(raw: status).code, text)
+    }
+
+    /// Reads `fd` to its end, as text. With `timeout` (seconds), gives up then: `onTimeout` runs
+    /// (it kills the writer) and `timedOut` is true.
+    public static func readAll(_ fd: Int32, timeout: Int32?, onTimeout: () -> Void) -> (
+        output: String, timedOut: Bool
+    ) {
         var output: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         var deadline = timespec()
         clock_gettime(CLOCK_MONOTONIC, &deadline)
         deadline.tv_sec += Int(timeout ?? 0)
-        var timedOut = false
         while true {
             if timeout != nil {
                 var now = timespec()
                 clock_gettime(CLOCK_MONOTONIC, &now)
                 let left = (deadline.tv_sec - now.tv_sec) * 1000 + (deadline.tv_nsec - now.tv_nsec) / 1_000_000
-                var pfd = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
+                var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
                 let ready = left > 0 ? poll(&pfd, 1, Int32(left)) : 0
                 if ready < 0 && errno == EINTR { continue }
                 if ready <= 0 {
-                    timedOut = true
-                    kill(pid, SIGKILL)  // our own child, by pid
-                    break
+                    onTimeout()
+                    return (String(decoding: output, as: UTF8.self), true)
                 }
             }
-            let n = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
             output += buffer[0..<n]
         }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let text = String(decoding: output, as: UTF8.self)
-        if timedOut {
-            return (124, text + "\n\(Path.basename(argv[0])) did not finish within \(timeout ?? 0) s")
-        }
-        return (ExitStatus(raw: status).code, text)
+        return (String(decoding: output, as: UTF8.self), false)
     }
 
     /// Users to whom /etc/subuid or /etc/subgid ("name:start:count" lines) give ids in clab's
