@@ -102,6 +102,30 @@ static __always_inline void count_drop(void) {
     __u32 zero = 0;
     struct clab_counters *c = bpf_map_lookup_elem(&counters, &zero);
     if (c) c->drops++;
+    __u64 now = bpf_ktime_get_ns();
+    if (__sync_fetch_and_add(&clab_cfg.lost_pending, 1) == 0) clab_cfg.lost_first_ts = now;
+    clab_cfg.lost_last_ts = now;
+}
+
+// Before a record: if records were dropped since the last report, a CLAB_EV_LOST record says
+// how many, in the stream where the gap is. One load of a global when nothing was lost.
+static __always_inline void report_lost(void) {
+    if (!clab_cfg.lost_pending) return;
+    __u64 n = __sync_lock_test_and_set(&clab_cfg.lost_pending, 0);
+    if (!n) return;
+    struct clab_lost_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        // Still full: the drops stay pending (the one about to be made adds to them).
+        __sync_fetch_and_add(&clab_cfg.lost_pending, n);
+        return;
+    }
+    e->kind = CLAB_EV_LOST;
+    e->flags = 0;
+    e->pad = 0;
+    e->count = n;
+    e->first_ts = clab_cfg.lost_first_ts;
+    e->last_ts = clab_cfg.lost_last_ts;
+    bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
 }
 
 // Wake the reader when the waiting data crosses a multiple of wake_bytes: a wakeup per record
@@ -225,6 +249,7 @@ static __always_inline void fill_event(struct clab_syscall_event *e, struct clab
 static __always_inline void emit_syscall(struct clab_pending *p, __u64 pid_tgid, long ret, __u16 flags) {
     __u64 now = bpf_ktime_get_ns();
     __u32 spec = capture_spec(p->nr);
+    report_lost();
     if (!spec) {
         struct clab_syscall_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
         if (!e) {
@@ -342,6 +367,7 @@ static __always_inline int emit_netlink(struct clab_pending *p, __u64 pid_tgid, 
     struct sock___clab *sk = socket_of((__s32)p->args[0]);
     if (!sk || BPF_CORE_READ(sk, __sk_common.skc_family) != AF_NETLINK) return 0;
     __u64 now = bpf_ktime_get_ns();
+    report_lost();
     struct clab_syscall_netlink_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
     if (!e) {
         count_drop();
@@ -496,6 +522,7 @@ static __always_inline __u32 ns_pid_of(struct task_struct *t, __u32 *level) {
 }
 
 static __always_inline struct clab_proc_event *reserve_proc(__u16 kind) {
+    report_lost();
     struct clab_proc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
     if (!e) {
         count_drop();
@@ -602,6 +629,7 @@ int BPF_PROG(on_oom_victim, struct task_struct *task, uid_t uid) {
 SEC("tp_btf/cgroup_attach_task")
 int BPF_PROG(on_cgroup_attach, struct cgroup *dst, const char *path, struct task_struct *task, bool threadgroup) {
     if (!clab_cfg.emit_proc || !task_traced(task)) return 0;
+    report_lost();
     struct clab_cgroup_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
     if (!e) {
         count_drop();

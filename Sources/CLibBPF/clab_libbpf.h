@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -54,6 +55,9 @@ static inline pid_t clab_trace_spawn(const char *path, char *const *argv, char *
     *pidfd = fd;
     return (pid_t)pid;
 }
+
+/// A close-on-exec, non-blocking signalfd for `mask` (Swift's Glibc does not import signalfd).
+static inline int clab_signalfd(const sigset_t *mask) { return signalfd(-1, mask, SFD_CLOEXEC | SFD_NONBLOCK); }
 
 /// The calling thread's id (glibc's gettid() needs _GNU_SOURCE, which Swift's Glibc lacks).
 static inline pid_t clab_gettid(void) { return (pid_t)syscall(SYS_gettid); }

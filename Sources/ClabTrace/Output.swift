@@ -145,7 +145,10 @@ final class OutputBuffer {
         base = .allocate(capacity: capacity)
     }
 
-    deinit { base.deallocate() }
+    deinit {
+        flush()
+        base.deallocate()
+    }
 
     /// Room for one record, written through a cursor.
     @inline(__always)
@@ -182,6 +185,17 @@ final class OutputBuffer {
     }
 }
 
+/// Writes through a cursor as plain text (the live view).
+struct CursorSink: TextSink {
+    var c: Cursor
+    mutating func put(_ b: UInt8) { c.byte(b) }
+    mutating func put(_ raw: UnsafeRawBufferPointer) { c.bytes(raw) }
+    mutating func put(_ s: StaticString) { c.literal(s) }
+    mutating func put(_ s: String) { c.string(s) }
+    mutating func decimal(_ v: Int64) { c.decimal(v) }
+    mutating func decimal(_ v: UInt64) { c.decimal(v) }
+}
+
 /// `--json FILE`: JSON Lines, one object per line, each with a "type".
 ///
 /// Schema (version 1). Times are nanoseconds since the trace started (CLOCK_MONOTONIC); pids
@@ -202,8 +216,11 @@ final class OutputBuffer {
 ///   (the kernel's oom:mark_victim; a memory limit struck)
 /// - `{"type":"cgroup","ts_ns","pid","tid","hierarchy","path"}`: a task moved into a cgroup
 ///   (cgroup:cgroup_attach_task; `path` within hierarchy number `hierarchy`)
-/// - `{"type":"end","events":N,"lost":N,"duration_ns":N}`: always the last line; `lost` counts
-///   records the ring buffer had no room for.
+/// - `{"type":"lost","ts_ns","last_ns","count":N}`: `count` records the ring buffer had no room
+///   for, dropped between `ts_ns` and `last_ns`, at this place in the stream
+/// - `{"type":"end","events":N,"lost":N,"duration_ns":N}`: always the last line; `events` counts
+///   the syscall lines written, `lost` the records the ring buffer had no room for (the sum of
+///   the `lost` lines).
 struct JSONLinesWriter {
     let out: OutputBuffer
     let startNs: UInt64
@@ -366,6 +383,19 @@ struct JSONLinesWriter {
         }
     }
 
+    func lost(_ count: UInt64, firstTs: UInt64, lastTs: UInt64) {
+        let startNs = startNs
+        out.record { c in
+            c.literal("{\"type\":\"lost\",\"ts_ns\":")
+            c.decimal(Int64(bitPattern: firstTs &- startNs))
+            c.literal(",\"last_ns\":")
+            c.decimal(Int64(bitPattern: lastTs &- startNs))
+            c.literal(",\"count\":")
+            c.decimal(count)
+            c.literal("}\n")
+        }
+    }
+
     func end(events: UInt64, lost: UInt64, durationNs: UInt64) {
         out.record { c in
             c.literal("{\"type\":\"end\",\"events\":")
@@ -389,7 +419,8 @@ struct LiveWriter {
     var lastLabel: StageLabel?
 
     init(fd: Int32, color: Bool) {
-        out = OutputBuffer(fd: fd, limit: 0)
+        // Written in batches: the reader flushes at the end of each (at least every 20 ms).
+        out = OutputBuffer(fd: fd)
         self.color = color
     }
 
@@ -401,24 +432,68 @@ struct LiveWriter {
         return "\u{1B}[2m"
     }
 
-    mutating func syscall(_ call: Syscall, process p: TracedProcess, nsTid: UInt32, args: [String], label: StageLabel?)
-    {
-        line(
-            comm: p.comm, tid: call.tid, nsTid: p.nsLevel > 0 ? nsTid : nil, name: call.name, args: args,
-            result: Decoder.result(call), label: label)
+    /// One traced syscall, written straight into the output buffer: no string per argument
+    /// or per line (the reader writes hundreds of thousands a second).
+    mutating func syscall(
+        _ call: Syscall, process p: TracedProcess, nsTid: UInt32, label: StageLabel?, fdPath: (Int64) -> String?
+    ) {
+        header(label)
+        let tint = color && label != nil ? tint(label) : ""
+        let entry = SyscallCatalog.entry(Int(call.nr))
+        out.record { c in
+            if !tint.isEmpty { c.string(tint) }
+            c.string(p.comm)
+            c.byte(0x20)
+            c.decimal(UInt64(call.tid))
+            if p.nsLevel > 0 {
+                c.byte(UInt8(ascii: "/"))
+                c.decimal(UInt64(nsTid))
+            }
+            c.literal("  ")
+            if let entry { c.string(entry.name) } else { c.string(call.name) }
+            c.byte(UInt8(ascii: "("))
+            var sink = CursorSink(c: c)
+            var first = true
+            for i in 0..<(entry?.kinds.count ?? 6) {
+                let mark = sink.c.p
+                if !first { sink.c.literal(", ") }
+                if Decoder.writeArg(i, of: call, entry: entry, fdPath: fdPath, into: &sink) {
+                    first = false
+                } else {
+                    sink.c.p = mark
+                }
+            }
+            c = sink.c
+            c.literal(") = ")
+            if call.errno == nil && !call.unfinished && !call.noReturn && entry?.returnsAddress != true {
+                c.decimal(call.ret)
+            } else {
+                c.string(Decoder.result(call))
+            }
+            if !tint.isEmpty { c.literal("\u{1B}[0m") }
+            c.byte(0x0A)
+        }
+    }
+
+    /// Records lost at this point (the ring buffer was full), as strace marks what it skips.
+    func lost(_ count: UInt64) {
+        let text = "--- lost \(count) events ---"
+        out.append(color ? "\u{1B}[1;31m" + text + "\u{1B}[0m\n" : text + "\n")
+    }
+
+    private mutating func header(_ label: StageLabel?) {
+        guard let label, label != lastLabel else { return }
+        lastLabel = label
+        let lesson = label.lesson.map { "  (\($0))" } ?? ""
+        out.append(
+            tint(label) + (color ? "\u{1B}[1m" : "") + "── " + label.title + lesson + (color ? "\u{1B}[0m" : "") + "\n")
     }
 
     /// One syscall line, after a header when the stage changed (`clab trace view` too).
     mutating func line(
         comm: String, tid: UInt32, nsTid: UInt32?, name: String, args: [String], result: String, label: StageLabel?
     ) {
-        if let label, label != lastLabel {
-            lastLabel = label
-            let lesson = label.lesson.map { "  (\($0))" } ?? ""
-            out.append(
-                tint(label) + (color ? "\u{1B}[1m" : "") + "── " + label.title + lesson + (color ? "\u{1B}[0m" : "")
-                    + "\n")
-        }
+        header(label)
         var who = comm + " " + String(tid)
         if let nsTid { who += "/" + String(nsTid) }
         let line = who + "  " + name + "(" + args.joined(separator: ", ") + ") = " + result
