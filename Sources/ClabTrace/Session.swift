@@ -265,7 +265,7 @@ final class RingReader: @unchecked Sendable {
         while let chunk = queue.next() {
             // Roots announced before their first record was made are known before it is read.
             session.takeAnnouncements()
-            chunk.forEach { session.handle($0, $1) }
+            chunk.eachRecord { session.handle($0, $1) }
             let more = queue.recycle(chunk)
             // A batch ends where the queue runs dry: one write per output per batch.
             if !more { session.flush() }
@@ -291,7 +291,7 @@ final class RecordQueue: @unchecked Sendable {
         init() { base = .allocate(byteCount: RecordQueue.chunkSize, alignment: 8) }
         deinit { base.deallocate() }
 
-        func forEach(_ body: (UnsafeRawPointer, Int) -> Void) {
+        func eachRecord(_ body: (UnsafeRawPointer, Int) -> Void) {
             var offset = 0
             while offset < used {
                 let size = base.load(fromByteOffset: offset, as: Int.self)

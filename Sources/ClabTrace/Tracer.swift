@@ -90,7 +90,7 @@ public enum Tracer {
         sigaddset(&stopSignals, SIGHUP)
         var savedMask = sigset_t()
         pthread_sigmask(SIG_BLOCK, &stopSignals, &savedMask)
-        defer { pthread_sigmask(SIG_SETMASK, &savedMask, nil) }
+        defer { unblock(stopSignals, restoring: savedMask) }
         let signalFD = clab_signalfd(&stopSignals)
         guard signalFD >= 0 else { throw SyscallError("signalfd") }
         defer { close(signalFD) }
@@ -138,7 +138,10 @@ public enum Tracer {
     /// job), whereas `--pid` leaves the processes it attached to running, as `strace -p` does.
     /// Returns the command's status and the signal, if one stopped the trace.
     static func waitForCommand(_ pid: pid_t, pidfd: Int32, signalFD: Int32) -> (ExitStatus, Int32?) {
-        var fds = [pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0), pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0)]
+        var fds = [
+            pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0),
+        ]
         while true {
             let n = poll(&fds, 2, -1)
             if n < 0 && errno == EINTR { continue }
@@ -216,7 +219,7 @@ public enum Tracer {
         sigaddset(&stop, SIGHUP)
         var saved = sigset_t()
         pthread_sigmask(SIG_BLOCK, &stop, &saved)
-        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+        defer { unblock(stop, restoring: saved) }
         let tree = ProcFS.tree(of: pid)
         let trace = try Trace(
             options: options, phases: nil, selfPid: 0, mode: "attach", stage: nil, command: ProcFS.cmdline(pid),
@@ -248,6 +251,17 @@ public enum Tracer {
             if sigtimedwait(&stop, nil, &wait) > 0 { break }
         }
         return trace.finish(exitCode: 0)
+    }
+
+    /// Restores the signal mask once the trace has ended, first taking any stop signal still
+    /// pending (`timeout` signals both clab and its process group): it was for the trace, which
+    /// has ended, and must not kill clab now.
+    static func unblock(_ signals: sigset_t, restoring saved: sigset_t) {
+        var signals = signals
+        var saved = saved
+        var now = timespec(tv_sec: 0, tv_nsec: 0)
+        while sigtimedwait(&signals, nil, &now) > 0 {}
+        pthread_sigmask(SIG_SETMASK, &saved, nil)
     }
 
     /// Marks every thread of a running process, through thread pidfds.
