@@ -161,13 +161,8 @@ final class RingReader: @unchecked Sendable {
     init(program: TraceProgram, session: TraceSession) throws {
         self.session = session
         queue = RecordQueue(limit: RecordQueue.limit(ring: program.bufferBytes))
-        let context = Unmanaged.passUnretained(queue).toOpaque()
-        let callback: ring_buffer_sample_fn = { ctx, data, size in
-            guard let ctx, let data else { return 0 }
-            Unmanaged<RecordQueue>.fromOpaque(ctx).takeUnretainedValue().append(UnsafeRawPointer(data), size)
-            return 0
-        }
-        guard let ring = ring_buffer__new(program.eventsFD, callback, context, nil) else {
+        guard let ring = ring_buffer__new(program.eventsFD, clab_sink_record, UnsafeMutableRawPointer(queue.sink), nil)
+        else {
             throw ClabTraceError("cannot read the ring buffer: \(String(cString: strerror(errno)))")
         }
         self.ring = ring
@@ -275,9 +270,10 @@ final class RingReader: @unchecked Sendable {
 }
 
 /// Records copied out of the ring buffer, in chunks handed from the ring thread to the decode
-/// thread. Each record is its size (8 bytes) and its bytes, padded to 8.
+/// thread. Each record is its size (8 bytes) and its bytes, padded to 8 (`clab_sink_record`
+/// writes them, in C).
 final class RecordQueue: @unchecked Sendable {
-    // @unchecked: `current` belongs to the ring thread; everything else is under `lock`.
+    // @unchecked: `current` and `sink` belong to the ring thread; the rest is under `lock`.
     static let chunkSize = 1 << 20
 
     /// Bytes the queue may hold: 32 ring buffers' worth (256 MiB for the default 8 MiB), at
@@ -301,6 +297,8 @@ final class RecordQueue: @unchecked Sendable {
         }
     }
 
+    /// The ring thread's write position: `current`'s memory.
+    let sink = UnsafeMutablePointer<clab_sink>.allocate(capacity: 1)
     private let maxChunks: Int
     private var allocated = 1
     private var current: Chunk
@@ -316,6 +314,15 @@ final class RecordQueue: @unchecked Sendable {
         current = Chunk()
         pthread_mutex_init(lock, nil)
         pthread_cond_init(changed, nil)
+        sink.initialize(
+            to: clab_sink(
+                base: current.base.assumingMemoryBound(to: UInt8.self), used: 0, cap: Self.chunkSize,
+                owner: nil,
+                full: { owner in
+                    guard let owner else { return }
+                    Unmanaged<RecordQueue>.fromOpaque(owner).takeUnretainedValue().handOn(waitForRoom: true)
+                }))
+        sink.pointee.owner = Unmanaged.passUnretained(self).toOpaque()
     }
 
     deinit {
@@ -323,21 +330,12 @@ final class RecordQueue: @unchecked Sendable {
         pthread_mutex_destroy(lock)
         lock.deallocate()
         changed.deallocate()
-    }
-
-    /// On the ring thread: one record (a ring-buffer record is at most a few KiB).
-    func append(_ data: UnsafeRawPointer, _ size: Int) {
-        let room = 8 + (size + 7) & ~7
-        guard room <= Self.chunkSize else { return }
-        if current.used + room > Self.chunkSize { handOn(waitForRoom: true) }
-        current.base.storeBytes(of: size, toByteOffset: current.used, as: Int.self)
-        (current.base + current.used + 8).copyMemory(from: data, byteCount: size)
-        current.used += room
+        sink.deallocate()
     }
 
     /// On the ring thread, after each pass: what it read goes to the decoder now.
     func publish() {
-        if current.used > 0 { handOn(waitForRoom: false) }
+        if sink.pointee.used > 0 { handOn(waitForRoom: false) }
     }
 
     /// Queues `current` and takes a fresh chunk: a free one, a new one while under the limit,
@@ -346,25 +344,34 @@ final class RecordQueue: @unchecked Sendable {
     private func handOn(waitForRoom: Bool) {
         pthread_mutex_lock(lock)
         defer { pthread_mutex_unlock(lock) }
-        while free.isEmpty && allocated >= maxChunks && !closed {
+        while free.isEmpty && allocated >= maxChunks {
             guard waitForRoom else { return }
             pthread_cond_wait(changed, lock)
         }
+        queueCurrent(fresh: free.popLast())
+    }
+
+    /// Under `lock`: `current` to the decoder, `fresh` (or a new chunk) in its place.
+    private func queueCurrent(fresh: Chunk?) {
+        current.used = sink.pointee.used
         ready.append(current)
-        if let chunk = free.popLast() {
-            current = chunk
+        if let fresh {
+            current = fresh
         } else {
             current = Chunk()
             allocated += 1
         }
         current.used = 0
+        sink.pointee.base = current.base.assumingMemoryBound(to: UInt8.self)
+        sink.pointee.used = 0
         pthread_cond_broadcast(changed)
     }
 
-    /// On the ring thread, at the end: what is left goes, and the decoder stops when done.
+    /// On the ring thread, at the end: what is left goes (over the limit if need be), and the
+    /// decoder stops once it is done, in the same step, so nothing is left behind.
     func close() {
-        publish()
         pthread_mutex_lock(lock)
+        if sink.pointee.used > 0 { queueCurrent(fresh: free.popLast()) }
         closed = true
         pthread_cond_broadcast(changed)
         pthread_mutex_unlock(lock)
