@@ -16,7 +16,8 @@
 //   A call seccomp refused never reaches sys_enter: its return alone makes its record.
 // - events mode (sys_enter_events/sys_exit_events): one record per syscall in the `events` ring
 //   buffer, with the strings the reader asked for (the `capture` map); records that do not fit
-//   are counted per CPU in `counters`, never silently lost.
+//   are counted per CPU in `counters` and reported in the stream by a CLAB_EV_LOST record before
+//   the next one that fits, never silently lost.
 // - netlink messages (events mode): sendto/recvfrom/sendmsg/recvmsg on an AF_NETLINK socket
 //   carry the messages (the first CLAB_NL_MAX bytes of the buffer, or of the first iovec), so
 //   the reader can decode RTM_NEWLINK{ifname="veth0", kind="veth"} and nftables batches. Whether
