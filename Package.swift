@@ -33,7 +33,7 @@ let package = Package(
         .target(
             name: "ClabCore", dependencies: ["ClabKernel", "CShims", "ClabNetwork", "ClabSeccomp", "ClabDevices"]),
         // Isolation probes, shared by `clab check` and the test suites.
-        .target(name: "ClabChecks", dependencies: ["ClabCore", "ClabNetwork", "ClabNetlink"]),
+        .target(name: "ClabChecks", dependencies: ["ClabCore", "ClabNetwork", "ClabNetlink", "ClabSeccomp"]),
         // libbpf (Debian's libbpf-dev), the record layouts shared with the BPF program, and the
         // traced child's fork-to-execve in C.
         .systemLibrary(

@@ -52,6 +52,11 @@ char LICENSE[] SEC("license") = "GPL";
 #define NR_SENDMSG 46
 #define NR_RECVMSG 47
 
+#define NR_I386_EXIT 1
+#define NR_I386_EXIT_GROUP 252
+#define TS_COMPAT 0x0002  // thread_info.status: a 32-bit syscall is active (arch/x86)
+#define SIGKILL 9
+
 #define AF_NETLINK 16
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
@@ -109,16 +114,17 @@ static __always_inline void count_drop(void) {
 }
 
 // Before a record: if records were dropped since the last report, a CLAB_EV_LOST record says
-// how many, in the stream where the gap is. One load of a global when nothing was lost.
-static __always_inline void report_lost(void) {
-    if (!clab_cfg.lost_pending) return;
+// how many, in the stream where the gap is. One load of a global when nothing was lost. A global
+// function, like emit_syscall: verified once, not at each place a record is written.
+__noinline int report_lost(void) {
+    if (!clab_cfg.lost_pending) return 0;
     __u64 n = __sync_lock_test_and_set(&clab_cfg.lost_pending, 0);
-    if (!n) return;
+    if (!n) return 0;
     struct clab_lost_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
     if (!e) {
         // Still full: the drops stay pending (the one about to be made adds to them).
         __sync_fetch_and_add(&clab_cfg.lost_pending, n);
-        return;
+        return 0;
     }
     e->kind = CLAB_EV_LOST;
     e->flags = 0;
@@ -127,6 +133,7 @@ static __always_inline void report_lost(void) {
     e->first_ts = clab_cfg.lost_first_ts;
     e->last_ts = clab_cfg.lost_last_ts;
     bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+    return 0;
 }
 
 // Wake the reader when the waiting data crosses a multiple of wake_bytes: a wakeup per record
@@ -140,9 +147,19 @@ static __always_inline __u64 wake_flags(__u64 size) {
     return waiting / step != before / step ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
+// The current thread's slot, if it has one. Every syscall of every process on the machine comes
+// through here: a task no trace ever marked has no task-local storage at all, and one load of
+// task->bpf_storage says so, before any helper call or map lookup (bench/trace.sh measures what
+// is left for untraced processes).
+static __always_inline struct clab_pending *slot_of_current(void) {
+    struct task_struct *t = bpf_get_current_task_btf();
+    if (!t->bpf_storage) return 0;
+    return bpf_task_storage_get(&inflight, t, 0, 0);
+}
+
 // The current thread's slot if it is traced. An armed root becomes traced at its execve.
 static __always_inline struct clab_pending *traced_current(long id) {
-    struct clab_pending *p = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
+    struct clab_pending *p = slot_of_current();
     if (!p || p->state == CLAB_UNTRACED) return 0;
     if (p->state == CLAB_ARMED) {
         if (id != NR_EXECVE && id != NR_EXECVEAT) return 0;
@@ -157,24 +174,58 @@ static __always_inline __u32 capture_spec(__s32 nr) {
     return spec ? *spec : 0;
 }
 
+// A string that filled its slot, read again whole (up to PATH_MAX) into a record of its own that
+// goes just before its syscall's. Only long strings pay for it. A global function: the verifier
+// checks it once, not at every place a record is written (that made loading 4x slower).
+__noinline int emit_longstr(int slot, __u64 addr) {
+    const void *src = (const void *)addr;
+    report_lost();
+    struct clab_longstr_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        count_drop();
+        return 0;
+    }
+    e->kind = CLAB_EV_LONGSTR;
+    e->slot = slot;
+    e->tid = (__u32)bpf_get_current_pid_tgid();
+    e->pad = 0;
+    long n = bpf_probe_read_user_str(e->data, CLAB_LONGSTR_MAX, src);
+    if (n <= 0) {
+        bpf_ringbuf_discard(e, 0);
+        return 0;
+    }
+    e->len = n;
+    bpf_ringbuf_submit(e, 0);
+    return 0;
+}
+
 // One slot: a user string or buffer into s->data[slot]. `spec` is the slot's byte (see
 // clab_trace_events.h).
-static __always_inline void read_slot(struct clab_strings *s, int slot, __u8 spec, const __u64 *args, long ret) {
+static __always_inline int read_slot(struct clab_strings *s, int slot, __u8 spec, const __u64 *args, long ret) {
     __u32 a = spec & 7;
-    if (a == 0 || a > 6) return;
+    if (a == 0 || a > 6) return 0;
     const void *src = (const void *)args[a - 1];
     char *dst = &s->data[slot * CLAB_STR_MAX];
     __u32 l = (spec >> 3) & 7;
     if (l == 0) {
         long n = bpf_probe_read_user_str(dst, CLAB_STR_MAX, src);
         s->len[slot] = n > 0 ? n : 0;
-        return;
+        return n == CLAB_STR_MAX;  // filled the slot: the caller writes it whole (emit_longstrs)
     }
     __s64 n = spec & CLAB_CAP_ARGV ? l * 8 : l == 7 ? ret : (l <= 6 ? (__s64)args[l - 1] : 0);
     if (n < 0) n = 0;
     if (n > CLAB_STR_MAX) n = CLAB_STR_MAX;
     if (bpf_probe_read_user(dst, n, src) < 0) n = 0;
     s->len[slot] = n;
+    return 0;
+}
+
+// The long-string records for the slots in `mask` (bit i: slot i filled up).
+static __always_inline void emit_longstrs(__u32 mask, __u32 spec, const __u64 *args) {
+    for (int slot = 0; slot < CLAB_STR_SLOTS; slot++) {
+        __u32 a = (spec >> (slot * 8)) & 7;
+        if ((mask & (1u << slot)) && a >= 1 && a <= 6) emit_longstr(slot, args[a - 1]);
+    }
 }
 
 // execve's argv: up to CLAB_ARGV_MAX strings packed NUL-separated from slot 1 to the end.
@@ -183,13 +234,21 @@ static __always_inline __u32 read_argv(struct clab_strings *s, const char *const
     s->argc = 0;
     for (int i = 0; i < CLAB_ARGV_MAX; i++) {
         const char *p = 0;
-        if (bpf_probe_read_user(&p, sizeof(p), &argv[i]) < 0 || !p) goto done;
+        // Unreadable (not paged in yet, as after a vfork) is not the end of argv: say so.
+        if (bpf_probe_read_user(&p, sizeof(p), &argv[i]) < 0) {
+            flags = CLAB_F_ARGV_FAULT;
+            goto done;
+        }
+        if (!p) goto done;
         if (off > CLAB_DATA_MAX - 2 * CLAB_STR_MAX) {
             flags = CLAB_F_ARGV_MORE;
             goto done;
         }
         long n = bpf_probe_read_user_str(&s->data[CLAB_STR_MAX + off], CLAB_STR_MAX, p);
-        if (n <= 0) goto done;
+        if (n <= 0) {
+            flags = CLAB_F_ARGV_FAULT;
+            goto done;
+        }
         off += n;
         s->argc++;
     }
@@ -199,19 +258,21 @@ done:
     return flags;
 }
 
-// Fills the strings of one syscall; returns extra flags.
+// Fills the strings of one syscall; returns extra flags. s->pad: the string slots that filled up
+// (kept in memory, not in a register: the verifier would explore each combination).
 static __always_inline __u32 read_strings(struct clab_strings *s, __u32 spec, const __u64 *args, long ret) {
     __u32 flags = 0;
     s->len[0] = s->len[1] = s->len[2] = s->len[3] = 0;
     s->argc = 0;
     s->argv_len = 0;
+    s->pad = 0;
     for (int slot = 0; slot < CLAB_STR_SLOTS; slot++) {
         __u8 b = spec >> (slot * 8);
         if ((b & CLAB_CAP_ARGV) && !(b & 0x38)) {
             __u32 a = b & 7;
             if (a >= 1 && a <= 6) flags |= read_argv(s, (const char *const *)args[a - 1]);
-        } else {
-            read_slot(s, slot, b, args, ret);
+        } else if (read_slot(s, slot, b, args, ret)) {
+            s->pad |= 1u << slot;
         }
     }
     return flags;
@@ -241,52 +302,72 @@ static __always_inline void fill_event(struct clab_syscall_event *e, struct clab
     e->pid = pid_tgid >> 32;
     e->tid = (__u32)pid_tgid;
     e->ts = p->ts;
-    e->dur = now - p->ts;
+    e->dur = p->held ? p->held_dur : now - p->ts;
     e->ret = ret;
     __builtin_memcpy(e->args, p->args, sizeof(e->args));
 }
 
-// The record of one completed (or never-returning) syscall.
-static __always_inline void emit_syscall(struct clab_pending *p, __u64 pid_tgid, long ret, __u16 flags) {
+// The record of one completed (or never-returning) syscall. A global function: verified once,
+// not at each of the five places that write one.
+__noinline int emit_syscall(struct clab_pending *p, __u64 pid_tgid, long ret, __u32 flags) {
+    if (!p) return 0;
     __u64 now = bpf_ktime_get_ns();
-    __u32 spec = capture_spec(p->nr);
+    // The capture map is by x86_64 number: a 32-bit call's arguments are shown as numbers.
+    __u32 spec = p->abi ? 0 : capture_spec(p->nr);
+    flags |= p->abi;
     report_lost();
     if (!spec) {
         struct clab_syscall_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
         if (!e) {
             count_drop();
-            return;
+            return 0;
         }
         fill_event(e, p, pid_tgid, now, ret, flags);
         bpf_ringbuf_submit(e, wake_flags(sizeof(*e)));
-        return;
+        return 0;
     }
     if (small_spec(spec)) {
         struct clab_syscall_small_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
         if (!e) {
             count_drop();
-            return;
+            return 0;
         }
         read_small(&e->d, spec, p->args, ret);
         fill_event(&e->ev, p, pid_tgid, now, ret, flags | CLAB_F_SMALL);
         bpf_ringbuf_submit(e, wake_flags(sizeof(*e)));
-        return;
+        return 0;
     }
     struct clab_syscall_strings_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
     if (!e) {
         count_drop();
-        return;
+        return 0;
     }
     flags |= CLAB_F_STRINGS;
     if (p->flags & CLAB_CAP_AT_ENTRY) {
         // Read at entry (execve): copy what was saved.
         bpf_probe_read_kernel(&e->s, sizeof(e->s), &p->s);
-        flags |= p->flags & CLAB_F_ARGV_MORE;
+        flags |= p->flags & (CLAB_F_ARGV_MORE | CLAB_F_ARGV_FAULT | CLAB_F_ARGV_EXEC);
     } else {
         flags |= read_strings(&e->s, spec, p->args, ret);
+        __u32 full = e->s.pad;
+        if (full) {
+            // A long string's record must come before its syscall's, and records are read in
+            // the order they were reserved: write it, then move this one behind it.
+            emit_longstrs(full, spec, p->args);
+            struct clab_syscall_strings_event *moved = bpf_ringbuf_reserve(&events, sizeof(*moved), 0);
+            if (!moved) {
+                bpf_ringbuf_discard(e, 0);
+                count_drop();
+                return 0;
+            }
+            bpf_probe_read_kernel(&moved->s, sizeof(moved->s), &e->s);
+            bpf_ringbuf_discard(e, 0);
+            e = moved;
+        }
     }
     fill_event(&e->ev, p, pid_tgid, now, ret, flags);
     bpf_ringbuf_submit(e, wake_flags(sizeof(*e)));
+    return 0;
 }
 
 // Local views of the kernel types the netlink check reads, with only those fields: CO-RE
@@ -424,6 +505,20 @@ static __always_inline int emit_netlink(struct clab_pending *p, __u64 pid_tgid, 
 static __always_inline void save_entry(struct clab_pending *p, struct pt_regs *regs, long id) {
     p->nr = id;
     p->flags = 0;
+    p->held = 0;
+    // int $0x80 from a 64-bit process: the i386 table, its registers (the low halves).
+    struct task_struct *t = bpf_get_current_task_btf();
+    p->abi = t->thread_info.status & TS_COMPAT ? CLAB_F_COMPAT : 0;
+    if (p->abi) {
+        p->args[0] = (__u32)regs->bx;
+        p->args[1] = (__u32)regs->cx;
+        p->args[2] = (__u32)regs->dx;
+        p->args[3] = (__u32)regs->si;
+        p->args[4] = (__u32)regs->di;
+        p->args[5] = (__u32)regs->bp;
+        p->ts = bpf_ktime_get_ns();
+        return;
+    }
     // The x86_64 syscall ABI: rdi, rsi, rdx, r10, r8, r9.
     p->args[0] = regs->di;
     p->args[1] = regs->si;
@@ -443,33 +538,57 @@ static __always_inline int refused_before_entry(struct clab_pending *p, struct p
     return p->state == CLAB_TRACED && ret < 0 && ret >= -4095 && nr >= 0 && nr < CLAB_MAX_SYSCALLS;
 }
 
+// A call that returned ERESTART* waits in the thread's slot (see sys_exit_events): written now,
+// before what follows it (the next call, a signal's delivery).
+static __always_inline void flush_held(struct clab_pending *p) {
+    if (!p->held) return;
+    emit_syscall(p, bpf_get_current_pid_tgid(), p->held_ret, 0);
+    p->held = 0;
+    p->nr = -1;
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter_events, struct pt_regs *regs, long id) {
     struct clab_pending *p = traced_current(id);
     if (!p) return 0;
+    flush_held(p);
     save_entry(p, regs, id);
-    if (id == NR_EXIT || id == NR_EXIT_GROUP) {
+    if (p->abi ? id == NR_I386_EXIT || id == NR_I386_EXIT_GROUP : id == NR_EXIT || id == NR_EXIT_GROUP) {
         emit_syscall(p, bpf_get_current_pid_tgid(), 0, CLAB_F_NORETURN);
         p->nr = -1;
         return 0;
     }
-    __u32 spec = capture_spec(id);
+    __u32 spec = p->abi ? 0 : capture_spec(id);
     // Bit 7 of the first slot: read every slot now (execve).
-    if (spec & CLAB_CAP_AT_ENTRY) p->flags = CLAB_CAP_AT_ENTRY | read_strings(&p->s, spec, p->args, 0);
+    if (spec & CLAB_CAP_AT_ENTRY) {
+        // Read at entry, written at the return: a long string's record goes now, before it.
+        p->flags = CLAB_CAP_AT_ENTRY | read_strings(&p->s, spec, p->args, 0);
+        if (p->s.pad) emit_longstrs(p->s.pad, spec, p->args);
+    }
     return 0;
 }
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit_events, struct pt_regs *regs, long ret) {
-    struct clab_pending *p = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
+    struct clab_pending *p = slot_of_current();
     if (!p) return 0;
     if (p->nr < 0) {
         if (!refused_before_entry(p, regs, ret)) return 0;
         save_entry(p, regs, (long)regs->orig_ax);
     }
+    if (p->held) return 0;
+    // ERESTARTSYS..ERESTART_RESTARTBLOCK: a signal interrupts the call. If it is SIGKILL, the
+    // thread dies without returning to user space and strace shows the call <unfinished ...>;
+    // otherwise `= ? ERESTARTSYS`. Which one is known only later: the record waits.
+    if (ret <= -512 && ret >= -516) {
+        p->held = 1;
+        p->held_ret = ret;
+        p->held_dur = bpf_ktime_get_ns() - p->ts;
+        return 0;
+    }
     __u64 pid_tgid = bpf_get_current_pid_tgid();
     // One compare for every other syscall: sendto, recvfrom, sendmsg and recvmsg are 44-47.
-    if ((__u32)(p->nr - NR_SENDTO) <= NR_RECVMSG - NR_SENDTO && emit_netlink(p, pid_tgid, ret)) {
+    if (!p->abi && (__u32)(p->nr - NR_SENDTO) <= NR_RECVMSG - NR_SENDTO && emit_netlink(p, pid_tgid, ret)) {
         p->nr = -1;
         return 0;
     }
@@ -502,7 +621,7 @@ int BPF_PROG(sys_enter_count, struct pt_regs *regs, long id) {
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit_count, struct pt_regs *regs, long ret) {
-    struct clab_pending *p = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
+    struct clab_pending *p = slot_of_current();
     if (!p) return 0;
     if (p->nr < 0) {
         if (refused_before_entry(p, regs, ret)) count((__s32)regs->orig_ax, 0, ret);
@@ -570,9 +689,80 @@ int BPF_PROG(on_fork, struct task_struct *parent, struct task_struct *child) {
     return 0;
 }
 
+// The execve in flight, at sched_process_exec: its argv is read again from the new program's
+// stack, where the kernel has just copied it (so it is there, paged in): the entry's read fails
+// for strings not yet paged in (after a vfork), and the whole of a long argv fits only here.
+static __always_inline void exec_argv(struct task_struct *t, struct linux_binprm *bprm) {
+    struct clab_pending *p = bpf_task_storage_get(&inflight, t, 0, 0);
+    if (!p || p->abi || (p->nr != NR_EXECVE && p->nr != NR_EXECVEAT) || !(p->flags & CLAB_CAP_AT_ENTRY)) return;
+    __u64 start = BPF_CORE_READ(t, mm, arg_start), end = BPF_CORE_READ(t, mm, arg_end);
+    __u32 len = end > start && end - start < CLAB_LONGSTR_MAX ? end - start : CLAB_LONGSTR_MAX;
+    const __u32 room = CLAB_DATA_MAX - CLAB_STR_MAX;
+    __u32 n = len < room ? len : room;
+    if (n > room) return;  // for the verifier
+    if (bpf_probe_read_user(&p->s.data[CLAB_STR_MAX], n, (const void *)start) < 0) return;
+    p->s.argc = BPF_CORE_READ(bprm, argc);
+    p->s.argv_len = n;
+    p->flags = (p->flags & ~(CLAB_F_ARGV_FAULT | CLAB_F_ARGV_MORE)) | CLAB_F_ARGV_EXEC;
+    if (len > room) {
+        // Longer than the record holds: the whole of it in a record of its own (slot 1: argv).
+        report_lost();
+        struct clab_longstr_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+        if (!e) {
+            count_drop();
+            p->flags |= CLAB_F_ARGV_MORE;
+            return;
+        }
+        e->kind = CLAB_EV_LONGSTR;
+        e->slot = 1;
+        e->tid = t->pid;
+        e->pad = 0;
+        e->len = len;
+        if (len > CLAB_LONGSTR_MAX || bpf_probe_read_user(e->data, len, (const void *)start) < 0) {
+            bpf_ringbuf_discard(e, 0);
+            p->flags |= CLAB_F_ARGV_MORE;
+            return;
+        }
+        bpf_ringbuf_submit(e, 0);
+    }
+    // The path, when it could not be read at entry: the kernel's copy.
+    if (p->s.len[0] == 0) {
+        long m = bpf_probe_read_kernel_str(p->s.data, CLAB_STR_MAX, BPF_CORE_READ(bprm, filename));
+        p->s.len[0] = m > 0 ? m : 0;
+    }
+}
+
+// signal:signal_deliver: strace's `--- SIGCHLD {si_signo=SIGCHLD, ...} ---`. SIGKILL is not
+// shown (strace cannot see it either: the thread just dies, `+++ killed by SIGKILL +++`); a call
+// it interrupted stays held and is written <unfinished ...> at the exit.
+SEC("tp_btf/signal_deliver")
+int BPF_PROG(on_signal, int sig, struct kernel_siginfo *info, struct k_sigaction *ka) {
+    struct clab_pending *p = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
+    if (!p || p->state != CLAB_TRACED || !clab_cfg.emit_proc || sig == SIGKILL) return 0;
+    flush_held(p);
+    report_lost();
+    struct clab_signal_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        count_drop();
+        return 0;
+    }
+    __u64 pid_tgid = bpf_get_current_pid_tgid();
+    e->kind = CLAB_EV_SIGNAL;
+    e->flags = 0;
+    e->pid = pid_tgid >> 32;
+    e->tid = (__u32)pid_tgid;
+    e->sig = sig;
+    e->ts = bpf_ktime_get_ns();
+    if (!info || bpf_probe_read_kernel(e->info, sizeof(e->info), info) < 0) __builtin_memset(e->info, 0, sizeof(e->info));
+    bpf_ringbuf_submit(e, wake_flags(sizeof(*e)));
+    return 0;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) {
-    if (!clab_cfg.emit_proc || !task_traced(p)) return 0;
+    if (!task_traced(p)) return 0;
+    exec_argv(p, bprm);
+    if (!clab_cfg.emit_proc) return 0;
     struct clab_proc_event *e = reserve_proc(CLAB_EV_EXEC);
     if (!e) return 0;
     e->pid = p->tgid;

@@ -23,7 +23,9 @@ enum clab_event_kind {
     CLAB_EV_EXIT = 4,     // struct clab_proc_event: the last thread of a traced process exited
     CLAB_EV_OOM = 5,      // struct clab_proc_event: the OOM killer chose a traced process (oom:mark_victim)
     CLAB_EV_CGROUP = 6,   // struct clab_cgroup_event: a traced task moved into a cgroup
-    CLAB_EV_LOST = 7,     // struct clab_lost_event: records dropped (ring buffer full) just before this one
+    CLAB_EV_LONGSTR = 7,  // struct clab_longstr_event: a string slot's whole text (longer than a slot)
+    CLAB_EV_SIGNAL = 8,   // struct clab_signal_event: a signal delivered to a traced thread
+    CLAB_EV_LOST = 9,     // struct clab_lost_event: records dropped (ring buffer full) just before this one
 };
 
 enum clab_event_flags {
@@ -34,6 +36,9 @@ enum clab_event_flags {
     CLAB_F_THREAD = 16,     // fork: the child is a thread of the parent's process
     CLAB_F_SMALL = 32,      // a struct clab_small_data follows (one short buffer)
     CLAB_F_NETLINK = 64,    // a struct clab_netlink_data follows (sendto/recvfrom/sendmsg/recvmsg on netlink)
+    CLAB_F_COMPAT = 128,    // a 32-bit call (int $0x80, sysenter): `nr` is from the i386 table
+    CLAB_F_ARGV_FAULT = 256,  // execve: argv could not be read (not paged in): show the pointer
+    CLAB_F_ARGV_EXEC = 512,   // execve: argv read from the new program's stack at sched_process_exec
 };
 
 // Which arguments to capture, one byte per string slot, written by the reader into the
@@ -70,7 +75,7 @@ struct clab_strings {
     __u16 len[CLAB_STR_SLOTS];  // bytes captured per slot (strings: with their NUL); 0: none
     __u16 argc;                 // execve: arguments captured in argv
     __u16 argv_len;             // execve: bytes of packed argv
-    __u32 pad;
+    __u32 pad;                  // the kernel side's own use: slots whose string filled the slot
     char data[CLAB_DATA_MAX];
 };
 
@@ -83,6 +88,30 @@ struct clab_small_data {
     __u16 len;  // bytes captured
     __u16 pad[3];
     char data[CLAB_SMALL_MAX];
+};
+
+// A string argument that filled its slot (CLAB_STR_MAX bytes with the NUL) read again up to
+// CLAB_LONGSTR_MAX, written just before its syscall's record (same tid): paths up to PATH_MAX are
+// shown whole, and one of exactly 255 bytes is not mistaken for a cut one.
+#define CLAB_LONGSTR_MAX 4096
+struct clab_longstr_event {
+    __u16 kind;  // CLAB_EV_LONGSTR
+    __u16 slot;  // the string slot it replaces
+    __u32 tid;
+    __u32 len;   // bytes with the NUL (CLAB_LONGSTR_MAX: cut there)
+    __u32 pad;
+    char data[CLAB_LONGSTR_MAX];
+};
+
+// signal:signal_deliver for a traced thread: strace's `--- SIGCHLD {si_signo=...} ---`.
+struct clab_signal_event {
+    __u16 kind;  // CLAB_EV_SIGNAL
+    __u16 flags;
+    __u32 pid;
+    __u32 tid;
+    __s32 sig;
+    __u64 ts;
+    __u8 info[48];  // the kernel_siginfo (the x86_64 siginfo_t's first 48 bytes)
 };
 
 struct clab_syscall_small_event {
@@ -166,7 +195,10 @@ struct clab_pending {
     __u64 ts;     // its entry time
     __u64 args[6];
     __u32 flags;  // CLAB_CAP_AT_ENTRY | CLAB_F_ARGV_MORE when `s` was filled at entry
-    __u32 pad;
+    __u16 abi;    // CLAB_F_COMPAT for a 32-bit call
+    __u16 held;   // 1: returned ERESTART*, its record waits (see sys_exit_events)
+    __s64 held_ret;
+    __u64 held_dur;
     struct clab_strings s;
 };
 

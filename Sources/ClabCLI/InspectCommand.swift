@@ -46,7 +46,10 @@ struct InspectCommand: ParsableCommand {
     static func render(_ p: IsolationProfile) -> String {
         var lines: [String] = []
         func section(_ title: String) { lines.append(title) }
-        func row(_ key: String, _ value: String, width: Int = 14) { lines.append("  " + pad(key, width) + value) }
+        // Every value is escaped, whatever its origin: mount sources, paths and labels are the process's.
+        func row(_ key: String, _ value: String, width: Int = 14) {
+            lines.append("  " + pad(key, width) + Self.escaped(value))
+        }
 
         let chain = p.nsPids.count > 1 ? " (pid \(p.nsPids.map(String.init).joined(separator: " → ")) inside)" : ""
         lines.append("process \(p.pid) \(Self.escaped(p.command))\(chain), measured against the host (clab's own view)")
@@ -86,7 +89,7 @@ struct InspectCommand: ParsableCommand {
             "seccomp",
             "\(p.seccomp.mode) (\(p.seccomp.modeName)), \(p.seccomp.filters) filter\(p.seccomp.filters == 1 ? "" : "s")"
         )
-        row("lsm", Self.escaped(p.lsm))
+        row("lsm", p.lsm)
 
         section("cgroups")
         for cgroup in p.cgroups {
@@ -130,9 +133,10 @@ struct InspectCommand: ParsableCommand {
     }
 
     /// What the process controls (its name, cgroup path, label) is shown with control bytes escaped.
+    /// C0, DEL and C1 (U+0080-U+009F: a terminal may read U+009B as CSI).
     static func escaped(_ text: String) -> String {
         text.unicodeScalars.map {
-            $0.value < 0x20 || $0.value == 0x7f ? "\\x" + String($0.value, radix: 16) : String($0)
+            $0.value < 0x20 || (0x7f...0x9f).contains($0.value) ? "\\x" + String($0.value, radix: 16) : String($0)
         }
         .joined()
     }

@@ -17,7 +17,9 @@ struct LabList: ParsableCommand {
         for lab in try Lab.all() {
             print("\(lab.number)  \(pad(lab.title, 30))stages \(lab.stages)")
         }
-        print("\nRead one with `clab lab show N`; check your work with `clab lab check N` (lab 1: `--pid PID`).")
+        print(
+            "\nRead one with `clab lab show N`; check your work with `clab lab check N` (lab 1: `--pid PID`, lab 12: `--profile FILE`)."
+        )
     }
 }
 
@@ -43,20 +45,28 @@ struct LabCheck: ParsableCommand {
     @Option(help: "The host pid of your container's first process (labs that inspect a process: lab 1).")
     var pid: Int32?
 
+    @Option(help: "The seccomp profile you wrote (lab 12).")
+    var profile: String?
+
     @Flag(help: "Print the results as JSON.")
     var json = false
+
+    @OptionGroup var global: GlobalOptions
 
     func run() throws {
         try Runtime.requireRoot()
         let lab = try Lab.numbered(lab)
-        let results = try LabVerifiers.verify(lab: lab.number, pid: pid)
+        let results = try LabVerifiers.verify(
+            lab: lab.number, pid: pid, profile: profile, runtime: Runtime(layout: global.layout))
         let failed = results.filter { !$0.passed }.count
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(results), as: UTF8.self))
         } else {
-            print("clab lab check \(lab.number): \(lab.title), \(LabVerifiers.subject(lab: lab.number, pid: pid))")
+            print(
+                "clab lab check \(lab.number): \(lab.title), \(LabVerifiers.subject(lab: lab.number, pid: pid, profile: profile))"
+            )
             for r in results {
                 print("  \(r.passed ? "✓" : "✗") \(r.property)")
                 print("      \(r.evidence)")

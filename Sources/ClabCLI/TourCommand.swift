@@ -40,7 +40,8 @@ struct TourCommand: ParsableCommand {
             "eth0 on clab's bridge, a default route through it, and the bridge answers"
         ),
         (
-            12, "grep -E \"^(CapEff|NoNewPrivs|Seccomp):\" /proc/self/status; mount -t tmpfs t /mnt || unshare -U true || echo both refused",
+            12,
+            "grep -E \"^(CapEff|NoNewPrivs|Seccomp):\" /proc/self/status; mount -t tmpfs t /mnt || unshare -U true || echo both refused",
             "root keeps 14 capabilities (a80425fb), no_new_privs and a seccomp filter: mount and unshare are refused"
         ),
     ]

@@ -16,6 +16,7 @@ struct TraceCommand: ParsableCommand {
               clab trace --host -- cat /etc/hostname
               clab trace --host --summary -- ls /  counts, errors and time per syscall (like strace -c)
               clab trace --step 7 --json t.jsonl -- id
+              clab trace --host -o - -- ls / | grep openat   the trace on standard output
               clab trace view t.jsonl --html t.html   a page: a lane per process, stage bands, the calls
             Needs root and a kernel with BTF (/sys/kernel/btf/vmlinux).
             """,
@@ -37,8 +38,13 @@ struct TraceRunCommand: ParsableCommand {
     @Option(help: "Follow a running process and its descendants until they exit (or Ctrl-C).")
     var pid: Int32?
 
-    @Option(help: "Write every event to FILE as JSON Lines (schema: README, `clab trace`).")
+    @Option(help: "Write every event to FILE as JSON Lines (schema: README, `clab trace`); - is standard output.")
     var json: String?
+
+    @Option(
+        name: [.customShort("o"), .customLong("output")],
+        help: "Write the trace (the text view, the summary) to FILE instead of standard error; - is standard output.")
+    var output: String?
 
     @Flag(help: "Per-syscall counts, errors and time at the end, like strace -c.")
     var summary = false
@@ -69,6 +75,12 @@ struct TraceRunCommand: ParsableCommand {
         options.summary = summary
         options.all = all
         options.bufferBytes = try Self.parseSize(buffer)
+        if let output {
+            // Opened here, before anything runs: a bad path is one line and nothing left behind.
+            let fd = output == "-" ? 1 : open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw ClabError("trace: --output \(output): \(errnoDescription(errno))", exitCode: 2) }
+            options.outputFD = fd
+        }
         if let filter {
             options.filter = filter.split(separator: ",").map { String($0.filter { $0 != " " }) }.filter { !$0.isEmpty }
         }
@@ -76,12 +88,12 @@ struct TraceRunCommand: ParsableCommand {
     }
 
     func run() throws {
-        let options = try options()
         if [host, step != nil, pid != nil].filter({ $0 }).count != 1 {
             throw ClabError(
                 "trace: say what to trace: --host -- CMD (a host command), --step N -- CMD (a container) or --pid PID",
                 exitCode: 2)
         }
+        let options = try options()
         let report: TraceReport
         if let pid {
             guard command.isEmpty else {

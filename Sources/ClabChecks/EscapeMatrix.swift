@@ -423,7 +423,8 @@ public struct EscapeMatrixRunner {
         let binary = dir + "/escape"
         try Host.output([cc, "-static", "-O2", "-o", binary, source])
         let names = EscapeMatrix.techniques.map(\.name).filter { !EscapeMatrix.outsideOnly.contains($0) }
-        let result = try Host.run([binary] + names, timeout: 120)
+        let result = try Host.run(
+            [binary] + names, timeout: 120, environment: Host.toolEnvironment + ["ESCAPE_NODE_DIR=" + dir])
         guard result.status == 0 else { throw ClabError("escape on the host failed (status \(result.status))") }
         return Self.parse(result.output)
     }

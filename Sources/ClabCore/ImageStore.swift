@@ -239,10 +239,19 @@ public struct ImageStore: Sendable {
 
     /// busybox:latest: the base layer, a shell by default.
     func registerBase(_ layers: [String], source: String) throws {
-        let config = ImageConfig(
+        try tag(try save(Self.baseConfig(layers, source: source)), as: ImageRef(name: Self.baseName, tag: "latest"))
+    }
+
+    static func baseConfig(_ layers: [String], source: String) -> ImageConfig {
+        ImageConfig(
             layers: layers, env: ["PATH=\(ContainerSpec.defaultPath)"], cmd: ["/bin/sh"], workdir: nil,
             history: [ImageConfig.History(createdBy: source, emptyLayer: false)], created: "1970-01-01T00:00:00Z")
-        try tag(try save(config), as: ImageRef(name: Self.baseName, tag: "latest"))
+    }
+
+    /// The built-in image's config, made from its own metadata, never looked up by tag: what
+    /// `--userns host` runs (a tag can be moved by another clab at any moment).
+    func builtInConfig() throws -> ImageConfig {
+        Self.baseConfig(try baseLayers(), source: "clab's built-in busybox image")
     }
 
     /// The stage-7 copy: same tree, every owner moved up by `base`. Built once, under the lock.

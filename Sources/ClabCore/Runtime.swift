@@ -163,9 +163,10 @@ public struct Runtime: Sendable {
         // environment, and its default command. Checked before a volume or layer is made.
         var image: ImageConfig?
         if request.stage.layersImage {
-            // `--userns host`: busybox:latest is made the built-in image again, whatever was tagged so.
-            if request.security.hostUserNamespace { _ = try images.baseLayers() }
-            let config = try images.resolve(request.image).config
+            // `--userns host`: the built-in image itself, whatever busybox:latest names now.
+            let config =
+                request.security.hostUserNamespace
+                ? try images.builtInConfig() : try images.resolve(request.image).config
             try config.validate("image \((try? ImageRef.parse(request.image))?.description ?? request.image)")
             for entry in config.env {
                 env = env.filter { !$0.hasPrefix(entry.prefix { $0 != "=" } + "=") } + [entry]

@@ -85,6 +85,13 @@ extension Runtime {
                     "--userns host runs the image's programs as the host's real root: clab allows it only for its built-in busybox image, not '\(request.image)'",
                     exitCode: 2)
             }
+            // Real root's writable layer may hold setuid-root files and device nodes: it must not
+            // outlive the container on the host.
+            guard request.keepName == nil, request.rwDir == nil else {
+                throw ClabError(
+                    "--keep with --userns host would leave real root's files (setuid programs, device nodes) on the host: run it without --keep",
+                    exitCode: 2)
+            }
         }
         let (name, filter) = try SeccompPolicy.compile(security.seccomp, capabilities: h.capabilities)
         h.seccompName = name

@@ -61,6 +61,9 @@ public enum InitProcess {
             if let hardening = spec.hardening {
                 try HardeningStage.secureFilesystem(hardening)
                 try HardeningStage.enterNamespaces(hardening)
+                // Again, through the masks and read-only binds: a WORKDIR under /proc would
+                // otherwise keep the writable mount beneath them as the working directory.
+                if let workdir = spec.workdir { try step(12) { try check(chdir(workdir), "chdir \(workdir)") } }
             }
         } else if stage.has(.pid) {
             try PIDStage.chrootWithOwnProc(spec)

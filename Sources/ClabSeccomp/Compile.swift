@@ -18,31 +18,28 @@ extension SeccompProfile {
         } catch {
             throw ClabError("seccomp profile: \(error.message)", exitCode: 2)
         }
-        let defaultValue = Self.actionValue(defaultAction, defaultErrnoRet)
-        guard let ctx = seccomp_init(defaultValue) else {
-            throw ClabError("seccomp: libseccomp could not start a filter (seccomp_init failed)")
+        let all = rules(for: capabilities, kernel: kernel)
+        if let refused = Self.refusedEssentials(defaultAction: defaultAction, rules: all).first {
+            throw ClabError(
+                "seccomp profile: it refuses \(refused), which clab-init calls after installing the filter (\(refused == "execve" ? "to start the container's command" : "to end when the command cannot start")): allow \(refused), as Docker's default does",
+                exitCode: 2)
         }
+        let arches = filterArchitectures
+        // i386 reaches socket() also through socketcall(SYS_SOCKET, args in memory), which no
+        // filter can inspect, and libseccomp turns a `socket` rule into an unconditional allow
+        // of that socketcall: `int $0x80` would bypass Docker's refusal of AF_VSOCK. So when a
+        // rule looks at socket's arguments, x86 gets a filter of its own (merged below) in
+        // which socket's argument rules are left out and socketcall allows every operation but
+        // SYS_SOCKET: 32-bit programs cannot create sockets (x86_64 and x32 programs can).
+        let splitX86 =
+            arches.contains("SCMP_ARCH_X86") && all.contains { $0.names.contains("socket") && !$0.args.isEmpty }
+        let ctx = try context(arches: splitX86 ? arches.filter { $0 != "SCMP_ARCH_X86" } : arches, rules: all)
         defer { seccomp_release(ctx) }
-        try libseccomp(seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0), "seccomp_attr_set(SCMP_FLTATR_CTL_NNP)")
-        for arch in filterArchitectures {
-            let rc = seccomp_arch_add(ctx, Self.archToken(arch))
-            if rc != -EEXIST { try libseccomp(rc, "seccomp_arch_add(\(arch))") }
-        }
-        for rule in rules(for: capabilities, kernel: kernel) {
-            let action = Self.actionValue(rule.action, rule.errnoRet)
-            // libseccomp refuses a rule that repeats the default; it would change nothing.
-            if action == defaultValue { continue }
-            for name in rule.names {
-                let number = seccomp_syscall_resolve_name(name)
-                // Only names check() let through: real syscalls newer than this libseccomp.
-                if number == __NR_SCMP_ERROR { continue }
-                for conditions in Self.conditionSets(rule.args) {
-                    let rc = conditions.withUnsafeBufferPointer {
-                        seccomp_rule_add_array(ctx, action, number, UInt32($0.count), $0.baseAddress)
-                    }
-                    try libseccomp(rc, "the rule for '\(name)'")
-                }
-            }
+        if splitX86 {
+            let x86 = try context(arches: ["SCMP_ARCH_X86"], rules: Self.x86Rules(all), withoutNative: true)
+            let rc = seccomp_merge(ctx, x86)
+            if rc != 0 { seccomp_release(x86) }  // on success the merged filter owns it
+            try libseccomp(rc, "seccomp_merge(x86)")
         }
         let program = try export(ctx)
         // BPF_MAXINSNS: the kernel refuses a longer program with EINVAL.
@@ -52,6 +49,79 @@ extension SeccompProfile {
                 exitCode: 2)
         }
         return program
+    }
+
+    /// The calls clab-init makes once the filter is on: execve (the command), and exit_group
+    /// (when execve fails). A profile refusing either made init spin (exit_group refused, glibc's
+    /// _exit loops) and clab wait forever. An action other than refusing, or a rule with
+    /// argument conditions, counts as allowing: clab cannot know the arguments.
+    static func refusedEssentials(defaultAction: SeccompAction, rules: [SeccompRule]) -> [String] {
+        // A killed exit_group still ends the process; an errno (or a trace with no tracer) does not.
+        let refusing: [String: Set<SeccompAction>] = [
+            "execve": [.errno, .trace, .kill, .killThread, .killProcess, .trap], "exit_group": [.errno, .trace],
+        ]
+        return ["execve", "exit_group"].filter { name in
+            let actions = refusing[name] ?? []
+            let named = rules.filter { $0.names.contains(name) }
+            if named.isEmpty { return actions.contains(defaultAction) }
+            return named.allSatisfy { actions.contains($0.action) && $0.args.isEmpty }
+        }
+    }
+
+    /// A libseccomp filter for `arches` with `rules`. `withoutNative`: only the listed ones
+    /// (seccomp_init always starts with the native architecture).
+    private func context(arches: [String], rules: [SeccompRule], withoutNative: Bool = false) throws
+        -> scmp_filter_ctx
+    {
+        let defaultValue = Self.actionValue(defaultAction, defaultErrnoRet)
+        guard let ctx = seccomp_init(defaultValue) else {
+            throw ClabError("seccomp: libseccomp could not start a filter (seccomp_init failed)")
+        }
+        do {
+            try libseccomp(seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0), "seccomp_attr_set(SCMP_FLTATR_CTL_NNP)")
+            for arch in arches {
+                let rc = seccomp_arch_add(ctx, Self.archToken(arch))
+                if rc != -EEXIST { try libseccomp(rc, "seccomp_arch_add(\(arch))") }
+            }
+            if withoutNative { try libseccomp(seccomp_arch_remove(ctx, 0), "seccomp_arch_remove(native)") }
+            for rule in rules {
+                let action = Self.actionValue(rule.action, rule.errnoRet)
+                // libseccomp refuses a rule that repeats the default; it would change nothing.
+                if action == defaultValue { continue }
+                for name in rule.names {
+                    let number = seccomp_syscall_resolve_name(name)
+                    // Only names check() let through: real syscalls newer than this libseccomp.
+                    if number == __NR_SCMP_ERROR { continue }
+                    for conditions in Self.conditionSets(rule.args) {
+                        let rc = conditions.withUnsafeBufferPointer {
+                            seccomp_rule_add_array(ctx, action, number, UInt32($0.count), $0.baseAddress)
+                        }
+                        try libseccomp(rc, "the rule for '\(name)'")
+                    }
+                }
+            }
+        } catch {
+            seccomp_release(ctx)
+            throw error
+        }
+        return ctx
+    }
+
+    /// The rules of the x86 filter (see `compile`): socket's argument rules left out, and an
+    /// unconditional socketcall allowed for every operation but SYS_SOCKET (1).
+    static func x86Rules(_ rules: [SeccompRule]) -> [SeccompRule] {
+        rules.flatMap { rule -> [SeccompRule] in
+            var rest = rule
+            if !rule.args.isEmpty { rest.names.removeAll { $0 == "socket" } }
+            guard rule.args.isEmpty, rule.action == .allow, rule.names.contains("socketcall") else {
+                return rest.names.isEmpty ? [] : [rest]
+            }
+            rest.names.removeAll { $0 == "socketcall" }
+            var socketcall = rule
+            socketcall.names = ["socketcall"]
+            socketcall.args = [SeccompArg(index: 0, value: 1, op: .notEqual)]
+            return (rest.names.isEmpty ? [] : [rest]) + [socketcall]
+        }
     }
 
     /// Checks what JSON alone cannot: every syscall a rule for this architecture names, and

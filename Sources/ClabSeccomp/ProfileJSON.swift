@@ -103,8 +103,9 @@ extension SeccompProfile {
     /// Reads and checks a profile file; every problem is one line naming the file, exit status 2.
     public static func load(path: String) throws -> SeccompProfile {
         guard let bytes = readFile(path) else {
+            let why = errno == EINVAL ? "not a regular file" : errnoDescription(errno)
             throw ClabError(
-                "seccomp profile \(path): cannot read it (\(errnoDescription(errno))): give a JSON file as `docker run --security-opt seccomp=` takes",
+                "seccomp profile \(path): cannot read it (\(why)): give a JSON file as `docker run --security-opt seccomp=` takes",
                 exitCode: 2)
         }
         return try parse(bytes, source: path)
@@ -282,9 +283,16 @@ extension SeccompProfile {
     }
 
     private static func readFile(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO must not wait for a writer; then only a regular file is read.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return nil }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            errno = st.st_mode & S_IFMT == S_IFDIR ? EISDIR : EINVAL
+            return nil
+        }
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {

@@ -1,3 +1,4 @@
+import CLibBPF
 import Glibc
 
 /// Turns a `Syscall` into strace's notation: `openat(AT_FDCWD, "/etc/hostname", O_RDONLY) = 3`,
@@ -8,13 +9,17 @@ public enum Decoder {
     static let maxShown = 64
 
     /// The arguments, decoded. `fdPath` names what an fd refers to, where the tracer knows.
+    /// A call the thread died in shows, as strace does, only what is known at entry: the
+    /// arguments before the first one the kernel fills, then `<unfinished ...>`.
     public static func args(_ call: Syscall, fdPath: (Int64) -> String? = { _ in nil }) -> [String] {
-        let entry = SyscallCatalog.entry(Int(call.nr))
+        let entry = SyscallCatalog.entry(for: call)
         var out: [String] = []
         for i in 0..<(entry?.kinds.count ?? 6) {
+            if call.unfinished, let kind = entry?.kinds[i], kind.isOutput { break }
             var sink = BytesSink()
             if writeArg(i, of: call, entry: entry, fdPath: fdPath, into: &sink) { out.append(sink.string) }
         }
+        if call.unfinished { out.append("<unfinished ...>") }
         return out
     }
 
@@ -47,6 +52,11 @@ public enum Decoder {
         case .dirfd:
             if Int32(truncatingIfNeeded: raw) == -100 {
                 out.put("AT_FDCWD" as StaticString)
+                if let cwd = fdPath(-100) {  // strace -y: the working directory
+                    out.put(UInt8(ascii: "<"))
+                    out.put(cwd)
+                    out.put(UInt8(ascii: ">"))
+                }
             } else {
                 writeFD(raw, fdPath, into: &out)
             }
@@ -81,7 +91,12 @@ public enum Decoder {
             }
             if shown != true { writePointer(raw, into: &out) }
         case .argv:
-            if raw == 0 { out.put("NULL" as StaticString) } else { out.put(argv(call)) }
+            // Unreadable is not empty: the address, as strace shows what it cannot read.
+            if raw == 0 || call.argvUnreadable && call.argv.isEmpty {
+                writePointer(raw, into: &out)
+            } else {
+                out.put(argv(call))
+            }
         case .cloneArgs:
             if let bytes = slot.flatMap(call.string) {
                 out.put(cloneArgs(bytes))
@@ -109,6 +124,8 @@ public enum Decoder {
             } else {
                 writePointer(raw, into: &out)  // NULL, unreadable, or an output the call never filled
             }
+        case .either(let when, let then, let otherwise):
+            return write(when(call) ? then : otherwise, i, of: call, slot: slot, fdPath: fdPath, into: &out)
         case .netlink(let otherwise):
             guard let nl = call.netlink else {
                 return write(otherwise, i, of: call, slot: slot, fdPath: fdPath, into: &out)
@@ -157,10 +174,13 @@ public enum Decoder {
 
     /// `= 3`, `= -1 ENOENT (No such file or directory)`, `= 0x7f…` (mmap), `= ?` (exit_group).
     public static func result(_ call: Syscall) -> String {
-        if call.unfinished { return "? <unfinished>" }
-        if call.noReturn { return "?" }
+        if call.unfinished || call.noReturn { return "?" }
+        // ERESTARTSYS..ERESTART_RESTARTBLOCK never reach the program: strace's `= ? ERESTARTSYS (...)`.
+        if let err = call.errno, (512...516).contains(err) {
+            return "? " + errnoName(err) + " (" + errnoMessage(err) + ")"
+        }
         if let err = call.errno { return "-1 " + errnoName(err) + " (" + errnoMessage(err) + ")" }
-        if SyscallCatalog.entry(Int(call.nr))?.returnsAddress == true { return Flags.hex(UInt64(bitPattern: call.ret)) }
+        if SyscallCatalog.entry(for: call)?.returnsAddress == true { return Flags.hex(UInt64(bitPattern: call.ret)) }
         return String(call.ret)
     }
 
@@ -201,10 +221,14 @@ public enum Decoder {
 
     static func writeCString<S: TextSink>(_ raw: UnsafeRawBufferPointer, into out: inout S) {
         let end = raw.firstIndex(of: 0)
-        // The kernel side reads at most CLAB_STR_MAX bytes with the NUL: a full slot was cut.
+        // The kernel side reads at most CLAB_STR_MAX bytes with the NUL into a slot, and a string
+        // that fills it again whole into a long-string record (up to CLAB_LONGSTR_MAX, which
+        // replaces the slot, one byte longer): a slot still exactly full was cut (that record
+        // was lost), as is a long one that reached its own limit.
+        let cut = raw.count == Int(CLAB_STR_MAX) || raw.count >= Int(CLAB_LONGSTR_MAX)
         writeQuoted(
-            UnsafeRawBufferPointer(rebasing: raw[..<(end ?? raw.count)]), truncated: end == nil || raw.count >= 256,
-            limit: 4096, into: &out)
+            UnsafeRawBufferPointer(rebasing: raw[..<(end ?? raw.count)]), truncated: end == nil || cut,
+            limit: Int(CLAB_LONGSTR_MAX), into: &out)
     }
 
     static func cString(_ bytes: [UInt8]?, pointer: UInt64) -> String {
@@ -274,8 +298,10 @@ public enum Decoder {
             let v = field(i + 1)
             if name == "exit_signal" {
                 parts.append("exit_signal=" + (v == 0 ? "0" : Flags.signal(v)))
+            } else if name == "pidfd" && field(0) & 0x1000 == 0 {
+                continue  // only meaningful with CLONE_PIDFD (strace leaves it out otherwise)
             } else if v != 0 {
-                parts.append(name + "=" + (name == "stack_size" ? String(v) : Flags.hex(v)))
+                parts.append(name + "=" + Flags.hex(v))
             }
         }
         if field(10) != 0 { parts.append("cgroup=\(field(10))") }

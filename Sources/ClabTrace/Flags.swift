@@ -145,7 +145,8 @@ enum Flags {
     static func signal(_ value: UInt64) -> String {
         let n = Int(truncatingIfNeeded: value)
         if n >= 1 && n <= signals.count { return signals[n - 1] }
-        if n >= 32 && n <= 64 { return "SIGRT_\(n - 32)" }
+        if n == 32 { return "SIGRTMIN" }  // strace's names: SIGRTMIN, SIGRT_1 ... SIGRT_32
+        if n > 32 && n <= 64 { return "SIGRT_\(n - 32)" }
         return String(Int64(bitPattern: value))
     }
 

@@ -216,6 +216,8 @@ struct CursorSink: TextSink {
 ///   (the kernel's oom:mark_victim; a memory limit struck)
 /// - `{"type":"cgroup","ts_ns","pid","tid","hierarchy","path"}`: a task moved into a cgroup
 ///   (cgroup:cgroup_attach_task; `path` within hierarchy number `hierarchy`)
+/// - `{"type":"signal","ts_ns","pid","tid","signal":"SIGCHLD","text":"--- SIGCHLD {si_signo=...} ---"}`:
+///   a signal delivered to a traced thread (signal:signal_deliver; SIGKILL is not, as in strace)
 /// - `{"type":"lost","ts_ns","last_ns","count":N}`: `count` records the ring buffer had no room
 ///   for, dropped between `ts_ns` and `last_ns`, at this place in the stream
 /// - `{"type":"end","events":N,"lost":N,"duration_ns":N}`: always the last line; `events` counts
@@ -396,6 +398,24 @@ struct JSONLinesWriter {
         }
     }
 
+    /// `{"type":"signal","ts_ns","pid","tid","signal":"SIGCHLD","text":"--- SIGCHLD {...} ---"}`
+    func signal(_ s: SignalDelivery, text: String) {
+        let startNs = startNs
+        out.record { c in
+            c.literal("{\"type\":\"signal\",\"ts_ns\":")
+            c.decimal(Int64(bitPattern: s.ts &- startNs))
+            c.literal(",\"pid\":")
+            c.decimal(UInt64(s.pid))
+            c.literal(",\"tid\":")
+            c.decimal(UInt64(s.tid))
+            c.literal(",\"signal\":")
+            c.jsonString(Flags.signal(UInt64(s.signal)))
+            c.literal(",\"text\":")
+            c.jsonString(text)
+            c.literal("}\n")
+        }
+    }
+
     func end(events: UInt64, lost: UInt64, durationNs: UInt64) {
         out.record { c in
             c.literal("{\"type\":\"end\",\"events\":")
@@ -433,13 +453,17 @@ struct LiveWriter {
     }
 
     /// One traced syscall, written straight into the output buffer: no string per argument
-    /// or per line (the reader writes hundreds of thousands a second).
+    /// or per line (the reader writes hundreds of thousands a second). The same text as
+    /// `Decoder.args` and `Decoder.result` make: the arguments with the fd table before the
+    /// call; then `returned` runs (it applies the call to the fd table) and names what a
+    /// returned fd refers to (dup2's new fd: `= 1<pipe:[...]>`, as strace -y).
     mutating func syscall(
-        _ call: Syscall, process p: TracedProcess, nsTid: UInt32, label: StageLabel?, fdPath: (Int64) -> String?
+        _ call: Syscall, process p: TracedProcess, nsTid: UInt32, label: StageLabel?, fdPath: (Int64) -> String?,
+        returned: () -> String?
     ) {
         header(label)
         let tint = color && label != nil ? tint(label) : ""
-        let entry = SyscallCatalog.entry(Int(call.nr))
+        let entry = SyscallCatalog.entry(for: call)
         out.record { c in
             if !tint.isEmpty { c.string(tint) }
             c.string(p.comm)
@@ -450,11 +474,14 @@ struct LiveWriter {
                 c.decimal(UInt64(nsTid))
             }
             c.literal("  ")
-            if let entry { c.string(entry.name) } else { c.string(call.name) }
+            // A 32-bit call is named by the i386 table (`call.name`), as `line` names it.
+            if !call.compat, let entry { c.string(entry.name) } else { c.string(call.name) }
             c.byte(UInt8(ascii: "("))
             var sink = CursorSink(c: c)
             var first = true
             for i in 0..<(entry?.kinds.count ?? 6) {
+                // A call the thread died in: only what is known at entry (see `Decoder.args`).
+                if call.unfinished, let kind = entry?.kinds[i], kind.isOutput { break }
                 let mark = sink.c.p
                 if !first { sink.c.literal(", ") }
                 if Decoder.writeArg(i, of: call, entry: entry, fdPath: fdPath, into: &sink) {
@@ -463,12 +490,19 @@ struct LiveWriter {
                     sink.c.p = mark
                 }
             }
+            if call.unfinished { sink.c.literal(first ? "<unfinished ...>" : ", <unfinished ...>") }
             c = sink.c
             c.literal(") = ")
+            let path = returned()
             if call.errno == nil && !call.unfinished && !call.noReturn && entry?.returnsAddress != true {
                 c.decimal(call.ret)
             } else {
                 c.string(Decoder.result(call))
+            }
+            if let path {
+                c.byte(UInt8(ascii: "<"))
+                c.string(path)
+                c.byte(UInt8(ascii: ">"))
             }
             if !tint.isEmpty { c.literal("\u{1B}[0m") }
             c.byte(0x0A)
@@ -503,6 +537,9 @@ struct LiveWriter {
             out.append(line + "\n")
         }
     }
+
+    /// A line of its own: a signal's delivery, a process's end, an ABI switch (strace's notation).
+    mutating func note(_ text: String) { out.append(text + "\n") }
 
     /// The kernel events that are news on their own: an OOM kill, a move into a cgroup.
     mutating func kernelEvent(_ event: ProcessEvent, comm: String?) {

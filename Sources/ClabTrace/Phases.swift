@@ -48,6 +48,7 @@ public struct StageLabel: Sendable, Equatable {
         title: "clab · the cloned child, in its new namespaces, before it executes clab-init", lesson: nil, stage: nil)
     static let initStart = StageLabel(
         title: "clab-init · starts inside the namespaces, reads the spec", lesson: nil, stage: nil)
+    static let commandLookup = StageLabel(title: "clab-init · finds the command in PATH", lesson: nil, stage: nil)
 }
 
 /// Labels events with the stage that produced them.
@@ -56,12 +57,15 @@ public struct StageLabel: Sendable, Equatable {
 /// belong, so the trace shows exactly what clab does, with nothing added. A process's phase
 /// changes on fork and execve (clab -> cloned child -> clab-init -> the command). Inside
 /// clab-init, the syscall that starts a stage's work sets the label for the calls after it:
-/// sethostname starts stage 2, mounting proc stage 3, the other mounts, pivot_root and
-/// umount2 stage 4, bringing up `lo` stage 6, chroot stage 1 (stages 1-3). Stage 12 comes
+/// sethostname starts stage 2, bringing up `lo` stage 6, chroot stage 1 (stages 1-3); a mount
+/// is labelled by what it mounts or where (the overlay 9, proc 3, /dev 4, /sys and the cgroup
+/// binds 8, a volume 10; pivot_root and umount2 are 4), and the look-ups before it join it; the
+/// stat calls that look for the command in PATH have their own short label. Stage 12 comes
 /// after pivot_root: a look at or a mount on /proc or /sys there (the masks, the read-only
 /// binds), unshare (the cgroup and time namespaces), and the lock-down before execve: the
 /// open-files limit, prctl's bounding set, ambient set and no_new_privs, capset, seccomp. On clab's side,
-/// uid_map/gid_map files are stage 7, cgroup files stage 8, and the network's plumbing stage 11:
+/// uid_map/gid_map files are stage 7, cgroup files stage 8, the overlay's directories 9, the
+/// volumes' staging binds 10, and the network's plumbing stage 11:
 /// netlink messages (rtnetlink for links, addresses and routes; nftables batches), netlink
 /// sockets, /proc/sys/net and setns into a network namespace. (clab-init also calls
 /// `clab_mark`, an exported no-op a uprobe could attach to; it is not needed here.)
@@ -80,7 +84,14 @@ struct Phases {
         case .command:
             return commandLabel
         case .clab:
-            if let n = hostSideStage(call, path: path) { return .stage(n) }
+            if let n = hostSideStage(call, path: path) {
+                p.label = .stage(n)
+                return .stage(n)
+            }
+            // `mkdir -p`'s parents that already exist are no work of their own: they stay under
+            // the header before them instead of cutting a stage in two.
+            if call.errno == EEXIST && (call.name == "mkdir" || call.name == "mkdirat") { return p.label ?? .clab }
+            p.label = nil
             return .clab
         case .child:
             switch call.name {
@@ -89,7 +100,11 @@ struct Phases {
             default: return .child
             }
         case .initSetup:
-            if let n = initStage(call, pivoted: p.pivoted, path: path) { p.label = .stage(n) }
+            if isCommandLookup(call, pivoted: p.pivoted) {
+                p.label = .commandLookup
+            } else if let n = initStage(call, pivoted: p.pivoted, begun: p.label?.stage != nil, path: path) {
+                p.label = .stage(n)
+            }
             if call.name == "pivot_root" && call.ret == 0 { p.pivoted = true }
             return p.label ?? .initStart
         }
@@ -104,6 +119,8 @@ struct Phases {
         switch call.name {
         case "openat", "mkdir", "mkdirat", "rmdir", "unlinkat", "newfstatat", "statx", "statfs":
             file = firstString(call)
+        case "mount":  // the volume's staging bind (Container.stageVolumes)
+            file = call.string(1).map { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         case "write", "read", "close", "pwrite64", "bind", "connect", "getsockname", "setsockopt", "getsockopt",
             "sendto", "recvfrom", "sendmsg", "recvmsg":
             file = path(Int64(Int32(truncatingIfNeeded: call.args[0])))
@@ -121,7 +138,13 @@ struct Phases {
             return 7
         }
         if file.hasPrefix("/sys/fs/cgroup") { return 8 }
-        if Self.isNetworkFile(file) { return 11 }
+        if Self.isNetworkFile(file) || file.hasPrefix("/run/clab/net") || file.contains("/run/networks") { return 11 }
+        // The container's state directory: the overlay's directories (9), the volumes' binds (10).
+        if let r = file.firstRange(of: "/run/containers/") {
+            let parts = file[r.upperBound...].split(separator: "/")
+            if parts.count >= 2 && ["rootfs", "upper", "work"].contains(parts[1]) && stage >= 9 { return 9 }
+            if parts.count >= 2 && parts[1] == "volumes" && stage >= 10 { return 10 }
+        }
         return nil
     }
 
@@ -141,17 +164,36 @@ struct Phases {
     }
 
     /// The stage a clab-init call starts, if it starts one. `pivoted`: after its pivot_root.
-    private func initStage(_ call: Syscall, pivoted: Bool, path: (Int64) -> String?) -> Int? {
+    /// Before pivot_root, a mount is labelled by what it mounts (the overlay: 9, proc: 3, a
+    /// cgroup directory: 8, a volume: 10) or else where (/dev: 4, /sys: 8); a look-up, open or
+    /// close of one of those places joins its stage, so the lookups before a mount sit under the
+    /// mount's header, not the previous stage's.
+    private func initStage(_ call: Syscall, pivoted: Bool, begun: Bool, path: (Int64) -> String?) -> Int? {
         if stage >= 12, let n = hardeningStage(call, pivoted: pivoted) { return n }
         switch call.name {
         case "sethostname", "setdomainname": return 2
         case "chroot": return 1
-        case "pivot_root", "umount2": return 4
+        case "pivot_root", "umount2", "chdir": return stage >= 4 ? 4 : nil
         case "mount":
             let fstype = call.string(2).map { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             if fstype == "proc" { return 3 }
             if fstype == "cgroup" || fstype == "cgroup2" { return 8 }
+            if fstype == "overlay" { return 9 }
+            let source = call.string(0).map { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if let source, let n = placeStage(source, volumeSource: true) { return n }
+            var target = call.string(1).map { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            // clab-init mounts on /proc/self/fd/N, N a descriptor it resolved inside the root.
+            if let t = target, t.hasPrefix("/proc/self/fd/"), let fd = Int64(t.dropFirst(14)) { target = path(fd) }
+            if let target, let n = placeStage(target, volumeSource: false) { return n }
             return stage >= 4 ? 4 : 3
+        // Only once the stages' work has begun: the Swift runtime's own start-up reads
+        // /proc/self/maps and /sys/devices/system/cpu, which are no stage's.
+        case "openat", "openat2", "mkdirat", "newfstatat", "statx":
+            guard begun, !pivoted, let file = firstString(call) else { return nil }
+            return placeStage(file, volumeSource: true)
+        case "close":
+            guard begun, !pivoted, let file = path(Int64(Int32(truncatingIfNeeded: call.args[0]))) else { return nil }
+            return placeStage(file, volumeSource: false)
         case "socket":
             if call.args[0] == 16 && stage >= 11 { return 11 }  // a netlink socket: the network's plumbing
             return stage >= 6 ? 6 : nil
@@ -159,6 +201,31 @@ struct Phases {
             return Self.joinsNetwork(call, path: path) ? 11 : nil
         default:
             return nil
+        }
+    }
+
+    /// The stage a place in the new root belongs to, before pivot_root: /proc (3), /dev (4),
+    /// /sys and its cgroup directories (8), and (as a source) clab's staged volume binds (10).
+    private func placeStage(_ file: String, volumeSource: Bool) -> Int? {
+        func under(_ dir: String) -> Bool { file == dir || file.hasPrefix(dir + "/") }
+        if under("/proc") && stage >= 3 { return 3 }
+        if under("/dev") && stage >= 4 { return 4 }
+        if under("/sys") && stage >= 8 { return 8 }
+        // Container.stageVolumes binds each volume at <state>/run/containers/ID/volumes/N.
+        if volumeSource && stage >= 10 && file.contains("/run/containers/") && file.contains("/volumes/") { return 10 }
+        return nil
+    }
+
+    /// clab-init's search of the command in the container's PATH (ContainerPath.resolve: a
+    /// stat per directory), after the root is in place and before the lock-down and execve.
+    private func isCommandLookup(_ call: Syscall, pivoted: Bool) -> Bool {
+        guard pivoted || stage < 4, let name = command.first, !name.isEmpty else { return false }
+        switch call.name {
+        case "newfstatat", "stat", "statx":
+            guard let file = firstString(call) else { return false }
+            return name.contains("/") ? file == name : file.hasSuffix("/" + name)
+        default:
+            return false
         }
     }
 

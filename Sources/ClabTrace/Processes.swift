@@ -20,6 +20,17 @@ final class TracedProcess {
     /// clab-init's pivot_root succeeded: its mounts from here on are stage 12's masks.
     var pivoted = false
     var execs = 0
+    /// Its last call was a 32-bit one (strace notes each switch).
+    var compat = false
+    /// The working directory (strace -y's `AT_FDCWD</home/me>`), where known.
+    var cwd: String?
+    /// It has clab's root and mounts (read at its start, inherited, lost at its first mount,
+    /// chroot, pivot_root, setns or unshare): a path can be resolved in clab's own root once
+    /// the process is gone.
+    var sameRoot = false
+
+    /// What fd `fd` refers to; AT_FDCWD (-100): the working directory.
+    func path(of fd: Int64) -> String? { fd == -100 ? cwd : fds[fd]?.path }
 
     init(pid: UInt32, comm: String, nsPid: UInt32, nsLevel: UInt32, fds: [Int64: OpenFile], phase: Phase) {
         self.pid = pid
@@ -62,11 +73,16 @@ final class ProcessTable {
 
     /// Registers a root the tracer starts (host mode) or follows (clab itself), with the fds it
     /// has now, read from /proc.
-    func addRoot(pid: pid_t, comm: String, phase: Phase, fds: [Int64: OpenFile]? = nil) {
+    func addRoot(
+        pid: pid_t, comm: String, phase: Phase, fds: [Int64: OpenFile]? = nil, cwd: String? = nil,
+        sameRoot: Bool? = nil
+    ) {
         let ns = Self.nsPids(of: pid)
         let p = TracedProcess(
             pid: UInt32(pid), comm: comm, nsPid: ns.last ?? UInt32(pid), nsLevel: UInt32(max(0, ns.count - 1)),
             fds: fds ?? Self.openFiles(of: pid), phase: phase)
+        p.cwd = cwd ?? Self.link("/proc/\(pid)/cwd")
+        p.sameRoot = sameRoot ?? Self.sharesRoot(pid)
         processes[UInt32(pid)] = p
     }
 
@@ -110,6 +126,8 @@ final class ProcessTable {
                 pid: childPid, comm: comm, nsPid: childNsPid, nsLevel: nsLevel, fds: parent.fds,
                 phase: parent.phase.child)
             child.label = parent.label
+            child.cwd = parent.cwd
+            child.sameRoot = parent.sameRoot
             processes[childPid] = child
             if lastPid == childPid { last = child }
         case .exec(_, let pid, _, let nsPid, let nsLevel, let comm):
@@ -131,8 +149,19 @@ final class ProcessTable {
     }
 
     /// How a syscall changes the fd table, by syscall number (looked up per event: no names).
-    enum FDEffect {
+    enum FDEffect: Equatable {
         case open, openat, close, closeRange, dup, dup2, dup3, fcntl, socket
+        case anon(String)
+        case chdir, fchdir, newRoot
+    }
+
+    /// /proc/PID/root is clab's own root.
+    static func sharesRoot(_ pid: pid_t) -> Bool {
+        var a = stat()
+        var b = stat()
+        return fstatat(AT_FDCWD, "/proc/\(pid)/root", &a, 0) == 0 && fstatat(AT_FDCWD, "/", &b, 0) == 0
+            && a.st_dev == b.st_dev
+            && a.st_ino == b.st_ino
     }
 
     static let fdEffects: [FDEffect?] = {
@@ -140,7 +169,13 @@ final class ProcessTable {
         let names: [(String, FDEffect)] = [
             ("open", .open), ("creat", .open), ("openat", .openat), ("openat2", .openat), ("close", .close),
             ("close_range", .closeRange), ("dup", .dup), ("dup2", .dup2), ("dup3", .dup3), ("fcntl", .fcntl),
-            ("socket", .socket),
+            ("socket", .socket), ("eventfd", .anon("anon_inode:[eventfd]")),
+            ("eventfd2", .anon("anon_inode:[eventfd]")), ("epoll_create", .anon("anon_inode:[eventpoll]")),
+            ("epoll_create1", .anon("anon_inode:[eventpoll]")), ("signalfd4", .anon("anon_inode:[signalfd]")),
+            ("timerfd_create", .anon("anon_inode:[timerfd]")), ("inotify_init1", .anon("anon_inode:inotify")),
+            ("pidfd_open", .anon("anon_inode:[pidfd]")), ("chdir", .chdir), ("fchdir", .fchdir),
+            ("mount", .newRoot), ("umount2", .newRoot), ("move_mount", .newRoot), ("pivot_root", .newRoot),
+            ("chroot", .newRoot), ("setns", .newRoot), ("unshare", .newRoot),
         ]
         for (name, effect) in names { if let nr = SyscallCatalog.number(name) { table[nr] = effect } }
         return table
@@ -156,13 +191,27 @@ final class ProcessTable {
         switch effect {
         case .open:
             if let path = path(call, slot: 0) {
-                p.fds[ret] = OpenFile(path: path, cloexec: call.args[1] & cloexec != 0)
+                let real = Self.resolve(path, base: p.cwd, pid: p.pid, sameRoot: p.sameRoot)
+                p.fds[ret] = OpenFile(path: real, cloexec: call.args[1] & cloexec != 0)
             }
         case .openat:
             if let path = path(call, slot: 0) {
                 let flags = call.nr == 257 ? call.args[2] : 0
-                p.fds[ret] = OpenFile(path: path, cloexec: flags & cloexec != 0)
+                let base = p.path(of: Int64(Int32(truncatingIfNeeded: call.args[0])))
+                p.fds[ret] = OpenFile(
+                    path: Self.resolve(path, base: base, pid: p.pid, sameRoot: p.sameRoot),
+                    cloexec: flags & cloexec != 0)
             }
+        case .anon(let name):
+            p.fds[ret] = OpenFile(path: name, cloexec: false)
+        case .chdir:
+            if let path = path(call, slot: 0) {
+                p.cwd = Self.resolve(path, base: p.cwd, pid: p.pid, sameRoot: p.sameRoot)
+            }
+        case .newRoot:
+            p.sameRoot = false
+        case .fchdir:
+            p.cwd = p.fds[Int64(Int32(truncatingIfNeeded: call.args[0]))]?.path
         case .close:
             p.fds[Int64(Int32(truncatingIfNeeded: call.args[0]))] = nil
         case .closeRange:
@@ -186,6 +235,56 @@ final class ProcessTable {
             let family = Flags.value(call.args[0], Flags.family)
             p.fds[ret] = OpenFile(path: "socket:\(family)", cloexec: call.args[1] & cloexec != 0)
         }
+    }
+
+    /// A path as strace -y shows an fd's: absolute, with every symlink followed (`/lib/x` is
+    /// `/usr/lib/x` on a merged-/usr system), resolved now in the process's own root
+    /// (/proc/PID/root; a container's). `base`: the directory a relative path starts from (nil:
+    /// unknown, the path stays as given). When the process is gone, or a component cannot be
+    /// read, what is known is kept: the absolute path as given, never a guess.
+    static func resolve(_ path: String, base: String?, pid: UInt32, sameRoot: Bool = false) -> String {
+        let absolute: String
+        if path.hasPrefix("/") {
+            absolute = path
+        } else if let base, base.hasPrefix("/") {
+            absolute = path.isEmpty ? base : (base == "/" ? "/" : base + "/") + path
+        } else {
+            return path
+        }
+        var root = "/proc/\(pid)/root"
+        if sameRoot && access(root, F_OK) != 0 { root = "" }  // gone: clab's root is the same
+        var done: [Substring] = []
+        var todo = absolute.split(separator: "/", omittingEmptySubsequences: true).reversed().map { $0 }
+        var links = 0
+        while let part = todo.popLast() {
+            if part == "." { continue }
+            if part == ".." {
+                _ = done.popLast()
+                continue
+            }
+            let candidate = "/" + (done + [part]).joined(separator: "/")
+            var st = stat()
+            guard lstat(root + candidate, &st) == 0 else {
+                // Does not exist (yet, or any more): the rest as given.
+                return "/" + (done + [part] + todo.reversed()).joined(separator: "/")
+            }
+            if st.st_mode & S_IFMT == S_IFLNK, let target = link(root + candidate) {
+                links += 1
+                if links > 40 { return absolute }
+                if target.hasPrefix("/") { done = [] }
+                todo += target.split(separator: "/", omittingEmptySubsequences: true).reversed()
+            } else {
+                done.append(part)
+            }
+        }
+        return "/" + done.joined(separator: "/")
+    }
+
+    static func link(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink(path, &buffer, buffer.count - 1)
+        guard n > 0 else { return nil }
+        return String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     private func path(_ call: Syscall, slot: Int) -> String? {

@@ -63,7 +63,10 @@ final class TraceProgram {
                 switch mode {
                 case .events: ["sys_enter_count", "sys_exit_count"]
                 case .count:
-                    ["sys_enter_events", "sys_exit_events", "on_exec", "on_oom_victim", "on_cgroup_attach"]
+                    [
+                        "sys_enter_events", "sys_exit_events", "on_exec", "on_oom_victim", "on_cgroup_attach",
+                        "on_signal",
+                    ]
                 }
             var program = bpf_object__next_program(object, nil)
             while let p = program {

@@ -25,6 +25,10 @@ public struct Syscall: Sendable, Equatable {
     public var noReturn: Bool
     /// The thread died inside the syscall.
     public var unfinished: Bool
+    /// A 32-bit call (int $0x80): `nr` is from the i386 table.
+    public var compat = false
+    /// execve's argv could not be read (not paged in): shown as its address, never as `[]`.
+    public var argvUnreadable = false
 
     public init(
         nr: Int32, pid: UInt32 = 1, tid: UInt32 = 1, ts: UInt64 = 0, duration: UInt64 = 0, ret: Int64 = 0,
@@ -48,7 +52,7 @@ public struct Syscall: Sendable, Equatable {
         self.netlink = netlink
     }
 
-    public var name: String { SyscallCatalog.name(Int(nr)) }
+    public var name: String { compat ? SyscallCatalog.name32(Int(nr)) : SyscallCatalog.name(Int(nr)) }
 
     /// The errno of a failed call (the kernel returns -errno in -4095...-1).
     public var errno: Int32? { ret < 0 && ret >= -4095 ? Int32(-ret) : nil }
@@ -57,6 +61,28 @@ public struct Syscall: Sendable, Equatable {
     func string(_ slot: Int) -> [UInt8]? {
         if slot == 0 && small.count >= 0 { return withSlot(0) { $0.map { Array($0) } } }
         return slot < strings.count ? strings[slot] : nil
+    }
+
+    /// A slot's whole text from a long-string record (slot 1 of execve: its whole argv). Only
+    /// when it continues what the slot holds: a record whose call was lost (ring buffer full)
+    /// is never shown as another call's.
+    mutating func replace(slot: Int, with bytes: [UInt8]) {
+        let name = self.name
+        if slot == 1 && (name == "execve" || name == "execveat") {
+            guard let first = argv.first, bytes.starts(with: first) else { return }
+            var items = bytes.split(separator: 0, omittingEmptySubsequences: false).map(Array.init)
+            if items.last?.isEmpty == true { items.removeLast() }
+            argv = items
+            argvTruncated = bytes.count >= Int(CLAB_LONGSTR_MAX)
+            return
+        }
+        guard let held = string(slot), held.count == Int(CLAB_STR_MAX), bytes.starts(with: held.dropLast()) else {
+            return
+        }
+        if slot == 0 { small.count = -1 }
+        while strings.count <= slot { strings.append(nil) }
+        // A whole string of exactly a slot's size gets a second NUL: it is not a cut slot.
+        strings[slot] = bytes.count == Int(CLAB_STR_MAX) ? bytes + [0] : bytes
     }
 
     /// Slot `slot`'s bytes, without copying them.
@@ -99,6 +125,24 @@ public struct NetlinkCapture: Sendable, Equatable {
     }
 }
 
+/// A signal delivered to a traced thread (signal:signal_deliver): strace's `--- SIGCHLD {...} ---`.
+public struct SignalDelivery: Sendable, Equatable {
+    public var ts: UInt64
+    public var pid: UInt32
+    public var tid: UInt32
+    public var signal: Int32
+    /// The kernel's siginfo (the first 48 bytes of a siginfo_t); zeros when there was none.
+    public var info: [UInt8]
+
+    public init(ts: UInt64 = 0, pid: UInt32, tid: UInt32, signal: Int32, info: [UInt8]) {
+        self.ts = ts
+        self.pid = pid
+        self.tid = tid
+        self.signal = signal
+        self.info = info
+    }
+}
+
 /// Up to CLAB_SMALL_MAX (64) bytes inline; count -1: none.
 struct SmallBytes: Sendable, Equatable {
     var count: Int16 = -1
@@ -132,6 +176,9 @@ enum RecordParser {
         /// Records the ring buffer had no room for, just before this point (times: the first
         /// and last drop).
         case lost(count: UInt64, firstTs: UInt64, lastTs: UInt64)
+        /// A string slot's whole text, for the next syscall record of thread `tid`.
+        case longString(tid: UInt32, slot: Int, bytes: [UInt8])
+        case signal(SignalDelivery)
         case unknown
     }
 
@@ -156,6 +203,19 @@ enum RecordParser {
             Int32(CLAB_EV_OOM.rawValue):
             guard size >= procSize else { return .unknown }
             return .process(process(base.loadUnaligned(as: clab_proc_event.self)))
+        case Int32(CLAB_EV_LONGSTR.rawValue):
+            let header = MemoryLayout<clab_longstr_event>.offset(of: \.data) ?? 16
+            guard size >= header else { return .unknown }
+            let e = base.loadUnaligned(as: (UInt16, UInt16, UInt32, UInt32).self)
+            let len = min(Int(e.3), size - header, Int(CLAB_LONGSTR_MAX))
+            return .longString(
+                tid: e.2, slot: Int(e.1), bytes: Array(UnsafeRawBufferPointer(start: base + header, count: len)))
+        case Int32(CLAB_EV_SIGNAL.rawValue):
+            guard size >= MemoryLayout<clab_signal_event>.size else { return .unknown }
+            let e = base.loadUnaligned(as: clab_signal_event.self)
+            return .signal(
+                SignalDelivery(
+                    ts: e.ts, pid: e.pid, tid: e.tid, signal: e.sig, info: withUnsafeBytes(of: e.info) { Array($0) }))
         case Int32(CLAB_EV_CGROUP.rawValue):
             guard size >= MemoryLayout<clab_cgroup_event>.size else { return .unknown }
             let e = base.loadUnaligned(as: clab_cgroup_event.self)
@@ -183,6 +243,8 @@ enum RecordParser {
         call.noReturn = flags & CLAB_F_NORETURN.rawValue != 0
         call.unfinished = flags & CLAB_F_UNFINISHED.rawValue != 0
         call.argvTruncated = flags & CLAB_F_ARGV_MORE.rawValue != 0
+        call.compat = flags & CLAB_F_COMPAT.rawValue != 0
+        call.argvUnreadable = flags & CLAB_F_ARGV_FAULT.rawValue != 0
         if flags & CLAB_F_NETLINK.rawValue != 0 && size >= netlinkSize {
             call.netlink = netlink(base + netlinkOffset)
         } else if flags & CLAB_F_SMALL.rawValue != 0 && size >= smallSize {

@@ -33,7 +33,9 @@ final class TraceSession {
     private(set) var recordBytes: UInt64 = 0
     private(set) var records: UInt64 = 0
     private(set) var stats = [SyscallStat](repeating: SyscallStat(), count: Int(CLAB_MAX_SYSCALLS))
-    private let announced = Mutex<[(pid: pid_t, comm: String, phase: Phase, fds: [Int64: OpenFile])]>([])
+    private let announced = Mutex<
+        [(pid: pid_t, comm: String, phase: Phase, fds: [Int64: OpenFile], cwd: String?, sameRoot: Bool)]
+    >([])
     private let bpfNr = Int32(SyscallCatalog.number("bpf") ?? 321)
 
     init(outputs: SessionOutputs, phases: Phases?, selfPid: pid_t = 0) {
@@ -44,7 +46,10 @@ final class TraceSession {
 
     /// From another thread: a root the reader must know before its first record.
     func announce(pid: pid_t, comm: String, phase: Phase, fds: [Int64: OpenFile]) {
-        announced.withLock { $0.append((pid, comm, phase, fds)) }
+        // Read now, while it surely runs: the reader may get to it after it exited.
+        let cwd = ProcessTable.link("/proc/\(pid)/cwd")
+        let sameRoot = ProcessTable.sharesRoot(pid)
+        announced.withLock { $0.append((pid, comm, phase, fds, cwd, sameRoot)) }
     }
 
     /// On the reader thread, before each batch of records.
@@ -53,7 +58,11 @@ final class TraceSession {
             defer { list.removeAll() }
             return list
         }
-        for root in roots { table.addRoot(pid: root.pid, comm: root.comm, phase: root.phase, fds: root.fds) }
+        for root in roots {
+            table.addRoot(
+                pid: root.pid, comm: root.comm, phase: root.phase, fds: root.fds, cwd: root.cwd, sameRoot: root.sameRoot
+            )
+        }
     }
 
     func handle(_ base: UnsafeRawPointer, _ size: Int) {
@@ -63,6 +72,8 @@ final class TraceSession {
         case .syscall(let call): handle(call)
         case .process(let event): handle(event)
         case .lost(let count, let firstTs, let lastTs): lost(count, firstTs: firstTs, lastTs: lastTs)
+        case .longString(let tid, let slot, let bytes): longStrings[tid, default: []].append((slot, bytes))
+        case .signal(let signal): handle(signal)
         case .unknown: break
         }
     }
@@ -81,10 +92,32 @@ final class TraceSession {
         outputs.live?.out.flush()
     }
 
+    /// Strings longer than a slot, by thread, waiting for their syscall's record (the next one).
+    private var longStrings: [UInt32: [(slot: Int, bytes: [UInt8])]] = [:]
+    /// Counts of 32-bit calls, by name (their numbers are not x86_64's).
+    private var compatStats: [String: SyscallStat] = [:]
+
     func handle(_ call: Syscall) {
+        var call = call
+        if !longStrings.isEmpty, let long = longStrings.removeValue(forKey: call.tid) {
+            for (slot, bytes) in long { call.replace(slot: slot, with: bytes) }
+        }
         if call.pid == selfPid && call.nr == bpfNr { return }
         let p = table.process(call.pid)
-        if outputs.summarize, call.nr >= 0, Int(call.nr) < stats.count {
+        if call.compat != p.compat {
+            // strace's note when a process switches between the 64-bit and the 32-bit ABI.
+            p.compat = call.compat
+            outputs.live?.note(
+                p.comm + " " + String(call.tid) + "  [ Process PID=" + String(call.pid) + " runs in "
+                    + (call.compat ? "32" : "64") + " bit mode. ]")
+        }
+        if call.compat {
+            if outputs.summarize {
+                compatStats[call.name, default: SyscallStat()].count += 1
+                compatStats[call.name, default: SyscallStat()].nanoseconds += call.duration
+                if call.errno != nil { compatStats[call.name, default: SyscallStat()].errors += 1 }
+            }
+        } else if outputs.summarize, call.nr >= 0, Int(call.nr) < stats.count {
             stats[Int(call.nr)].count += 1
             stats[Int(call.nr)].nanoseconds += call.noReturn ? 0 : call.duration
             if call.errno != nil { stats[Int(call.nr)].errors += 1 }
@@ -94,22 +127,80 @@ final class TraceSession {
         if wanted { events += 1 }
         if wanted && (outputs.json != nil || outputs.live != nil) {
             // Closures written at each call, not stored: non-escaping ones cost no allocation.
-            let label = phases?.label(call, in: p, path: { p.fds[$0]?.path })
+            // A 32-bit call's number means something else in x86_64's table: no stage from it.
+            let label = call.compat ? nil : phases?.label(call, in: p, path: { p.path(of: $0) })
             let nsTid = table.nsTid(call.tid, of: p)
             outputs.json?.syscall(
-                call, entry: SyscallCatalog.entry(Int(call.nr)), process: p, nsTid: nsTid, fdPath: { p.fds[$0]?.path },
+                call, entry: SyscallCatalog.entry(for: call), process: p, nsTid: nsTid, fdPath: { p.path(of: $0) },
                 label: label)
             if outputs.live != nil {
                 if !outputs.focus || Phases.inFocus(call, label: label) {
-                    outputs.live?.syscall(call, process: p, nsTid: nsTid, label: label, fdPath: { p.fds[$0]?.path })
+                    outputs.live?.syscall(
+                        call, process: p, nsTid: nsTid, label: label, fdPath: { p.path(of: $0) },
+                        returned: {
+                            if !call.compat { table.apply(call, to: p) }
+                            guard call.ret >= 0, !call.compat, returnsFD(call) else { return nil }
+                            return p.fds[call.ret]?.path
+                        })
+                    return
                 } else {
                     hidden += 1
                 }
             }
-        } else if phases != nil {
-            _ = phases?.label(call, in: p, path: { p.fds[$0]?.path })
+        } else if phases != nil && !call.compat {
+            _ = phases?.label(call, in: p, path: { p.path(of: $0) })
         }
-        table.apply(call, to: p)
+        if !call.compat { table.apply(call, to: p) }
+        if !heldMoves.isEmpty { releaseMoves(after: call) }
+    }
+
+    /// Moves into a cgroup happen inside the write to cgroup.procs that asks for them, so their
+    /// record comes before that write's (written at its return): they wait for the call they
+    /// happened in, and are written after it.
+    private var heldMoves: [(ts: UInt64, event: ProcessEvent)] = []
+
+    private func releaseMoves(after call: Syscall) {
+        heldMoves.removeAll { held in
+            // The call it happened in, or one that started well after it (its cause not traced).
+            let inside = held.ts >= call.ts && held.ts <= call.ts &+ call.duration
+            guard inside || call.ts > held.ts &+ 50_000_000 else { return false }
+            write(held.event)
+            return true
+        }
+    }
+
+    /// What is still held, at the end of the trace.
+    func flushHeld() {
+        for held in heldMoves { write(held.event) }
+        heldMoves.removeAll()
+    }
+
+    private func write(_ event: ProcessEvent) {
+        if case .cgroup(_, let pid, _, _, _) = event {
+            outputs.live?.kernelEvent(event, comm: table.processes[pid]?.comm)
+        }
+        outputs.json?.process(event)
+    }
+
+    /// The calls whose return value is a new fd (strace -y annotates it).
+    private static let fdReturning: Set<Int32> = Set(
+        [
+            "open", "openat", "openat2", "creat", "dup", "dup2", "dup3", "socket", "accept", "accept4", "eventfd",
+            "eventfd2", "epoll_create", "epoll_create1", "memfd_create", "pidfd_open", "signalfd4", "timerfd_create",
+            "inotify_init1", "open_tree", "fsopen", "fsmount", "fspick",
+        ].compactMap { SyscallCatalog.number($0).map(Int32.init) })
+
+    private func returnsFD(_ call: Syscall) -> Bool {
+        if call.nr == 72 { return call.args[1] == 0 || call.args[1] == 1030 }  // fcntl F_DUPFD, F_DUPFD_CLOEXEC
+        return Self.fdReturning.contains(call.nr)
+    }
+
+    func handle(_ signal: SignalDelivery) {
+        let p = table.process(signal.pid)
+        let text = "--- " + Flags.signal(UInt64(signal.signal)) + " " + Decoder.siginfo(signal) + " ---"
+        // The stage view (--step without --all) shows what the lessons are about: not these.
+        if !outputs.focus { outputs.live?.note(p.comm + " " + String(signal.tid) + "  " + text) }
+        outputs.json?.signal(signal, text: text)
     }
 
     func handle(_ event: ProcessEvent) {
@@ -117,8 +208,20 @@ final class TraceSession {
         case .exec(_, let pid, _, _, _, _):
             let p = table.process(pid)
             p.phase = p.phase.afterExec
-        case .oom(_, let pid, _, _), .cgroup(_, let pid, _, _, _):
+        case .oom(_, let pid, _, _):
             outputs.live?.kernelEvent(event, comm: table.processes[pid]?.comm)
+        case .cgroup(let ts, _, _, _, _):
+            table.apply(event)
+            heldMoves.append((ts, event))
+            return
+        case .exit(_, let pid, let status, let comm):
+            // strace's last line for a process.
+            let signal = status & 0x7F
+            let end =
+                signal == 0
+                ? "+++ exited with \((status >> 8) & 0xFF) +++"
+                : "+++ killed by " + Flags.signal(UInt64(signal)) + (status & 0x80 != 0 ? " (core dumped) +++" : " +++")
+            if !outputs.focus { outputs.live?.note(comm + " " + String(pid) + "  " + end) }
         default:
             break
         }
@@ -130,6 +233,7 @@ final class TraceSession {
     var statsByName: [String: SyscallStat] {
         var result: [String: SyscallStat] = [:]
         for (nr, s) in stats.enumerated() where s.count > 0 { result[SyscallCatalog.name(nr)] = s }
+        for (name, s) in compatStats { result[name + " (i386)"] = s }
         return result
     }
 }

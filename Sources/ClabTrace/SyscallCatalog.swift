@@ -42,11 +42,24 @@ enum ArgKind: Sendable {
     indirect case netlink(otherwise: ArgKind)
     /// sendmsg/recvmsg's struct msghdr: its first iovec's netlink messages, or else a pointer.
     case msghdr
+    /// `then` for the calls `when` picks (prctl's PR_SET_NAME: a string), `otherwise` for the
+    /// rest; the kernel side captures for `then`.
+    indirect case either(when: @Sendable (Syscall) -> Bool, then: ArgKind, otherwise: ArgKind)
 
     /// What the kernel side captures for any socket.
     var plain: ArgKind {
         if case .netlink(let otherwise) = self { return otherwise }
+        if case .either(_, let then, _) = self { return then.plain }
         return self
+    }
+
+    /// Filled by the kernel (read's buffer, an output struct): not known while the call runs.
+    var isOutput: Bool {
+        switch plain {
+        case .buffer(let lenArg): return lenArg == nil
+        case .record(_, let output, _): return output
+        default: return false
+        }
     }
 
     var captures: Bool {
@@ -73,19 +86,52 @@ enum SyscallCatalog {
         /// `,"syscall":"NAME","nr":N` for the JSON writer, made once.
         let jsonName: [UInt8]
 
-        init(name: String, nr: Int, kinds: [ArgKind], slots: [Int?], spec: UInt32, returnsAddress: Bool) {
+        init(
+            name: String, nr: Int, kinds: [ArgKind], slots: [Int?], spec: UInt32, returnsAddress: Bool,
+            abi: String? = nil
+        ) {
             self.name = name
             self.kinds = kinds
             self.slots = slots
             self.spec = spec
             self.returnsAddress = returnsAddress
-            jsonName = Array(",\"syscall\":\"\(name)\",\"nr\":\(nr)".utf8)
+            jsonName = Array(
+                (",\"syscall\":\"\(name)\",\"nr\":\(nr)" + (abi.map { ",\"abi\":\"\($0)\"" } ?? "")).utf8)
         }
     }
 
     static func name(_ nr: Int) -> String { entry(nr)?.name ?? "syscall_\(nr)" }
 
     static func entry(_ nr: Int) -> Entry? { nr >= 0 && nr < table.count ? table[nr] : nil }
+
+    /// The entry a record is decoded with: a 32-bit call's from the i386 table.
+    static func entry(for call: Syscall) -> Entry? { call.compat ? compat[Int(call.nr)] : entry(Int(call.nr)) }
+
+    static func name32(_ nr: Int) -> String { SyscallTable.i386Names[nr] ?? "syscall_\(nr)" }
+
+    /// i386 calls: named by their own table, their arguments shown as the x86_64 call of the same
+    /// name shows them, without strings (the kernel side captures by x86_64 number, so nothing is
+    /// read: pointers stay pointers). Calls whose arguments differ between the two ABIs (a struct
+    /// for several registers, 64-bit values split in two, another order) are shown as numbers.
+    static let compat: [Int: Entry] = {
+        let differ: Set<String> = [
+            "mmap", "select", "clone", "socketcall", "ipc", "pread64", "pwrite64", "truncate64", "ftruncate64",
+            "fadvise64", "fadvise64_64", "fallocate", "sync_file_range", "readahead", "_llseek", "lookup_dcookie",
+        ]
+        var result: [Int: Entry] = [:]
+        for (nr, name) in SyscallTable.i386Names {
+            let kinds: [ArgKind]
+            if !differ.contains(name), let nr64 = numbers[name], let e64 = entry(nr64) {
+                kinds = e64.kinds.map { $0.captures ? .hex : $0 }
+            } else {
+                kinds = [ArgKind](repeating: .hex, count: 6)
+            }
+            result[nr] = Entry(
+                name: name, nr: nr, kinds: kinds, slots: kinds.map { _ in nil }, spec: 0,
+                returnsAddress: name == "mmap2" || name == "brk", abi: "i386")
+        }
+        return result
+    }()
 
     static func number(_ name: String) -> Int? { numbers[name] }
 
@@ -148,7 +194,7 @@ enum SyscallCatalog {
     static func generic(_ declaration: String) -> ArgKind {
         let parts = declaration.split(separator: " ")
         let name = parts.last.map { String($0.drop { $0 == "*" }) } ?? ""
-        if declaration.contains("*") { return .hex }
+        if declaration.contains("*") || name == "start" || name == "addr" { return .hex }
         if name == "dfd" || name == "olddfd" || name == "newdfd" { return .dirfd }
         if name == "fd" || name.hasPrefix("fd_") || name.hasSuffix("fd") && !name.hasPrefix("n") { return .fd }
         if name == "mode" && declaration.hasPrefix("umode_t") { return .octal }
@@ -170,6 +216,19 @@ enum SyscallCatalog {
     /// capset/capget: struct __user_cap_header_struct, then two __user_cap_data_struct (v2, v3).
     static let capHeader = ArgKind.record(words: 1, output: false) { bytes, _ in Decoder.capHeader(bytes) }
     static func caps(output: Bool) -> ArgKind { .record(words: 3, output: output) { Decoder.capData($0, $1) } }
+    static let xattrFlags: Flags.Table = [(1, "XATTR_CREATE"), (2, "XATTR_REPLACE")]
+    static let stat = ArgKind.record(words: 7, output: true) { b, _ in Decoder.stat(b) }
+    static let fdPair = ArgKind.record(words: 1, output: true) { b, _ in Decoder.fdPair(b) }
+    static let clock = ArgKind.named { Flags.value($0, Flags.clocks) }
+    static func timespec(output: Bool) -> ArgKind {
+        .record(words: 2, output: output) { b, _ in Decoder.timespec(b) }
+    }
+    static func sigaction(output: Bool) -> ArgKind {
+        .record(words: 4, output: output) { b, _ in Decoder.sigaction(b) }
+    }
+    static func sigset(output: Bool) -> ArgKind {
+        .record(words: 1, output: output) { b, _ in Decoder.sigset(Decoder.u64(b, 0)) }
+    }
     static let rlimitResource = ArgKind.named { Flags.value($0, Flags.rlimit, signed: false) }
     static func rlimit(output: Bool, _ infinity: String) -> ArgKind {
         .record(words: 2, output: output) { bytes, _ in Decoder.rlimit(bytes, infinity: infinity) }
@@ -188,19 +247,51 @@ enum SyscallCatalog {
         "pwrite64": [.fd, .buffer(lenArg: 2), .uint, .long],
         "close": [.fd],
         "lseek": [.fd, .long, .named { Flags.value($0, Flags.seek) }],
-        "fcntl": [.fd, .named { Flags.value($0, Flags.fcntl) }, .hex],
+        "fcntl": [.fd, .named { Flags.value($0, Flags.fcntl) }, .custom { Decoder.fcntlArg($0) }],
         "ioctl": [.fd, .named { Flags.value($0, Flags.ioctl, signed: false) }, .hex],
         "access": [.string, .named { Flags.bits($0, Flags.access, zero: "F_OK") }],
         "faccessat": [.dirfd, .string, .named { Flags.bits($0, Flags.access, zero: "F_OK") }],
         "faccessat2": [.dirfd, .string, .named { Flags.bits($0, Flags.access, zero: "F_OK") }, at],
-        "stat": [.string, .hex],
-        "lstat": [.string, .hex],
-        "newfstatat": [.dirfd, .string, .hex, at],
+        "stat": [.string, stat],
+        "lstat": [.string, stat],
+        "fstat": [.fd, stat],
+        "newfstatat": [.dirfd, .string, stat, at],
         "statx": [.dirfd, .string, at, .hex, .hex],
         "statfs": [.string, .hex],
-        "readlink": [.string, .hex, .uint],
-        "readlinkat": [.dirfd, .string, .hex, .uint],
-        "getcwd": [.buffer(lenArg: nil), .uint],
+        "readlink": [.string, .buffer(lenArg: nil), .uint],
+        "readlinkat": [.dirfd, .string, .buffer(lenArg: nil), .uint],
+        // The path the kernel wrote, NUL-terminated (the return counts the NUL).
+        "getcwd": [.string, .uint],
+        "getxattr": [.string, .string, .hex, .uint],
+        "lgetxattr": [.string, .string, .hex, .uint],
+        "fgetxattr": [.fd, .string, .hex, .uint],
+        "setxattr": [.string, .string, .buffer(lenArg: 3), .uint, .named { Flags.bits($0, xattrFlags) }],
+        "lsetxattr": [.string, .string, .buffer(lenArg: 3), .uint, .named { Flags.bits($0, xattrFlags) }],
+        "fsetxattr": [.fd, .string, .buffer(lenArg: 3), .uint, .named { Flags.bits($0, xattrFlags) }],
+        "listxattr": [.string, .buffer(lenArg: nil), .uint],
+        "llistxattr": [.string, .buffer(lenArg: nil), .uint],
+        "flistxattr": [.fd, .buffer(lenArg: nil), .uint],
+        "removexattr": [.string, .string],
+        "lremovexattr": [.string, .string],
+        "fremovexattr": [.fd, .string],
+        "getrandom": [.buffer(lenArg: nil), .uint, .named { Flags.bits($0, Flags.getrandom) }],
+        "umask": [.octal],
+        "fchmod": [.fd, .octal],
+        "fchdir": [.fd],
+        "dup3": [.fd, .int, .named { Flags.bits($0, Flags.cloexecOnly) }],
+        "pipe": [fdPair],
+        "pipe2": [fdPair, .named { Flags.bits($0, Flags.pipeFlags) }],
+        "eventfd2": [.uint, .named { Flags.bits($0, Flags.eventfd) }],
+        "epoll_create1": [.named { Flags.bits($0, [(0o2000000, "EPOLL_CLOEXEC")]) }],
+        "epoll_ctl": [.fd, .named { Flags.value($0, Flags.epollCtl) }, .fd, .hex],
+        "madvise": [.hex, .uint, .named { Flags.value($0, Flags.madvise) }],
+        "clock_gettime": [clock, timespec(output: true)],
+        "clock_getres": [clock, timespec(output: true)],
+        "clock_nanosleep": [
+            clock, .named { Flags.bits($0, [(1, "TIMER_ABSTIME")]) }, timespec(output: false), .hex,
+        ],
+        "nanosleep": [timespec(output: false), .hex],
+        "rseq": [.hex, .named { Flags.hex($0) }, .int, .named { Flags.hex($0) }],
         "chdir": [.string],
         "chroot": [.string],
         "mkdir": [.string, .octal],
@@ -235,7 +326,7 @@ enum SyscallCatalog {
         "fsopen": [.string, .hex],
         "fsconfig": [.fd, .uint, .string, .string, .int],
         // namespaces and processes
-        "clone": [clone, .hex, .hex, .hex, .hex],
+        "clone": [.custom { Decoder.cloneCall($0) }] + (1...4).map { _ in .custom { _ in nil } },
         "clone3": [.cloneArgs, .uint],
         "unshare": [cloneNS],
         "setns": [.fd, cloneNS],
@@ -243,15 +334,26 @@ enum SyscallCatalog {
         "execveat": [.dirfd, .string, .argv, .hex, at],
         "exit": [.int],
         "exit_group": [.int],
-        "wait4": [.int, .hex, .named { Flags.bits($0, Flags.wait) }, .hex],
+        "wait4": [
+            .int, .record(words: 1, output: true) { b, _ in Decoder.waitStatus(b) },
+            .named { Flags.bits($0, Flags.wait) }, .hex,
+        ],
         "waitid": [.int, .int, .hex, .named { Flags.bits($0, Flags.wait) }, .hex],
         "kill": [.int, signal],
         "tkill": [.int, signal],
         "tgkill": [.int, .int, signal],
         "pidfd_send_signal": [.fd, signal, .hex, .uint],
-        "rt_sigaction": [signal, .hex, .hex, .uint],
-        "rt_sigprocmask": [.named { Flags.value($0, Flags.sigprocmaskHow) }, .hex, .hex, .uint],
-        "prctl": [.named { Flags.value($0, Flags.prctl) }] + (1...4).map { i in .custom { Flags.prctlArg(i, $0) } },
+        "rt_sigaction": [signal, sigaction(output: false), sigaction(output: true), .uint],
+        "rt_sigprocmask": [
+            .named { Flags.value($0, Flags.sigprocmaskHow) }, sigset(output: false), sigset(output: true), .uint,
+        ],
+        // PR_SET_NAME and PR_GET_NAME: the name (a string slot), then nothing.
+        "prctl": [
+            .named { Flags.value($0, Flags.prctl) },
+            .either(
+                when: { $0.args[0] == 15 || $0.args[0] == 16 }, then: .string,
+                otherwise: .custom { Decoder.prctlArgs(1, $0) }),
+        ] + (2...4).map { i in .custom { Decoder.prctlArgs(i, $0) } },
         "sethostname": [.buffer(lenArg: 1), .uint],
         "setdomainname": [.buffer(lenArg: 1), .uint],
         // credentials
@@ -299,12 +401,22 @@ enum SyscallCatalog {
                     ? Flags.value($0.args[2], Flags.netlink) : String(Int32(truncatingIfNeeded: $0.args[2]))
             },
         ],
-        "socketpair": [.named { Flags.value($0, Flags.family) }, .named(Flags.socketType), .int, .hex],
+        "socketpair": [.named { Flags.value($0, Flags.family) }, .named(Flags.socketType), .int, fdPair],
+        "shutdown": [.fd, .named { Flags.value($0, Flags.shutdown) }],
+        "setsockopt": [
+            .fd, .named { Flags.value($0, Flags.socketLevel) },
+            .custom { $0.args[1] == 1 ? Flags.value($0.args[2], Flags.socketOptions) : String($0.args[2]) },
+            .record(words: 1, output: false) { b, call in
+                call.args[4] == 4 ? Decoder.intRef(b) : Flags.hex(call.args[3])
+            },
+            .uint,
+        ],
+        "accept4": [.fd, .hex, .hex, .named(Flags.socketType)],
         "bind": [.fd, .sockaddr(lenArg: 2), .uint],
         "connect": [.fd, .sockaddr(lenArg: 2), .uint],
         // On a netlink socket the kernel side reads the messages instead (see NetlinkDecoder).
         "sendto": [.fd, .netlink(otherwise: .buffer(lenArg: 2)), .uint, msgFlags, .sockaddr(lenArg: 5), .uint],
-        "recvfrom": [.fd, .netlink(otherwise: .hex), .uint, msgFlags, .hex, .hex],
+        "recvfrom": [.fd, .netlink(otherwise: .buffer(lenArg: nil)), .uint, msgFlags, .hex, .hex],
         "sendmsg": [.fd, .msghdr, msgFlags],
         "recvmsg": [.fd, .msghdr, msgFlags],
     ]

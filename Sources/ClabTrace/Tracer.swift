@@ -340,7 +340,9 @@ final class Trace {
             filter = numbers
         }
         if let path = options.jsonPath {
-            jsonFD = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            // "-": standard output, so `clab trace --json - ... | jq` works.
+            jsonFD =
+                path == "-" ? fcntl(1, F_DUPFD_CLOEXEC, 3) : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             guard jsonFD >= 0 else { throw ClabError("trace: --json \(path): \(errnoDescription(errno))") }
         }
         do {
@@ -388,14 +390,16 @@ final class Trace {
     func finish(exitCode: Int32) -> TraceReport {
         program.detach()
         reader?.stop()
+        session.flushHeld()
         let lost = program.drops()
         let durationNs = Self.monotonicNow() - startNs
         // Drops after the last record that fitted: reported here, at the end of the stream.
         let pending = program.pendingLost()
         if reader != nil && pending.count > 0 {
             session.lost(pending.count, firstTs: pending.firstTs, lastTs: pending.lastTs)
-            session.flush()
         }
+        // The held cgroup moves and the last lost line go out before the closing line.
+        session.flush()
         var stats = session.statsByName
         if options.countOnly {
             stats = [:]

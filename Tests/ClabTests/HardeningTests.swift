@@ -3,6 +3,8 @@ import ClabCore
 import Foundation
 import Testing
 
+@testable import ClabCLI
+
 /// The fields of /proc/self/status a stage-12 container prints about itself.
 private func statusLines(_ out: Output) -> [String: String] {
     var fields: [String: String] = [:]
@@ -172,6 +174,51 @@ struct Stage12Tests {
         }
     }
 
+    /// i386's socketcall passes socket's arguments in memory, out of a filter's sight: through
+    /// `int $0x80` a container created the AF_VSOCK socket Docker's profile refuses.
+    @Test func i386SocketcallCannotBypassTheSocketRules() throws {
+        try TestEnv.ensureImage()
+        let dir = TestEnv.root + "/vsock32"
+        try FS.makeDirectories(dir)
+        try FS.write(Self.vsock32, to: dir + "/vsock32.c")
+        let cc = try runProcess(["/usr/bin/cc", "-static", "-O2", "-o", dir + "/vsock32", dir + "/vsock32.c"])
+        #expect(cc.status == 0, "\(cc.stderr)")
+        let out = try clab("step", "12", "--quiet", "-v", dir + ":/t:ro", "--", "/t/vsock32")
+        #expect(
+            out.stdout
+                == "x86_64 socket: refused\ni386 socketcall(SYS_SOCKET): EPERM\ni386 socketcall(SYS_SOCKET, AF_INET): EPERM\ni386 socket(AF_INET): refused\n",
+            "\(out)")
+    }
+
+    static let vsock32 = #"""
+        #define _GNU_SOURCE
+        #include <stdio.h>
+        #include <sys/mman.h>
+        #include <sys/socket.h>
+        #include <sys/syscall.h>
+        #include <unistd.h>
+        #include <errno.h>
+        static long i386call(long nr, long a, long b) {
+            long ret;
+            __asm__ volatile("int $0x80" : "=a"(ret) : "a"(nr), "b"(a), "c"(b) : "memory");
+            return ret;
+        }
+        int main(void) {
+            long s64 = syscall(SYS_socket, AF_VSOCK, SOCK_STREAM, 0);
+            printf("x86_64 socket: %s\n", s64 >= 0 ? "fd" : "refused");
+            unsigned int *args = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+            args[0] = AF_VSOCK; args[1] = SOCK_STREAM; args[2] = 0;
+            long r = i386call(102, 1, (long)args);
+            printf("i386 socketcall(SYS_SOCKET): %s\n", r >= 0 ? "fd" : r == -EPERM ? "EPERM" : "other error");
+            args[0] = AF_INET;
+            r = i386call(102, 1, (long)args);
+            printf("i386 socketcall(SYS_SOCKET, AF_INET): %s\n", r >= 0 ? "fd" : r == -EPERM ? "EPERM" : "other error");
+            r = i386call(359, AF_INET, SOCK_STREAM);  /* i386 socket(): ebx, ecx; edx unset (0 likely) */
+            printf("i386 socket(AF_INET): %s\n", r >= 0 ? "fd" : "refused");
+            return 0;
+        }
+        """#
+
     @Test func aSetuidProgramGainsNothingUnderNoNewPrivs() throws {
         try TestEnv.ensureImage()
         // nobody runs a setuid-root copy of `ids`: without no_new_privs it becomes root (and
@@ -201,6 +248,45 @@ struct Stage12Tests {
         #expect(stale.isEmpty, "\(stale)")
     }
 
+    /// A profile refusing everything made clab-init spin (execve, then exit_group, refused) and
+    /// clab wait forever: it is refused before anything starts.
+    @Test func aProfileThatRefusesExecveOrExitIsRefusedBeforeAnythingStarts() throws {
+        try TestEnv.ensureImage()
+        let root = TestEnv.root + "/refuse-all"
+        let dir = TestEnv.root + "/refuse-all-profiles"
+        try FS.makeDirectories(dir)
+        for (text, call) in [
+            (#"{"defaultAction": "SCMP_ACT_ERRNO"}"#, "execve"),
+            (
+                #"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["exit_group"], "action": "SCMP_ACT_ERRNO"}]}"#,
+                "exit_group"
+            ),
+        ] {
+            try FS.write(text, to: dir + "/p.json")
+            let out = try runProcess([
+                "/usr/bin/timeout", "20", TestEnv.clab, "step", "12", "--root", root, "--quiet", "--security-opt",
+                "seccomp=" + dir + "/p.json", "--", "true",
+            ])
+            #expect(out.status == 2, "\(out)")
+            #expect(
+                out.stderr.hasPrefix("clab: seccomp profile: it refuses \(call), which clab-init calls"),
+                "\(out.stderr)")
+            #expect((try? FileManager.default.contentsOfDirectory(atPath: root + "/run/containers")) ?? [] == [])
+        }
+    }
+
+    @Test func aProfileThatIsAFIFOOrADeviceIsRefusedAtOnce() throws {
+        let fifo = TestEnv.root + "/profile-fifo"
+        unlink(fifo)
+        #expect(mkfifo(fifo, 0o600) == 0)
+        // Before, open() waited for a writer forever.
+        for path in [fifo, "/dev/zero"] {
+            let out = try runProcess(["/usr/bin/timeout", "10", TestEnv.clab, "seccomp", "check", path])
+            #expect(out.status == 2, "\(path): \(out)")
+            #expect(out.stderr.contains("cannot read it (not a regular file)"), "\(out.stderr)")
+        }
+    }
+
     @Test func userNamespaceHostIsRealRootHeldBack() throws {
         try TestEnv.ensureImage()
         let out = try clab(
@@ -219,6 +305,22 @@ struct Stage12Tests {
         #expect(statusLines(all)["CapEff"] == ours.map { String($0.dropFirst(7)).trimmed }, "\(all.stdout)")
     }
 
+    /// /dev/null & co. and the masks are binds of the host's own device inodes: real root keeps
+    /// CAP_FOWNER and CAP_CHOWN, so a writable bind let it chmod the host's /dev/null. chmod to
+    /// the mode it already has: on a writable bind it succeeds and changes nothing on the host.
+    @Test func userNamespaceHostCannotChangeTheHostsDeviceNodes() throws {
+        try TestEnv.ensureImage()
+        let out = try clab(
+            "step", "12", "--quiet", "--userns", "host", "--", "sh", "-c",
+            "for f in /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty /proc/keys; do chmod 666 $f 2>&1; done;"
+                + " echo x > /dev/null && echo write=ok")
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(
+            out.stdout.components(separatedBy: "Read-only file system").count == 8
+                && out.stdout.hasSuffix("write=ok\n"),
+            "\(out.stdout)")
+    }
+
     @Test func userNamespaceHostOnlyRunsTheBuiltInImage() throws {
         try TestEnv.ensureImage()
         let out = try clab("step", "12", "--quiet", "--userns", "host", "--image", "busybox:other", "--", "true")
@@ -227,6 +329,35 @@ struct Stage12Tests {
             out.stderr
                 == "clab: --userns host runs the image's programs as the host's real root: clab allows it only for its built-in busybox image, not 'busybox:other'\n"
         )
+    }
+
+    @Test func userNamespaceHostKeepsNoWritableLayer() throws {
+        try TestEnv.ensureImage()
+        let out = try clab("step", "12", "--quiet", "--userns", "host", "--name", "realroot", "--keep", "--", "true")
+        #expect(out.status == 2)
+        #expect(out.stderr.hasPrefix("clab: --keep with --userns host would leave real root's files"), "\(out.stderr)")
+        #expect(!FS.exists(TestEnv.root + "/kept/realroot"))
+    }
+
+    /// An image's WORKDIR under /proc was the working directory before the read-only bind of
+    /// /proc/sys: writes through "." reached the writable mount beneath it.
+    @Test func aWorkdirUnderProcSysMeetsTheReadOnlyBind() throws {
+        try TestEnv.ensureImage()
+        let context = TestEnv.root + "/ctx-workdir-proc"
+        try FS.makeDirectories(context)
+        try FS.write("FROM busybox\nWORKDIR /proc/sys/net/ipv4\n", to: context + "/Clabfile")
+        let tag = "procworkdir:1"
+        let build = try clab("image", "build", "-t", tag, context)
+        #expect(build.status == 0, "\(build.stderr)")
+        defer { _ = try? clab("image", "rm", tag) }
+        let out = try clab(
+            "step", "12", "--quiet", "--image", tag, "--cap-add", "NET_ADMIN", "--", "sh", "-c",
+            "cat ip_local_port_range > ip_local_port_range")
+        #expect(out.stderr.contains("Read-only file system"), "\(out)")
+    }
+
+    @Test func inspectEscapesTerminalControls() {
+        #expect(InspectCommand.escaped("\u{1b}[2Jok\u{9b}1m\u{7}") == "\\x1b[2Jok\\x9b1m\\x7")
     }
 
     @Test func readOnlyRootKeepsATmpfsTmp() throws {

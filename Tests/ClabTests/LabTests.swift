@@ -217,3 +217,115 @@ struct Lab11Tests {
         #expect(try clab("lab", "list").stdout.contains("11  Overlay networks by hand"))
     }
 }
+
+/// Lab 12: a seccomp profile that refuses every mode change. The reference solution passes, the
+/// known-bad attempt (chmod only) fails naming the syscalls left open, a broken file gets its
+/// one-line error, and a profile that refuses everything is stopped, not waited on forever.
+@Suite("lab 12 · a seccomp profile of your own", needsRoot, .serialized)
+struct Lab12Tests {
+    func profile(_ script: String) throws -> String {
+        let lab = try Lab.numbered(12)
+        let file = TestEnv.root + "/lab12-\(UUID().uuidString.prefix(8)).json"
+        let out = try runProcess(["/bin/bash", lab.directory + "/" + script, file])
+        #expect(out.status == 0 && out.stdout.trimmed == file, "\(script): \(out.stdout)\(out.stderr)")
+        return file
+    }
+
+    func write(_ text: String) throws -> String {
+        let file = TestEnv.root + "/lab12-\(UUID().uuidString.prefix(8)).json"
+        try FS.write(text, to: file)
+        return file
+    }
+
+    func failed(_ results: [ProbeResult]) -> [String: String] {
+        Dictionary(results.filter { !$0.passed }.map { ($0.property, $0.evidence) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    func verify(_ file: String) throws -> [ProbeResult] {
+        try TestEnv.ensureImage()
+        return try LabVerifiers.verify(lab: 12, pid: nil, profile: file, runtime: TestEnv.runtime)
+    }
+
+    /// Nothing of the probes' containers is left.
+    func expectNothingLeft() {
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: TestEnv.layout.root + "/run/containers")) ?? []
+        #expect(left.isEmpty, "left behind: \(left)")
+    }
+
+    @Test func solutionPasses() throws {
+        let file = try profile("solution.sh")
+        try TestEnv.ensureImage()
+        let out = try clab("lab", "check", "12", "--profile", file, env: ["CLAB_ROOT": TestEnv.root])
+        #expect(out.status == 0, "\(out.stdout)\(out.stderr)")
+        #expect(out.stdout.contains("all 6 properties hold: lab 12 done"), "\(out.stdout)")
+        #expect(out.stdout.contains("chmod-probe: fchmodat2: EPERM (Operation not permitted)"))
+        expectNothingLeft()
+    }
+
+    @Test func badAttemptFailsWithATeachingMessage() throws {
+        let failed = failed(try verify(try profile("bad-attempt.sh")))
+        #expect(
+            Set(failed.keys) == [
+                "fchmod(2) fails with EPERM", "fchmodat(2) fails with EPERM", "fchmodat2(2) fails with EPERM",
+            ], "\(failed)")
+        #expect(
+            failed["fchmodat(2) fails with EPERM"]?.contains(
+                "chmod-probe: fchmodat: ok — coreutils' chmod, and glibc's chmod() on most machines, call fchmodat(2): add \"fchmodat\" to your rule's names"
+            ) == true, "\(failed)")
+        #expect(failed["fchmod(2) fails with EPERM"]?.contains("add \"fchmod\"") == true)
+        expectNothingLeft()
+    }
+
+    @Test func invalidJSONIsOneLineAndNothingRuns() throws {
+        let file = try write("{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [\n")
+        let results = try verify(file)
+        #expect(results.count == 6 && results.allSatisfy { !$0.passed })
+        let line = results.first?.evidence ?? ""
+        #expect(line.contains("seccomp profile \(file): not valid JSON at line 2, column 1"), "\(line)")
+        #expect(!line.contains("\n"))
+        #expect(results.dropFirst().allSatisfy { $0.evidence.hasPrefix("not tried: the profile is not valid") })
+        let unknown = try write(
+            "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"chmood\"], \"action\": \"SCMP_ACT_ERRNO\"}]}"
+        )
+        #expect(try verify(unknown).first?.evidence.contains("syscall 'chmood'") == true)
+    }
+
+    @Test func wrongActionsNameTheirFix() throws {
+        let kill = try write(
+            "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"chmod\", \"fchmod\", \"fchmodat\", \"fchmodat2\"], \"action\": \"SCMP_ACT_KILL\"}]}"
+        )
+        let killed = failed(try verify(kill))
+        #expect(killed.count == 4, "\(killed)")
+        #expect(killed["chmod(2) fails with EPERM"]?.contains("killed by signal 31") == true, "\(killed)")
+        #expect(killed["chmod(2) fails with EPERM"]?.contains("use \"action\": \"SCMP_ACT_ERRNO\"") == true)
+        let eacces = try write(
+            "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"chmod\", \"fchmod\", \"fchmodat\", \"fchmodat2\"], \"action\": \"SCMP_ACT_ERRNO\", \"errnoRet\": 13}]}"
+        )
+        let wrong = failed(try verify(eacces))
+        #expect(wrong["fchmod(2) fails with EPERM"]?.contains("EACCES") == true, "\(wrong)")
+        #expect(wrong["fchmod(2) fails with EPERM"]?.contains("\"errnoRet\": 1") == true)
+        expectNothingLeft()
+    }
+
+    @Test func aProfileThatRefusesEverythingIsRefusedFirst() throws {
+        // init could not even exit under it (exit_group refused): clab refuses the profile itself.
+        let file = try write("{\"defaultAction\": \"SCMP_ACT_ERRNO\", \"syscalls\": []}")
+        let failed = failed(try verify(file))
+        #expect(
+            failed["the profile is a valid seccomp profile"]?.contains("it refuses execve, which clab-init calls")
+                == true,
+            "\(failed)")
+        #expect(failed["chmod(2) fails with EPERM"]?.contains("not tried") == true)
+        expectNothingLeft()
+    }
+
+    @Test func profileIsRequiredAndOnlyForLab12() throws {
+        let missing = try clab("lab", "check", "12")
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("give it with --profile FILE"))
+        let extra = try clab("lab", "check", "11", "--profile", "x.json")
+        #expect(extra.status == 2)
+        #expect(extra.stderr.contains("lab 11 takes no --profile"))
+        #expect(try clab("lab", "list").stdout.contains("12  A seccomp profile of your own"))
+    }
+}

@@ -8,6 +8,8 @@ struct Transcript: CustomStringConvertible {
     let line: Int
     let command: String
     let expected: [String]
+    /// From a ```console timing block: it measures CPU time, so it runs alone (`Timing`).
+    var timing = false
 
     var description: String { "\(Path.basename(file)):\(line): \(command)" }
 
@@ -15,10 +17,12 @@ struct Transcript: CustomStringConvertible {
     static func parse(_ text: String, file: String) -> [Transcript] {
         var result: [Transcript] = []
         var inConsole = false
+        var timing = false
         var current: (line: Int, command: String, output: [String])?
         func flush() {
             if let c = current {
-                result.append(Transcript(file: file, line: c.line, command: c.command, expected: c.output))
+                result.append(
+                    Transcript(file: file, line: c.line, command: c.command, expected: c.output, timing: timing))
             }
             current = nil
         }
@@ -26,6 +30,7 @@ struct Transcript: CustomStringConvertible {
             if line.hasPrefix("```") {
                 if inConsole { flush() }
                 inConsole = !inConsole && line.hasPrefix("```console")
+                timing = inConsole && line.split(separator: " ").contains("timing")
                 continue
             }
             guard inConsole else { continue }
@@ -86,7 +91,11 @@ struct Transcript: CustomStringConvertible {
         return go(actual[...], expected[...])
     }
 
-    static var all: [Transcript] {
+    /// The transcripts the parallel suite runs; `timed` are the ones that run alone.
+    static var all: [Transcript] { everything.filter { !$0.timing } }
+    static var timed: [Transcript] { everything.filter(\.timing) }
+
+    static var everything: [Transcript] {
         guard let dir = try? Lesson.directory() else { return [] }
         let files = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".md") }
         var labs: [String] = []
@@ -128,7 +137,9 @@ struct TranscriptMatcherTests {
 @Suite("lesson transcripts", needsRoot, .serialized)
 struct LessonTranscriptTests {
     @Test(arguments: Transcript.all)
-    func transcript(_ t: Transcript) throws {
+    func transcript(_ t: Transcript) throws { try Self.check(t) }
+
+    static func check(_ t: Transcript) throws {
         try TestEnv.ensureImage(root: TestEnv.lessonRoot)
         let cwd = TestEnv.root + "/cwd-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: cwd, withIntermediateDirectories: true)
@@ -159,6 +170,20 @@ struct LessonCatalogueTests {
             if let lesson {
                 #expect(!Transcript.parse(lesson.body, file: lesson.path).isEmpty, "\(lesson.path) has no transcript")
             }
+        }
+    }
+}
+
+extension Timing {
+    /// Lesson blocks that measure CPU time (```console timing): alone, no other test competing.
+    @Suite("lesson transcripts that measure time", needsRoot, .serialized)
+    struct TimedTranscripts {
+        @Test(arguments: Transcript.timed)
+        func transcript(_ t: Transcript) throws { try LessonTranscriptTests.check(t) }
+
+        @Test func theCPUBlockOfLesson8IsTimed() {
+            #expect(
+                Transcript.timed.contains { $0.file.hasSuffix("08-cgroups.md") && $0.command.contains("--cpus 0.5") })
         }
     }
 }

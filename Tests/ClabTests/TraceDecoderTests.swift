@@ -52,7 +52,8 @@ struct TraceDecoderTests {
         let clone = Syscall(nr: Self.nr("clone"), ret: 42, args: [0x1200011, 0, 0, 0x7f00, 0])
         #expect(
             Decoder.line(clone)
-                == "clone(CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, NULL, NULL, 0x7f00, NULL) = 42")
+                == "clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x7f00) = 42"
+        )
     }
 
     @Test func clone3ReadsItsStruct() {

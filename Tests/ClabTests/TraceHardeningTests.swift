@@ -58,7 +58,7 @@ struct TraceHardeningDecodingTests {
         #expect(line(22, 2, 0x3000, 0, 0) == "prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, 0x3000, NULL, NULL) = 0")
         // The others as before.
         #expect(line(1, 9, 0, 0, 0) == "prctl(PR_SET_PDEATHSIG, SIGKILL, NULL, NULL, NULL) = 0")
-        #expect(line(15, 0x7000, 0, 0, 0) == "prctl(PR_SET_NAME, 0x7000, NULL, NULL, NULL) = 0")
+        #expect(line(15, 0x7000, 0, 0, 0) == "prctl(PR_SET_NAME, 0x7000) = 0")
     }
 
     @Test func seccompShowsTheFilterLength() {

@@ -272,14 +272,17 @@ struct TraceStepTests {
     }
 
     /// The page is self-contained and renders: headless Chromium runs its script, and the DOM
-    /// it dumps has a lane per process, the stage bands and a mark per syscall.
+    /// it dumps has the command in the title, a lane per thread named by the programs it ran,
+    /// stage bands with their names, a time axis, a mark per syscall, and the exit and signal ends.
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium-headless-shell")))
     func htmlViewRendersInChromium() throws {
         try TestEnv.ensureImage()
         let file = TestEnv.root + "/trace-html-\(UUID().uuidString.prefix(8)).jsonl"
         let page = file + ".html"
+        // The inner sh kills itself: a signal end; the outer one exits 0.
+        let command = ["sh", "-c", "sh -c 'kill -KILL $$'; ls / >/dev/null"]
         #expect(
-            try runProcess([TestEnv.clab, "trace", "--step", "4", "--quiet", "--json", file, "--", "ls", "/"]).status
+            try runProcess([TestEnv.clab, "trace", "--step", "4", "--quiet", "--json", file, "--"] + command).status
                 == 0)
         #expect(try runProcess([TestEnv.clab, "trace", "view", file, "--html", page]).status == 0)
         let html = try String(contentsOfFile: page, encoding: .utf8)
@@ -287,10 +290,24 @@ struct TraceStepTests {
         let dom = try runProcess([
             "/usr/bin/chromium-headless-shell", "--no-sandbox", "--disable-gpu", "--user-data-dir=\(file).profile",
             "--dump-dom", "file://" + page,
-        ])
-        #expect(dom.stdout.contains(#"data-rendered="yes""#), "\(dom.stderr.suffix(500))")
-        #expect(dom.stdout.contains(#"data-lanes="2""#))
-        #expect(dom.stdout.contains(">stage 4 · mount namespace + pivot_root<"))
-        #expect(dom.stdout.components(separatedBy: "class=\"call").count > 50)
+        ]).stdout
+        defer { try? FileManager.default.removeItem(atPath: file + ".profile") }
+        func attribute(_ name: String) -> Int? {
+            guard let r = dom.range(of: "data-\(name)=\"") else { return nil }
+            return Int(dom[r.upperBound...].prefix { $0.isNumber })
+        }
+        #expect(dom.contains(#"data-rendered="yes""#), "\(dom.prefix(300))")
+        #expect(dom.contains("<title>clab trace --step 4 -- sh -c sh -c 'kill -KILL $$'; ls / &gt;/dev/null</title>"))
+        let tids = Set(try JSONTrace(path: file).syscalls.compactMap { $0["tid"] as? Int })
+        #expect(attribute("lanes") == tids.count)
+        #expect(dom.contains("clab → clab-init → sh "))
+        #expect(dom.contains(">stage 4 · mount namespace + pivot_root<"))
+        #expect(dom.contains(#"class="swatch""#))
+        #expect((attribute("bands") ?? 0) >= 4)
+        #expect((attribute("ticks") ?? 0) >= 4)
+        #expect(dom.contains(">0 ms<") || dom.contains(">0.00 ms<"))
+        #expect(dom.contains(">killed by SIGKILL<"))
+        #expect(dom.contains(">exit 0<"))
+        #expect(dom.components(separatedBy: "class=\"call").count > 50)
     }
 }

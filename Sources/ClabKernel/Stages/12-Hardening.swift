@@ -117,6 +117,10 @@ enum HardeningStage {
                 "mount -t tmpfs -o ro tmpfs \(path) (mask)")
         } else {
             try check(mount("/dev/null", path, nil, UInt(MS_BIND), nil), "mount --bind /dev/null \(path) (mask)")
+            // The host's /dev/null inode: read-only, or chmod /proc/keys would change the host's.
+            try check(
+                mount(nil, path, nil, UInt(MS_BIND | MS_REMOUNT | MS_RDONLY) | lockedFlags(path), nil),
+                "mount -o remount,bind,ro \(path) (mask)")
         }
     }
 

@@ -65,6 +65,7 @@ enum MountStage {
             try check(
                 mount("/dev/" + name, InRoot.procPath(file), nil, UInt(MS_BIND), nil),
                 "mount --bind /dev/\(name) /dev/\(name)")
+            try remountReadOnly(dev, name)
         }
         for (name, target) in [
             ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
@@ -81,6 +82,19 @@ enum MountStage {
         try check(
             mount("shm", InRoot.procPath(shm), "tmpfs", UInt(MS_NOSUID | MS_NODEV), "mode=1777,size=16m"),
             "mount -t tmpfs shm /dev/shm")
+    }
+
+    /// The bind is the host's own device inode: read-only, so that root in the container
+    /// (real root under `--userns host`, with CAP_FOWNER and CAP_CHOWN) cannot chmod or chown
+    /// the host's /dev/null. Reading and writing the device itself still work on a read-only mount.
+    static func remountReadOnly(_ dir: Int32, _ name: String) throws {
+        let bound = openat(dir, name, CLAB_O_PATH | O_NOFOLLOW | O_CLOEXEC)
+        guard bound >= 0 else { throw SyscallError("open /dev/\(name)") }
+        defer { close(bound) }
+        let path = InRoot.procPath(bound)
+        try check(
+            mount(nil, path, nil, UInt(MS_BIND | MS_REMOUNT | MS_RDONLY) | HardeningStage.lockedFlags(path), nil),
+            "mount -o remount,bind,ro /dev/\(name)")
     }
 
     /// The container's terminal (the pty clab made, see Console) at its own name under /dev/pts,

@@ -1,0 +1,191 @@
+import Foundation
+import Glibc
+import Testing
+
+@testable import ClabTrace
+
+/// The stage view (issue 12, item 5): each call under the stage that does it, in clab-init's
+/// order (Stages/4-Mount.swift: the overlay, proc, /dev, the cgroup binds, the volumes,
+/// pivot_root), the PATH look-up under its own label, and no header cut by a look-up.
+@Suite("trace · stage view labels")
+struct TraceStageLabelTests {
+    static func nr(_ name: String) -> Int32 { Int32(SyscallCatalog.number(name) ?? -1) }
+    static func c(_ s: String?) -> [UInt8]? { s.map { Array(($0 + "\0").utf8) } }
+
+    static func mount(_ source: String?, _ target: String, _ fstype: String?, flags: UInt64 = 0) -> Syscall {
+        Syscall(nr: nr("mount"), args: [1, 2, 3, flags, 0], strings: [c(source), c(target), c(fstype), nil])
+    }
+    static func path(_ name: String, _ file: String, fd: UInt64 = UInt64(bitPattern: -100)) -> Syscall {
+        Syscall(nr: nr(name), args: [fd, 1, 2, 0], strings: [c(file)])
+    }
+
+    @Test func clabInitsMountsAreLabelledByWhatTheyMount() {
+        let phases = Phases(stage: 12, command: ["echo", "hi"])
+        let initProcess = TracedProcess(pid: 11, comm: "clab-init", nsPid: 1, nsLevel: 1, fds: [:], phase: .initSetup)
+        // The descriptors clab-init resolved in the root, as the fd table names them.
+        let fds: [Int64: String] = [5: "/proc", 6: "/dev", 7: "/sys", 8: "/sys/fs/cgroup/cpu", 9: "/data"]
+        func label(_ call: Syscall) -> String? { phases.label(call, in: initProcess, path: { fds[$0] })?.title }
+        func stage(_ call: Syscall) -> Int? { phases.label(call, in: initProcess, path: { fds[$0] })?.stage }
+        let root = "/tmp/r/run/containers/abc/rootfs"
+        // The Swift runtime's start-up reads /proc and /sys: no stage's work yet.
+        #expect(label(Self.path("openat", "/proc/self/maps")) == StageLabel.initStart.title)
+        #expect(label(Self.path("openat", "/sys/devices/system/cpu/possible")) == StageLabel.initStart.title)
+        #expect(stage(Syscall(nr: Self.nr("sethostname"), args: [1, 3], strings: [Self.c("abc")])) == 2)
+
+        #expect(stage(Self.mount(nil, "/", nil, flags: 0x44000)) == 4)  // MS_REC|MS_PRIVATE
+        #expect(stage(Self.mount("overlay", root, "overlay")) == 9)
+        #expect(stage(Self.path("openat2", "/proc", fd: 4)) == 3)
+        #expect(stage(Self.mount("proc", "/proc/self/fd/5", "proc")) == 3)
+        #expect(stage(Syscall(nr: Self.nr("close"), args: [5])) == 3)
+        #expect(stage(Self.path("openat2", "/dev", fd: 4)) == 4)
+        #expect(stage(Self.mount("tmpfs", "/proc/self/fd/6", "tmpfs")) == 4)
+        #expect(stage(Self.path("openat", "null", fd: 7)) == 4)  // inside /dev: no place of its own
+        let link = Syscall(
+            nr: Self.nr("symlinkat"), args: [1, 7, 2], strings: [Self.c("/proc/self/fd"), nil, Self.c("fd")])
+        #expect(stage(link) == 4)  // /dev/fd -> /proc/self/fd: what the link says is no place
+        #expect(stage(Self.path("openat2", "/sys", fd: 4)) == 8)
+        #expect(stage(Self.mount("tmpfs", "/proc/self/fd/7", "tmpfs")) == 8)
+        #expect(stage(Self.mount("/sys/fs/cgroup/cpu/clab/abc", "/proc/self/fd/8", nil, flags: 4096)) == 8)
+        #expect(stage(Self.mount(nil, "/proc/self/fd/8", nil, flags: 4096 | 32 | 1)) == 8)  // remount,bind,ro
+        #expect(stage(Self.path("newfstatat", "/tmp/r/run/containers/abc/volumes/0")) == 10)
+        #expect(stage(Self.path("openat2", "/data", fd: 4)) == 10)
+        #expect(stage(Self.mount("/tmp/r/run/containers/abc/volumes/0", "/proc/self/fd/9", nil, flags: 4096)) == 10)
+        #expect(stage(Syscall(nr: Self.nr("chdir"), args: [1], strings: [Self.c(root)])) == 4)
+        #expect(stage(Syscall(nr: Self.nr("pivot_root"), args: [1, 2], strings: [Self.c("."), Self.c(".")])) == 4)
+        initProcess.pivoted = true
+        #expect(stage(Self.path("newfstatat", "/proc/kcore")) == 12)
+        // The command's look-up in PATH, then the lock-down.
+        #expect(label(Self.path("newfstatat", "/usr/local/sbin/echo")) == "clab-init · finds the command in PATH")
+        #expect(label(Self.path("newfstatat", "/bin/echo")) == "clab-init · finds the command in PATH")
+        #expect(stage(Syscall(nr: Self.nr("prlimit64"), args: [0, 7, 0x1000, 0])) == 12)
+    }
+
+    @Test func belowStage9TheRootIsStage4() {
+        let phases = Phases(stage: 8, command: ["sh"])
+        let initProcess = TracedProcess(pid: 11, comm: "clab-init", nsPid: 1, nsLevel: 1, fds: [:], phase: .initSetup)
+        func stage(_ call: Syscall) -> Int? {
+            phases.label(call, in: initProcess, path: { _ in "/sys/fs/cgroup" })?.stage
+        }
+        #expect(stage(Self.mount("/img", "/tmp/r/run/containers/abc/rootfs", nil, flags: 4096 | 16384)) == 4)
+        #expect(stage(Self.mount("/sys/fs/cgroup/pids/clab/abc", "/proc/self/fd/8", nil, flags: 4096)) == 8)
+        #expect(stage(Self.path("newfstatat", "/bin/sh")) == 8)  // not pivoted: no look-up yet
+    }
+
+    @Test func clabsStateDirectoriesJoinTheirStages() {
+        let phases = Phases(stage: 12, command: ["sh"])
+        let clab = TracedProcess(pid: 10, comm: "clab", nsPid: 10, nsLevel: 0, fds: [:], phase: .clab)
+        func label(_ call: Syscall) -> String? { phases.label(call, in: clab, path: { _ in nil })?.title }
+        let exists = Syscall(nr: Self.nr("mkdir"), ret: -17, args: [1, 0o755], strings: [Self.c("/tmp")])
+        #expect(label(exists) == StageLabel.clab.title)
+        #expect(label(Self.path("mkdir", "/tmp/r/run/containers/abc/upper")) == StageLabel.stage(9).title)
+        // mkdir -p's parents that exist stay under the header before them.
+        #expect(label(exists) == StageLabel.stage(9).title)
+        #expect(
+            label(Self.mount("/home/me/data", "/tmp/r/run/containers/abc/volumes/0", nil, flags: 4096))
+                == StageLabel.stage(10).title)
+        #expect(label(Self.path("mkdir", "/run/clab/net")) == StageLabel.stage(11).title)
+        #expect(label(Syscall(nr: Self.nr("getpid"))) == StageLabel.clab.title)
+        #expect(label(exists) == StageLabel.clab.title)
+    }
+}
+
+/// A real run: `clab trace --step N` takes what `clab step N` takes, and it reaches the
+/// container; the trace can go to standard output; the cgroup move follows its write.
+@Suite("trace · stage view of a real run", tracerAvailable)
+struct TraceStageViewRunTests {
+    /// The long option names a command's --help lists.
+    static func options(_ args: [String]) throws -> Set<String> {
+        let help = try runProcess([TestEnv.clab] + args + ["--help"]).stdout
+        var names = Set<String>()
+        for word in help.split(whereSeparator: { " ,\n\t<>=".contains($0) }) where word.hasPrefix("--") {
+            names.insert(String(word))
+        }
+        return names
+    }
+
+    @Test func traceStepTakesEveryOptionOfStep() throws {
+        let step = try Self.options(["step"])
+        let trace = try Self.options(["trace", "run"])
+        #expect(step.count > 10)
+        #expect(step.subtracting(trace).isEmpty, "clab trace lacks \(step.subtracting(trace).sorted())")
+    }
+
+    @Test func stepOptionsReachTheTracedContainer() throws {
+        try TestEnv.ensureImage()
+        let id = UUID().uuidString.prefix(8)
+        let volume = TestEnv.root + "/trace-vol-\(id)"
+        try FileManager.default.createDirectory(atPath: volume, withIntermediateDirectories: true)
+        try "from-the-volume\n".write(toFile: volume + "/f", atomically: false, encoding: .utf8)
+        let file = TestEnv.root + "/trace-opts-\(id).jsonl"
+        let out = try runProcess([
+            TestEnv.clab, "trace", "--step", "12", "--quiet", "--json", file, "-v", volume + ":/data",
+            "--memory", "48M", "--hostname", "traced-\(id)", "--net", "none", "--image", "busybox", "--cap-drop",
+            "NET_RAW",
+            "--read-only", "--", "sh", "-c", "cat /data/f; touch /x 2>/dev/null || echo read-only-root",
+        ])
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stdout == "from-the-volume\nread-only-root\n")
+        let trace = try JSONTrace(path: file)
+        let calls = trace.syscalls
+        func args(_ call: [String: Any]) -> [String] { call["args"] as? [String] ?? [] }
+        func stage(_ call: [String: Any]?) -> String? { call?["stage"] as? String }
+        #expect(calls.contains { $0["syscall"] as? String == "sethostname" && args($0).first == "\"traced-\(id)\"" })
+        #expect(
+            calls.contains {
+                $0["syscall"] as? String == "write" && args($0).count > 1 && args($0)[1] == "\"50331648\""
+            })
+        let capset = calls.first { $0["syscall"] as? String == "capset" }
+        #expect(args(capset ?? [:]).last?.contains("CAP_NET_RAW") == false)
+        #expect(args(capset ?? [:]).last?.contains("CAP_CHOWN") == true)
+
+        let mounts = calls.filter { $0["syscall"] as? String == "mount" && $0["comm"] as? String == "clab-init" }
+        let overlay = mounts.first { args($0).count > 2 && args($0)[2] == "\"overlay\"" }
+        #expect(stage(overlay) == "stage 9 · overlay image layers")
+        let cgroupBind = mounts.first { args($0).first?.hasPrefix("\"/sys/fs/cgroup/") == true }
+        #expect(stage(cgroupBind) == "stage 8 · cgroups")
+        let volumeBind = mounts.first { args($0).first?.contains("/volumes/0") == true }
+        #expect(stage(volumeBind) == "stage 10 · volumes")
+        let lookup = calls.first {
+            $0["syscall"] as? String == "newfstatat" && args($0).count > 1 && args($0)[1] == "\"/bin/sh\""
+        }
+        #expect(stage(lookup) == "clab-init · finds the command in PATH")
+
+        // clab-init's headers, in order: each stage once, none cut in two by a look-up.
+        var runs: [String] = []
+        for call in calls where call["comm"] as? String == "clab-init" {
+            if let s = stage(call), runs.last != s { runs.append(s) }
+        }
+        let numbers = runs.map { $0.hasPrefix("stage ") ? String($0.dropFirst(6).prefix { $0.isNumber }) : $0 }
+        #expect(
+            numbers == [
+                "clab-init · starts inside the namespaces, reads the spec", "2", "6", "4", "9", "3", "4", "8", "10",
+                "4",
+                "12", "clab-init · finds the command in PATH", "12",
+            ], "\(runs)")
+
+        // The move into a cgroup comes after the write to cgroup.procs that made it.
+        let lines = trace.lines
+        let move = lines.firstIndex { $0["type"] as? String == "cgroup" }
+        let write = lines.firstIndex {
+            $0["syscall"] as? String == "write" && args($0).first?.hasSuffix("/cgroup.procs>") == true
+        }
+        if let move, let write { #expect(write < move) } else { Issue.record("no cgroup move or no write") }
+    }
+
+    @Test func theTraceGoesToStandardOutput() throws {
+        let text = try runProcess([TestEnv.clab, "trace", "--host", "-o", "-", "--", "/bin/true"])
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout.contains(#"execve("/bin/true", ["/bin/true"]"#))
+        #expect(!text.stderr.contains("execve("))
+        let json = try runProcess([TestEnv.clab, "trace", "--host", "--json", "-", "--", "/bin/true"])
+        #expect(json.status == 0, "\(json.stderr)")
+        let lines = json.stdout.split(separator: "\n")
+        #expect(lines.first?.hasPrefix(#"{"type":"start""#) == true)
+        #expect(lines.last?.hasPrefix(#"{"type":"end""#) == true)
+        let file = TestEnv.root + "/trace-out-\(UUID().uuidString.prefix(8)).txt"
+        #expect(try runProcess([TestEnv.clab, "trace", "--host", "--output", file, "--", "/bin/true"]).status == 0)
+        #expect(try String(contentsOfFile: file, encoding: .utf8).contains("exit_group(0)"))
+        let bad = try runProcess([TestEnv.clab, "trace", "--host", "-o", "/nonexistent/dir/x", "--", "/bin/true"])
+        #expect(bad.status != 0 && bad.stderr.contains("--output /nonexistent/dir/x"))
+    }
+}
