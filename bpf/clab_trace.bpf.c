@@ -16,7 +16,8 @@
 //   A call seccomp refused never reaches sys_enter: its return alone makes its record.
 // - events mode (sys_enter_events/sys_exit_events): one record per syscall in the `events` ring
 //   buffer, with the strings the reader asked for (the `capture` map); records that do not fit
-//   are counted per CPU in `counters`, never silently lost.
+//   are counted per CPU in `counters` and reported in the stream by a CLAB_EV_LOST record before
+//   the next one that fits, never silently lost.
 // - netlink messages (events mode): sendto/recvfrom/sendmsg/recvmsg on an AF_NETLINK socket
 //   carry the messages (the first CLAB_NL_MAX bytes of the buffer, or of the first iovec), so
 //   the reader can decode RTM_NEWLINK{ifname="veth0", kind="veth"} and nftables batches. Whether
@@ -107,6 +108,32 @@ static __always_inline void count_drop(void) {
     __u32 zero = 0;
     struct clab_counters *c = bpf_map_lookup_elem(&counters, &zero);
     if (c) c->drops++;
+    __u64 now = bpf_ktime_get_ns();
+    if (__sync_fetch_and_add(&clab_cfg.lost_pending, 1) == 0) clab_cfg.lost_first_ts = now;
+    clab_cfg.lost_last_ts = now;
+}
+
+// Before a record: if records were dropped since the last report, a CLAB_EV_LOST record says
+// how many, in the stream where the gap is. One load of a global when nothing was lost. A global
+// function, like emit_syscall: verified once, not at each place a record is written.
+__noinline int report_lost(void) {
+    if (!clab_cfg.lost_pending) return 0;
+    __u64 n = __sync_lock_test_and_set(&clab_cfg.lost_pending, 0);
+    if (!n) return 0;
+    struct clab_lost_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        // Still full: the drops stay pending (the one about to be made adds to them).
+        __sync_fetch_and_add(&clab_cfg.lost_pending, n);
+        return 0;
+    }
+    e->kind = CLAB_EV_LOST;
+    e->flags = 0;
+    e->pad = 0;
+    e->count = n;
+    e->first_ts = clab_cfg.lost_first_ts;
+    e->last_ts = clab_cfg.lost_last_ts;
+    bpf_ringbuf_submit(e, BPF_RB_NO_WAKEUP);
+    return 0;
 }
 
 // Wake the reader when the waiting data crosses a multiple of wake_bytes: a wakeup per record
@@ -152,6 +179,7 @@ static __always_inline __u32 capture_spec(__s32 nr) {
 // checks it once, not at every place a record is written (that made loading 4x slower).
 __noinline int emit_longstr(int slot, __u64 addr) {
     const void *src = (const void *)addr;
+    report_lost();
     struct clab_longstr_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
     if (!e) {
         count_drop();
@@ -287,6 +315,7 @@ __noinline int emit_syscall(struct clab_pending *p, __u64 pid_tgid, long ret, __
     // The capture map is by x86_64 number: a 32-bit call's arguments are shown as numbers.
     __u32 spec = p->abi ? 0 : capture_spec(p->nr);
     flags |= p->abi;
+    report_lost();
     if (!spec) {
         struct clab_syscall_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
         if (!e) {
@@ -420,6 +449,7 @@ static __always_inline int emit_netlink(struct clab_pending *p, __u64 pid_tgid, 
     struct sock___clab *sk = socket_of((__s32)p->args[0]);
     if (!sk || BPF_CORE_READ(sk, __sk_common.skc_family) != AF_NETLINK) return 0;
     __u64 now = bpf_ktime_get_ns();
+    report_lost();
     struct clab_syscall_netlink_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
     if (!e) {
         count_drop();
@@ -612,6 +642,7 @@ static __always_inline __u32 ns_pid_of(struct task_struct *t, __u32 *level) {
 }
 
 static __always_inline struct clab_proc_event *reserve_proc(__u16 kind) {
+    report_lost();
     struct clab_proc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
     if (!e) {
         count_drop();
@@ -675,6 +706,7 @@ static __always_inline void exec_argv(struct task_struct *t, struct linux_binprm
     p->flags = (p->flags & ~(CLAB_F_ARGV_FAULT | CLAB_F_ARGV_MORE)) | CLAB_F_ARGV_EXEC;
     if (len > room) {
         // Longer than the record holds: the whole of it in a record of its own (slot 1: argv).
+        report_lost();
         struct clab_longstr_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
         if (!e) {
             count_drop();
@@ -708,6 +740,7 @@ int BPF_PROG(on_signal, int sig, struct kernel_siginfo *info, struct k_sigaction
     struct clab_pending *p = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
     if (!p || p->state != CLAB_TRACED || !clab_cfg.emit_proc || sig == SIGKILL) return 0;
     flush_held(p);
+    report_lost();
     struct clab_signal_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
     if (!e) {
         count_drop();
@@ -787,6 +820,7 @@ int BPF_PROG(on_oom_victim, struct task_struct *task, uid_t uid) {
 SEC("tp_btf/cgroup_attach_task")
 int BPF_PROG(on_cgroup_attach, struct cgroup *dst, const char *path, struct task_struct *task, bool threadgroup) {
     if (!clab_cfg.emit_proc || !task_traced(task)) return 0;
+    report_lost();
     struct clab_cgroup_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
     if (!e) {
         count_drop();

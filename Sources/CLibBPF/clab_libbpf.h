@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -54,6 +55,33 @@ static inline pid_t clab_trace_spawn(const char *path, char *const *argv, char *
     *pidfd = fd;
     return (pid_t)pid;
 }
+
+/// Where the ring thread copies records: the current chunk of the reader's queue. Each record is
+/// its size (8 bytes) and its bytes, padded to 8. In C so the ring thread costs a memcpy per
+/// record whatever the build (a debug Swift build is several times slower per call); `full`
+/// (Swift) hands the chunk on and points `base` at a fresh one.
+struct clab_sink {
+    uint8_t *base;
+    size_t used;
+    size_t cap;
+    void *owner;
+    void (*full)(void *owner);
+};
+
+static inline int clab_sink_record(void *ctx, void *data, size_t size) {
+    struct clab_sink *s = (struct clab_sink *)ctx;
+    size_t room = 8 + ((size + 7) & ~(size_t)7);
+    if (room > s->cap) return 0;
+    if (s->used + room > s->cap) s->full(s->owner);
+    uint64_t n = size;
+    memcpy(s->base + s->used, &n, 8);
+    memcpy(s->base + s->used + 8, data, size);
+    s->used += room;
+    return 0;
+}
+
+/// A close-on-exec, non-blocking signalfd for `mask` (Swift's Glibc does not import signalfd).
+static inline int clab_signalfd(const sigset_t *mask) { return signalfd(-1, mask, SFD_CLOEXEC | SFD_NONBLOCK); }
 
 /// The calling thread's id (glibc's gettid() needs _GNU_SOURCE, which Swift's Glibc lacks).
 static inline pid_t clab_gettid(void) { return (pid_t)syscall(SYS_gettid); }

@@ -25,6 +25,7 @@ enum clab_event_kind {
     CLAB_EV_CGROUP = 6,   // struct clab_cgroup_event: a traced task moved into a cgroup
     CLAB_EV_LONGSTR = 7,  // struct clab_longstr_event: a string slot's whole text (longer than a slot)
     CLAB_EV_SIGNAL = 8,   // struct clab_signal_event: a signal delivered to a traced thread
+    CLAB_EV_LOST = 9,     // struct clab_lost_event: records dropped (ring buffer full) just before this one
 };
 
 enum clab_event_flags {
@@ -161,6 +162,17 @@ struct clab_cgroup_event {
     char path[CLAB_STR_MAX];  // the cgroup's path within its hierarchy
 };
 
+// Records the ring buffer had no room for since the last such record: written before the next
+// record that fits, so the reader shows the gap where it happened.
+struct clab_lost_event {
+    __u16 kind;  // CLAB_EV_LOST
+    __u16 flags;
+    __u32 pad;
+    __u64 count;    // records dropped
+    __u64 first_ts;  // the first drop, CLOCK_MONOTONIC ns
+    __u64 last_ts;   // the last drop
+};
+
 // Count-only mode: per syscall number, summed over CPUs by the reader.
 struct clab_syscall_stat {
     __u64 count;
@@ -195,6 +207,11 @@ struct clab_config {
     __u32 emit_proc;   // 1: write fork/exec/exit records (events mode)
     __u32 pad;
     __u64 wake_bytes;  // wake the reader once this much is waiting in the ring buffer
+    // Written by the program: drops not yet reported by a CLAB_EV_LOST record (the reader
+    // reports what is left at the end), and the times of the first and last of them.
+    __u64 lost_pending;
+    __u64 lost_first_ts;
+    __u64 lost_last_ts;
 };
 
 // Per-CPU counters.

@@ -145,7 +145,10 @@ final class OutputBuffer {
         base = .allocate(capacity: capacity)
     }
 
-    deinit { base.deallocate() }
+    deinit {
+        flush()
+        base.deallocate()
+    }
 
     /// Room for one record, written through a cursor.
     @inline(__always)
@@ -182,6 +185,17 @@ final class OutputBuffer {
     }
 }
 
+/// Writes through a cursor as plain text (the live view).
+struct CursorSink: TextSink {
+    var c: Cursor
+    mutating func put(_ b: UInt8) { c.byte(b) }
+    mutating func put(_ raw: UnsafeRawBufferPointer) { c.bytes(raw) }
+    mutating func put(_ s: StaticString) { c.literal(s) }
+    mutating func put(_ s: String) { c.string(s) }
+    mutating func decimal(_ v: Int64) { c.decimal(v) }
+    mutating func decimal(_ v: UInt64) { c.decimal(v) }
+}
+
 /// `--json FILE`: JSON Lines, one object per line, each with a "type".
 ///
 /// Schema (version 1). Times are nanoseconds since the trace started (CLOCK_MONOTONIC); pids
@@ -204,8 +218,11 @@ final class OutputBuffer {
 ///   (cgroup:cgroup_attach_task; `path` within hierarchy number `hierarchy`)
 /// - `{"type":"signal","ts_ns","pid","tid","signal":"SIGCHLD","text":"--- SIGCHLD {si_signo=...} ---"}`:
 ///   a signal delivered to a traced thread (signal:signal_deliver; SIGKILL is not, as in strace)
-/// - `{"type":"end","events":N,"lost":N,"duration_ns":N}`: always the last line; `lost` counts
-///   records the ring buffer had no room for.
+/// - `{"type":"lost","ts_ns","last_ns","count":N}`: `count` records the ring buffer had no room
+///   for, dropped between `ts_ns` and `last_ns`, at this place in the stream
+/// - `{"type":"end","events":N,"lost":N,"duration_ns":N}`: always the last line; `events` counts
+///   the syscall lines written, `lost` the records the ring buffer had no room for (the sum of
+///   the `lost` lines).
 struct JSONLinesWriter {
     let out: OutputBuffer
     let startNs: UInt64
@@ -368,6 +385,19 @@ struct JSONLinesWriter {
         }
     }
 
+    func lost(_ count: UInt64, firstTs: UInt64, lastTs: UInt64) {
+        let startNs = startNs
+        out.record { c in
+            c.literal("{\"type\":\"lost\",\"ts_ns\":")
+            c.decimal(Int64(bitPattern: firstTs &- startNs))
+            c.literal(",\"last_ns\":")
+            c.decimal(Int64(bitPattern: lastTs &- startNs))
+            c.literal(",\"count\":")
+            c.decimal(count)
+            c.literal("}\n")
+        }
+    }
+
     /// `{"type":"signal","ts_ns","pid","tid","signal":"SIGCHLD","text":"--- SIGCHLD {...} ---"}`
     func signal(_ s: SignalDelivery, text: String) {
         let startNs = startNs
@@ -409,7 +439,8 @@ struct LiveWriter {
     var lastLabel: StageLabel?
 
     init(fd: Int32, color: Bool) {
-        out = OutputBuffer(fd: fd, limit: 0)
+        // Written in batches: the reader flushes at the end of each (at least every 20 ms).
+        out = OutputBuffer(fd: fd)
         self.color = color
     }
 
@@ -421,26 +452,82 @@ struct LiveWriter {
         return "\u{1B}[2m"
     }
 
+    /// One traced syscall, written straight into the output buffer: no string per argument
+    /// or per line (the reader writes hundreds of thousands a second). The same text as
+    /// `Decoder.args` and `Decoder.result` make: the arguments with the fd table before the
+    /// call; then `returned` runs (it applies the call to the fd table) and names what a
+    /// returned fd refers to (dup2's new fd: `= 1<pipe:[...]>`, as strace -y).
     mutating func syscall(
-        _ call: Syscall, process p: TracedProcess, nsTid: UInt32, args: [String], result: String? = nil,
-        label: StageLabel?
+        _ call: Syscall, process p: TracedProcess, nsTid: UInt32, label: StageLabel?, fdPath: (Int64) -> String?,
+        returned: () -> String?
     ) {
-        line(
-            comm: p.comm, tid: call.tid, nsTid: p.nsLevel > 0 ? nsTid : nil, name: call.name, args: args,
-            result: result ?? Decoder.result(call), label: label)
+        header(label)
+        let tint = color && label != nil ? tint(label) : ""
+        let entry = SyscallCatalog.entry(for: call)
+        out.record { c in
+            if !tint.isEmpty { c.string(tint) }
+            c.string(p.comm)
+            c.byte(0x20)
+            c.decimal(UInt64(call.tid))
+            if p.nsLevel > 0 {
+                c.byte(UInt8(ascii: "/"))
+                c.decimal(UInt64(nsTid))
+            }
+            c.literal("  ")
+            // A 32-bit call is named by the i386 table (`call.name`), as `line` names it.
+            if !call.compat, let entry { c.string(entry.name) } else { c.string(call.name) }
+            c.byte(UInt8(ascii: "("))
+            var sink = CursorSink(c: c)
+            var first = true
+            for i in 0..<(entry?.kinds.count ?? 6) {
+                // A call the thread died in: only what is known at entry (see `Decoder.args`).
+                if call.unfinished, let kind = entry?.kinds[i], kind.isOutput { break }
+                let mark = sink.c.p
+                if !first { sink.c.literal(", ") }
+                if Decoder.writeArg(i, of: call, entry: entry, fdPath: fdPath, into: &sink) {
+                    first = false
+                } else {
+                    sink.c.p = mark
+                }
+            }
+            if call.unfinished { sink.c.literal(first ? "<unfinished ...>" : ", <unfinished ...>") }
+            c = sink.c
+            c.literal(") = ")
+            let path = returned()
+            if call.errno == nil && !call.unfinished && !call.noReturn && entry?.returnsAddress != true {
+                c.decimal(call.ret)
+            } else {
+                c.string(Decoder.result(call))
+            }
+            if let path {
+                c.byte(UInt8(ascii: "<"))
+                c.string(path)
+                c.byte(UInt8(ascii: ">"))
+            }
+            if !tint.isEmpty { c.literal("\u{1B}[0m") }
+            c.byte(0x0A)
+        }
+    }
+
+    /// Records lost at this point (the ring buffer was full), as strace marks what it skips.
+    func lost(_ count: UInt64) {
+        let text = "--- lost \(count) events ---"
+        out.append(color ? "\u{1B}[1;31m" + text + "\u{1B}[0m\n" : text + "\n")
+    }
+
+    private mutating func header(_ label: StageLabel?) {
+        guard let label, label != lastLabel else { return }
+        lastLabel = label
+        let lesson = label.lesson.map { "  (\($0))" } ?? ""
+        out.append(
+            tint(label) + (color ? "\u{1B}[1m" : "") + "── " + label.title + lesson + (color ? "\u{1B}[0m" : "") + "\n")
     }
 
     /// One syscall line, after a header when the stage changed (`clab trace view` too).
     mutating func line(
         comm: String, tid: UInt32, nsTid: UInt32?, name: String, args: [String], result: String, label: StageLabel?
     ) {
-        if let label, label != lastLabel {
-            lastLabel = label
-            let lesson = label.lesson.map { "  (\($0))" } ?? ""
-            out.append(
-                tint(label) + (color ? "\u{1B}[1m" : "") + "── " + label.title + lesson + (color ? "\u{1B}[0m" : "")
-                    + "\n")
-        }
+        header(label)
         var who = comm + " " + String(tid)
         if let nsTid { who += "/" + String(nsTid) }
         let line = who + "  " + name + "(" + args.joined(separator: ", ") + ") = " + result

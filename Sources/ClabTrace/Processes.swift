@@ -374,8 +374,11 @@ enum ProcFS {
         return result
     }
 
-    static func comm(_ pid: pid_t) -> String {
-        read("/proc/\(pid)/comm").map { String($0.prefix { $0 != "\n" }) } ?? "?"
+    static func comm(_ pid: pid_t) -> String { commIfRunning(pid) ?? "?" }
+
+    /// nil: the process is gone.
+    static func commIfRunning(_ pid: pid_t) -> String? {
+        read("/proc/\(pid)/comm").map { String($0.prefix { $0 != "\n" }) }
     }
 
     static func cmdline(_ pid: pid_t) -> [String] {

@@ -201,6 +201,15 @@ final class TraceProgram {
         perCPU(countersFD, key: 0, as: clab_counters.self).reduce(0) { $0 + $1.drops }
     }
 
+    /// Drops the program has not yet reported in the stream (it does so before the next record
+    /// that fits; at the end there may be none): count, first and last drop time.
+    func pendingLost() -> (count: UInt64, firstTs: UInt64, lastTs: UInt64) {
+        var key: UInt32 = 0
+        var config = clab_config()
+        guard bpf_map_lookup_elem(configFD, &key, &config) == 0 else { return (0, 0, 0) }
+        return (config.lost_pending, config.lost_first_ts, config.lost_last_ts)
+    }
+
     /// Count mode's totals per syscall number: the whole per-CPU map in one batch.
     func stats() -> [Int: SyscallStat] {
         let cpus = Int(max(1, libbpf_num_possible_cpus()))

@@ -173,6 +173,9 @@ enum RecordParser {
     enum Record {
         case syscall(Syscall)
         case process(ProcessEvent)
+        /// Records the ring buffer had no room for, just before this point (times: the first
+        /// and last drop).
+        case lost(count: UInt64, firstTs: UInt64, lastTs: UInt64)
         /// A string slot's whole text, for the next syscall record of thread `tid`.
         case longString(tid: UInt32, slot: Int, bytes: [UInt8])
         case signal(SignalDelivery)
@@ -218,6 +221,10 @@ enum RecordParser {
             let e = base.loadUnaligned(as: clab_cgroup_event.self)
             let path = withUnsafeBytes(of: e.path) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             return .process(.cgroup(ts: e.ts, pid: e.pid, tid: e.tid, hierarchy: e.hierarchy, path: path))
+        case Int32(CLAB_EV_LOST.rawValue):
+            guard size >= MemoryLayout<clab_lost_event>.size else { return .unknown }
+            let e = base.loadUnaligned(as: clab_lost_event.self)
+            return .lost(count: e.count, firstTs: e.first_ts, lastTs: e.last_ts)
         default:
             return .unknown
         }

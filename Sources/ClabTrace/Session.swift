@@ -27,6 +27,11 @@ final class TraceSession {
     let selfPid: UInt32
     private(set) var events: UInt64 = 0
     private(set) var hidden: UInt64 = 0
+    /// Records the kernel reported lost (CLAB_EV_LOST), so far.
+    private(set) var lostReported: UInt64 = 0
+    /// Bytes of the records read (with their ring-buffer headers): the mean record size.
+    private(set) var recordBytes: UInt64 = 0
+    private(set) var records: UInt64 = 0
     private(set) var stats = [SyscallStat](repeating: SyscallStat(), count: Int(CLAB_MAX_SYSCALLS))
     private let announced = Mutex<
         [(pid: pid_t, comm: String, phase: Phase, fds: [Int64: OpenFile], cwd: String?, sameRoot: Bool)]
@@ -61,13 +66,30 @@ final class TraceSession {
     }
 
     func handle(_ base: UnsafeRawPointer, _ size: Int) {
+        recordBytes += UInt64(size) + 8
+        records += 1
         switch RecordParser.parse(base, size) {
         case .syscall(let call): handle(call)
         case .process(let event): handle(event)
+        case .lost(let count, let firstTs, let lastTs): lost(count, firstTs: firstTs, lastTs: lastTs)
         case .longString(let tid, let slot, let bytes): longStrings[tid, default: []].append((slot, bytes))
         case .signal(let signal): handle(signal)
         case .unknown: break
         }
+    }
+
+    /// Records the kernel dropped here: said where they are missing, in every output.
+    func lost(_ count: UInt64, firstTs: UInt64, lastTs: UInt64) {
+        guard count > 0 else { return }
+        lostReported += count
+        outputs.json?.lost(count, firstTs: firstTs, lastTs: lastTs)
+        outputs.live?.lost(count)
+    }
+
+    /// The end of a batch: what is buffered goes out.
+    func flush() {
+        outputs.json?.out.flush()
+        outputs.live?.out.flush()
     }
 
     /// Strings longer than a slot, by thread, waiting for their syscall's record (the next one).
@@ -81,7 +103,6 @@ final class TraceSession {
             for (slot, bytes) in long { call.replace(slot: slot, with: bytes) }
         }
         if call.pid == selfPid && call.nr == bpfNr { return }
-        events += 1
         let p = table.process(call.pid)
         if call.compat != p.compat {
             // strace's note when a process switches between the 64-bit and the 32-bit ABI.
@@ -102,6 +123,8 @@ final class TraceSession {
             if call.errno != nil { stats[Int(call.nr)].errors += 1 }
         }
         let wanted = outputs.filter.map { $0.contains(call.nr) } ?? true
+        // `end.events` counts what was written: with --filter, only the calls kept.
+        if wanted { events += 1 }
         if wanted && (outputs.json != nil || outputs.live != nil) {
             // Closures written at each call, not stored: non-escaping ones cost no allocation.
             // A 32-bit call's number means something else in x86_64's table: no stage from it.
@@ -112,15 +135,13 @@ final class TraceSession {
                 label: label)
             if outputs.live != nil {
                 if !outputs.focus || Phases.inFocus(call, label: label) {
-                    // The arguments with the fd table before the call, the result after it
-                    // (dup2's new fd: `= 1<pipe:[...]>`, as strace -y).
-                    let args = Decoder.args(call, fdPath: { p.path(of: $0) })
-                    if !call.compat { table.apply(call, to: p) }
-                    var result = Decoder.result(call)
-                    if call.ret >= 0, !call.compat, returnsFD(call), let path = p.fds[call.ret]?.path {
-                        result += "<" + path + ">"
-                    }
-                    outputs.live?.syscall(call, process: p, nsTid: nsTid, args: args, result: result, label: label)
+                    outputs.live?.syscall(
+                        call, process: p, nsTid: nsTid, label: label, fdPath: { p.path(of: $0) },
+                        returned: {
+                            if !call.compat { table.apply(call, to: p) }
+                            guard call.ret >= 0, !call.compat, returnsFD(call) else { return nil }
+                            return p.fds[call.ret]?.path
+                        })
                     return
                 } else {
                     hidden += 1
@@ -217,29 +238,35 @@ final class TraceSession {
     }
 }
 
-/// The thread that empties the ring buffer into a `TraceSession`.
+/// The two threads that empty the ring buffer into a `TraceSession`.
 ///
-/// The kernel side wakes it only when a good part of the buffer is waiting (waking it per
-/// record would cost more than the record); it also polls every 20 ms, so the live view stays
-/// live. `stop()` wakes it through an eventfd, and it drains what is left before it exits.
+/// The ring thread only copies records out of the kernel's ring buffer into `RecordQueue`
+/// chunks (a memcpy each), so the ring is freed as fast as the kernel fills it; the decode
+/// thread turns them into output at its own pace. A burst the decoder cannot follow waits in
+/// the queue (up to `RecordQueue.limit` bytes), not in the 8 MiB ring, where the kernel would
+/// have to drop it. Only when the queue too is full does the ring thread wait, and the kernel
+/// then drops records, counted and reported in the stream as `lost`.
+///
+/// The kernel side wakes the ring thread only when a good part of the buffer is waiting
+/// (waking it per record would cost more than the record); it also polls every 20 ms, so the
+/// live view stays live. `stop()` wakes it through an eventfd: it drains what is left, closes
+/// the queue, and the decode thread finishes the queue before it exits.
 final class RingReader: @unchecked Sendable {
-    // @unchecked: the session and the ring are used only by the reader thread between start()
-    // and stop(); stop() joins the thread before anyone else touches them again.
+    // @unchecked: the session is used only by the decode thread and the ring only by the ring
+    // thread, between start() and stop(); stop() joins both before anyone else touches them.
     let session: TraceSession
+    let queue: RecordQueue
     private let ring: OpaquePointer
     private let stopFD: Int32
-    private var thread = pthread_t()
+    private var ringThread = pthread_t()
+    private var decodeThread = pthread_t()
     private var running = false
 
     init(program: TraceProgram, session: TraceSession) throws {
         self.session = session
-        let context = Unmanaged.passUnretained(session).toOpaque()
-        let callback: ring_buffer_sample_fn = { ctx, data, size in
-            guard let ctx, let data else { return 0 }
-            Unmanaged<TraceSession>.fromOpaque(ctx).takeUnretainedValue().handle(UnsafeRawPointer(data), size)
-            return 0
-        }
-        guard let ring = ring_buffer__new(program.eventsFD, callback, context, nil) else {
+        queue = RecordQueue(limit: RecordQueue.limit(ring: program.bufferBytes))
+        guard let ring = ring_buffer__new(program.eventsFD, clab_sink_record, UnsafeMutableRawPointer(queue.sink), nil)
+        else {
             throw ClabTraceError("cannot read the ring buffer: \(String(cString: strerror(errno)))")
         }
         self.ring = ring
@@ -256,11 +283,30 @@ final class RingReader: @unchecked Sendable {
         close(stopFD)
     }
 
-    /// Starts the thread; returns its thread id (clab tracing itself leaves it out).
-    func start() throws -> pid_t {
+    /// Starts both threads; returns their thread ids (clab tracing itself leaves them out).
+    func start() throws -> [pid_t] {
+        let ringTid = try spawn(&ringThread) { $0.ringLoop() }
+        let decodeTid: pid_t
+        do {
+            decodeTid = try spawn(&decodeThread) { $0.decodeLoop() }
+        } catch {
+            var one: UInt64 = 1
+            _ = write(stopFD, &one, 8)
+            pthread_join(ringThread, nil)
+            throw error
+        }
+        running = true
+        return [ringTid, decodeTid]
+    }
+
+    private func spawn(_ thread: inout pthread_t, _ body: @escaping (RingReader) -> Void) throws -> pid_t {
         var pipeFDs: [Int32] = [-1, -1]
         guard clab_trace_pipe(&pipeFDs) == 0 else { throw ClabTraceError("pipe2: \(String(cString: strerror(errno)))") }
-        let box = Unmanaged.passRetained(ThreadStart(reader: self, tidFD: pipeFDs[1])).toOpaque()
+        defer {
+            close(pipeFDs[0])
+            close(pipeFDs[1])
+        }
+        let box = Unmanaged.passRetained(ThreadStart(reader: self, tidFD: pipeFDs[1], body: body)).toOpaque()
         let rc = pthread_create(
             &thread, nil,
             { arg in
@@ -268,33 +314,29 @@ final class RingReader: @unchecked Sendable {
                 let start = Unmanaged<ThreadStart>.fromOpaque(arg).takeRetainedValue()
                 var tid = clab_gettid()
                 _ = write(start.tidFD, &tid, MemoryLayout<pid_t>.size)
-                start.reader.loop()
+                start.body(start.reader)
                 return nil
             }, box)
         guard rc == 0 else {
             Unmanaged<ThreadStart>.fromOpaque(box).release()
-            close(pipeFDs[0])
-            close(pipeFDs[1])
             throw ClabTraceError("cannot start the reader thread: \(String(cString: strerror(rc)))")
         }
-        running = true
         var tid: pid_t = 0
         let n = read(pipeFDs[0], &tid, MemoryLayout<pid_t>.size)
-        close(pipeFDs[0])
-        close(pipeFDs[1])
         return n == MemoryLayout<pid_t>.size ? tid : 0
     }
 
-    /// Drains the ring buffer and ends the thread.
+    /// Drains the ring buffer and the queue, and ends both threads.
     func stop() {
         guard running else { return }
         running = false
         var one: UInt64 = 1
         _ = write(stopFD, &one, 8)
-        pthread_join(thread, nil)
+        pthread_join(ringThread, nil)
+        pthread_join(decodeThread, nil)
     }
 
-    private func loop() {
+    private func ringLoop() {
         let epfd = epoll_create1(Int32(EPOLL_CLOEXEC))
         defer { close(epfd) }
         var ev = epoll_event()
@@ -308,20 +350,171 @@ final class RingReader: @unchecked Sendable {
             let n = epoll_wait(epfd, &ready, 2, 20)
             var stopping = false
             if n > 0 { for i in 0..<Int(n) where ready[i].data.fd == stopFD { stopping = true } }
-            session.takeAnnouncements()
             _ = ring_buffer__consume(ring)
+            // Each pass hands on what it read: the decoder writes it, and the outputs are
+            // flushed, at least every 20 ms.
+            queue.publish()
             if stopping { break }
         }
         _ = ring_buffer__consume(ring)
+        queue.close()
+    }
+
+    private func decodeLoop() {
+        while let chunk = queue.next() {
+            // Roots announced before their first record was made are known before it is read.
+            session.takeAnnouncements()
+            chunk.eachRecord { session.handle($0, $1) }
+            let more = queue.recycle(chunk)
+            // A batch ends where the queue runs dry: one write per output per batch.
+            if !more { session.flush() }
+        }
+        session.flush()
+    }
+}
+
+/// Records copied out of the ring buffer, in chunks handed from the ring thread to the decode
+/// thread. Each record is its size (8 bytes) and its bytes, padded to 8 (`clab_sink_record`
+/// writes them, in C).
+final class RecordQueue: @unchecked Sendable {
+    // @unchecked: `current` and `sink` belong to the ring thread; the rest is under `lock`.
+    static let chunkSize = 1 << 20
+
+    /// Bytes the queue may hold: 32 ring buffers' worth (256 MiB for the default 8 MiB), at
+    /// most 512 MiB. A burst longer than that is lost (and reported as such), not buffered
+    /// without bound.
+    static func limit(ring: Int) -> Int { min(512 << 20, ring * 32) }
+
+    final class Chunk {
+        let base: UnsafeMutableRawPointer
+        var used = 0
+        init() { base = .allocate(byteCount: RecordQueue.chunkSize, alignment: 8) }
+        deinit { base.deallocate() }
+
+        func eachRecord(_ body: (UnsafeRawPointer, Int) -> Void) {
+            var offset = 0
+            while offset < used {
+                let size = base.load(fromByteOffset: offset, as: Int.self)
+                body(UnsafeRawPointer(base + offset + 8), size)
+                offset += 8 + (size + 7) & ~7
+            }
+        }
+    }
+
+    /// The ring thread's write position: `current`'s memory.
+    let sink = UnsafeMutablePointer<clab_sink>.allocate(capacity: 1)
+    private let maxChunks: Int
+    private var allocated = 1
+    private var current: Chunk
+    private var ready: [Chunk] = []
+    private var head = 0
+    private var free: [Chunk] = []
+    private var closed = false
+    private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let changed = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+    init(limit: Int) {
+        maxChunks = max(2, limit / Self.chunkSize)
+        current = Chunk()
+        pthread_mutex_init(lock, nil)
+        pthread_cond_init(changed, nil)
+        sink.initialize(
+            to: clab_sink(
+                base: current.base.assumingMemoryBound(to: UInt8.self), used: 0, cap: Self.chunkSize,
+                owner: nil,
+                full: { owner in
+                    guard let owner else { return }
+                    Unmanaged<RecordQueue>.fromOpaque(owner).takeUnretainedValue().handOn(waitForRoom: true)
+                }))
+        sink.pointee.owner = Unmanaged.passUnretained(self).toOpaque()
+    }
+
+    deinit {
+        pthread_cond_destroy(changed)
+        pthread_mutex_destroy(lock)
+        lock.deallocate()
+        changed.deallocate()
+        sink.deallocate()
+    }
+
+    /// On the ring thread, after each pass: what it read goes to the decoder now.
+    func publish() {
+        if sink.pointee.used > 0 { handOn(waitForRoom: false) }
+    }
+
+    /// Queues `current` and takes a fresh chunk: a free one, a new one while under the limit,
+    /// or (when `waitForRoom`) the next one the decoder frees. Without room and without
+    /// waiting, `current` stays and fills further.
+    private func handOn(waitForRoom: Bool) {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        while free.isEmpty && allocated >= maxChunks {
+            guard waitForRoom else { return }
+            pthread_cond_wait(changed, lock)
+        }
+        queueCurrent(fresh: free.popLast())
+    }
+
+    /// Under `lock`: `current` to the decoder, `fresh` (or a new chunk) in its place.
+    private func queueCurrent(fresh: Chunk?) {
+        current.used = sink.pointee.used
+        ready.append(current)
+        if let fresh {
+            current = fresh
+        } else {
+            current = Chunk()
+            allocated += 1
+        }
+        current.used = 0
+        sink.pointee.base = current.base.assumingMemoryBound(to: UInt8.self)
+        sink.pointee.used = 0
+        pthread_cond_broadcast(changed)
+    }
+
+    /// On the ring thread, at the end: what is left goes (over the limit if need be), and the
+    /// decoder stops once it is done, in the same step, so nothing is left behind.
+    func close() {
+        pthread_mutex_lock(lock)
+        if sink.pointee.used > 0 { queueCurrent(fresh: free.popLast()) }
+        closed = true
+        pthread_cond_broadcast(changed)
+        pthread_mutex_unlock(lock)
+    }
+
+    /// On the decode thread: the next chunk, waiting for one; nil once closed and empty.
+    func next() -> Chunk? {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        while head == ready.count && !closed { pthread_cond_wait(changed, lock) }
+        guard head < ready.count else { return nil }
+        let chunk = ready[head]
+        head += 1
+        if head == ready.count {
+            ready.removeAll(keepingCapacity: true)
+            head = 0
+        }
+        return chunk
+    }
+
+    /// On the decode thread: a chunk read is free again. Returns whether more are waiting.
+    func recycle(_ chunk: Chunk) -> Bool {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        chunk.used = 0
+        free.append(chunk)
+        pthread_cond_broadcast(changed)
+        return head < ready.count
     }
 }
 
 private final class ThreadStart {
     let reader: RingReader
     let tidFD: Int32
-    init(reader: RingReader, tidFD: Int32) {
+    let body: (RingReader) -> Void
+    init(reader: RingReader, tidFD: Int32, body: @escaping (RingReader) -> Void) {
         self.reader = reader
         self.tidFD = tidFD
+        self.body = body
     }
 }
 

@@ -45,9 +45,10 @@ public struct TraceReport: Sendable {
 public enum Tracer {
     /// Root, BTF and BPF, said in one line when one is missing.
     public static func checkSupport() throws {
-        guard geteuid() == 0 else {
+        guard geteuid() == 0 || hasTracingCapabilities() else {
             throw ClabError(
-                "trace: needs root: loading BPF programs takes CAP_BPF and CAP_PERFMON (try: sudo clab trace ...)")
+                "trace: needs root, or CAP_BPF and CAP_PERFMON: loading BPF programs takes both (try: sudo clab trace ...)"
+            )
         }
         let btf = btfPath
         guard access(btf, R_OK) == 0 else {
@@ -55,6 +56,18 @@ public enum Tracer {
                 "trace: needs the kernel's BTF type information, and \(btf) is missing (a kernel built with CONFIG_DEBUG_INFO_BTF=y has it)"
             )
         }
+    }
+
+    /// CAP_BPF (39) and CAP_PERFMON (38) in the effective set: all the kernel asks to load and
+    /// attach the tracer's programs (a non-root user given them, e.g. by setpriv or a file
+    /// capability).
+    static func hasTracingCapabilities() -> Bool {
+        guard let status = ProcFS.read("/proc/self/status"),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
+            let mask = UInt64(line.dropFirst(7).trimmingPrefix(while: { $0 == " " || $0 == "\t" }), radix: 16)
+        else { return false }
+        let needed: UInt64 = (1 << 39) | (1 << 38)
+        return mask & needed == needed
     }
 
     /// The kernel's BTF; CLAB_TRACE_BTF points elsewhere (an extracted BTF file, or a test).
@@ -67,6 +80,20 @@ public enum Tracer {
     public static func traceHost(_ command: [String], options: TraceOptions) throws -> TraceReport {
         guard let name = command.first else { throw ClabError("trace: no command to run (after --)", exitCode: 2) }
         try checkSupport()
+        // SIGTERM and SIGHUP (`timeout`, a closed terminal, a service manager) end the trace
+        // cleanly instead of killing clab with the JSON unwritten and the command running on
+        // untraced: blocked before the reader threads start (they inherit the mask) and read
+        // from a signalfd beside the command's pidfd.
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        sigaddset(&stopSignals, SIGTERM)
+        sigaddset(&stopSignals, SIGHUP)
+        var savedMask = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &stopSignals, &savedMask)
+        defer { unblock(stopSignals, restoring: savedMask) }
+        let signalFD = clab_signalfd(&stopSignals)
+        guard signalFD >= 0 else { throw SyscallError("signalfd") }
+        defer { close(signalFD) }
         let trace = try Trace(options: options, phases: nil, selfPid: 0, mode: "host", stage: nil, command: command)
         let path = resolve(name)
         var gate: [Int32] = [-1, -1]
@@ -98,9 +125,38 @@ public enum Tracer {
         }
         var go: UInt8 = 1
         _ = write(gate[1], &go, 1)
-        let status = reap(pid)
-        trace.waitForTree(timeout: nil)
+        let (status, signal) = waitForCommand(pid, pidfd: pidfd, signalFD: signalFD)
+        // Stopped by a signal: the command's own children get a moment to end with it; any
+        // still running then are detached (as strace leaves them), the trace ends now.
+        trace.waitForTree(timeout: signal == nil ? nil : 1)
         return trace.finish(exitCode: status.code)
+    }
+
+    /// Waits for the command clab started, or for SIGTERM/SIGHUP to clab. On a signal the
+    /// command gets it too, and SIGKILL if it is still there 2 s later: clab started it, so it
+    /// does not outlive a trace that was told to stop (as `timeout` or a shell does with its
+    /// job), whereas `--pid` leaves the processes it attached to running, as `strace -p` does.
+    /// Returns the command's status and the signal, if one stopped the trace.
+    static func waitForCommand(_ pid: pid_t, pidfd: Int32, signalFD: Int32) -> (ExitStatus, Int32?) {
+        var fds = [
+            pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0),
+        ]
+        while true {
+            let n = poll(&fds, 2, -1)
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 || fds[0].revents != 0 { return (reap(pid), nil) }
+            guard fds[1].revents != 0 else { continue }
+            // struct signalfd_siginfo: 128 bytes, ssi_signo first.
+            var info = [UInt32](repeating: 0, count: 32)
+            let got = info.withUnsafeMutableBytes { read(signalFD, $0.baseAddress, $0.count) }
+            guard got >= 4 else { continue }
+            let signal = Int32(bitPattern: info[0])
+            kill(pid, signal)
+            var exited = [pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)]
+            if poll(&exited, 1, 2000) == 0 { kill(pid, SIGKILL) }
+            return (reap(pid), signal)
+        }
     }
 
     /// Traces `clab step N -- CMD`: clab's own host-side setup, the cloned child, clab-init and
@@ -121,7 +177,7 @@ public enum Tracer {
         // From here every syscall of clab's threads is traced (the reader's excepted), so the
         // fork of the container's child puts it in the traced set by itself; the hook says it
         // again before "go", in case clab's own tracing were ever narrowed.
-        let selfTracking = try SelfTracking(program: trace.program, except: trace.readerTid)
+        let selfTracking = try SelfTracking(program: trace.program, except: trace.readerTids)
         let program = trace.program
         let hook: (pid_t) throws -> Void = { pid in
             // Already followed since clab's clone3 (the usual case): nothing to add, and no
@@ -160,19 +216,27 @@ public enum Tracer {
         sigemptyset(&stop)
         sigaddset(&stop, SIGINT)
         sigaddset(&stop, SIGTERM)
+        sigaddset(&stop, SIGHUP)
         var saved = sigset_t()
         pthread_sigmask(SIG_BLOCK, &stop, &saved)
-        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+        defer { unblock(stop, restoring: saved) }
         let tree = ProcFS.tree(of: pid)
         let trace = try Trace(
             options: options, phases: nil, selfPid: 0, mode: "attach", stage: nil, command: ProcFS.cmdline(pid),
             roots: tree.map { ($0, ProcFS.comm($0), .other) })
         // Twice: a process forked while the first pass marked its parent is caught by the second.
         var marked = Set<pid_t>()
+        let roots = Set(tree)
         for _ in 0..<2 {
             for process in ProcFS.tree(of: pid) where !marked.contains(process) {
                 marked.insert(process)
                 try attach(process, program: trace.program)
+                // Forked while the program loaded (after the first walk): no fork record will
+                // name it, so its name comes from /proc as the roots' did.
+                if !roots.contains(process), let comm = ProcFS.commIfRunning(process) {
+                    trace.session.announce(
+                        pid: process, comm: comm, phase: .other, fds: ProcessTable.openFiles(of: process))
+                }
             }
         }
         var wait = timespec(tv_sec: 0, tv_nsec: 50_000_000)
@@ -187,6 +251,17 @@ public enum Tracer {
             if sigtimedwait(&stop, nil, &wait) > 0 { break }
         }
         return trace.finish(exitCode: 0)
+    }
+
+    /// Restores the signal mask once the trace has ended, first taking any stop signal still
+    /// pending (`timeout` signals both clab and its process group): it was for the trace, which
+    /// has ended, and must not kill clab now.
+    static func unblock(_ signals: sigset_t, restoring saved: sigset_t) {
+        var signals = signals
+        var saved = saved
+        var now = timespec(tv_sec: 0, tv_nsec: 0)
+        while sigtimedwait(&signals, nil, &now) > 0 {}
+        pthread_sigmask(SIG_SETMASK, &saved, nil)
     }
 
     /// Marks every thread of a running process, through thread pidfds.
@@ -243,8 +318,8 @@ final class Trace {
     let reader: RingReader?
     let options: TraceOptions
     let startNs: UInt64
-    /// The reader thread, which clab's self-tracing leaves out.
-    private(set) var readerTid: pid_t = 0
+    /// The reader threads, which clab's self-tracing leaves out.
+    private(set) var readerTids: [pid_t] = []
     private var jsonFD: Int32 = -1
     private var finished = false
 
@@ -289,7 +364,7 @@ final class Trace {
             } else {
                 try program.setCaptureSpecs(SyscallCatalog.captureSpecs)
                 let r = try RingReader(program: program, session: session)
-                readerTid = try r.start()
+                readerTids = try r.start()
                 reader = r
             }
             try program.configure(emitProcessEvents: !options.countOnly, wakeBytes: program.bufferBytes / 16)
@@ -318,6 +393,13 @@ final class Trace {
         session.flushHeld()
         let lost = program.drops()
         let durationNs = Self.monotonicNow() - startNs
+        // Drops after the last record that fitted: reported here, at the end of the stream.
+        let pending = program.pendingLost()
+        if reader != nil && pending.count > 0 {
+            session.lost(pending.count, firstTs: pending.firstTs, lastTs: pending.lastTs)
+        }
+        // The held cgroup moves and the last lost line go out before the closing line.
+        session.flush()
         var stats = session.statsByName
         if options.countOnly {
             stats = [:]
@@ -330,14 +412,32 @@ final class Trace {
         var end = "clab trace: "
         end += options.countOnly ? "counted in the kernel" : "\(session.events) syscalls"
         if session.hidden > 0 { end += ", \(session.hidden) not shown (--all shows them)" }
-        end +=
-            lost == 0
-            ? ", 0 lost" : ", \(lost) LOST: the ring buffer was full (try --buffer \(program.bufferBytes >> 19)M)"
+        end += lost == 0 ? ", 0 lost" : ", " + lostHint(lost: lost, durationNs: durationNs)
         lines.append(end)
         let text = lines.joined(separator: "\n") + "\n"
         _ = Array(text.utf8).withUnsafeBytes { write(options.outputFD, $0.baseAddress, $0.count) }
         return TraceReport(
             exitCode: exitCode, events: session.events, lost: lost, hidden: session.hidden, stats: stats)
+    }
+
+    /// What was lost, the rate that overran the buffer, and a buffer that would have held it:
+    /// room for what was held (the ring and the reader's queue) plus the records that did not
+    /// fit, at the mean record size seen; the smallest power of two whose ring and queue hold
+    /// that.
+    func lostHint(lost: UInt64, durationNs: UInt64) -> String {
+        let records = session.records
+        let seconds = max(Double(durationNs) / 1e9, 0.001)
+        let rate = Double(records + lost) / seconds
+        let mean = records > 0 ? max(64, session.recordBytes / records) : 160
+        let held = UInt64(program.bufferBytes + RecordQueue.limit(ring: program.bufferBytes))
+        let needed = held + lost * mean
+        var size: UInt64 = 1 << 20
+        while size + UInt64(RecordQueue.limit(ring: Int(size))) < needed && size <= 1 << 30 { size <<= 1 }
+        let produced = "\(lost) LOST: the ring buffer was full (records came at \(Int(rate.rounded()))/s)"
+        guard size <= 1 << 30 else {
+            return produced + "; more than --buffer 1G would hold: trace less (--filter) or count (--summary)"
+        }
+        return produced + "; try --buffer \(size >> 20)M"
     }
 
     static func monotonicNow() -> UInt64 {
@@ -353,7 +453,7 @@ final class SelfTracking {
     private let program: TraceProgram
     private var pidfds: [Int32] = []
 
-    init(program: TraceProgram, except reader: pid_t) throws {
+    init(program: TraceProgram, except readers: [pid_t]) throws {
         self.program = program
         let me = getpid()
         var key = UInt32(me)
@@ -361,7 +461,7 @@ final class SelfTracking {
         guard bpf_map_update_elem(program.trackedFD, &key, &state, UInt64(BPF_ANY)) == 0 else {
             throw ClabError("trace: cannot follow clab itself: \(errnoDescription(errno))")
         }
-        for tid in Self.threads(of: me) where tid != reader {
+        for tid in Self.threads(of: me) where !readers.contains(tid) {
             // PIDFD_THREAD needs Linux 6.9; without it only the main thread can be marked.
             let fd = clab_pidfd_open(tid, tid == me ? 0 : 1)
             guard fd >= 0 else { continue }

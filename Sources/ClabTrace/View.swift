@@ -32,6 +32,7 @@ struct TraceLine: Codable, Sendable {
     var hierarchy: UInt32?
     var events: UInt64?
     var lost: UInt64?
+    var count: UInt64?
 
     var label: StageLabel? {
         guard let stage else { return nil }
@@ -110,6 +111,8 @@ public enum TraceView {
             return
         }
         let calls = lines.filter { $0.type == "syscall" }
+        // The live view keeps the places where records were lost.
+        let shown = lines.filter { $0.type == "syscall" || $0.type == "lost" }
         if options.summary {
             var stats: [String: SyscallStat] = [:]
             for c in calls {
@@ -126,7 +129,11 @@ public enum TraceView {
         let focus = lines.first?.mode == "step" && !options.all
         var live = LiveWriter(fd: options.outputFD, color: isatty(options.outputFD) != 0)
         var hidden = 0
-        for c in calls {
+        for c in shown {
+            if c.type == "lost" {
+                live.lost(c.count ?? 0)
+                continue
+            }
             let label = c.label
             let errno = c.errno.flatMap { name in SyscallTable.errnoNames.first { $0.value == name }?.key }
             if focus && !Phases.inFocus(name: c.syscall ?? "", errno: errno, label: label) {
@@ -139,6 +146,7 @@ public enum TraceView {
                 result: c.result, label: label)
         }
         if hidden > 0 { live.out.append("clab trace view: \(hidden) not shown (--all shows them)\n") }
+        live.out.flush()
     }
 }
 
@@ -166,7 +174,9 @@ enum HTMLPage {
             template
             .replacing("@TITLE@", with: escapeHTML(heading))
             .replacing("@NOTE@", with: escapeHTML(note + " · " + title))
-            // Inside <script>: no "<" may open or close an element early ("</script>", "<!--").
+            // Inside <script>: no "<" at all, so neither "</script" nor "<!--" (which changes
+            // how the HTML parser reads the rest of the script) can come from traced data. In
+            // JSON a "<" can only be inside a string, where \u003c means the same.
             .replacing("@DATA@", with: data.replacing("<", with: "\\u003c"))
     }
 
