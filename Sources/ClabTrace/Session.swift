@@ -142,6 +142,8 @@ final class TraceSession {
                             guard call.ret >= 0, !call.compat, returnsFD(call) else { return nil }
                             return p.fds[call.ret]?.path
                         })
+                    // The table is applied (in `returned`); what this call caused comes after it.
+                    if !heldMoves.isEmpty { releaseMoves(after: call) }
                     return
                 } else {
                     hidden += 1
