@@ -65,8 +65,11 @@ if [ -n "$bpftrace" ]; then
     # bpftrace finds tracepoints in tracefs, which this machine may not mount: it gets its own,
     # in a private mount namespace (nothing changes on the host). Its -c wants a full path.
     probe='tracepoint:raw_syscalls:sys_enter /pid == cpid/ { @[args->id] = count(); }'
+    # Where the host already mounts it, the same command runs without the private mount.
+    mount_tracefs='mount -t tracefs tracefs /sys/kernel/tracing && '
+    [ -d /sys/kernel/tracing/events ] && mount_tracefs=''
     peer_cmd() {
-        echo "unshare -m --propagation private sh -c 'mount -t tracefs tracefs /sys/kernel/tracing && exec $bpftrace -q -e \"$probe\" -c \"$1\" >/dev/null'"
+        echo "unshare -m --propagation private sh -c '${mount_tracefs}exec $bpftrace -q -e \"$probe\" -c \"$1\" >/dev/null'"
     }
     peer=(-n bpftrace "$(peer_cmd "$(command -v dd) ${work#dd }")" -n bpftrace-true "$(peer_cmd /bin/true)")
 fi
