@@ -252,6 +252,9 @@ struct GCCommand: ParsableCommand {
         for dir in report.tempDirs { print("removed half-built image \(dir)") }
         for dir in report.cgroups { print("removed cgroup \(dir)") }
         for lease in report.leases { print("released address \(lease)") }
+        for bridge in report.orphanedBridges {
+            print("removed bridge \(bridge) and its rules (its state root is gone)")
+        }
         if !report.skippedRecent.isEmpty {
             let n = report.skippedRecent.count
             print(

@@ -19,8 +19,11 @@ public struct GarbageCollector {
         public var skippedRecent: [String] = []
         /// Stage 11 addresses released (with their ports, veths and shared network parts).
         public var leases: [String] = []
+        /// Bridges (with their rules) of state roots that no longer exist.
+        public var orphanedBridges: [String] = []
         public var isEmpty: Bool {
             containers.isEmpty && mounts.isEmpty && tempDirs.isEmpty && cgroups.isEmpty && leases.isEmpty
+                && orphanedBridges.isEmpty
         }
     }
 
@@ -49,6 +52,7 @@ public struct GarbageCollector {
             report.leases.append("\(lease.address) (\(lease.network), container \(lease.container))")
         }
         networks.pruneStaleClaims()
+        report.orphanedBridges = networks.pruneOrphanedBridges()
         try? Firewall.removeRetiredGuards()
         // Half-built images and layers from a killed `clab` (…/.tmp-<what>-<pid>, <layer>.tmp-<pid>).
         let layers = layout.root + "/layers"

@@ -422,6 +422,28 @@ public struct NetworkStore: Sendable {
     /// `clab gc`: drops the claims of state roots that no longer define those subnets.
     public func pruneStaleClaims() { _ = try? withLock { pruneClaims() } }
 
+    /// `clab gc`: the bridges whose state root is gone (deleted by hand, or a test's removed
+    /// after a crash): no clab can ever detach from them. Their bridge and rules go, and when no
+    /// bridge is left the tables go and ip_forward gets its old value back. Returns their names.
+    public func pruneOrphanedBridges() -> [String] {
+        (try? withLock {
+            var removed: [String] = []
+            for bridge in activeBridges() {
+                let owner = readText(hostDir + "/active/" + bridge)?.trimmed ?? ""
+                guard !owner.isEmpty, !FS.isDirectory(owner), bridge.hasPrefix("clab") else { continue }
+                try? Firewall.removeNetwork(bridge: bridge)
+                if let nl = try? Netlink(), (try? nl.link(named: bridge)) != nil { try? nl.delete(bridge) }
+                try? setActive(bridge, false)
+                removed.append(bridge)
+            }
+            if !removed.isEmpty && activeBridges().isEmpty {
+                _ = try? Firewall.removeTableIfUnused()
+                IPForwarding.restore(from: hostDir)
+            }
+            return removed
+        }) ?? []
+    }
+
     func claimPath(_ subnet: String) -> String { hostDir + "/claims/" + subnet.replacing("/", with: "_") }
 
     /// Bridges with containers on them, host-wide (files in hostDir/active).

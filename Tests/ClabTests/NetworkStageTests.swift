@@ -442,3 +442,32 @@ extension Timing {
         }
     }
 }
+
+extension Timing {
+    /// A state root deleted by hand (or a test's, removed after its run crashed) left its bridge
+    /// marked active host-wide: no clab could detach from it, so its bridge, rules and
+    /// ip_forward stayed. `clab gc`, from any root, removes such bridges; others' stay.
+    /// Host-wide (it may restore ip_forward): alone, with the Timing suites.
+    @Suite("gc · bridges of state roots that are gone", needsRoot)
+    struct OrphanedBridgeTests {
+        @Test func gcRemovesTheBridgesOfAStateRootThatIsGone() throws {
+            let active = "/run/clab/net/active"
+            try FS.makeDirectories(active)
+            let orphan = "clabt" + ContainerSpec.newID().prefix(6)
+            let kept = "clabt" + ContainerSpec.newID().prefix(6)
+            try FS.write("/nonexistent/clab-root-\(orphan)\n", to: active + "/" + orphan)
+            try FS.write(TestEnv.root + "\n", to: active + "/" + kept)
+            defer {
+                unlink(active + "/" + orphan)
+                unlink(active + "/" + kept)
+            }
+            let out = try clab("gc")
+            #expect(out.status == 0, "\(out.stderr)")
+            #expect(
+                out.stdout.contains("removed bridge \(orphan) and its rules (its state root is gone)"), "\(out.stdout)")
+            #expect(!out.stdout.contains(kept))
+            #expect(!FS.exists(active + "/" + orphan))
+            #expect(FS.exists(active + "/" + kept), "a bridge whose root exists is another clab's, in use")
+        }
+    }
+}
