@@ -87,7 +87,7 @@ hyperfine -N --warmup 0 --runs "$strace_runs" --export-json "$tmp/strace.json" \
 # measured again right after, so the two share the machine's state.
 "$clab" trace --host --json /dev/null -- sleep 3600 2>/dev/null &
 tracer=$!
-trap 'kill "$tracer" 2>/dev/null; rm -rf "$tmp"' EXIT
+trap 'kill "$tracer" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 sleep 1
 hyperfine -N --warmup "$warmup" --runs "$runs" --export-json "$tmp/untraced.json" -n untraced "$work" >&2
 # The traced sleep first (clab trace does not take its command down when it is stopped), by pid.
