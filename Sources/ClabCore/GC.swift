@@ -56,7 +56,7 @@ public struct GarbageCollector {
         try? Firewall.removeRetiredGuards()
         // Half-built images and layers from a killed `clab` (…/.tmp-<what>-<pid>, <layer>.tmp-<pid>).
         let layers = layout.root + "/layers"
-        var scratch = [layout.imagesDir, layers, layout.root + "/volumes"]
+        var scratch = [layout.imagesDir, layers, layout.root + "/volumes", layout.root + "/seccomp"]
         // And where copies owned by a mapped range are built: layers/shifted-*/, images/*/shifted-*/.
         for parent in [layers]
             + ((try? FileManager.default.contentsOfDirectory(atPath: layout.imagesDir)) ?? []).map({

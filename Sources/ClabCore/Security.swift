@@ -93,7 +93,8 @@ extension Runtime {
                     exitCode: 2)
             }
         }
-        let (name, filter) = try SeccompPolicy.compile(security.seccomp, capabilities: h.capabilities)
+        let (name, filter) = try SeccompPolicy.compile(
+            security.seccomp, capabilities: h.capabilities, cacheDir: layout.root + "/seccomp")
         h.seccompName = name
         h.seccompFilter = filter
         return h

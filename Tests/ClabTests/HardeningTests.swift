@@ -287,6 +287,32 @@ struct Stage12Tests {
         }
     }
 
+    /// Compiled filters are kept (libseccomp takes ~12 ms per start), one per profile and
+    /// capability set, root's alone; a damaged one is compiled again, never installed.
+    @Test func compiledFiltersAreKeptAndADamagedOneIsRecompiled() throws {
+        try TestEnv.ensureImage()
+        let root = TestEnv.root + "/seccomp-cache"
+        let dir = root + "/seccomp"
+        func filters() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".bpf") }.sorted()
+        }
+        let first = try clab("step", "12", "--root", root, "--quiet", "--", "true")
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(try clab("step", "12", "--root", root, "--quiet", "--", "true").status == 0)
+        #expect(filters().count == 1, "\(filters())")
+        var st = stat()
+        #expect(stat(dir, &st) == 0 && st.st_mode & 0o777 == 0o700 && st.st_uid == 0)
+        guard let file = filters().first else { return }
+        let size = (try FileManager.default.attributesOfItem(atPath: dir + "/" + file)[.size] as? Int) ?? 0
+        #expect(size > 0 && size % 8 == 0)
+        try FS.write("junk!", to: dir + "/" + file)
+        let again = try clab("step", "12", "--root", root, "--quiet", "--", "sh", "-c", showStatus)
+        #expect(statusLines(again)["Seccomp"] == "2", "\(again)")
+        #expect((try FileManager.default.attributesOfItem(atPath: dir + "/" + file)[.size] as? Int) == size)
+        _ = try clab("step", "12", "--root", root, "--quiet", "--cap-add", "SYS_ADMIN", "--", "true")
+        #expect(filters().count == 2, "another capability set, another filter: \(filters())")
+    }
+
     @Test func userNamespaceHostIsRealRootHeldBack() throws {
         try TestEnv.ensureImage()
         let out = try clab(
