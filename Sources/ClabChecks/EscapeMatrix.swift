@@ -355,18 +355,10 @@ public struct EscapeMatrixRunner {
             command: ["/usr/bin/escape", "--outside", "\(outside)", "all"])
         request.security.hostUserNamespace = configuration.hostUserNamespace
         if configuration.seccompUnconfined { request.security.seccomp = .unconfined }
-        if configuration.allCapabilities { request.security.capAdd = heldCapabilities().map(\.name) }
-        return request
-    }
-
-    /// Every capability in clab's own bounding set: "ALL" as far as this host allows (a machine
-    /// may withhold some from its root, and under `--userns host` capset cannot grant those).
-    static func heldCapabilities() -> [Capability] {
-        let line = FS.read("/proc/self/status")?.split(separator: "\n").first { $0.hasPrefix("CapBnd:") }
-        let mask = line.flatMap {
-            UInt64($0.dropFirst("CapBnd:".count).trimmingPrefix { $0 == " " || $0 == "\t" }, radix: 16)
+        if configuration.allCapabilities {
+            request.security.capAdd = (Host.heldCapabilities() ?? []).sorted().map(\.name)
         }
-        return Capability.set(fromMask: mask ?? 0).sorted()
+        return request
     }
 
     /// `escape --outside <our pid> all` in one container: our pid is outside every pid namespace,

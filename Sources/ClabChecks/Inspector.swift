@@ -35,9 +35,8 @@ public struct ProcessInspector {
 
     /// The pid chain from /proc/<pid>/status NSpid: host pid first, innermost last.
     public var nsPids: [Int] {
-        let status = (FS.read("/proc/\(pid)/status") ?? "")
-        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("NSpid:") }) else { return [] }
-        return line.dropFirst(6).split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap { Int($0) }
+        guard let line = Host.status(pid: "\(pid)")?["NSpid"] else { return [] }
+        return line.split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap { Int($0) }
     }
 
     /// The process's root, for in-root reads.

@@ -150,11 +150,10 @@ extension ProcessInspector {
     public func profile() throws -> IsolationProfile {
         let started = Host.startTime(pid: pid)
         let proc = "/proc/\(pid)"
-        guard let status = FS.read(proc + "/status") else {
+        guard let fields = Host.status(pid: "\(pid)") else {
             throw ClabError("process \(pid) exited while being inspected")
         }
-        let fields = Self.statusFields(status)
-        let own = Self.statusFields(FS.read("/proc/self/status") ?? "")
+        let own = Host.status(pid: "self") ?? [:]
 
         let namespaces = Self.namespaceTypes.map { type in
             let theirs = Self.nsInode(FS.readLink("\(proc)/ns/\(type)"))
@@ -196,16 +195,6 @@ extension ProcessInspector {
             throw ClabError("process \(pid) exited while being inspected")
         }
         return IsolationProfile.judge(profileWithoutVerdicts, hostBounding: hostBounding)
-    }
-
-    /// "Key:\tvalue" lines of /proc/PID/status.
-    static func statusFields(_ status: String) -> [String: String] {
-        var fields: [String: String] = [:]
-        for line in status.split(separator: "\n") {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            fields[String(line[..<colon])] = String(line[line.index(after: colon)...]).trimmed
-        }
-        return fields
     }
 
     static func ids(_ field: String?) -> [UInt32] {

@@ -350,11 +350,7 @@ extension StageProbes {
         func add(_ property: String, _ passed: Bool, _ evidence: String) {
             results.append(ProbeResult(stage: 12, property: property, passed: passed, evidence: evidence))
         }
-        var status: [String: String] = [:]
-        for line in (FS.read("/proc/\(pid)/status") ?? "").split(separator: "\n") {
-            let parts = line.split(separator: ":", maxSplits: 1)
-            if parts.count == 2 { status[String(parts[0])] = String(parts[1]).trimmed }
-        }
+        let status = Host.status(pid: "\(pid)") ?? [:]
         let want = Capability.mask(h.capabilities)
         let sets = ["CapEff", "CapPrm", "CapBnd", "CapInh"].map { ($0, UInt64(status[$0] ?? "", radix: 16)) }
         add(

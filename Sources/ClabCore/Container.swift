@@ -210,9 +210,7 @@ public final class Container {
     private func interruptIgnoredByInit(_ console: Console) -> Bool {
         console.acknowledgeInterrupt()
         guard spec.stage.has(.pid), console.foregroundGroup == pid,
-            let status = FS.read("/proc/\(pid)/status"),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("SigCgt:") }),
-            let caught = UInt64(String(line.dropFirst(7)).trimmed, radix: 16)
+            let caught = Host.status(pid: "\(pid)")?["SigCgt"].flatMap({ UInt64($0, radix: 16) })
         else { return false }
         return caught & (1 << (UInt64(SIGINT) - 1)) == 0
     }

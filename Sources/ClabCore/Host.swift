@@ -150,6 +150,25 @@ public enum Host {
         FS.readLink("/proc/\(pid)/ns/\(ns.rawValue)")
     }
 
+    /// The "Key:\tvalue" lines of /proc/<pid>/status ("self" for clab), values trimmed; nil when
+    /// the process is gone.
+    public static func status(pid: String) -> [String: String]? {
+        guard let text = FS.read("/proc/\(pid)/status") else { return nil }
+        var fields: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            fields[String(line[..<colon])] = String(line[line.index(after: colon)...]).trimmed
+        }
+        return fields
+    }
+
+    /// The capabilities in clab's own bounding set: all that root without a user namespace can
+    /// hold (a machine may withhold some from its root, and capset cannot grant those). nil when
+    /// /proc/self/status cannot be read.
+    public static func heldCapabilities() -> Set<Capability>? {
+        status(pid: "self")?["CapBnd"].flatMap { UInt64($0, radix: 16) }.map(Capability.set(fromMask:))
+    }
+
     /// Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot.
     /// A pid plus its start time names a process even after pid reuse.
     public static func startTime(pid: Int32) -> UInt64? {

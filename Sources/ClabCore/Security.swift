@@ -69,7 +69,7 @@ extension Runtime {
         if security.hostUserNamespace {
             // Without a user namespace init cannot give root what clab itself lacks (capset: EPERM):
             // `ALL` means all that clab holds; a capability named outright must be held.
-            let held = Self.heldCapabilities()
+            let held = Host.heldCapabilities() ?? Set(Capability.allCases)
             let named = Set(security.capAdd.compactMap(Capability.init(name:)))
             if let missing = named.subtracting(held).sorted().first {
                 throw ClabError(
@@ -98,13 +98,5 @@ extension Runtime {
         h.seccompName = name
         h.seccompFilter = filter
         return h
-    }
-
-    /// clab's own bounding set (/proc/self/status CapBnd): what root without a user namespace can hold.
-    static func heldCapabilities() -> Set<Capability> {
-        let line = (FS.read("/proc/self/status") ?? "").split(separator: "\n").first { $0.hasPrefix("CapBnd:") }
-        let mask =
-            line.flatMap { UInt64($0.dropFirst(7).trimmed, radix: 16) } ?? Capability.mask(Set(Capability.allCases))
-        return Capability.set(fromMask: mask)
     }
 }
