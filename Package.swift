@@ -27,7 +27,8 @@ let package = Package(
         // Stage 11's host side: IPAM, networks, NAT and published ports.
         .target(name: "ClabNetwork", dependencies: ["ClabNetlink", "ClabKernel", "CShims"]),
         // The device allow-list's cgroup v2 half: a BPF_PROG_TYPE_CGROUP_DEVICE program
-        // (bpf/clab_devices.bpf.c) loaded with libbpf. Below ClabCore, which attaches it.
+        // (bpf/clab_devices.bpf.c) loaded with libbpf. Below ClabCore, which attaches it; its
+        // Libbpf helpers (quiet logging, opening an embedded object) serve the tracer too.
         .target(name: "ClabDevices", dependencies: ["CLibBPF", "ClabKernel"], plugins: ["BPFCompiler"]),
         // The runtime's host side: spawning, state, images, mounts, gc.
         .target(
@@ -41,7 +42,7 @@ let package = Package(
         // Compiles bpf/*.bpf.c with the toolchain's clang (-target bpf) and embeds the objects.
         .plugin(name: "BPFCompiler", capability: .buildTool()),
         // `clab trace`: the eBPF syscall tracer's Swift side (loading, reading, decoding, output).
-        .target(name: "ClabTrace", dependencies: ["CLibBPF", "ClabCore"], plugins: ["BPFCompiler"]),
+        .target(name: "ClabTrace", dependencies: ["CLibBPF", "ClabCore", "ClabDevices"], plugins: ["BPFCompiler"]),
         // libseccomp (Debian's libseccomp-dev; static in release) and stage 12's seccomp profiles:
         // Docker/OCI JSON, Docker's default, compiled to the BPF bytes clab-init installs.
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),

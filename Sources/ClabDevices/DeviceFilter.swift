@@ -15,18 +15,8 @@ public enum DeviceFilter {
         guard rules.count <= Int(CLAB_DEVICE_RULES_MAX) else {
             throw ClabError("devices: \(rules.count) device rules, at most \(CLAB_DEVICE_RULES_MAX) fit clab's program")
         }
-        quietLibbpf()
-        let bytes = objectBytes
-        let opened: OpaquePointer? = bytes.withUnsafeBytes { raw in
-            "clab_devices".withCString { name in
-                // LIBBPF_OPTS is a macro Swift cannot import: fill the struct by hand, `sz` first.
-                var opts = bpf_object_open_opts()
-                opts.sz = MemoryLayout<bpf_object_open_opts>.size
-                opts.object_name = name
-                return bpf_object__open_mem(raw.baseAddress, raw.count, &opts)
-            }
-        }
-        guard let object = opened else {
+        Libbpf.quiet()
+        guard let object = Libbpf.open(objectBytes, name: "clab_devices") else {
             throw ClabError("devices: libbpf could not open the device program: \(errnoDescription(errno))")
         }
         // The object (and its fds) goes here; an attached program is held by the cgroup.
@@ -91,18 +81,5 @@ public enum DeviceFilter {
     /// The ELF object, decoded once.
     static let objectBytes: [UInt8] = bpfObject_clab_devices.withUTF8Buffer { text in
         Array(Data(base64Encoded: Data(text)) ?? Data())
-    }
-
-    /// libbpf prints to stderr by default; clab reports failures itself in one line.
-    /// CLAB_TRACE_DEBUG=1 shows libbpf's messages (as for `clab trace`).
-    static func quietLibbpf() {
-        if getenv("CLAB_TRACE_DEBUG") != nil {
-            libbpf_set_print { _, format, args in
-                guard let format, let args else { return 0 }
-                return vdprintf(2, format, args)
-            }
-        } else {
-            libbpf_set_print { _, _, _ in 0 }
-        }
     }
 }

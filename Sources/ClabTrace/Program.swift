@@ -1,5 +1,6 @@
 import CLibBPF
 import ClabCore
+import ClabDevices
 import Glibc
 
 /// What the kernel program computes: a record per syscall, or only per-syscall totals.
@@ -34,18 +35,8 @@ final class TraceProgram {
     init(mode: TraceMode, bufferBytes: Int) throws {
         self.mode = mode
         Libbpf.quiet()
-        let bytes = EmbeddedObject.bytes
         var logBuffer = [CChar](repeating: 0, count: 1 << 20)
-        let opened: OpaquePointer? = bytes.withUnsafeBytes { raw in
-            "clab_trace".withCString { name in
-                // LIBBPF_OPTS is a macro Swift cannot import: fill the struct by hand, `sz` first.
-                var opts = bpf_object_open_opts()
-                opts.sz = MemoryLayout<bpf_object_open_opts>.size
-                opts.object_name = name
-                return bpf_object__open_mem(raw.baseAddress, raw.count, &opts)
-            }
-        }
-        guard let object = opened else {
+        guard let object = Libbpf.open(EmbeddedObject.bytes, name: "clab_trace") else {
             throw ClabError("trace: libbpf could not open the BPF program: \(errnoDescription(errno))")
         }
         self.object = object
@@ -305,21 +296,5 @@ public struct SyscallStat: Sendable, Equatable {
         self.count = count
         self.errors = errors
         self.nanoseconds = nanoseconds
-    }
-}
-
-enum Libbpf {
-    /// libbpf prints to stderr by default; clab reports failures itself in one line. Set
-    /// CLAB_TRACE_DEBUG=1 to see libbpf's messages.
-    static func quiet() {
-        let debug = getenv("CLAB_TRACE_DEBUG") != nil
-        if debug {
-            libbpf_set_print { _, format, args in
-                guard let format, let args else { return 0 }
-                return vdprintf(2, format, args)
-            }
-        } else {
-            libbpf_set_print { _, _, _ in 0 }
-        }
     }
 }
