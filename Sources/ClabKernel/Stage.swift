@@ -47,7 +47,7 @@ public struct Stage: Sendable, Equatable, Comparable {
         Stage(
             number: 1, title: "chroot", namespace: nil,
             adds: "the process sees the busybox image as /, but nothing else is isolated",
-            kernel: "chroot(\"<rootfs>\"); chdir(\"/\")"),
+            kernel: "chdir(\"<rootfs>\"); chroot(\".\"); chdir(\"/\")"),
         Stage(
             number: 2, title: "UTS namespace", namespace: .uts,
             adds: "own hostname: `hostname x` inside leaves the host's name alone",
