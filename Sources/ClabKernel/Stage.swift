@@ -68,7 +68,7 @@ public struct Stage: Sendable, Equatable, Comparable {
             kernel: "clone3(CLONE_NEWIPC)"),
         Stage(
             number: 6, title: "network namespace", namespace: .net,
-            adds: "own network stack: only `lo`, no route anywhere",
+            adds: "own network stack: `lo` and none of the host's devices, no route anywhere",
             kernel: "clone3(CLONE_NEWNET); ioctl(SIOCSIFFLAGS, lo up)"),
         Stage(
             number: 7, title: "user namespace", namespace: .user,
