@@ -12,13 +12,23 @@ struct LessonsCommand: ParsableCommand {
     func run() throws {
         let lessons = try Lesson.all()
         let passed = Progress(layout: global.layout).passed()
-        for stage in Stage.all {
-            let mark = passed.contains(stage.number) ? "✓" : " "
-            let lesson = lessons.first { $0.stage == stage.number }
+        print("  \(pad("#", 3))\(pad("title", 30))\(pad("read", 6))\(pad("lab", 6))file")
+        // Every stage, in order, then lessons beyond the stages (lesson 13 on).
+        let numbers = Stage.all.map(\.number) + lessons.map(\.stage).filter { $0 > Stage.all.count }.sorted()
+        for number in numbers {
+            let mark = passed.contains(number) ? "✓" : " "
+            let lesson = lessons.first { $0.stage == number }
+            let title = lesson?.title ?? Stage.all.first { $0.number == number }?.title ?? ""
             let file = lesson.map { "lessons/" + Path.basename($0.path) } ?? "(no lesson yet)"
-            print("\(mark) \(pad("\(stage.number)", 3))\(pad(stage.title, 30))\(file)")
+            let read = lesson?.minutes.map { "\($0)m" } ?? ""
+            let lab = lesson?.labMinutes.map { "\($0)m" } ?? ""
+            print("\(mark) \(pad("\(number)", 3))\(pad(title, 30))\(pad(read, 6))\(pad(lab, 6))\(file)")
+            if let outcome = lesson?.outcome { print("      you can: \(outcome)") }
         }
-        print("\nRead one with `clab lesson N`; try it with `clab step N`; check it with `clab check N`.")
+        let hours = (Lesson.totalMinutes(lessons) + 30) / 60
+        print("\nIn order: about \(hours) hours of lessons and labs (read: the lesson, typing along;")
+        print("lab: its exercise). README.md, \"Course map\", has the same table.")
+        print("Read one with `clab lesson N`; try it with `clab step N`; check it with `clab check N`.")
     }
 }
 

@@ -7,6 +7,16 @@ public struct Lesson: Sendable {
     public let title: String
     public let path: String
     public let body: String
+    /// The course map's columns, from the front matter: reading time, lab time, and what the
+    /// learner can do afterwards (`minutes:`, `lab-minutes:`, `outcome:`).
+    public var minutes: Int? = nil
+    public var labMinutes: Int? = nil
+    public var outcome: String? = nil
+
+    /// The minutes of every lesson and lab that gives them.
+    public static func totalMinutes(_ lessons: [Lesson]) -> Int {
+        lessons.reduce(0) { $0 + ($1.minutes ?? 0) + ($1.labMinutes ?? 0) }
+    }
 
     public static func directory() throws -> String { try Resources.shareDir() + "/lessons" }
 
@@ -28,7 +38,10 @@ public struct Lesson: Sendable {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
         let (meta, body) = frontMatter(text)
         guard let stage = meta["stage"].flatMap({ Int($0) }) else { return nil }
-        return Lesson(stage: stage, title: meta["title"] ?? "", path: path, body: body)
+        return Lesson(
+            stage: stage, title: meta["title"] ?? "", path: path, body: body,
+            minutes: meta["minutes"].flatMap { Int($0) }, labMinutes: meta["lab-minutes"].flatMap { Int($0) },
+            outcome: meta["outcome"])
     }
 
     public static func frontMatter(_ text: String) -> ([String: String], String) {

@@ -47,7 +47,7 @@ public struct Stage: Sendable, Equatable, Comparable {
         Stage(
             number: 1, title: "chroot", namespace: nil,
             adds: "the process sees the busybox image as /, but nothing else is isolated",
-            kernel: "chroot(\"<rootfs>\"); chdir(\"/\")"),
+            kernel: "chdir(\"<rootfs>\"); chroot(\".\"); chdir(\"/\")"),
         Stage(
             number: 2, title: "UTS namespace", namespace: .uts,
             adds: "own hostname: `hostname x` inside leaves the host's name alone",
@@ -68,7 +68,7 @@ public struct Stage: Sendable, Equatable, Comparable {
             kernel: "clone3(CLONE_NEWIPC)"),
         Stage(
             number: 6, title: "network namespace", namespace: .net,
-            adds: "own network stack: only `lo`, no route anywhere",
+            adds: "own network stack: `lo` and none of the host's devices, no route anywhere",
             kernel: "clone3(CLONE_NEWNET); ioctl(SIOCSIFFLAGS, lo up)"),
         Stage(
             number: 7, title: "user namespace", namespace: .user,

@@ -174,6 +174,23 @@ struct LessonCatalogueTests {
     }
 }
 
+@Suite("course map")
+struct CourseMapTests {
+    /// README's course map and `clab lessons` read the same numbers: the lessons' front matter.
+    @Test func readmeMatchesTheLessonsFrontMatter() throws {
+        let lessons = try Lesson.all()
+        let readme = try String(contentsOfFile: Path.dirname(try Lesson.directory()) + "/README.md", encoding: .utf8)
+        for lesson in lessons {
+            let minutes = try #require(lesson.minutes, "\(lesson.path): no minutes:")
+            let lab = try #require(lesson.labMinutes, "\(lesson.path): no lab-minutes:")
+            let outcome = try #require(lesson.outcome, "\(lesson.path): no outcome:")
+            let row =
+                "| \(lesson.stage) | [\(lesson.title)](lessons/\(Path.basename(lesson.path))) | \(minutes) min | \(lab) min | \(outcome) |"
+            #expect(readme.contains(row), "README.md's course map lacks: \(row)")
+        }
+    }
+}
+
 extension Timing {
     /// Lesson blocks that measure CPU time (```console timing): alone, no other test competing.
     @Suite("lesson transcripts that measure time", needsRoot, .serialized)
