@@ -28,6 +28,12 @@ public struct StageProbes {
 
     public init(runtime: Runtime) { self.runtime = runtime }
 
+    /// The devices the ipip, sit, gre, vti and ip6 tunnel modules create in every network
+    /// namespace (unless net.core.fb_tunnels_only_for_init_net is set).
+    static let tunnelFallbackDevices: Set<String> = [
+        "tunl0", "sit0", "gre0", "gretap0", "erspan0", "ip_vti0", "ip6tnl0", "ip6gre0", "ip6_vti0",
+    ]
+
     /// Runs a stage-N container and checks every property of stages 1...N.
     public func run(stage: Stage, log: (String) -> Void = { _ in }) throws -> [ProbeResult] {
         let tag = "clab-probe-\(ContainerSpec.newID())"
@@ -308,12 +314,18 @@ public struct StageProbes {
         }
 
         if stage.has(.net) {
-            let devs = (f["netdevs"] ?? "").split(separator: " ").map(String.init)
+            let all = (f["netdevs"] ?? "").split(separator: " ").map(String.init)
+            // A loaded ipip/sit/gre/vti module gives every new namespace its fallback device
+            // (tunl0, sit0, ...): the kernel's own, down, never one of the host's.
+            let fallbacks = all.filter(Self.tunnelFallbackDevices.contains)
+            let devs = all.filter { !Self.tunnelFallbackDevices.contains($0) }
             // From stage 11 the container has its own eth0 too, still none of the host's.
             let expected = stage.connectsNetwork ? ["eth0", "lo"] : ["lo"]
+            let besides =
+                fallbacks.isEmpty ? "" : " (besides the kernel's tunnel fallbacks \(fallbacks.joined(separator: " ")))"
             add(
-                6, stage.connectsNetwork ? "only lo and its own eth0 exist" : "only lo exists",
-                devs.sorted() == expected, "inside /proc/net/dev: \(devs.joined(separator: " "))")
+                6, (stage.connectsNetwork ? "only lo and its own eth0 exist" : "only lo exists") + besides,
+                devs.sorted() == expected, "inside /proc/net/dev: \(all.joined(separator: " "))")
             let lo = f["lo"] ?? ""
             add(6, "lo is up", lo.contains(",UP") || lo.contains("<UP"), lo.isEmpty ? "no lo" : lo)
             if !stage.connectsNetwork {
