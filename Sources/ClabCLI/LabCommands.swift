@@ -19,7 +19,7 @@ struct LabList: ParsableCommand {
         let progress = LabProgress(layout: global.layout)
         for lab in try Lab.all() {
             let mark = progress.record(lab.number).passed ? "✓" : " "
-            print("\(mark) \(pad("\(lab.number)", 3))\(pad(lab.title, 36))stages \(lab.stages)")
+            print("\(mark) \(lab.number)  \(pad(lab.title, 36))stages \(lab.stages)")
         }
         print(
             "\nRead one with `clab lab show N`, a hint at a time with `clab lab hint N`; check your work with `clab lab check N`."

@@ -79,7 +79,9 @@ public enum Lab8Verifier {
     }
 
     /// The checks on given views (tests pass a cgroup v2 tree of their own).
-    static func verify(pid: Int32, cgroupText: String, mounts: [MountInfo], madeByHand: ProbeResult) -> [ProbeResult] {
+    public static func verify(pid: Int32, cgroupText: String, mounts: [MountInfo], madeByHand: ProbeResult)
+        -> [ProbeResult]
+    {
         var r = LabResults(stage: 8)
         r.results.append(madeByHand)
         let memory = place("memory", cgroupText: cgroupText, mounts: mounts)
