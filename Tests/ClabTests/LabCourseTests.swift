@@ -104,6 +104,15 @@ struct LabCourseCLITests {
         let eleven = labs.first { $0["lab"] as? Int == 11 }
         #expect(eleven?["checked_now"] as? Bool == true && eleven?["passed"] as? Bool == false)
         #expect(labs.first { $0["lab"] as? Int == 7 }?["checked_now"] as? Bool == false)
+        // The instructors' collector reads it.
+        let file = Self.root + "/student-a.json"
+        try FS.write(out.stdout, to: file)
+        let collector = try Resources.shareDir() + "/instructors/collect.py"
+        let table = try runProcess(["/usr/bin/python3", collector, file])
+        #expect(table.status == 0, "\(table.stderr)")
+        #expect(table.stdout.contains("student-a"), "\(table.stdout)")
+        let csv = try runProcess(["/usr/bin/python3", collector, "--csv", file])
+        #expect(csv.stdout.contains("student-a,"), "\(csv.stdout)")
         let both = try run("lab", "check", "--all", "--pid", "1")
         #expect(both.status != 0 && both.stderr.contains("--all checks each lab"))
     }
