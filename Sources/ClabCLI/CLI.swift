@@ -116,7 +116,7 @@ public struct Clab: ParsableCommand {
         abstract: "Build a container one kernel feature at a time, and watch each one work.",
         subcommands: [
             TourCommand.self, StepCommand.self, CheckCommand.self, StatsCommand.self, LessonsCommand.self,
-            LessonCommand.self,
+            LessonCommand.self, ProgressCommand.self,
             PSCommand.self, DiffCommand.self, CommitCommand.self, RmCommand.self, VolumeCommand.self,
             NetworkCommand.self,
             ImageCommand.self,

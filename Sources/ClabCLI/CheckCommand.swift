@@ -21,6 +21,7 @@ struct CheckCommand: ParsableCommand {
     )
     var matrix = false
 
+    @OptionGroup var cgroups: CgroupParentOption
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
@@ -29,7 +30,8 @@ struct CheckCommand: ParsableCommand {
             throw ClabError("--matrix is stage 12's check: run `clab check 12 --matrix`", exitCode: 2)
         }
         try Runtime.requireRoot()
-        let runtime = Runtime(layout: global.layout)
+        var runtime = Runtime(layout: global.layout)
+        runtime.cgroupParent = try cgroups.resolved()
         if matrix { return try runMatrix(runtime) }
         let results = try StageProbes(runtime: runtime).run(stage: stage, log: { stderrLine("clab: \($0)") })
         let failed = results.filter { !$0.passed }.count
@@ -41,7 +43,6 @@ struct CheckCommand: ParsableCommand {
         } else {
             print(CheckReport.render(stage: stage, results: results))
         }
-        if failed == 0 { Progress(layout: runtime.layout).markPassed(stage.number) }
         if failed > 0 { throw ExitCode(1) }
     }
 }
@@ -86,25 +87,5 @@ struct CheckReport: Codable {
                 ? "all \(results.count) properties hold"
                 : "\(failed) of \(results.count) properties do not hold: read `clab lesson \(stage.number)`")
         return lines.joined(separator: "\n")
-    }
-}
-
-/// Which stages' self-checks passed, for the ✓ in `clab lessons`.
-struct Progress {
-    let layout: StateLayout
-    var file: String { layout.root + "/progress.json" }
-
-    func passed() -> Set<Int> {
-        guard let data = FileManager.default.contents(atPath: file),
-            let list = try? JSONDecoder().decode([Int].self, from: data)
-        else { return [] }
-        return Set(list)
-    }
-
-    func markPassed(_ stage: Int) {
-        let all = passed().union(1...stage)
-        if let data = try? JSONEncoder().encode(all.sorted()) {
-            _ = FileManager.default.createFile(atPath: file, contents: data)
-        }
     }
 }

@@ -16,12 +16,15 @@ struct ImageBuildCommand: ParsableCommand {
     @Argument(help: "The build directory: COPY sources are taken from here.")
     var directory: String
 
+    @OptionGroup var cgroups: CgroupParentOption
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         let ref = try ImageRef.parse(tag)
         try Runtime.requireRoot()
-        let builder = ImageBuilder(runtime: Runtime(layout: global.layout))
+        var runtime = Runtime(layout: global.layout)
+        runtime.cgroupParent = try cgroups.resolved()
+        let builder = ImageBuilder(runtime: runtime)
         _ = try builder.build(
             file: file ?? directory + "/Clabfile", context: directory, tag: ref, log: { stderrLine($0) })
     }

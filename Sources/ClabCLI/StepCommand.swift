@@ -40,7 +40,8 @@ struct StepCommand: ParsableCommand {
     func run() throws {
         let request = try request()
         try Runtime.requireRoot()
-        let runtime = Runtime(layout: global.layout)
+        var runtime = Runtime(layout: global.layout)
+        runtime.cgroupParent = try CgroupParentOption.environment()
         let prepared = try runtime.prepare(request, log: { if !quiet { stderrLine("clab: \($0)") } })
         for note in prepared.notes { stderrLine("clab: " + note) }
         if !quiet { stderrLine(Banner.text(for: prepared)) }

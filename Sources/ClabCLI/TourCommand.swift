@@ -11,6 +11,7 @@ struct TourCommand: ParsableCommand {
     @Flag(help: "Do not wait for Enter between stages.")
     var noPause = false
 
+    @OptionGroup var cgroups: CgroupParentOption
     @OptionGroup var global: GlobalOptions
 
     /// What to run at each stage, and what to notice.
@@ -61,7 +62,8 @@ struct TourCommand: ParsableCommand {
 
     func run() throws {
         try Runtime.requireRoot()
-        let runtime = Runtime(layout: global.layout)
+        var runtime = Runtime(layout: global.layout)
+        runtime.cgroupParent = try cgroups.resolved()
         let pause = !noPause && isatty(0) != 0
         print("clab tour: \(Self.steps.count) containers, each adding one kernel feature. Host: \(Host.hostname).\n")
         for step in Self.steps {

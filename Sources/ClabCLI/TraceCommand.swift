@@ -116,7 +116,8 @@ struct TraceRunCommand: ParsableCommand {
         let request = try container.request(stage: try parseStage(step ?? ""), command: command)
         try Runtime.requireRoot()
         try Tracer.checkSupport()
-        let runtime = Runtime(layout: global.layout)
+        var runtime = Runtime(layout: global.layout)
+        runtime.cgroupParent = try CgroupParentOption.environment()
         let prepared = try runtime.prepare(request, log: { if !quiet { stderrLine("clab: \($0)") } })
         for note in prepared.notes { stderrLine("clab: " + note) }
         if !quiet { stderrLine(Banner.text(for: prepared)) }

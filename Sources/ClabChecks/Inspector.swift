@@ -81,13 +81,15 @@ public struct ProcessInspector {
 
 /// Lab 1: a container by hand, stages 1-4. Each property carries the line a learner needs.
 public enum Lab1Verifier {
-    public static func verify(pid: Int32) throws -> [ProbeResult] {
+    public static func verify(pid: Int32, layouts: [StateLayout] = ClabMade.layouts(.resolve(rootOption: nil))) throws
+        -> [ProbeResult]
+    {
         let p = try ProcessInspector(pid: pid)
-        var results: [ProbeResult] = []
+        var results = [ClabMade.property(pid: pid, layouts: layouts, stage: 1)]
         func add(_ stage: Int, _ property: String, _ ok: Bool, _ evidence: String, fix: String) {
             results.append(
                 ProbeResult(
-                    stage: stage, property: property, passed: ok, evidence: ok ? evidence : "\(evidence) — \(fix)"))
+                    stage: stage, property: property, passed: ok, evidence: evidence, fix: fix))
         }
         add(
             1, "its root is the busybox image", p.rootIsBusyboxImage,

@@ -40,7 +40,7 @@ public enum Lab11Verifier {
         var results: [ProbeResult] = []
         func add(_ property: String, _ ok: Bool, _ evidence: String, fix: String) {
             results.append(
-                ProbeResult(stage: 11, property: property, passed: ok, evidence: ok ? evidence : "\(evidence) — \(fix)")
+                ProbeResult(stage: 11, property: property, passed: ok, evidence: evidence, fix: fix)
             )
         }
 

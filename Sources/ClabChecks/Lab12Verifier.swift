@@ -32,7 +32,7 @@ public enum Lab12Verifier {
         var results: [ProbeResult] = []
         func add(_ property: String, _ ok: Bool, _ evidence: String, fix: String) {
             results.append(
-                ProbeResult(stage: 12, property: property, passed: ok, evidence: ok ? evidence : "\(evidence) — \(fix)")
+                ProbeResult(stage: 12, property: property, passed: ok, evidence: evidence, fix: fix)
             )
         }
         let validProperty = "the profile is a valid seccomp profile"

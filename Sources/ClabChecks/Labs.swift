@@ -1,49 +1,90 @@
 import ClabCore
 
+/// What a learner gives `clab lab check`: the pid of the process they made, the file they
+/// wrote, or the directory they worked in. Each lab takes exactly what it needs.
+public struct LabInput: Sendable {
+    public var pid: Int32?
+    public var profile: String?
+    public var dir: String?
+
+    public init(pid: Int32? = nil, profile: String? = nil, dir: String? = nil) {
+        self.pid = pid
+        self.profile = profile
+        self.dir = dir
+    }
+}
+
 /// The verifier of each lab, by number.
 public enum LabVerifiers {
-    /// Does the lab inspect a process the learner started (`--pid`), or state it can find itself?
-    public static func needsPid(lab: Int) -> Bool { lab == 1 }
+    /// Labs that inspect a process the learner started (`--pid`).
+    static let pidLabs: Set<Int> = [1, 7, 8]
+    /// Labs that prove a file the learner wrote (`--profile`).
+    static let profileLabs: Set<Int> = [12]
+    /// Labs that read a directory the learner worked in (`--dir`).
+    static let dirLabs: Set<Int> = [9]
 
-    /// What `clab lab check` looked at, for its heading.
-    public static func subject(lab: Int, pid: Int32?, profile: String? = nil) -> String {
-        switch lab {
-        case 11: return "namespaces \(Lab11Verifier.namespaces.joined(separator: ", "))"
-        case 12: return "the seccomp profile \(profile ?? "?")"
-        default: return pid.map { "process \($0)" } ?? ""
-        }
+    public static func needsPid(lab: Int) -> Bool { pidLabs.contains(lab) }
+    public static func needsProfile(lab: Int) -> Bool { profileLabs.contains(lab) }
+    public static func needsDir(lab: Int) -> Bool { dirLabs.contains(lab) }
+    public static func needsArgument(lab: Int) -> Bool {
+        needsPid(lab: lab) || needsProfile(lab: lab) || needsDir(lab: lab)
     }
 
-    /// Does the lab prove a file the learner wrote (`--profile`)? Lab 12's seccomp profile.
-    public static func needsProfile(lab: Int) -> Bool { lab == 12 }
+    /// " --pid PID", " --profile FILE", " --dir DIR" or "": how to call `clab lab check N`.
+    public static func argumentsUsage(lab: Int) -> String {
+        needsPid(lab: lab)
+            ? " --pid PID" : needsProfile(lab: lab) ? " --profile FILE" : needsDir(lab: lab) ? " --dir DIR" : ""
+    }
+
+    /// What `clab lab check` looked at, for its heading.
+    public static func subject(lab: Int, input: LabInput) -> String {
+        switch lab {
+        case 11: return "namespaces \(Lab11Verifier.namespaces.joined(separator: ", "))"
+        case 12: return "the seccomp profile \(input.profile ?? "?")"
+        default:
+            return input.pid.map { "process \($0)" } ?? input.dir.map { "directory \($0)" } ?? ""
+        }
+    }
 
     public static func verify(
         lab: Int, pid: Int32?, profile: String? = nil, runtime: Runtime = Runtime(layout: .resolve(rootOption: nil))
     ) throws -> [ProbeResult] {
-        if needsProfile(lab: lab), profile == nil {
-            throw ClabError(
+        try verify(lab: lab, input: LabInput(pid: pid, profile: profile), runtime: runtime)
+    }
+
+    public static func verify(lab: Int, input: LabInput, runtime: Runtime = Runtime(layout: .resolve(rootOption: nil)))
+        throws -> [ProbeResult]
+    {
+        let usage = "`clab lab check \(lab)\(argumentsUsage(lab: lab))`"
+        func require(_ given: Bool, _ needed: Bool, missing: String, extra: String) throws {
+            if needed && !given { throw ClabError(missing, exitCode: 2) }
+            if !needed && given { throw ClabError(extra, exitCode: 2) }
+        }
+        try require(
+            input.profile != nil, needsProfile(lab: lab),
+            missing:
                 "lab \(lab) proves the seccomp profile you wrote: give it with --profile FILE (`clab lab show \(lab)` says what it must do)",
-                exitCode: 2)
-        }
-        if !needsProfile(lab: lab), let profile {
-            throw ClabError(
-                "lab \(lab) takes no --profile (you gave \(profile)): run `clab lab check \(lab)`\(needsPid(lab: lab) ? " --pid PID" : "")",
-                exitCode: 2)
-        }
-        if needsPid(lab: lab), pid == nil {
-            throw ClabError(
+            extra: "lab \(lab) takes no --profile (you gave \(input.profile ?? "")): run \(usage)")
+        try require(
+            input.pid != nil, needsPid(lab: lab),
+            missing:
                 "lab \(lab) inspects the process you started: give its host pid with --pid PID (`clab lab show \(lab)` says how to find it)",
-                exitCode: 2)
-        }
-        if !needsPid(lab: lab), let pid {
-            throw ClabError(
-                "lab \(lab) finds what it checks by itself and takes no --pid (you gave \(pid)): run `clab lab check \(lab)`",
-                exitCode: 2)
-        }
-        switch (lab, pid) {
-        case (1, let pid?): return try Lab1Verifier.verify(pid: pid)
-        case (11, _): return Lab11Verifier.verify()
-        case (12, _): return Lab12Verifier.verify(profile: profile ?? "", runtime: runtime)
+            extra: needsArgument(lab: lab)
+                ? "lab \(lab) takes no --pid (you gave \(input.pid ?? 0)): run \(usage)"
+                : "lab \(lab) finds what it checks by itself and takes no --pid (you gave \(input.pid ?? 0)): run \(usage)"
+        )
+        try require(
+            input.dir != nil, needsDir(lab: lab),
+            missing: "lab \(lab) reads the directory you worked in: give it with --dir DIR (`clab lab show \(lab)`)",
+            extra: "lab \(lab) takes no --dir (you gave \(input.dir ?? "")): run \(usage)")
+        let layouts = ClabMade.layouts(runtime.layout)
+        switch lab {
+        case 1: return try Lab1Verifier.verify(pid: input.pid ?? 0, layouts: layouts)
+        case 7: return try Lab7Verifier.verify(pid: input.pid ?? 0, layouts: layouts)
+        case 8: return try Lab8Verifier.verify(pid: input.pid ?? 0, layouts: layouts)
+        case 9: return Lab9Verifier.verify(dir: input.dir ?? "", layouts: layouts)
+        case 11: return Lab11Verifier.verify()
+        case 12: return Lab12Verifier.verify(profile: input.profile ?? "", runtime: runtime)
         default: throw ClabError("lab \(lab) has no verifier yet", exitCode: 2)
         }
     }

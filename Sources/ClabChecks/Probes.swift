@@ -10,13 +10,19 @@ public struct ProbeResult: Codable, Sendable, Equatable {
     public let property: String
     public let passed: Bool
     public let evidence: String
+    /// A lab's failed property: the one thing to do about it (`clab lab check` prints it apart).
+    public let fix: String?
 
-    public init(stage: Int, property: String, passed: Bool, evidence: String) {
+    public init(stage: Int, property: String, passed: Bool, evidence: String, fix: String? = nil) {
         self.stage = stage
         self.property = property
         self.passed = passed
         self.evidence = evidence
+        self.fix = passed ? nil : fix.flatMap { $0.isEmpty ? nil : $0 }
     }
+
+    /// The evidence, and the fix after a dash when the property failed.
+    public var explained: String { fix.map { "\(evidence) — \($0)" } ?? evidence }
 }
 
 /// The isolation probes of stages 1...N, run against a real container at stage N. The container

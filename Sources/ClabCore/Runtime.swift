@@ -80,6 +80,9 @@ public struct RunResult: Sendable {
 public struct Runtime: Sendable {
     public let layout: StateLayout
     public let initPath: String
+    /// The parent of every container's cgroups when a request names none (`--cgroup-parent` on
+    /// `check`, `tour`, `image build`, `lab check`, `trace`): one per student on a shared host.
+    public var cgroupParent: String?
 
     public init(layout: StateLayout, initPath: String = Runtime.defaultInitPath) {
         self.layout = layout
@@ -227,7 +230,8 @@ public struct Runtime: Sendable {
             let driver = try CgroupDriver.detect()
             // Stage 12: Docker's device allow-list (v1 devices controller, v2 BPF program).
             let devices = request.stage.number >= 12 ? DeviceRule.dockerDefault : nil
-            let placement = try driver.place(id: id, parent: request.cgroupParent, devices: devices != nil)
+            let placement = try driver.place(
+                id: id, parent: request.cgroupParent ?? cgroupParent, devices: devices != nil)
             let cgroup = ContainerCgroup(
                 placement: placement, limits: request.limits ?? CgroupLimits(), deviceRules: devices)
             for (controller, dir) in placement.dirs {

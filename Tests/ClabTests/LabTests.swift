@@ -31,7 +31,7 @@ struct Lab1Tests {
         defer { stop(pid) }
         let out = try clab("lab", "check", "1", "--pid", "\(pid)")
         #expect(out.status == 0, "\(out.stdout)\(out.stderr)")
-        #expect(out.stdout.contains("all 9 properties hold"))
+        #expect(out.stdout.contains("all 10 properties hold"))
     }
 
     @Test func badAttemptFailsWithATeachingMessage() throws {
@@ -41,7 +41,7 @@ struct Lab1Tests {
         let failed = results.filter { !$0.passed }
         #expect(
             Set(failed.map(\.property)) == ["the host's root is gone from its mount table", "breakout is contained"])
-        #expect(failed.contains { $0.evidence.contains("use pivot_root . . and umount -l .") })
+        #expect(failed.contains { $0.fix?.contains("use pivot_root . . and umount -l .") == true })
         let out = try clab("lab", "check", "1", "--pid", "\(pid)")
         #expect(out.status == 1)
         #expect(out.stdout.contains("✗ breakout is contained"))
@@ -92,7 +92,7 @@ struct Lab11Tests {
     }
 
     func failed(_ results: [ProbeResult]) -> [String: String] {
-        Dictionary(results.filter { !$0.passed }.map { ($0.property, $0.evidence) }, uniquingKeysWith: { a, _ in a })
+        Dictionary(results.filter { !$0.passed }.map { ($0.property, $0.explained) }, uniquingKeysWith: { a, _ in a })
     }
 
     @Test func solutionPasses() throws {
@@ -125,7 +125,7 @@ struct Lab11Tests {
         let out = try clab("lab", "check", "11")
         #expect(out.status == 1)
         #expect(out.stdout.contains("✗ lab11-host2: vxlan VNI 42"))
-        #expect(out.stdout.contains("3 of 15 properties do not hold"))
+        #expect(out.stdout.contains("12 of 15 properties hold; to fix:"))
     }
 
     @Test func aContainerMTUAboveTheTunnelsLosesBigPackets() throws {
@@ -174,7 +174,7 @@ struct Lab11Tests {
         let results = try LabVerifiers.verify(lab: 11, pid: nil)
         #expect(results.count == 15)
         #expect(results.allSatisfy { !$0.passed })
-        #expect(results.first?.evidence.contains("create it: ip netns add lab11-host1") == true)
+        #expect(results.first?.fix?.contains("create it: ip netns add lab11-host1") == true)
         #expect(results.last?.evidence.contains("not tried") == true)
     }
 
@@ -203,7 +203,7 @@ struct Lab11Tests {
             results.first { $0.property == "lab11-c2 is a network namespace" }?.evidence.contains(
                 "holds no namespace") == true)
         #expect(
-            results.first { $0.property == "lab11-c2 is a network namespace" }?.evidence.contains(
+            results.first { $0.property == "lab11-c2 is a network namespace" }?.fix?.contains(
                 "ip netns delete lab11-c2; ip netns add lab11-c2") == true)
     }
 
@@ -238,7 +238,7 @@ struct Lab12Tests {
     }
 
     func failed(_ results: [ProbeResult]) -> [String: String] {
-        Dictionary(results.filter { !$0.passed }.map { ($0.property, $0.evidence) }, uniquingKeysWith: { a, _ in a })
+        Dictionary(results.filter { !$0.passed }.map { ($0.property, $0.explained) }, uniquingKeysWith: { a, _ in a })
     }
 
     func verify(_ file: String) throws -> [ProbeResult] {

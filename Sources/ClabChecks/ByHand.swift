@@ -1,0 +1,82 @@
+import ClabCore
+import FoundationEssentials
+import Glibc
+
+/// "By hand" labs must not pass on a container clab made. clab leaves three marks on what it
+/// starts: the container's first process is a child of `clab` (clab-init execs the command in
+/// place), clab puts `CLAB_STAGE` in the container's environment, and a running container has a
+/// state.json naming its init pid. Any of them, on the process or an ancestor, means clab made it.
+public enum ClabMade {
+    /// The state roots to look in: the one in use, and the default.
+    public static func layouts(_ current: StateLayout) -> [StateLayout] {
+        let standard = StateLayout(root: StateLayout.defaultRoot, runDir: StateLayout.defaultRunDir)
+        return current.root == standard.root ? [current] : [current, standard]
+    }
+
+    /// Why `pid` is clab's work, or nil when none of clab's marks is on it or its ancestors.
+    /// A process whose environment cannot be read is not given the benefit of the doubt.
+    public static func reason(pid: Int32, layouts: [StateLayout]) -> Result<Void, ClabError> {
+        guard let environ = FS.read("/proc/\(pid)/environ") else {
+            return .failure(ClabError("cannot read /proc/\(pid)/environ (is the process still running?)"))
+        }
+        if environ.split(separator: "\0").contains(where: { $0.hasPrefix("CLAB_STAGE=") }) {
+            return .failure(ClabError("its environment holds CLAB_STAGE: clab started it (`clab step`)"))
+        }
+        let inits = Set(layouts.flatMap { ContainerState.running(in: $0) }.compactMap(\.initPid))
+        var current = pid
+        for _ in 0..<64 {
+            if inits.contains(current) {
+                return .failure(
+                    ClabError(
+                        current == pid
+                            ? "process \(pid) is a clab container's init (its state.json names it)"
+                            : "its ancestor \(current) is a clab container's init"))
+            }
+            let exe = Path.basename(FS.readLink("/proc/\(current)/exe") ?? "")
+            let comm = (FS.read("/proc/\(current)/comm") ?? "").trimmed
+            if ["clab", "clab-init"].contains(exe) || ["clab", "clab-init"].contains(comm) {
+                return .failure(
+                    ClabError(
+                        current == pid
+                            ? "process \(pid) is clab itself"
+                            : "its ancestor \(current) is \(comm.isEmpty ? exe : comm): clab started it"))
+            }
+            guard let parent = Host.parentPid(current), parent > 1 else { break }
+            current = parent
+        }
+        return .success(())
+    }
+
+    /// The "made by hand" property every by-hand lab starts with.
+    public static func property(pid: Int32, layouts: [StateLayout], stage: Int) -> ProbeResult {
+        switch reason(pid: pid, layouts: layouts) {
+        case .success:
+            return ProbeResult(
+                stage: stage, property: "made by hand, not by clab", passed: true,
+                evidence: "no clab parent, no CLAB_STAGE in its environment, no clab state names it")
+        case .failure(let error):
+            return ProbeResult(
+                stage: stage, property: "made by hand, not by clab", passed: false, evidence: error.message,
+                fix: "this lab is about doing clab's work yourself: build it with the util-linux tools, not `clab step`"
+            )
+        }
+    }
+}
+
+/// The small helper every lab verifier uses: a property with its evidence, and its one fix.
+struct LabResults {
+    let stage: Int
+    var results: [ProbeResult] = []
+
+    init(stage: Int) { self.stage = stage }
+
+    mutating func add(_ property: String, _ ok: Bool, _ evidence: String, fix: String) {
+        results.append(ProbeResult(stage: stage, property: property, passed: ok, evidence: evidence, fix: fix))
+    }
+
+    /// A property that could not be probed: a failure with its reason, never a pass.
+    mutating func notChecked(_ property: String, _ why: String, fix: String) {
+        results.append(
+            ProbeResult(stage: stage, property: property, passed: false, evidence: "not checked: \(why)", fix: fix))
+    }
+}
