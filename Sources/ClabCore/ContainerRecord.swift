@@ -171,7 +171,10 @@ public struct ContainerRecord: Sendable {
             }
         var annotations: [(String, String)] = [("org.clab.stage", "\(state.stage)")]
         if let name = state.name { annotations.append(("org.clab.name", name)) }
-        if let image = state.detached?.image { annotations.append(("org.clab.image", image)) }
+        if let image = state.detached?.image {
+            annotations.append(("org.clab.image", image))
+            annotations.append(("org.clab.supervisor", "\(state.clabPid)"))
+        }
         if status == .paused { annotations.append(("org.clab.paused", "true")) }
         if let why, status == .stopped { annotations.append(("org.clab.stopped", why)) }
         var lines = [

@@ -18,7 +18,7 @@ import Glibc
 /// keeping the record (state.json, events, container.log, spec.wire) for `clab ps -a` and
 /// `clab logs` until `clab rm`.
 ///
-/// Measured RSS: see `clab ps`'s docs in README ("a supervisor ≤ 2 MiB"): bench/results-lifecycle.md.
+/// Measured RSS (release, static): ~3.4 MiB per supervisor (bench/results-lifecycle.md); conmon is ~1-2 MiB.
 /// If it is killed, the container dies with it (PR_SET_PDEATHSIG), and `clab ps -a`/`clab gc`
 /// say so and clean up: there is no process left that could record the exit.
 public enum SupervisorProcess {
