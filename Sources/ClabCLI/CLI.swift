@@ -34,8 +34,12 @@ public enum CLI {
         (byte < 16 ? "0" : "") + String(byte, radix: 16)
     }
 
+    /// The arguments being run (`clab run -d` hands them to the detached clab it starts).
+    nonisolated(unsafe) static var arguments: [String] = []
+
     /// Returns the exit status; tests call this with real argv.
     public static func run(_ arguments: [String]) -> Int32 {
+        Self.arguments = arguments
         do {
             var command: ParsableCommand
             do {
@@ -117,7 +121,9 @@ public struct Clab: ParsableCommand {
         subcommands: [
             TourCommand.self, StepCommand.self, CheckCommand.self, StatsCommand.self, LessonsCommand.self,
             LessonCommand.self, ProgressCommand.self,
-            PSCommand.self, DiffCommand.self, CommitCommand.self, RmCommand.self, VolumeCommand.self,
+            RunCommand.self, CreateCommand.self, StartCommand.self, PSCommand.self, LogsCommand.self,
+            StopCommand.self, KillCommand.self, RmCommand.self, StateCommand.self, EventsCommand.self,
+            CleanupCommand.self, DiffCommand.self, CommitCommand.self, VolumeCommand.self,
             NetworkCommand.self,
             ImageCommand.self,
             GCCommand.self,

@@ -19,25 +19,6 @@ struct DiffCommand: ParsableCommand {
     }
 }
 
-struct RmCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "rm", abstract: "Remove kept containers (their writable layer). Volumes stay.")
-
-    @Argument(help: "Names given with --name.")
-    var names: [String]
-
-    @OptionGroup var global: GlobalOptions
-
-    func run() throws {
-        try Runtime.requireRoot()
-        let kept = KeptContainers(layout: global.layout)
-        for name in names {
-            try kept.remove(name)
-            print("removed \(name)")
-        }
-    }
-}
-
 struct VolumeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "volume", abstract: "Manage volumes: data that outlives containers.",

@@ -43,11 +43,13 @@ struct LessonCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lesson", abstract: "Read a lesson in the terminal.")
 
-    @Argument(help: "The stage, 1-\(Stage.all.count).")
+    @Argument(help: "The stage, 1-\(Stage.all.count), or a lesson after the stages (13).")
     var stage: String
 
     func run() throws {
-        let lesson = try Lesson.numbered(try parseStage(stage).number)
+        // A lesson after the stages has no stage: look it up by its number first.
+        let after = Int(stage).flatMap { n in n > Stage.all.count ? try? Lesson.numbered(n) : nil }
+        let lesson = try after ?? Lesson.numbered(try parseStage(stage).number)
         print(isatty(1) != 0 ? Markdown.render(lesson.body) : lesson.body)
     }
 }

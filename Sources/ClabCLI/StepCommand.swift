@@ -210,31 +210,6 @@ struct LimitOptions: ParsableArguments {
     }
 }
 
-struct PSCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ps", abstract: "List running containers.")
-
-    @Flag(name: .short, help: "Only the container ids.")
-    var quiet = false
-
-    @OptionGroup var global: GlobalOptions
-
-    func run() throws {
-        try global.layout.requireReadable()
-        let running = ContainerState.running(in: global.layout)
-        if quiet {
-            for c in running { print(c.id) }
-            return
-        }
-        print(pad("ID", 14) + pad("STAGE", 7) + pad("PID", 9) + pad("NAME", 14) + pad("ADDRESS", 18) + "COMMAND")
-        for c in running {
-            print(
-                pad(c.id, 14) + pad("\(c.stage)", 7) + pad(c.initPid.map(String.init) ?? "-", 9)
-                    + pad(c.name ?? "-", 14)
-                    + pad(c.address ?? "-", 18) + (c.command ?? ""))
-        }
-    }
-}
-
 struct GCCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gc", abstract: "Remove what crashed or killed runs left behind (mounts, state directories).")
@@ -253,6 +228,10 @@ struct GCCommand: ParsableCommand {
         for dir in report.tempDirs { print("removed half-built image \(dir)") }
         for dir in report.cgroups { print("removed cgroup \(dir)") }
         for lease in report.leases { print("released address \(lease)") }
+        for id in report.reconciled {
+            print(
+                "reconciled container \(id): its supervisor is gone; host side removed, record kept (`clab rm \(id)`)")
+        }
         for bridge in report.orphanedBridges {
             print("removed bridge \(bridge) and its rules (its state root is gone)")
         }

@@ -44,6 +44,11 @@ public final class Container {
     public var joinNetworkFD: Int32 = -1
     /// The container's pseudo-terminal, when clab's stdio includes a terminal.
     private var console: Console?
+    /// `clab create`: init sets everything up, then waits for "S" before executing the command;
+    /// `start` returns once it is waiting (Lifecycle.swift).
+    public var waitForStart = false
+    /// A detached container's record (LifecycleRecord.swift): written into its state.json.
+    public var detached: DetachedFields?
 
     public init(spec: ContainerSpec, layout: StateLayout, initPath: String) {
         self.spec = spec
@@ -101,7 +106,7 @@ public final class Container {
         self.console = console
         if let console, let map = spec.idMapping { console.giveSlave(to: map.host, gid: map.host) }
         let childStdio = console?.containerStdio(stdio) ?? stdio
-        let argv = [initPath]
+        let argv = waitForStart ? [initPath, "--created"] : [initPath]
         let result: pid_t = withCStrings(argv) { cArgv in
             withCStrings([]) { cEnv in
                 initPath.withCString { path in
@@ -149,7 +154,7 @@ public final class Container {
             cleanup()
             throw error
         }
-        if let failure = readInitFailure() {
+        if let failure = readInitFailure(keepOpenOn: waitForStart ? UInt8(ascii: "C") : nil) {
             let status = reap()
             cleanup()
             throw ClabError(failure, exitCode: status.code)
@@ -237,6 +242,16 @@ public final class Container {
         Container.remove(bundleDir: dir)
     }
 
+    /// A detached container's supervisor takes over the pidfd and the sync socket (-1 once the
+    /// command runs) across its execve: they lose close-on-exec, and this object forgets them.
+    public func handOff() -> (pidfd: Int32, socket: Int32) {
+        let fds = (pidfd, socket)
+        for fd in [pidfd, socket] where fd >= 0 { _ = fcntl(fd, F_SETFD, 0) }
+        pidfd = -1
+        socket = -1
+        return fds
+    }
+
     /// Shared with gc: unmount, then delete, a container directory.
     @discardableResult
     static func remove(bundleDir: String) -> [String] {
@@ -268,12 +283,14 @@ public final class Container {
     }
 
     /// EOF: the command is running (the socket was close-on-exec). A message: init failed.
-    private func readInitFailure() -> String? {
+    /// `keepOpenOn`: that one byte is success too (init is created and waits), socket kept.
+    private func readInitFailure(keepOpenOn: UInt8? = nil) -> String? {
         var buffer = [UInt8](repeating: 0, count: 4096)
         var n: Int
         repeat {
             n = buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
         } while n < 0 && errno == EINTR
+        if let keepOpenOn, n == 1, buffer[0] == keepOpenOn { return nil }
         close(socket)
         socket = -1
         guard n > 0 else { return nil }
@@ -300,7 +317,8 @@ public final class Container {
             clabStartTime: Host.startTime(pid: getpid()), initPid: pid > 0 ? pid : nil,
             created: Int(time(nil)), command: spec.command.joined(separator: " "), cgroups: cgroupDirs,
             volumes: spec.volumes.map(\.source), layers: spec.overlay?.lowers.map(Path.basename), name: name,
-            address: networkAddress)
+            address: networkAddress, detached: detached,
+            initStartTime: pid > 0 ? Host.startTime(pid: pid) : nil)
         try FS.write(state.json, to: stateFile)
     }
 }
@@ -310,7 +328,7 @@ public struct ContainerState: Codable, Sendable {
     public var id: String
     public var stage: Int
     public var clabPid: Int32
-    var clabStartTime: UInt64?
+    public var clabStartTime: UInt64?
     public var initPid: Int32?
     /// Seconds since the epoch (a date formatter would load time zone files on every start).
     public var created: Int
@@ -323,6 +341,10 @@ public struct ContainerState: Codable, Sendable {
     /// Its `--name`, and from stage 11 eth0's address on a bridge network.
     public var name: String?
     public var address: String?
+    /// A detached container's (`clab run -d`, `clab create`): kept until `clab rm`.
+    public var detached: DetachedFields?
+    /// The init's start time (field 22 of /proc/<pid>/stat): a reused pid is not it.
+    public var initStartTime: UInt64?
 
     /// Written by hand: JSONEncoder costs half a millisecond, on every container start.
     var json: String {
@@ -350,6 +372,12 @@ public struct ContainerState: Codable, Sendable {
         if let layers { fields.append("\"layers\":[" + layers.map(quoted).joined(separator: ",") + "]") }
         if let name { fields.append("\"name\":\(quoted(name))") }
         if let address { fields.append("\"address\":\(quoted(address))") }
+        if let initStartTime { fields.append("\"initStartTime\":\(initStartTime)") }
+        if let detached {
+            fields.append(
+                "\"detached\":{\"image\":\(quoted(detached.image)),\"ports\":["
+                    + detached.ports.map(quoted).joined(separator: ",") + "]}")
+        }
         return "{" + fields.joined(separator: ",") + "}\n"
     }
 

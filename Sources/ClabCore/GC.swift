@@ -21,9 +21,11 @@ public struct GarbageCollector {
         public var leases: [String] = []
         /// Bridges (with their rules) of state roots that no longer exist.
         public var orphanedBridges: [String] = []
+        /// Detached containers whose supervisor is gone: host side removed, record kept.
+        public var reconciled: [String] = []
         public var isEmpty: Bool {
             containers.isEmpty && mounts.isEmpty && tempDirs.isEmpty && cgroups.isEmpty && leases.isEmpty
-                && orphanedBridges.isEmpty
+                && orphanedBridges.isEmpty && reconciled.isEmpty
         }
     }
 
@@ -34,7 +36,12 @@ public struct GarbageCollector {
             let dir = layout.containerDir(id)
             let state = ContainerState.load(dir + "/state.json")
             if let state {
-                if Host.isAlive(pid: state.clabPid, startTime: state.clabStartTime) { continue }
+                if ContainerRecord.alive(state.clabPid, startTime: state.clabStartTime) { continue }
+                // A detached container's record stays until `clab rm`; only its host side goes.
+                if state.detached != nil {
+                    if reconcile(ContainerRecord(state: state, dir: dir)) { report.reconciled.append(id) }
+                    continue
+                }
             } else if Self.isRecent(dir) {
                 report.skippedRecent.append(id)
                 continue
@@ -81,6 +88,25 @@ public struct GarbageCollector {
             }
         }
         return report
+    }
+
+    /// A detached container whose supervisor died (kill -9, a crash): the exit nobody recorded
+    /// is recorded as "lost", and its cgroups, network and mounts go. True if anything changed.
+    func reconcile(_ record: ContainerRecord) -> Bool {
+        var changed = false
+        if !record.events.contains(where: { EventLog.statusAfter[$0.name] == .stopped }) {
+            EventLog.append(
+                dir: record.dir, event: "lost", detail: (record.why ?? "supervisor gone") + "; found by clab gc")
+            changed = true
+        }
+        let leftovers = ((try? FileManager.default.contentsOfDirectory(atPath: record.dir)) ?? []).filter {
+            !Detached.recordFiles.contains($0)
+        }
+        if !leftovers.isEmpty || !(record.state.cgroups ?? []).filter(FS.exists).isEmpty {
+            Detached.releaseHostResources(layout: layout, id: record.id)
+            changed = true
+        }
+        return changed
     }
 
     /// clab's scratch names: `.tmp-<what>-<pid>`, or `<64 hex>.tmp-<pid>` for a layer copy being

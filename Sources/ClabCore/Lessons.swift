@@ -1,8 +1,9 @@
 import FoundationEssentials
 
 /// The lessons in `lessons/NN-name.md`, one per stage, each opening with front matter
-/// (`stage:` and `title:`).
+/// (`stage:` and `title:`); lessons after the stages say `lesson: N` instead of `stage:`.
 public struct Lesson: Sendable {
+    /// The stage, or for a lesson after the stages its number.
     public let stage: Int
     public let title: String
     public let path: String
@@ -37,7 +38,8 @@ public struct Lesson: Sendable {
     public static func load(_ path: String) -> Lesson? {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
         let (meta, body) = frontMatter(text)
-        guard let stage = meta["stage"].flatMap({ Int($0) }) else { return nil }
+        // `lesson: 13`: a lesson after the stages (lifecycle, OCI), with no stage of its own.
+        guard let stage = (meta["stage"] ?? meta["lesson"]).flatMap({ Int($0) }) else { return nil }
         return Lesson(
             stage: stage, title: meta["title"] ?? "", path: path, body: body,
             minutes: meta["minutes"].flatMap { Int($0) }, labMinutes: meta["lab-minutes"].flatMap { Int($0) },

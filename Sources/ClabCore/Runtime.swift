@@ -135,8 +135,13 @@ public struct Runtime: Sendable {
         }
         if let name = request.name {
             try KeptContainers.validateName(name)
-            if ContainerState.running(in: layout).contains(where: { $0.name == name }) {
-                throw ClabError("a running container is already named \(name): pick another --name", exitCode: 2)
+            // A detached container keeps its name until `clab rm`, stopped or not (as Docker's).
+            if let other = ContainerRecord.all(in: layout).first(where: {
+                $0.state.name == name && ($0.isDetached || $0.status != .stopped)
+            }) {
+                throw ClabError(
+                    "a container is already named \(name) (\(other.status.rawValue), id \(other.id)): pick another --name, or `clab rm \(other.status == .stopped ? "" : "-f ")\(name)`",
+                    exitCode: 2)
             }
         }
         let networkPlan = try planNetwork(request)

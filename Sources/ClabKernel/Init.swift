@@ -27,7 +27,8 @@ func step<R>(_ stage: Int, _ body: () throws -> R) throws -> R {
 public enum InitProcess {
     static let syncFD: Int32 = 3
 
-    public static func main() -> Never {
+    /// `waitForStart` (`clab create`): once set up, say "C" and wait for "S" before executing.
+    public static func main(waitForStart: Bool = false) -> Never {
         _ = fcntl(syncFD, F_SETFD, FD_CLOEXEC)  // closes on exec: the parent's "started" signal
         let received: ContainerSpec?
         do {
@@ -40,7 +41,7 @@ public enum InitProcess {
         }
         do {
             try setUp(spec)
-            try execute(spec)
+            try execute(spec, waitForStart: waitForStart)
         } catch let failure as StageFailure {
             report(failure.description, code: failure.exitCode)
         } catch {
@@ -74,7 +75,7 @@ public enum InitProcess {
 
     /// execve the command, looked up in the container's PATH. A missing command is exit 127 and
     /// an unrunnable one 126, as a shell does.
-    static func execute(_ spec: ContainerSpec) throws -> Never {
+    static func execute(_ spec: ContainerSpec, waitForStart: Bool = false) throws -> Never {
         guard let name = spec.command.first else {
             throw StageFailure(stage: spec.stageNumber, detail: "no command to run")
         }
@@ -86,6 +87,15 @@ public enum InitProcess {
                 exitCode: 127)
         }
         if let hardening = spec.hardening { try HardeningStage.lockDown(hardening) }
+        // The OCI create/start split (runc's exec.fifo): everything is in place, the command
+        // not yet running. The supervisor passes `clab start`'s "S" on; EOF means it is gone.
+        if waitForStart {
+            var byte = UInt8(ascii: "C")
+            _ = send(syncFD, &byte, 1, Int32(MSG_NOSIGNAL))
+            var n: Int
+            repeat { n = recv(syncFD, &byte, 1, 0) } while n < 0 && errno == EINTR
+            if n != 1 || byte != UInt8(ascii: "S") { exit(125) }
+        }
         clab_mark(1)
         _ = withCStrings(spec.command) { argv in
             withCStrings(spec.env) { envp in execve(path, argv, envp) }

@@ -4,8 +4,13 @@ import ClabKernel
 // up and executes the command. A separate, small binary with no Foundation: it is on the path
 // of every container start (see bench/).
 // `clab-init --probe ...` is the lab verifiers' single-threaded helper (see ProbeProcess).
+// `clab-init --supervise ...` is a detached container's supervisor (see SupervisorProcess).
+// `clab-init --created` waits, set up, for `clab start` before executing the command.
 let arguments = CommandLine.arguments
 if arguments.count > 1 && arguments[1] == "--probe" {
     ProbeProcess.main(Array(arguments.dropFirst(2)))
 }
-InitProcess.main()
+if arguments.count > 1 && arguments[1] == "--supervise" {
+    SupervisorProcess.main(Array(arguments.dropFirst(2)))
+}
+InitProcess.main(waitForStart: arguments.count > 1 && arguments[1] == "--created")

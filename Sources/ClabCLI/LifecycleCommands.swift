@@ -1,0 +1,418 @@
+import ArgumentParser
+import ClabCore
+import FoundationEssentials
+import Glibc
+
+/// What `clab run` and `clab create` share: the stage, the container options of `clab step`,
+/// an image and a command.
+struct LaunchOptions: ParsableArguments {
+    @Option(help: "The stage the container is built up to (default 12, all of them).")
+    var stage: String = "\(Stage.all.count)"
+
+    @OptionGroup var container: ContainerOptions
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The image (default busybox; the same as --image).")
+    var image: String?
+
+    @Argument(parsing: .postTerminator, help: "The command to run, after --.")
+    var command: [String] = []
+
+    func request() throws -> RunRequest {
+        if image != nil && container.image != nil {
+            throw ClabError("give the image once: as IMAGE or as --image, not both", exitCode: 2)
+        }
+        var options = container
+        if let image { options.image = image }
+        return try options.request(stage: try parseStage(stage), command: command)
+    }
+
+    /// `-p` as given, for `clab ps`.
+    var ports: [String] { container.publish }
+
+    /// Step 2 of Detached: in the detached clab, prepare and start the container, then become its
+    /// supervisor. Every error goes back to the CLI as one line.
+    func serve(createOnly: Bool) -> Never {
+        do {
+            let request = try request()
+            let runtime = Runtime(layout: global.layout)
+            let prepared = try runtime.prepare(request, log: { Detached.note($0) })
+            for note in prepared.notes { Detached.note(note) }
+            Detached.serve(
+                runtime: runtime, prepared: prepared, image: request.image, createOnly: createOnly, ports: ports)
+        } catch let error as ClabError {
+            Detached.fail(error)
+        } catch {
+            Detached.fail(ClabError(CLI.oneLine(Clab.message(for: error)), exitCode: 2))
+        }
+    }
+
+    /// Step 1 of Detached: the CLI's side. Checks what it can first (bad options leave nothing).
+    func launch() throws -> String {
+        _ = try request()
+        try Runtime.requireRoot()
+        try global.layout.prepare()
+        return try Detached.launch(
+            clab: Path.dirname(Runtime.defaultInitPath) + "/clab", arguments: CLI.arguments,
+            note: { stderrLine("clab: " + $0) })
+    }
+}
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a command in a new container (stage 12 by default); -d: detached, with a supervisor.",
+        discussion: "Example: clab run -d --name web -p 8080:80 -- httpd -f -p 80")
+
+    @Flag(
+        name: .shortAndLong, help: "Detached: print the container's id and leave it running (`clab ps`, `clab logs`).")
+    var detach = false
+
+    @OptionGroup var launch: LaunchOptions
+
+    func run() throws {
+        if detach {
+            if Detached.statusFD != nil { launch.serve(createOnly: false) }
+            print(try launch.launch())
+            return
+        }
+        // In the foreground, like `docker run --rm`: no banner, the container goes at exit.
+        let request = try launch.request()
+        try Runtime.requireRoot()
+        let runtime = Runtime(layout: launch.global.layout)
+        let prepared = try runtime.prepare(request, log: { stderrLine("clab: \($0)") })
+        for note in prepared.notes { stderrLine("clab: " + note) }
+        let result = try runtime.run(prepared, forwardSignals: true)
+        for outcome in result.outcomes { stderrLine("clab: " + outcome) }
+        if result.status.code != 0 { throw ExitCode(result.status.code) }
+    }
+}
+
+struct CreateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create",
+        abstract: "Create a container, set up and waiting before its command (OCI create); `clab start` runs it.")
+
+    @OptionGroup var launch: LaunchOptions
+
+    func run() throws {
+        if Detached.statusFD != nil { launch.serve(createOnly: true) }
+        print(try launch.launch())
+    }
+}
+
+struct StartCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "start", abstract: "Start created containers: their command runs (OCI start).")
+
+    @Argument(help: "Names, ids or unique id prefixes.")
+    var containers: [String]
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        try Runtime.requireRoot()
+        for key in containers {
+            let record = try ContainerRecord.find(key, in: global.layout)
+            try record.check(.start)
+            // The supervisor holds the sync socket init waits on; "S" on its control FIFO passes.
+            let fd = open(record.dir + "/control", O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+            guard fd >= 0 else {
+                throw ClabError(
+                    "container \(record.name): its supervisor is not listening (\(errnoDescription(errno)))")
+            }
+            var byte = UInt8(ascii: "S")
+            let n = write(fd, &byte, 1)
+            close(fd)
+            guard n == 1 else { throw ClabError("container \(record.name): write to its control FIFO failed") }
+            // Until the supervisor records "started" (the command was executed) or a failure.
+            var now = record
+            for _ in 0..<500 {
+                now = try ContainerRecord.find(record.id, in: global.layout)
+                if now.status != .created { break }
+                usleep(10_000)
+            }
+            if let failed = now.events.last(where: { $0.name == "failed" }) {
+                throw ClabError(failed.detail, exitCode: 1)
+            }
+            guard now.status != .created else { throw ClabError("container \(record.name) did not start within 5 s") }
+            print(record.name)
+        }
+    }
+}
+
+struct PSCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ps", abstract: "List containers: running ones, or all with -a (stopped ones say why).")
+
+    @Flag(name: .short, help: "Only the container ids.")
+    var quiet = false
+
+    @Flag(name: .shortAndLong, help: "Also stopped containers (kept until `clab rm`).")
+    var all = false
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        try global.layout.requireReadable()
+        let now = EventLog.nowMilliseconds()
+        // Stopped `clab step` containers are crash leftovers (gc's business), not records.
+        let records = ContainerRecord.all(in: global.layout).filter {
+            $0.status != .stopped || (all && $0.isDetached)
+        }
+        if quiet {
+            for c in records { print(c.id) }
+            return
+        }
+        // The first five columns are as before (lessons read NAME and ADDRESS with awk).
+        print(
+            pad("ID", 14) + pad("STAGE", 7) + pad("PID", 9) + pad("NAME", 14) + pad("ADDRESS", 18) + pad("IMAGE", 14)
+                + pad("PORTS", 16) + pad("STATUS", 26) + "COMMAND")
+        for c in records {
+            let running = c.status == .running || c.status == .paused || c.status == .created
+            print(
+                pad(c.id, 14) + pad("\(c.state.stage)", 7)
+                    + pad(running ? c.state.initPid.map(String.init) ?? "-" : "-", 9)
+                    + pad(c.state.name ?? "-", 14) + pad(running ? c.state.address ?? "-" : "-", 18)
+                    + pad(c.state.detached?.image ?? "-", 14)
+                    + pad(c.state.detached.map { $0.ports.isEmpty ? "-" : $0.ports.joined(separator: ",") } ?? "-", 16)
+                    + pad(c.statusText(nowMilliseconds: now), 26) + (c.state.command ?? ""))
+        }
+    }
+}
+
+struct LogsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "logs", abstract: "A detached container's stdout and stderr, as its supervisor kept them.")
+
+    @Flag(name: .shortAndLong, help: "Follow: keep printing what it writes until it stops.")
+    var follow = false
+
+    @Argument(help: "Name, id or unique id prefix.")
+    var container: String
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        try Runtime.requireRoot()
+        let record = try ContainerRecord.find(container, in: global.layout)
+        guard record.isDetached else {
+            throw ClabError("container \(record.name) runs in the foreground of its `clab step`: its output is there")
+        }
+        let fd = open(record.dir + "/container.log", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ClabError("container \(record.name) has no log yet") }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n > 0 {
+                try FS.writeAll(1, Array(buffer[0..<n]), what: "stdout")
+                continue
+            }
+            guard follow else { return }
+            // At the end: done once it stopped and its supervisor wrote the last bytes (it exits).
+            let now = try? ContainerRecord.find(record.id, in: global.layout)
+            if now == nil || (now?.status == .stopped && !ContainerRecord.alive(record.state.clabPid, startTime: nil)) {
+                while true {
+                    let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                    guard n > 0 else { return }
+                    try FS.writeAll(1, Array(buffer[0..<n]), what: "stdout")
+                }
+            }
+            usleep(100_000)
+        }
+    }
+}
+
+struct StopCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stop", abstract: "Stop containers: SIGTERM, then SIGKILL after -t seconds.")
+
+    @Option(name: .shortAndLong, help: "Seconds to wait after SIGTERM before SIGKILL.")
+    var time: Int = 10
+
+    @Argument(help: "Names, ids or unique id prefixes.")
+    var containers: [String]
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        try Runtime.requireRoot()
+        guard time >= 0 else { throw ClabError("-t \(time): give seconds, 0 or more", exitCode: 2) }
+        for key in containers {
+            let record = try ContainerRecord.find(key, in: global.layout)
+            try record.check(.stop)
+            guard let pid = record.state.initPid else { continue }
+            EventLog.append(dir: record.dir, event: "stop", detail: "SIGTERM, SIGKILL after \(time) s")
+            // PID 1 of a PID namespace ignores SIGTERM unless it has a handler (lesson 3).
+            if ContainerRecord.alive(pid, startTime: record.state.initStartTime) { kill(pid, SIGTERM) }
+            if !Detached.waitGone(pid, startTime: record.state.initStartTime, seconds: Double(time)) {
+                EventLog.append(dir: record.dir, event: "kill", detail: "SIGKILL: still running after \(time) s")
+                kill(pid, SIGKILL)
+                Detached.waitGone(pid, startTime: record.state.initStartTime, seconds: 10)
+            }
+            // Until the supervisor recorded the exit and removed the host's side (it then exits).
+            if record.isDetached {
+                Detached.waitGone(record.state.clabPid, startTime: record.state.clabStartTime, seconds: 10)
+            }
+            print(record.name)
+        }
+    }
+}
+
+struct KillCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kill", abstract: "Send a signal to containers' init (default SIGKILL).")
+
+    @Option(name: .shortAndLong, help: "The signal: a name (TERM, SIGHUP) or a number.")
+    var signal: String = "KILL"
+
+    @Argument(help: "Names, ids or unique id prefixes.")
+    var containers: [String]
+
+    @OptionGroup var global: GlobalOptions
+
+    static let names: [String: Int32] = [
+        "HUP": SIGHUP, "INT": SIGINT, "QUIT": SIGQUIT, "KILL": SIGKILL, "USR1": SIGUSR1, "USR2": SIGUSR2,
+        "TERM": SIGTERM, "STOP": SIGSTOP, "CONT": SIGCONT, "ALRM": SIGALRM, "WINCH": SIGWINCH,
+    ]
+
+    static func parse(_ text: String) throws -> Int32 {
+        let upper = text.uppercased()
+        let bare = upper.hasPrefix("SIG") ? String(upper.dropFirst(3)) : upper
+        if let n = Int32(text), n > 0, n < 65 { return n }
+        if let n = names[bare] { return n }
+        throw ClabError(
+            "-s \(text): not a signal; give a number (1-64) or a name: \(names.keys.sorted().joined(separator: ", "))",
+            exitCode: 2)
+    }
+
+    func run() throws {
+        let sig = try Self.parse(signal)
+        try Runtime.requireRoot()
+        for key in containers {
+            let record = try ContainerRecord.find(key, in: global.layout)
+            try record.check(.kill)
+            guard let pid = record.state.initPid, ContainerRecord.alive(pid, startTime: record.state.initStartTime)
+            else {
+                throw ClabError("container \(record.name) is stopping: its init is gone")
+            }
+            EventLog.append(dir: record.dir, event: "kill", detail: "signal \(sig)")
+            guard kill(pid, sig) == 0 else { throw ClabError("kill \(pid): \(errnoDescription(errno))") }
+            print(record.name)
+        }
+    }
+}
+
+struct RmCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rm",
+        abstract: "Remove containers (stopped ones, or any with -f) and kept containers' writable layers. Volumes stay."
+    )
+
+    @Flag(name: .shortAndLong, help: "Kill a running container first.")
+    var force = false
+
+    @Argument(help: "Names, ids or unique id prefixes; or names given with --keep.")
+    var names: [String]
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        try Runtime.requireRoot()
+        let kept = KeptContainers(layout: global.layout)
+        let records = try names.map { name in
+            let record = try? ContainerRecord.find(name, in: global.layout)
+            if record == nil && (try? kept.meta(name)) == nil {
+                // No such container: the same one line either way.
+                _ = try ContainerRecord.find(name, in: global.layout)
+            }
+            if let record { try record.check(force ? .forceRemove : .remove) }
+            return (name, record)
+        }
+        // -f of many: kill them all first, so their supervisors clean up in parallel.
+        if force {
+            for (_, record) in records {
+                guard let record, record.status != .stopped, let pid = record.state.initPid,
+                    ContainerRecord.alive(pid, startTime: record.state.initStartTime)
+                else { continue }
+                kill(pid, SIGKILL)
+            }
+        }
+        for (name, record) in records {
+            if let record { try Detached.remove(record, layout: global.layout, force: force) }
+            if let record, record.state.name != name, record.id != name {
+                print("removed \(record.id)")
+                continue
+            }
+            if (try? kept.meta(name)) != nil { try kept.remove(name) }
+            print("removed \(name)")
+        }
+    }
+}
+
+struct StateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "state", abstract: "A container's state as the OCI runtime spec's state JSON.")
+
+    @Argument(help: "Name, id or unique id prefix.")
+    var container: String
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        try global.layout.requireReadable()
+        print(try ContainerRecord.find(container, in: global.layout).ociStateJSON)
+    }
+}
+
+struct EventsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "events", abstract: "A container's history: every transition and signal, with its time (UTC).")
+
+    @Argument(help: "Name, id or unique id prefix.")
+    var container: String
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        try global.layout.requireReadable()
+        let record = try ContainerRecord.find(container, in: global.layout)
+        for event in record.events {
+            print(Self.utc(event.milliseconds) + "  " + pad(event.name, 9) + event.detail)
+        }
+        if record.status == .stopped && record.events.last?.name != "exited" && record.events.last?.name != "lost" {
+            if let why = record.why, record.exitCode == nil { print("(now)                     stopped  \(why)") }
+        }
+    }
+
+    /// 2025-01-02T03:04:05.678Z, without a date formatter (it loads time zone files).
+    static func utc(_ milliseconds: Int) -> String {
+        var t = time_t(milliseconds / 1000)
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        let ms = milliseconds % 1000
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):"
+            + "\(two(parts.tm_min)):\(two(parts.tm_sec)).\(ms < 10 ? "00" : ms < 100 ? "0" : "")\(ms)Z"
+    }
+}
+
+/// `clab _cleanup ID ROOT RUNDIR`: the supervisor execve's it once the container exited.
+struct CleanupCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "_cleanup", abstract: "(internal) Remove an exited container's host side.", shouldDisplay: false)
+
+    @Argument var id: String
+    @Argument var root: String
+    @Argument var runDir: String
+
+    func run() throws {
+        try Runtime.requireRoot()
+        guard !id.isEmpty, id.allSatisfy(\.isHexDigit) else {
+            throw ClabError("_cleanup: '\(id)' is not a container id")
+        }
+        Detached.releaseHostResources(layout: StateLayout(root: root, runDir: runDir), id: id)
+    }
+}

@@ -1,0 +1,209 @@
+import ClabNetwork
+import FoundationEssentials
+import Glibc
+
+/// What a detached container's state.json adds: it is kept after exit, until `clab rm`.
+public struct DetachedFields: Codable, Sendable, Equatable {
+    public var image: String
+    /// `-p` as given (`8080:80/tcp`), for `clab ps`.
+    public var ports: [String]
+
+    public init(image: String, ports: [String]) {
+        self.image = image
+        self.ports = ports
+    }
+}
+
+/// One container as `clab ps`, `clab state`, `clab stop`... see it: its state.json, its event
+/// history, and what the kernel says now. The status is never taken on trust from a file: a
+/// recorded "running" whose supervisor (or clab) is gone is shown stopped, with why.
+public struct ContainerRecord: Sendable {
+    public let state: ContainerState
+    public let dir: String
+    public let events: [EventLog.Event]
+    public let status: LifecycleStatus
+    /// Why it is stopped when nothing recorded an exit, or how it exited ("code=0").
+    public let why: String?
+
+    public var id: String { state.id }
+    public var name: String { state.name ?? state.id }
+    public var isDetached: Bool { state.detached != nil }
+
+    public init(state: ContainerState, dir: String) {
+        self.state = state
+        self.dir = dir
+        let events = EventLog.parse(FS.read(dir + "/" + EventLog.fileName) ?? "")
+        self.events = events
+        let managerAlive = Self.alive(state.clabPid, startTime: state.clabStartTime)
+        let initAlive = state.initPid.map { Self.alive($0, startTime: state.initStartTime) } ?? false
+        guard state.detached != nil else {
+            // `clab step`: it lives exactly as long as its clab.
+            self.status = managerAlive ? (Self.frozen(state) ? .paused : .running) : .stopped
+            self.why = managerAlive ? nil : "its clab (pid \(state.clabPid)) is gone"
+            return
+        }
+        let last = events.last { EventLog.statusAfter[$0.name] != nil }
+        let recorded = last.flatMap { EventLog.statusAfter[$0.name] } ?? .created
+        switch recorded {
+        case .stopped:
+            self.status = .stopped
+            self.why = last.map { $0.name == "exited" ? $0.detail : $0.name + ": " + $0.detail }
+        case _ where !managerAlive:
+            self.status = .stopped
+            self.why = "supervisor (pid \(state.clabPid)) gone, no exit recorded (killed?)"
+        case _ where !initAlive && state.initPid != nil:
+            // The supervisor is about to record it.
+            self.status = .stopped
+            self.why = "exited (being recorded)"
+        case .running, .paused:
+            self.status = Self.frozen(state) ? .paused : .running
+            self.why = nil
+        case .created:
+            self.status = .created
+            self.why = nil
+        }
+    }
+
+    /// The process exists, is the one recorded (same start time), and is not a zombie (an
+    /// orphaned supervisor waits for a reaper that may be slow, or absent in a container).
+    public static func alive(_ pid: Int32, startTime: UInt64?) -> Bool {
+        guard pid > 0, let stat = FS.read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else {
+            return false
+        }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 19, fields[0] != "Z", fields[0] != "X" else { return false }
+        return startTime == nil || UInt64(fields[19]) == startTime
+    }
+
+    /// Paused is the freezer's state, read from the kernel (cgroup.freeze on v2, freezer.state on v1).
+    static func frozen(_ state: ContainerState) -> Bool {
+        for dir in state.cgroups ?? [] {
+            if FS.read(dir + "/cgroup.freeze")?.hasPrefix("1") == true { return true }
+            if FS.read(dir + "/freezer.state")?.hasPrefix("FROZEN") == true { return true }
+        }
+        return false
+    }
+
+    /// Every container directory of the state root with a readable state.json.
+    public static func all(in layout: StateLayout) -> [ContainerRecord] {
+        let ids = (try? FileManager.default.contentsOfDirectory(atPath: layout.containersDir)) ?? []
+        return ids.sorted().compactMap { id in
+            let dir = layout.containerDir(id)
+            return ContainerState.load(dir + "/state.json").map { ContainerRecord(state: $0, dir: dir) }
+        }
+    }
+
+    /// By name, id, or a unique id prefix (as Docker finds them).
+    public static func find(_ key: String, in layout: StateLayout) throws -> ContainerRecord {
+        let records = all(in: layout)
+        if let exact = records.first(where: { $0.state.name == key || $0.id == key }) { return exact }
+        let matches = key.isEmpty ? [] : records.filter { $0.id.hasPrefix(key) }
+        if matches.count == 1 { return matches[0] }
+        if matches.count > 1 {
+            throw ClabError(
+                "'\(key)' is the start of \(matches.count) container ids (\(matches.map(\.id).joined(separator: ", "))): give more of it",
+                exitCode: 1)
+        }
+        throw ClabError("no container '\(key)': `clab ps -a` lists them", exitCode: 1)
+    }
+
+    /// The record's status checked against the state machine, as one line for the user.
+    public func check(_ action: LifecycleAction) throws {
+        do {
+            try Lifecycle.check(action, from: status, name: name)
+        } catch {
+            throw ClabError(error.description, exitCode: 1)
+        }
+    }
+
+    /// When it entered its current state (ms since the epoch).
+    public var since: Int {
+        let wanted: Set<String> =
+            switch status {
+            case .created: ["created"]
+            case .running, .paused: ["started", "unpaused", "paused"]
+            case .stopped: ["exited", "failed", "lost"]
+            }
+        return events.last { wanted.contains($0.name) }?.milliseconds ?? state.created * 1000
+    }
+
+    /// `Up 3 minutes`, `Exited (0) 2 seconds ago`, `Created`, as `docker ps` says it.
+    public func statusText(nowMilliseconds: Int = EventLog.nowMilliseconds()) -> String {
+        let age = Self.duration(max(0, nowMilliseconds - since) / 1000)
+        switch status {
+        case .created: return "Created"
+        case .running: return "Up \(age)"
+        case .paused: return "Up \(age) (Paused)"
+        case .stopped:
+            if let code = exitCode { return "Exited (\(code)) \(age) ago" }
+            return "Exited (?) \(age) ago: \(why ?? "unknown")"
+        }
+    }
+
+    /// From the "exited code=N" event.
+    public var exitCode: Int32? {
+        guard let exited = events.last(where: { $0.name == "exited" }), status == .stopped else { return nil }
+        return exited.detail.split(separator: " ").first { $0.hasPrefix("code=") }.flatMap { Int32($0.dropFirst(5)) }
+    }
+
+    static func duration(_ seconds: Int) -> String {
+        switch seconds {
+        case ..<2: return "1 second"
+        case ..<60: return "\(seconds) seconds"
+        case ..<120: return "1 minute"
+        case ..<3600: return "\(seconds / 60) minutes"
+        case ..<7200: return "1 hour"
+        case ..<86400: return "\(seconds / 3600) hours"
+        default: return "\(seconds / 86400) days"
+        }
+    }
+
+    /// The OCI runtime state (runtime-spec `state-schema.json`): ociVersion, id, status, pid
+    /// (while created or running), bundle, annotations. The schema's status has no "paused"
+    /// (the freezer is not an OCI state): a paused container is "running", with the annotation
+    /// `org.clab.paused: "true"` saying so (runc prints "paused", which the schema rejects).
+    public var ociStateJSON: String {
+        let ociStatus: String =
+            switch status {
+            case .created: "created"
+            case .running, .paused: "running"
+            case .stopped: "stopped"
+            }
+        var annotations: [(String, String)] = [("org.clab.stage", "\(state.stage)")]
+        if let name = state.name { annotations.append(("org.clab.name", name)) }
+        if let image = state.detached?.image {
+            annotations.append(("org.clab.image", image))
+            annotations.append(("org.clab.supervisor", "\(state.clabPid)"))
+        }
+        if status == .paused { annotations.append(("org.clab.paused", "true")) }
+        if let why, status == .stopped { annotations.append(("org.clab.stopped", why)) }
+        var lines = [
+            "  \"ociVersion\": \"1.2.0\"", "  \"id\": \(JSONText.quoted(id))", "  \"status\": \"\(ociStatus)\"",
+        ]
+        if status != .stopped, let pid = state.initPid { lines.append("  \"pid\": \(pid)") }
+        lines.append("  \"bundle\": \(JSONText.quoted(dir))")
+        lines.append(
+            "  \"annotations\": {\n"
+                + annotations.map { "    \(JSONText.quoted($0.0)): \(JSONText.quoted($0.1))" }.joined(separator: ",\n")
+                + "\n  }")
+        return "{\n" + lines.joined(separator: ",\n") + "\n}"
+    }
+}
+
+/// JSON string quoting (no JSONEncoder: it escapes '/' and costs a Foundation encoder per call).
+enum JSONText {
+    static func quoted(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}

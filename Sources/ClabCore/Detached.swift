@@ -1,0 +1,231 @@
+import CShims
+import ClabNetwork
+import FoundationEssentials
+import Glibc
+
+/// Detached containers (`clab run -d`, `clab create`): how they start, end and go.
+///
+/// Three processes, the way Docker → containerd → shim → runc split it, in miniature:
+/// 1. The CLI (`clab run -d`) checks the options, then spawns clab again in a new session, with
+///    stdio on /dev/null and a status pipe on fd 3 (`CLAB_DETACHED_FD`), and waits for one line.
+/// 2. That clab prepares and clone3s the container as `clab step` would, its stdout and stderr
+///    into a pipe, writes `spec.wire` and the events, reports "O <id>" (or "E <code> <error>",
+///    with everything already removed), and execve's `clab-init --supervise` (SupervisorProcess):
+///    the same pid, so it is still the container's parent, now ~1 MiB instead of clab's ~10.
+/// 3. When the container exits, the supervisor records it and execve's `clab _cleanup`, which
+///    removes the host's side (`releaseHostResources`) and keeps the record.
+public enum Detached {
+    static let fdVariable = "CLAB_DETACHED_FD"
+
+    /// The status fd when this process is step 2 above.
+    public static var statusFD: Int32? {
+        ProcessInfo.processInfo.environment[fdVariable].flatMap { Int32($0) }
+    }
+
+    /// Files of a container directory that outlive the container (until `clab rm`).
+    static let recordFiles: Set<String> = ["state.json", EventLog.fileName, "container.log", "spec.wire"]
+
+    // MARK: - 1. the CLI
+
+    /// Runs `clab ARGUMENTS` detached (step 2) and returns the container's id once it runs (or is
+    /// created), or throws its one-line error. Notes (warnings, image builds) go to `note`.
+    public static func launch(clab: String, arguments: [String], note: (String) -> Void) throws -> String {
+        let (readEnd, writeEnd) = try makePipe()
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        for fd in Int32(0)...2 { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0) }
+        posix_spawn_file_actions_adddup2(&actions, writeEnd, 3)
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attr, &empty)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        // POSIX_SPAWN_SETSID (0x80, glibc; not imported): its own session, no controlling
+        // terminal, so the caller's terminal closing (SIGHUP) does not reach it.
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | 0x80))
+        var environment = ProcessInfo.processInfo.environment
+        environment[fdVariable] = "3"
+        var pid: pid_t = 0
+        let argv = [clab] + arguments
+        let rc = withCStrings(argv) { cArgv in
+            withCStrings(environment.map { "\($0.key)=\($0.value)" }) {
+                posix_spawn(&pid, clab, &actions, &attr, cArgv, $0)
+            }
+        }
+        close(writeEnd)
+        defer { close(readEnd) }
+        guard rc == 0 else { throw ClabError("cannot start the detached clab (\(clab)): \(errnoDescription(rc))") }
+        // It becomes the supervisor, never exits while the container lives: no waitpid here. It
+        // is reparented when we exit (and reaped by init or a subreaper).
+        var text = ""
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(readEnd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            text += String(decoding: buffer[0..<n], as: UTF8.self)
+        }
+        for line in text.split(separator: "\n") {
+            let body = String(line.dropFirst(2))
+            switch line.first {
+            case "N": note(body)
+            case "O": return body
+            case "E":
+                let parts = body.split(separator: " ", maxSplits: 1)
+                throw ClabError(parts.count > 1 ? String(parts[1]) : "failed", exitCode: Int32(parts[0]) ?? 1)
+            default: continue
+            }
+        }
+        // It died before a word: reap it, so its status says how.
+        var status: Int32 = 0
+        _ = waitpid(pid, &status, 0)
+        throw ClabError("the detached clab ended before the container started (status \(ExitStatus(raw: status).code))")
+    }
+
+    // MARK: - 2. the detached clab
+
+    static func say(_ fd: Int32, _ kind: Character, _ text: String) {
+        let line = "\(kind) " + text.replacing("\n", with: " ") + "\n"
+        try? FS.writeAll(fd, Array(line.utf8), what: "status")
+    }
+
+    /// Says a note to the CLI (step 1).
+    public static func note(_ text: String) {
+        if let fd = statusFD { say(fd, "N", text) }
+    }
+
+    /// Reports an error to the CLI and exits (nothing of the container is left).
+    public static func fail(_ error: ClabError) -> Never {
+        if let fd = statusFD { say(fd, "E", "\(error.exitCode) \(error.message)") }
+        exit(error.exitCode)
+    }
+
+    /// Starts the prepared container with its output into a pipe, records it, reports its id,
+    /// and becomes its supervisor. `createOnly`: init waits, set up, for `clab start`.
+    public static func serve(
+        runtime: Runtime, prepared: PreparedContainer, image: String, createOnly: Bool, ports: [String]
+    )
+        -> Never
+    {
+        guard let status = statusFD else { exit(2) }
+        let spec = prepared.spec
+        let dir = spec.bundleDir
+        let container: Container
+        var outRead: Int32 = -1
+        do {
+            try FS.makeDirectories(dir)
+            // helper X's exec reads this: the spec as started (not the copy with staged volumes).
+            try writeFile(spec.wire, to: dir + "/spec.wire")
+            container = try runtime.makeContainer(prepared)
+            container.detached = DetachedFields(image: image, ports: ports)
+            container.waitForStart = createOnly
+            let (r, w) = try makePipe()
+            outRead = r
+            let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            do {
+                try container.start(stdio: (null, w, w))
+            } catch {
+                close(w)
+                close(null)
+                Runtime.remove(container, prepared)
+                throw error
+            }
+            close(w)
+            close(null)
+        } catch let error as ClabError {
+            Container.remove(bundleDir: dir)
+            fail(error)
+        } catch {
+            Container.remove(bundleDir: dir)
+            fail(ClabError("\(error)"))
+        }
+        EventLog.append(dir: dir, event: "created", detail: "stage \(spec.stageNumber) image \(image)")
+        if createOnly {
+            guard mkfifo(dir + "/control", 0o600) == 0 else {
+                kill(container.pid, SIGKILL)
+                Runtime.remove(container, prepared)
+                fail(ClabError("mkfifo \(dir)/control: \(errnoDescription(errno))"))
+            }
+        } else {
+            EventLog.append(dir: dir, event: "started")
+        }
+        let (pidfd, sync) = container.handOff()
+        _ = fcntl(outRead, F_SETFD, 0)
+        say(status, "O", spec.id)
+        close(status)
+        let argv = [
+            runtime.initPath, "--supervise", Path.dirname(runtime.initPath) + "/clab", runtime.layout.root,
+            runtime.layout.runDir, spec.id, "\(pidfd)", "\(container.pid)", "\(sync)", "\(outRead)",
+        ]
+        _ = withCStrings(argv) { cArgv in withCStrings([]) { execve(runtime.initPath, cArgv, $0) } }
+        // The container is running and nothing would supervise it: end it, and say so in its log.
+        EventLog.append(dir: dir, event: "lost", detail: "execve \(runtime.initPath): \(errnoDescription(errno))")
+        kill(container.pid, SIGKILL)
+        exit(1)
+    }
+
+    static func writeFile(_ bytes: [UInt8], to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw SyscallError("open \(path)") }
+        defer { close(fd) }
+        try FS.writeAll(fd, bytes, what: path)
+    }
+
+    // MARK: - 3. after the exit, and `clab rm`
+
+    /// Removes what the container has on the host (cgroups, network attachment, mounts, its root
+    /// and writable layer), keeping its record. Idempotent: the supervisor's `_cleanup`, gc and
+    /// `clab rm` all call it.
+    @discardableResult
+    public static func releaseHostResources(layout: StateLayout, id: String) -> [String] {
+        let dir = layout.containerDir(id)
+        let state = ContainerState.load(dir + "/state.json")
+        var removed = GarbageCollector.removeCgroups(state?.cgroups ?? [], id: id)
+        NetworkStore(root: layout.root, runDir: layout.runDir).detach(containerID: id)
+        VolumeStaging.release(bundleDir: dir)
+        removed += Mounts.unmountAll(under: dir)
+        guard Mounts.mounts(under: dir).isEmpty else { return removed }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where !recordFiles.contains(name)
+        {
+            try? FS.removeTree(dir + "/" + name)
+        }
+        return removed
+    }
+
+    /// `clab rm [-f]`: the container ended (killed first with `force`), its supervisor gone,
+    /// its host resources and its record removed.
+    public static func remove(_ record: ContainerRecord, layout: StateLayout, force: Bool) throws {
+        try record.check(force ? .forceRemove : .remove)
+        if record.status != .stopped, let pid = record.state.initPid,
+            ContainerRecord.alive(pid, startTime: record.state.initStartTime)
+        {
+            kill(pid, SIGKILL)
+        }
+        // Its supervisor (or clab) records the exit and cleans up: wait for it, bounded.
+        waitGone(record.state.clabPid, startTime: record.state.clabStartTime, seconds: 10)
+        releaseHostResources(layout: layout, id: record.id)
+        Container.remove(bundleDir: record.dir)
+        if FS.exists(record.dir) {
+            throw ClabError(
+                "container \(record.name): \(record.dir) could not be removed (a mount is busy): try `clab gc`")
+        }
+    }
+
+    /// Polls until the process is gone (its pid unused or reused), at most `seconds`.
+    @discardableResult
+    public static func waitGone(_ pid: Int32, startTime: UInt64?, seconds: Double) -> Bool {
+        let deadline = EventLog.nowMilliseconds() + Int(seconds * 1000)
+        var pause: UInt32 = 500
+        while ContainerRecord.alive(pid, startTime: startTime) {
+            if EventLog.nowMilliseconds() > deadline { return false }
+            usleep(pause)
+            pause = min(pause * 2, 20_000)
+        }
+        return true
+    }
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# 50 detached containers up (`clab run -d`), then all removed (`clab rm -f`), with the time of
+# each half, the supervisors' memory (RSS) and a check that nothing is left behind.
+#
+#   sudo bench/lifecycle.sh              # the release build (built here if missing)
+#   CLAB=/path/to/clab N=50 STAGE=12 sudo -E bench/lifecycle.sh
+#
+# Target (issue 13): 50 up and down within 3 s on a 2-core machine; a supervisor ≤ 2 MiB RSS.
+# Everything lives under one mktemp state root, removed on exit. Results: stdout and
+# bench/results-lifecycle.md (overwritten each run).
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$here")
+n=${N:-50}
+stage=${STAGE:-12}
+results_md="$here/results-lifecycle.md"
+
+die() { echo "bench/lifecycle.sh: $*" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || die "run as root"
+
+clab=${CLAB:-$repo/.build/release/clab}
+if [ -z "${CLAB:-}" ] && [ ! -x "$clab" ]; then
+    echo "building clab (release)…" >&2
+    (cd "$repo" && PATH="/opt/swift/usr/bin:$PATH" swift build -c release >&2)
+fi
+[ -x "$clab" ] || die "no clab binary at $clab"
+
+tmp=$(mktemp -d /tmp/clab-bench-lifecycle.XXXXXX)
+chmod 755 "$tmp"
+export CLAB_ROOT=$tmp
+cleanup() {
+    ids=$("$clab" ps -a -q 2>/dev/null || true)
+    [ -z "$ids" ] || "$clab" rm -f $ids >/dev/null 2>&1 || true
+    "$clab" gc >/dev/null 2>&1 || true
+    grep -o " $tmp[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" || true; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# Warm up: the image, its uid-shifted copy, the compiled seccomp profile, the bridge.
+"$clab" run -d --stage "$stage" --name warmup -- true >/dev/null
+"$clab" rm -f warmup >/dev/null
+
+t0=$(ms)
+for i in $(seq 1 "$n"); do "$clab" run -d --stage "$stage" -- sleep 1000 >/dev/null; done
+t1=$(ms)
+running=$("$clab" ps -q | wc -l)
+# RSS of every supervisor (the clabPid of each state.json), in KiB.
+rss=$(for f in "$tmp"/run/containers/*/state.json; do
+    pid=$(sed -n 's/.*"clabPid":\([0-9]*\).*/\1/p' "$f")
+    ps -o rss= -p "$pid"
+done | sort -n)
+rss_min=$(echo "$rss" | head -1 | tr -d ' ')
+rss_max=$(echo "$rss" | tail -1 | tr -d ' ')
+t2=$(ms)
+"$clab" rm -f $("$clab" ps -q) >/dev/null
+t3=$(ms)
+
+left_dirs=$(ls "$tmp/run/containers" 2>/dev/null | wc -l)
+left_mounts=$(grep -c " $tmp" /proc/self/mountinfo || true)
+left_cgroups=$(find /sys/fs/cgroup -path '*/clab/*' -maxdepth 8 -type d 2>/dev/null | wc -l)
+up=$((t1 - t0))
+down=$((t3 - t2))
+
+report=$(cat <<MD
+# clab run -d ×$n, then clab rm -f of all (stage $stage)
+
+\`bench/lifecycle.sh\` on $(nproc) CPUs, kernel $(uname -r), $(date -u +%Y-%m-%d).
+
+| | ms |
+|---|---|
+| $n × \`clab run -d -- sleep 1000\` (sequential) | $up |
+| \`clab rm -f\` of all $n (one command) | $down |
+| **total** (target ≤ 3000) | **$((up + down))** |
+
+Running after the starts: $running of $n. Supervisor RSS (\`ps -o rss\`): $rss_min–$rss_max KiB
+(conmon: ~1–2 MiB). Left behind after \`rm -f\`: $left_dirs container directories, $left_mounts mounts
+under the state root, $left_cgroups cgroup directories below a \`clab\` parent (other runs' included).
+MD
+)
+echo "$report"
+echo "$report" > "$results_md"
