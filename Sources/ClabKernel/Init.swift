@@ -60,6 +60,7 @@ public enum InitProcess {
             if let workdir = spec.workdir { try OverlayStage.enterWorkdir(workdir) }
             if let hardening = spec.hardening {
                 try HardeningStage.secureFilesystem(hardening)
+                if spec.oci?.readOnlyRoot == true { try BundleMounts.readOnlyRoot() }
                 try HardeningStage.enterNamespaces(hardening)
                 // Again, through the masks and read-only binds: a WORKDIR under /proc would
                 // otherwise keep the writable mount beneath them as the working directory.
@@ -85,7 +86,7 @@ public enum InitProcess {
                 detail: "command '\(name)' not found in the container's image (busybox: try /bin/sh, or `ls /bin`)",
                 exitCode: 127)
         }
-        if let hardening = spec.hardening { try HardeningStage.lockDown(hardening) }
+        if let hardening = spec.hardening { try HardeningStage.lockDown(hardening, oci: spec.oci) }
         clab_mark(1)
         _ = withCStrings(spec.command) { argv in
             withCStrings(spec.env) { envp in execve(path, argv, envp) }
