@@ -127,7 +127,8 @@ public struct Clab: ParsableCommand {
             NetworkCommand.self,
             ImageCommand.self,
             GCCommand.self,
-            LabCommand.self, TraceCommand.self, InspectCommand.self, SeccompCommand.self,
+            LabCommand.self, TraceCommand.self, InspectCommand.self, SeccompCommand.self, BundleCommand.self,
+            RunBundleCommand.self,
         ])
 
     public init() {}

@@ -39,6 +39,8 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     public var network: NetworkNamespace = .own
     /// From stage 12: capabilities, no_new_privs, seccomp, masked paths (Stages/12-Hardening.swift).
     public var hardening: Hardening?
+    /// An OCI bundle's mounts, rlimits, user and read-only root (`clab run --bundle`, OCISetup.swift).
+    public var oci: OCISetup?
 
     public init(
         id: String, stageNumber: Int, hostname: String, imageRoot: String, bundleDir: String, command: [String],

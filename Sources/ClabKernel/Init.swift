@@ -61,6 +61,7 @@ public enum InitProcess {
             if let workdir = spec.workdir { try OverlayStage.enterWorkdir(workdir) }
             if let hardening = spec.hardening {
                 try HardeningStage.secureFilesystem(hardening)
+                if spec.oci?.readOnlyRoot == true { try BundleMounts.readOnlyRoot() }
                 try HardeningStage.enterNamespaces(hardening)
                 // Again, through the masks and read-only binds: a WORKDIR under /proc would
                 // otherwise keep the writable mount beneath them as the working directory.
@@ -86,9 +87,10 @@ public enum InitProcess {
                 detail: "command '\(name)' not found in the container's image (busybox: try /bin/sh, or `ls /bin`)",
                 exitCode: 127)
         }
-        if let hardening = spec.hardening { try HardeningStage.lockDown(hardening) }
         // The OCI create/start split (runc's exec.fifo): everything is in place, the command
         // not yet running. The supervisor passes `clab start`'s "S" on; EOF means it is gone.
+        // Before the lock-down, as runc waits before its last seccomp step: a profile that
+        // refuses send or recv must not strand a created container.
         if waitForStart {
             var byte = UInt8(ascii: "C")
             _ = send(syncFD, &byte, 1, Int32(MSG_NOSIGNAL))
@@ -96,6 +98,7 @@ public enum InitProcess {
             repeat { n = recv(syncFD, &byte, 1, 0) } while n < 0 && errno == EINTR
             if n != 1 || byte != UInt8(ascii: "S") { exit(125) }
         }
+        if let hardening = spec.hardening { try HardeningStage.lockDown(hardening, oci: spec.oci) }
         clab_mark(1)
         _ = withCStrings(spec.command) { argv in
             withCStrings(spec.env) { envp in execve(path, argv, envp) }

@@ -134,6 +134,7 @@ extension ContainerSpec {
             try Self.checkVolumeTarget(volume.target, "the target of volume \(i + 1)")
         }
         if let workdir { try Self.checkText(workdir, "the working directory") }
+        if let oci { try oci.validate(volumes: volumes) }
         if let h = hardening {
             guard stageNumber >= 12 else {
                 throw ClabError("hardening is stage 12's: this spec is stage \(stageNumber)")

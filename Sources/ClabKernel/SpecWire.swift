@@ -32,6 +32,8 @@ import Glibc
 ///                         (monotonic low/high, boottime low/high, two's complement), list
 ///                         masked paths, list read-only paths, str filter name, u32 n + n x 8
 ///                         bytes seccomp filter (stage 12)
+///     15   oci            an OCI bundle's mounts, rlimits, user, inheritable capabilities and
+///                         read-only root (layout in OCISetup.swift)
 ///
 ///     string: the value's bytes (UTF-8, no NUL)     str: u32 length, then its bytes
 ///     list:   u32 n, then n x str                   integers little-endian
@@ -57,7 +59,7 @@ extension ContainerSpec {
     enum WireTag: UInt8, CaseIterable {
         case id = 1
         case stage, hostname, imageRoot, bundleDir, command, env, idMapping, cgroupMounts, overlay,
-            volumes, workdir, network, hardening
+            volumes, workdir, network, hardening, oci
     }
 
     /// Header and body in one array (tests, and the sender before it splits it).
@@ -125,6 +127,7 @@ extension ContainerSpec {
                 w.bytes += h.seccompFilter
             }
         }
+        if let oci { body.field(.oci) { oci.encode(&$0) } }
         var header = WireWriter()
         header.bytes = Self.wireMagic
         header.u32(Int(Self.wireVersion))
@@ -190,6 +193,7 @@ extension ContainerSpec {
         var workdir: String?
         var network = NetworkNamespace.own
         var hardening: Hardening?
+        var oci: OCISetup?
         var body = WireReader(wireBody, field: "fields")
         while !body.atEnd {
             let rawTag = try body.u8()
@@ -244,10 +248,15 @@ extension ContainerSpec {
                 network = mode
             case .hardening:
                 hardening = try Self.decodeHardening(&r)
+            case .oci:
+                oci = try OCISetup.decode(&r, volumes: .max)
             }
             guard r.atEnd else {
                 throw SpecWireError("field '\(tag)' has \(r.remaining) bytes after its value")
             }
+        }
+        if let oci, oci.mounts.contains(where: { $0.volume >= volumes.count }) {
+            throw SpecWireError("field 'oci' has a bind mount naming a volume the spec lacks")
         }
         let missing = [
             ("id", id == nil), ("stage", stage == nil), ("hostname", hostname == nil),
@@ -267,6 +276,7 @@ extension ContainerSpec {
         self.workdir = workdir
         self.network = network
         self.hardening = hardening
+        self.oci = oci
     }
 
     private static func decodeHardening(_ r: inout WireReader) throws(SpecWireError) -> Hardening {

@@ -3,7 +3,7 @@ import Glibc
 
 /// Any JSON value, as JSONReader reads it: the profile reader sees every key, since a typo
 /// such as "defaultAciton" must not quietly turn the filter off.
-enum JSONValue: Equatable {
+public enum JSONValue: Equatable, Sendable {
     case null
     case bool(Bool)
     case unsigned(UInt64)
@@ -14,7 +14,7 @@ enum JSONValue: Equatable {
     case object([String: JSONValue])
 
     /// A number as written (near enough), anything else by its kind.
-    var shown: String {
+    public var shown: String {
         switch self {
         case .unsigned(let n): return "\(n)"
         case .signed(let n): return "\(n)"
@@ -23,7 +23,7 @@ enum JSONValue: Equatable {
         }
     }
 
-    var kind: String {
+    public var kind: String {
         switch self {
         case .null: return "null"
         case .bool: return "a boolean"
@@ -127,7 +127,7 @@ extension SeccompProfile {
         return try profile(value)
     }
 
-    private static func profile(_ value: JSONValue) throws(ProfileIssue) -> SeccompProfile {
+    static func profile(_ value: JSONValue) throws(ProfileIssue) -> SeccompProfile {
         let top = try Fields(
             value, at: "",
             allowed: [

@@ -37,6 +37,8 @@ int clab_set_pdeathsig(int sig);
 int clab_capbset_drop(int cap);
 int clab_ambient_clear_all(void);
 int clab_set_no_new_privs(void);
+// prctl(PR_SET_KEEPCAPS): keep the permitted set across a change from uid 0 (an OCI process.user).
+int clab_set_keepcaps(int keep);
 // capset(2), version 3: the three 64-bit sets of the calling thread.
 int clab_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable);
 // seccomp(SECCOMP_SET_MODE_FILTER, 0, {count, filter}): `filter` is `count` struct sock_filter.

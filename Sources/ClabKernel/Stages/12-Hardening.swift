@@ -189,11 +189,14 @@ enum HardeningStage {
     /// bounding set (dropping needs CAP_SETPCAP, still held); the ambient set; capset (root's
     /// execve recomputes permitted from inheritable and bounding, both now the kept set);
     /// no_new_privs; and the seccomp filter, which needs no_new_privs (or CAP_SYS_ADMIN).
-    static func lockDown(_ h: Hardening) throws {
+    /// An OCI bundle (`oci`) brings its own rlimits, user and inheritable set.
+    static func lockDown(_ h: Hardening, oci: OCISetup? = nil) throws {
         try step(12) {
             var limit = rlimit()
             let nofile = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
-            if getrlimit(nofile, &limit) == 0 {
+            if let oci {
+                try BundleMounts.setLimits(oci.rlimits)
+            } else if getrlimit(nofile, &limit) == 0 {
                 let hard = min(limit.rlim_max, rlim_t(Hardening.fileLimit.hard))
                 limit = rlimit(rlim_cur: min(hard, rlim_t(Hardening.fileLimit.soft)), rlim_max: hard)
                 try check(setrlimit(nofile, &limit), "setrlimit(RLIMIT_NOFILE)")
@@ -209,8 +212,9 @@ enum HardeningStage {
                 }
             }
             try check(clab_ambient_clear_all(), "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)")
+            if let oci { try BundleMounts.becomeUser(oci.user) }
             let kept = Capability.mask(h.capabilities)
-            try check(clab_capset(kept, kept, kept), "capset")
+            try check(clab_capset(kept, kept, oci?.inheritable ?? kept), "capset")
             if h.noNewPrivileges {
                 try check(clab_set_no_new_privs(), "prctl(PR_SET_NO_NEW_PRIVS, 1)")
                 try installFilter(h)

@@ -32,16 +32,26 @@ enum MountStage {
         // not lead init, still in the host's root, to the host's files.
         let inRoot = try step(4) { try InRoot(root) }
         defer { inRoot.close() }
-        try PIDStage.mountProc(in: inRoot)
-        try step(4) { try mountMinimalDev(in: inRoot) }
-        if !spec.cgroupMounts.isEmpty { try CgroupStage.showLimits(spec.cgroupMounts, in: inRoot) }
-        if !spec.volumes.isEmpty { try VolumeStage.mountVolumes(spec.volumes, in: inRoot) }
+        if let oci = spec.oci {
+            // An OCI bundle: exactly its config.json mounts (OCISetup.swift), not clab's own.
+            try BundleMounts.mountAll(oci, spec, in: inRoot)
+        } else {
+            try standardMounts(spec, in: inRoot)
+        }
         try step(4) {
             try check(chdir(root), "chdir \(root)")
             try check(clab_pivot_root(".", "."), "pivot_root")
             try check(umount2(".", Int32(MNT_DETACH)), "umount2 old root")
             try check(chdir("/"), "chdir /")
         }
+    }
+
+    /// proc, a minimal /dev, the cgroup limits and the volumes: clab's stages' own mounts.
+    static func standardMounts(_ spec: ContainerSpec, in inRoot: InRoot) throws {
+        try PIDStage.mountProc(in: inRoot)
+        try step(4) { try mountMinimalDev(in: inRoot) }
+        if !spec.cgroupMounts.isEmpty { try CgroupStage.showLimits(spec.cgroupMounts, in: inRoot) }
+        if !spec.volumes.isEmpty { try VolumeStage.mountVolumes(spec.volumes, in: inRoot) }
     }
 
     /// A tmpfs /dev with the host's harmless devices bind-mounted in. Binding, not mknod: in a

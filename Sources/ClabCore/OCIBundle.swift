@@ -1,0 +1,613 @@
+import ClabSeccomp
+import FoundationEssentials
+import Glibc
+
+/// OCI runtime bundles: a directory with config.json (runtime-spec 1.x) and a root
+/// filesystem, which runc, crun and `clab run --bundle` all run.
+///
+/// Reading (`Runtime.prepare(bundle:)`) is strict: config.json and its rootfs are the user's but
+/// may come from anywhere. Every key is known or refused (a typo must not silently drop a
+/// limit), every field clab does not implement is one error line naming it, strings are
+/// checked for NUL and `=` as everywhere else (SpecValidation.swift), bind sources must exist
+/// and are staged like `-v` (nosuid, nodev, read-only locked), mount targets are resolved
+/// inside the root by clab-init, and sizes are bounded.
+///
+/// User namespaces: clab never runs a container's binary with host credentials (README:
+/// Security model), so a bundle always runs in a user namespace mapping 0 → 100000 (65536
+/// ids), clab's range. A config that gives one must give exactly that mapping; a config with
+/// none (`runc spec` writes none) gets it added, with a note, and when root.path is not owned
+/// by uid 100000 (a root-owned rootfs, as `runc spec` users unpack it) the container runs on
+/// a copy of it shifted to the range, made in the container's state directory and removed at
+/// exit: its writes are not written back. An idmapped mount of root.path would avoid the copy,
+/// but files the container creates through it would be owned by the host's real root (a
+/// setuid-root program left in the user's directory), which is exactly what clab promises
+/// cannot happen. `clab bundle` writes bundles with the mapping and a rootfs owned by it, so
+/// runc, crun and clab run them alike.
+public enum OCIBundle {
+    /// The runtime-spec version `clab bundle` writes (runc 1.1 and crun 1.8 read it).
+    public static let ociVersion = "1.0.2"
+    /// config.json is a few KB, a seccomp profile included; beyond this it is not a config.
+    public static let maxConfigBytes = 4 << 20
+
+    static func fail(_ message: String) -> ClabError { ClabError("config.json: \(message)", exitCode: 2) }
+}
+
+// MARK: - Reading config.json
+
+/// One JSON object of config.json, every key checked against the fields clab reads and the
+/// runtime-spec fields it knows but does not implement.
+struct OCIFields {
+    let path: String
+    let fields: [String: JSONValue]
+
+    init(_ value: JSONValue?, at path: String, known: Set<String>, unsupported: Set<String> = []) throws {
+        guard case .object(let fields) = value else {
+            throw OCIBundle.fail("\(path) is \(value?.kind ?? "missing"), expected an object")
+        }
+        self.path = path
+        self.fields = fields
+        for key in fields.keys.sorted() {
+            if unsupported.contains(key), fields[key] != .null {
+                throw OCIBundle.fail("\(at(key)) is not supported by clab")
+            }
+            if !known.contains(key) && !unsupported.contains(key) {
+                throw OCIBundle.fail("\(at(key)) is not a runtime-spec field clab knows (a typo?)")
+            }
+        }
+    }
+
+    func at(_ key: String) -> String { path.isEmpty ? key : path + "." + key }
+
+    func value(_ key: String) -> JSONValue? {
+        guard let v = fields[key], v != .null else { return nil }
+        return v
+    }
+
+    func string(_ key: String) throws -> String? {
+        guard let v = value(key) else { return nil }
+        guard case .string(let s) = v else { throw OCIBundle.fail("\(at(key)) is \(v.kind), expected a string") }
+        try ContainerSpec.checkText(s, "config.json: \(at(key))")
+        return s
+    }
+
+    func bool(_ key: String) throws -> Bool? {
+        guard let v = value(key) else { return nil }
+        guard case .bool(let b) = v else { throw OCIBundle.fail("\(at(key)) is \(v.kind), expected true or false") }
+        return b
+    }
+
+    func unsigned(_ key: String, max: UInt64 = .max) throws -> UInt64? {
+        guard let v = value(key) else { return nil }
+        guard case .unsigned(let n) = v, n <= max else {
+            throw OCIBundle.fail("\(at(key)) is \(v.shown), expected a whole number from 0 to \(max)")
+        }
+        return n
+    }
+
+    /// A signed 64-bit number (memory limits use -1 for "unlimited").
+    func signed(_ key: String) throws -> Int64? {
+        guard let v = value(key) else { return nil }
+        switch v {
+        case .unsigned(let n) where n <= UInt64(Int64.max): return Int64(n)
+        case .signed(let n): return n
+        default: throw OCIBundle.fail("\(at(key)) is \(v.shown), expected a whole number")
+        }
+    }
+
+    func array(_ key: String, max: Int = 4096) throws -> [JSONValue] {
+        guard let v = value(key) else { return [] }
+        guard case .array(let items) = v else { throw OCIBundle.fail("\(at(key)) is \(v.kind), expected a list") }
+        guard items.count <= max else { throw OCIBundle.fail("\(at(key)) has \(items.count) entries, at most \(max)") }
+        return items
+    }
+
+    func strings(_ key: String, max: Int = 4096) throws -> [String] {
+        try array(key, max: max).enumerated().map { i, item in
+            guard case .string(let s) = item else {
+                throw OCIBundle.fail("\(at(key))[\(i)] is \(item.kind), expected a string")
+            }
+            try ContainerSpec.checkText(s, "config.json: \(at(key))[\(i)]")
+            return s
+        }
+    }
+}
+
+extension OCIBundle {
+    /// config.json of `dir`: a regular file (not followed through a symlink), at most
+    /// `maxConfigBytes`, strict JSON.
+    static func readConfig(_ dir: String) throws -> JSONValue {
+        let path = dir + "/config.json"
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard fd >= 0 else {
+            throw ClabError(
+                "bundle \(dir): cannot open config.json (\(errnoDescription(errno))): a bundle is a directory with config.json and its rootfs (`clab bundle` or `runc spec` writes one)",
+                exitCode: 2)
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+            throw ClabError("bundle \(dir): config.json is not a regular file", exitCode: 2)
+        }
+        guard st.st_size <= maxConfigBytes else {
+            throw ClabError(
+                "bundle \(dir): config.json is \(st.st_size) bytes, more than \(maxConfigBytes)", exitCode: 2)
+        }
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress.map { $0 + done }, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw ClabError("bundle \(dir): reading config.json: \(errnoDescription(errno))") }
+            done += n
+        }
+        return try JSONValue.parse(bytes, source: "config.json")
+    }
+
+    /// `options` of a mount: MS_* flags, a propagation mode, bind/rbind, and what the
+    /// filesystem reads (joined with ",").
+    static func mountOptions(_ options: [String], at path: String) throws -> (
+        flags: UInt32, propagation: UInt32, bind: Bool, data: [String]
+    ) {
+        let set: [String: Int] = [
+            "ro": Int(MS_RDONLY), "nosuid": Int(MS_NOSUID), "nodev": Int(MS_NODEV), "noexec": Int(MS_NOEXEC),
+            "sync": Int(MS_SYNCHRONOUS), "dirsync": Int(MS_DIRSYNC), "noatime": Int(MS_NOATIME),
+            "nodiratime": Int(MS_NODIRATIME), "relatime": Int(MS_RELATIME), "strictatime": Int(MS_STRICTATIME),
+            "lazytime": Int(MS_LAZYTIME), "mand": Int(MS_MANDLOCK), "silent": Int(MS_SILENT),
+        ]
+        let clear: [String: Int] = [
+            "rw": Int(MS_RDONLY), "suid": Int(MS_NOSUID), "dev": Int(MS_NODEV), "exec": Int(MS_NOEXEC),
+            "async": Int(MS_SYNCHRONOUS), "atime": Int(MS_NOATIME), "diratime": Int(MS_NODIRATIME),
+            "norelatime": Int(MS_RELATIME), "nostrictatime": Int(MS_STRICTATIME), "nolazytime": Int(MS_LAZYTIME),
+            "nomand": Int(MS_MANDLOCK), "loud": Int(MS_SILENT), "defaults": 0,
+        ]
+        let propagation: [String: Int] = [
+            "private": Int(MS_PRIVATE), "rprivate": Int(MS_PRIVATE | MS_REC), "slave": Int(MS_SLAVE),
+            "rslave": Int(MS_SLAVE | MS_REC), "shared": Int(MS_SHARED), "rshared": Int(MS_SHARED | MS_REC),
+            "unbindable": Int(MS_UNBINDABLE), "runbindable": Int(MS_UNBINDABLE | MS_REC),
+        ]
+        var flags = 0
+        var prop = 0
+        var bind = false
+        var data: [String] = []
+        for (i, option) in options.enumerated() {
+            if let f = set[option] {
+                flags |= f
+            } else if let f = clear[option] {
+                flags &= ~f
+            } else if let p = propagation[option] {
+                prop = p
+            } else if option == "bind" || option == "rbind" {
+                bind = true
+            } else if option.isEmpty || option.contains(",") {
+                throw fail("\(path).options[\(i)] \"\(option)\" is not one mount option")
+            } else {
+                data.append(option)
+            }
+        }
+        return (UInt32(flags), UInt32(prop), bind, data)
+    }
+}
+
+extension Runtime {
+    /// `clab run --bundle DIR`: reads DIR/config.json and turns it into a stage-12 container
+    /// that runs DIR's rootfs, with nothing made on the host yet but (for a config without a
+    /// user namespace, over a rootfs not owned by clab's range) the shifted copy of the rootfs
+    /// in the container's state directory. Run it with `run(_:)` or `makeContainer(_:)`, as a
+    /// prepared `clab step`. `name`: the container's name (as `--name`); notes tell the user
+    /// what clab decided for them (the user namespace it added).
+    public func prepare(bundle dir: String, name: String? = nil, log: (String) -> Void) throws -> PreparedContainer {
+        try ContainerSpec.checkText(dir, "the bundle directory")
+        guard let real = realpath(dir, nil) else {
+            throw ClabError("bundle \(dir): \(errnoDescription(errno))", exitCode: 2)
+        }
+        let bundle = String(cString: real)
+        free(real)
+        let top = try OCIFields(
+            try OCIBundle.readConfig(bundle), at: "",
+            known: ["ociVersion", "process", "root", "hostname", "mounts", "linux", "annotations"],
+            unsupported: ["domainname", "hooks", "windows", "solaris", "vm", "zos"])
+        guard let version = try top.string("ociVersion"), version.hasPrefix("1.") else {
+            throw OCIBundle.fail("ociVersion is \((try? top.string("ociVersion")) ?? "missing"), expected 1.x")
+        }
+        if let annotations = top.value("annotations") { try checkAnnotations(annotations) }
+        if let name {
+            try KeptContainers.validateName(name)
+            if ContainerState.running(in: layout).contains(where: { $0.name == name }) {
+                throw ClabError("a running container is already named \(name): pick another --name", exitCode: 2)
+            }
+        }
+        let id = ContainerSpec.newID()
+        var notes: [String] = []
+        var oci = OCISetup()
+
+        // root
+        let root = try OCIFields(top.value("root"), at: "root", known: ["path", "readonly"])
+        guard let rootPath = try root.string("path"), !rootPath.isEmpty else {
+            throw OCIBundle.fail("root.path is missing")
+        }
+        let imageRoot = rootPath.hasPrefix("/") ? rootPath : bundle + "/" + rootPath
+        guard FS.isDirectory(imageRoot) else {
+            throw OCIBundle.fail("root.path \(rootPath) is not a directory (\(imageRoot))")
+        }
+        oci.readOnlyRoot = try root.bool("readonly") ?? false
+
+        // process
+        let process = try OCIFields(
+            top.value("process"), at: "process",
+            known: ["terminal", "user", "args", "env", "cwd", "capabilities", "rlimits", "noNewPrivileges"],
+            unsupported: [
+                "consoleSize", "apparmorProfile", "selinuxLabel", "oomScoreAdj", "ioPriority", "scheduler",
+                "commandLine", "execCPUAffinity",
+            ])
+        _ = try process.bool("terminal")  // clab gives a pseudo-terminal exactly when its own stdio is one
+        let args = try process.strings("args")
+        guard !args.isEmpty else { throw OCIBundle.fail("process.args is empty: give the command to run") }
+        let env = try process.strings("env")
+        for (i, entry) in env.enumerated() { try ContainerSpec.checkEnvEntry(entry, "config.json: process.env[\(i)]") }
+        try ContainerSpec.checkExec(command: args, env: env)
+        guard let cwd = try process.string("cwd"), cwd.hasPrefix("/") else {
+            throw OCIBundle.fail("process.cwd must be an absolute path")
+        }
+        let mapping = IDMapping.defaultRange
+        if let userValue = process.value("user") {
+            let user = try OCIFields(
+                userValue, at: "process.user", known: ["uid", "gid", "additionalGids"],
+                unsupported: ["umask", "username"])
+            let most = UInt64(mapping.count - 1)
+            func mapped(_ key: String) throws -> UInt32 {
+                guard let n = try user.unsigned(key, max: most) else { return 0 }
+                return UInt32(n)
+            }
+            oci.user.uid = try mapped("uid")
+            oci.user.gid = try mapped("gid")
+            for (i, item) in try user.array("additionalGids", max: 1024).enumerated() {
+                guard case .unsigned(let gid) = item, gid <= most else {
+                    throw OCIBundle.fail("process.user.additionalGids[\(i)] is \(item.shown): ids 0-\(most) are mapped")
+                }
+                oci.user.additionalGids.append(UInt32(gid))
+            }
+        }
+        var hardening = Hardening()
+        hardening.readOnlyRoot = false
+        hardening.noNewPrivileges = try process.bool("noNewPrivileges") ?? false
+        (hardening.capabilities, oci.inheritable) = try Self.capabilities(process.value("capabilities"))
+        oci.rlimits = try Self.rlimits(try process.array("rlimits", max: ResourceLimit.names.count))
+
+        // linux
+        let linux = try OCIFields(
+            top.value("linux") ?? .object([:]), at: "linux",
+            known: [
+                "namespaces", "uidMappings", "gidMappings", "resources", "cgroupsPath", "seccomp", "maskedPaths",
+                "readonlyPaths", "devices", "rootfsPropagation",
+            ],
+            unsupported: ["timeOffsets", "sysctl", "mountLabel", "intelRdt", "personality", "memoryPolicy"])
+        if let devices = linux.value("devices"), devices != .array([]) {
+            throw OCIBundle.fail("linux.devices is not supported: clab binds null, zero, full, random, urandom and tty")
+        }
+        if let propagation = try linux.string("rootfsPropagation"), !["private", "rprivate"].contains(propagation) {
+            throw OCIBundle.fail(
+                "linux.rootfsPropagation \"\(propagation)\" is not supported (clab's root is rprivate)")
+        }
+        var kinds: [String: Int] = [:]
+        for (i, item) in try linux.array("namespaces", max: 16).enumerated() {
+            let ns = try OCIFields(item, at: "linux.namespaces[\(i)]", known: ["type", "path"])
+            guard let type = try ns.string("type"),
+                ["pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time"].contains(type)
+            else { throw OCIBundle.fail("linux.namespaces[\(i)].type is not a namespace type") }
+            guard kinds.updateValue(i, forKey: type) == nil else {
+                throw OCIBundle.fail("linux.namespaces[\(i)].type \"\(type)\" is given twice")
+            }
+            if try ns.string("path") != nil {
+                throw OCIBundle.fail(
+                    "linux.namespaces[\(i)].type \"\(type)\" with a path is not supported (clab makes every namespace new)"
+                )
+            }
+            if type == "time" {
+                throw OCIBundle.fail("linux.namespaces[\(i)].type \"time\" is not supported (needs linux.timeOffsets)")
+            }
+        }
+        for required in ["pid", "mount", "ipc", "uts"] where kinds[required] == nil {
+            throw OCIBundle.fail(
+                "linux.namespaces has no \"\(required)\": clab always gives a container its own \(required) namespace; add {\"type\": \"\(required)\"}"
+            )
+        }
+        hardening.cgroupNamespace = kinds["cgroup"] != nil
+        if kinds["user"] != nil {
+            for key in ["uidMappings", "gidMappings"] {
+                let entries = try linux.array(key, max: 340)
+                guard entries.count == 1 else {
+                    throw OCIBundle.fail(
+                        "linux.\(key) has \(entries.count) entries: clab maps one range, 0 → 100000 (65536 ids)")
+                }
+                let m = try OCIFields(entries[0], at: "linux.\(key)[0]", known: ["containerID", "hostID", "size"])
+                guard try m.unsigned("containerID") == 0, try m.unsigned("hostID") == UInt64(mapping.host),
+                    try m.unsigned("size") == UInt64(mapping.count)
+                else {
+                    throw OCIBundle.fail(
+                        "linux.\(key)[0] must map containerID 0 to hostID \(mapping.host), size \(mapping.count): clab's containers run as its own id range (README: Security model)"
+                    )
+                }
+            }
+        } else {
+            for key in ["uidMappings", "gidMappings"] where !(try linux.array(key)).isEmpty {
+                throw OCIBundle.fail("linux.\(key) is given without a user namespace in linux.namespaces")
+            }
+            notes.append(
+                "config.json has no user namespace: clab adds one, 0 → \(mapping.host) (\(mapping.count) ids), as it never runs a container's programs as the host's root"
+            )
+        }
+        var limits = CgroupLimits(memoryBytes: nil, pids: nil)
+        if let resources = linux.value("resources") { limits = try Self.resources(resources) }
+        var cgroupsPath = try linux.string("cgroupsPath")
+        if let path = cgroupsPath {
+            let parts = path.split(separator: "/")
+            guard !parts.isEmpty, !parts.contains(".."), !parts.contains("."), !path.contains(":") else {
+                throw OCIBundle.fail(
+                    "linux.cgroupsPath \"\(path)\" must name a cgroup (\"a/b\" beneath clab's own cgroup, or \"/a/b\"); systemd's slice:prefix:name form is not supported"
+                )
+            }
+            cgroupsPath = path
+        }
+        if let seccomp = linux.value("seccomp") {
+            let profile = try SeccompProfile.parse(oci: seccomp, source: "config.json: linux.seccomp")
+            hardening.seccompFilter = try profile.compile(capabilities: hardening.capabilities)
+            hardening.seccompName = "config.json's linux.seccomp"
+        } else {
+            hardening.seccompFilter = []
+            hardening.seccompName = "unconfined"
+        }
+        hardening.maskedPaths = try linux.strings("maskedPaths")
+        hardening.readonlyPaths = try linux.strings("readonlyPaths")
+        for (i, path) in (hardening.maskedPaths + hardening.readonlyPaths).enumerated() where !path.hasPrefix("/") {
+            throw OCIBundle.fail("masked or read-only path \(i + 1), \(path), is not absolute")
+        }
+
+        // hostname, network
+        let hostname = try top.string("hostname") ?? id
+        if !hostname.isEmpty { try ContainerSpec.validateHostname(hostname) }
+
+        var spec = ContainerSpec(
+            id: id, stageNumber: 12, hostname: hostname.isEmpty ? id : hostname, imageRoot: imageRoot,
+            bundleDir: layout.containerDir(id), command: args, env: env, idMapping: mapping)
+        spec.workdir = cwd
+        spec.network = kinds["network"] == nil ? .host : .own
+
+        // mounts
+        for (i, item) in try top.array("mounts", max: OCISetup.maxMounts).enumerated() {
+            let at = "mounts[\(i)]"
+            let m = try OCIFields(
+                item, at: at, known: ["destination", "type", "source", "options"],
+                unsupported: ["uidMappings", "gidMappings"])
+            guard let target = try m.string("destination"), target.hasPrefix("/"),
+                let cleaned = ContainerSpec.volumeTarget(target)
+            else {
+                throw OCIBundle.fail("\(at).destination must be an absolute path below /")
+            }
+            let options = try OCIBundle.mountOptions(try m.strings("options", max: 64), at: at)
+            let typeName = try m.string("type") ?? (options.bind ? "bind" : "")
+            let type: MountType
+            if options.bind && (typeName == "bind" || typeName == "none" || typeName.isEmpty) {
+                type = .bind
+            } else if let known = MountType(rawValue: typeName), known != .bind || options.bind || typeName == "bind" {
+                type = known
+            } else {
+                throw OCIBundle.fail(
+                    "\(at).type \"\(typeName)\" is not supported (bind, tmpfs, proc, sysfs, devpts, mqueue, cgroup)")
+            }
+            let source = try m.string("source") ?? typeName
+            if type == .bind {
+                guard options.data.isEmpty else {
+                    throw OCIBundle.fail("\(at).options \"\(options.data[0])\" is not an option of a bind mount")
+                }
+                let path = source.hasPrefix("/") ? source : bundle + "/" + source
+                guard FS.exists(path) else {
+                    throw OCIBundle.fail("\(at).source \(source) does not exist (clab never creates a bind source)")
+                }
+                spec.volumes.append(
+                    VolumeSpec(source: path, target: cleaned, readOnly: options.flags & UInt32(MS_RDONLY) != 0))
+                oci.mounts.append(
+                    MountSpec(
+                        type: .bind, source: "", target: cleaned, flags: options.flags,
+                        propagation: options.propagation, volume: spec.volumes.count - 1))
+            } else {
+                oci.mounts.append(
+                    MountSpec(
+                        type: type, source: source, target: cleaned, flags: options.flags,
+                        data: options.data.joined(separator: ","), propagation: options.propagation))
+            }
+        }
+        spec.oci = oci
+        spec.hardening = hardening
+        try spec.validate()
+
+        // The host: state directories, the rootfs copy if one is needed, the cgroup (made at start).
+        if let why = Host.userNamespacesAvailable() { throw ClabError("a bundle needs user namespaces, but \(why)") }
+        try layout.prepare()
+        try Self.requireSearchable(layout.containersDir)
+        try Self.requireSearchable(initPath)
+        let driver = try CgroupDriver.detect()
+        let leaf = cgroupsPath.map { Path.basename($0) } ?? id
+        let parent = cgroupsPath.map { p -> String in
+            let dir = Path.dirname(p)
+            return dir == "." ? "" : dir
+        }
+        let placement = try driver.place(id: leaf, parent: parent, devices: true)
+        if let taken = placement.allDirs.first(where: FS.exists) {
+            throw OCIBundle.fail(
+                "linux.cgroupsPath: \(taken) already exists: clab makes a container's cgroup and removes it at exit, and never adopts another's"
+            )
+        }
+        for (controller, dir) in placement.dirs { spec.cgroupMounts[controller] = dir }
+        var st = stat()
+        if kinds["user"] == nil, stat(imageRoot, &st) == 0, st.st_uid != mapping.host {
+            spec.imageRoot = try Self.shiftedBundleRoot(imageRoot, into: spec.bundleDir, mapping: mapping, log: log)
+            notes.append(
+                "root.path is not owned by uid \(mapping.host): the container runs on a copy shifted to that range (its changes are not written back)"
+            )
+        } else {
+            try Self.requireSearchable(imageRoot, otherwise: "or move the bundle below a searchable directory")
+        }
+        let cgroup = ContainerCgroup(placement: placement, limits: limits, deviceRules: DeviceRule.dockerDefault)
+        var prepared = PreparedContainer(
+            spec: spec, cgroup: cgroup, cgroupLayout: driver.layout, notes: notes + (placement.note.map { [$0] } ?? []))
+        prepared.name = name
+        return prepared
+    }
+
+    private func checkAnnotations(_ value: JSONValue) throws {
+        guard case .object(let fields) = value, fields.count <= 1024 else {
+            throw OCIBundle.fail("annotations must be an object of at most 1024 strings")
+        }
+        for (key, v) in fields {
+            guard case .string(let s) = v else {
+                throw OCIBundle.fail("annotations.\(key) is \(v.kind), expected a string")
+            }
+            try ContainerSpec.checkText(key + s, "config.json: annotations.\(key)")
+        }
+    }
+
+    /// The copy of a root-owned rootfs the container runs on (see OCIBundle): in
+    /// `bundleDir/bundle-root/tree`, searchable only by root and the mapped root's group.
+    static func shiftedBundleRoot(_ source: String, into bundleDir: String, mapping: IDMapping, log: (String) -> Void)
+        throws -> String
+    {
+        try FS.makeDirectories(bundleDir)
+        let scratch = bundleDir + "/bundle-root"
+        log("copying \(source) for uid \(mapping.host)")
+        do {
+            let tree = try ShiftedCopy.copyAside(source, scratch: scratch, shift: .init(from: 0, to: mapping.host))
+            guard chown(scratch, 0, mapping.host) == 0, chmod(scratch, 0o710) == 0 else {
+                throw SyscallError("chmod \(scratch)")
+            }
+            return tree
+        } catch {
+            try? FS.removeTree(bundleDir)
+            throw error
+        }
+    }
+
+    /// `process.capabilities`: the bounding set is what clab keeps; effective and permitted
+    /// must equal it (clab gives root exactly the bounding set), inheritable must lie within it,
+    /// and ambient is accepted only where the kernel ignores it too (an empty inheritable set:
+    /// ambient ⊆ permitted ∩ inheritable).
+    static func capabilities(_ value: JSONValue?) throws -> (Set<Capability>, UInt64) {
+        guard let value else { return ([], 0) }
+        let f = try OCIFields(
+            value, at: "process.capabilities", known: ["bounding", "effective", "inheritable", "permitted", "ambient"])
+        func set(_ key: String) throws -> Set<Capability> {
+            Set(
+                try f.strings(key, max: 64).enumerated().map { i, name in
+                    guard name.hasPrefix("CAP_"), let cap = Capability(name: name) else {
+                        throw OCIBundle.fail(
+                            "process.capabilities.\(key)[\(i)] \"\(name)\" is not a capability (CAP_CHOWN, ...)")
+                    }
+                    return cap
+                })
+        }
+        let bounding = try set("bounding")
+        for key in ["effective", "permitted"] where try set(key) != bounding {
+            throw OCIBundle.fail(
+                "process.capabilities.\(key) differs from bounding: clab gives the process exactly its bounding set")
+        }
+        let inheritable = try set("inheritable")
+        guard inheritable.isSubset(of: bounding) else {
+            throw OCIBundle.fail("process.capabilities.inheritable has capabilities the bounding set lacks")
+        }
+        if !(try set("ambient")).isEmpty && !inheritable.isEmpty {
+            throw OCIBundle.fail("process.capabilities.ambient is not supported (clab clears the ambient set)")
+        }
+        return (bounding, Capability.mask(inheritable))
+    }
+
+    /// `process.rlimits`: known names, each once, soft ≤ hard, and a hard limit no higher than
+    /// clab's own (a user namespace cannot raise it: setrlimit would fail with EPERM).
+    static func rlimits(_ items: [JSONValue]) throws -> [ResourceLimit] {
+        var result: [ResourceLimit] = []
+        for (i, item) in items.enumerated() {
+            let f = try OCIFields(item, at: "process.rlimits[\(i)]", known: ["type", "soft", "hard"])
+            guard let type = try f.string("type"), let n = ResourceLimit.names.firstIndex(of: type) else {
+                throw OCIBundle.fail("process.rlimits[\(i)].type is not an RLIMIT_* name this kernel has")
+            }
+            guard !result.contains(where: { $0.resource == UInt32(n) }) else {
+                throw OCIBundle.fail("process.rlimits[\(i)]: \(type) is given twice")
+            }
+            guard let soft = try f.unsigned("soft"), let hard = try f.unsigned("hard"), soft <= hard else {
+                throw OCIBundle.fail("process.rlimits[\(i)] (\(type)) needs soft and hard, soft ≤ hard")
+            }
+            var own = rlimit()
+            if getrlimit(__rlimit_resource_t(UInt32(n)), &own) == 0, hard > UInt64(own.rlim_max) {
+                throw OCIBundle.fail(
+                    "process.rlimits[\(i)]: \(type) hard \(hard) is above clab's own hard limit \(own.rlim_max), which a user namespace cannot raise"
+                )
+            }
+            result.append(ResourceLimit(resource: UInt32(n), soft: soft, hard: hard))
+        }
+        return result
+    }
+
+    /// `linux.resources`: memory (limit, swap), cpu (shares, quota with a 100000 µs period),
+    /// pids (limit), and devices only as "deny all" (clab applies Docker's allow-list itself).
+    static func resources(_ value: JSONValue) throws -> CgroupLimits {
+        let f = try OCIFields(
+            value, at: "linux.resources", known: ["memory", "cpu", "pids", "devices"],
+            unsupported: ["blockIO", "hugepageLimits", "network", "rdma", "unified"])
+        var limits = CgroupLimits(memoryBytes: nil, pids: nil)
+        for (i, item) in try f.array("devices", max: 256).enumerated() {
+            let d = try OCIFields(
+                item, at: "linux.resources.devices[\(i)]", known: ["allow", "type", "major", "minor", "access"])
+            let all = (try d.string("type") ?? "a") == "a" && d.value("major") == nil && d.value("minor") == nil
+            guard try d.bool("allow") == false, all, (try d.string("access") ?? "rwm") == "rwm" else {
+                throw OCIBundle.fail(
+                    "linux.resources.devices[\(i)] is not supported: clab denies all devices and applies Docker's allow-list (give only {\"allow\": false, \"access\": \"rwm\"})"
+                )
+            }
+        }
+        if let memory = f.value("memory") {
+            let m = try OCIFields(
+                memory, at: "linux.resources.memory", known: ["limit", "swap"],
+                unsupported: [
+                    "reservation", "kernel", "kernelTCP", "swappiness", "disableOOMKiller", "useHierarchy",
+                    "checkBeforeUpdate",
+                ])
+            if let limit = try m.signed("limit"), limit != -1 {
+                guard limit >= CgroupLimits.minimumMemory else {
+                    throw OCIBundle.fail(
+                        "linux.resources.memory.limit \(limit) is below \(CgroupLimits.minimumMemory) bytes, too little for the container's init"
+                    )
+                }
+                limits.memoryBytes = limit
+            }
+            if let swap = try m.signed("swap"), swap != -1 {
+                guard let limit = limits.memoryBytes, swap >= limit else {
+                    throw OCIBundle.fail(
+                        "linux.resources.memory.swap must be at least memory.limit (it counts memory plus swap)")
+                }
+                limits.memorySwapBytes = swap
+            }
+        }
+        if let cpu = f.value("cpu") {
+            let c = try OCIFields(
+                cpu, at: "linux.resources.cpu", known: ["shares", "quota", "period"],
+                unsupported: ["realtimeRuntime", "realtimePeriod", "cpus", "mems", "idle", "burst"])
+            if let shares = try c.unsigned("shares", max: 262_144) {
+                guard shares >= 2 else { throw OCIBundle.fail("linux.resources.cpu.shares must be 2-262144") }
+                limits.cpuShares = Int(shares)
+            }
+            let period = try c.unsigned("period") ?? 100_000
+            guard period == 100_000 else {
+                throw OCIBundle.fail("linux.resources.cpu.period \(period) is not supported: clab uses 100000 µs")
+            }
+            if let quota = try c.signed("quota"), quota != -1 {
+                guard quota >= 1000, quota <= 100_000 * 1024 else {
+                    throw OCIBundle.fail("linux.resources.cpu.quota must be 1000-102400000 µs per period (or -1)")
+                }
+                limits.cpus = Double(quota) / 100_000
+            }
+        }
+        if let pids = f.value("pids") {
+            let p = try OCIFields(pids, at: "linux.resources.pids", known: ["limit"])
+            if let limit = try p.signed("limit"), limit > 0 { limits.pids = Int(limit) }
+        }
+        return limits
+    }
+}

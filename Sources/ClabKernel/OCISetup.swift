@@ -1,0 +1,404 @@
+import CShims
+import Glibc
+
+/// What an OCI bundle's config.json asks of the container beyond clab's stages (`clab run
+/// --bundle`, ClabCore's OCIBundle.swift reads it): exactly the config's mounts instead of
+/// clab's own proc, /dev and /sys, its rlimits instead of clab's default open-files limit, the
+/// process's uid, gid and groups, its inheritable capabilities, and a read-only root without
+/// clab's `--read-only` tmpfs on /tmp. The container is otherwise a stage-12 one: namespaces,
+/// user namespace, cgroups, capabilities, no_new_privs, seccomp, masked and read-only paths.
+public struct OCISetup: Codable, Sendable, Equatable {
+    /// config.json's `mounts`, in order.
+    public var mounts: [MountSpec] = []
+    /// `process.rlimits`: set just before execve, in this order.
+    public var rlimits: [ResourceLimit] = []
+    public var user = ProcessUser()
+    /// `process.capabilities.inheritable` (a mask; stage 12 keeps it equal to the bounding set).
+    public var inheritable: UInt64 = 0
+    /// `root.readonly`: the root mount remounted read-only once everything is mounted.
+    public var readOnlyRoot = false
+
+    public init() {}
+
+    /// More would be no container anyone writes by hand; the kernel's own limit on mounts in a
+    /// namespace (fs.mount-max) is 100000.
+    public static let maxMounts = 1024
+}
+
+/// One entry of config.json's `mounts`. For a bind, the source is `volumes[volume]` of the
+/// spec: clab stages every bind on the host, nosuid and nodev (and read-only for `ro`) locked
+/// there, as it does `-v` (Stages/10-Volumes.swift), so container root cannot lift them.
+public struct MountSpec: Codable, Sendable, Equatable {
+    public var type: MountType
+    /// The filesystem's source name ("proc", "tmpfs"); for a bind, unused (see `volume`).
+    public var source: String
+    /// Inside the container, resolved in its root (InRoot).
+    public var target: String
+    /// MS_* flags from `options` (MS_RDONLY, MS_NOSUID, ...). A bind applies them by a remount.
+    public var flags: UInt32
+    /// The options the filesystem itself reads ("mode=755,size=65536k").
+    public var data: String
+    /// MS_PRIVATE, MS_SLAVE, MS_SHARED or MS_UNBINDABLE, with MS_REC; 0 for none.
+    public var propagation: UInt32
+    /// A bind: the index into the spec's volumes (its staged source); a bind without `rbind`
+    /// is still recursive (the staged source is a recursive bind).
+    public var volume: Int
+
+    public init(
+        type: MountType, source: String, target: String, flags: UInt32 = 0, data: String = "",
+        propagation: UInt32 = 0, volume: Int = -1
+    ) {
+        self.type = type
+        self.source = source
+        self.target = target
+        self.flags = flags
+        self.data = data
+        self.propagation = propagation
+        self.volume = volume
+    }
+
+    /// The flags a mount's options may set; the rest of MS_* (MS_MOVE, MS_REMOUNT, ...) are not options.
+    public static let allowedFlags = UInt32(
+        MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_SYNCHRONOUS | MS_DIRSYNC | MS_NOATIME | MS_NODIRATIME
+            | MS_RELATIME | MS_STRICTATIME | MS_LAZYTIME | MS_MANDLOCK | MS_SILENT)
+    public static let allowedPropagation: Set<UInt32> = Set(
+        [MS_PRIVATE, MS_SLAVE, MS_SHARED, MS_UNBINDABLE].flatMap { [UInt32($0), UInt32($0 | MS_REC)] } + [0])
+}
+
+/// The filesystems a bundle may mount: what `runc spec` and Docker write. (`cgroup` is the
+/// container's own cgroups, bound read-only beneath a tmpfs, as runc does on cgroup v1.)
+public enum MountType: String, Codable, Sendable, CaseIterable {
+    case bind, tmpfs, proc, sysfs, devpts, mqueue, cgroup
+}
+
+/// One `process.rlimits` entry: RLIMIT_* number, soft and hard (RLIM_INFINITY is UInt64.max).
+public struct ResourceLimit: Codable, Sendable, Equatable {
+    public var resource: UInt32
+    public var soft: UInt64
+    public var hard: UInt64
+
+    public init(resource: UInt32, soft: UInt64, hard: UInt64) {
+        self.resource = resource
+        self.soft = soft
+        self.hard = hard
+    }
+
+    /// RLIMIT_CPU ... RLIMIT_RTTIME, in the kernel's order (asm-generic/resource.h).
+    public static let names = [
+        "RLIMIT_CPU", "RLIMIT_FSIZE", "RLIMIT_DATA", "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_RSS", "RLIMIT_NPROC",
+        "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS", "RLIMIT_LOCKS", "RLIMIT_SIGPENDING", "RLIMIT_MSGQUEUE",
+        "RLIMIT_NICE", "RLIMIT_RTPRIO", "RLIMIT_RTTIME",
+    ]
+}
+
+/// `process.user`: who the command runs as, inside the user namespace.
+public struct ProcessUser: Codable, Sendable, Equatable {
+    public var uid: UInt32 = 0
+    public var gid: UInt32 = 0
+    public var additionalGids: [UInt32] = []
+
+    public init(uid: UInt32 = 0, gid: UInt32 = 0, additionalGids: [UInt32] = []) {
+        self.uid = uid
+        self.gid = gid
+        self.additionalGids = additionalGids
+    }
+
+    /// NGROUPS_MAX.
+    public static let maxGroups = 65536
+}
+
+// MARK: - Wire (tag 15, SpecWire.swift)
+
+extension OCISetup {
+    /// u8 flags (1 read-only root), u32 x2 inheritable (low, high), u32 uid, u32 gid, u32 n +
+    /// n x u32 groups, u32 n rlimits + n x (u32 resource, u32 x2 soft, u32 x2 hard), u32 n
+    /// mounts + n x (u8 type, str source, str target, u32 flags, str data, u32 propagation,
+    /// u32 volume + 1: 0 for none).
+    func encode(_ w: inout WireWriter) {
+        w.bytes.append(readOnlyRoot ? 1 : 0)
+        w.u64(inheritable)
+        w.u32(Int(user.uid))
+        w.u32(Int(user.gid))
+        w.u32(user.additionalGids.count)
+        for gid in user.additionalGids { w.u32(Int(gid)) }
+        w.u32(rlimits.count)
+        for limit in rlimits {
+            w.u32(Int(limit.resource))
+            w.u64(limit.soft)
+            w.u64(limit.hard)
+        }
+        w.u32(mounts.count)
+        for m in mounts {
+            w.bytes.append(UInt8(MountType.allCases.firstIndex(of: m.type) ?? 0))
+            w.str(m.source)
+            w.str(m.target)
+            w.u32(Int(m.flags))
+            w.str(m.data)
+            w.u32(Int(m.propagation))
+            w.u32(m.volume + 1)
+        }
+    }
+
+    /// Strict: unknown flags, capability bits, resources, mount types, MS_* flags or
+    /// propagation modes, a soft limit above its hard one, or too many entries fail it.
+    static func decode(_ r: inout WireReader, volumes: Int) throws(SpecWireError) -> OCISetup {
+        var o = OCISetup()
+        let flags = try r.u8()
+        guard flags <= 1 else { throw SpecWireError("field 'oci' has flags \(flags)") }
+        o.readOnlyRoot = flags == 1
+        o.inheritable = try r.u64()
+        guard o.inheritable & ~Capability.mask(Set(Capability.allCases)) == 0 else {
+            throw SpecWireError("field 'oci' keeps inheritable capability bits clab does not know")
+        }
+        o.user.uid = UInt32(try r.u32())
+        o.user.gid = UInt32(try r.u32())
+        let groups = try r.count()
+        guard groups <= ProcessUser.maxGroups else { throw SpecWireError("field 'oci' has \(groups) groups") }
+        for _ in 0..<groups { o.user.additionalGids.append(UInt32(try r.u32())) }
+        for _ in 0..<(try r.count()) {
+            let resource = try r.u32()
+            guard resource < ResourceLimit.names.count else {
+                throw SpecWireError("field 'oci' has rlimit resource \(resource)")
+            }
+            let limit = ResourceLimit(resource: UInt32(resource), soft: try r.u64(), hard: try r.u64())
+            guard limit.soft <= limit.hard else {
+                throw SpecWireError("field 'oci' has a soft rlimit above its hard one")
+            }
+            o.rlimits.append(limit)
+        }
+        let mounts = try r.count()
+        guard mounts <= OCISetup.maxMounts else { throw SpecWireError("field 'oci' has \(mounts) mounts") }
+        for _ in 0..<mounts {
+            let raw = Int(try r.u8())
+            guard raw < MountType.allCases.count else { throw SpecWireError("field 'oci' has mount type \(raw)") }
+            let type = MountType.allCases[raw]
+            let source = try r.str()
+            let target = try r.str()
+            let flags = UInt32(try r.u32())
+            guard flags & ~MountSpec.allowedFlags == 0 else {
+                throw SpecWireError("field 'oci' has mount flags \(flags)")
+            }
+            let data = try r.str()
+            let propagation = UInt32(try r.u32())
+            guard MountSpec.allowedPropagation.contains(propagation) else {
+                throw SpecWireError("field 'oci' has mount propagation \(propagation)")
+            }
+            let volume = try r.u32() - 1
+            guard (type == .bind) == (volume >= 0), volume < volumes else {
+                throw SpecWireError("field 'oci' has a \(type.rawValue) mount naming volume \(volume)")
+            }
+            o.mounts.append(
+                MountSpec(
+                    type: type, source: source, target: target, flags: flags, data: data, propagation: propagation,
+                    volume: volume))
+        }
+        return o
+    }
+}
+
+extension WireWriter {
+    mutating func u64(_ value: UInt64) {
+        u32(Int(value & 0xffff_ffff))
+        u32(Int(value >> 32))
+    }
+}
+
+extension WireReader {
+    mutating func u64() throws(SpecWireError) -> UInt64 {
+        let low = UInt64(try u32())
+        return low | UInt64(try u32()) << 32
+    }
+}
+
+// MARK: - Validation (SpecValidation.swift)
+
+extension OCISetup {
+    /// The rules for the bundle's part, before the spec leaves clab: the host half (OCIBundle)
+    /// has already said which config.json field broke them.
+    func validate(volumes: [VolumeSpec]) throws {
+        guard mounts.count <= Self.maxMounts else {
+            throw ClabError("a bundle may have at most \(Self.maxMounts) mounts")
+        }
+        guard user.additionalGids.count <= ProcessUser.maxGroups else {
+            throw ClabError("process.user.additionalGids: at most \(ProcessUser.maxGroups) groups")
+        }
+        for (i, m) in mounts.enumerated() {
+            try ContainerSpec.checkText(m.source, "mounts[\(i)].source")
+            try ContainerSpec.checkText(m.data, "mounts[\(i)].options")
+            try ContainerSpec.checkText(m.target, "mounts[\(i)].destination")
+            guard m.target.hasPrefix("/") else {
+                throw ClabError("mounts[\(i)].destination \(m.target) is not an absolute path")
+            }
+            guard (m.type == .bind) == (m.volume >= 0), m.volume < volumes.count else {
+                throw ClabError("mounts[\(i)]: a bind mount and only a bind mount names a staged source")
+            }
+            guard m.flags & ~MountSpec.allowedFlags == 0, MountSpec.allowedPropagation.contains(m.propagation) else {
+                throw ClabError("mounts[\(i)]: flags clab does not pass to mount(2)")
+            }
+        }
+        for limit in rlimits where limit.resource >= ResourceLimit.names.count || limit.soft > limit.hard {
+            throw ClabError("process.rlimits: resource \(limit.resource) soft \(limit.soft) hard \(limit.hard)")
+        }
+    }
+}
+
+// MARK: - Inside the container (clab-init)
+
+/// The bundle's filesystem, made by init where stage 4 would mount proc, /dev and /sys: every
+/// config.json mount in order, each target resolved inside the root (InRoot: an image's
+/// symlink cannot send a mount onto the host), then the host's harmless device nodes bound
+/// into /dev and its symlinks (what runc adds to every container), and the terminal at
+/// /dev/console.
+enum BundleMounts {
+    static func mountAll(_ oci: OCISetup, _ spec: ContainerSpec, in root: InRoot) throws {
+        try step(4) {
+            for m in oci.mounts { try mount(m, spec, in: root) }
+            try defaultDevices(in: root)
+        }
+    }
+
+    static func mount(_ m: MountSpec, _ spec: ContainerSpec, in root: InRoot) throws {
+        let shown = "\(m.type.rawValue) on \(m.target)"
+        switch m.type {
+        case .bind:
+            let source = spec.volumes[m.volume].source
+            let target = try root.resolveCreating(m.target, FS.isDirectory(source) ? .directory : .file)
+            defer { close(target) }
+            let path = InRoot.procPath(target)
+            try check(Glibc.mount(source, path, nil, UInt(MS_BIND | MS_REC), nil), "mount --rbind \(m.target)")
+            if m.flags != 0 {
+                let fresh = try root.resolveCreating(m.target, .directory)
+                defer { close(fresh) }
+                let p = InRoot.procPath(fresh)
+                try check(
+                    Glibc.mount(
+                        nil, p, nil, UInt(MS_BIND | MS_REMOUNT) | UInt(m.flags) | HardeningStage.lockedFlags(p), nil),
+                    "mount -o remount,bind \(m.target)")
+            }
+        case .cgroup:
+            try cgroups(m, spec.cgroupMounts, in: root)
+        default:
+            let target = try root.resolveCreating(m.target, .directory)
+            defer { close(target) }
+            try check(
+                Glibc.mount(m.source, InRoot.procPath(target), m.type.rawValue, UInt(m.flags), m.data),
+                "mount -t \(m.type.rawValue) \(m.source) \(m.target)\(m.data.isEmpty ? "" : " -o " + m.data)")
+        }
+        if m.propagation != 0 {
+            let fresh = try root.resolveCreating(m.target, .directory)
+            defer { close(fresh) }
+            try check(
+                Glibc.mount(nil, InRoot.procPath(fresh), nil, UInt(m.propagation), nil), "propagation of \(shown)")
+        }
+    }
+
+    /// runc's cgroup v1 mount: a tmpfs, and the container's own cgroup of each controller
+    /// bound beneath it read-only (stage 8's directories); then the tmpfs read-only too.
+    static func cgroups(_ m: MountSpec, _ dirs: [String: String], in root: InRoot) throws {
+        let top = try root.resolveCreating(m.target, .directory)
+        defer { close(top) }
+        let base = UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        try check(
+            Glibc.mount("tmpfs", InRoot.procPath(top), "tmpfs", base, "mode=755,size=64k"),
+            "mount -t tmpfs tmpfs \(m.target)")
+        for (name, hostDir) in dirs.sorted(by: { $0.key < $1.key }) {
+            let path = name.isEmpty ? m.target : m.target + "/" + name
+            let target = try root.resolveCreating(path, .directory)
+            defer { close(target) }
+            try check(Glibc.mount(hostDir, InRoot.procPath(target), nil, UInt(MS_BIND), nil), "mount --bind \(path)")
+            let bound = try root.resolveCreating(path, .directory)
+            defer { close(bound) }
+            try check(
+                Glibc.mount(nil, InRoot.procPath(bound), nil, UInt(MS_BIND | MS_REMOUNT | MS_RDONLY) | base, nil),
+                "mount -o remount,bind,ro \(path)")
+        }
+        if m.flags & UInt32(MS_RDONLY) != 0 {
+            let again = try root.resolveCreating(m.target, .directory)
+            defer { close(again) }
+            try check(
+                Glibc.mount(nil, InRoot.procPath(again), nil, UInt(MS_REMOUNT | MS_RDONLY) | base, "mode=755,size=64k"),
+                "mount -o remount,ro \(m.target)")
+        }
+    }
+
+    /// What runc puts in every container's /dev: null, zero, full, random, urandom and tty
+    /// (bound from the host read-only, as stage 4 does: mknod is refused in a user namespace),
+    /// the fd/stdin/stdout/stderr links, ptmx pointing at pts/ptmx, and the terminal at
+    /// /dev/console. Nothing when the root has no /dev.
+    static func defaultDevices(in root: InRoot) throws {
+        let devFD = root.lookup("/dev")
+        guard devFD >= 0 else { return }
+        close(devFD)
+        for name in ["null", "zero", "full", "random", "urandom", "tty"] {
+            let node = try root.resolveCreating("/dev/" + name, .file)
+            defer { close(node) }
+            let path = InRoot.procPath(node)
+            try check(Glibc.mount("/dev/" + name, path, nil, UInt(MS_BIND), nil), "mount --bind /dev/\(name)")
+            let bound = try root.resolveCreating("/dev/" + name, .file)
+            defer { close(bound) }
+            let p = InRoot.procPath(bound)
+            try check(
+                Glibc.mount(nil, p, nil, UInt(MS_BIND | MS_REMOUNT | MS_RDONLY) | HardeningStage.lockedFlags(p), nil),
+                "mount -o remount,bind,ro /dev/\(name)")
+        }
+        let devPath = try root.resolveCreating("/dev", .directory)
+        defer { close(devPath) }
+        let dev = openat(devPath, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dev >= 0 else { throw SyscallError("open /dev") }
+        defer { close(dev) }
+        var links = [
+            ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"), ("core", "/proc/kcore"),
+        ]
+        let pts = root.lookup("/dev/pts/ptmx")
+        if pts >= 0 {
+            close(pts)
+            links.append(("ptmx", "pts/ptmx"))
+        }
+        for (name, target) in links where symlinkat(target, dev, name) != 0 && errno != EEXIST {
+            throw SyscallError("symlink /dev/\(name)")
+        }
+        let terminal = (Int32(0)...2).first { isatty($0) != 0 }
+        if let fd = terminal, let link = FS.readLink("/proc/self/fd/\(fd)"), link.hasPrefix("/dev/pts/") {
+            let console = try root.resolveCreating("/dev/console", .file)
+            defer { close(console) }
+            try check(
+                Glibc.mount(link, InRoot.procPath(console), nil, UInt(MS_BIND), nil),
+                "mount --bind \(link) /dev/console")
+        }
+    }
+
+    /// `root.readonly`: after every mount and mask, as runc does last.
+    static func readOnlyRoot() throws {
+        try step(12) {
+            try check(
+                Glibc.mount(
+                    nil, "/", nil, UInt(MS_BIND | MS_REMOUNT | MS_RDONLY) | HardeningStage.lockedFlags("/"), nil),
+                "mount -o remount,bind,ro /")
+        }
+    }
+
+    /// `process.rlimits`, just before the user change and the capabilities go. A user
+    /// namespace cannot raise a hard limit above clab's own (the host half refuses that first).
+    static func setLimits(_ limits: [ResourceLimit]) throws {
+        try step(12) {
+            for l in limits {
+                var value = rlimit(rlim_cur: rlim_t(l.soft), rlim_max: rlim_t(l.hard))
+                try check(
+                    setrlimit(__rlimit_resource_t(l.resource), &value),
+                    "setrlimit(\(ResourceLimit.names[Int(l.resource)]), \(l.soft), \(l.hard))")
+            }
+        }
+    }
+
+    /// `process.user`: groups, gid, then uid, keeping the permitted capabilities across the
+    /// change from uid 0 (PR_SET_KEEPCAPS) so lockDown's capset can still give the kept ones.
+    static func becomeUser(_ user: ProcessUser) throws {
+        try check(clab_set_keepcaps(1), "prctl(PR_SET_KEEPCAPS, 1)")
+        let groups = user.additionalGids.map { gid_t($0) }
+        try check(groups.withUnsafeBufferPointer { setgroups($0.count, $0.baseAddress) }, "setgroups")
+        try check(clab_setresgid(gid_t(user.gid)), "setresgid(\(user.gid))")
+        try check(clab_setresuid(uid_t(user.uid)), "setresuid(\(user.uid))")
+        try check(clab_set_keepcaps(0), "prctl(PR_SET_KEEPCAPS, 0)")
+    }
+}
