@@ -37,33 +37,3 @@ struct BundleCommand: ParsableCommand {
         print(written)
     }
 }
-
-/// Until `clab run --bundle DIR` (the lifecycle's `run`) calls `Runtime.prepare(bundle:)`: the
-/// bundle in the foreground, as `clab step` runs a stage.
-struct RunBundleCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "run-bundle", abstract: "Run an OCI bundle in the foreground (temporary).",
-        shouldDisplay: false)
-
-    @Argument(help: "The bundle directory.")
-    var directory: String
-
-    @Option(help: "A name for the container.")
-    var name: String?
-
-    @Flag(help: "Do not print clab's notes.")
-    var quiet = false
-
-    @OptionGroup var global: GlobalOptions
-
-    func run() throws {
-        try Runtime.requireRoot()
-        let runtime = Runtime(layout: global.layout)
-        let prepared = try runtime.prepare(
-            bundle: directory, name: name, log: { if !quiet { stderrLine("clab: \($0)") } })
-        if !quiet { for note in prepared.notes { stderrLine("clab: " + note) } }
-        let result = try runtime.run(prepared, forwardSignals: true)
-        for outcome in result.outcomes { stderrLine("clab: " + outcome) }
-        if result.status.code != 0 { throw ExitCode(result.status.code) }
-    }
-}

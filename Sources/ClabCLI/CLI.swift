@@ -128,7 +128,6 @@ public struct Clab: ParsableCommand {
             ImageCommand.self,
             GCCommand.self,
             LabCommand.self, TraceCommand.self, InspectCommand.self, SeccompCommand.self, BundleCommand.self,
-            RunBundleCommand.self,
         ])
 
     public init() {}

@@ -19,6 +19,42 @@ struct LaunchOptions: ParsableArguments {
     @Argument(parsing: .postTerminator, help: "The command to run, after --.")
     var command: [String] = []
 
+    @Option(
+        help:
+            "An OCI runtime bundle (config.json + rootfs, from `clab bundle` or `runc spec`): its config.json says what runs (with --name only)."
+    )
+    var bundle: String?
+
+    /// The bundle's config.json is the whole container: options that would say otherwise are
+    /// refused, not silently dropped.
+    func checkBundleOptions() throws {
+        guard bundle != nil else { return }
+        let given: [(Bool, String)] = [
+            (image != nil || container.image != nil, "an image"), (!command.isEmpty, "a command"),
+            (stage != "\(Stage.all.count)", "--stage"), (container.hostname != nil, "--hostname"),
+            (!container.volume.isEmpty, "-v"), (!container.publish.isEmpty, "-p"), (container.net != nil, "--net"),
+            (!container.capAdd.isEmpty || !container.capDrop.isEmpty, "--cap-add/--cap-drop"),
+            (!container.securityOpt.isEmpty, "--security-opt"), (container.readOnly, "--read-only"),
+            (container.userns != nil, "--userns"), (container.timeOffset != nil, "--time-offset"),
+            (container.keep, "--keep"),
+        ]
+        if let (_, what) = given.first(where: \.0) {
+            throw ClabError(
+                "--bundle: \(what) cannot be given with a bundle: edit its config.json instead (only --name goes with it)",
+                exitCode: 2)
+        }
+    }
+
+    /// The container to start: from the options, or from a bundle's config.json.
+    func prepare(_ runtime: Runtime, log: (String) -> Void) throws -> (PreparedContainer, image: String) {
+        if let bundle {
+            try checkBundleOptions()
+            return (try runtime.prepare(bundle: bundle, name: container.name, log: log), "bundle:" + bundle)
+        }
+        let request = try request()
+        return (try runtime.prepare(request, log: log), request.image)
+    }
+
     func request() throws -> RunRequest {
         if image != nil && container.image != nil {
             throw ClabError("give the image once: as IMAGE or as --image, not both", exitCode: 2)
@@ -35,12 +71,11 @@ struct LaunchOptions: ParsableArguments {
     /// supervisor. Every error goes back to the CLI as one line.
     func serve(createOnly: Bool) -> Never {
         do {
-            let request = try request()
             let runtime = Runtime(layout: global.layout)
-            let prepared = try runtime.prepare(request, log: { Detached.note($0) })
+            let (prepared, image) = try prepare(runtime, log: { Detached.note($0) })
             for note in prepared.notes { Detached.note(note) }
             Detached.serve(
-                runtime: runtime, prepared: prepared, image: request.image, createOnly: createOnly, ports: ports)
+                runtime: runtime, prepared: prepared, image: image, createOnly: createOnly, ports: ports)
         } catch let error as ClabError {
             Detached.fail(error)
         } catch {
@@ -50,7 +85,7 @@ struct LaunchOptions: ParsableArguments {
 
     /// Step 1 of Detached: the CLI's side. Checks what it can first (bad options leave nothing).
     func launch() throws -> String {
-        _ = try request()
+        if bundle == nil { _ = try request() } else { try checkBundleOptions() }
         try Runtime.requireRoot()
         try global.layout.prepare()
         return try Detached.launch(
@@ -78,10 +113,10 @@ struct RunCommand: ParsableCommand {
             return
         }
         // In the foreground, like `docker run --rm`: no banner, the container goes at exit.
-        let request = try launch.request()
+        if launch.bundle == nil { _ = try launch.request() } else { try launch.checkBundleOptions() }
         try Runtime.requireRoot()
         let runtime = Runtime(layout: launch.global.layout)
-        let prepared = try runtime.prepare(request, log: { stderrLine("clab: \($0)") })
+        let (prepared, _) = try launch.prepare(runtime, log: { stderrLine("clab: \($0)") })
         for note in prepared.notes { stderrLine("clab: " + note) }
         let result = try runtime.run(prepared, forwardSignals: true)
         for outcome in result.outcomes { stderrLine("clab: " + outcome) }

@@ -94,7 +94,7 @@ struct OCIBundleConfigTests {
         let dir = try Self.runcSpecBundle()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let before = leftovers()
-        let out = try clab("run-bundle", dir)
+        let out = try clab("run", "--bundle", dir)
         #expect(out.status == 0, "\(out.stderr)")
         #expect(out.stderr.contains("config.json has no user namespace: clab adds one, 0 → 100000"))
         #expect(out.stderr.contains("the container runs on a copy shifted to that range"))
@@ -113,7 +113,7 @@ struct OCIBundleConfigTests {
             process["user"] = ["uid": 1000, "gid": 1000, "additionalGids": [10, 20]]
             config["process"] = process
         }
-        let out = try clab("run-bundle", "--quiet", dir)
+        let out = try clab("run", "--bundle", dir)
         #expect(out.status == 0, "\(out.stderr)")
         #expect(out.stdout.contains("uid=1000 gid=1000 groups=10,20"), "\(out.stdout)")
         #expect(out.stdout.contains("CapEff:\t0000000000000000"))
@@ -170,7 +170,7 @@ struct OCIBundleConfigTests {
             config["mounts"] = mounts
         }
         let before = leftovers()
-        let out = try clab("run-bundle", dir)
+        let out = try clab("run", "--bundle", dir)
         #expect(out.status == 2, "\(name): \(out.stdout)\(out.stderr)")
         #expect(out.stderr.contains(message), "\(name): \(out.stderr)")
         #expect(out.stderr.split(separator: "\n").count == 1, "\(name): \(out.stderr)")

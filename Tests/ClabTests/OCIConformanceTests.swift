@@ -103,7 +103,7 @@ struct OCIConformanceTests {
             "umount /sys/fs/cgroup/unified 2>/dev/null; mount --bind \"$1\" /sys/fs/cgroup/memory && exec crun --root \"$2\" run -b \"$3\" oci-crun",
             "sh", memory, dir + "/crun-state", try bundle(for: "crun"),
         ])
-        let ours = try clab("run-bundle", "--quiet", try bundle(for: "clab"))
+        let ours = try clab("run", "--bundle", try bundle(for: "clab"))
         for (name, out) in [("runc", runc), ("crun", crun), ("clab", ours)] {
             #expect(out.status == 0, "\(name): \(out.stderr)")
         }
