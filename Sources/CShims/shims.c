@@ -333,3 +333,12 @@ long clab_fgetxattr(int fd, const char *name, void *value, unsigned long size) {
 int clab_fsetxattr(int fd, const char *name, const void *value, unsigned long size, int flags) {
     return fsetxattr(fd, name, value, size, flags);
 }
+
+int clab_set_dumpable(int dumpable) { return prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0); }
+int clab_get_dumpable(void) { return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0); }
+int clab_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+int clab_cloexec_from(int first) { return (int)syscall(SYS_close_range, (unsigned)first, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */); }
+int clab_execveat_fd(int fd, char *const argv[], char *const envp[]) {
+    return (int)syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH);
+}
+pid_t clab_fork(void) { return fork(); }

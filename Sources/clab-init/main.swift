@@ -8,4 +8,8 @@ let arguments = CommandLine.arguments
 if arguments.count > 1 && arguments[1] == "--probe" {
     ProbeProcess.main(Array(arguments.dropFirst(2)))
 }
+// `clab-init --exec PID STARTTIME`: `clab exec`'s process joining a running container (ExecProcess).
+if arguments.count > 1 && arguments[1] == "--exec" {
+    ExecProcess.main(Array(arguments.dropFirst(2)))
+}
 InitProcess.main()
