@@ -122,6 +122,7 @@ public struct Clab: ParsableCommand {
             ImageCommand.self,
             GCCommand.self,
             LabCommand.self, TraceCommand.self, InspectCommand.self, SeccompCommand.self,
+            ExecCommand.self, PauseCommand.self, UnpauseCommand.self,
         ])
 
     public init() {}
