@@ -56,22 +56,25 @@ final class RunningContainer {
 
 /// Runs `clab exec` through the library with pipes for stdout and stderr.
 func execIn(
-    _ c: RunningContainer, _ command: [String], tty: Bool = false, workdir: String? = nil, env: [String] = [],
-    configure: (ExecSession) -> Void = { _ in }
+    _ c: RunningContainer, _ command: [String], tty: Bool = false, interactive: Bool = false,
+    stdin: String = "", workdir: String? = nil, env: [String] = [], configure: (ExecSession) -> Void = { _ in }
 ) throws -> Output {
     var request = ExecRequest(command: command)
     request.tty = tty
+    request.interactive = interactive
     request.workdir = workdir
     request.env = env
     let out = try makePipe()
     let err = try makePipe()
-    let devNull = open("/dev/null", O_RDWR | O_CLOEXEC)
-    defer { close(devNull) }
+    let input = try makePipe()
+    _ = Array(stdin.utf8).withUnsafeBytes { write(input.write, $0.baseAddress, $0.count) }
+    close(input.write)
+    defer { close(input.read) }
     let session: ExecSession
     do {
         session = try ExecSession(try c.record, request, initPath: TestEnv.runtime.initPath)
         configure(session)
-        try session.start(stdio: (devNull, out.write, err.write))
+        try session.start(stdio: (input.read, out.write, err.write))
     } catch let error as ClabError {
         close(out.write)
         close(err.write)
@@ -108,34 +111,43 @@ func cpuTicks(_ pid: pid_t) -> Int {
 }
 
 @Suite(.serialized, needsRoot) struct ExecTests {
-    @Test func joinsEveryNamespaceTheCgroupsAndTheHardeningOfInit() throws {
-        let c = try RunningContainer()
+    /// The command shares every namespace, the cgroups, the root directory and the capability,
+    /// no_new_privs and seccomp state of the container's init, at each kind of container: a
+    /// chroot (2), a host-mount-namespace pid namespace (3), pivot_root (4), a user namespace
+    /// (7), cgroups and an overlay (9), the hardened one (12).
+    @Test(arguments: [2, 3, 4, 7, 9, 12]) func joinsEverythingOfInit(stage: Int) throws {
+        let c = try RunningContainer(stage: stage)
         defer { c.stop() }
-        var request = ExecRequest(command: ["sleep", "30"])
-        request.interactive = false
-        let session = try ExecSession(try c.record, request, initPath: TestEnv.runtime.initPath)
+        let session = try ExecSession(
+            try c.record, ExecRequest(command: ["sleep", "30"]), initPath: TestEnv.runtime.initPath)
         let devNull = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer { close(devNull) }
         try session.start(stdio: (devNull, devNull, devNull))
         let command = try #require(session.commandPid)
-        #expect(
-            FS.readLink("/proc/\(command)/exe")?.hasSuffix("/bin/sleep") == true
-                || eventually(2) {
-                    FS.readLink("/proc/\(command)/exe")?.contains("busybox") == true
-                })
+        #expect(FS.readLink("/proc/\(command)/exe")?.hasSuffix("clab-init") == false, "the command runs")
         for kind in ["user", "mnt", "pid", "net", "uts", "ipc", "cgroup", "time"] {
             #expect(
                 FS.readLink("/proc/\(command)/ns/\(kind)") == FS.readLink("/proc/\(c.pid)/ns/\(kind)"),
                 "namespace \(kind)")
         }
         #expect(FS.read("/proc/\(command)/cgroup") == FS.read("/proc/\(c.pid)/cgroup"))
+        var ours = stat()
+        var theirs = stat()
+        #expect(stat("/proc/\(command)/root/", &ours) == 0 && stat("/proc/\(c.pid)/root/", &theirs) == 0)
+        #expect(ours.st_dev == theirs.st_dev && ours.st_ino == theirs.st_ino, "the same root directory")
         #expect(securityLines(command) == securityLines(c.pid))
-        #expect(securityLines(command)["Seccomp"] == "2")
-        #expect(securityLines(command)["NoNewPrivs"] == "1")
-        // Inside: the command's parent is outside the pid namespace (0), its uid the container's root.
         let status = try #require(Host.status(pid: "\(command)"))
-        #expect(status["PPid"] != "\(session.pid)" || status["NSpid"]?.split(separator: "\t").count == 2)
-        #expect(status["Uid"]?.split(separator: "\t").first == "100000")
+        if stage >= 3 {
+            // In the container's pid namespace, and not its PID 1.
+            let nspid = status["NSpid"]?.split(separator: "\t") ?? []
+            #expect(nspid.count == 2 && nspid.last != "1", "\(nspid)")
+        }
+        if stage >= 7 { #expect(status["Uid"]?.split(separator: "\t").first == "100000") }
+        if stage == 12 {
+            #expect(securityLines(command)["Seccomp"] == "2")
+            #expect(securityLines(command)["NoNewPrivs"] == "1")
+            #expect(securityLines(command)["CapEff"] == securityLines(command)["CapBnd"])
+        }
         kill(command, SIGKILL)
         #expect(session.wait().code == 128 + SIGKILL, "the signal that ended the command passes through")
     }
@@ -162,6 +174,10 @@ func cpuTicks(_ pid: pid_t) -> Int {
         let out = try execIn(c, ["sh", "-c", "test -t 0 && test -t 1 && test -t 2 && echo tty-yes"], tty: true)
         #expect(out.status == 0, "\(out.stderr)")
         #expect(out.stdout.contains("tty-yes"), "\(out.stdout)")
+        // -it: the caller's input reaches a shell on the pty.
+        let shell = try execIn(c, ["sh"], tty: true, interactive: true, stdin: "echo hi-$((6*7))\nexit 5\n")
+        #expect(shell.status == 5, "\(shell.stderr)")
+        #expect(shell.stdout.contains("hi-42"), "\(shell.stdout)")
         let plain = try execIn(c, ["sh", "-c", "test -t 1 || echo not-a-tty"])
         #expect(plain.stdout == "not-a-tty\n")
     }
@@ -345,6 +361,18 @@ func cpuTicks(_ pid: pid_t) -> Int {
         let exec = try clab("exec", c.id, "--", "true")
         #expect(exec.status == 2 && exec.stderr.contains("is paused"))
         #expect(try clab("unpause", c.id).status == 0)
+        // SIGTERM to clab reaches the command (through clab-init), and clab exits with its status.
+        var environment = ProcessInfo.processInfo.environment
+        environment["CLAB_ROOT"] = TestEnv.root
+        var pid: pid_t = 0
+        #expect(
+            spawnWithDefaultSignals(
+                &pid, [TestEnv.clab, "exec", c.id, "--", "sleep", "30"], environment: environment, actions: nil) == 0)
+        usleep(700_000)
+        kill(pid, SIGTERM)
+        var raw: Int32 = 0
+        while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+        #expect(clab_wifexited(raw) != 0 && clab_wexitstatus(raw) == 128 + SIGTERM, "raw status \(raw)")
         let none = try clab("exec", "no-such-container", "--", "true")
         #expect(none.status == 2 && none.stderr.contains("no container named"), "\(none.stderr)")
     }
