@@ -355,6 +355,14 @@ func cpuTicks(_ pid: pid_t) -> Int {
         defer { c.stop() }
         let out = try clab("exec", c.id, "--", "sh", "-c", "echo hi; exit 3")
         #expect(out.status == 3 && out.stdout == "hi\n", "\(out.stderr)")
+        // Lesson 13's transcripts.
+        let same = try clab(
+            "exec", c.id, "--", "sh", "-c",
+            "[ \"$(readlink /proc/1/ns/mnt)\" = \"$(readlink /proc/self/ns/mnt)\" ] && echo same mount namespace as PID 1"
+        )
+        #expect(same.stdout == "same mount namespace as PID 1\n", "\(same.stderr)")
+        let hardening = try clab("exec", c.id, "--", "grep", "-E", "^(NoNewPrivs|Seccomp):", "/proc/self/status")
+        #expect(hardening.stdout == "NoNewPrivs:\t1\nSeccomp:\t2\n", "\(hardening.stderr)")
         #expect(try clab("pause", c.id).status == 0)
         let twice = try clab("pause", c.id)
         #expect(twice.status == 2 && twice.stderr == "clab: container \(c.id) is already paused\n", "\(twice.stderr)")
