@@ -51,9 +51,14 @@ public enum ExecProcess {
             report("exec: \(error)", code: 125)
         }
         guard let spec = received else { report("exec: no spec from clab (did clab exit?)", code: 125) }
+        let clab = getppid()
         do {
             let target = try ExecTarget(pid: pid, startTime: startTime)
             try target.join()
+            // The uid change cleared the death signal clab's spawn set: again, or a killed clab
+            // would leave this process and the command running in the container.
+            try check(clab_set_pdeathsig(SIGKILL), "prctl(PR_SET_PDEATHSIG)")
+            if getppid() != clab { exit(125) }
             // The child's parent as the child sees it: outside its pid namespace, none (0).
             let parent = target.flags & Int32(CLONE_NEWPID) != 0 ? 0 : getpid()
             let child = clab_fork()

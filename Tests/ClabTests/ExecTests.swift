@@ -350,6 +350,27 @@ func cpuTicks(_ pid: pid_t) -> Int {
         #expect(Freezer(cgroupDirs: ["/nonexistent"]) == nil)
     }
 
+    /// clab killed with SIGKILL: clab-init dies of its death signal, and the command of its own.
+    @Test func killingClabEndsTheCommand() throws {
+        let c = try RunningContainer()
+        defer { c.stop() }
+        var environment = ProcessInfo.processInfo.environment
+        environment["CLAB_ROOT"] = TestEnv.root
+        var pid: pid_t = 0
+        #expect(
+            spawnWithDefaultSignals(
+                &pid, [TestEnv.clab, "exec", c.id, "--", "sleep", "30"], environment: environment, actions: nil) == 0)
+        let pidsDir = try #require(try c.record.cgroupDirs.first { $0.contains("/pids/") })
+        func members() -> [String] {
+            (FS.read(pidsDir + "/cgroup.procs") ?? "").split(separator: "\n").map(String.init)
+        }
+        #expect(eventually(5) { members().count == 3 }, "init, clab-init and sleep: \(members())")
+        kill(pid, SIGKILL)
+        var raw: Int32 = 0
+        while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+        #expect(eventually(5) { members() == ["\(c.pid)"] }, "left in the container: \(members())")
+    }
+
     @Test func theCommandLine() throws {
         let c = try RunningContainer()
         defer { c.stop() }
