@@ -13,10 +13,14 @@ final class RunningContainer {
     let container: Container
     private var stopped = false
 
-    init(stage: Int = 12, command: [String] = ["sleep", "60"], hostUserNamespace: Bool = false) throws {
+    init(
+        stage: Int = 12, command: [String] = ["sleep", "60"], hostUserNamespace: Bool = false,
+        timeOffsets: TimeOffsets? = nil
+    ) throws {
         try TestEnv.ensureImage()
         var request = RunRequest(stage: try Stage.numbered(stage), command: command)
         request.security.hostUserNamespace = hostUserNamespace
+        request.security.timeOffsets = timeOffsets
         let runtime = TestEnv.runtime
         prepared = try runtime.prepare(request, log: { _ in })
         container = try runtime.makeContainer(prepared)
@@ -150,6 +154,17 @@ func cpuTicks(_ pid: pid_t) -> Int {
         }
         kill(command, SIGKILL)
         #expect(session.wait().code == 128 + SIGKILL, "the signal that ended the command passes through")
+    }
+
+    /// `--time-offset`: the command sees the container's clocks (its time namespace), not the host's.
+    @Test func joinsTheTimeNamespace() throws {
+        let c = try RunningContainer(timeOffsets: TimeOffsets(boottime: 3 * 86400))
+        defer { c.stop() }
+        #expect(FS.readLink("/proc/\(c.pid)/ns/time") != FS.readLink("/proc/self/ns/time"))
+        let out = try execIn(c, ["cat", "/proc/uptime"])
+        let inside = Double(out.stdout.split(separator: " ").first ?? "") ?? 0
+        let host = Double(FS.read("/proc/uptime")?.split(separator: " ").first ?? "") ?? 0
+        #expect(inside - host > 3 * 86400 - 60, "uptime inside \(inside), on the host \(host)")
     }
 
     @Test func workdirEnvAndExitStatusPassThrough() throws {
