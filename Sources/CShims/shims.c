@@ -342,3 +342,4 @@ int clab_execveat_fd(int fd, char *const argv[], char *const envp[]) {
     return (int)syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH);
 }
 pid_t clab_fork(void) { return fork(); }
+int clab_set_keepcaps(int keep) { return prctl(PR_SET_KEEPCAPS, keep, 0, 0, 0); }

@@ -24,6 +24,9 @@ struct ExecCommand: ParsableCommand {
     @Option(name: [.customShort("e"), .customLong("env")], help: "NAME=VALUE added to the container's environment.")
     var env: [String] = []
 
+    @Option(name: [.customShort("u"), .long], help: "NAME|UID[:GROUP|GID] inside the container (default root).")
+    var user: String?
+
     @Argument(help: "The container's name, id, or the start of its id.")
     var container: String
 
@@ -40,6 +43,7 @@ struct ExecCommand: ParsableCommand {
         request.workdir = workdir
         request.tty = tty
         request.interactive = interactive
+        request.user = user
         let session = try ExecSession(record, request, initPath: Runtime.defaultInitPath)
         try session.start()
         let status = session.wait(forwardSignals: true)

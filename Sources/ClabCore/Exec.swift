@@ -96,6 +96,8 @@ public struct ExecRequest: Sendable {
     public var tty = false
     /// `-i`: the caller's stdin reaches the command (else it reads /dev/null).
     public var interactive = false
+    /// `-u NAME|UID[:GROUP|GID]`: the user inside (default the container's root).
+    public var user: String?
 
     public init(command: [String]) { self.command = command }
 }
@@ -115,6 +117,7 @@ public final class ExecSession {
     var initStartTime: UInt64
     let tty: Bool
     let interactive: Bool
+    let user: String?
     private var pidfd: Int32 = -1
     private var socket: Int32 = -1
     private var console: Console?
@@ -165,6 +168,12 @@ public final class ExecSession {
             spec.workdir = workdir
         }
         try ContainerSpec.checkExec(command: spec.command, env: spec.env)
+        if let user = request.user {
+            let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-:")
+            guard !user.isEmpty, !user.hasPrefix(":"), user.count <= 256, user.allSatisfy(allowed.contains) else {
+                throw ClabError("-u \(user): give NAME, UID, NAME:GROUP or UID:GID", exitCode: 2)
+            }
+        }
         self.record = record
         self.initPath = initPath
         self.spec = spec
@@ -172,6 +181,7 @@ public final class ExecSession {
         self.initStartTime = startTime
         self.tty = request.tty
         self.interactive = request.interactive
+        self.user = request.user
     }
 
     deinit {
@@ -202,6 +212,7 @@ public final class ExecSession {
         var argv = [initPath, "--exec", "\(initPid)", "\(initStartTime)"]
         if tty { argv.append("--tty") }
         if holdBeforeExec { argv.append("--hold-before-exec") }
+        if let user { argv.append("--user=" + user) }
         let result: pid_t = withCStrings(argv) { cArgv in
             withCStrings([]) { cEnv in
                 initPath.withCString { path in

@@ -44,6 +44,7 @@ public enum ExecProcess {
         }
         let tty = args.dropFirst(2).contains("--tty")
         let hold = args.dropFirst(2).contains("--hold-before-exec")
+        let user = args.dropFirst(2).first { $0.hasPrefix("--user=") }.map { String($0.dropFirst(7)) }
         let received: ContainerSpec?
         do {
             received = try ContainerSpec.receive(from: syncFD)
@@ -59,11 +60,12 @@ public enum ExecProcess {
             // would leave this process and the command running in the container.
             try check(clab_set_pdeathsig(SIGKILL), "prctl(PR_SET_PDEATHSIG)")
             if getppid() != clab { exit(125) }
-            // The child's parent as the child sees it: outside its pid namespace, none (0).
-            let parent = target.flags & Int32(CLONE_NEWPID) != 0 ? 0 : getpid()
+            // A pidfd of ourselves for the child: getppid() cannot tell it we died, since any
+            // parent outside its pid namespace (ours, or whoever inherits it) reads as 0.
+            let parent = try check(clab_pidfd_open(getpid()), "pidfd_open(self)")
             let child = clab_fork()
             if child < 0 { throw SyscallError("fork") }
-            if child == 0 { runCommand(spec, target: target, tty: tty, hold: hold, parent: parent) }
+            if child == 0 { runCommand(spec, target: target, tty: tty, hold: hold, user: user, parent: parent) }
             // The child holds the sync socket until its execve: clab reads EOF then.
             close(syncFD)
             exit(waitForChild(child))
@@ -73,12 +75,14 @@ public enum ExecProcess {
     }
 
     /// In the container's pid namespace: the process that becomes the command.
-    static func runCommand(_ spec: ContainerSpec, target: ExecTarget, tty: Bool, hold: Bool, parent: pid_t) -> Never {
+    static func runCommand(
+        _ spec: ContainerSpec, target: ExecTarget, tty: Bool, hold: Bool, user: String?, parent: Int32
+    ) -> Never {
         do {
             _ = clab_set_dumpable(0)  // inherited, but said where it matters
             // If clab-init dies (clab died, which killed it), so does the command.
             try check(clab_set_pdeathsig(SIGKILL), "prctl(PR_SET_PDEATHSIG)")
-            if getppid() != parent { exit(125) }
+            ExecProcess.exitIfGone(parent)
             try check(setsid(), "setsid")
             if tty { try check(clab_ioctl_int(0, UInt(TIOCSCTTY), nil), "ioctl(TIOCSCTTY)") }
             try target.enterRoot()
@@ -93,9 +97,16 @@ public enum ExecProcess {
             try check(fchdir(dir), "chdir \(workdir)")
             close(dir)
             let exe = try openCommand(spec.command[0], env: spec.env)
+            // Looked up in the container's own /etc/passwd and /etc/group (hostile text, parsed as such).
+            let switchUser = try user.map { try ExecUser.resolve($0) }
             // Only 0, 1 and 2 survive execve; the command's fd closes with it too.
             try check(clab_cloexec_from(3), "close_range(3, ~0, CLOSE_RANGE_CLOEXEC)")
-            if let hardening = spec.hardening { try HardeningStage.lockDown(hardening) }
+            if let hardening = spec.hardening {
+                try HardeningStage.lockDown(
+                    hardening, switchUser: switchUser.map { u in { try u.apply(parent: parent) } })
+            } else {
+                try switchUser?.apply(parent: parent)
+            }
             // Tests only (`--hold-before-exec`): stop here, as the attacker would want us to.
             if hold {
                 var byte = UInt8(ascii: "H")
@@ -160,6 +171,13 @@ public enum ExecProcess {
         }
         if clab_wifsignaled(status) != 0 { return 128 + clab_wtermsig(status) }
         return clab_wifexited(status) != 0 ? clab_wexitstatus(status) : 125
+    }
+
+    /// Right after setting the death signal: if the parent (a pidfd) died before, no signal
+    /// will come, so stop here.
+    static func exitIfGone(_ parent: Int32) {
+        var fd = pollfd(fd: parent, events: Int16(POLLIN), revents: 0)
+        if poll(&fd, 1, 0) != 0 { exit(125) }
     }
 
     static func report(_ message: String, code: Int32) -> Never {
@@ -258,5 +276,93 @@ struct ExecTarget {
         guard let close = text.lastIndex(of: ")") else { return nil }
         let fields = text[text.index(after: close)...].split(separator: " ")
         return fields.count > 19 ? UInt64(fields[19]) : nil
+    }
+}
+
+/// `clab exec -u NAME|UID[:GROUP|GID]`: ids from the container's /etc/passwd and /etc/group
+/// (read after joining its mount namespace, no magic links), as Docker does: a name's primary
+/// group unless one is given, and the groups that list the user as supplementary ones.
+struct ExecUser: Equatable {
+    var uid: UInt32
+    var gid: UInt32
+    var groups: [UInt32]
+
+    static func resolve(_ spec: String) throws -> ExecUser {
+        let parts = spec.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        return try resolve(
+            user: parts[0], group: parts.count > 1 ? parts[1] : nil, passwd: Self.read("/etc/passwd"),
+            groupFile: Self.read("/etc/group"))
+    }
+
+    /// From the files' text (tests pass their own).
+    static func resolve(user: String, group: String?, passwd: String, groupFile: String) throws -> ExecUser {
+        let users = records(passwd)
+        let groups = records(groupFile)
+        var name: String?
+        var uid: UInt32
+        var gid: UInt32 = 0
+        if let number = UInt32(user) {
+            uid = number
+            if let entry = users.first(where: { $0.count > 3 && $0[2] == user }) {
+                name = entry[0]
+                gid = UInt32(entry[3]) ?? 0
+            }
+        } else if let entry = users.first(where: { $0.count > 3 && $0[0] == user }), let id = UInt32(entry[2]) {
+            name = user
+            uid = id
+            gid = UInt32(entry[3]) ?? 0
+        } else {
+            throw ClabError("-u \(user): no such user in the container's /etc/passwd", exitCode: 126)
+        }
+        if let group {
+            if let number = UInt32(group) {
+                gid = number
+            } else if let entry = groups.first(where: { $0.count > 2 && $0[0] == group }), let id = UInt32(entry[2]) {
+                gid = id
+            } else {
+                throw ClabError("-u: no group \(group) in the container's /etc/group", exitCode: 126)
+            }
+        }
+        var extra: [UInt32] = []
+        if let name, group == nil {
+            for entry in groups where entry.count > 3 && entry[3].split(separator: ",").contains(Substring(name)) {
+                if let id = UInt32(entry[2]), id != gid, !extra.contains(id) { extra.append(id) }
+            }
+        }
+        return ExecUser(uid: uid, gid: gid, groups: extra)
+    }
+
+    static func records(_ text: String) -> [[String]] {
+        text.split(separator: "\n").filter { !$0.hasPrefix("#") }.map {
+            $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        }
+    }
+
+    /// A file of the container's, at most 1 MiB; missing is empty (numeric ids need none).
+    static func read(_ path: String) -> String {
+        let fd = clab_openat2(AT_FDCWD, path, Int32(O_RDONLY | O_CLOEXEC), UInt64(CLAB_RESOLVE_NO_MAGICLINKS))
+        guard fd >= 0 else { return "" }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return "" }
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while out.count < 1 << 20 {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            out += buffer[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The ids, then the death signal again: the uid change cleared it.
+    func apply(parent: Int32) throws {
+        let list = groups.map { gid_t($0) }
+        try check(list.withUnsafeBufferPointer { setgroups($0.count, $0.baseAddress) }, "setgroups")
+        try check(clab_setresgid(gid), "setresgid \(gid)")
+        try check(clab_setresuid(uid), "setresuid \(uid)")
+        try check(clab_set_pdeathsig(SIGKILL), "prctl(PR_SET_PDEATHSIG)")
+        ExecProcess.exitIfGone(parent)
     }
 }

@@ -1,10 +1,10 @@
 import CShims
-import ClabKernel
 import Foundation
 import Glibc
 import Testing
 
 @testable import ClabCore
+@testable import ClabKernel
 
 /// A container started in-process (as `clab run -d` will), with the `spec.wire` that `clab run`
 /// writes beside its state, so `clab exec` and `pause` can find and join it.
@@ -61,11 +61,13 @@ final class RunningContainer {
 /// Runs `clab exec` through the library with pipes for stdout and stderr.
 func execIn(
     _ c: RunningContainer, _ command: [String], tty: Bool = false, interactive: Bool = false,
-    stdin: String = "", workdir: String? = nil, env: [String] = [], configure: (ExecSession) -> Void = { _ in }
+    stdin: String = "", workdir: String? = nil, env: [String] = [], user: String? = nil,
+    configure: (ExecSession) -> Void = { _ in }
 ) throws -> Output {
     var request = ExecRequest(command: command)
     request.tty = tty
     request.interactive = interactive
+    request.user = user
     request.workdir = workdir
     request.env = env
     let out = try makePipe()
@@ -165,6 +167,45 @@ func cpuTicks(_ pid: pid_t) -> Int {
         let inside = Double(out.stdout.split(separator: " ").first ?? "") ?? 0
         let host = Double(FS.read("/proc/uptime")?.split(separator: " ").first ?? "") ?? 0
         #expect(inside - host > 3 * 86400 - 60, "uptime inside \(inside), on the host \(host)")
+    }
+
+    /// `-u`: another user, who holds no capability (as with Docker), names from the container's files.
+    @Test func userOption() throws {
+        let c = try RunningContainer()
+        defer { c.stop() }
+        let script = "echo $(id -u) $(id -g); grep -E '^Cap(Eff|Prm|Bnd):' /proc/self/status"
+        let numeric = try execIn(c, ["sh", "-c", script], user: "1000:1000")
+        #expect(numeric.status == 0, "\(numeric.stderr)")
+        let lines = numeric.stdout.split(separator: "\n")
+        #expect(lines.first == "1000 1000")
+        #expect(lines.contains("CapEff:\t0000000000000000") && lines.contains("CapPrm:\t0000000000000000"))
+        #expect(securityLines(c.pid)["CapBnd"].map { lines.contains(Substring("CapBnd:\t" + $0)) } == true)
+        let named = try execIn(c, ["id", "-u"], user: "nobody")
+        #expect(named.stdout == "65534\n", "\(named.stderr)")
+        let unknown = try execIn(c, ["true"], user: "no-such-user")
+        #expect(unknown.status == 126 && unknown.stderr.contains("no such user"), "\(unknown.stderr)")
+        #expect(try execIn(c, ["true"], user: "a;b").status == 2)
+    }
+
+    @Test func userLookupInTheContainersFiles() throws {
+        let passwd = "root:x:0:0:root:/root:/bin/sh\nweb:x:33:33::/var/www:/bin/sh\n# comment\nbroken\n"
+        let group = "root:x:0:\nweb:x:33:\nlogs:x:4:web,other\nstaff:x:50:other\n"
+        #expect(
+            try ExecUser.resolve(user: "web", group: nil, passwd: passwd, groupFile: group)
+                == ExecUser(uid: 33, gid: 33, groups: [4]))
+        #expect(
+            try ExecUser.resolve(user: "33", group: "50", passwd: passwd, groupFile: group)
+                == ExecUser(uid: 33, gid: 50, groups: []))
+        #expect(
+            try ExecUser.resolve(user: "1234", group: nil, passwd: passwd, groupFile: group)
+                == ExecUser(uid: 1234, gid: 0, groups: []))
+        #expect(try ExecUser.resolve(user: "web", group: "staff", passwd: passwd, groupFile: group).gid == 50)
+        #expect(throws: ClabError.self) {
+            try ExecUser.resolve(user: "broken", group: nil, passwd: passwd, groupFile: group)
+        }
+        #expect(throws: ClabError.self) {
+            try ExecUser.resolve(user: "web", group: "nogroup", passwd: passwd, groupFile: group)
+        }
     }
 
     @Test func workdirEnvAndExitStatusPassThrough() throws {
@@ -366,7 +407,7 @@ func cpuTicks(_ pid: pid_t) -> Int {
     }
 
     /// clab killed with SIGKILL: clab-init dies of its death signal, and the command of its own.
-    @Test func killingClabEndsTheCommand() throws {
+    @Test(arguments: [[], ["-u", "1000"]]) func killingClabEndsTheCommand(options: [String]) throws {
         let c = try RunningContainer()
         defer { c.stop() }
         var environment = ProcessInfo.processInfo.environment
@@ -374,7 +415,8 @@ func cpuTicks(_ pid: pid_t) -> Int {
         var pid: pid_t = 0
         #expect(
             spawnWithDefaultSignals(
-                &pid, [TestEnv.clab, "exec", c.id, "--", "sleep", "30"], environment: environment, actions: nil) == 0)
+                &pid, [TestEnv.clab, "exec"] + options + [c.id, "--", "sleep", "30"], environment: environment,
+                actions: nil) == 0)
         let pidsDir = try #require(try c.record.cgroupDirs.first { $0.contains("/pids/") })
         func members() -> [String] {
             (FS.read(pidsDir + "/cgroup.procs") ?? "").split(separator: "\n").map(String.init)
@@ -383,7 +425,7 @@ func cpuTicks(_ pid: pid_t) -> Int {
         kill(pid, SIGKILL)
         var raw: Int32 = 0
         while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
-        #expect(eventually(5) { members() == ["\(c.pid)"] }, "left in the container: \(members())")
+        #expect(eventually(5) { members() == ["\(c.pid)"] }, "left in the container: \(members().map { ($0, FS.read("/proc/\($0)/stat") ?? "?") })")
     }
 
     @Test func theCommandLine() throws {

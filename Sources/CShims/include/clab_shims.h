@@ -93,6 +93,8 @@ int clab_pidfd_open(pid_t pid);
 int clab_cloexec_from(int first);
 int clab_execveat_fd(int fd, char *const argv[], char *const envp[]);
 pid_t clab_fork(void);
+// prctl(PR_SET_KEEPCAPS): permitted capabilities survive a switch from uid 0 (`exec -u`).
+int clab_set_keepcaps(int keep);
 
 // lgetxattr(2) (<sys/xattr.h> is not in Swift's Glibc module): returns the value's length or -1.
 long clab_lgetxattr(const char *path, const char *name, void *value, unsigned long size);

@@ -189,7 +189,9 @@ enum HardeningStage {
     /// bounding set (dropping needs CAP_SETPCAP, still held); the ambient set; capset (root's
     /// execve recomputes permitted from inheritable and bounding, both now the kept set);
     /// no_new_privs; and the seccomp filter, which needs no_new_privs (or CAP_SYS_ADMIN).
-    static func lockDown(_ h: Hardening) throws {
+    /// `switchUser` (`clab exec -u`): run after the bounding set is cut, with the permitted
+    /// set kept through the uid change (PR_SET_KEEPCAPS) so capset still works, as runc does.
+    static func lockDown(_ h: Hardening, switchUser: (() throws -> Void)? = nil) throws {
         try step(12) {
             var limit = rlimit()
             let nofile = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
@@ -209,6 +211,11 @@ enum HardeningStage {
                 }
             }
             try check(clab_ambient_clear_all(), "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)")
+            if let switchUser {
+                try check(clab_set_keepcaps(1), "prctl(PR_SET_KEEPCAPS, 1)")
+                try switchUser()
+                try check(clab_set_keepcaps(0), "prctl(PR_SET_KEEPCAPS, 0)")
+            }
             let kept = Capability.mask(h.capabilities)
             try check(clab_capset(kept, kept, kept), "capset")
             if h.noNewPrivileges {
