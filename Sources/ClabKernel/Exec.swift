@@ -38,6 +38,10 @@ public enum ExecProcess {
     public static func main(_ args: [String]) -> Never {
         // First of all: until execve, nothing in the container may open our /proc files.
         _ = clab_set_dumpable(0)
+        // And our /proc/self/exe is a sealed copy, never clab's file on the host (before fd 3
+        // becomes close-on-exec: the copy needs it).
+        let reexec = withCStrings(CommandLine.arguments) { clab_reexec_sealed($0) }
+        if reexec != 0 { report("exec: a sealed copy of clab-init: \(errnoDescription(errno))", code: 125) }
         _ = fcntl(syncFD, F_SETFD, FD_CLOEXEC)
         guard args.count >= 2, let pid = Int32(args[0]), pid > 0, let startTime = UInt64(args[1]) else {
             report("usage: clab-init --exec PID STARTTIME [--tty]", code: 125)

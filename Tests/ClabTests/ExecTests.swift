@@ -265,7 +265,18 @@ func cpuTicks(_ pid: pid_t) -> Int {
         defer { close(devNull) }
         try session.start(stdio: (devNull, devNull, devNull))
         let held = try #require(session.commandPid)
-        #expect(FS.readLink("/proc/\(held)/exe")?.hasSuffix("clab-init") == true, "held before its execve")
+        // Held before its execve, running clab-init: a sealed copy, not the host's file, which a
+        // script whose interpreter is /proc/self/exe would otherwise make the kernel run inside.
+        #expect(
+            FS.readLink("/proc/\(held)/exe")?.hasPrefix("/memfd:clab-init") == true,
+            "\(FS.readLink("/proc/\(held)/exe") ?? "?")")
+        var exe = stat()
+        var host = stat()
+        #expect(stat("/proc/\(held)/exe", &exe) == 0 && stat(TestEnv.runtime.initPath, &host) == 0)
+        #expect(exe.st_ino != host.st_ino || exe.st_dev != host.st_dev)
+        let writable = open("/proc/\(held)/exe", O_WRONLY | O_CLOEXEC)
+        #expect(writable < 0, "even host root cannot write the sealed copy")
+        if writable >= 0 { close(writable) }
         let nspid = try #require(Host.status(pid: "\(held)")?["NSpid"]?.split(separator: "\t").last)
         let attack = try execIn(
             c,
@@ -425,7 +436,9 @@ func cpuTicks(_ pid: pid_t) -> Int {
         kill(pid, SIGKILL)
         var raw: Int32 = 0
         while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
-        #expect(eventually(5) { members() == ["\(c.pid)"] }, "left in the container: \(members().map { ($0, FS.read("/proc/\($0)/stat") ?? "?") })")
+        #expect(
+            eventually(5) { members() == ["\(c.pid)"] },
+            "left in the container: \(members().map { ($0, FS.read("/proc/\($0)/stat") ?? "?") })")
     }
 
     @Test func theCommandLine() throws {

@@ -93,6 +93,12 @@ int clab_pidfd_open(pid_t pid);
 int clab_cloexec_from(int first);
 int clab_execveat_fd(int fd, char *const argv[], char *const envp[]);
 pid_t clab_fork(void);
+// `clab-init --exec` runs from a sealed copy of itself (memfd_create, F_SEAL_*), as runc does
+// since CVE-2019-5736: a script in the container whose interpreter is /proc/self/exe makes the
+// kernel execute our binary *inside* the container, where container root can open it through
+// /proc/<pid>/exe; that must never be the host's file. Returns 0 when already running from the
+// copy, else execveat's the copy with `argv` (no return) or returns -1 with errno.
+int clab_reexec_sealed(char *const argv[]);
 // prctl(PR_SET_KEEPCAPS): permitted capabilities survive a switch from uid 0 (`exec -u`).
 int clab_set_keepcaps(int keep);
 
