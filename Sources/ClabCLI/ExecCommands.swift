@@ -37,7 +37,7 @@ struct ExecCommand: ParsableCommand {
 
     func run() throws {
         try Runtime.requireRoot()
-        let record = try ContainerLookup.find(container, in: global.layout)
+        let record = try ContainerRecord.find(container, in: global.layout)
         var request = ExecRequest(command: command)
         request.env = env
         request.workdir = workdir
@@ -63,7 +63,7 @@ struct PauseCommand: ParsableCommand {
     func run() throws {
         try Runtime.requireRoot()
         for name in containers {
-            try ContainerLookup.find(name, in: global.layout).pause()
+            try ContainerRecord.find(name, in: global.layout).pause()
             print(name)
         }
     }
@@ -81,7 +81,7 @@ struct UnpauseCommand: ParsableCommand {
     func run() throws {
         try Runtime.requireRoot()
         for name in containers {
-            try ContainerLookup.find(name, in: global.layout).unpause()
+            try ContainerRecord.find(name, in: global.layout).unpause()
             print(name)
         }
     }

@@ -2,17 +2,22 @@ import CShims
 import FoundationEssentials
 import Glibc
 
-/// Where a container is in its life, read from the kernel each time: its clab (or supervisor)
-/// and init alive, and the freezer's real state.
-public enum ContainerStatus: String, Sendable, Codable {
-    case running, paused, stopped
-}
-
 /// One container directory, found by name, id or a unique id prefix: its state file and what
 /// `clab exec`, `pause` and `unpause` need from it.
 public struct ContainerRecord: Sendable {
     public let state: ContainerState
     public let dir: String
+
+    /// Where a container is in its life, read from the kernel each time: its clab (or
+    /// supervisor) and init alive, and the freezer's real state.
+    public enum Status: String, Sendable, Codable {
+        case running, paused, stopped
+    }
+
+    public init(state: ContainerState, dir: String) {
+        self.state = state
+        self.dir = dir
+    }
 
     /// Its cgroup directories, only those that are the container's own (named by its id, under
     /// /sys/fs/cgroup): a damaged state file cannot point clab at another cgroup.
@@ -36,7 +41,7 @@ public struct ContainerRecord: Sendable {
         return member ? pid : nil
     }
 
-    public var status: ContainerStatus {
+    public var status: Status {
         guard livePid != nil else { return .stopped }
         switch freezer?.state() {
         case .frozen?, .freezing?: return .paused
@@ -61,7 +66,7 @@ public struct ContainerRecord: Sendable {
     public var displayName: String { state.name ?? state.id }
 }
 
-public enum ContainerLookup {
+extension ContainerRecord {
     /// By exact name, exact id, or a unique id prefix, among the state root's containers
     /// (stopped ones too, so the error can say so).
     public static func find(_ key: String, in layout: StateLayout) throws -> ContainerRecord {

@@ -41,7 +41,7 @@ final class RunningContainer {
     var id: String { prepared.spec.id }
     var pid: pid_t { container.pid }
     var dir: String { prepared.spec.bundleDir }
-    var record: ContainerRecord { get throws { try ContainerLookup.find(id, in: TestEnv.layout) } }
+    var record: ContainerRecord { get throws { try ContainerRecord.find(id, in: TestEnv.layout) } }
 
     /// Kills the init (thawing first happens in remove) and removes everything.
     func stop() {
