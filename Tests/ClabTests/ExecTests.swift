@@ -398,6 +398,48 @@ func cpuTicks(_ pid: pid_t) -> Int {
         #expect(!FS.exists(dir))
     }
 
+    /// cgroup v2's cgroup.freeze, on this host's cgroup2 mount (a hybrid host's has no
+    /// controllers, but every v2 cgroup has cgroup.freeze): a child of our own v2 cgroup that
+    /// this test makes, holding only a busy loop it starts.
+    @Test func freezerV2FreezesAndThaws() throws {
+        let mounts = Mounts.parse(FS.read("/proc/self/mountinfo") ?? "")
+        guard let v2 = mounts.first(where: { $0.fsType == "cgroup2" }),
+            let own = (FS.read("/proc/self/cgroup") ?? "").split(separator: "\n").first(where: { $0.hasPrefix("0::") })
+        else { return }
+        let dir = v2.mountPoint + String(own.dropFirst(3)).replacing(#/\/$/#, with: "") + "/clab-freeze-\(getpid())"
+        try #require(mkdir(dir, 0o755) == 0, "mkdir \(dir)")
+        defer { _ = rmdir(dir) }
+        var pid: pid_t = 0
+        #expect(
+            spawnWithDefaultSignals(&pid, ["/bin/sh", "-c", "while :; do :; done"], environment: [:], actions: nil)
+                == 0)
+        defer {
+            if pid > 0 {
+                kill(pid, SIGKILL)
+                var status: Int32 = 0
+                waitpid(pid, &status, 0)
+            }
+        }
+        try FS.write("\(pid)", to: dir + "/cgroup.procs")
+        let freezer = try #require(Freezer(cgroupDirs: [dir]))
+        #expect(freezer.version == .v2 && freezer.state() == .thawed)
+        try freezer.freeze()
+        #expect(freezer.state() == .frozen)
+        let before = cpuTicks(pid)
+        usleep(400_000)
+        #expect(cpuTicks(pid) == before, "a frozen loop ran")
+        try freezer.thaw()
+        #expect(freezer.state() == .thawed)
+        usleep(400_000)
+        #expect(cpuTicks(pid) > before)
+        // Killed while frozen: on v2 a fatal signal ends a frozen task (v1 waits for the thaw).
+        try freezer.freeze()
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        #expect(waitpid(pid, &status, 0) == pid)
+        pid = 0
+    }
+
     @Test func freezerStateIsReadFromTheKernelFiles() throws {
         let dir = "/tmp/clab-freezer-\(getpid())"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
