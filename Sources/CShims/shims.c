@@ -15,7 +15,10 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -334,4 +337,44 @@ long clab_fgetxattr(int fd, const char *name, void *value, unsigned long size) {
 
 int clab_fsetxattr(int fd, const char *name, const void *value, unsigned long size, int flags) {
     return fsetxattr(fd, name, value, size, flags);
+}
+
+int clab_set_dumpable(int dumpable) { return prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0); }
+int clab_get_dumpable(void) { return prctl(PR_GET_DUMPABLE, 0, 0, 0, 0); }
+int clab_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+int clab_cloexec_from(int first) { return (int)syscall(SYS_close_range, (unsigned)first, ~0U, 4 /* CLOSE_RANGE_CLOEXEC */); }
+int clab_execveat_fd(int fd, char *const argv[], char *const envp[]) {
+    return (int)syscall(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH);
+}
+pid_t clab_fork(void) { return fork(); }
+
+int clab_reexec_sealed(char *const argv[]) {
+    char link[64];
+    ssize_t n = readlink("/proc/self/exe", link, sizeof(link) - 1);
+    if (n < 0) return -1;
+    link[n] = 0;
+    if (strncmp(link, "/memfd:clab-init", 16) == 0) return 0;
+    int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    if (self < 0) return -1;
+    struct stat st;
+    int copy = memfd_create("clab-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (copy < 0 || fstat(self, &st) < 0) goto fail;
+    off_t left = st.st_size;
+    while (left > 0) {
+        ssize_t sent = sendfile(copy, self, NULL, (size_t)left);
+        if (sent < 0 && errno == EINTR) continue;
+        if (sent <= 0) goto fail;
+        left -= sent;
+    }
+    if (fcntl(copy, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) goto fail;
+    close(self);
+    char *const envp[] = {NULL};
+    syscall(SYS_execveat, copy, "", argv, envp, AT_EMPTY_PATH);
+    self = -1;
+fail:;
+    int saved = errno;
+    if (self >= 0) close(self);
+    if (copy >= 0) close(copy);
+    errno = saved;
+    return -1;
 }

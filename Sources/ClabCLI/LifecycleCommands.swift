@@ -282,6 +282,8 @@ struct StopCommand: ParsableCommand {
             EventLog.append(dir: record.dir, event: "stop", detail: "SIGTERM, SIGKILL after \(time) s")
             // PID 1 of a PID namespace ignores SIGTERM unless it has a handler (lesson 3).
             if ContainerRecord.alive(pid, startTime: record.state.initStartTime) { kill(pid, SIGTERM) }
+            // A frozen process takes no signal until thawed (v1 not even SIGKILL): stop thaws it.
+            if record.status == .paused { try? record.freezer?.thaw() }
             if !Detached.waitGone(pid, startTime: record.state.initStartTime, seconds: Double(time)) {
                 EventLog.append(dir: record.dir, event: "kill", detail: "SIGKILL: still running after \(time) s")
                 kill(pid, SIGKILL)
@@ -335,6 +337,9 @@ struct KillCommand: ParsableCommand {
             }
             EventLog.append(dir: record.dir, event: "kill", detail: "signal \(sig)")
             guard kill(pid, sig) == 0 else { throw ClabError("kill \(pid): \(errnoDescription(errno))") }
+            // SIGKILL ends a paused container too, once thawed (as `docker kill` does); other
+            // signals wait, pending, for `clab unpause`.
+            if sig == SIGKILL && record.status == .paused { try? record.freezer?.thaw() }
             print(record.name)
         }
     }

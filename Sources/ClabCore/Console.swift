@@ -48,6 +48,22 @@ public final class Console {
             output: fds[Int(outputFD)])
     }
 
+    /// `clab exec -t`: a pseudo-terminal in place of all three fds, terminals or not; the
+    /// caller's stdin relayed into it only with `relayInput` (`-i`), its output to stdout.
+    static func forced(_ stdio: (Int32, Int32, Int32), relayInput: Bool) throws -> Console {
+        var slave: Int32 = -1
+        let master = clab_open_pty(&slave)
+        guard master >= 0 else { throw SyscallError("open /dev/ptmx (a pseudo-terminal)") }
+        if let user = [stdio.0, stdio.1, stdio.2].first(where: { isatty($0) != 0 }) {
+            var settings = termios()
+            if tcgetattr(user, &settings) == 0 { tcsetattr(slave, TCSANOW, &settings) }
+            Self.copySize(from: user, to: master)
+        }
+        _ = fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK)
+        return Console(
+            master: master, slave: slave, replaced: [0, 1, 2], input: relayInput ? stdio.0 : nil, output: stdio.1)
+    }
+
     private init(master: Int32, slave: Int32, replaced: Set<Int32>, input: Int32?, output: Int32) {
         self.master = master
         self.slave = slave

@@ -315,10 +315,10 @@ public final class Container {
         let state = ContainerState(
             id: spec.id, stage: spec.stageNumber, clabPid: getpid(),
             clabStartTime: Host.startTime(pid: getpid()), initPid: pid > 0 ? pid : nil,
+            initStartTime: pid > 0 ? Host.startTime(pid: pid) : nil,
             created: Int(time(nil)), command: spec.command.joined(separator: " "), cgroups: cgroupDirs,
             volumes: spec.volumes.map(\.source), layers: spec.overlay?.lowers.map(Path.basename), name: name,
-            address: networkAddress, detached: detached,
-            initStartTime: pid > 0 ? Host.startTime(pid: pid) : nil)
+            address: networkAddress, detached: detached)
         try FS.write(state.json, to: stateFile)
     }
 }
@@ -330,6 +330,9 @@ public struct ContainerState: Codable, Sendable {
     public var clabPid: Int32
     public var clabStartTime: UInt64?
     public var initPid: Int32?
+    /// The init's start time (/proc/<pid>/stat field 22): with the pid, it names the process
+    /// even after the pid is reused (`clab exec` checks it before joining).
+    public var initStartTime: UInt64?
     /// Seconds since the epoch (a date formatter would load time zone files on every start).
     public var created: Int
     public var command: String?
@@ -343,8 +346,6 @@ public struct ContainerState: Codable, Sendable {
     public var address: String?
     /// A detached container's (`clab run -d`, `clab create`): kept until `clab rm`.
     public var detached: DetachedFields?
-    /// The init's start time (field 22 of /proc/<pid>/stat): a reused pid is not it.
-    public var initStartTime: UInt64?
 
     /// Written by hand: JSONEncoder costs half a millisecond, on every container start.
     var json: String {
@@ -366,13 +367,13 @@ public struct ContainerState: Codable, Sendable {
         var fields = ["\"id\":\(quoted(id))", "\"stage\":\(stage)", "\"clabPid\":\(clabPid)", "\"created\":\(created)"]
         if let clabStartTime { fields.append("\"clabStartTime\":\(clabStartTime)") }
         if let initPid { fields.append("\"initPid\":\(initPid)") }
+        if let initStartTime { fields.append("\"initStartTime\":\(initStartTime)") }
         if let command { fields.append("\"command\":\(quoted(command))") }
         if let cgroups { fields.append("\"cgroups\":[" + cgroups.map(quoted).joined(separator: ",") + "]") }
         if let volumes { fields.append("\"volumes\":[" + volumes.map(quoted).joined(separator: ",") + "]") }
         if let layers { fields.append("\"layers\":[" + layers.map(quoted).joined(separator: ",") + "]") }
         if let name { fields.append("\"name\":\(quoted(name))") }
         if let address { fields.append("\"address\":\(quoted(address))") }
-        if let initStartTime { fields.append("\"initStartTime\":\(initStartTime)") }
         if let detached {
             fields.append(
                 "\"detached\":{\"image\":\(quoted(detached.image)),\"ports\":["

@@ -21,9 +21,10 @@ public struct ContainerRecord: Sendable {
     public let state: ContainerState
     public let dir: String
     public let events: [EventLog.Event]
-    public let status: LifecycleStatus
+    /// Read again on every use (the kernel's view changes: a pause, an exit), never cached.
+    public var status: LifecycleStatus { evaluate().status }
     /// Why it is stopped when nothing recorded an exit, or how it exited ("code=0").
-    public let why: String?
+    public var why: String? { evaluate().why }
 
     public var id: String { state.id }
     public var name: String { state.name ?? state.id }
@@ -32,35 +33,36 @@ public struct ContainerRecord: Sendable {
     public init(state: ContainerState, dir: String) {
         self.state = state
         self.dir = dir
-        let events = EventLog.parse(FS.read(dir + "/" + EventLog.fileName) ?? "")
-        self.events = events
+        self.events = EventLog.parse(FS.read(dir + "/" + EventLog.fileName) ?? "")
+    }
+
+    private func evaluate() -> (status: LifecycleStatus, why: String?) {
         let managerAlive = Self.alive(state.clabPid, startTime: state.clabStartTime)
         let initAlive = state.initPid.map { Self.alive($0, startTime: state.initStartTime) } ?? false
         guard state.detached != nil else {
-            // `clab step`: it lives exactly as long as its clab.
-            self.status = managerAlive ? (Self.frozen(state) ? .paused : .running) : .stopped
-            self.why = managerAlive ? nil : "its clab (pid \(state.clabPid)) is gone"
-            return
+            // `clab step`: it lives exactly as long as its clab, and its init.
+            let alive = managerAlive && (initAlive || state.initPid == nil)
+            if alive { return (Self.frozen(state) ? .paused : .running, nil) }
+            return (
+                .stopped,
+                managerAlive
+                    ? "its init (pid \(state.initPid ?? 0)) is gone" : "its clab (pid \(state.clabPid)) is gone"
+            )
         }
         let last = events.last { EventLog.statusAfter[$0.name] != nil }
         let recorded = last.flatMap { EventLog.statusAfter[$0.name] } ?? .created
         switch recorded {
         case .stopped:
-            self.status = .stopped
-            self.why = last.map { $0.name == "exited" ? $0.detail : $0.name + ": " + $0.detail }
+            return (.stopped, last.map { $0.name == "exited" ? $0.detail : $0.name + ": " + $0.detail })
         case _ where !managerAlive:
-            self.status = .stopped
-            self.why = "supervisor (pid \(state.clabPid)) gone, no exit recorded (killed?)"
+            return (.stopped, "supervisor (pid \(state.clabPid)) gone, no exit recorded (killed?)")
         case _ where !initAlive && state.initPid != nil:
             // The supervisor is about to record it.
-            self.status = .stopped
-            self.why = "exited (being recorded)"
+            return (.stopped, "exited (being recorded)")
         case .running, .paused:
-            self.status = Self.frozen(state) ? .paused : .running
-            self.why = nil
+            return (Self.frozen(state) ? .paused : .running, nil)
         case .created:
-            self.status = .created
-            self.why = nil
+            return (.created, nil)
         }
     }
 
@@ -75,13 +77,49 @@ public struct ContainerRecord: Sendable {
         return startTime == nil || UInt64(fields[19]) == startTime
     }
 
-    /// Paused is the freezer's state, read from the kernel (cgroup.freeze on v2, freezer.state on v1).
+    /// Paused is the freezer's state, read from the kernel (cgroup.events on v2, freezer.state
+    /// on v1): FREEZING counts, its processes no longer run.
     static func frozen(_ state: ContainerState) -> Bool {
-        for dir in state.cgroups ?? [] {
-            if FS.read(dir + "/cgroup.freeze")?.hasPrefix("1") == true { return true }
-            if FS.read(dir + "/freezer.state")?.hasPrefix("FROZEN") == true { return true }
+        switch Freezer(cgroupDirs: ownCgroups(state))?.state() {
+        case .frozen?, .freezing?: return true
+        default: return false
         }
-        return false
+    }
+
+    /// Its cgroup directories, only those that are the container's own (named by its id, under
+    /// /sys/fs/cgroup): a damaged state file cannot point clab at another cgroup.
+    static func ownCgroups(_ state: ContainerState) -> [String] {
+        (state.cgroups ?? []).filter { Path.basename($0) == state.id && $0.hasPrefix("/sys/fs/cgroup/") }
+    }
+
+    public var cgroupDirs: [String] { Self.ownCgroups(state) }
+
+    /// The cgroup freezer (stage 8 on), nil below stage 8 or without a freezer hierarchy.
+    public var freezer: Freezer? { Freezer(cgroupDirs: cgroupDirs) }
+
+    /// The init's pid, when it is still the process the state recorded (pid + start time).
+    public var livePid: Int32? {
+        guard status != .stopped, let pid = state.initPid, Self.alive(pid, startTime: state.initStartTime) else {
+            return nil
+        }
+        return pid
+    }
+
+    public var displayName: String { name }
+
+    /// The spec it was started from (`<dir>/spec.wire`, written by `clab run`, `clab create`).
+    public func spec() throws -> ContainerSpec {
+        let path = dir + "/spec.wire"
+        guard let bytes = FileManager.default.contents(atPath: path) else {
+            throw ClabError(
+                "container \(name) has no \(path): only containers started by `clab run` or `clab create` can be joined"
+            )
+        }
+        do {
+            return try ContainerSpec(wire: Array(bytes))
+        } catch {
+            throw ClabError("container \(name): \(path): \(error)")
+        }
     }
 
     /// Every container directory of the state root with a readable state.json.

@@ -205,6 +205,8 @@ public enum Detached {
             ContainerRecord.alive(pid, startTime: record.state.initStartTime)
         {
             kill(pid, SIGKILL)
+            // A frozen v1 process does not die of SIGKILL until thawed.
+            if record.status == .paused { try? record.freezer?.thaw() }
         }
         // Its supervisor (or clab) records the exit and cleans up: wait for it, bounded.
         waitGone(record.state.clabPid, startTime: record.state.clabStartTime, seconds: 10)

@@ -239,7 +239,8 @@ public struct Runtime: Sendable {
                 id: id, parent: request.cgroupParent ?? cgroupParent, devices: devices != nil)
             let cgroup = ContainerCgroup(
                 placement: placement, limits: request.limits ?? CgroupLimits(), deviceRules: devices)
-            for (controller, dir) in placement.dirs {
+            // Not the freezer: pausing is the host's business, and the container's view stays as it was.
+            for (controller, dir) in placement.dirs where controller != "freezer" {
                 spec.cgroupMounts[controller] = dir
             }
             prepared = PreparedContainer(

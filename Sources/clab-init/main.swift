@@ -13,4 +13,8 @@ if arguments.count > 1 && arguments[1] == "--probe" {
 if arguments.count > 1 && arguments[1] == "--supervise" {
     SupervisorProcess.main(Array(arguments.dropFirst(2)))
 }
+// `clab-init --exec PID STARTTIME`: `clab exec`'s process joining a running container (ExecProcess).
+if arguments.count > 1 && arguments[1] == "--exec" {
+    ExecProcess.main(Array(arguments.dropFirst(2)))
+}
 InitProcess.main(waitForStart: arguments.count > 1 && arguments[1] == "--created")

@@ -86,15 +86,16 @@ struct OCIBundleConfigTests {
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted]).write(to: url)
     }
 
-    func leftovers() -> [String] {
-        (try? FileManager.default.contentsOfDirectory(atPath: TestEnv.layout.containersDir)) ?? []
+    /// Container directories still named `name` (other suites' containers come and go meanwhile).
+    func leftovers(named name: String) -> [String] {
+        ContainerRecord.all(in: TestEnv.layout).filter { $0.state.name == name }.map(\.id)
     }
 
     @Test func aRuncSpecBundleRunsInAUserNamespaceOnAShiftedCopy() throws {
         let dir = try Self.runcSpecBundle()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let before = leftovers()
-        let out = try clab("run", "--bundle", dir)
+        let name = "oci-runc-spec-\(getpid())"
+        let out = try clab("run", "--name", name, "--bundle", dir)
         #expect(out.status == 0, "\(out.stderr)")
         #expect(out.stderr.contains("config.json has no user namespace: clab adds one, 0 → 100000"))
         #expect(out.stderr.contains("the container runs on a copy shifted to that range"))
@@ -102,7 +103,7 @@ struct OCIBundleConfigTests {
         #expect(out.stdout.contains("CapBnd:\t0000000020000420"))
         // root.readonly: true in `runc spec`'s config.
         #expect(out.stdout.contains("touch: /x: Read-only file system"))
-        #expect(leftovers() == before)
+        #expect(leftovers(named: name).isEmpty)
     }
 
     @Test func aUserOfTheBundleRunsWithoutCapabilities() throws {
@@ -169,11 +170,14 @@ struct OCIBundleConfigTests {
             config["process"] = process
             config["mounts"] = mounts
         }
-        let before = leftovers()
-        let out = try clab("run", "--bundle", dir)
+        // A state root of its own: other suites start and remove containers meanwhile.
+        let root = TestEnv.root + "/refusal-" + name
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let out = try clab("run", "--root", root, "--bundle", dir)
         #expect(out.status == 2, "\(name): \(out.stdout)\(out.stderr)")
         #expect(out.stderr.contains(message), "\(name): \(out.stderr)")
         #expect(out.stderr.split(separator: "\n").count == 1, "\(name): \(out.stderr)")
-        #expect(leftovers() == before)
+        let containers = StateLayout.resolve(rootOption: root).containersDir
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: containers)) ?? []).isEmpty)
     }
 }

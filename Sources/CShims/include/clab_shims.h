@@ -86,6 +86,22 @@ int clab_unshare(int flags);
 int clab_setresuid(uid_t uid);
 int clab_setresgid(gid_t gid);
 
+// `clab exec` (clab-init --exec, single-threaded): prctl(PR_SET_DUMPABLE), pidfd_open(2),
+// close_range(3, ~0, CLOSE_RANGE_CLOEXEC), execveat(fd, "", ..., AT_EMPTY_PATH), fork(2).
+// Each returns what the syscall returns, or -1 with errno.
+int clab_set_dumpable(int dumpable);
+int clab_get_dumpable(void);
+int clab_pidfd_open(pid_t pid);
+int clab_cloexec_from(int first);
+int clab_execveat_fd(int fd, char *const argv[], char *const envp[]);
+pid_t clab_fork(void);
+// `clab-init --exec` runs from a sealed copy of itself (memfd_create, F_SEAL_*), as runc does
+// since CVE-2019-5736: a script in the container whose interpreter is /proc/self/exe makes the
+// kernel execute our binary *inside* the container, where container root can open it through
+// /proc/<pid>/exe; that must never be the host's file. Returns 0 when already running from the
+// copy, else execveat's the copy with `argv` (no return) or returns -1 with errno.
+int clab_reexec_sealed(char *const argv[]);
+
 // lgetxattr(2) (<sys/xattr.h> is not in Swift's Glibc module): returns the value's length or -1.
 long clab_lgetxattr(const char *path, const char *name, void *value, unsigned long size);
 // lsetxattr(2), likewise: returns 0 or -1 with errno.

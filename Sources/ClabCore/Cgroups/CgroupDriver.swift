@@ -155,6 +155,9 @@ public struct CgroupDriver: Sendable {
             // cpuacct too when it is its own hierarchy: it counts the CPU time `clab stats` shows.
             var controllers = Self.required
             if hierarchies["cpuacct"] != nil { controllers.append("cpuacct") }
+            // freezer too when mounted: `clab pause` (Freezer) freezes this cgroup. v2 needs
+            // none: every cgroup has cgroup.freeze.
+            if hierarchies["freezer"] != nil { controllers.append("freezer") }
             if devices {
                 guard hierarchies["devices"] != nil else {
                     throw ClabError(

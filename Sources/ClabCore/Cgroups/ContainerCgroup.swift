@@ -119,6 +119,10 @@ public struct ContainerCgroup: Sendable {
     @discardableResult
     public func remove() -> [String] {
         var removed: [String] = []
+        // A paused container's tasks would not even die of SIGKILL (v1) while frozen.
+        for dir in placement.allDirs {
+            if let freezer = Freezer(cgroupDirs: [dir]), freezer.state() != .thawed { try? freezer.thaw(timeout: 1) }
+        }
         for dir in placement.allDirs where FS.exists(dir) {
             for attempt in 0..<50 {
                 if rmdir(dir) == 0 || errno == ENOENT {

@@ -189,8 +189,10 @@ enum HardeningStage {
     /// bounding set (dropping needs CAP_SETPCAP, still held); the ambient set; capset (root's
     /// execve recomputes permitted from inheritable and bounding, both now the kept set);
     /// no_new_privs; and the seccomp filter, which needs no_new_privs (or CAP_SYS_ADMIN).
-    /// An OCI bundle (`oci`) brings its own rlimits, user and inheritable set.
-    static func lockDown(_ h: Hardening, oci: OCISetup? = nil) throws {
+    /// An OCI bundle (`oci`) brings its own rlimits, user and inheritable set. `switchUser`
+    /// (`clab exec -u`): run after the bounding set is cut, with the permitted set kept through
+    /// the uid change (PR_SET_KEEPCAPS) so capset still works, as runc does.
+    static func lockDown(_ h: Hardening, oci: OCISetup? = nil, switchUser: (() throws -> Void)? = nil) throws {
         try step(12) {
             var limit = rlimit()
             let nofile = __rlimit_resource_t(RLIMIT_NOFILE.rawValue)
@@ -213,6 +215,11 @@ enum HardeningStage {
             }
             try check(clab_ambient_clear_all(), "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)")
             if let oci { try BundleMounts.becomeUser(oci.user) }
+            if let switchUser {
+                try check(clab_set_keepcaps(1), "prctl(PR_SET_KEEPCAPS, 1)")
+                try switchUser()
+                try check(clab_set_keepcaps(0), "prctl(PR_SET_KEEPCAPS, 0)")
+            }
             let kept = Capability.mask(h.capabilities)
             try check(clab_capset(kept, kept, oci?.inheritable ?? kept), "capset")
             if h.noNewPrivileges {
