@@ -158,6 +158,28 @@ struct Lab13Tests {
         #expect(record() == nil)
     }
 
+    /// The verifier checks only clab's container; the solution's config.json is plain OCI, so
+    /// runc runs it too, with the same mount and capability sets (its cgroups go beneath this
+    /// process's own, and its state under the work directory; `runc run` deletes the container).
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/runc")))
+    func theSolutionsBundleRunsUnderRuncToo() throws {
+        defer { cleanup() }
+        let made = try script("solution.sh")
+        #expect(made.status == 0, "\(made.stdout)\(made.stderr)")
+        _ = try run("rm", "-f", "lab13")
+        try edit(
+            """
+            c["process"]["args"] = ["sh", "-c", "grep CapBnd /proc/self/status; grep ' /data ' /proc/self/mountinfo; cat /data/hello.txt"]
+            """)
+        let out = try runProcess([
+            "/usr/sbin/runc", "--root", dir + "/runc", "run", "--bundle", dir + "/bundle", "lab13-runc-\(getpid())",
+        ])
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stdout.contains("CapBnd:\t00000000a80405fb"), "\(out.stdout)")
+        #expect(out.stdout.contains(" /data ro,"), "\(out.stdout)")
+        #expect(out.stdout.contains("hello from the host"), "\(out.stdout)")
+    }
+
     /// Runs a python3 snippet on the bundle's config.json (`c`; sys.argv[1] is the bundle).
     func edit(_ code: String) throws {
         let program =
