@@ -58,8 +58,9 @@ public enum Lab13Verifier {
             r.add(
                 Property.bundleRun, false,
                 "\(name) (\(record.id)) is \(record.status.rawValue)\(record.why.map { ": \($0)" } ?? "")",
-                fix:
-                    "its command must keep running (sleep 1000): read `clab logs \(name)`, then clab rm \(name) and run the bundle again"
+                fix: record.status == .paused
+                    ? "clab unpause \(name): a frozen container is checked running"
+                    : "its command must keep running (sleep 1000): read `clab logs \(name)`, then clab rm \(name) and run the bundle again"
             )
             return skipRest("\(name) is not running")
         }
