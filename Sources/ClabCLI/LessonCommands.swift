@@ -88,11 +88,14 @@ struct ProgressCommand: ParsableCommand {
     func run() throws {
         let labs = try Lab.all()
         let progress = LabProgress(layout: global.layout)
-        let rows = Stage.all.map { stage -> Row in
-            let covering = labs.filter { $0.stageNumbers.contains(stage.number) }
+        // Every stage, then the lessons after the stages (lesson 13 on): a lab's `stages:` names them too.
+        let after = try Lesson.all().filter { $0.stage > Stage.all.count }.sorted { $0.stage < $1.stage }
+        let lessons = Stage.all.map { ($0.number, $0.title) } + after.map { ($0.stage, $0.title) }
+        let rows = lessons.map { number, title -> Row in
+            let covering = labs.filter { $0.stageNumbers.contains(number) }
             let passed = covering.map { progress.record($0.number) }.filter(\.passed)
             return Row(
-                stage: stage.number, title: stage.title, lab: (passed.first?.lab ?? covering.first?.number),
+                stage: number, title: title, lab: (passed.first?.lab ?? covering.first?.number),
                 done: !passed.isEmpty, passedAt: passed.compactMap(\.passedAt).min())
         }
         if json {

@@ -41,6 +41,7 @@ public enum LabVerifiers {
         switch lab {
         case 11: return "namespaces \(Lab11Verifier.namespaces.joined(separator: ", "))"
         case 12: return "the seccomp profile \(input.profile ?? "?")"
+        case 13: return "the container \(Lab13Verifier.name)"
         default:
             return input.pid.map { "process \($0)" } ?? input.dir.map { "directory \($0)" } ?? ""
         }
@@ -85,6 +86,7 @@ public enum LabVerifiers {
         case 9: return Lab9Verifier.verify(dir: input.dir ?? "", layouts: layouts)
         case 11: return Lab11Verifier.verify()
         case 12: return Lab12Verifier.verify(profile: input.profile ?? "", runtime: runtime)
+        case 13: return Lab13Verifier.verify(layouts: layouts)
         default: throw ClabError("lab \(lab) has no verifier yet", exitCode: 2)
         }
     }

@@ -92,8 +92,16 @@ struct Transcript: CustomStringConvertible {
     }
 
     /// The transcripts the parallel suite runs; `timed` are the ones that run alone.
-    static var all: [Transcript] { everything.filter { !$0.timing } }
-    static var timed: [Transcript] { everything.filter(\.timing) }
+    static var all: [Transcript] { selected.filter { !$0.timing } }
+    static var timed: [Transcript] { selected.filter(\.timing) }
+
+    /// CLAB_TRANSCRIPTS=13-lifecycle: only the blocks of the files whose path contains it.
+    static var selected: [Transcript] {
+        guard let only = ProcessInfo.processInfo.environment["CLAB_TRANSCRIPTS"], !only.isEmpty else {
+            return everything
+        }
+        return everything.filter { $0.file.contains(only) }
+    }
 
     static var everything: [Transcript] {
         guard let dir = try? Lesson.directory() else { return [] }
@@ -200,7 +208,9 @@ extension Timing {
 
         @Test func theCPUBlockOfLesson8IsTimed() {
             #expect(
-                Transcript.timed.contains { $0.file.hasSuffix("08-cgroups.md") && $0.command.contains("--cpus 0.5") })
+                Transcript.everything.contains {
+                    $0.timing && $0.file.hasSuffix("08-cgroups.md") && $0.command.contains("--cpus 0.5")
+                })
         }
     }
 }
