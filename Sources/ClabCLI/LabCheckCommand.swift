@@ -18,7 +18,7 @@ struct LabCheck: ParsableCommand {
     )
     var all = false
 
-    @Option(help: "The host pid of the process you made (labs 1, 7 and 8).")
+    @Option(help: "The host pid of the process you made (labs 1, 5, 7 and 8).")
     var pid: Int32?
 
     @Option(help: "The seccomp profile you wrote (lab 12).")

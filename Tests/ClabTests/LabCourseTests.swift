@@ -308,7 +308,7 @@ struct LabByHandTests {
             })
         guard let pid = initPid else { return }
         let runtime = Runtime(layout: layout, initPath: TestEnv.runtime.initPath)
-        for lab in [1, 7, 8] {
+        for lab in [1, 5, 7, 8] {
             let results = try LabVerifiers.verify(lab: lab, input: LabInput(pid: pid), runtime: runtime)
             let made = results.first { $0.property == "made by hand, not by clab" }
             #expect(made?.passed == false, "lab \(lab): \(results)")
