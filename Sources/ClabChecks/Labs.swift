@@ -24,7 +24,7 @@ public enum LabVerifiers {
     /// Labs that prove a file the learner wrote (`--profile`).
     static let profileLabs: Set<Int> = [12]
     /// Labs that read a directory the learner worked in (`--dir`).
-    static let dirLabs: Set<Int> = [9, 10]
+    static let dirLabs: Set<Int> = [9, 10, 14]
 
     public static func needsPid(lab: Int) -> Bool { pidLabs.contains(lab) }
     public static func needsProfile(lab: Int) -> Bool { profileLabs.contains(lab) }
@@ -103,6 +103,7 @@ public enum LabVerifiers {
         case 9: return Lab9Verifier.verify(dir: input.dir ?? "", layouts: layouts)
         case 10: return try Lab10Verifier.verify(pids: input.pids, dir: input.dir ?? "", layouts: layouts)
         case 11: return Lab11Verifier.verify()
+        case 14: return Lab14Verifier.verify(dir: input.dir ?? "")
         case 12: return Lab12Verifier.verify(profile: input.profile ?? "", runtime: runtime)
         default: throw ClabError("lab \(lab) has no verifier yet", exitCode: 2)
         }
