@@ -185,6 +185,19 @@ int clab_link_up(const char *ifname) {
     return rc;
 }
 
+int clab_link_flags(const char *ifname) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
+    int rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc == 0 ? (unsigned short)ifr.ifr_flags : -1;
+}
+
 int clab_ioctl_int(int fd, unsigned long request, int *value) { return ioctl(fd, request, value); }
 
 int clab_mount_setattr_recursive(const char *path, uint64_t set) {

@@ -18,13 +18,16 @@ struct LabCheck: ParsableCommand {
     )
     var all = false
 
-    @Option(help: "The host pid of the process you made (labs 1, 7 and 8).")
-    var pid: Int32?
+    @Option(help: "The host pid of the process you made (labs 1, 5, 7 and 8; lab 10: --pid A --pid B).")
+    var pid: [Int32] = []
 
     @Option(help: "The seccomp profile you wrote (lab 12).")
     var profile: String?
 
-    @Option(help: "The lab's work directory (lab 9: the overlay's layers, upper and merged directories).")
+    @Option(
+        help:
+            "The lab's work directory (lab 9: the overlay's layers, upper and merged; lab 10: site, data and the roots)."
+    )
     var dir: String?
 
     @Flag(help: "Print the results as JSON.")
@@ -36,7 +39,7 @@ struct LabCheck: ParsableCommand {
     func validate() throws {
         if all && lab != nil { throw ValidationError("give a lab number or --all, not both") }
         if !all && lab == nil { throw ValidationError("give a lab number (`clab lab list`), or --all") }
-        if all && (pid != nil || profile != nil || dir != nil) {
+        if all && (!pid.isEmpty || profile != nil || dir != nil) {
             throw ValidationError(
                 "--all checks each lab with what it finds by itself: leave out --pid, --profile and --dir")
         }
@@ -48,7 +51,7 @@ struct LabCheck: ParsableCommand {
         runtime.cgroupParent = try cgroups.resolved()
         if all { return try runAll(runtime) }
         let lab = try Lab.numbered(lab ?? 0)
-        let input = LabInput(pid: pid, profile: profile, dir: dir)
+        let input = LabInput(profile: profile, dir: dir, pids: pid)
         let results = try LabVerifiers.verify(lab: lab.number, input: input, runtime: runtime)
         let failed = results.filter { !$0.passed }
         let record = try? record(lab, results, runtime.layout)

@@ -71,11 +71,11 @@ public struct ProcessInspector {
         return (result.status, result.output.split(separator: "\n").first.map(String.init) ?? "")
     }
 
-    func probe(_ what: String) throws -> (status: Int32, output: String) {
+    func probe(_ what: String, _ arguments: String...) throws -> (status: Int32, output: String) {
         guard access(initPath, X_OK) == 0 else {
             throw ClabError("\(initPath) is missing: clab-init must be installed beside clab (make install)")
         }
-        return try Host.run([initPath, "--probe", what, "\(pid)"])
+        return try Host.run([initPath, "--probe", what, "\(pid)"] + arguments, timeout: 10)
     }
 }
 

@@ -6,22 +6,25 @@ public struct LabInput: Sendable {
     public var pid: Int32?
     public var profile: String?
     public var dir: String?
+    /// Every --pid given, in order (lab 10 inspects two processes; `pid` is the first).
+    public var pids: [Int32]
 
-    public init(pid: Int32? = nil, profile: String? = nil, dir: String? = nil) {
-        self.pid = pid
+    public init(pid: Int32? = nil, profile: String? = nil, dir: String? = nil, pids: [Int32]? = nil) {
+        self.pid = pid ?? pids?.first
         self.profile = profile
         self.dir = dir
+        self.pids = pids ?? pid.map { [$0] } ?? []
     }
 }
 
 /// The verifier of each lab, by number.
 public enum LabVerifiers {
     /// Labs that inspect a process the learner started (`--pid`).
-    static let pidLabs: Set<Int> = [1, 7, 8]
+    static let pidLabs: Set<Int> = [1, 5, 7, 8, 10]
     /// Labs that prove a file the learner wrote (`--profile`).
     static let profileLabs: Set<Int> = [12]
     /// Labs that read a directory the learner worked in (`--dir`).
-    static let dirLabs: Set<Int> = [9]
+    static let dirLabs: Set<Int> = [9, 10, 14]
 
     public static func needsPid(lab: Int) -> Bool { pidLabs.contains(lab) }
     public static func needsProfile(lab: Int) -> Bool { profileLabs.contains(lab) }
@@ -32,7 +35,8 @@ public enum LabVerifiers {
 
     /// " --pid PID", " --profile FILE", " --dir DIR" or "": how to call `clab lab check N`.
     public static func argumentsUsage(lab: Int) -> String {
-        needsPid(lab: lab)
+        if lab == 10 { return " --pid A --pid B --dir DIR" }
+        return needsPid(lab: lab)
             ? " --pid PID" : needsProfile(lab: lab) ? " --profile FILE" : needsDir(lab: lab) ? " --dir DIR" : ""
     }
 
@@ -41,6 +45,8 @@ public enum LabVerifiers {
         switch lab {
         case 11: return "namespaces \(Lab11Verifier.namespaces.joined(separator: ", "))"
         case 12: return "the seccomp profile \(input.profile ?? "?")"
+        case 10:
+            return "processes \(input.pids.map(String.init).joined(separator: " and ")), directory \(input.dir ?? "?")"
         case 13: return "the container \(Lab13Verifier.name)"
         default:
             return input.pid.map { "process \($0)" } ?? input.dir.map { "directory \($0)" } ?? ""
@@ -78,13 +84,27 @@ public enum LabVerifiers {
             input.dir != nil, needsDir(lab: lab),
             missing: "lab \(lab) reads the directory you worked in: give it with --dir DIR (`clab lab show \(lab)`)",
             extra: "lab \(lab) takes no --dir (you gave \(input.dir ?? "")): run \(usage)")
+        let wanted = lab == 10 ? 2 : needsPid(lab: lab) ? 1 : 0
+        if input.pids.count > 1 && input.pids.count != wanted {
+            throw ClabError(
+                "lab \(lab) inspects \(wanted == 2 ? "two processes" : "one process"), you gave \(input.pids.count) --pid: run \(usage)",
+                exitCode: 2)
+        }
+        if wanted == 2 && input.pids.count != 2 {
+            throw ClabError(
+                "lab \(lab) inspects your two containers: give both host pids, --pid A --pid B (`clab lab show \(lab)`)",
+                exitCode: 2)
+        }
         let layouts = ClabMade.layouts(runtime.layout)
         switch lab {
         case 1: return try Lab1Verifier.verify(pid: input.pid ?? 0, layouts: layouts)
+        case 5: return try Lab5Verifier.verify(pid: input.pid ?? 0, layouts: layouts)
         case 7: return try Lab7Verifier.verify(pid: input.pid ?? 0, layouts: layouts)
         case 8: return try Lab8Verifier.verify(pid: input.pid ?? 0, layouts: layouts)
         case 9: return Lab9Verifier.verify(dir: input.dir ?? "", layouts: layouts)
+        case 10: return try Lab10Verifier.verify(pids: input.pids, dir: input.dir ?? "", layouts: layouts)
         case 11: return Lab11Verifier.verify()
+        case 14: return Lab14Verifier.verify(dir: input.dir ?? "")
         case 12: return Lab12Verifier.verify(profile: input.profile ?? "", runtime: runtime)
         case 13: return Lab13Verifier.verify(layouts: layouts)
         default: throw ClabError("lab \(lab) has no verifier yet", exitCode: 2)

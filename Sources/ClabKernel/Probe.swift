@@ -15,11 +15,26 @@ import Glibc
 /// root holds, nothing of the host's), then enters the mount namespace and does the work.
 public enum ProbeProcess {
     public static func main(_ args: [String]) -> Never {
-        guard args.count == 2, let pid = Int32(args[1]), pid > 0 else {
-            fail("usage: clab-init --probe mountinfo|breakout PID")
+        let arity = ["write": 4, "read": 3, "remove": 3]
+        guard args.count == (arity[args.first ?? ""] ?? 2), let pid = Int32(args[1]), pid > 0 else {
+            fail(
+                "usage: clab-init --probe mountinfo|breakout|sysvipc|links PID, --probe write PID PATH TEXT, --probe read|remove PID PATH"
+            )
         }
         do {
             switch args[0] {
+            case "sysvipc":
+                // /proc/sysvipc/shm lists the IPC namespace of the process that opens it, not of
+                // the /proc it is reached through: /proc/PID/root/proc/sysvipc/shm read from the
+                // host shows the host's segments. So the probe joins the namespace, then opens it.
+                let target = try ProbeTarget(pid: pid)
+                try target.enterOnly("ipc", Int32(CLONE_NEWIPC))
+                try FS.writeAll(1, try readAll(at: target.procFD, "sysvipc/shm"), what: "stdout")
+                exit(0)
+            case "links":
+                exit(try links(pid: pid))
+            case "write", "read", "remove":
+                exit(try file(args[0], pid: pid, path: args[2], text: args.count > 3 ? args[3] : ""))
             case "mountinfo":
                 let target = try ProbeTarget(pid: pid)
                 try target.enter()
@@ -31,7 +46,9 @@ public enum ProbeProcess {
             case "breakout":
                 exit(try breakout(pid: pid))
             default:
-                fail("clab-init --probe: unknown probe '\(args[0])' (mountinfo or breakout)")
+                fail(
+                    "clab-init --probe: unknown probe '\(args[0])' (mountinfo, breakout, sysvipc, links, write, read, remove)"
+                )
             }
         } catch {
             fail("probe \(args[0]) of process \(pid): \(error)")
@@ -76,6 +93,81 @@ public enum ProbeProcess {
             "escaped: '..' climbed out of the container's root to \(isHost ? "the host's root" : "a directory outside it") (\(place(after))); it holds:\(listing())\n"
         )
         return 0
+    }
+
+    /// Every network device of the target's network namespace with its flags, "lo 0x49" a line:
+    /// the names from its /proc/net/dev, the flags by SIOCGIFFLAGS on a socket made after joining
+    /// it (a socket belongs to the namespace its creator was in).
+    static func links(pid: Int32) throws -> Int32 {
+        let target = try ProbeTarget(pid: pid)
+        try target.enterOnly("net", Int32(CLONE_NEWNET))
+        let dev = String(decoding: try readAll(at: target.procFD, "thread-self/net/dev"), as: UTF8.self)
+        var out = ""
+        for line in dev.split(separator: "\n").dropFirst(2) {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let name = line[..<colon].trimmingPrefix(while: { $0 == " " })
+            let flags = clab_link_flags(String(name))
+            out += flags < 0 ? "\(name) ?\(errnoDescription(errno))\n" : "\(name) \(flags)\n"
+        }
+        try say(out)
+        return 0
+    }
+
+    /// write: create PATH (it must not exist) holding TEXT; read: print PATH (a regular file, at
+    /// most 4 KiB); remove: unlink PATH. PATH is resolved inside the target's root and mount
+    /// namespace, following no symlink: what the target itself would reach, never the host's own
+    /// view. A target in the host's mount namespace is refused. Exit 0: done; 1: the kernel
+    /// refused (the errno is printed: EROFS is what a read-only mount answers); 2: not tried.
+    static func file(_ op: String, pid: Int32, path: String, text: String) throws -> Int32 {
+        let target = try ProbeTarget(pid: pid)
+        guard target.mountNS != nil else {
+            fail("process \(pid) shares the host's mount namespace: the probe writes only inside a container's own")
+        }
+        try target.enter()
+        try check(fchdir(target.rootFD), "fchdir /proc/\(pid)/root")
+        try check(chroot("."), "chroot /proc/\(pid)/root")
+        let resolve = UInt64(CLAB_RESOLVE_IN_ROOT | CLAB_RESOLVE_NO_SYMLINKS | CLAB_RESOLVE_NO_MAGICLINKS)
+        func refused(_ call: String) throws -> Int32 {
+            let err = errno
+            try say("\(call) \(path): \(errnoName(err)) (\(errnoDescription(err)))\n")
+            return 1
+        }
+        switch op {
+        case "write":
+            let fd = clab_openat2(target.rootFD, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, resolve)
+            guard fd >= 0 else { return try refused("open") }
+            defer { close(fd) }
+            try FS.writeAll(fd, Array(text.utf8), what: path)
+            try say("wrote \(path)\n")
+        case "read":
+            let fd = clab_openat2(target.rootFD, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, resolve)
+            guard fd >= 0 else { return try refused("open") }
+            defer { close(fd) }
+            var st = stat()
+            guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { fail("\(path) is not a regular file") }
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            guard n >= 0 else { return try refused("read") }
+            try FS.writeAll(1, Array(buffer[0..<n]), what: "stdout")
+        default:
+            let slash = path.lastIndex(of: "/")
+            let dir = slash.map { String(path[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? "."
+            let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+            let dirFD = clab_openat2(target.rootFD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, resolve)
+            guard dirFD >= 0 else { return try refused("open") }
+            defer { close(dirFD) }
+            guard unlinkat(dirFD, name, 0) == 0 else { return try refused("unlink") }
+            try say("removed \(path)\n")
+        }
+        return 0
+    }
+
+    static func errnoName(_ err: Int32) -> String {
+        let names: [Int32: String] = [
+            EROFS: "EROFS", EACCES: "EACCES", EPERM: "EPERM", ENOENT: "ENOENT", EEXIST: "EEXIST",
+            ENOTDIR: "ENOTDIR", ELOOP: "ELOOP", EXDEV: "EXDEV", ENOSPC: "ENOSPC", EISDIR: "EISDIR",
+        ]
+        return names[err] ?? "errno \(err)"
     }
 
     /// A directory just below the root to chroot into: an existing one, so nothing is written in
@@ -190,16 +282,29 @@ struct ProbeTarget {
         return id
     }
 
-    /// Host credentials go first: no supplementary groups, then (when the target has a user
-    /// namespace of its own) its namespace and its root's ids; then its mount namespace, which
-    /// also makes the namespace's root our root and working directory.
-    func enter() throws {
+    /// Host credentials and the user namespace as in enter(), then the target's namespace of
+    /// this kind (ipc, net) when it has its own; sharing ours, there is nothing to join.
+    func enterOnly(_ kind: String, _ flag: Int32) throws {
+        let theirs = try Self.own(procFD, pid, kind)
+        defer { if let theirs { close(theirs) } }
+        try enterUser()
+        if let theirs { try check(clab_setns(theirs, flag), "setns \(kind)") }
+    }
+
+    func enterUser() throws {
         try check(setgroups(0, nil), "setgroups")
         if let userNS {
             try check(clab_setns(userNS, Int32(CLONE_NEWUSER)), "setns user")
             try check(clab_setresgid(insideGID), "setresgid \(insideGID)")
             try check(clab_setresuid(insideUID), "setresuid \(insideUID)")
         }
+    }
+
+    /// Host credentials go first: no supplementary groups, then (when the target has a user
+    /// namespace of its own) its namespace and its root's ids; then its mount namespace, which
+    /// also makes the namespace's root our root and working directory.
+    func enter() throws {
+        try enterUser()
         if let mountNS { try check(clab_setns(mountNS, Int32(CLONE_NEWNS)), "setns mnt") }
     }
 }

@@ -308,12 +308,15 @@ struct LabByHandTests {
             })
         guard let pid = initPid else { return }
         let runtime = Runtime(layout: layout, initPath: TestEnv.runtime.initPath)
-        for lab in [1, 7, 8] {
+        for lab in [1, 5, 7, 8] {
             let results = try LabVerifiers.verify(lab: lab, input: LabInput(pid: pid), runtime: runtime)
             let made = results.first { $0.property == "made by hand, not by clab" }
             #expect(made?.passed == false, "lab \(lab): \(results)")
             #expect(made?.fix?.contains("not `clab step`") == true)
         }
+        let lab10 = try LabVerifiers.verify(
+            lab: 10, input: LabInput(dir: "/tmp/clab-tests-byhand-\(getpid())", pids: [pid, pid]), runtime: runtime)
+        #expect(lab10.first?.property == "made by hand, not by clab" && lab10.first?.passed == false, "\(lab10)")
         // Lab 1's other properties hold for clab's stage-8 container: only the origin fails it.
         let lab1 = try LabVerifiers.verify(lab: 1, input: LabInput(pid: pid), runtime: runtime)
         #expect(lab1.filter { !$0.passed }.map(\.property) == ["made by hand, not by clab"], "\(lab1)")

@@ -44,6 +44,8 @@ int clab_capset(uint64_t effective, uint64_t permitted, uint64_t inheritable);
 // seccomp(SECCOMP_SET_MODE_FILTER, 0, {count, filter}): `filter` is `count` struct sock_filter.
 int clab_seccomp_install(const void *filter, unsigned short count);
 int clab_link_up(const char *ifname);
+// SIOCGIFFLAGS: the device's IFF_* flags in the caller's network namespace, or -1 with errno.
+int clab_link_flags(const char *ifname);
 int clab_ioctl_int(int fd, unsigned long request, int *value);
 
 // mount_setattr(2) on `path` and every mount below it: set these MOUNT_ATTR_* flags.

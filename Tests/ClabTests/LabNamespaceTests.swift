@@ -1,0 +1,71 @@
+import ClabChecks
+import ClabCore
+import Foundation
+import Glibc
+import Testing
+
+/// Lab 5: IPC and network namespaces by hand. The reference solution passes; the bad attempt
+/// (`unshare --net` alone) fails on the IPC properties with the fix; a probe that cannot enter
+/// the namespaces is a failure with its reason, never a pass.
+@Suite("lab 5 · IPC and network namespaces by hand", needsRoot, .serialized)
+struct Lab5Tests {
+    func start(_ script: String) throws -> Int32 {
+        let out = try labScript(5, script)
+        let pid = Int32(out.stdout.trimmed)
+        #expect(out.status == 0 && pid != nil, "\(script): \(out.stdout)\(out.stderr)")
+        return pid ?? -1
+    }
+
+    @Test func solutionPasses() throws {
+        let pid = try start("solution.sh")
+        defer { killAndWaitForExit([pid]) }
+        let out = try clab("lab", "check", "5", "--pid", "\(pid)")
+        #expect(out.status == 0, "\(out.stdout)\(out.stderr)")
+        #expect(out.stdout.contains("all 8 properties hold: lab 5 done"), "\(out.stdout)")
+        #expect(out.stdout.contains("(read from inside its IPC namespace): 1 segment"), "\(out.stdout)")
+    }
+
+    @Test func badAttemptFailsWithATeachingMessage() throws {
+        let pid = try start("bad-attempt.sh")
+        defer {
+            // The bad attempt's segment is in the host's IPC namespace: remove it.
+            let out = try? labScript(5, "bad-attempt.sh", "cleanup", "\(pid)")
+            #expect(out?.status == 0)
+        }
+        let failed = failedProperties(try LabVerifiers.verify(lab: 5, input: LabInput(pid: pid)))
+        #expect(
+            Set(failed.keys) == [
+                "own IPC namespace", "a System V shared memory segment in its namespace",
+                "the host does not see its segment",
+            ], "\(failed)")
+        #expect(failed["the host does not see its segment"]?.contains("its segments are the host's") == true)
+        #expect(
+            failed["the host does not see its segment"]?.contains("unshare --ipc, then ipcmk -M 4096 inside") == true)
+    }
+
+    /// A user namespace without maps: the probe cannot become its root, so it cannot join the
+    /// IPC and network namespaces. Those properties are "not checked", failures, not passes.
+    @Test func aProbeThatCannotRunIsAFailure() throws {
+        let out = try runProcess(
+            [
+                "/bin/sh", "-c",
+                "unshare --user --ipc --net sleep 60 </dev/null >/dev/null 2>&1 & echo $!",
+            ])
+        let pid = Int32(out.stdout.trimmed) ?? -1
+        defer { killAndWaitForExit([pid]) }
+        #expect(eventually { FS.read("/proc/\(pid)/comm")?.trimmed == "sleep" })
+        let results = try LabVerifiers.verify(lab: 5, input: LabInput(pid: pid))
+        for property in ["a System V shared memory segment in its namespace", "lo is up"] {
+            let r = results.first { $0.property == property }
+            #expect(r?.passed == false, "\(property): \(results)")
+            #expect(r?.evidence.hasPrefix("not checked: ") == true, "\(property): \(r?.evidence ?? "")")
+        }
+        #expect(results.first { $0.property == "own IPC namespace" }?.passed == true)
+    }
+
+    @Test func theHostItselfFailsEveryNamespaceProperty() throws {
+        let results = try LabVerifiers.verify(lab: 5, input: LabInput(pid: getpid()))
+        #expect(results.filter { !$0.passed }.count == 7, "\(results)")
+        #expect(results.first { $0.property == "lo is up" }?.fix?.contains("that is the host's lo") == true)
+    }
+}
