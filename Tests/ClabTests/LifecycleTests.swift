@@ -215,11 +215,18 @@ struct DetachedLifecycleTests {
         #expect(run.status == 127 && run.stdout == "", "\(run)")
         #expect(run.stderr.contains("no-such-command") && run.stderr.split(separator: "\n").count == 1)
         let after = (try? FileManager.default.contentsOfDirectory(atPath: TestEnv.layout.containersDir)) ?? []
-        // Other tests start containers meanwhile: only this one's (by name, or no state yet) count.
-        let ours = Set(after).subtracting(before).filter {
-            let state = ContainerState.load(TestEnv.layout.containerDir($0) + "/state.json")
-            return state == nil || state?.name == name
+        // Other tests start containers meanwhile: only this one's count. A directory with no
+        // state yet may be another test's between its mkdir and its state file: give it a moment.
+        func state(_ id: String) -> ContainerState? {
+            ContainerState.load(TestEnv.layout.containerDir(id) + "/state.json")
         }
+        var fresh = Set(after).subtracting(before)
+        for _ in 0..<20 where fresh.contains(where: { state($0) == nil && FS.exists(TestEnv.layout.containerDir($0)) })
+        {
+            usleep(100_000)
+        }
+        fresh = fresh.filter { FS.exists(TestEnv.layout.containerDir($0)) }
+        let ours = fresh.filter { state($0) == nil || state($0)?.name == name }
         #expect(ours.isEmpty, "\(ours)")
         #expect(try clab("ps", "-a").stdout.contains(name) == false)
     }

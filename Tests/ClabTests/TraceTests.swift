@@ -121,9 +121,10 @@ struct TraceHostTests {
     }
 
     @Test func attachesToARunningProcessAndItsChildren() throws {
-        // A shell that waits half a second, then becomes cat: attach while it waits.
+        // A shell that waits, then becomes cat: attach while it waits (two seconds: loading the
+        // BPF program on a loaded 2-core machine took more than the half second this had).
         let started = try runProcess([
-            "/bin/sh", "-c", "sh -c 'sleep 0.5; exec cat /etc/hostname' >/dev/null 2>&1 </dev/null & echo $!",
+            "/bin/sh", "-c", "sh -c 'sleep 2; exec cat /etc/hostname' >/dev/null 2>&1 </dev/null & echo $!",
         ])
         let pid = started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let file = TestEnv.root + "/trace-pid-\(UUID().uuidString.prefix(8)).jsonl"
