@@ -43,6 +43,7 @@ public enum LabVerifiers {
     /// What `clab lab check` looked at, for its heading.
     public static func subject(lab: Int, input: LabInput) -> String {
         switch lab {
+        case 6: return "namespaces \(Lab6Verifier.namespaces.joined(separator: ", "))"
         case 11: return "namespaces \(Lab11Verifier.namespaces.joined(separator: ", "))"
         case 12: return "the seccomp profile \(input.profile ?? "?")"
         case 10:
@@ -100,6 +101,7 @@ public enum LabVerifiers {
         case 1: return try Lab1Verifier.verify(pid: input.pid ?? 0, layouts: layouts)
         case 3: return try Lab3Verifier.verify(pid: input.pid ?? 0, layouts: layouts)
         case 5: return try Lab5Verifier.verify(pid: input.pid ?? 0, layouts: layouts)
+        case 6: return Lab6Verifier.verify(layouts: layouts, initPath: runtime.initPath)
         case 7: return try Lab7Verifier.verify(pid: input.pid ?? 0, layouts: layouts)
         case 8: return try Lab8Verifier.verify(pid: input.pid ?? 0, layouts: layouts)
         case 9: return Lab9Verifier.verify(dir: input.dir ?? "", layouts: layouts)

@@ -161,7 +161,7 @@ extension ProbeProcess {
         if bound < 0 {
             let err = errno
             try say(
-                "\(args[1]) cannot receive on \(args[2]): bind: \(errnoDescription(err))\(err == EADDRNOTAVAIL ? " (no interface there holds \(args[2]))" : "")\n"
+                "\(args[1]) cannot receive on \(args[2]): bind: \(errnoDescription(err))\(err == EADDRNOTAVAIL ? " (no interface there that is up holds \(args[2]))" : "")\n"
             )
             return 1
         }
@@ -186,7 +186,7 @@ extension ProbeProcess {
             return 1
         }
         var waited: Int32 = 0
-        while waited < 2000 {
+        while waited < 1500 {
             var p = pollfd(fd: receiver, events: Int16(POLLIN), revents: 0)
             let ready = poll(&p, 1, 100)
             waited += 100
@@ -211,7 +211,7 @@ extension ProbeProcess {
             return 0
         }
         try say(
-            "lost: \(args[0]) sent a datagram to \(args[2]) port \(UInt16(bigEndian: local.sin_port)); \(args[1]) did not receive it within 2 s\n"
+            "lost: \(args[0]) sent a datagram to \(args[2]) port \(UInt16(bigEndian: local.sin_port)); \(args[1]) did not receive it within 1.5 s\n"
         )
         return 1
     }

@@ -317,6 +317,13 @@ struct LabByHandTests {
         // Lab 3 makes no orphan in clab's container: a zombie would stay there until it ends.
         let lab3 = try LabVerifiers.verify(lab: 3, input: LabInput(pid: pid), runtime: runtime)
         #expect(lab3.first { $0.property == "it reaps orphans" }?.evidence.contains("makes no orphan") == true)
+        // A clab container's network namespace, named lab6-a (`ip netns attach lab6-a PID`), is
+        // not lab 6's work. Judged on the inode the name would resolve to: the lab 6 suite owns
+        // the real names, and suites run in parallel.
+        let netns = try #require(Host.namespaceID(pid: "\(pid)", .net).flatMap { UInt($0.filter(\.isNumber)) })
+        let lab6 = Lab6Verifier.byHand(["lab6-a": netns], layouts: [layout])
+        #expect(
+            !lab6.passed && lab6.evidence.contains("lab6-a is the network namespace of clab's container"), "\(lab6)")
         let lab10 = try LabVerifiers.verify(
             lab: 10, input: LabInput(dir: "/tmp/clab-tests-byhand-\(getpid())", pids: [pid, pid]), runtime: runtime)
         #expect(lab10.first?.property == "made by hand, not by clab" && lab10.first?.passed == false, "\(lab10)")
