@@ -60,12 +60,15 @@ public enum Lab3Verifier {
         } else {
             let tried = try p.probe("orphan")
             let said = tried.output.trimmed
+            let zombies = Self.zombieChildren(of: pid)
+            let now =
+                "; zombies among its children now (/proc/\(pid)/task/*/children): \(zombies.isEmpty ? "none" : zombies.map(String.init).joined(separator: " "))"
             switch tried.status {
-            case 0: r.add(reaps, true, "the verifier made an orphan in its namespace: \(said)", fix: "")
+            case 0: r.add(reaps, true, "the verifier made an orphan in its namespace: \(said)\(now)", fix: "")
             case 1:
                 r.add(
                     reaps, false,
-                    "the verifier made an orphan in its namespace: \(said); it stays until your PID 1 ends",
+                    "the verifier made an orphan in its namespace: \(said)\(now); they stay until your PID 1 ends",
                     fix:
                         "PID 1 must wait(2) for every child, its own and the orphans the kernel hands it: run a loop that waits, in sh: while :; do sleep 1 & wait; done (sleep, or any program that never calls wait, only collects zombies)"
                 )
@@ -76,5 +79,15 @@ public enum Lab3Verifier {
             }
         }
         return r.results
+    }
+
+    /// The host pids of `pid`'s children that are zombies (state Z), from every thread's
+    /// children list.
+    static func zombieChildren(of pid: Int32) -> [Int32] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        let children = tasks.flatMap { task in
+            (FS.read("/proc/\(pid)/task/\(task)/children") ?? "").split(separator: " ").compactMap { Int32($0) }
+        }
+        return children.filter { Host.status(pid: "\($0)")?["State"]?.hasPrefix("Z") == true }.sorted()
     }
 }

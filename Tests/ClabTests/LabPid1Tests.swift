@@ -33,6 +33,7 @@ struct Lab3Tests {
         #expect(out.status == 0, "\(out.stdout)\(out.stderr)")
         #expect(out.stdout.contains("all 5 properties hold: lab 3 done"), "\(out.stdout)")
         #expect(out.stdout.contains("was adopted by PID 1 and reaped within"), "\(out.stdout)")
+        #expect(out.stdout.contains("zombies among its children now (/proc/\(pid)/task/*/children): none"))
         // The probe left nothing: PID 1's children are its own sleeps, none a zombie.
         let left = children(of: pid)
         #expect(left.allSatisfy { $0.state != "Z" && FS.read("/proc/\($0.pid)/comm")?.trimmed == "sleep" }, "\(left)")
@@ -58,6 +59,10 @@ struct Lab3Tests {
         // What stays is the zombie sleep would not collect: no process of the probe runs.
         let left = children(of: pid)
         #expect(left.count == 1 && left.first?.state == "Z", "\(left)")
+        #expect(
+            reaps?.evidence.contains(
+                "zombies among its children now (/proc/\(pid)/task/*/children): \(left.first?.pid ?? 0)")
+                == true, "\(reaps?.evidence ?? "")")
         // It goes with its PID 1: the kernel reaps a dying namespace.
         killAndWaitForExit([pid])
         if let zombie = left.first?.pid {
