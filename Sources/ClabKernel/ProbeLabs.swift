@@ -38,8 +38,13 @@ extension ProbeProcess {
             // Nothing of ours may hold the caller's output pipe open: only the report pipe.
             close(fds[0])
             for fd: Int32 in 0...2 { close(fd) }
+            // Not dumpable: the namespace's root, which the orphan's ids become, cannot ptrace
+            // it (its memory belongs to the host's user namespace, where that root holds nothing).
+            _ = clab_set_dumpable(0)
             // The target's user namespace and its root's ids: none of the host's credentials.
             guard (try? target.enterUser()) != nil else { _exit(3) }
+            // What the orphan does not need, it does not hold: the target's root and namespaces.
+            for fd in [target.rootFD, target.userNS, target.mountNS].compactMap({ $0 }) { close(fd) }
             let grandchild = clab_fork()
             if grandchild == 0 { orphanBody(procFD: target.procFD, report: fds[1]) }
             _exit(grandchild > 0 ? 0 : 4)
@@ -96,6 +101,8 @@ extension ProbeProcess {
         let stat = (try? readAll(at: procFD, "\(hostPid)/stat")).map { String(decoding: $0, as: UTF8.self) } ?? ""
         let after = stat.lastIndex(of: ")").map { stat[$0...].split(separator: " ") } ?? []
         let start = after.count > 20 ? String(after[20]) : "?"
+        // The host's /proc is not the orphan's to keep while its new parent looks on.
+        close(procFD)
         var adopted = false
         for _ in 0..<2000 {
             if getppid() == 1 {
