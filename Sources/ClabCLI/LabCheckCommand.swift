@@ -18,7 +18,7 @@ struct LabCheck: ParsableCommand {
     )
     var all = false
 
-    @Option(help: "The host pid of the process you made (labs 1, 5, 7 and 8; lab 10: --pid A --pid B).")
+    @Option(help: "The host pid of the process you made (labs 1, 3, 5, 7 and 8; lab 10: --pid A --pid B).")
     var pid: [Int32] = []
 
     @Option(help: "The seccomp profile you wrote (lab 12).")

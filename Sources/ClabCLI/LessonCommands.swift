@@ -24,7 +24,7 @@ struct LessonsCommand: ParsableCommand {
             let file = lesson.map { "lessons/" + Path.basename($0.path) } ?? "(no lesson yet)"
             let read = lesson?.minutes.map { "\($0)m" } ?? ""
             let labTime = lesson?.labMinutes.map { "\($0)m" } ?? ""
-            let lab = labs.first { $0.stageNumbers.contains(number) }.map { "lab \($0.number)" } ?? "no lab yet"
+            let lab = Lab.mostSpecific(labs, covering: number).map { "lab \($0.number)" } ?? "no lab yet"
             print(
                 "\(mark) \(pad("\(number)", 3))\(pad(title, 30))\(pad(read, 6))\(pad(labTime, 6))\(pad(file, 24))\(lab)"
             )
@@ -95,7 +95,8 @@ struct ProgressCommand: ParsableCommand {
             let covering = labs.filter { $0.stageNumbers.contains(number) }
             let passed = covering.map { progress.record($0.number) }.filter(\.passed)
             return Row(
-                stage: number, title: title, lab: (passed.first?.lab ?? covering.first?.number),
+                stage: number, title: title,
+                lab: (passed.first?.lab ?? Lab.mostSpecific(covering, covering: number)?.number),
                 done: !passed.isEmpty, passedAt: passed.compactMap(\.passedAt).min())
         }
         if json {
@@ -113,5 +114,13 @@ struct ProgressCommand: ParsableCommand {
         print(
             "\n\(done) of \(rows.count) lessons done (a lesson is done when a lab covering it passed: `clab lab check N`)."
         )
+    }
+}
+
+extension Lab {
+    /// The lab to point a lesson's reader to: of the labs covering its stage, the one that
+    /// covers the fewest stages (lab 3 for lesson 3, not lab 1's stages 1-4), the first on a tie.
+    static func mostSpecific(_ labs: [Lab], covering stage: Int) -> Lab? {
+        labs.filter { $0.stageNumbers.contains(stage) }.min { $0.stageNumbers.count < $1.stageNumbers.count }
     }
 }

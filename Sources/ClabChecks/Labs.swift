@@ -20,7 +20,7 @@ public struct LabInput: Sendable {
 /// The verifier of each lab, by number.
 public enum LabVerifiers {
     /// Labs that inspect a process the learner started (`--pid`).
-    static let pidLabs: Set<Int> = [1, 5, 7, 8, 10]
+    static let pidLabs: Set<Int> = [1, 3, 5, 7, 8, 10]
     /// Labs that prove a file the learner wrote (`--profile`).
     static let profileLabs: Set<Int> = [12]
     /// Labs that read a directory the learner worked in (`--dir`).
@@ -43,6 +43,7 @@ public enum LabVerifiers {
     /// What `clab lab check` looked at, for its heading.
     public static func subject(lab: Int, input: LabInput) -> String {
         switch lab {
+        case 6: return "namespaces \(Lab6Verifier.namespaces.joined(separator: ", "))"
         case 11: return "namespaces \(Lab11Verifier.namespaces.joined(separator: ", "))"
         case 12: return "the seccomp profile \(input.profile ?? "?")"
         case 10:
@@ -98,7 +99,9 @@ public enum LabVerifiers {
         let layouts = ClabMade.layouts(runtime.layout)
         switch lab {
         case 1: return try Lab1Verifier.verify(pid: input.pid ?? 0, layouts: layouts)
+        case 3: return try Lab3Verifier.verify(pid: input.pid ?? 0, layouts: layouts)
         case 5: return try Lab5Verifier.verify(pid: input.pid ?? 0, layouts: layouts)
+        case 6: return Lab6Verifier.verify(layouts: layouts, initPath: runtime.initPath)
         case 7: return try Lab7Verifier.verify(pid: input.pid ?? 0, layouts: layouts)
         case 8: return try Lab8Verifier.verify(pid: input.pid ?? 0, layouts: layouts)
         case 9: return Lab9Verifier.verify(dir: input.dir ?? "", layouts: layouts)

@@ -15,10 +15,13 @@ import Glibc
 /// root holds, nothing of the host's), then enters the mount namespace and does the work.
 public enum ProbeProcess {
     public static func main(_ args: [String]) -> Never {
+        if args.first == "udp" {
+            do { exit(try udp(Array(args.dropFirst()))) } catch { fail("probe udp: \(error)") }
+        }
         let arity = ["write": 4, "read": 3, "remove": 3]
         guard args.count == (arity[args.first ?? ""] ?? 2), let pid = Int32(args[1]), pid > 0 else {
             fail(
-                "usage: clab-init --probe mountinfo|breakout|sysvipc|links PID, --probe write PID PATH TEXT, --probe read|remove PID PATH"
+                "usage: clab-init --probe mountinfo|breakout|sysvipc|links|orphan PID, --probe write PID PATH TEXT, --probe read|remove PID PATH, --probe udp NSFILE_A NSFILE_B ADDRESS"
             )
         }
         do {
@@ -33,6 +36,8 @@ public enum ProbeProcess {
                 exit(0)
             case "links":
                 exit(try links(pid: pid))
+            case "orphan":
+                exit(try orphan(pid: pid))
             case "write", "read", "remove":
                 exit(try file(args[0], pid: pid, path: args[2], text: args.count > 3 ? args[3] : ""))
             case "mountinfo":
@@ -47,7 +52,7 @@ public enum ProbeProcess {
                 exit(try breakout(pid: pid))
             default:
                 fail(
-                    "clab-init --probe: unknown probe '\(args[0])' (mountinfo, breakout, sysvipc, links, write, read, remove)"
+                    "clab-init --probe: unknown probe '\(args[0])' (mountinfo, breakout, sysvipc, links, orphan, udp, write, read, remove)"
                 )
             }
         } catch {

@@ -273,7 +273,7 @@ struct Lab9Tests {
 }
 
 /// "By hand" means by hand: a container clab made, which has every namespace, map and cgroup
-/// lab 1, 7 and 8 ask for, fails each of them on "made by hand, not by clab"; and a kept
+/// lab 1, 3, 7 and 8 ask for, fails each of them on "made by hand, not by clab"; and a kept
 /// container's writable layer is not lab 9's work.
 @Suite("labs · clab's own containers are not the learner's work", needsRoot, .serialized)
 struct LabByHandTests {
@@ -308,12 +308,22 @@ struct LabByHandTests {
             })
         guard let pid = initPid else { return }
         let runtime = Runtime(layout: layout, initPath: TestEnv.runtime.initPath)
-        for lab in [1, 5, 7, 8] {
+        for lab in [1, 3, 5, 7, 8] {
             let results = try LabVerifiers.verify(lab: lab, input: LabInput(pid: pid), runtime: runtime)
             let made = results.first { $0.property == "made by hand, not by clab" }
             #expect(made?.passed == false, "lab \(lab): \(results)")
             #expect(made?.fix?.contains("not `clab step`") == true)
         }
+        // Lab 3 makes no orphan in clab's container: a zombie would stay there until it ends.
+        let lab3 = try LabVerifiers.verify(lab: 3, input: LabInput(pid: pid), runtime: runtime)
+        #expect(lab3.first { $0.property == "it reaps orphans" }?.evidence.contains("makes no orphan") == true)
+        // A clab container's network namespace, named lab6-a (`ip netns attach lab6-a PID`), is
+        // not lab 6's work. Judged on the inode the name would resolve to: the lab 6 suite owns
+        // the real names, and suites run in parallel.
+        let netns = try #require(Host.namespaceID(pid: "\(pid)", .net).flatMap { UInt($0.filter(\.isNumber)) })
+        let lab6 = Lab6Verifier.byHand(["lab6-a": netns], layouts: [layout])
+        #expect(
+            !lab6.passed && lab6.evidence.contains("lab6-a is the network namespace of clab's container"), "\(lab6)")
         let lab10 = try LabVerifiers.verify(
             lab: 10, input: LabInput(dir: "/tmp/clab-tests-byhand-\(getpid())", pids: [pid, pid]), runtime: runtime)
         #expect(lab10.first?.property == "made by hand, not by clab" && lab10.first?.passed == false, "\(lab10)")
