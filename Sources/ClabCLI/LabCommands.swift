@@ -19,7 +19,9 @@ struct LabList: ParsableCommand {
         let progress = LabProgress(layout: global.layout)
         for lab in try Lab.all() {
             let mark = progress.record(lab.number).passed ? "✓" : " "
-            print("\(mark) \(lab.number)  \(pad(lab.title, 36))stages \(lab.stages)")
+            // "stages 13" reads wrong for lesson 13, which has no stage: name lessons.
+            let covers = lab.stageNumbers.count == 1 ? "lesson \(lab.stages)" : "lessons \(lab.stages)"
+            print("\(mark) \(pad("\(lab.number)", 4))\(pad(lab.title, 36))\(covers)")
         }
         print(
             "\nRead one with `clab lab show N`, a hint at a time with `clab lab hint N`; check your work with `clab lab check N`."
