@@ -1,0 +1,124 @@
+import ClabCore
+import Foundation
+import Glibc
+import Testing
+
+/// Holes found by an attacker's review of the lifecycle, exec and OCI bundle code: each test
+/// failed before its fix.
+@Suite("Review: hostile bundles, records and output", needsRoot, .serialized)
+struct ReviewEscapeTests {
+    /// A bundle `clab bundle` wrote (user namespace, rootfs owned by the range: no copy), with
+    /// `change` applied to its config.json.
+    static func bundle(_ change: (inout [String: Any]) -> Void) throws -> String {
+        try TestEnv.ensureImage()
+        let dir = TestEnv.root + "/review-\(UUID().uuidString.prefix(8))"
+        let made = try clab("bundle", "--root", TestEnv.root, "busybox", dir, "--", "sleep", "60")
+        try #require(made.status == 0, "\(made.stderr)")
+        try OCIBundleConfigTests.edit(dir, change)
+        return dir
+    }
+
+    static func setCgroupsPath(_ path: String) -> (inout [String: Any]) -> Void {
+        { config in
+            var linux = config["linux"] as? [String: Any] ?? [:]
+            linux["cgroupsPath"] = path
+            config["linux"] = linux
+        }
+    }
+
+    /// An absolute cgroupsPath names a cgroup from each hierarchy's root: "/process_api/x" would
+    /// have made clab create (and write limits into) a cgroup inside the machine's own. Only
+    /// `prepare` runs here (it creates no cgroup), so the old code is tested without harm.
+    @Test func anAbsoluteCgroupsPathIsRefused() throws {
+        let dir = try Self.bundle(Self.setCgroupsPath("/process_api/clab-review-\(getpid())"))
+        defer { try? FS.removeTree(dir) }
+        do {
+            let prepared = try TestEnv.runtime.prepare(bundle: dir, log: { _ in })
+            try? FS.removeTree(prepared.spec.bundleDir)
+            Issue.record("prepared with cgroups at \(prepared.cgroup?.placement.allDirs ?? [])")
+        } catch let error as ClabError {
+            #expect(error.message.contains("is absolute: clab creates cgroups only beneath its own"), "\(error)")
+        }
+    }
+
+    /// A relative cgroupsPath whose last part is not the container's id: exec, pause and the
+    /// cleanup act only on cgroups named by the id, so the exec'd process ran outside the
+    /// container's memory, pids and devices cgroups and its freezer, and the cgroups stayed
+    /// behind after `clab rm`.
+    @Test func aCgroupsPathKeepsExecInsideAndLeavesNothing() throws {
+        let group = "clab-review-\(getpid())"
+        let dir = try Self.bundle(Self.setCgroupsPath(group + "/c"))
+        let name = "review-cg-\(getpid())"
+        defer {
+            _ = try? clab("rm", "-f", "--root", TestEnv.root, name)
+            try? FS.removeTree(dir)
+            for base in OCIConformanceTests.ownCgroups() {
+                let top = base + "/" + group
+                for child in (try? FileManager.default.contentsOfDirectory(atPath: top + "/c")) ?? [] {
+                    rmdir(top + "/c/" + child)
+                }
+                rmdir(top + "/c")
+                rmdir(top)
+            }
+        }
+        let run = try clab("run", "-d", "--root", TestEnv.root, "--name", name, "--bundle", dir)
+        try #require(run.status == 0, "\(run.stderr)")
+        let record = try ContainerRecord.find(name, in: TestEnv.layout)
+        let dirs = record.state.cgroups ?? []
+        #expect(!dirs.isEmpty)
+        #expect(record.cgroupDirs == dirs, "cgroups not named by the id \(record.id): \(dirs)")
+        // Inside its cgroup namespace, the container's own cgroups are "/"; outside, "/../..".
+        let exec = try clab("exec", "--root", TestEnv.root, name, "--", "cat", "/proc/self/cgroup")
+        #expect(exec.status == 0, "\(exec.stderr)")
+        #expect(!exec.stdout.contains("/.."), "exec ran outside the container's cgroups:\n\(exec.stdout)")
+        let removed = try clab("rm", "-f", "--root", TestEnv.root, name)
+        #expect(removed.status == 0, "\(removed.stderr)")
+        #expect(dirs.filter(FS.exists).isEmpty, "left behind: \(dirs.filter(FS.exists))")
+    }
+
+    /// A bundle's command and its rootfs's file names are the config's and the image's: with
+    /// an ESC sequence and a newline in them, `clab ps` printed raw controls to the terminal
+    /// and a second row, `clab start`'s error printed them too, and the init's failure, quoted
+    /// into the events file, forged an "exited code=0" event there.
+    @Test func hostileTextNeitherDrivesTheTerminalNorForgesEvents() throws {
+        let file = "/x\n1700000000000 exited code=0 \u{1b}[2J"
+        let dir = try Self.bundle { config in
+            var process = config["process"] as? [String: Any] ?? [:]
+            process["args"] = [file, "\u{1b}]0;owned\u{07}"]
+            config["process"] = process
+        }
+        defer { try? FS.removeTree(dir) }
+        // There, but not executable: the start fails at execve, naming it.
+        let path = dir + "/rootfs" + file
+        try FS.write("not a program\n", to: path)
+        chown(path, 100_000, 100_000)
+        let name = "review-esc-\(getpid())"
+        defer { _ = try? clab("rm", "-f", "--root", TestEnv.root, name) }
+        let created = try clab("create", "--root", TestEnv.root, "--name", name, "--bundle", dir)
+        try #require(created.status == 0, "\(created.stderr)")
+        let started = try clab("start", "--root", TestEnv.root, name)
+        #expect(started.status != 0)
+        #expect(started.stderr.contains("Permission denied"), "\(started.stderr)")
+        let ps = try clab("ps", "-a", "--root", TestEnv.root)
+        let events = try clab("events", "--root", TestEnv.root, name)
+        let state = try clab("state", "--root", TestEnv.root, name)
+        for (what, text) in [
+            ("start", started.stderr), ("ps", ps.stdout), ("events", events.stdout), ("state", state.stdout),
+        ] {
+            #expect(
+                !text.unicodeScalars.contains { $0.value == 0x1b || $0.value == 0x07 },
+                "\(what): \(text.debugDescription)")
+        }
+        #expect(
+            ps.stdout.split(separator: "\n").filter { $0.contains("1700000000000") }.allSatisfy { $0.contains(name) })
+        let record = try ContainerRecord.find(name, in: TestEnv.layout)
+        #expect(!record.events.contains { $0.milliseconds == 1_700_000_000_000 }, "\(record.events)")
+        #expect(record.events.contains { $0.name == "failed" && $0.detail.contains("\\n1700000000000") })
+    }
+
+    @Test func shownTextEscapesControls() {
+        #expect(ShownText.oneLine("a\u{1b}[2Jb\nc\td\u{7f}\u{9b}é") == "a\\x1b[2Jb\\nc\\td\\x7f\\u{9b}é")
+        #expect(ShownText.lines("a\nb\t\u{07}") == "a\nb\t\\x07")
+        #expect(ShownText.oneLine("plain") == "plain")
+    }
+}
