@@ -3,6 +3,8 @@ import Foundation
 import Glibc
 import Testing
 
+@testable import ClabKernel
+
 /// Holes found by an attacker's review of the lifecycle, exec and OCI bundle code: each test
 /// failed before its fix.
 @Suite("Review: hostile bundles, records and output", needsRoot, .serialized)
@@ -120,5 +122,44 @@ struct ReviewEscapeTests {
         #expect(ShownText.oneLine("a\u{1b}[2Jb\nc\td\u{7f}\u{9b}é") == "a\\x1b[2Jb\\nc\\td\\x7f\\u{9b}é")
         #expect(ShownText.lines("a\nb\t\u{07}") == "a\nb\t\\x07")
         #expect(ShownText.oneLine("plain") == "plain")
+    }
+
+    /// `clab exec -u` reads the container's /etc/group: a FIFO there held the open for ever
+    /// (no writer), so the exec hung. A watchdog kills the container after 10 s (which ends
+    /// the exec too) so the old code fails instead of hanging the suite.
+    @Test func aFifoForEtcGroupDoesNotHangExec() throws {
+        let c = try RunningContainer()
+        defer { c.stop() }
+        let made = try execIn(c, ["sh", "-c", "rm /etc/group && mkfifo /etc/group"])
+        try #require(made.status == 0, "\(made.stderr)")
+        let pid = c.pid
+        let watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 10, execute: watchdog)
+        defer { watchdog.cancel() }
+        let started = Date()
+        let out = try execIn(c, ["id", "-u"], user: "nobody")
+        #expect(Date().timeIntervalSince(started) < 8, "exec -u hung on the FIFO")
+        #expect(out.status == 0 && out.stdout == "65534\n", "\(out.status) \(out.stdout) \(out.stderr)")
+    }
+
+    /// 4294967295 is (uid_t)-1, which setresuid reads as "unchanged": `-u 4294967295` ran the
+    /// command as the container's root. And the container's /etc/group decides how many groups
+    /// a user gets: checked in linear time and against the kernel's limit.
+    @Test func userIdsTheKernelCannotTakeAreRefused() throws {
+        let passwd = "root:x:0:0::/:/bin/sh\nweb:x:33:33::/:/bin/sh\n"
+        #expect(throws: ClabError.self) {
+            try ExecUser.resolve(user: "4294967295", group: nil, passwd: passwd, groupFile: "")
+        }
+        #expect(throws: ClabError.self) {
+            try ExecUser.resolve(user: "33", group: "4294967295", passwd: passwd, groupFile: "")
+        }
+        let many = (1...70000).map { "g\($0):x:\($0):web\n" }.joined()
+        let started = Date()
+        #expect(throws: ClabError.self) {
+            try ExecUser.resolve(user: "web", group: nil, passwd: passwd, groupFile: many)
+        }
+        #expect(Date().timeIntervalSince(started) < 5)
+        let twice = "a:x:7:web\nb:x:7:web\nc:x:33:web\n"
+        #expect(try ExecUser.resolve(user: "web", group: nil, passwd: passwd, groupFile: twice).groups == [7])
     }
 }
