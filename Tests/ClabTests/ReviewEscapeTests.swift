@@ -162,4 +162,29 @@ struct ReviewEscapeTests {
         let twice = "a:x:7:web\nb:x:7:web\nc:x:33:web\n"
         #expect(try ExecUser.resolve(user: "web", group: nil, passwd: passwd, groupFile: twice).groups == [7])
     }
+
+    /// A record whose id is not its directory's name ("../../victim"): `clab rm` and gc turned
+    /// the id back into a path and unmounted and emptied what it named (here a directory of
+    /// the test's; "../../../.." would have been the host's root).
+    @Test(arguments: [["rm", "-f", "liar"], ["gc"]])
+    func aRecordsIdCannotPointOutsideItsDirectory(command: [String]) throws {
+        let root = TestEnv.root + "/review-liar-\(UUID().uuidString.prefix(8))"
+        defer { try? FS.removeTree(root) }
+        let layout = StateLayout.resolve(rootOption: root)
+        try layout.prepare()
+        let victim = root + "/victim"
+        try FS.makeDirectories(victim)
+        try FS.write("keep me\n", to: victim + "/precious")
+        let dir = layout.containerDir("0123456789ab")
+        // A leftover of its host side, which gc's reconcile then removes.
+        try FS.makeDirectories(dir + "/rootfs")
+        try FS.write(
+            #"{"id":"../../victim","stage":12,"clabPid":0,"created":1,"name":"liar","detached":{"image":"x","ports":[]}}"#,
+            to: dir + "/state.json")
+        // Old enough for gc to act on it.
+        var old = [timespec(tv_sec: 1, tv_nsec: 0), timespec(tv_sec: 1, tv_nsec: 0)]
+        utimensat(AT_FDCWD, dir, &old, 0)
+        _ = try runProcess([TestEnv.clab] + command + ["--root", root])
+        #expect(FS.exists(victim + "/precious"), "\(command) removed a file outside the container's directory")
+    }
 }
