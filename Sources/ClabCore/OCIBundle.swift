@@ -447,6 +447,19 @@ extension Runtime {
         for (controller, dir) in placement.dirs { spec.cgroupMounts[controller] = dir }
         var st = stat()
         if kinds["user"] == nil, stat(imageRoot, &st) == 0, st.st_uid != mapping.host {
+            // The copy makes the range the owner of copies of root's files: of a root.path
+            // naming a host directory ("/root", "/etc"), the container would read what only
+            // root may (an ssh key, /etc/shadow). So only a rootfs inside the bundle is copied.
+            guard let real = realpath(imageRoot, nil) else {
+                throw OCIBundle.fail("root.path \(rootPath): \(errnoDescription(errno))")
+            }
+            let resolved = String(cString: real)
+            free(real)
+            guard resolved == bundle || resolved.hasPrefix(bundle + "/") else {
+                throw OCIBundle.fail(
+                    "root.path \(rootPath) is outside the bundle directory (\(resolved)) and not owned by uid \(mapping.host): clab copies a rootfs for that range only from inside its bundle; move it into \(bundle)"
+                )
+            }
             spec.imageRoot = try Self.shiftedBundleRoot(imageRoot, into: spec.bundleDir, mapping: mapping, log: log)
             notes.append(
                 "root.path is not owned by uid \(mapping.host): the container runs on a copy shifted to that range (its changes are not written back)"

@@ -187,4 +187,44 @@ struct ReviewEscapeTests {
         _ = try runProcess([TestEnv.clab] + command + ["--root", root])
         #expect(FS.exists(victim + "/precious"), "\(command) removed a file outside the container's directory")
     }
+
+    /// A root.path that is not the range's is run on a copy shifted to the range, which makes
+    /// the container the owner of copies of root's files: root.path naming a host directory
+    /// ("/root") let the container read its 0600 files. Here a root-only directory of the
+    /// test's stands for it, and busybox comes in through a bind.
+    @Test func aShiftedCopyIsMadeOnlyOfARootfsInsideTheBundle() throws {
+        let hostDir = TestEnv.root + "/review-hostroot-\(UUID().uuidString.prefix(8))"
+        try FS.makeDirectories(hostDir)
+        defer { try? FS.removeTree(hostDir) }
+        try FS.write("TOP SECRET\n", to: hostDir + "/id_rsa")
+        chmod(hostDir + "/id_rsa", 0o600)
+        chmod(hostDir, 0o700)
+        var busybox = ""
+        let dir = try Self.bundle { config in
+            config["root"] = ["path": hostDir]
+            var process = config["process"] as? [String: Any] ?? [:]
+            process["args"] = ["/bb/busybox", "cat", "/id_rsa"]
+            config["process"] = process
+            var linux = config["linux"] as? [String: Any] ?? [:]
+            linux["namespaces"] = (linux["namespaces"] as? [[String: Any]] ?? []).filter {
+                $0["type"] as? String != "user"
+            }
+            linux["uidMappings"] = nil
+            linux["gidMappings"] = nil
+            config["linux"] = linux
+            busybox = "bin"
+        }
+        defer { try? FS.removeTree(dir) }
+        try OCIBundleConfigTests.edit(dir) { config in
+            var mounts = config["mounts"] as? [[String: Any]] ?? []
+            mounts.append([
+                "destination": "/bb", "type": "bind", "source": dir + "/rootfs/" + busybox, "options": ["rbind", "ro"],
+            ])
+            config["mounts"] = mounts
+        }
+        let out = try clab("run", "--root", TestEnv.root, "--bundle", dir)
+        #expect(!out.stdout.contains("TOP SECRET"), "the container read a root-only host file")
+        #expect(out.status == 2, "\(out.stderr)")
+        #expect(out.stderr.contains("is outside the bundle directory"), "\(out.stderr)")
+    }
 }
