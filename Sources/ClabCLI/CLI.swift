@@ -96,7 +96,8 @@ public enum CLI {
 }
 
 func stderrLine(_ text: String) {
-    let bytes = Array((text + "\n").utf8)
+    // Errors quote what the container chose (its command, its image's paths): no raw controls.
+    let bytes = Array((ShownText.lines(text) + "\n").utf8)
     _ = bytes.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
 }
 

@@ -206,13 +206,17 @@ struct PSCommand: ParsableCommand {
                 + pad("PORTS", 16) + pad("STATUS", 26) + "COMMAND")
         for c in records {
             let running = c.status == .running || c.status == .paused || c.status == .created
+            // The command is the image's or the bundle's (hostile): one row, no raw controls.
             print(
-                pad(c.id, 14) + pad("\(c.state.stage)", 7)
-                    + pad(running ? c.state.initPid.map(String.init) ?? "-" : "-", 9)
-                    + pad(c.state.name ?? "-", 14) + pad(running ? c.state.address ?? "-" : "-", 18)
-                    + pad(c.state.detached?.image ?? "-", 14)
-                    + pad(c.state.detached.map { $0.ports.isEmpty ? "-" : $0.ports.joined(separator: ",") } ?? "-", 16)
-                    + pad(c.statusText(nowMilliseconds: now), 26) + (c.state.command ?? ""))
+                ShownText.oneLine(
+                    pad(c.id, 14) + pad("\(c.state.stage)", 7)
+                        + pad(running ? c.state.initPid.map(String.init) ?? "-" : "-", 9)
+                        + pad(c.state.name ?? "-", 14) + pad(running ? c.state.address ?? "-" : "-", 18)
+                        + pad(c.state.detached?.image ?? "-", 14)
+                        + pad(
+                            c.state.detached.map { $0.ports.isEmpty ? "-" : $0.ports.joined(separator: ",") } ?? "-", 16
+                        )
+                        + pad(c.statusText(nowMilliseconds: now), 26) + (c.state.command ?? "")))
         }
     }
 }
@@ -420,10 +424,12 @@ struct EventsCommand: ParsableCommand {
         try global.layout.requireReadable()
         let record = try ContainerRecord.find(container, in: global.layout)
         for event in record.events {
-            print(Self.utc(event.milliseconds) + "  " + pad(event.name, 9) + event.detail)
+            print(ShownText.oneLine(Self.utc(event.milliseconds) + "  " + pad(event.name, 9) + event.detail))
         }
         if record.status == .stopped && record.events.last?.name != "exited" && record.events.last?.name != "lost" {
-            if let why = record.why, record.exitCode == nil { print("(now)                     stopped  \(why)") }
+            if let why = record.why, record.exitCode == nil {
+                print(ShownText.oneLine("(now)                     stopped  \(why)"))
+            }
         }
     }
 

@@ -390,8 +390,14 @@ public struct ContainerState: Codable, Sendable {
         return ids.sorted().compactMap { load(layout.containerDir($0) + "/state.json") }.filter(\.isRunning)
     }
 
+    /// nil unless its id is its directory's name: every use turns the id back into a path
+    /// (`containerDir(id)`, whose host side `clab rm` and gc remove), so an id like "../.." in
+    /// a damaged record would have unmounted and removed whatever that path names.
     static func load(_ path: String) -> ContainerState? {
-        guard let text = FS.read(path) else { return nil }
-        return try? JSONDecoder().decode(ContainerState.self, from: Data(text.utf8))
+        guard let text = FS.read(path),
+            let state = try? JSONDecoder().decode(ContainerState.self, from: Data(text.utf8)),
+            state.id == Path.basename(Path.dirname(path))
+        else { return nil }
+        return state
     }
 }

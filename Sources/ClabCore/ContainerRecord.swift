@@ -236,7 +236,8 @@ enum JSONText {
             switch scalar {
             case "\"": out += "\\\""
             case "\\": out += "\\\\"
-            case _ where scalar.value < 0x20:
+            // C0, DEL and C1: valid JSON either way, but never raw controls on a terminal.
+            case _ where scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value):
                 let hex = String(scalar.value, radix: 16)
                 out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             default: out.unicodeScalars.append(scalar)

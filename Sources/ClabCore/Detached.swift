@@ -183,6 +183,8 @@ public enum Detached {
     /// `clab rm` all call it.
     @discardableResult
     public static func releaseHostResources(layout: StateLayout, id: String) -> [String] {
+        // One directory of containers/, never a path out of it.
+        guard !id.isEmpty, !id.contains("/"), id != ".", id != ".." else { return [] }
         let dir = layout.containerDir(id)
         let state = ContainerState.load(dir + "/state.json")
         var removed = GarbageCollector.removeCgroups(state?.cgroups ?? [], id: id)

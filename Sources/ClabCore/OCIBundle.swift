@@ -343,10 +343,18 @@ extension Runtime {
             let parts = path.split(separator: "/")
             guard !parts.isEmpty, !parts.contains(".."), !parts.contains("."), !path.contains(":") else {
                 throw OCIBundle.fail(
-                    "linux.cgroupsPath \"\(path)\" must name a cgroup (\"a/b\" beneath clab's own cgroup, or \"/a/b\"); systemd's slice:prefix:name form is not supported"
+                    "linux.cgroupsPath \"\(path)\" must name a cgroup (\"a/b\", beneath clab's own cgroup); systemd's slice:prefix:name form is not supported"
                 )
             }
-            cgroupsPath = path
+            // An absolute path names a cgroup from each hierarchy's root, among cgroups clab did
+            // not create (the machine's own management lives there): clab makes its cgroups
+            // only beneath its own.
+            guard !path.hasPrefix("/") else {
+                throw OCIBundle.fail(
+                    "linux.cgroupsPath \"\(path)\" is absolute: clab creates cgroups only beneath its own cgroup, never among the machine's; give a relative path (\"\(parts.joined(separator: "/"))\")"
+                )
+            }
+            cgroupsPath = parts.joined(separator: "/")
         }
         if let seccomp = linux.value("seccomp") {
             let profile = try SeccompProfile.parse(oci: seccomp, source: "config.json: linux.seccomp")
@@ -426,12 +434,11 @@ extension Runtime {
         try Self.requireSearchable(layout.containersDir)
         try Self.requireSearchable(initPath)
         let driver = try CgroupDriver.detect()
-        let leaf = cgroupsPath.map { Path.basename($0) } ?? id
-        let parent = cgroupsPath.map { p -> String in
-            let dir = Path.dirname(p)
-            return dir == "." ? "" : dir
-        }
-        let placement = try driver.place(id: leaf, parent: parent, devices: true)
+        // The container's own cgroup is always named by its id (cgroupsPath is the directory it
+        // goes in): exec, pause and cleanup act only on cgroups named by the container's id
+        // (ContainerRecord.ownCgroups), so a leaf of the config's choosing would leave an exec
+        // outside the limits and the freezer, and the cgroup behind at exit.
+        let placement = try driver.place(id: id, parent: cgroupsPath, devices: true)
         if let taken = placement.allDirs.first(where: FS.exists) {
             throw OCIBundle.fail(
                 "linux.cgroupsPath: \(taken) already exists: clab makes a container's cgroup and removes it at exit, and never adopts another's"
@@ -440,6 +447,19 @@ extension Runtime {
         for (controller, dir) in placement.dirs { spec.cgroupMounts[controller] = dir }
         var st = stat()
         if kinds["user"] == nil, stat(imageRoot, &st) == 0, st.st_uid != mapping.host {
+            // The copy makes the range the owner of copies of root's files: of a root.path
+            // naming a host directory ("/root", "/etc"), the container would read what only
+            // root may (an ssh key, /etc/shadow). So only a rootfs inside the bundle is copied.
+            guard let real = realpath(imageRoot, nil) else {
+                throw OCIBundle.fail("root.path \(rootPath): \(errnoDescription(errno))")
+            }
+            let resolved = String(cString: real)
+            free(real)
+            guard resolved == bundle || resolved.hasPrefix(bundle + "/") else {
+                throw OCIBundle.fail(
+                    "root.path \(rootPath) is outside the bundle directory (\(resolved)) and not owned by uid \(mapping.host): clab copies a rootfs for that range only from inside its bundle; move it into \(bundle)"
+                )
+            }
             spec.imageRoot = try Self.shiftedBundleRoot(imageRoot, into: spec.bundleDir, mapping: mapping, log: log)
             notes.append(
                 "root.path is not owned by uid \(mapping.host): the container runs on a copy shifted to that range (its changes are not written back)"

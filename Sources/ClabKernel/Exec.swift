@@ -327,11 +327,21 @@ struct ExecUser: Equatable {
                 throw ClabError("-u: no group \(group) in the container's /etc/group", exitCode: 126)
             }
         }
+        // (uid_t)-1 is no id: setresuid(-1) keeps the container's root, whatever -u said.
+        guard uid != UInt32.max, gid != UInt32.max else {
+            throw ClabError(
+                "-u \(user)\(group.map { ":" + $0 } ?? ""): 4294967295 is not a user or group id", exitCode: 126)
+        }
         var extra: [UInt32] = []
+        var seen: Set<UInt32> = [gid]
         if let name, group == nil {
             for entry in groups where entry.count > 3 && entry[3].split(separator: ",").contains(Substring(name)) {
-                if let id = UInt32(entry[2]), id != gid, !extra.contains(id) { extra.append(id) }
+                if let id = UInt32(entry[2]), id != UInt32.max, seen.insert(id).inserted { extra.append(id) }
             }
+        }
+        // The container's file chooses how many: the kernel takes at most NGROUPS_MAX.
+        guard extra.count <= 65536 else {
+            throw ClabError("-u \(user): the container's /etc/group lists it in more than 65536 groups", exitCode: 126)
         }
         return ExecUser(uid: uid, gid: gid, groups: extra)
     }
@@ -343,8 +353,11 @@ struct ExecUser: Equatable {
     }
 
     /// A file of the container's, at most 1 MiB; missing is empty (numeric ids need none).
+    /// O_NONBLOCK and O_NOCTTY: a FIFO or a terminal put there must not hold the open (a FIFO
+    /// without a writer blocks it for ever) or become our terminal; only a regular file is read.
     static func read(_ path: String) -> String {
-        let fd = clab_openat2(AT_FDCWD, path, Int32(O_RDONLY | O_CLOEXEC), UInt64(CLAB_RESOLVE_NO_MAGICLINKS))
+        let fd = clab_openat2(
+            AT_FDCWD, path, Int32(O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC), UInt64(CLAB_RESOLVE_NO_MAGICLINKS))
         guard fd >= 0 else { return "" }
         defer { close(fd) }
         var st = stat()

@@ -86,7 +86,10 @@ public enum EventLog {
     ]
 
     public static func append(dir: String, event: String, detail: String = "") {
-        let line = "\(nowMilliseconds()) \(event)\(detail.isEmpty ? "" : " " + detail)\n"
+        // One line per event: a detail quoting the container (its command, a path of its image)
+        // must not end it early and forge the next.
+        let shown = ShownText.oneLine(detail)
+        let line = "\(nowMilliseconds()) \(event)\(shown.isEmpty ? "" : " " + shown)\n"
         let fd = open(dir + "/" + fileName, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
         defer { close(fd) }
