@@ -51,38 +51,36 @@ struct ExecCommand: ParsableCommand {
     }
 }
 
-struct PauseCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "pause", abstract: "Freeze every process of a running container (the cgroup freezer).")
-
+/// The containers `pause` and `unpause` act on, each in turn, its name printed once done.
+struct FreezerTargets: ParsableArguments {
     @Argument(help: "Containers: names, ids, or the starts of ids.")
     var containers: [String]
 
     @OptionGroup var global: GlobalOptions
 
-    func run() throws {
+    func each(_ action: (ContainerRecord) throws -> Void) throws {
         try Runtime.requireRoot()
         for name in containers {
-            try ContainerRecord.find(name, in: global.layout).pause()
+            try action(try ContainerRecord.find(name, in: global.layout))
             print(name)
         }
     }
+}
+
+struct PauseCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pause", abstract: "Freeze every process of a running container (the cgroup freezer).")
+
+    @OptionGroup var targets: FreezerTargets
+
+    func run() throws { try targets.each { try $0.pause() } }
 }
 
 struct UnpauseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unpause", abstract: "Thaw a paused container: its processes run on where they stopped.")
 
-    @Argument(help: "Containers: names, ids, or the starts of ids.")
-    var containers: [String]
+    @OptionGroup var targets: FreezerTargets
 
-    @OptionGroup var global: GlobalOptions
-
-    func run() throws {
-        try Runtime.requireRoot()
-        for name in containers {
-            try ContainerRecord.find(name, in: global.layout).unpause()
-            print(name)
-        }
-    }
+    func run() throws { try targets.each { try $0.unpause() } }
 }

@@ -10,6 +10,18 @@ public struct ExitStatus: Sendable, Equatable {
     public init(raw: Int32) { self.raw = raw }
 
     public var signal: Int32? { clab_wifsignaled(raw) != 0 ? clab_wtermsig(raw) : nil }
+
+    /// Waits for a child of ours (the container's init, an exec's clab-init), through EINTR.
+    static func reap(_ pid: pid_t) -> ExitStatus {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return ExitStatus(raw: status)
+    }
+
+    /// One message on a sync socket, whole, without SIGPIPE if the child is gone.
+    static func sendWhole(_ socket: Int32, _ bytes: ArraySlice<UInt8>) -> Bool {
+        bytes.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
+    }
     public var code: Int32 {
         if let signal { return 128 + signal }
         return clab_wifexited(raw) != 0 ? clab_wexitstatus(raw) : 1
@@ -266,16 +278,13 @@ public final class Container {
 
     private func reap() -> ExitStatus {
         if let reaped { return reaped }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let result = ExitStatus(raw: status)
+        let result = ExitStatus.reap(pid)
         reaped = result
         return result
     }
 
     private func send(_ bytes: ArraySlice<UInt8>) throws {
-        let n = bytes.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        guard n == bytes.count else {
+        guard ExitStatus.sendWhole(socket, bytes) else {
             throw ClabError(
                 "stage \(spec.stageNumber): the container's init went away before it started (\(errnoDescription(errno)))"
             )

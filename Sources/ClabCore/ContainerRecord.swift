@@ -69,12 +69,10 @@ public struct ContainerRecord: Sendable {
     /// The process exists, is the one recorded (same start time), and is not a zombie (an
     /// orphaned supervisor waits for a reaper that may be slow, or absent in a container).
     public static func alive(_ pid: Int32, startTime: UInt64?) -> Bool {
-        guard pid > 0, let stat = FS.read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else {
+        guard pid > 0, let stat = FS.read("/proc/\(pid)/stat").flatMap(ProcStat.init), stat.isLive else {
             return false
         }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.count > 19, fields[0] != "Z", fields[0] != "X" else { return false }
-        return startTime == nil || UInt64(fields[19]) == startTime
+        return startTime == nil || stat.startTime == startTime
     }
 
     /// Paused is the freezer's state, read from the kernel (cgroup.events on v2, freezer.state

@@ -234,16 +234,13 @@ public final class ExecSession {
 
     private func reap() -> ExitStatus {
         if let reaped { return reaped }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let result = ExitStatus(raw: status)
+        let result = ExitStatus.reap(pid)
         reaped = result
         return result
     }
 
     private func send(_ bytes: ArraySlice<UInt8>) throws {
-        let n = bytes.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        guard n == bytes.count else {
+        guard ExitStatus.sendWhole(socket, bytes) else {
             throw ClabError("exec: clab-init went away before the command started (\(errnoDescription(errno)))")
         }
     }

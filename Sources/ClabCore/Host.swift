@@ -172,17 +172,12 @@ public enum Host {
     /// Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot.
     /// A pid plus its start time names a process even after pid reuse.
     public static func startTime(pid: Int32) -> UInt64? {
-        guard let stat = FS.read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // fields[0] is state (field 3), so field 22 is fields[19].
-        return fields.count > 19 ? UInt64(fields[19]) : nil
+        FS.read("/proc/\(pid)/stat").flatMap(ProcStat.init)?.startTime
     }
 
     /// Field 4 of /proc/<pid>/stat: the parent's pid.
     public static func parentPid(_ pid: Int32) -> Int32? {
-        guard let stat = FS.read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        return fields.count > 1 ? Int32(fields[1]) : nil
+        FS.read("/proc/\(pid)/stat").flatMap(ProcStat.init)?.parentPid
     }
 
     public static func isAlive(pid: Int32, startTime: UInt64?) -> Bool {

@@ -276,10 +276,7 @@ struct ExecTarget {
     /// Field 22 of /proc/<pid>/stat, in clock ticks since boot.
     static func startTime(_ procFD: Int32, _ pid: Int32) -> UInt64? {
         guard let bytes = try? ProbeProcess.readAll(at: procFD, "\(pid)/stat") else { return nil }
-        let text = String(decoding: bytes, as: UTF8.self)
-        guard let close = text.lastIndex(of: ")") else { return nil }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        return fields.count > 19 ? UInt64(fields[19]) : nil
+        return ProcStat(String(decoding: bytes, as: UTF8.self))?.startTime
     }
 }
 

@@ -73,15 +73,14 @@ extension ProbeProcess {
             let stat = (try? readAll(at: target.procFD, "\(orphanPid)/stat")).map {
                 String(decoding: $0, as: UTF8.self)
             }
-            let after = stat.flatMap { $0.lastIndex(of: ")") }.map { stat?[$0...].split(separator: " ") ?? [] } ?? []
-            // after[0] is ")", then state (field 3), ..., starttime (field 22).
-            if stat == nil || after.count < 21 || String(after[20]) != fields[1] {
+            let parsed = stat.flatMap(ProcStat.init)
+            if parsed == nil || "\(parsed?.startTime ?? 0)" != fields[1] {
                 try say(
                     "reaped: the orphan (host pid \(orphanPid)) was adopted by PID 1 and reaped within \(max(waited, 10)) ms\n"
                 )
                 return 0
             }
-            state = String(after[1])
+            state = String(parsed?.state ?? "?")
             if waited >= patience { break }
             usleep(10_000)
             waited += 10
@@ -99,8 +98,7 @@ extension ProbeProcess {
         let n = readlinkat(procFD, "self", &link, link.count - 1)
         let hostPid = n > 0 ? cString(link.prefix(n)) : "?"
         let stat = (try? readAll(at: procFD, "\(hostPid)/stat")).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        let after = stat.lastIndex(of: ")").map { stat[$0...].split(separator: " ") } ?? []
-        let start = after.count > 20 ? String(after[20]) : "?"
+        let start = ProcStat(stat).map { "\($0.startTime)" } ?? "?"
         // The host's /proc is not the orphan's to keep while its new parent looks on.
         close(procFD)
         var adopted = false

@@ -1,3 +1,4 @@
+import ClabKernel
 import Glibc
 
 /// What the reader knows about one traced process: its name, its pid inside its own pid
@@ -332,11 +333,8 @@ final class ProcessTable {
 enum ProcFS {
     /// Exited: no such process, or a zombie (its exit already happened).
     static func isGone(_ pid: pid_t) -> Bool {
-        guard kill(pid, 0) == 0, let stat = read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else {
-            return true
-        }
-        let state = stat[stat.index(after: close)...].dropFirst().first
-        return state == "Z" || state == "X"
+        guard kill(pid, 0) == 0, let stat = read("/proc/\(pid)/stat").flatMap(ProcStat.init) else { return true }
+        return !stat.isLive
     }
 
     static func read(_ path: String) -> String? {
@@ -357,12 +355,10 @@ enum ProcFS {
                 let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                     String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
                 }
-                guard let pid = pid_t(name), let stat = read("/proc/\(name)/stat"),
-                    let close = stat.lastIndex(of: ")")
-                else { continue }
-                // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-                let fields = stat[stat.index(after: close)...].split(separator: " ")
-                if fields.count > 1, let ppid = pid_t(fields[1]) { children[ppid, default: []].append(pid) }
+                guard let pid = pid_t(name), let stat = read("/proc/\(name)/stat").flatMap(ProcStat.init) else {
+                    continue
+                }
+                children[stat.parentPid, default: []].append(pid)
             }
         }
         var result = [root]
