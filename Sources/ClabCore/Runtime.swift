@@ -289,7 +289,11 @@ public struct Runtime: Sendable {
                 container.cleanup()
                 throw error
             }
-            container.beforeGo.append { pid in try cgroup.add(pid: pid) }
+            // Joining a v1 cgroup sleeps for an RCU grace period: it runs beside the network's
+            // plumbing (the first hook) and is waited for in the last, before "go".
+            let box = BackgroundBox()
+            container.beforeGo.insert({ pid in box.call = BackgroundCall { try cgroup.add(pid: pid) } }, at: 0)
+            container.beforeGo.append { _ in try box.call?.join() }
         }
         return container
     }
