@@ -438,9 +438,17 @@ extension Runtime {
             )
         }
         for (controller, dir) in placement.dirs { spec.cgroupMounts[controller] = dir }
+        // The name atomically (two runs at once: one wins); given back if the copy below fails.
+        if let name { try ContainerNames.reserve(name, id: id, layout: layout) }
         var st = stat()
         if kinds["user"] == nil, stat(imageRoot, &st) == 0, st.st_uid != mapping.host {
-            spec.imageRoot = try Self.shiftedBundleRoot(imageRoot, into: spec.bundleDir, mapping: mapping, log: log)
+            do {
+                spec.imageRoot = try Self.shiftedBundleRoot(
+                    imageRoot, into: spec.bundleDir, mapping: mapping, log: log)
+            } catch {
+                if let name { ContainerNames.release(name, id: id, layout: layout) }
+                throw error
+            }
             notes.append(
                 "root.path is not owned by uid \(mapping.host): the container runs on a copy shifted to that range (its changes are not written back)"
             )

@@ -255,8 +255,15 @@ public struct Runtime: Sendable {
                 )
             }
         }
+        // Last, once nothing else can fail: the name, atomically (two runs at once: one wins).
+        if let name = request.name { try ContainerNames.reserve(name, id: id, layout: layout) }
         if let name = request.keepName {
-            _ = try KeptContainers(layout: layout).reserve(name, id: id, image: request.image, layers: keptLayers)
+            do {
+                _ = try KeptContainers(layout: layout).reserve(name, id: id, image: request.image, layers: keptLayers)
+            } catch {
+                if let given = request.name { ContainerNames.release(given, id: id, layout: layout) }
+                throw error
+            }
         }
         return prepared
     }
@@ -300,6 +307,7 @@ public struct Runtime: Sendable {
 
     /// Everything the container and its cgroup left on the host.
     public static func remove(_ container: Container, _ prepared: PreparedContainer) {
+        if let name = prepared.name { ContainerNames.release(name, id: container.spec.id, layout: container.layout) }
         container.cleanup()
         prepared.cgroup?.remove()
         if case .bridge = prepared.network?.mode { prepared.networks?.detach(containerID: container.spec.id) }
