@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -335,3 +336,11 @@ long clab_fgetxattr(int fd, const char *name, void *value, unsigned long size) {
 int clab_fsetxattr(int fd, const char *name, const void *value, unsigned long size, int flags) {
     return fsetxattr(fd, name, value, size, flags);
 }
+
+int clab_spawn_closefrom(void *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np((posix_spawn_file_actions_t *)actions, from);
+}
+
+int clab_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+int clab_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0); }

@@ -1,3 +1,4 @@
+import CShims
 import ClabNetwork
 import FoundationEssentials
 import Glibc
@@ -73,6 +74,27 @@ public struct ContainerRecord: Sendable {
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         guard fields.count > 19, fields[0] != "Z", fields[0] != "X" else { return false }
         return startTime == nil || UInt64(fields[19]) == startTime
+    }
+
+    /// Sends `sig` to `pid` only if it is the process that started at `startTime`, with no window
+    /// for the pid to be reused in between: a pidfd pins the process first, its start time is
+    /// checked after (a reuse before the open shows as another start time), and the signal goes
+    /// through the pidfd (a process that exits since gets nothing; no other can). False with
+    /// errno (ESRCH: not that process any more).
+    @discardableResult
+    public static func signal(_ pid: Int32, startTime: UInt64?, _ sig: Int32) -> Bool {
+        guard pid > 0 else {
+            errno = ESRCH
+            return false
+        }
+        let fd = clab_pidfd_open(pid)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        guard alive(pid, startTime: startTime) else {
+            errno = ESRCH
+            return false
+        }
+        return clab_pidfd_send_signal(fd, sig) == 0
     }
 
     /// Paused is the freezer's state, read from the kernel (cgroup.freeze on v2, freezer.state on v1).
