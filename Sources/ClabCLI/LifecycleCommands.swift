@@ -426,11 +426,12 @@ struct RmCommand: ParsableCommand {
     func run() throws {
         try Runtime.requireRoot()
         let kept = KeptContainers(layout: global.layout)
+        let all = ContainerRecord.all(in: global.layout)
         let records = try names.map { name in
-            let record = try? ContainerRecord.find(name, in: global.layout)
+            let record = try? ContainerRecord.find(name, among: all)
             if record == nil && (try? kept.meta(name)) == nil {
                 // No such container: the same one line either way.
-                _ = try ContainerRecord.find(name, in: global.layout)
+                _ = try ContainerRecord.find(name, among: all)
             }
             if let record { try record.check(force ? .forceRemove : .remove) }
             return (name, record)
