@@ -186,17 +186,20 @@ public enum Detached {
         }
         let (pidfd, sync) = container.handOff()
         _ = fcntl(outRead, F_SETFD, 0)
-        say(status, "O", spec.id)
-        close(status)
+        // The supervisor says "O": once it runs, with container.log open, so the CLI returns to
+        // a container whose output is already being copied (`clab logs` right after has it).
+        _ = fcntl(status, F_SETFD, 0)
         let argv = [
             runtime.initPath, "--supervise", Path.dirname(runtime.initPath) + "/clab", runtime.layout.root,
             runtime.layout.runDir, spec.id, "\(pidfd)", "\(container.pid)", "\(sync)", "\(outRead)",
-            "\(options.logMaxSize)",
+            "\(options.logMaxSize)", "\(status)",
         ]
         _ = withCStrings(argv) { cArgv in withCStrings([]) { execve(runtime.initPath, cArgv, $0) } }
         // The container is running and nothing would supervise it: end it, and say so in its log.
-        EventLog.append(dir: dir, event: "lost", detail: "execve \(runtime.initPath): \(errnoDescription(errno))")
+        let why = "execve \(runtime.initPath): \(errnoDescription(errno))"
+        EventLog.append(dir: dir, event: "lost", detail: why)
         kill(container.pid, SIGKILL)
+        say(status, "E", "1 cannot start the supervisor: \(why)")
         exit(1)
     }
 

@@ -33,12 +33,13 @@ public enum SupervisorProcess {
     /// 16 KiB reads keep the supervisor's private memory small and cost nothing measurable.
     static let chunk = 16 << 10
 
-    /// `--supervise CLAB ROOT RUNDIR ID PIDFD PID SYNC OUT LOGMAX` (SYNC is -1 once the command
-    /// runs; OUT is a pipe, or a pty master with -t; LOGMAX is the log's cap in bytes).
+    /// `--supervise CLAB ROOT RUNDIR ID PIDFD PID SYNC OUT LOGMAX STATUS` (SYNC is -1 once the
+    /// command runs; OUT is a pipe, or a pty master with -t; LOGMAX is the log's cap in bytes;
+    /// STATUS is the CLI's status pipe, told "O <id>" once the log is open, then closed).
     public static func main(_ arguments: [String]) -> Never {
-        guard arguments.count == 9, let pidfd = Int32(arguments[4]), let pid = Int32(arguments[5]),
+        guard arguments.count == 10, let pidfd = Int32(arguments[4]), let pid = Int32(arguments[5]),
             let syncArgument = Int32(arguments[6]), let out = Int32(arguments[7]), let logMax = Int(arguments[8]),
-            logMax > 0
+            logMax > 0, let statusFD = Int32(arguments[9])
         else {
             exit(2)
         }
@@ -51,6 +52,11 @@ public enum SupervisorProcess {
         signal(SIGHUP, SIG_IGN)
         signal(SIGINT, SIG_IGN)
         var log = CappedLog(path: dir + "/container.log", maxSize: logMax)
+        if statusFD >= 0 {
+            let line = Array("O \(id)\n".utf8)
+            _ = line.withUnsafeBytes { write(statusFD, $0.baseAddress, $0.count) }
+            close(statusFD)
+        }
         var sync = syncArgument
         // A created container waits for `clab start` on the control FIFO. O_RDWR: opening does
         // not block, and a writer closing never makes it report EOF.
