@@ -48,13 +48,19 @@ t0=$(ms)
 for i in $(seq 1 "$n"); do "$clab" run -d --stage "$stage" -- sleep 1000 >/dev/null; done
 t1=$(ms)
 running=$("$clab" ps -q | wc -l)
-# RSS of every supervisor (the clabPid of each state.json), in KiB.
-rss=$(for f in "$tmp"/run/containers/*/state.json; do
+# Memory of every supervisor (the clabPid of each state.json), in KiB: RSS split as the kernel
+# counts it (/proc/PID/status), and what is its own (smaps_rollup: Pss shares the clab-init text
+# among all the supervisors mapping it; Private_Dirty is what no other process shares).
+mem=$(for f in "$tmp"/run/containers/*/state.json; do
     pid=$(sed -n 's/.*"clabPid":\([0-9]*\).*/\1/p' "$f")
-    ps -o rss= -p "$pid"
-done | sort -n)
-rss_min=$(echo "$rss" | head -1 | tr -d ' ')
-rss_max=$(echo "$rss" | tail -1 | tr -d ' ')
+    awk '/^(VmRSS|RssAnon|RssFile|RssShmem):/ {printf "%s ", $2}' "/proc/$pid/status"
+    awk '/^(Pss|Private_Dirty):/ {printf "%s ", $2}' "/proc/$pid/smaps_rollup"
+    echo
+done)
+range() { echo "$mem" | awk -v c="$1" 'NF { v = $c; if (min == "" || v < min) min = v; if (v > max) max = v; s += v; n++ }
+    END { printf "%d–%d (mean %.0f)", min, max, s / n }'; }
+rss=$(range 1); rss_anon=$(range 2); rss_file=$(range 3); rss_shmem=$(range 4); pss=$(range 5); private=$(range 6)
+load=$(uptime | sed 's/.*load average: //')
 t2=$(ms)
 "$clab" rm -f $("$clab" ps -q) >/dev/null
 t3=$(ms)
@@ -68,7 +74,8 @@ down=$((t3 - t2))
 report=$(cat <<MD
 # clab run -d ×$n, then clab rm -f of all (stage $stage)
 
-\`bench/lifecycle.sh\` on $(nproc) CPUs, kernel $(uname -r), $(date -u +%Y-%m-%d).
+\`bench/lifecycle.sh\` on $(nproc) CPUs, kernel $(uname -r), $(date -u +%Y-%m-%d), load average $load
+(other builds may share the CPUs: see the load).
 
 | | ms |
 |---|---|
@@ -76,9 +83,20 @@ report=$(cat <<MD
 | \`clab rm -f\` of all $n (one command) | $down |
 | **total** (target ≤ 3000) | **$((up + down))** |
 
-Running after the starts: $running of $n. Supervisor RSS (\`ps -o rss\`): $rss_min–$rss_max KiB
-(conmon: ~1–2 MiB). Left behind after \`rm -f\`: $left_dirs container directories, $left_mounts mounts
-under the state root, $left_cgroups cgroup directories below a \`clab\` parent (other runs' included).
+Running after the starts: $running of $n. Left behind after \`rm -f\`: $left_dirs container
+directories, $left_mounts mounts under the state root, $left_cgroups cgroup directories below a \`clab\`
+parent (other runs' included).
+
+Each supervisor's memory, KiB, over the $n (conmon: ~1–2 MiB RSS):
+
+| | KiB |
+|---|---|
+| VmRSS | $rss |
+| RssAnon (its heap, stack, data) | $rss_anon |
+| RssFile (clab-init's pages, shared by all supervisors) | $rss_file |
+| RssShmem | $rss_shmem |
+| Pss (the file pages divided among those mapping them) | $pss |
+| Private_Dirty (its own: the per-container cost) | $private |
 MD
 )
 echo "$report"

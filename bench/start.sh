@@ -19,7 +19,7 @@ results_md="$here/results-start.md"
 die() { echo "bench/start.sh: $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "run as root (namespaces, chroot, runc and cgroups need it)"
-for tool in hyperfine runc unshare chroot python3; do
+for tool in hyperfine runc crun unshare chroot python3; do
     command -v "$tool" >/dev/null || die "$tool is missing (\`make bench\` installs hyperfine and runc from Debian)"
 done
 
@@ -47,6 +47,16 @@ runc_id="clab-bench-$$"
 # A relative cgroupsPath makes runc (v1 fs driver) create this name beneath the caller's own
 # cgroup in every hierarchy: /process_api/<x>/<name> for memory here, /<name> where we sit at /.
 runc_cgroup="clab-bench-runc-$$"
+# crun: its own bundle copy and state root. crun 1.8 refuses this hybrid cgroup host and places
+# a relative cgroupsPath from each hierarchy's root, so (as Tests/ClabTests/OCIConformanceTests
+# does) it runs in a private mount namespace (`unshare -m`) without the cgroup2 mount and with our
+# own memory cgroup bound over the memory hierarchy: its cgroups land beneath ours, never beside
+# the machine's. That wrapper (unshare, sh, umount, mount) is timed on its own as "crun wrapper".
+crun_bundle="$tmp/crun-bundle"
+crun_root="$tmp/crun-state"
+crun_id="clab-bench-crun-$$"
+crun_cgroup="clab-bench-crun-$$"
+own_memory=/sys/fs/cgroup/memory$(sed -n 's/^[0-9]*:memory://p' /proc/self/cgroup)
 
 cleanup() {
     local rc=$?
@@ -54,11 +64,14 @@ cleanup() {
     if [ -d "$runc_root/$runc_id" ]; then
         runc --root "$runc_root" delete --force "$runc_id" >/dev/null 2>&1
     fi
+    if [ -d "$crun_root/$crun_id" ]; then
+        crun --root "$crun_root" delete --force "$crun_id" >/dev/null 2>&1
+    fi
     # Only the cgroups named after this run (runc removes them itself after each run; this
     # catches an interrupted one). rmdir refuses a cgroup that still holds processes.
     while IFS= read -r cg; do
         rmdir "$cg" 2>/dev/null || echo "bench/start.sh: could not remove cgroup $cg" >&2
-    done < <(find /sys/fs/cgroup -depth -type d -name "$runc_cgroup" 2>/dev/null)
+    done < <(find /sys/fs/cgroup -depth -type d \( -name "$runc_cgroup" -o -name "$crun_cgroup" \) 2>/dev/null)
     # Nothing should be mounted below $tmp (unshare/runc mounts die with their namespaces,
     # clab removes its own); if something is, let clab's gc handle it, then detach the rest.
     if grep -qF " $tmp/" /proc/self/mountinfo; then
@@ -111,11 +124,32 @@ elif [ -n "$(find /sys/fs/cgroup -name "$runc_cgroup" 2>/dev/null)" ] || [ -n "$
     die "runc left its cgroup or state behind after a run; not benchmarking it"
 fi
 
+# --- crun: the same config.json, its own cgroupsPath, in the wrapper described above -----------
+mkdir -p "$crun_bundle" "$crun_root"
+python3 - "$bundle/config.json" "$crun_bundle/config.json" "$crun_cgroup" <<'EOF2'
+import json, sys
+src, dst, cgroup = sys.argv[1:]
+c = json.load(open(src))
+c["linux"]["cgroupsPath"] = cgroup
+json.dump(c, open(dst, "w"), indent=1)
+EOF2
+crun_wrap="umount /sys/fs/cgroup/unified 2>/dev/null; mount --bind $own_memory /sys/fs/cgroup/memory && exec"
+crun_cmd="unshare -m sh -c '$crun_wrap crun --root $crun_root run -b $crun_bundle $crun_id'"
+crun_wrapper_cmd="unshare -m sh -c '$crun_wrap /bin/true'"
+crun_note=""
+if ! crun_err=$(eval "$crun_cmd" </dev/null 2>&1); then
+    crun_note="crun could not run here: $(echo "$crun_err" | tail -1)"
+    echo "bench/start.sh: $crun_note (left out of the benchmark)" >&2
+elif [ -n "$(ls -A "$crun_root")" ]; then
+    die "crun left its state behind after a run; not benchmarking it"
+fi
+
 # --- measure -------------------------------------------------------------------------------------
 clab_cmd="$clab step 7 --quiet --root $state -- /bin/true"
-names=(clab unshare "unshare -U" runc)
-cmds=("$clab_cmd" "$unshare_cmd" "$unshare_user_cmd" "$runc_cmd")
+names=(clab unshare "unshare -U" runc crun "crun wrapper")
+cmds=("$clab_cmd" "$unshare_cmd" "$unshare_user_cmd" "$runc_cmd" "$crun_cmd" "$crun_wrapper_cmd")
 [ -z "$runc_note" ] || { unset 'names[3]' 'cmds[3]'; }
+[ -z "$crun_note" ] || { unset 'names[4]' 'cmds[4]' 'names[5]' 'cmds[5]'; }
 args=()
 for i in "${!cmds[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
 
@@ -129,11 +163,12 @@ fi
 
 # --- report --------------------------------------------------------------------------------------
 kernel=$(uname -r)
-python3 - "$tmp/start.json" "$results_md" "$runs" "$warmup" "$kernel" "$runc_note" \
-    "$(hyperfine --version)" "$(runc --version | head -1)" "$(unshare --version)" <<'EOF'
+python3 - "$tmp/start.json" "$results_md" "$runs" "$warmup" "$kernel" "$runc_note" "$crun_note" \
+    "$(uptime | sed 's/.*load average: //')" \
+    "$(hyperfine --version)" "$(runc --version | head -1)" "$(crun --version | head -1)" "$(unshare --version)" <<'EOF'
 import datetime, json, math, statistics, sys
 
-path, out, runs, warmup, kernel, runc_note, *versions = sys.argv[1:]
+path, out, runs, warmup, kernel, runc_note, crun_note, load, *versions = sys.argv[1:]
 results = {r["command"]: r for r in json.load(open(path))["results"]}
 
 def ms(x):
@@ -167,12 +202,20 @@ if "runc" in results:
     targets.append(f"- faster than runc: clab/runc = {q:.2f} → " + ("**met**" if q < 1 else "**missed**"))
 else:
     targets.append(f"- faster than runc: **not measured** — {runc_note}")
+if "crun" in results and "crun wrapper" in results:
+    q, _ = ratio("clab", "crun")
+    own = stats("crun")[0] - stats("crun wrapper")[0]
+    targets.append(f"- faster than crun: clab/crun = {q:.2f} (crun's row includes its `unshare -m` wrapper; "
+                   f"crun alone ≈ {ms(own):.2f} ms, clab/that = {stats('clab')[0] / own:.2f}) → "
+                   + ("**met**" if stats("clab")[0] < own else "**missed**"))
+else:
+    targets.append(f"- faster than crun: **not measured** — {crun_note}")
 
 md = "\n".join([
     "# Start-to-exit of `/bin/true` (bench/start.sh)",
     "",
-    f"{datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}, kernel {kernel}, "
-    f"{runs} runs after {warmup} warm-up runs each ({versions[0]}, {versions[1]}, {versions[2]}).",
+    f"{datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}, kernel {kernel}, load average {load} at the end, "
+    f"{runs} runs after {warmup} warm-up runs each ({', '.join(versions)}).",
     "",
     *rows,
     "",
@@ -183,7 +226,9 @@ md = "\n".join([
     "pivot_root, IPC, network and user namespaces); `unshare -fpmiun --mount-proc chroot` (the",
     "target's reference, no user namespace); the same with `-U --map-root-user` (for comparison);",
     "`runc run` with its default `runc spec` (no user namespace, but cgroups, /sys, /dev/pts,",
-    "masked paths, capabilities). All on the same busybox rootfs.",
+    "masked paths, capabilities); `crun run` with the same config.json inside `unshare -m sh -c` (crun",
+    "1.8 refuses this hybrid cgroup host otherwise), and that wrapper alone running /bin/true. All on",
+    "the same busybox rootfs.",
     "",
 ])
 open(out, "w").write(md)

@@ -25,6 +25,33 @@ struct LaunchOptions: ParsableArguments {
     )
     var bundle: String?
 
+    @Flag(
+        name: .shortAndLong,
+        help:
+            "Detached: a pseudo-terminal for the container, kept by its supervisor (`clab logs` shows it). In the foreground the container gets one whenever your terminal is one."
+    )
+    var tty = false
+
+    @Option(
+        name: .customLong("log-max-size"),
+        help:
+            "Detached: container.log's cap (bytes, or k, M, G; default 10M); one rotated file (container.log.1) is kept besides."
+    )
+    var logMaxSize: String?
+
+    /// What -d and create add, checked.
+    func detachedOptions() throws -> DetachedOptions {
+        var options = DetachedOptions(terminal: tty)
+        if let logMaxSize {
+            let bytes = try CgroupLimits.parseSize(logMaxSize, option: "--log-max-size")
+            guard bytes >= 4096, bytes <= 1 << 40 else {
+                throw ClabError("--log-max-size \(logMaxSize): give 4k or more (default 10M)", exitCode: 2)
+            }
+            options.logMaxSize = Int(bytes)
+        }
+        return options
+    }
+
     /// The bundle's config.json is the whole container: options that would say otherwise are
     /// refused, not silently dropped.
     func checkBundleOptions() throws {
@@ -72,10 +99,12 @@ struct LaunchOptions: ParsableArguments {
     func serve(createOnly: Bool) -> Never {
         do {
             let runtime = Runtime(layout: global.layout)
+            let options = try detachedOptions()
             let (prepared, image) = try prepare(runtime, log: { Detached.note($0) })
             for note in prepared.notes { Detached.note(note) }
             Detached.serve(
-                runtime: runtime, prepared: prepared, image: image, createOnly: createOnly, ports: ports)
+                runtime: runtime, prepared: prepared, image: image, createOnly: createOnly, ports: ports,
+                options: options)
         } catch let error as ClabError {
             Detached.fail(error)
         } catch {
@@ -86,6 +115,7 @@ struct LaunchOptions: ParsableArguments {
     /// Step 1 of Detached: the CLI's side. Checks what it can first (bad options leave nothing).
     func launch() throws -> String {
         if bundle == nil { _ = try request() } else { try checkBundleOptions() }
+        _ = try detachedOptions()
         try Runtime.requireRoot()
         try global.layout.prepare()
         return try Detached.launch(
@@ -113,6 +143,11 @@ struct RunCommand: ParsableCommand {
             return
         }
         // In the foreground, like `docker run --rm`: no banner, the container goes at exit.
+        if launch.logMaxSize != nil {
+            throw ClabError(
+                "--log-max-size caps a detached container's log: use it with -d (in the foreground the output is yours)",
+                exitCode: 2)
+        }
         if launch.bundle == nil { _ = try launch.request() } else { try launch.checkBundleOptions() }
         try Runtime.requireRoot()
         let runtime = Runtime(layout: launch.global.layout)
@@ -239,25 +274,56 @@ struct LogsCommand: ParsableCommand {
         guard record.isDetached else {
             throw ClabError("container \(record.name) runs in the foreground of its `clab step`: its output is there")
         }
-        let fd = open(record.dir + "/container.log", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw ClabError("container \(record.name) has no log yet") }
+        let path = record.dir + "/container.log"
+        // The rotated part first (the supervisor keeps one, see --log-max-size), then the current.
+        let older = open(path + CappedLog.rotatedSuffix, O_RDONLY | O_CLOEXEC)
+        var fd = open(path, O_RDONLY | O_CLOEXEC)
+        // Between a rotation's rename and its new file there is no container.log for a moment.
+        for _ in 0..<20 where fd < 0 && errno == ENOENT && FS.exists(path + CappedLog.rotatedSuffix) {
+            usleep(5_000)
+            fd = open(path, O_RDONLY | O_CLOEXEC)
+        }
+        guard fd >= 0 else {
+            if older >= 0 { close(older) }
+            throw ClabError("container \(record.name) has no log yet")
+        }
         defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n > 0 {
+        /// Copies what `from` has now to stdout.
+        func drain(_ from: Int32) throws {
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(from, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { return }
                 try FS.writeAll(1, Array(buffer[0..<n]), what: "stdout")
+            }
+        }
+        if older >= 0 {
+            defer { close(older) }
+            try drain(older)
+        }
+        while true {
+            try drain(fd)
+            guard follow else { return }
+            // Rotated meanwhile: what was written to the old file is read above; the new one next.
+            var now = stat()
+            var open = stat()
+            if stat(path, &now) == 0, fstat(fd, &open) == 0, now.st_ino != open.st_ino {
+                try drain(fd)
+                let next = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+                if next >= 0 {
+                    close(fd)
+                    fd = next
+                }
                 continue
             }
-            guard follow else { return }
             // At the end: done once it stopped and its supervisor wrote the last bytes (it exits).
-            let now = try? ContainerRecord.find(record.id, in: global.layout)
-            if now == nil || (now?.status == .stopped && !ContainerRecord.alive(record.state.clabPid, startTime: nil)) {
-                while true {
-                    let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                    guard n > 0 else { return }
-                    try FS.writeAll(1, Array(buffer[0..<n]), what: "stdout")
-                }
+            let record = try? ContainerRecord.find(record.id, in: global.layout)
+            if record == nil
+                || (record?.status == .stopped && !ContainerRecord.alive(record?.state.clabPid ?? 0, startTime: nil))
+            {
+                try drain(fd)
+                return
             }
             usleep(100_000)
         }
@@ -285,12 +351,12 @@ struct StopCommand: ParsableCommand {
             guard let pid = record.state.initPid else { continue }
             EventLog.append(dir: record.dir, event: "stop", detail: "SIGTERM, SIGKILL after \(time) s")
             // PID 1 of a PID namespace ignores SIGTERM unless it has a handler (lesson 3).
-            if ContainerRecord.alive(pid, startTime: record.state.initStartTime) { kill(pid, SIGTERM) }
+            ContainerRecord.signal(pid, startTime: record.state.initStartTime, SIGTERM)
             // A frozen process takes no signal until thawed (v1 not even SIGKILL): stop thaws it.
             if record.status == .paused { try? record.freezer?.thaw() }
             if !Detached.waitGone(pid, startTime: record.state.initStartTime, seconds: Double(time)) {
                 EventLog.append(dir: record.dir, event: "kill", detail: "SIGKILL: still running after \(time) s")
-                kill(pid, SIGKILL)
+                ContainerRecord.signal(pid, startTime: record.state.initStartTime, SIGKILL)
                 Detached.waitGone(pid, startTime: record.state.initStartTime, seconds: 10)
             }
             // Until the supervisor recorded the exit and removed the host's side (it then exits).
@@ -340,7 +406,10 @@ struct KillCommand: ParsableCommand {
                 throw ClabError("container \(record.name) is stopping: its init is gone")
             }
             EventLog.append(dir: record.dir, event: "kill", detail: "signal \(sig)")
-            guard kill(pid, sig) == 0 else { throw ClabError("kill \(pid): \(errnoDescription(errno))") }
+            guard ContainerRecord.signal(pid, startTime: record.state.initStartTime, sig) else {
+                if errno == ESRCH { throw ClabError("container \(record.name) is stopping: its init is gone") }
+                throw ClabError("kill \(pid): \(errnoDescription(errno))")
+            }
             // SIGKILL ends a paused container too, once thawed (as `docker kill` does); other
             // signals wait, pending, for `clab unpause`.
             if sig == SIGKILL && record.status == .paused { try? record.freezer?.thaw() }
@@ -366,11 +435,12 @@ struct RmCommand: ParsableCommand {
     func run() throws {
         try Runtime.requireRoot()
         let kept = KeptContainers(layout: global.layout)
+        let all = ContainerRecord.all(in: global.layout)
         let records = try names.map { name in
-            let record = try? ContainerRecord.find(name, in: global.layout)
+            let record = try? ContainerRecord.find(name, among: all)
             if record == nil && (try? kept.meta(name)) == nil {
                 // No such container: the same one line either way.
-                _ = try ContainerRecord.find(name, in: global.layout)
+                _ = try ContainerRecord.find(name, among: all)
             }
             if let record { try record.check(force ? .forceRemove : .remove) }
             return (name, record)
@@ -378,10 +448,8 @@ struct RmCommand: ParsableCommand {
         // -f of many: kill them all first, so their supervisors clean up in parallel.
         if force {
             for (_, record) in records {
-                guard let record, record.status != .stopped, let pid = record.state.initPid,
-                    ContainerRecord.alive(pid, startTime: record.state.initStartTime)
-                else { continue }
-                kill(pid, SIGKILL)
+                guard let record, record.status != .stopped, let pid = record.state.initPid else { continue }
+                ContainerRecord.signal(pid, startTime: record.state.initStartTime, SIGKILL)
             }
         }
         for (name, record) in records {

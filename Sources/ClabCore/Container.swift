@@ -61,6 +61,9 @@ public final class Container {
     public var waitForStart = false
     /// A detached container's record (LifecycleRecord.swift): written into its state.json.
     public var detached: DetachedFields?
+    /// `clab run -d -t`: a pty slave that is the container's stdin, stdout, stderr and
+    /// controlling terminal; its master is the supervisor's (no relay here).
+    public var terminal: Int32 = -1
 
     public init(spec: ContainerSpec, layout: StateLayout, initPath: String) {
         self.spec = spec
@@ -109,7 +112,7 @@ public final class Container {
         socket = pair[0]
         let console: Console?
         do {
-            console = try Console.forStdio(stdio)
+            console = terminal >= 0 ? nil : try Console.forStdio(stdio)
         } catch {
             close(pair[1])
             cleanup()
@@ -117,7 +120,7 @@ public final class Container {
         }
         self.console = console
         if let console, let map = spec.idMapping { console.giveSlave(to: map.host, gid: map.host) }
-        let childStdio = console?.containerStdio(stdio) ?? stdio
+        let childStdio = terminal >= 0 ? (terminal, terminal, terminal) : console?.containerStdio(stdio) ?? stdio
         let argv = waitForStart ? [initPath, "--created"] : [initPath]
         let result: pid_t = withCStrings(argv) { cArgv in
             withCStrings([]) { cEnv in
@@ -127,7 +130,7 @@ public final class Container {
                     request.sync_fd = pair[1]
                     request.stdio = (childStdio.0, childStdio.1, childStdio.2)
                     request.become_root = spec.idMapping != nil ? 1 : 0
-                    request.ctty = console?.controllingFD ?? -1
+                    request.ctty = terminal >= 0 ? 0 : console?.controllingFD ?? -1
                     request.join_netns = joinNetworkFD
                     request.path = path
                     request.argv = cArgv

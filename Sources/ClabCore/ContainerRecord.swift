@@ -1,3 +1,4 @@
+import CShims
 import ClabNetwork
 import FoundationEssentials
 import Glibc
@@ -75,6 +76,27 @@ public struct ContainerRecord: Sendable {
         return startTime == nil || stat.startTime == startTime
     }
 
+    /// Sends `sig` to `pid` only if it is the process that started at `startTime`, with no window
+    /// for the pid to be reused in between: a pidfd pins the process first, its start time is
+    /// checked after (a reuse before the open shows as another start time), and the signal goes
+    /// through the pidfd (a process that exits since gets nothing; no other can). False with
+    /// errno (ESRCH: not that process any more).
+    @discardableResult
+    public static func signal(_ pid: Int32, startTime: UInt64?, _ sig: Int32) -> Bool {
+        guard pid > 0 else {
+            errno = ESRCH
+            return false
+        }
+        let fd = clab_pidfd_open(pid)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        guard alive(pid, startTime: startTime) else {
+            errno = ESRCH
+            return false
+        }
+        return clab_pidfd_send_signal(fd, sig) == 0
+    }
+
     /// Paused is the freezer's state, read from the kernel (cgroup.events on v2, freezer.state
     /// on v1): FREEZING counts, its processes no longer run.
     static func frozen(_ state: ContainerState) -> Bool {
@@ -131,7 +153,18 @@ public struct ContainerRecord: Sendable {
 
     /// By name, id, or a unique id prefix (as Docker finds them).
     public static func find(_ key: String, in layout: StateLayout) throws -> ContainerRecord {
-        let records = all(in: layout)
+        // By id: its own directory, without reading every other record.
+        if key.count == 12, key.allSatisfy(\.isHexDigit),
+            let state = ContainerState.load(layout.containerDir(key) + "/state.json"),
+            state.id == key
+        {
+            return ContainerRecord(state: state, dir: layout.containerDir(key))
+        }
+        return try find(key, among: all(in: layout))
+    }
+
+    /// The same lookup in records read once (`clab rm` of fifty names reads the state root once).
+    public static func find(_ key: String, among records: [ContainerRecord]) throws -> ContainerRecord {
         if let exact = records.first(where: { $0.state.name == key || $0.id == key }) { return exact }
         let matches = key.isEmpty ? [] : records.filter { $0.id.hasPrefix(key) }
         if matches.count == 1 { return matches[0] }

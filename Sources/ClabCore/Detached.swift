@@ -14,6 +14,19 @@ import Glibc
 ///    the same pid, so it is still the container's parent, now ~1 MiB instead of clab's ~10.
 /// 3. When the container exits, the supervisor records it and execve's `clab _cleanup`, which
 ///    removes the host's side (`releaseHostResources`) and keeps the record.
+/// What `clab run -d` and `clab create` add to a container's options.
+public struct DetachedOptions: Sendable {
+    /// `-t`: a pseudo-terminal, held by the supervisor, in place of the output pipe.
+    public var terminal = false
+    /// `--log-max-size`: container.log's cap (one rotated file is kept besides).
+    public var logMaxSize = SupervisorProcess.defaultLogMaxSize
+
+    public init(terminal: Bool = false, logMaxSize: Int = SupervisorProcess.defaultLogMaxSize) {
+        self.terminal = terminal
+        self.logMaxSize = logMaxSize
+    }
+}
+
 public enum Detached {
     static let fdVariable = "CLAB_DETACHED_FD"
 
@@ -23,7 +36,9 @@ public enum Detached {
     }
 
     /// Files of a container directory that outlive the container (until `clab rm`).
-    static let recordFiles: Set<String> = ["state.json", EventLog.fileName, "container.log", "spec.wire"]
+    static let recordFiles: Set<String> = [
+        "state.json", EventLog.fileName, "container.log", "container.log" + CappedLog.rotatedSuffix, "spec.wire",
+    ]
 
     // MARK: - 1. the CLI
 
@@ -36,6 +51,9 @@ public enum Detached {
         defer { posix_spawn_file_actions_destroy(&actions) }
         for fd in Int32(0)...2 { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0) }
         posix_spawn_file_actions_adddup2(&actions, writeEnd, 3)
+        // Nothing else of the caller's: it becomes the supervisor, which would hold any inherited
+        // fd (a pipe its caller reads to EOF, say) as long as the container runs.
+        _ = clab_spawn_closefrom(&actions, 4)
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }
@@ -108,11 +126,15 @@ public enum Detached {
     /// Starts the prepared container with its output into a pipe, records it, reports its id,
     /// and becomes its supervisor. `createOnly`: init waits, set up, for `clab start`.
     public static func serve(
-        runtime: Runtime, prepared: PreparedContainer, image: String, createOnly: Bool, ports: [String]
+        runtime: Runtime, prepared: PreparedContainer, image: String, createOnly: Bool, ports: [String],
+        options: DetachedOptions = DetachedOptions()
     )
         -> Never
     {
         guard let status = statusFD else { exit(2) }
+        // The CLI may be gone (killed, its terminal hung up): its status pipe must not kill this
+        // process, which owns the container. (clone3's child resets every disposition.)
+        signal(SIGPIPE, SIG_IGN)
         let spec = prepared.spec
         let dir = spec.bundleDir
         let container: Container
@@ -124,14 +146,22 @@ public enum Detached {
             container = try runtime.makeContainer(prepared)
             container.detached = DetachedFields(image: image, ports: ports)
             container.waitForStart = createOnly
-            let (r, w) = try makePipe()
+            // The container's side: a pipe for stdout and stderr, or with -t a pty slave (stdin
+            // too). Ours (the read end, or the master) goes to the supervisor.
+            let (r, w) = options.terminal ? try openTerminal(owner: spec.idMapping?.host) : try makePipe()
             outRead = r
             let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
             do {
-                try container.start(stdio: (null, w, w))
+                if options.terminal {
+                    container.terminal = w
+                    try container.start(stdio: (w, w, w))
+                } else {
+                    try container.start(stdio: (null, w, w))
+                }
             } catch {
                 close(w)
                 close(null)
+                close(r)
                 Runtime.remove(container, prepared)
                 throw error
             }
@@ -156,17 +186,35 @@ public enum Detached {
         }
         let (pidfd, sync) = container.handOff()
         _ = fcntl(outRead, F_SETFD, 0)
-        say(status, "O", spec.id)
-        close(status)
+        // The supervisor says "O": once it runs, with container.log open, so the CLI returns to
+        // a container whose output is already being copied (`clab logs` right after has it).
+        _ = fcntl(status, F_SETFD, 0)
         let argv = [
             runtime.initPath, "--supervise", Path.dirname(runtime.initPath) + "/clab", runtime.layout.root,
             runtime.layout.runDir, spec.id, "\(pidfd)", "\(container.pid)", "\(sync)", "\(outRead)",
+            "\(options.logMaxSize)", "\(status)",
         ]
         _ = withCStrings(argv) { cArgv in withCStrings([]) { execve(runtime.initPath, cArgv, $0) } }
         // The container is running and nothing would supervise it: end it, and say so in its log.
-        EventLog.append(dir: dir, event: "lost", detail: "execve \(runtime.initPath): \(errnoDescription(errno))")
+        let why = "execve \(runtime.initPath): \(errnoDescription(errno))"
+        EventLog.append(dir: dir, event: "lost", detail: why)
         kill(container.pid, SIGKILL)
+        say(status, "E", "1 cannot start the supervisor: \(why)")
         exit(1)
+    }
+
+    /// A pseudo-terminal for `-t`: (master, slave), both close-on-exec; the slave belongs to
+    /// container root (as a login's terminal does) and starts at 80×24.
+    static func openTerminal(owner: uid_t?) throws -> (Int32, Int32) {
+        var slave: Int32 = -1
+        let master = clab_open_pty(&slave)
+        guard master >= 0 else {
+            throw ClabError("-t: cannot open a pseudo-terminal (/dev/ptmx): \(errnoDescription(errno))")
+        }
+        if let owner { _ = fchown(slave, owner, owner) }
+        var size = winsize(ws_row: 24, ws_col: 80, ws_xpixel: 0, ws_ypixel: 0)
+        _ = ioctl(master, UInt(TIOCSWINSZ), &size)
+        return (master, slave)
     }
 
     static func writeFile(_ bytes: [UInt8], to path: String) throws {
@@ -203,16 +251,15 @@ public enum Detached {
     /// its host resources and its record removed.
     public static func remove(_ record: ContainerRecord, layout: StateLayout, force: Bool) throws {
         try record.check(force ? .forceRemove : .remove)
-        if record.status != .stopped, let pid = record.state.initPid,
-            ContainerRecord.alive(pid, startTime: record.state.initStartTime)
-        {
-            kill(pid, SIGKILL)
+        if record.status != .stopped, let pid = record.state.initPid {
+            ContainerRecord.signal(pid, startTime: record.state.initStartTime, SIGKILL)
             // A frozen v1 process does not die of SIGKILL until thawed.
             if record.status == .paused { try? record.freezer?.thaw() }
         }
         // Its supervisor (or clab) records the exit and cleans up: wait for it, bounded.
         waitGone(record.state.clabPid, startTime: record.state.clabStartTime, seconds: 10)
         releaseHostResources(layout: layout, id: record.id)
+        if let name = record.state.name { ContainerNames.release(name, id: record.id, layout: layout) }
         Container.remove(bundleDir: record.dir)
         if FS.exists(record.dir) {
             throw ClabError(

@@ -60,6 +60,7 @@ public struct GarbageCollector {
         }
         networks.pruneStaleClaims()
         report.orphanedBridges = networks.pruneOrphanedBridges()
+        collectOrphans(into: &report)
         try? Firewall.removeRetiredGuards()
         // Half-built images and layers from a killed `clab` (…/.tmp-<what>-<pid>, <layer>.tmp-<pid>).
         let layers = layout.root + "/layers"

@@ -445,22 +445,30 @@ extension Runtime {
             )
         }
         for (controller, dir) in placement.dirs { spec.cgroupMounts[controller] = dir }
+        // The name atomically (two runs at once: one wins); given back if the copy below fails.
+        if let name { try ContainerNames.reserve(name, id: id, layout: layout) }
         var st = stat()
         if kinds["user"] == nil, stat(imageRoot, &st) == 0, st.st_uid != mapping.host {
-            // The copy makes the range the owner of copies of root's files: of a root.path
-            // naming a host directory ("/root", "/etc"), the container would read what only
-            // root may (an ssh key, /etc/shadow). So only a rootfs inside the bundle is copied.
-            guard let real = realpath(imageRoot, nil) else {
-                throw OCIBundle.fail("root.path \(rootPath): \(errnoDescription(errno))")
+            do {
+                // The copy makes the range the owner of copies of root's files: of a root.path
+                // naming a host directory ("/root", "/etc"), the container would read what only
+                // root may (an ssh key, /etc/shadow). So only a rootfs inside the bundle is copied.
+                guard let real = realpath(imageRoot, nil) else {
+                    throw OCIBundle.fail("root.path \(rootPath): \(errnoDescription(errno))")
+                }
+                let resolved = String(cString: real)
+                free(real)
+                guard resolved == bundle || resolved.hasPrefix(bundle + "/") else {
+                    throw OCIBundle.fail(
+                        "root.path \(rootPath) is outside the bundle directory (\(resolved)) and not owned by uid \(mapping.host): clab copies a rootfs for that range only from inside its bundle; move it into \(bundle)"
+                    )
+                }
+                spec.imageRoot = try Self.shiftedBundleRoot(
+                    imageRoot, into: spec.bundleDir, mapping: mapping, log: log)
+            } catch {
+                if let name { ContainerNames.release(name, id: id, layout: layout) }
+                throw error
             }
-            let resolved = String(cString: real)
-            free(real)
-            guard resolved == bundle || resolved.hasPrefix(bundle + "/") else {
-                throw OCIBundle.fail(
-                    "root.path \(rootPath) is outside the bundle directory (\(resolved)) and not owned by uid \(mapping.host): clab copies a rootfs for that range only from inside its bundle; move it into \(bundle)"
-                )
-            }
-            spec.imageRoot = try Self.shiftedBundleRoot(imageRoot, into: spec.bundleDir, mapping: mapping, log: log)
             notes.append(
                 "root.path is not owned by uid \(mapping.host): the container runs on a copy shifted to that range (its changes are not written back)"
             )

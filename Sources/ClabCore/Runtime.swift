@@ -256,8 +256,15 @@ public struct Runtime: Sendable {
                 )
             }
         }
+        // Last, once nothing else can fail: the name, atomically (two runs at once: one wins).
+        if let name = request.name { try ContainerNames.reserve(name, id: id, layout: layout) }
         if let name = request.keepName {
-            _ = try KeptContainers(layout: layout).reserve(name, id: id, image: request.image, layers: keptLayers)
+            do {
+                _ = try KeptContainers(layout: layout).reserve(name, id: id, image: request.image, layers: keptLayers)
+            } catch {
+                if let given = request.name { ContainerNames.release(given, id: id, layout: layout) }
+                throw error
+            }
         }
         return prepared
     }
@@ -290,13 +297,18 @@ public struct Runtime: Sendable {
                 container.cleanup()
                 throw error
             }
-            container.beforeGo.append { pid in try cgroup.add(pid: pid) }
+            // Joining a v1 cgroup sleeps for an RCU grace period: it runs beside the network's
+            // plumbing (the first hook) and is waited for in the last, before "go".
+            let box = BackgroundBox()
+            container.beforeGo.insert({ pid in box.call = BackgroundCall { try cgroup.add(pid: pid) } }, at: 0)
+            container.beforeGo.append { _ in try box.call?.join() }
         }
         return container
     }
 
     /// Everything the container and its cgroup left on the host.
     public static func remove(_ container: Container, _ prepared: PreparedContainer) {
+        if let name = prepared.name { ContainerNames.release(name, id: container.spec.id, layout: container.layout) }
         container.cleanup()
         prepared.cgroup?.remove()
         if case .bridge = prepared.network?.mode { prepared.networks?.detach(containerID: container.spec.id) }

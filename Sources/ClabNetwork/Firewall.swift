@@ -245,8 +245,8 @@ public enum Firewall {
             throw ClabError("container address \(containerIP) is not a dotted IPv4 address")
         }
         try locked {
-            let rules =
-                bridgeBase + guardRules(hostVeth: veth, mac: macText(mac), containerIP: ip.description, containerID: id)
+            let own = guardRules(hostVeth: veth, mac: macText(mac), containerIP: ip.description, containerID: id)
+            let rules = bridgeBase + own
             let retired = retiredGuards()
             // Deleting makes the kernel wait for RCU (~10 ms a commit): retired guards go in bulk,
             // with a start, once there are enough of them, not one commit per exit.
@@ -260,6 +260,11 @@ public enum Firewall {
                 for guardEntry in retired { try? removeGuard(containerID: guardEntry.id, hostVeth: guardEntry.veth) }
                 clearRetired()
             }
+            // The table, map and dispatch rule are made together, in one batch: once the map is
+            // there, this container's own lines suffice. Re-adding the base flushes the dispatch
+            // rule, and a deleted rule makes closing the nft socket wait for an RCU grace period
+            // (nf_tables' destroy work, ~9 ms a start). A missing table fails the short batch.
+            if (try? apply(own)) != nil { return }
             try apply(rules)
         }
     }

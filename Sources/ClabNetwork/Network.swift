@@ -444,6 +444,29 @@ public struct NetworkStore: Sendable {
         }) ?? []
     }
 
+    /// `clab gc`: this state root's bridges marked active with no lease left on their network
+    /// (the run directory, where leases live, was lost): their rules go, the default bridge too,
+    /// and with the last bridge the tables and ip_forward, as when a last container detaches.
+    public func pruneIdleBridges() -> [String] {
+        (try? withLock {
+            var removed: [String] = []
+            let networks = list()
+            for bridge in activeBridges() where readText(hostDir + "/active/" + bridge)?.trimmed == root {
+                guard let network = networks.first(where: { $0.bridge == bridge }), leases(network.name).isEmpty
+                else { continue }
+                try? Firewall.removeNetwork(bridge: bridge)
+                if network.name == Self.defaultName { try? Netlink().delete(bridge) }
+                try? setActive(bridge, false)
+                removed.append(bridge)
+            }
+            if !removed.isEmpty && activeBridges().isEmpty {
+                _ = try? Firewall.removeTableIfUnused()
+                IPForwarding.restore(from: hostDir)
+            }
+            return removed
+        }) ?? []
+    }
+
     func claimPath(_ subnet: String) -> String { hostDir + "/claims/" + subnet.replacing("/", with: "_") }
 
     /// Bridges with containers on them, host-wide (files in hostDir/active).

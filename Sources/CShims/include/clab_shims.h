@@ -72,6 +72,12 @@ void clab_tty_restore(void);
 void clab_watch_winch(void);
 int clab_winch_pending(void);
 int clab_pipe_cloexec(int fds[2]);
+// posix_spawn_file_actions_addclosefrom_np (glibc 2.34, declared only under _GNU_SOURCE):
+// the spawned process gets no fd of ours from `from` on. `actions` is a posix_spawn_file_actions_t.
+int clab_spawn_closefrom(void *actions, int from);
+// pidfd_open(2) and pidfd_send_signal(2) (no glibc wrappers on Debian 12): -1 and errno on failure.
+int clab_pidfd_open(pid_t pid);
+int clab_pidfd_send_signal(int pidfd, int sig);
 
 // openat2(2) with only the resolve flags clab uses (the syscall takes a struct open_how).
 #define CLAB_RESOLVE_NO_MAGICLINKS 0x02
@@ -93,7 +99,6 @@ int clab_setresgid(gid_t gid);
 // Each returns what the syscall returns, or -1 with errno.
 int clab_set_dumpable(int dumpable);
 int clab_get_dumpable(void);
-int clab_pidfd_open(pid_t pid);
 int clab_cloexec_from(int first);
 int clab_execveat_fd(int fd, char *const argv[], char *const envp[]);
 pid_t clab_fork(void);
