@@ -21,11 +21,13 @@ enum clab_event_kind {
     CLAB_EV_FORK = 2,     // struct clab_proc_event: a traced task made a process or a thread
     CLAB_EV_EXEC = 3,     // struct clab_proc_event: a traced process executed a new program
     CLAB_EV_EXIT = 4,     // struct clab_proc_event: the last thread of a traced process exited
+                          // (with CLAB_F_THREAD: another thread of it; `tid` is that thread)
     CLAB_EV_OOM = 5,      // struct clab_proc_event: the OOM killer chose a traced process (oom:mark_victim)
     CLAB_EV_CGROUP = 6,   // struct clab_cgroup_event: a traced task moved into a cgroup
     CLAB_EV_LONGSTR = 7,  // struct clab_longstr_event: a string slot's whole text (longer than a slot)
     CLAB_EV_SIGNAL = 8,   // struct clab_signal_event: a signal delivered to a traced thread
     CLAB_EV_LOST = 9,     // struct clab_lost_event: records dropped (ring buffer full) just before this one
+    CLAB_EV_FDS = 10,     // struct clab_fds_event: what the fds a call made are (pipe:[inode], socket:[inode])
 };
 
 enum clab_event_flags {
@@ -104,14 +106,27 @@ struct clab_longstr_event {
 };
 
 // signal:signal_deliver for a traced thread: strace's `--- SIGCHLD {si_signo=...} ---`.
+#define CLAB_SIG_IGNORED 1  // clab_signal_event.flags: discarded as ignored (see clab_pending.ign_sig)
 struct clab_signal_event {
     __u16 kind;  // CLAB_EV_SIGNAL
-    __u16 flags;
+    __u16 flags;  // CLAB_SIG_IGNORED
     __u32 pid;
     __u32 tid;
     __s32 sig;
     __u64 ts;
     __u8 info[48];  // the kernel_siginfo (the x86_64 siginfo_t's first 48 bytes)
+};
+
+// pipe, pipe2, socketpair, socket, accept and accept4 that succeeded: the inode behind each fd
+// they made, read from the fd table at the return (strace -y's `3<pipe:[4242]>`), written just
+// before its syscall's record (same tid). An fd whose file could not be read has mode 0.
+struct clab_fds_event {
+    __u16 kind;   // CLAB_EV_FDS
+    __u16 count;  // fds described (1 or 2)
+    __u32 tid;
+    __s32 fd[2];
+    __u32 mode[2];  // the inode's i_mode (S_IFIFO, S_IFSOCK); 0: unknown
+    __u64 ino[2];
 };
 
 struct clab_syscall_small_event {
@@ -199,6 +214,13 @@ struct clab_pending {
     __u16 held;   // 1: returned ERESTART*, its record waits (see sys_exit_events)
     __s64 held_ret;
     __u64 held_dur;
+    // A signal the kernel discarded as ignored (SIGCHLD at SIG_DFL), set by whoever sent it:
+    // strace's ptrace makes the kernel queue such a signal and shows it at the thread's next
+    // return to user space, so it is written there (after the call in flight, or before the
+    // next one). 0: none.
+    __s32 ign_sig;
+    __u32 ign_pad;
+    __u8 ign_info[48];
     struct clab_strings s;
 };
 

@@ -89,7 +89,14 @@ public enum Decoder {
                     return true
                 }
             }
-            if shown != true { writePointer(raw, into: &out) }
+            if shown != true {
+                // A call that returned 0 filled nothing (listxattr without names): strace's "".
+                if length == 0 && lenArg == nil {
+                    out.put("\"\"" as StaticString)
+                } else {
+                    writePointer(raw, into: &out)
+                }
+            }
         case .argv:
             // Unreadable is not empty: the address, as strace shows what it cannot read.
             if raw == 0 || call.argvUnreadable && call.argv.isEmpty {
@@ -180,7 +187,9 @@ public enum Decoder {
             return "? " + errnoName(err) + " (" + errnoMessage(err) + ")"
         }
         if let err = call.errno { return "-1 " + errnoName(err) + " (" + errnoMessage(err) + ")" }
-        if SyscallCatalog.entry(for: call)?.returnsAddress == true { return Flags.hex(UInt64(bitPattern: call.ret)) }
+        let entry = SyscallCatalog.entry(for: call)
+        if entry?.returnsAddress == true { return Flags.hex(UInt64(bitPattern: call.ret)) }
+        if let decode = entry?.result, let text = decode(call) { return text }
         return String(call.ret)
     }
 

@@ -56,7 +56,7 @@ final class TraceProgram {
                 case .count:
                     [
                         "sys_enter_events", "sys_exit_events", "on_exec", "on_oom_victim", "on_cgroup_attach",
-                        "on_signal",
+                        "on_signal", "on_signal_generate",
                     ]
                 }
             var program = bpf_object__next_program(object, nil)

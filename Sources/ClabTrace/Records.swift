@@ -29,6 +29,9 @@ public struct Syscall: Sendable, Equatable {
     public var compat = false
     /// execve's argv could not be read (not paged in): shown as its address, never as `[]`.
     public var argvUnreadable = false
+    /// pipe, pipe2, socketpair, socket, accept, accept4: what the fds it made are (empty: not
+    /// known, or another call).
+    public var madeFDs: [MadeFD] = []
 
     public init(
         nr: Int32, pid: UInt32 = 1, tid: UInt32 = 1, ts: UInt64 = 0, duration: UInt64 = 0, ret: Int64 = 0,
@@ -51,6 +54,9 @@ public struct Syscall: Sendable, Equatable {
         self.unfinished = unfinished
         self.netlink = netlink
     }
+
+    /// strace -y's name of fd `fd` made by this call (`pipe:[4242]`), when the kernel side said.
+    public func madeName(_ fd: Int64) -> String? { madeFDs.first { $0.fd == fd }?.name }
 
     public var name: String { compat ? SyscallCatalog.name32(Int(nr)) : SyscallCatalog.name(Int(nr)) }
 
@@ -85,6 +91,27 @@ public struct Syscall: Sendable, Equatable {
         strings[slot] = bytes.count == Int(CLAB_STR_MAX) ? bytes + [0] : bytes
     }
 
+    /// The fds record the kernel side wrote just before this call's, kept only when it is this
+    /// call's: one of the calls that make fds (x86_64 numbers), with the fd it returned or the
+    /// pair it wrote. A record whose call was lost is never shown as another call's.
+    mutating func attach(_ fds: [MadeFD]) {
+        guard !compat, errno == nil, let first = fds.first else { return }
+        switch nr {
+        case 41, 43, 288:  // socket, accept, accept4
+            guard fds.count == 1, first.fd == ret else { return }
+        case 22, 293, 53:  // pipe, pipe2, socketpair
+            guard fds.count == 2, ret == 0 else { return }
+            if let pair = string(0), pair.count >= 8 {  // the pair's record: the one string slot
+                let a = pair.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: Int32.self) }
+                let b = pair.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: Int32.self) }
+                guard Int64(a) == fds[0].fd && Int64(b) == fds[1].fd else { return }
+            }
+        default:
+            return
+        }
+        madeFDs = fds
+    }
+
     /// Slot `slot`'s bytes, without copying them.
     func withSlot<R>(_ slot: Int, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
         if slot == 0 && small.count >= 0 {
@@ -94,6 +121,29 @@ public struct Syscall: Sendable, Equatable {
         }
         guard slot < strings.count, let bytes = strings[slot] else { return body(nil) }
         return bytes.withUnsafeBytes { body($0) }
+    }
+}
+
+/// An fd a call made, as the fd table had it at the call's return (struct clab_fds_event).
+public struct MadeFD: Sendable, Equatable {
+    public var fd: Int64
+    /// The inode's i_mode: S_IFIFO, S_IFSOCK (0: not read).
+    public var mode: UInt32
+    public var inode: UInt64
+
+    public init(fd: Int64, mode: UInt32, inode: UInt64) {
+        self.fd = fd
+        self.mode = mode
+        self.inode = inode
+    }
+
+    /// As strace -y names it: `pipe:[4242]`, `socket:[4243]`; nil for any other kind of file.
+    public var name: String? {
+        switch mode & 0o170000 {
+        case 0o010000: return "pipe:[\(inode)]"
+        case 0o140000: return "socket:[\(inode)]"
+        default: return nil
+        }
     }
 }
 
@@ -133,13 +183,17 @@ public struct SignalDelivery: Sendable, Equatable {
     public var signal: Int32
     /// The kernel's siginfo (the first 48 bytes of a siginfo_t); zeros when there was none.
     public var info: [UInt8]
+    /// The kernel discarded it as ignored (SIGCHLD at SIG_DFL): never delivered, shown where
+    /// strace, whose ptrace makes the kernel queue it, shows it.
+    public var ignored: Bool
 
-    public init(ts: UInt64 = 0, pid: UInt32, tid: UInt32, signal: Int32, info: [UInt8]) {
+    public init(ts: UInt64 = 0, pid: UInt32, tid: UInt32, signal: Int32, info: [UInt8], ignored: Bool = false) {
         self.ts = ts
         self.pid = pid
         self.tid = tid
         self.signal = signal
         self.info = info
+        self.ignored = ignored
     }
 }
 
@@ -179,6 +233,10 @@ enum RecordParser {
         /// A string slot's whole text, for the next syscall record of thread `tid`.
         case longString(tid: UInt32, slot: Int, bytes: [UInt8])
         case signal(SignalDelivery)
+        /// The fds the next syscall record of thread `tid` made.
+        case fds(tid: UInt32, [MadeFD])
+        /// A thread other than a process's last one ended (wait status `status`).
+        case threadExit(pid: UInt32, tid: UInt32, status: Int32)
         case unknown
     }
 
@@ -202,7 +260,11 @@ enum RecordParser {
         case Int32(CLAB_EV_FORK.rawValue), Int32(CLAB_EV_EXEC.rawValue), Int32(CLAB_EV_EXIT.rawValue),
             Int32(CLAB_EV_OOM.rawValue):
             guard size >= procSize else { return .unknown }
-            return .process(process(base.loadUnaligned(as: clab_proc_event.self)))
+            let e = base.loadUnaligned(as: clab_proc_event.self)
+            if Int32(kind) == Int32(CLAB_EV_EXIT.rawValue) && UInt32(e.flags) & CLAB_F_THREAD.rawValue != 0 {
+                return .threadExit(pid: e.pid, tid: e.tid, status: e.exit_code)
+            }
+            return .process(process(e))
         case Int32(CLAB_EV_LONGSTR.rawValue):
             let header = MemoryLayout<clab_longstr_event>.offset(of: \.data) ?? 16
             guard size >= header else { return .unknown }
@@ -215,12 +277,18 @@ enum RecordParser {
             let e = base.loadUnaligned(as: clab_signal_event.self)
             return .signal(
                 SignalDelivery(
-                    ts: e.ts, pid: e.pid, tid: e.tid, signal: e.sig, info: withUnsafeBytes(of: e.info) { Array($0) }))
+                    ts: e.ts, pid: e.pid, tid: e.tid, signal: e.sig, info: withUnsafeBytes(of: e.info) { Array($0) },
+                    ignored: UInt32(e.flags) & UInt32(CLAB_SIG_IGNORED) != 0))
         case Int32(CLAB_EV_CGROUP.rawValue):
             guard size >= MemoryLayout<clab_cgroup_event>.size else { return .unknown }
             let e = base.loadUnaligned(as: clab_cgroup_event.self)
             let path = withUnsafeBytes(of: e.path) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             return .process(.cgroup(ts: e.ts, pid: e.pid, tid: e.tid, hierarchy: e.hierarchy, path: path))
+        case Int32(CLAB_EV_FDS.rawValue):
+            guard size >= MemoryLayout<clab_fds_event>.size else { return .unknown }
+            let e = base.loadUnaligned(as: clab_fds_event.self)
+            let fds = [(e.fd.0, e.mode.0, e.ino.0), (e.fd.1, e.mode.1, e.ino.1)].prefix(min(Int(e.count), 2))
+            return .fds(tid: e.tid, fds.map { MadeFD(fd: Int64($0.0), mode: $0.1, inode: $0.2) })
         case Int32(CLAB_EV_LOST.rawValue):
             guard size >= MemoryLayout<clab_lost_event>.size else { return .unknown }
             let e = base.loadUnaligned(as: clab_lost_event.self)

@@ -17,10 +17,11 @@ extension Decoder {
         return (inverted ? "~[" : "[") + names.joined(separator: " ") + "]"
     }
 
+    /// In strace's order (its xlat's, not the bits').
     static let sigactionFlags: Flags.Table = [
-        (1, "SA_NOCLDSTOP"), (2, "SA_NOCLDWAIT"), (4, "SA_SIGINFO"), (0x0400_0000, "SA_RESTORER"),
-        (0x0800_0000, "SA_ONSTACK"), (0x1000_0000, "SA_RESTART"), (0x4000_0000, "SA_NODEFER"),
-        (0x8000_0000, "SA_RESETHAND"),
+        (0x0400_0000, "SA_RESTORER"), (0x0800_0000, "SA_ONSTACK"), (0x1000_0000, "SA_RESTART"),
+        (0x2000_0000, "SA_INTERRUPT"), (0x4000_0000, "SA_NODEFER"), (0x8000_0000, "SA_RESETHAND"), (4, "SA_SIGINFO"),
+        (1, "SA_NOCLDSTOP"), (2, "SA_NOCLDWAIT"),
     ]
 
     /// struct kernel_sigaction (rt_sigaction): handler, flags, restorer, mask.
@@ -80,8 +81,15 @@ extension Decoder {
         return "[{WIFSIGNALED(s) && WTERMSIG(s) == " + Flags.signal(sig) + (s & 0x80 != 0 ? " && WCOREDUMP(s)}]" : "}]")
     }
 
-    /// pipe2's and socketpair's two fds.
-    static func fdPair(_ bytes: [UInt8]) -> String { "[\(i32(bytes, 0)), \(i32(bytes, 4))]" }
+    /// pipe2's and socketpair's fds, named as strace -y names them when the kernel side said
+    /// what they are: `[3<pipe:[4242]>, 4<pipe:[4242]>]`.
+    static func fdPair(_ bytes: [UInt8], _ call: Syscall) -> String {
+        func fd(_ at: Int) -> String {
+            let n = i32(bytes, at)
+            return call.madeName(Int64(n)).map { "\(n)<\($0)>" } ?? String(n)
+        }
+        return "[" + fd(0) + ", " + fd(4) + "]"
+    }
 
     /// An int passed by pointer (setsockopt's value): `[1]`.
     static func intRef(_ bytes: [UInt8]) -> String { "[\(i32(bytes, 0))]" }

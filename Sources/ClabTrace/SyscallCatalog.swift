@@ -83,13 +83,17 @@ enum SyscallCatalog {
         let spec: UInt32
         /// The return value is an address (mmap, brk): shown in hex.
         let returnsAddress: Bool
+        /// A successful return shown otherwise than in decimal (umask's `022`, fcntl(F_GETFL)'s
+        /// `0x8000 (flags O_RDONLY|O_LARGEFILE)`); nil from it: decimal.
+        let result: (@Sendable (Syscall) -> String?)?
         /// `,"syscall":"NAME","nr":N` for the JSON writer, made once.
         let jsonName: [UInt8]
 
         init(
             name: String, nr: Int, kinds: [ArgKind], slots: [Int?], spec: UInt32, returnsAddress: Bool,
-            abi: String? = nil
+            abi: String? = nil, result: (@Sendable (Syscall) -> String?)? = nil
         ) {
+            self.result = result
             self.name = name
             self.kinds = kinds
             self.slots = slots
@@ -184,11 +188,31 @@ enum SyscallCatalog {
         if atEntry && spec != 0 { spec |= UInt32(CLAB_CAP_AT_ENTRY) }
         return Entry(
             name: name, nr: nr, kinds: kinds, slots: slots, spec: spec,
-            returnsAddress: ["mmap", "brk", "mremap", "shmat"].contains(name))
+            returnsAddress: ["mmap", "brk", "mremap", "shmat"].contains(name), result: results[name])
     }
 
+    /// Return values strace decodes (the value, then what it means).
+    static let results: [String: @Sendable (Syscall) -> String?] = [
+        "umask": { "0" + String(UInt64(bitPattern: $0.ret), radix: 8) },
+        "fcntl": { call in
+            let ret = UInt64(bitPattern: call.ret)
+            switch call.args[1] & 0xFFFF_FFFF {
+            case 1: return ret == 0 ? nil : Flags.hex(ret) + " (flags " + Flags.bits(ret, [(1, "FD_CLOEXEC")]) + ")"
+            case 3: return Flags.hex(ret) + " (flags " + Flags.open(ret) + ")"
+            default: return nil
+            }
+        },
+        "prctl": { call in
+            guard call.args[0] == 3 else { return nil }  // PR_GET_DUMPABLE
+            let names = ["SUID_DUMP_DISABLE", "SUID_DUMP_USER", "SUID_DUMP_ROOT"]
+            return (0...2).contains(call.ret) ? "\(call.ret) (\(names[Int(call.ret)]))" : nil
+        },
+    ]
+
     /// execve's path and argv live in memory the call replaces: read them at entry.
-    static let atEntryCalls: Set<String> = ["execve", "execveat"]
+    /// rt_sigreturn's mask is in the signal frame it unwinds (the kernel side points its first
+    /// argument there).
+    static let atEntryCalls: Set<String> = ["execve", "execveat", "rt_sigreturn"]
 
     /// From the kernel's declaration ("unsigned int fd", "const char *filename").
     static func generic(_ declaration: String) -> ArgKind {
@@ -218,7 +242,7 @@ enum SyscallCatalog {
     static func caps(output: Bool) -> ArgKind { .record(words: 3, output: output) { Decoder.capData($0, $1) } }
     static let xattrFlags: Flags.Table = [(1, "XATTR_CREATE"), (2, "XATTR_REPLACE")]
     static let stat = ArgKind.record(words: 7, output: true) { b, _ in Decoder.stat(b) }
-    static let fdPair = ArgKind.record(words: 1, output: true) { b, _ in Decoder.fdPair(b) }
+    static let fdPair = ArgKind.record(words: 1, output: true) { b, call in Decoder.fdPair(b, call) }
     static let clock = ArgKind.named { Flags.value($0, Flags.clocks) }
     static func timespec(output: Bool) -> ArgKind {
         .record(words: 2, output: output) { b, _ in Decoder.timespec(b) }
@@ -278,7 +302,9 @@ enum SyscallCatalog {
         "umask": [.octal],
         "fchmod": [.fd, .octal],
         "fchdir": [.fd],
-        "dup3": [.fd, .int, .named { Flags.bits($0, Flags.cloexecOnly) }],
+        // The new fd is named by what it referred to before the call, as strace -y does.
+        "dup2": [.fd, .fd],
+        "dup3": [.fd, .fd, .named { Flags.bits($0, Flags.cloexecOnly) }],
         "pipe": [fdPair],
         "pipe2": [fdPair, .named { Flags.bits($0, Flags.pipeFlags) }],
         "eventfd2": [.uint, .named { Flags.bits($0, Flags.eventfd) }],
@@ -344,6 +370,9 @@ enum SyscallCatalog {
         "tgkill": [.int, .int, signal],
         "pidfd_send_signal": [.fd, signal, .hex, .uint],
         "rt_sigaction": [signal, sigaction(output: false), sigaction(output: true), .uint],
+        "rt_sigreturn": [
+            .record(words: 1, output: false) { b, _ in "{mask=" + Decoder.sigset(Decoder.u64(b, 0)) + "}" }
+        ],
         "rt_sigprocmask": [
             .named { Flags.value($0, Flags.sigprocmaskHow) }, sigset(output: false), sigset(output: true), .uint,
         ],
@@ -396,9 +425,18 @@ enum SyscallCatalog {
         // sockets
         "socket": [
             .named { Flags.value($0, Flags.family) }, .named(Flags.socketType),
-            .custom {
-                $0.args[0] == 16
-                    ? Flags.value($0.args[2], Flags.netlink) : String(Int32(truncatingIfNeeded: $0.args[2]))
+            .custom { call in
+                switch call.args[0] {
+                case 16: return Flags.value(call.args[2], Flags.netlink)
+                case 2, 10:  // AF_INET, AF_INET6: strace names the IP protocol
+                    return Flags.value(
+                        call.args[2],
+                        [
+                            (0, "IPPROTO_IP"), (1, "IPPROTO_ICMP"), (6, "IPPROTO_TCP"), (17, "IPPROTO_UDP"),
+                            (58, "IPPROTO_ICMPV6"), (132, "IPPROTO_SCTP"), (255, "IPPROTO_RAW"),
+                        ])
+                default: return String(Int32(truncatingIfNeeded: call.args[2]))
+                }
             },
         ],
         "socketpair": [.named { Flags.value($0, Flags.family) }, .named(Flags.socketType), .int, fdPair],
@@ -411,7 +449,9 @@ enum SyscallCatalog {
             },
             .uint,
         ],
-        "accept4": [.fd, .hex, .hex, .named(Flags.socketType)],
+        "accept4": [
+            .fd, .hex, .hex, .named { Flags.bits($0, [(0o2000000, "SOCK_CLOEXEC"), (0o4000, "SOCK_NONBLOCK")]) },
+        ],
         "bind": [.fd, .sockaddr(lenArg: 2), .uint],
         "connect": [.fd, .sockaddr(lenArg: 2), .uint],
         // On a netlink socket the kernel side reads the messages instead (see NetlinkDecoder).

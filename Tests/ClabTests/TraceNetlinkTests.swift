@@ -207,7 +207,7 @@ struct TraceNetlinkDecoderTests {
         #expect(Decoder.line(socket) == "socket(AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER) = 3")
         #expect(
             Decoder.line(Syscall(nr: Self.nr("socket"), ret: 3, args: [2, 2, 17]))
-                == "socket(AF_INET, SOCK_DGRAM, 17) = 3")
+                == "socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP) = 3")
     }
 
     /// The record as the BPF program writes it parses into the capture.

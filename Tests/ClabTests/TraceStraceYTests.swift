@@ -1,0 +1,182 @@
+import CLibBPF
+import Foundation
+import Testing
+
+@testable import ClabTrace
+
+/// Issue 12, item 3: strace -y's names for pipes and sockets, return values strace decodes, the
+/// order strace writes flags in, rt_sigreturn's mask, thread ends and ignored signals.
+@Suite("trace · strace -y names, returns, signals")
+struct TraceStraceYTests {
+    static func nr(_ name: String) -> Int32 { Int32(SyscallCatalog.number(name) ?? -1) }
+    static let pipeMode: UInt32 = 0o010600
+    static let socketMode: UInt32 = 0o140777
+
+    @Test func pipeAndSocketPairsAreNamedByInode() {
+        var pipe = Syscall(nr: Self.nr("pipe2"), args: [0x1000, 0o2000000], strings: [[3, 0, 0, 0, 4, 0, 0, 0]])
+        pipe.attach([MadeFD(fd: 3, mode: Self.pipeMode, inode: 77), MadeFD(fd: 4, mode: Self.pipeMode, inode: 77)])
+        #expect(Decoder.line(pipe) == "pipe2([3<pipe:[77]>, 4<pipe:[77]>], O_CLOEXEC) = 0")
+        var pair = Syscall(
+            nr: Self.nr("socketpair"), args: [1, 0o2000001, 0, 0x1000], strings: [[5, 0, 0, 0, 6, 0, 0, 0]])
+        pair.attach([MadeFD(fd: 5, mode: Self.socketMode, inode: 90), MadeFD(fd: 6, mode: Self.socketMode, inode: 91)])
+        #expect(
+            Decoder.line(pair)
+                == "socketpair(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0, [5<socket:[90]>, 6<socket:[91]>]) = 0")
+        // Unknown (no fds record): the numbers alone, never a guess.
+        let plain = Syscall(nr: Self.nr("pipe2"), args: [0x1000, 0], strings: [[3, 0, 0, 0, 4, 0, 0, 0]])
+        #expect(Decoder.line(plain) == "pipe2([3, 4], 0) = 0")
+    }
+
+    @Test func anFdsRecordIsKeptOnlyByItsOwnCall() {
+        let fds = [MadeFD(fd: 3, mode: Self.pipeMode, inode: 77), MadeFD(fd: 4, mode: Self.pipeMode, inode: 77)]
+        // Another pair (its own call was lost): not named.
+        var other = Syscall(nr: Self.nr("pipe2"), args: [0x1000, 0], strings: [[7, 0, 0, 0, 8, 0, 0, 0]])
+        other.attach(fds)
+        #expect(Decoder.line(other) == "pipe2([7, 8], 0) = 0")
+        // Another call altogether.
+        var read = Syscall(nr: Self.nr("read"), ret: 3, args: [3, 0x1000, 3])
+        read.attach(fds)
+        #expect(read.madeFDs.isEmpty)
+        // socket() that returned another fd.
+        var socket = Syscall(nr: Self.nr("socket"), ret: 9, args: [1, 1, 0])
+        socket.attach([MadeFD(fd: 3, mode: Self.socketMode, inode: 5)])
+        #expect(socket.madeFDs.isEmpty)
+        // A file that is neither: no name.
+        #expect(MadeFD(fd: 3, mode: 0o100644, inode: 5).name == nil)
+    }
+
+    @Test func theFdTableNamesSocketsAndPipesAsStraceY() {
+        let table = ProcessTable()
+        let p = table.process(4242)
+        var socket = Syscall(nr: Self.nr("socket"), pid: 4242, ret: 3, args: [16, 3, 0])  // AF_NETLINK
+        socket.attach([MadeFD(fd: 3, mode: Self.socketMode, inode: 5150)])
+        table.apply(socket, to: p)
+        #expect(p.path(of: 3) == "socket:[5150]")
+        // The stage view still knows it is netlink, through dup2 too.
+        #expect(p.stagePath(of: 3) == "socket:AF_NETLINK")
+        table.apply(Syscall(nr: Self.nr("dup2"), pid: 4242, ret: 7, args: [3, 7]), to: p)
+        #expect(p.path(of: 7) == "socket:[5150]")
+        #expect(p.stagePath(of: 7) == "socket:AF_NETLINK")
+        var pipe = Syscall(
+            nr: Self.nr("pipe2"), pid: 4242, args: [0x1000, 0o2000000], strings: [[4, 0, 0, 0, 5, 0, 0, 0]])
+        pipe.attach([MadeFD(fd: 4, mode: Self.pipeMode, inode: 9), MadeFD(fd: 5, mode: Self.pipeMode, inode: 9)])
+        table.apply(pipe, to: p)
+        #expect(p.fds[4] == OpenFile(path: "pipe:[9]", cloexec: true))
+        var accept = Syscall(nr: Self.nr("accept4"), pid: 4242, ret: 6, args: [3, 0, 0, 0o2000000])
+        accept.attach([MadeFD(fd: 6, mode: Self.socketMode, inode: 5151)])
+        table.apply(accept, to: p)
+        #expect(p.path(of: 6) == "socket:[5151]")
+        // A socket whose fds record is missing keeps the family.
+        table.apply(Syscall(nr: Self.nr("socket"), pid: 4242, ret: 8, args: [2, 2, 0]), to: p)
+        #expect(p.path(of: 8) == "socket:AF_INET")
+        // dup2's new fd is named by what it was before the call.
+        #expect(
+            Decoder.line(Syscall(nr: Self.nr("dup2"), ret: 1, args: [4, 1]), fdPath: { p.path(of: $0) })
+                == "dup2(4<pipe:[9]>, 1) = 1")
+    }
+
+    @Test func returnValuesAsStraceDecodesThem() {
+        #expect(Decoder.line(Syscall(nr: Self.nr("umask"), ret: 0o22, args: [0o22])) == "umask(022) = 022")
+        #expect(
+            Decoder.line(Syscall(nr: Self.nr("fcntl"), ret: 0x8000, args: [3, 3]))
+                == "fcntl(3, F_GETFL) = 0x8000 (flags O_RDONLY|O_LARGEFILE)")
+        #expect(
+            Decoder.line(Syscall(nr: Self.nr("fcntl"), ret: 1, args: [3, 1]))
+                == "fcntl(3, F_GETFD) = 0x1 (flags FD_CLOEXEC)")
+        #expect(Decoder.line(Syscall(nr: Self.nr("fcntl"), ret: 0, args: [3, 1])) == "fcntl(3, F_GETFD) = 0")
+        #expect(
+            Decoder.line(Syscall(nr: Self.nr("prctl"), ret: 1, args: [3]))
+                == "prctl(PR_GET_DUMPABLE) = 1 (SUID_DUMP_USER)")
+        // Failures stay failures.
+        #expect(
+            Decoder.line(Syscall(nr: Self.nr("fcntl"), ret: -9, args: [99, 3]))
+                == "fcntl(99, F_GETFL) = -1 EBADF (Bad file descriptor)")
+    }
+
+    @Test func flagsInStracesOrder() {
+        let open = Syscall(
+            nr: Self.nr("openat"), ret: 3, args: [UInt64(bitPattern: -100), 0x1000, 0o2204000],
+            strings: [Array("/usr/lib".utf8) + [0]])
+        #expect(Decoder.line(open) == #"openat(AT_FDCWD, "/usr/lib", O_RDONLY|O_NONBLOCK|O_CLOEXEC|O_DIRECTORY) = 3"#)
+        func le(_ values: [UInt64]) -> [UInt8] { values.flatMap { v in (0..<8).map { UInt8((v >> ($0 * 8)) & 0xff) } } }
+        let act = le([0x1234, 0x1C00_0004, 0x5678, 0])
+        let sa = Syscall(nr: Self.nr("rt_sigaction"), args: [33, 0x1000, 0, 8], strings: [act])
+        #expect(
+            Decoder.line(sa)
+                == "rt_sigaction(SIGRT_1, {sa_handler=0x1234, sa_mask=[], sa_flags=SA_RESTORER|SA_ONSTACK|SA_RESTART|SA_SIGINFO, sa_restorer=0x5678}, NULL, 8) = 0"
+        )
+        #expect(
+            Decoder.line(Syscall(nr: Self.nr("accept4"), ret: 5, args: [3, 0, 0, 0o2000000]))
+                == "accept4(3, NULL, NULL, SOCK_CLOEXEC) = 5")
+        #expect(
+            Decoder.line(Syscall(nr: Self.nr("socket"), ret: 3, args: [2, 2, 0]))
+                == "socket(AF_INET, SOCK_DGRAM, IPPROTO_IP) = 3")
+        #expect(
+            Decoder.line(Syscall(nr: Self.nr("socket"), ret: 3, args: [1, 1, 0]))
+                == "socket(AF_UNIX, SOCK_STREAM, 0) = 3")
+    }
+
+    @Test func anEmptyResultIsAnEmptyString() {
+        let list = Syscall(
+            nr: Self.nr("listxattr"), ret: 0, args: [0x1000, 0x2000, 64], strings: [Array("/f".utf8) + [0], nil])
+        #expect(Decoder.line(list) == #"listxattr("/f", "", 64) = 0"#)
+        // Not read because the call failed: the address.
+        let failed = Syscall(
+            nr: Self.nr("listxattr"), ret: -2, args: [0x1000, 0x2000, 64], strings: [Array("/f".utf8) + [0], nil])
+        #expect(Decoder.line(failed) == #"listxattr("/f", 0x2000, 64) = -1 ENOENT (No such file or directory)"#)
+    }
+
+    @Test func rtSigreturnShowsTheMaskItRestores() {
+        let entry = SyscallCatalog.entry(Int(Self.nr("rt_sigreturn")))
+        #expect((entry?.spec ?? 0) & UInt32(CLAB_CAP_AT_ENTRY) != 0)  // read before the frame is gone
+        let call = Syscall(
+            nr: Self.nr("rt_sigreturn"), ret: 0, args: [0x7ffd_0000], strings: [[0, 0x08, 0, 0, 0, 0, 0, 0]])
+        #expect(Decoder.line(call) == "rt_sigreturn({mask=[USR2]}) = 0")
+        // Unreadable: the address, not an empty mask.
+        let unread = Syscall(nr: Self.nr("rt_sigreturn"), ret: 0, args: [0x7ffd_0000])
+        #expect(Decoder.line(unread) == "rt_sigreturn(0x7ffd0000) = 0")
+    }
+
+    @Test func threadEndsAndIgnoredSignalsAreParsed() {
+        var exit = clab_proc_event()
+        exit.kind = UInt16(CLAB_EV_EXIT.rawValue)
+        exit.flags = UInt16(CLAB_F_THREAD.rawValue)
+        exit.pid = 10
+        exit.tid = 11
+        withUnsafeBytes(of: exit) { raw in
+            guard let base = raw.baseAddress else { return }
+            guard case .threadExit(let pid, let tid, let status) = RecordParser.parse(base, raw.count) else {
+                Issue.record("not a thread exit")
+                return
+            }
+            #expect(pid == 10 && tid == 11 && status == 0)
+        }
+        #expect(TraceSession.end(0x300) == "+++ exited with 3 +++")
+        #expect(TraceSession.end(9) == "+++ killed by SIGKILL +++")
+        var signal = clab_signal_event()
+        signal.kind = UInt16(CLAB_EV_SIGNAL.rawValue)
+        signal.flags = UInt16(CLAB_SIG_IGNORED)
+        signal.sig = 17
+        withUnsafeBytes(of: signal) { raw in
+            guard let base = raw.baseAddress, case .signal(let s) = RecordParser.parse(base, raw.count) else {
+                Issue.record("not a signal")
+                return
+            }
+            #expect(s.ignored && s.signal == 17)
+        }
+        var fds = clab_fds_event()
+        fds.kind = UInt16(CLAB_EV_FDS.rawValue)
+        fds.count = 1
+        fds.tid = 12
+        fds.fd = (3, -1)
+        fds.mode = (Self.socketMode, 0)
+        fds.ino = (4040, 0)
+        withUnsafeBytes(of: fds) { raw in
+            guard let base = raw.baseAddress, case .fds(let tid, let made) = RecordParser.parse(base, raw.count) else {
+                Issue.record("not an fds record")
+                return
+            }
+            #expect(tid == 12 && made == [MadeFD(fd: 3, mode: Self.socketMode, inode: 4040)])
+        }
+    }
+}
