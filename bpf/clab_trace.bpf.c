@@ -95,7 +95,7 @@ struct {
 
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, CLAB_MAX_SYSCALLS);
+    __uint(max_entries, CLAB_STATS_ENTRIES);
     __type(key, __u32);
     __type(value, struct clab_syscall_stat);
 } stats SEC(".maps");
@@ -695,15 +695,23 @@ static __always_inline void count(__s32 nr, __u64 ns, long ret) {
     if (ret < 0 && ret >= -4095) st->errors++;
 }
 
+// The stats key of call `id` of the current task: a 32-bit call's after the x86_64 ones.
+static __always_inline __s32 count_key(long id) {
+    struct task_struct *t = bpf_get_current_task_btf();
+    return t->thread_info.status & TS_COMPAT ? CLAB_MAX_SYSCALLS + id : id;
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter_count, struct pt_regs *regs, long id) {
     struct clab_pending *p = traced_current(id);
     if (!p) return 0;
-    if (id == NR_EXIT || id == NR_EXIT_GROUP) {
-        count(id, 0, 0);
+    __s32 key = count_key(id);
+    if (key == NR_EXIT || key == NR_EXIT_GROUP || key == CLAB_MAX_SYSCALLS + NR_I386_EXIT ||
+        key == CLAB_MAX_SYSCALLS + NR_I386_EXIT_GROUP) {
+        count(key, 0, 0);
         return 0;
     }
-    p->nr = id;
+    p->nr = key;
     p->ts = bpf_ktime_get_ns();
     return 0;
 }
@@ -713,7 +721,7 @@ int BPF_PROG(sys_exit_count, struct pt_regs *regs, long ret) {
     struct clab_pending *p = slot_of_current();
     if (!p) return 0;
     if (p->nr < 0) {
-        if (refused_before_entry(p, regs, ret)) count((__s32)regs->orig_ax, 0, ret);
+        if (refused_before_entry(p, regs, ret)) count(count_key((long)regs->orig_ax), 0, ret);
         return 0;
     }
     count(p->nr, bpf_ktime_get_ns() - p->ts, ret);

@@ -188,7 +188,10 @@ struct clab_lost_event {
     __u64 last_ts;   // the last drop
 };
 
-// Count-only mode: per syscall number, summed over CPUs by the reader.
+// Count-only mode: per syscall number, summed over CPUs by the reader. The `stats` map has
+// 2 * CLAB_MAX_SYSCALLS entries: a 32-bit call (int $0x80) is counted at CLAB_MAX_SYSCALLS plus
+// its i386 number, never under the x86_64 call that has the same number.
+#define CLAB_STATS_ENTRIES (2 * CLAB_MAX_SYSCALLS)
 struct clab_syscall_stat {
     __u64 count;
     __u64 errors;

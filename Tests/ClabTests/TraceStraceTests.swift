@@ -154,6 +154,24 @@ struct TraceStraceComparisonTests {
         #expect(!text.contains("writev("), "\(text)")
     }
 
+    /// The kernel-side count keys a 32-bit call by its own table: getpid (i386), not writev.
+    @Test func thirtyTwoBitCallsAreCountedByTheirOwnTable() throws {
+        let dir = TestEnv.root + "/corpus-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let binary = dir + "/corpus"
+        let cc = try runProcess([
+            "/usr/bin/gcc", "-O1", "-pthread", "-o", binary, Self.repo + "/tests-trace/corpus/corpus.c",
+        ])
+        #expect(cc.status == 0, "\(cc.stderr)")
+        let out = try runProcess([TestEnv.clab, "trace", "--host", "--summary", "--", binary, "abi32"])
+        #expect(out.status == 0, "\(out.stderr)")
+        let rows = out.stderr.split(separator: "\n")
+        #expect(rows.contains { $0.hasSuffix(" getpid (i386)") && $0.contains(" 1 ") }, "\(out.stderr)")
+        #expect(rows.contains { $0.hasSuffix(" open (i386)") }, "\(out.stderr)")
+        #expect(!rows.contains { $0.hasSuffix(" writev") || $0.hasSuffix(" fstat") }, "\(out.stderr)")
+    }
+
     @Test func aKilledCallIsUnfinished() throws {
         let text = try traceCorpus("killed")
         #expect(text.contains(/read\(3<pipe:\[\d+\]>, <unfinished ...>\) = \?/), "\(text)")
