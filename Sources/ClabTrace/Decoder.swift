@@ -107,6 +107,13 @@ public enum Decoder {
         case .cloneArgs:
             if let bytes = slot.flatMap(call.string) {
                 out.put(cloneArgs(bytes))
+                // CLONE_PARENT_SETTID: the kernel stored the child's tid, the value it returns.
+                let flags = bytes.count >= 8 ? u64(bytes, 0) : 0
+                if flags & 0x100000 != 0 && call.ret > 0 && !call.unfinished {
+                    out.put(" => {parent_tid=[" as StaticString)
+                    out.decimal(call.ret)
+                    out.put("]}" as StaticString)
+                }
             } else {
                 writePointer(raw, into: &out)
             }
@@ -130,6 +137,14 @@ public enum Decoder {
                 out.put(render(bytes, call))
             } else {
                 writePointer(raw, into: &out)  // NULL, unreadable, or an output the call never filled
+            }
+        case .fdRecord(let words, let output, let render):
+            if raw != 0, !output || call.errno == nil && !call.unfinished,
+                let bytes = slot.flatMap(call.string), bytes.count >= words * 8
+            {
+                out.put(render(bytes, call, fdPath))
+            } else {
+                writePointer(raw, into: &out)
             }
         case .either(let when, let then, let otherwise):
             return write(when(call) ? then : otherwise, i, of: call, slot: slot, fdPath: fdPath, into: &out)

@@ -91,6 +91,61 @@ extension Decoder {
         return "[" + fd(0) + ", " + fd(4) + "]"
     }
 
+    static let epollFlags: Flags.Table = [
+        (0x1, "EPOLLIN"), (0x2, "EPOLLPRI"), (0x4, "EPOLLOUT"), (0x8, "EPOLLERR"), (0x10, "EPOLLHUP"),
+        (0x20, "EPOLLNVAL"), (0x40, "EPOLLRDNORM"), (0x80, "EPOLLRDBAND"), (0x100, "EPOLLWRNORM"),
+        (0x200, "EPOLLWRBAND"), (0x400, "EPOLLMSG"), (0x2000, "EPOLLRDHUP"), (1 << 28, "EPOLLEXCLUSIVE"),
+        (1 << 29, "EPOLLWAKEUP"), (1 << 30, "EPOLLONESHOT"), (1 << 31, "EPOLLET"),
+    ]
+
+    /// struct epoll_event (x86_64: packed, 12 bytes): `{events=EPOLLIN, data={u32=3, u64=3}}`;
+    /// an array of `count` of them (at most `max` read) for epoll_wait.
+    static func epollEvents(_ bytes: [UInt8], count: Int, max: Int) -> String {
+        func event(_ at: Int) -> String {
+            let data = UInt64(u32(bytes, at + 4)) | UInt64(u32(bytes, at + 8)) << 32
+            return "{events=" + Flags.bits(UInt64(u32(bytes, at)), epollFlags) + ", data={u32="
+                + String(UInt32(truncatingIfNeeded: data)) + ", u64=" + String(data) + "}}"
+        }
+        if max == 1 { return event(0) }
+        let shown = (0..<min(count, max)).filter { $0 * 12 + 12 <= bytes.count }
+        return "[" + shown.map { event($0 * 12) }.joined(separator: ", ") + (count > shown.count ? ", ...]" : "]")
+    }
+
+    static let pollFlags: Flags.Table = [
+        (0x1, "POLLIN"), (0x2, "POLLPRI"), (0x4, "POLLOUT"), (0x8, "POLLERR"), (0x10, "POLLHUP"), (0x20, "POLLNVAL"),
+        (0x40, "POLLRDNORM"), (0x80, "POLLRDBAND"), (0x100, "POLLWRNORM"), (0x200, "POLLWRBAND"), (0x400, "POLLMSG"),
+        (0x1000, "POLLREMOVE"), (0x2000, "POLLRDHUP"),
+    ]
+
+    /// poll's struct pollfd array, as asked: `[{fd=3<pipe:[7]>, events=POLLIN}]`.
+    static func pollFDs(_ bytes: [UInt8], count: Int, more: Bool, fdPath: (Int64) -> String?) -> String {
+        var items: [String] = []
+        for i in 0..<count where i * 8 + 8 <= bytes.count {
+            let fd = Int64(i32(bytes, i * 8))
+            let events = UInt64(u32(bytes, i * 8 + 4) & 0xFFFF)
+            let name = fdPath(fd).map { "<" + $0 + ">" } ?? ""
+            items.append("{fd=\(fd)" + name + ", events=" + Flags.bits(events, pollFlags) + "}")
+        }
+        return "[" + items.joined(separator: ", ") + (more ? ", ...]" : "]")
+    }
+
+    /// poll's result, as strace: `1 ([{fd=3, revents=POLLIN}])`, `0 (Timeout)`.
+    static func pollResult(_ call: Syscall) -> String? {
+        if call.ret == 0 { return "0 (Timeout)" }
+        guard let bytes = call.string(0) else { return nil }
+        let n = Int(min(call.args[1], 7))
+        var ready: [String] = []
+        for i in 0..<n where i * 8 + 8 <= bytes.count {
+            let revents = UInt64(u32(bytes, i * 8 + 4) >> 16)
+            if revents != 0 {
+                ready.append("{fd=\(i32(bytes, i * 8)), revents=" + Flags.bits(revents, pollFlags) + "}")
+            }
+        }
+        // More were asked for than were read: the list may miss some.
+        let cut = call.args[1] > 7 ? ", ..." : ""
+        return "\(call.ret) ([" + ready.joined(separator: ", ") + cut + "])"
+    }
+
     /// An int passed by pointer (setsockopt's value): `[1]`.
     static func intRef(_ bytes: [UInt8]) -> String { "[\(i32(bytes, 0))]" }
 
@@ -157,6 +212,48 @@ extension Decoder {
     }
 
     /// prctl's arguments after the option, as many as the option takes.
+    static let futexOps = [
+        "FUTEX_WAIT", "FUTEX_WAKE", "FUTEX_FD", "FUTEX_REQUEUE", "FUTEX_CMP_REQUEUE", "FUTEX_WAKE_OP",
+        "FUTEX_LOCK_PI", "FUTEX_UNLOCK_PI", "FUTEX_TRYLOCK_PI", "FUTEX_WAIT_BITSET", "FUTEX_WAKE_BITSET",
+        "FUTEX_WAIT_REQUEUE_PI", "FUTEX_CMP_REQUEUE_PI", "FUTEX_LOCK_PI2",
+    ]
+
+    /// futex's operation: `FUTEX_WAIT_BITSET_PRIVATE|FUTEX_CLOCK_REALTIME`.
+    static func futexOp(_ op: UInt64) -> String {
+        let cmd = Int(op & 127)
+        guard cmd < futexOps.count, op & ~UInt64(127 | 128 | 256) == 0 else { return Flags.hex(op) }
+        return futexOps[cmd] + (op & 128 != 0 ? "_PRIVATE" : "") + (op & 256 != 0 ? "|FUTEX_CLOCK_REALTIME" : "")
+    }
+
+    /// futex's arguments after the operation (`i` from 2), as many as the operation takes, as
+    /// strace prints them; nil: not shown. A timeout is shown as its address (not read).
+    static func futexArgs(_ i: Int, _ call: Syscall) -> String? {
+        let op = call.args[1]
+        let cmd = op & 127
+        guard Int(cmd) < futexOps.count, op & ~UInt64(127 | 128 | 256) == 0 else { return Flags.hex(call.args[i]) }
+        let val = String(Int32(truncatingIfNeeded: call.args[2]))
+        let val2 = String(UInt32(truncatingIfNeeded: call.args[3]))
+        let timeout = call.args[3] == 0 ? "NULL" : Flags.hex(call.args[3])
+        let uaddr2 = call.args[4] == 0 ? "NULL" : Flags.hex(call.args[4])
+        let val3 = UInt32(truncatingIfNeeded: call.args[5])
+        let bitset = val3 == UInt32.max ? "FUTEX_BITSET_MATCH_ANY" : Flags.hex(UInt64(val3))
+        let shown: [String]
+        switch cmd {
+        case 0: shown = [val, timeout]  // WAIT
+        case 9: shown = [val, timeout, bitset]  // WAIT_BITSET (uaddr2 is not used)
+        case 1: shown = [val]  // WAKE
+        case 10: shown = [val, bitset]  // WAKE_BITSET
+        case 3: shown = [val, val2, uaddr2]  // REQUEUE
+        case 4, 12: shown = [val, val2, uaddr2, String(Int32(bitPattern: val3))]  // CMP_REQUEUE(_PI)
+        case 5: shown = [val, val2, uaddr2, Flags.hex(UInt64(val3))]  // WAKE_OP
+        case 6, 13: shown = [timeout]  // LOCK_PI(2)
+        case 11: shown = [val, timeout, uaddr2]  // WAIT_REQUEUE_PI
+        case 2: shown = [val]  // FD
+        default: shown = []  // UNLOCK_PI, TRYLOCK_PI
+        }
+        return i - 2 < shown.count ? shown[i - 2] : nil
+    }
+
     static func prctlArgs(_ i: Int, _ call: Syscall) -> String? {
         switch call.args[0] {
         case 3, 7, 39, 27, 37, 2, 21:  // the GETs with no argument (PR_GET_PDEATHSIG writes through arg 2)

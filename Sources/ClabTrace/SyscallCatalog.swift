@@ -37,6 +37,8 @@ enum ArgKind: Sendable {
     /// A fixed-size struct of `words` * 8 bytes (at most 7), shown by `render` from its bytes;
     /// `output`: the kernel fills it, so it is shown only when the call succeeded.
     case record(words: Int, output: Bool, render: @Sendable ([UInt8], Syscall) -> String)
+    /// A `record` whose fields hold fds, named as the other fd arguments are (poll's pollfds).
+    case fdRecord(words: Int, output: Bool, render: @Sendable ([UInt8], Syscall, (Int64) -> String?) -> String)
     // Read by the kernel side when the fd is a netlink socket (a record of their own):
     /// sendto/recvfrom's buffer: the netlink messages in it, or else shown as `otherwise`.
     indirect case netlink(otherwise: ArgKind)
@@ -57,14 +59,14 @@ enum ArgKind: Sendable {
     var isOutput: Bool {
         switch plain {
         case .buffer(let lenArg): return lenArg == nil
-        case .record(_, let output, _): return output
+        case .record(_, let output, _), .fdRecord(_, let output, _): return output
         default: return false
         }
     }
 
     var captures: Bool {
         switch plain {
-        case .string, .buffer, .argv, .cloneArgs, .sockaddr, .record: return true
+        case .string, .buffer, .argv, .cloneArgs, .sockaddr, .record, .fdRecord: return true
         default: return false
         }
     }
@@ -177,7 +179,8 @@ enum SyscallCatalog {
             case .cloneArgs: byte |= 2 << 3
             case .sockaddr(let lenArg): byte |= UInt32(lenArg + 1) << 3
             case .argv: byte |= UInt32(CLAB_CAP_ARGV)
-            case .record(let words, _, _): byte |= UInt32(CLAB_CAP_ARGV) | UInt32(words & 7) << 3
+            case .record(let words, _, _), .fdRecord(let words, _, _):
+                byte |= UInt32(CLAB_CAP_ARGV) | UInt32(words & 7) << 3
             default: break
             }
             if case .argv = kind.plain { next = max(next, 1) }
@@ -193,6 +196,8 @@ enum SyscallCatalog {
 
     /// Return values strace decodes (the value, then what it means).
     static let results: [String: @Sendable (Syscall) -> String?] = [
+        "poll": { Decoder.pollResult($0) },
+        "ppoll": { Decoder.pollResult($0) },
         "umask": { "0" + String(UInt64(bitPattern: $0.ret), radix: 8) },
         "fcntl": { call in
             let ret = UInt64(bitPattern: call.ret)
@@ -244,6 +249,13 @@ enum SyscallCatalog {
     static let stat = ArgKind.record(words: 7, output: true) { b, _ in Decoder.stat(b) }
     static let fdPair = ArgKind.record(words: 1, output: true) { b, call in Decoder.fdPair(b, call) }
     static let clock = ArgKind.named { Flags.value($0, Flags.clocks) }
+    static let epollEvents = ArgKind.record(words: 7, output: true) { b, call in
+        Decoder.epollEvents(b, count: Int(call.ret), max: 4)
+    }
+    /// Up to 7 struct pollfd (56 bytes).
+    static let pollFDs = ArgKind.fdRecord(words: 7, output: false) { b, call, fdPath in
+        Decoder.pollFDs(b, count: Int(min(call.args[1], 7)), more: call.args[1] > 7, fdPath: fdPath)
+    }
     static func timespec(output: Bool) -> ArgKind {
         .record(words: 2, output: output) { b, _ in Decoder.timespec(b) }
     }
@@ -309,7 +321,18 @@ enum SyscallCatalog {
         "pipe2": [fdPair, .named { Flags.bits($0, Flags.pipeFlags) }],
         "eventfd2": [.uint, .named { Flags.bits($0, Flags.eventfd) }],
         "epoll_create1": [.named { Flags.bits($0, [(0o2000000, "EPOLL_CLOEXEC")]) }],
-        "epoll_ctl": [.fd, .named { Flags.value($0, Flags.epollCtl) }, .fd, .hex],
+        // struct epoll_event is 12 bytes (packed on x86_64); 16 are read (words are 8 bytes).
+        "epoll_ctl": [
+            .fd, .named { Flags.value($0, Flags.epollCtl) }, .fd,
+            .record(words: 2, output: false) { b, _ in Decoder.epollEvents(b, count: 1, max: 1) },
+        ],
+        // The kernel wrote `ret` events; the first 4 (56 bytes) are read.
+        "epoll_wait": [.fd, epollEvents, .int, .int],
+        "epoll_pwait": [.fd, epollEvents, .int, .int, .hex, .uint],
+        "epoll_pwait2": [.fd, epollEvents, .int, .hex, .hex, .uint],
+        // Read at the return: the fds and events asked for, and the revents the kernel set.
+        "poll": [pollFDs, .uint, .int],
+        "ppoll": [pollFDs, .uint, .hex, .hex, .uint],
         "madvise": [.hex, .uint, .named { Flags.value($0, Flags.madvise) }],
         "clock_gettime": [clock, timespec(output: true)],
         "clock_getres": [clock, timespec(output: true)],
@@ -370,6 +393,7 @@ enum SyscallCatalog {
         "tgkill": [.int, .int, signal],
         "pidfd_send_signal": [.fd, signal, .hex, .uint],
         "rt_sigaction": [signal, sigaction(output: false), sigaction(output: true), .uint],
+        "futex": [.hex, .named { Decoder.futexOp($0) }] + (2...5).map { i in .custom { Decoder.futexArgs(i, $0) } },
         "rt_sigreturn": [
             .record(words: 1, output: false) { b, _ in "{mask=" + Decoder.sigset(Decoder.u64(b, 0)) + "}" }
         ],

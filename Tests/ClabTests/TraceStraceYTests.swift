@@ -137,6 +137,55 @@ struct TraceStraceYTests {
         #expect(Decoder.line(unread) == "rt_sigreturn(0x7ffd0000) = 0")
     }
 
+    @Test func pollAndEpollStructs() {
+        // Two pollfds: fd 3 POLLIN with revents POLLIN, fd 5 POLLIN with none.
+        let fds: [UInt8] = [3, 0, 0, 0, 1, 0, 1, 0, 5, 0, 0, 0, 1, 0, 0, 0] + [UInt8](repeating: 0, count: 40)
+        let poll = Syscall(nr: Self.nr("poll"), ret: 1, args: [0x1000, 2, 0], strings: [fds])
+        #expect(
+            Decoder.line(poll, fdPath: { $0 == 3 ? "pipe:[7]" : nil })
+                == "poll([{fd=3<pipe:[7]>, events=POLLIN}, {fd=5, events=POLLIN}], 2, 0) = 1 ([{fd=3, revents=POLLIN}])"
+        )
+        let timeout = Syscall(nr: Self.nr("poll"), ret: 0, args: [0x1000, 1, 10], strings: [fds])
+        #expect(Decoder.line(timeout) == "poll([{fd=3, events=POLLIN}], 1, 10) = 0 (Timeout)")
+        // Not read (the array was at the end of a page): the address, and a plain count.
+        let unread = Syscall(nr: Self.nr("poll"), ret: 1, args: [0x1000, 2, 0])
+        #expect(Decoder.line(unread) == "poll(0x1000, 2, 0) = 1")
+        let event: [UInt8] = [1, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        let ctl = Syscall(nr: Self.nr("epoll_ctl"), args: [6, 1, 3, 0x1000], strings: [event])
+        #expect(Decoder.line(ctl) == "epoll_ctl(6, EPOLL_CTL_ADD, 3, {events=EPOLLIN, data={u32=3, u64=3}}) = 0")
+        let wait = Syscall(
+            nr: Self.nr("epoll_wait"), ret: 1, args: [6, 0x1000, 1, 0],
+            strings: [event + [UInt8](repeating: 0, count: 40)])
+        #expect(Decoder.line(wait) == "epoll_wait(6, [{events=EPOLLIN, data={u32=3, u64=3}}], 1, 0) = 1")
+        // A failed wait filled nothing.
+        let failed = Syscall(nr: Self.nr("epoll_wait"), ret: -4, args: [6, 0x1000, 1, 0])
+        #expect(Decoder.line(failed) == "epoll_wait(6, 0x1000, 1, 0) = -1 EINTR (Interrupted system call)")
+    }
+
+    @Test func futexByOperation() {
+        #expect(
+            Decoder.line(Syscall(nr: Self.nr("futex"), args: [0x7f00, 265, 42, 0, 0, 0xFFFF_FFFF]))
+                == "futex(0x7f00, FUTEX_WAIT_BITSET|FUTEX_CLOCK_REALTIME, 42, NULL, FUTEX_BITSET_MATCH_ANY) = 0")
+        #expect(
+            Decoder.line(Syscall(nr: Self.nr("futex"), ret: 1, args: [0x7f00, 129, 1, 0x55, 0x66, 0x77]))
+                == "futex(0x7f00, FUTEX_WAKE_PRIVATE, 1) = 1")
+        #expect(
+            Decoder.line(Syscall(nr: Self.nr("futex"), args: [0x7f00, 128, 2, 0x7ffd_1000]))
+                == "futex(0x7f00, FUTEX_WAIT_PRIVATE, 2, 0x7ffd1000) = 0")
+    }
+
+    @Test func clone3ShowsTheParentTidItStored() {
+        func le(_ values: [UInt64]) -> [UInt8] { values.flatMap { v in (0..<8).map { UInt8((v >> ($0 * 8)) & 0xff) } } }
+        let args = le([0x10_0000, 0, 0, 0x7f00, 0, 0, 0, 0])  // CLONE_PARENT_SETTID, parent_tid=0x7f00
+        let call = Syscall(nr: Self.nr("clone3"), ret: 4242, args: [0x1000, 88], strings: [args])
+        #expect(
+            Decoder.line(call)
+                == "clone3({flags=CLONE_PARENT_SETTID, parent_tid=0x7f00, exit_signal=0} => {parent_tid=[4242]}, 88) = 4242"
+        )
+        let failed = Syscall(nr: Self.nr("clone3"), ret: -1, args: [0x1000, 88], strings: [args])
+        #expect(!Decoder.line(failed).contains("=>"))
+    }
+
     @Test func threadEndsAndIgnoredSignalsAreParsed() {
         var exit = clab_proc_event()
         exit.kind = UInt16(CLAB_EV_EXIT.rawValue)
