@@ -163,15 +163,16 @@ def run(cmd, workdir, clab, keep):
     out = os.path.join(workdir, "stdout")
     strace_out = os.path.join(keep, "strace.txt")
     clab_out = os.path.join(keep, "clab.txt")
-    # The program's stderr is the same file in both runs (clab's view goes there): the same
-    # fd 2 annotation.
-    with open(os.devnull) as null, open(out, "w") as o, open(clab_out, "w") as e:
+    # The program's stdout and stderr are the same empty files in both runs (the same fd 1 and 2
+    # annotations, the same sizes if it looks at them); each tracer writes to a file of its own.
+    err = os.path.join(workdir, "stderr")
+    with open(os.devnull) as null, open(out, "w") as o, open(err, "w") as e:
         subprocess.run(
             ["strace", "-f", "-y", "-s", "64", "-o", strace_out, "--"] + cmd,
             stdin=null, stdout=o, stderr=e, cwd=workdir, env=env, timeout=120)
-    with open(os.devnull) as null, open(out, "w") as o, open(clab_out, "w") as e:
+    with open(os.devnull) as null, open(out, "w") as o, open(err, "w") as e:
         subprocess.run(
-            [clab, "trace", "--host", "--"] + cmd,
+            [clab, "trace", "--host", "-o", clab_out, "--"] + cmd,
             stdin=null, stdout=o, stderr=e, cwd=workdir, env=env, timeout=120)
     return parse_strace(strace_out), parse_clab(clab_out)
 

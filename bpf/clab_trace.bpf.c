@@ -560,6 +560,65 @@ __noinline int emit_fds(struct clab_pending *p, long ret) {
     return 0;
 }
 
+// The calls whose iovecs are read (struct clab_iov_event): readv (19), writev (20), sendmsg
+// (46), recvmsg (47), preadv (295), pwritev (296), preadv2 (327), pwritev2 (328).
+#define IOV_LOW ((1ULL << 19) | (1ULL << 20) | (1ULL << 46) | (1ULL << 47))
+static __always_inline int has_iov(__s32 nr) {
+    return nr < 64 ? (IOV_LOW >> nr) & 1 : nr == 295 || nr == 296 || nr == 327 || nr == 328;
+}
+
+// The iovec record before the call's own. A global function: verified once.
+__noinline int emit_iov(struct clab_pending *p, long ret) {
+    if (!p) return 0;
+    __s32 nr = p->nr;
+    int msg = nr == NR_SENDMSG || nr == NR_RECVMSG;
+    int receive = nr == 19 || nr == NR_RECVMSG || nr == 295 || nr == 327;
+    // A failed receive filled nothing: its record would show nothing the call has.
+    if (receive && ret < 0) return 0;
+    report_lost();
+    struct clab_iov_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        count_drop();
+        return 0;
+    }
+    e->kind = CLAB_EV_IOV;
+    e->count = 0;
+    e->tid = (__u32)bpf_get_current_pid_tgid();
+    e->nr = nr;
+    e->flags = 0;
+    e->name_len = 0;
+    e->pad = 0;
+    __u64 iov = p->args[1], iovlen = p->args[2];
+    if (msg) {
+        struct clab_msghdr *m = (struct clab_msghdr *)e->msghdr;
+        if (bpf_probe_read_user(e->msghdr, sizeof(e->msghdr), (const void *)p->args[1]) < 0) goto done;
+        e->flags = 1;
+        iov = m->iov;
+        iovlen = m->iovlen;
+        __u32 nl = m->namelen > 0 ? (__u32)m->namelen : 0;
+        if (nl > CLAB_IOV_NAME) nl = CLAB_IOV_NAME;
+        if (m->name && nl && bpf_probe_read_user(e->name, nl, (const void *)m->name) == 0) e->name_len = nl;
+    }
+    e->iovlen = iovlen;
+    __s64 left = receive ? ret : 0x7fffffff;
+    for (int i = 0; i < CLAB_IOV_MAX; i++) {
+        if (i >= iovlen) break;
+        struct clab_iovec v = {};
+        if (bpf_probe_read_user(&v, sizeof(v), (const void *)(iov + i * sizeof(v))) < 0) break;
+        e->base[i] = v.base;
+        e->len[i] = v.len;
+        __u64 n = v.len < (__u64)left ? v.len : (__u64)left;
+        left -= n;
+        if (n > CLAB_IOV_DATA) n = CLAB_IOV_DATA;
+        e->got[i] = 0;
+        if (n && bpf_probe_read_user(e->data[i], n, (const void *)v.base) == 0) e->got[i] = n;
+        e->count = i + 1;
+    }
+done:
+    bpf_ringbuf_submit(e, 0);
+    return 0;
+}
+
 static __always_inline void save_entry(struct clab_pending *p, struct pt_regs *regs, long id) {
     p->nr = id;
     p->flags = 0;
@@ -680,6 +739,7 @@ int BPF_PROG(sys_exit_events, struct pt_regs *regs, long ret) {
         return 0;
     }
     if (ret >= 0 && !p->abi && makes_fds(p->nr)) emit_fds(p, ret);
+    if (!p->abi && has_iov(p->nr)) emit_iov(p, ret);
     emit_syscall(p, pid_tgid, ret, 0);
     p->nr = -1;
     if (p->ign_sig) emit_ignored(p);

@@ -28,6 +28,7 @@ enum clab_event_kind {
     CLAB_EV_SIGNAL = 8,   // struct clab_signal_event: a signal delivered to a traced thread
     CLAB_EV_LOST = 9,     // struct clab_lost_event: records dropped (ring buffer full) just before this one
     CLAB_EV_FDS = 10,     // struct clab_fds_event: what the fds a call made are (pipe:[inode], socket:[inode])
+    CLAB_EV_IOV = 11,     // struct clab_iov_event: readv/writev's iovecs, sendmsg/recvmsg's msghdr
 };
 
 enum clab_event_flags {
@@ -127,6 +128,29 @@ struct clab_fds_event {
     __s32 fd[2];
     __u32 mode[2];  // the inode's i_mode (S_IFIFO, S_IFSOCK); 0: unknown
     __u64 ino[2];
+};
+
+// readv, writev, preadv, pwritev, preadv2, pwritev2, and sendmsg/recvmsg on sockets other than
+// netlink: the iovec array (and the struct user_msghdr) read at the return, written just before
+// the call's record (same tid). A read's buffers hold what the call returned, in order.
+#define CLAB_IOV_MAX 8    // iovecs read
+#define CLAB_IOV_DATA 64  // bytes read of each (strace -s 64)
+#define CLAB_IOV_NAME 112 // bytes of msg_name read (a struct sockaddr_un is 110)
+struct clab_iov_event {
+    __u16 kind;   // CLAB_EV_IOV
+    __u16 count;  // iovecs read (fewer than iovlen: the rest not read)
+    __u32 tid;
+    __s32 nr;     // the syscall it belongs to
+    __u32 flags;  // 1: the msghdr was read (sendmsg/recvmsg)
+    __u64 iovlen; // the call's iovcnt, or msg_iovlen
+    __u8 msghdr[56];  // struct user_msghdr (x86_64)
+    __u32 name_len;   // bytes read of msg_name
+    __u32 pad;
+    __u8 name[CLAB_IOV_NAME];
+    __u64 base[CLAB_IOV_MAX];
+    __u64 len[CLAB_IOV_MAX];
+    __u16 got[CLAB_IOV_MAX];  // bytes read from each buffer
+    __u8 data[CLAB_IOV_MAX][CLAB_IOV_DATA];
 };
 
 struct clab_syscall_small_event {

@@ -65,6 +65,11 @@ enum Flags {
         return rest == 0 ? mode : mode + "|" + bits(rest, openBits)
     }
 
+    /// preadv2/pwritev2's flags.
+    static let rwf: Table = [
+        (1, "RWF_HIPRI"), (2, "RWF_DSYNC"), (4, "RWF_SYNC"), (8, "RWF_NOWAIT"), (16, "RWF_APPEND"),
+    ]
+
     static func needsMode(_ flags: UInt64) -> Bool { flags & 0o100 != 0 || flags & 0o20000000 != 0 }
 
     static let at: Table = [

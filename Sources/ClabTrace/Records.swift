@@ -32,6 +32,8 @@ public struct Syscall: Sendable, Equatable {
     /// pipe, pipe2, socketpair, socket, accept, accept4: what the fds it made are (empty: not
     /// known, or another call).
     public var madeFDs: [MadeFD] = []
+    /// readv/writev's iovecs, sendmsg/recvmsg's msghdr (nil: not read, or another call).
+    public var iov: IOVCapture?
 
     public init(
         nr: Int32, pid: UInt32 = 1, tid: UInt32 = 1, ts: UInt64 = 0, duration: UInt64 = 0, ret: Int64 = 0,
@@ -112,6 +114,12 @@ public struct Syscall: Sendable, Equatable {
         madeFDs = fds
     }
 
+    /// The iovec record written just before this call's, kept only when it is this call's.
+    mutating func attach(_ capture: IOVCapture) {
+        guard !compat, capture.nr == nr else { return }
+        iov = capture
+    }
+
     /// Slot `slot`'s bytes, without copying them.
     func withSlot<R>(_ slot: Int, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
         if slot == 0 && small.count >= 0 {
@@ -144,6 +152,39 @@ public struct MadeFD: Sendable, Equatable {
         case 0o140000: return "socket:[\(inode)]"
         default: return nil
         }
+    }
+}
+
+/// What the kernel side read of an iovec array (struct clab_iov_event).
+public struct IOVCapture: Sendable, Equatable {
+    public struct Entry: Sendable, Equatable {
+        public var base: UInt64
+        public var length: UInt64
+        /// The first bytes of the buffer (of what a read filled), at most CLAB_IOV_DATA.
+        public var data: [UInt8]
+
+        public init(base: UInt64, length: UInt64, data: [UInt8]) {
+            self.base = base
+            self.length = length
+            self.data = data
+        }
+    }
+
+    public var nr: Int32
+    /// The call's iovcnt (msg_iovlen): more than `entries` when not all were read.
+    public var iovlen: UInt64
+    public var entries: [Entry]
+    /// sendmsg/recvmsg: the struct user_msghdr (56 bytes), nil when it could not be read.
+    public var msghdr: [UInt8]?
+    /// msg_name's bytes.
+    public var name: [UInt8]
+
+    public init(nr: Int32, iovlen: UInt64, entries: [Entry], msghdr: [UInt8]? = nil, name: [UInt8] = []) {
+        self.nr = nr
+        self.iovlen = iovlen
+        self.entries = entries
+        self.msghdr = msghdr
+        self.name = name
     }
 }
 
@@ -235,6 +276,8 @@ enum RecordParser {
         case signal(SignalDelivery)
         /// The fds the next syscall record of thread `tid` made.
         case fds(tid: UInt32, [MadeFD])
+        /// The iovecs (and msghdr) of the next syscall record of thread `tid`.
+        case iov(tid: UInt32, IOVCapture)
         /// A thread other than a process's last one ended (wait status `status`).
         case threadExit(pid: UInt32, tid: UInt32, status: Int32)
         case unknown
@@ -289,6 +332,9 @@ enum RecordParser {
             let e = base.loadUnaligned(as: clab_fds_event.self)
             let fds = [(e.fd.0, e.mode.0, e.ino.0), (e.fd.1, e.mode.1, e.ino.1)].prefix(min(Int(e.count), 2))
             return .fds(tid: e.tid, fds.map { MadeFD(fd: Int64($0.0), mode: $0.1, inode: $0.2) })
+        case Int32(CLAB_EV_IOV.rawValue):
+            guard size >= MemoryLayout<clab_iov_event>.size else { return .unknown }
+            return iov(base)
         case Int32(CLAB_EV_LOST.rawValue):
             guard size >= MemoryLayout<clab_lost_event>.size else { return .unknown }
             let e = base.loadUnaligned(as: clab_lost_event.self)
@@ -346,6 +392,25 @@ enum RecordParser {
             }
         }
         return call
+    }
+
+    static func iov(_ base: UnsafeRawPointer) -> Record {
+        let e = base.loadUnaligned(as: clab_iov_event.self)
+        let count = min(Int(e.count), Int(CLAB_IOV_MAX))
+        let bases = withUnsafeBytes(of: e.base) { Array($0.bindMemory(to: UInt64.self)) }
+        let lengths = withUnsafeBytes(of: e.len) { Array($0.bindMemory(to: UInt64.self)) }
+        let got = withUnsafeBytes(of: e.got) { Array($0.bindMemory(to: UInt16.self)) }
+        let entries = withUnsafeBytes(of: e.data) { data in
+            (0..<count).map { i in
+                let n = min(Int(got[i]), Int(CLAB_IOV_DATA))
+                let start = i * Int(CLAB_IOV_DATA)
+                return IOVCapture.Entry(base: bases[i], length: lengths[i], data: Array(data[start..<start + n]))
+            }
+        }
+        let msghdr = e.flags & 1 != 0 ? withUnsafeBytes(of: e.msghdr) { Array($0) } : nil
+        let name = withUnsafeBytes(of: e.name) { Array($0.prefix(min(Int(e.name_len), $0.count))) }
+        return .iov(
+            tid: e.tid, IOVCapture(nr: e.nr, iovlen: e.iovlen, entries: entries, msghdr: msghdr, name: name))
     }
 
     static func netlink(_ base: UnsafeRawPointer) -> NetlinkCapture {

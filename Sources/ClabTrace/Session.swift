@@ -75,6 +75,7 @@ final class TraceSession {
         case .longString(let tid, let slot, let bytes): longStrings[tid, default: []].append((slot, bytes))
         case .signal(let signal): handle(signal)
         case .fds(let tid, let fds): madeFDs[tid] = fds
+        case .iov(let tid, let capture): iovs[tid] = capture
         case .threadExit(let pid, let tid, let status):
             // strace's last line for a thread (the text view only: the JSON's exit is a process's).
             if !outputs.focus {
@@ -89,6 +90,7 @@ final class TraceSession {
         guard count > 0 else { return }
         // An fds record whose call was dropped must not name another call's fds.
         madeFDs.removeAll()
+        iovs.removeAll()
         lostReported += count
         outputs.json?.lost(count, firstTs: firstTs, lastTs: lastTs)
         outputs.live?.lost(count)
@@ -104,6 +106,8 @@ final class TraceSession {
     private var longStrings: [UInt32: [(slot: Int, bytes: [UInt8])]] = [:]
     /// The fds a call made, by thread, waiting for that call's record (the next one).
     private var madeFDs: [UInt32: [MadeFD]] = [:]
+    /// The iovecs of a call, by thread, waiting for that call's record (the next one).
+    private var iovs: [UInt32: IOVCapture] = [:]
     /// Counts of 32-bit calls, by name (their numbers are not x86_64's).
     private var compatStats: [String: SyscallStat] = [:]
 
@@ -113,6 +117,7 @@ final class TraceSession {
             for (slot, bytes) in long { call.replace(slot: slot, with: bytes) }
         }
         if !madeFDs.isEmpty, let fds = madeFDs.removeValue(forKey: call.tid) { call.attach(fds) }
+        if !iovs.isEmpty, let capture = iovs.removeValue(forKey: call.tid) { call.attach(capture) }
         if call.pid == selfPid && call.nr == bpfNr { return }
         let p = table.process(call.pid)
         if call.compat != p.compat {

@@ -42,8 +42,12 @@ enum ArgKind: Sendable {
     // Read by the kernel side when the fd is a netlink socket (a record of their own):
     /// sendto/recvfrom's buffer: the netlink messages in it, or else shown as `otherwise`.
     indirect case netlink(otherwise: ArgKind)
-    /// sendmsg/recvmsg's struct msghdr: its first iovec's netlink messages, or else a pointer.
-    case msghdr
+    /// sendmsg/recvmsg's struct msghdr: its first iovec's netlink messages, or else the whole
+    /// msghdr from the iovec record (`output`: recvmsg, shown only when it succeeded).
+    case msghdr(output: Bool)
+    /// readv/writev's iovec array (the kernel side reads it by syscall number); `output`: the
+    /// call fills the buffers (shown only when it succeeded).
+    case iovec(output: Bool)
     /// `then` for the calls `when` picks (prctl's PR_SET_NAME: a string), `otherwise` for the
     /// rest; the kernel side captures for `then`.
     indirect case either(when: @Sendable (Syscall) -> Bool, then: ArgKind, otherwise: ArgKind)
@@ -59,7 +63,8 @@ enum ArgKind: Sendable {
     var isOutput: Bool {
         switch plain {
         case .buffer(let lenArg): return lenArg == nil
-        case .record(_, let output, _), .fdRecord(_, let output, _): return output
+        case .record(_, let output, _), .fdRecord(_, let output, _), .iovec(let output), .msghdr(let output):
+            return output
         default: return false
         }
     }
@@ -481,7 +486,17 @@ enum SyscallCatalog {
         // On a netlink socket the kernel side reads the messages instead (see NetlinkDecoder).
         "sendto": [.fd, .netlink(otherwise: .buffer(lenArg: 2)), .uint, msgFlags, .sockaddr(lenArg: 5), .uint],
         "recvfrom": [.fd, .netlink(otherwise: .buffer(lenArg: nil)), .uint, msgFlags, .hex, .hex],
-        "sendmsg": [.fd, .msghdr, msgFlags],
-        "recvmsg": [.fd, .msghdr, msgFlags],
+        "sendmsg": [.fd, .msghdr(output: false), msgFlags],
+        "recvmsg": [.fd, .msghdr(output: true), msgFlags],
+        "readv": [.fd, .iovec(output: true), .int],
+        "writev": [.fd, .iovec(output: false), .int],
+        "preadv": [.fd, .iovec(output: true), .int, .long],
+        "pwritev": [.fd, .iovec(output: false), .int, .long],
+        "preadv2": [
+            .fd, .iovec(output: true), .int, .long, .custom { _ in nil }, .named { Flags.bits($0, Flags.rwf) },
+        ],
+        "pwritev2": [
+            .fd, .iovec(output: false), .int, .long, .custom { _ in nil }, .named { Flags.bits($0, Flags.rwf) },
+        ],
     ]
 }

@@ -162,6 +162,41 @@ struct TraceStraceYTests {
         #expect(Decoder.line(failed) == "epoll_wait(6, 0x1000, 1, 0) = -1 EINTR (Interrupted system call)")
     }
 
+    @Test func iovecsAndMsghdrs() {
+        let ab = IOVCapture.Entry(base: 0x1000, length: 2, data: Array("ab".utf8))
+        let cd = IOVCapture.Entry(base: 0x2000, length: 3, data: Array("cd\n".utf8))
+        var writev = Syscall(nr: Self.nr("writev"), ret: 5, args: [3, 0x3000, 2])
+        writev.attach(IOVCapture(nr: Self.nr("writev"), iovlen: 2, entries: [ab, cd]))
+        #expect(
+            Decoder.line(writev) == #"writev(3, [{iov_base="ab", iov_len=2}, {iov_base="cd\n", iov_len=3}], 2) = 5"#)
+        // A read shows what it filled; one that failed, the address; another call's record is not used.
+        let filled = IOVCapture.Entry(base: 0x1000, length: 16, data: Array("msg".utf8))
+        var readv = Syscall(nr: Self.nr("readv"), ret: 3, args: [3, 0x3000, 1])
+        readv.attach(IOVCapture(nr: Self.nr("readv"), iovlen: 1, entries: [filled]))
+        #expect(Decoder.line(readv) == #"readv(3, [{iov_base="msg", iov_len=16}], 1) = 3"#)
+        var other = Syscall(nr: Self.nr("readv"), ret: 3, args: [3, 0x3000, 1])
+        other.attach(IOVCapture(nr: Self.nr("writev"), iovlen: 1, entries: [filled]))
+        #expect(Decoder.line(other) == "readv(3, 0x3000, 1) = 3")
+        let failed = Syscall(nr: Self.nr("readv"), ret: -11, args: [3, 0x3000, 1])
+        #expect(Decoder.line(failed) == "readv(3, 0x3000, 1) = -1 EAGAIN (Resource temporarily unavailable)")
+        // Longer than was read (64 bytes of a buffer): "..." after it.
+        let long = IOVCapture.Entry(base: 0x1000, length: 100, data: [UInt8](repeating: 0x61, count: 64))
+        var big = Syscall(nr: Self.nr("writev"), ret: 100, args: [3, 0x3000, 1])
+        big.attach(IOVCapture(nr: Self.nr("writev"), iovlen: 1, entries: [long]))
+        #expect(Decoder.line(big).contains(String(repeating: "a", count: 64) + #""..., iov_len=100}]"#))
+        // struct user_msghdr: name NULL, one iovec, no control.
+        var header = [UInt8](repeating: 0, count: 56)
+        header[16] = 0x00
+        header[17] = 0x30  // msg_iov = 0x3000
+        header[24] = 1  // msg_iovlen
+        var recvmsg = Syscall(nr: Self.nr("recvmsg"), ret: 3, args: [3, 0x4000, 0])
+        recvmsg.attach(IOVCapture(nr: Self.nr("recvmsg"), iovlen: 1, entries: [filled], msghdr: header))
+        #expect(
+            Decoder.line(recvmsg)
+                == #"recvmsg(3, {msg_name=NULL, msg_namelen=0, msg_iov=[{iov_base="msg", iov_len=16}], msg_iovlen=1, msg_controllen=0, msg_flags=0}, 0) = 3"#
+        )
+    }
+
     @Test func futexByOperation() {
         #expect(
             Decoder.line(Syscall(nr: Self.nr("futex"), args: [0x7f00, 265, 42, 0, 0, 0xFFFF_FFFF]))
