@@ -163,15 +163,21 @@ static __always_inline struct clab_pending *slot_of_current(void) {
     return bpf_task_storage_get(&inflight, t, 0, 0);
 }
 
-// The current thread's slot if it is traced. An armed root becomes traced at its execve.
-static __always_inline struct clab_pending *traced_current(long id) {
-    struct clab_pending *p = slot_of_current();
+// Task `t`'s slot if it is traced (t: the current task). An armed root becomes traced at its
+// execve.
+static __always_inline struct clab_pending *traced_task(struct task_struct *t, long id) {
+    if (!t->bpf_storage) return 0;
+    struct clab_pending *p = bpf_task_storage_get(&inflight, t, 0, 0);
     if (!p || p->state == CLAB_UNTRACED) return 0;
     if (p->state == CLAB_ARMED) {
         if (id != NR_EXECVE && id != NR_EXECVEAT) return 0;
         p->state = CLAB_TRACED;
     }
     return p;
+}
+
+static __always_inline struct clab_pending *traced_current(long id) {
+    return traced_task(bpf_get_current_task_btf(), id);
 }
 
 static __always_inline __u32 capture_spec(__s32 nr) {
@@ -567,6 +573,12 @@ static __always_inline int has_iov(__s32 nr) {
     return nr < 64 ? (IOV_LOW >> nr) & 1 : nr == 295 || nr == 296 || nr == 327 || nr == 328;
 }
 
+// The calls with a record of their own before theirs (fds or iovecs): the low ones by a mask,
+// the others (accept4 288 ... pwritev2 328) by a range.
+static __always_inline int has_extra(__s32 nr) {
+    return nr < 64 ? ((MAKES_FDS_LOW | IOV_LOW) >> nr) & 1 : nr >= 288 && nr <= 328;
+}
+
 // The iovec record before the call's own. A global function: verified once.
 __noinline int emit_iov(struct clab_pending *p, long ret) {
     if (!p) return 0;
@@ -738,8 +750,11 @@ int BPF_PROG(sys_exit_events, struct pt_regs *regs, long ret) {
         p->nr = -1;
         return 0;
     }
-    if (ret >= 0 && !p->abi && makes_fds(p->nr)) emit_fds(p, ret);
-    if (!p->abi && has_iov(p->nr)) emit_iov(p, ret);
+    // One test for the calls with no extra record (all but a dozen; dd's read and write).
+    if (!p->abi && has_extra(p->nr)) {
+        if (ret >= 0 && makes_fds(p->nr)) emit_fds(p, ret);
+        if (has_iov(p->nr)) emit_iov(p, ret);
+    }
     emit_syscall(p, pid_tgid, ret, 0);
     p->nr = -1;
     if (p->ign_sig) emit_ignored(p);
@@ -755,17 +770,17 @@ static __always_inline void count(__s32 nr, __u64 ns, long ret) {
     if (ret < 0 && ret >= -4095) st->errors++;
 }
 
-// The stats key of call `id` of the current task: a 32-bit call's after the x86_64 ones.
-static __always_inline __s32 count_key(long id) {
-    struct task_struct *t = bpf_get_current_task_btf();
+// The stats key of call `id` of task `t`: a 32-bit call's after the x86_64 ones.
+static __always_inline __s32 count_key(struct task_struct *t, long id) {
     return t->thread_info.status & TS_COMPAT ? CLAB_MAX_SYSCALLS + id : id;
 }
 
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter_count, struct pt_regs *regs, long id) {
-    struct clab_pending *p = traced_current(id);
+    struct task_struct *t = bpf_get_current_task_btf();
+    struct clab_pending *p = traced_task(t, id);
     if (!p) return 0;
-    __s32 key = count_key(id);
+    __s32 key = count_key(t, id);
     if (key == NR_EXIT || key == NR_EXIT_GROUP || key == CLAB_MAX_SYSCALLS + NR_I386_EXIT ||
         key == CLAB_MAX_SYSCALLS + NR_I386_EXIT_GROUP) {
         count(key, 0, 0);
@@ -781,7 +796,7 @@ int BPF_PROG(sys_exit_count, struct pt_regs *regs, long ret) {
     struct clab_pending *p = slot_of_current();
     if (!p) return 0;
     if (p->nr < 0) {
-        if (refused_before_entry(p, regs, ret)) count(count_key((long)regs->orig_ax), 0, ret);
+        if (refused_before_entry(p, regs, ret)) count(count_key(bpf_get_current_task_btf(), (long)regs->orig_ax), 0, ret);
         return 0;
     }
     count(p->nr, bpf_ktime_get_ns() - p->ts, ret);
