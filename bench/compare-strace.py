@@ -11,8 +11,8 @@ lines are aligned by syscall name. Every strace line counts: syscalls, `--- SIGx
 Two figures:
 - identical: the lines are the same once what differs between two runs of one program is
   replaced on both sides: pids and tids (by their place in the tree), addresses (hex of 5
-  digits or more), inode numbers (`pipe:[N]`, `socket:[N]`), getrandom's bytes, si_utime and
-  si_stime, and the spaces strace pads results with (` = ` aligned to a column).
+  digits or more), inode numbers (`pipe:[N]`, `socket:[N]`), getrandom's bytes, sysinfo's
+  figures, si_utime and si_stime, and the spaces strace pads results with (` = ` aligned to a column).
 - up to cosmetics: the documented cosmetic differences are ignored as well:
   1. comments strace adds (`/* 39 vars */`, `/* 2 entries */`),
   2. the base a number is written in (`0x20` and `32`),
@@ -144,6 +144,8 @@ def normalize(text, pids):
     if text.startswith("getrandom("):
         text = re.sub(r'^getrandom\("(?:[^"\\]|\\.)*"', 'getrandom("RANDOM"', text)
     text = re.sub(r"^(getppid\(\)\s+=\s+)\d+", r"\1PPID", text)  # strace or clab itself
+    if text.startswith("sysinfo({"):  # the machine's uptime, free memory and process count
+        text = re.sub(r"^sysinfo\(\{.*\}\)", "sysinfo({INFO})", text)
     text = re.sub(r"(tv_sec=)\d+(, tv_nsec=)\d+", r"\1S\2N", text) if text.startswith("clock_gettime") else text
     text = re.sub(r"\)\s+=\s+", ") = ", text)
     return text

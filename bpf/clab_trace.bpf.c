@@ -573,10 +573,39 @@ static __always_inline int has_iov(__s32 nr) {
     return nr < 64 ? (IOV_LOW >> nr) & 1 : nr == 295 || nr == 296 || nr == 327 || nr == 328;
 }
 
-// The calls with a record of their own before theirs (fds or iovecs): the low ones by a mask,
-// the others (accept4 288 ... pwritev2 328) by a range.
+// The calls with a record of their own before theirs (fds, iovecs, a large struct): the low
+// ones by a mask, the others (sysinfo 99, accept4 288 ... pwritev2 328, statx 332) by a range.
+#define BLOB_LOW (1ULL << 63)  // uname
 static __always_inline int has_extra(__s32 nr) {
-    return nr < 64 ? ((MAKES_FDS_LOW | IOV_LOW) >> nr) & 1 : nr >= 288 && nr <= 328;
+    return nr < 64 ? ((MAKES_FDS_LOW | IOV_LOW | BLOB_LOW) >> nr) & 1 : nr == 99 || (nr >= 288 && nr <= 332);
+}
+
+// uname's struct new_utsname (its sysname and nodename, 2 x 65 bytes), sysinfo's struct sysinfo
+// (112 bytes), statx's struct statx (256 bytes), read at a successful return. A global function.
+__noinline int emit_blob(struct clab_pending *p) {
+    if (!p) return 0;
+    __s32 nr = p->nr;
+    const void *src = (const void *)(nr == 332 ? p->args[4] : p->args[0]);
+    __u32 n = nr == 63 ? 130 : nr == 99 ? 112 : CLAB_BLOB_MAX;
+    if (nr != 63 && nr != 99 && nr != 332) return 0;
+    report_lost();
+    struct clab_blob_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        count_drop();
+        return 0;
+    }
+    e->kind = CLAB_EV_BLOB;
+    e->tid = (__u32)bpf_get_current_pid_tgid();
+    e->nr = nr;
+    e->pad = 0;
+    if (n > CLAB_BLOB_MAX) n = CLAB_BLOB_MAX;
+    if (bpf_probe_read_user(e->data, n, src) < 0) {
+        bpf_ringbuf_discard(e, 0);
+        return 0;
+    }
+    e->len = n;
+    bpf_ringbuf_submit(e, 0);
+    return 0;
 }
 
 // The iovec record before the call's own. A global function: verified once.
@@ -754,6 +783,7 @@ int BPF_PROG(sys_exit_events, struct pt_regs *regs, long ret) {
     if (!p->abi && has_extra(p->nr)) {
         if (ret >= 0 && makes_fds(p->nr)) emit_fds(p, ret);
         if (has_iov(p->nr)) emit_iov(p, ret);
+        if (ret == 0 && (p->nr == 63 || p->nr == 99 || p->nr == 332)) emit_blob(p);
     }
     emit_syscall(p, pid_tgid, ret, 0);
     p->nr = -1;

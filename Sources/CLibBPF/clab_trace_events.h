@@ -29,6 +29,7 @@ enum clab_event_kind {
     CLAB_EV_LOST = 9,     // struct clab_lost_event: records dropped (ring buffer full) just before this one
     CLAB_EV_FDS = 10,     // struct clab_fds_event: what the fds a call made are (pipe:[inode], socket:[inode])
     CLAB_EV_IOV = 11,     // struct clab_iov_event: readv/writev's iovecs, sendmsg/recvmsg's msghdr
+    CLAB_EV_BLOB = 12,    // struct clab_blob_event: a struct larger than a string slot (statx, uname)
 };
 
 enum clab_event_flags {
@@ -151,6 +152,18 @@ struct clab_iov_event {
     __u64 len[CLAB_IOV_MAX];
     __u16 got[CLAB_IOV_MAX];  // bytes read from each buffer
     __u8 data[CLAB_IOV_MAX][CLAB_IOV_DATA];
+};
+
+// A struct a call filled that is larger than a capture slot holds, read at a successful return
+// (uname's first two fields, sysinfo, statx), written just before the call's record (same tid).
+#define CLAB_BLOB_MAX 256
+struct clab_blob_event {
+    __u16 kind;  // CLAB_EV_BLOB
+    __u16 len;   // bytes read
+    __u32 tid;
+    __s32 nr;    // the syscall it belongs to
+    __u32 pad;
+    __u8 data[CLAB_BLOB_MAX];
 };
 
 struct clab_syscall_small_event {

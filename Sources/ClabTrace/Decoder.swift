@@ -153,6 +153,12 @@ public enum Decoder {
                 return write(otherwise, i, of: call, slot: slot, fdPath: fdPath, into: &out)
             }
             writeNetlinkBuffer(nl, pointer: raw, of: call, into: &out)
+        case .blob(let render):
+            if let bytes = call.blob, raw != 0, call.errno == nil, !call.unfinished {
+                out.put(render(bytes))
+            } else {
+                writePointer(raw, into: &out)  // not read, or the call failed
+            }
         case .iovec(let output):
             guard let iov = call.iov, raw != 0, !output || call.errno == nil && !call.unfinished else {
                 writePointer(raw, into: &out)  // not read, or buffers the call never filled

@@ -34,6 +34,8 @@ public struct Syscall: Sendable, Equatable {
     public var madeFDs: [MadeFD] = []
     /// readv/writev's iovecs, sendmsg/recvmsg's msghdr (nil: not read, or another call).
     public var iov: IOVCapture?
+    /// uname's, sysinfo's or statx's struct, read at its return (nil: not read, or another call).
+    public var blob: [UInt8]?
 
     public init(
         nr: Int32, pid: UInt32 = 1, tid: UInt32 = 1, ts: UInt64 = 0, duration: UInt64 = 0, ret: Int64 = 0,
@@ -118,6 +120,12 @@ public struct Syscall: Sendable, Equatable {
     mutating func attach(_ capture: IOVCapture) {
         guard !compat, capture.nr == nr else { return }
         iov = capture
+    }
+
+    /// The struct record written just before this call's, kept only when it is this call's.
+    mutating func attach(blob bytes: [UInt8], nr: Int32) {
+        guard !compat, nr == self.nr, ret == 0 else { return }
+        blob = bytes
     }
 
     /// Slot `slot`'s bytes, without copying them.
@@ -278,6 +286,8 @@ enum RecordParser {
         case fds(tid: UInt32, [MadeFD])
         /// The iovecs (and msghdr) of the next syscall record of thread `tid`.
         case iov(tid: UInt32, IOVCapture)
+        /// The struct the next syscall record of thread `tid` (number `nr`) filled.
+        case blob(tid: UInt32, nr: Int32, [UInt8])
         /// A thread other than a process's last one ended (wait status `status`).
         case threadExit(pid: UInt32, tid: UInt32, status: Int32)
         case unknown
@@ -335,6 +345,11 @@ enum RecordParser {
         case Int32(CLAB_EV_IOV.rawValue):
             guard size >= MemoryLayout<clab_iov_event>.size else { return .unknown }
             return iov(base)
+        case Int32(CLAB_EV_BLOB.rawValue):
+            guard size >= MemoryLayout<clab_blob_event>.size else { return .unknown }
+            let e = base.loadUnaligned(as: clab_blob_event.self)
+            let bytes = withUnsafeBytes(of: e.data) { Array($0.prefix(min(Int(e.len), Int(CLAB_BLOB_MAX)))) }
+            return .blob(tid: e.tid, nr: e.nr, bytes)
         case Int32(CLAB_EV_LOST.rawValue):
             guard size >= MemoryLayout<clab_lost_event>.size else { return .unknown }
             let e = base.loadUnaligned(as: clab_lost_event.self)

@@ -76,6 +76,7 @@ final class TraceSession {
         case .signal(let signal): handle(signal)
         case .fds(let tid, let fds): madeFDs[tid] = fds
         case .iov(let tid, let capture): iovs[tid] = capture
+        case .blob(let tid, let nr, let bytes): blobs[tid] = (nr, bytes)
         case .threadExit(let pid, let tid, let status):
             // strace's last line for a thread (the text view only: the JSON's exit is a process's).
             if !outputs.focus {
@@ -91,6 +92,7 @@ final class TraceSession {
         // An fds record whose call was dropped must not name another call's fds.
         madeFDs.removeAll()
         iovs.removeAll()
+        blobs.removeAll()
         lostReported += count
         outputs.json?.lost(count, firstTs: firstTs, lastTs: lastTs)
         outputs.live?.lost(count)
@@ -108,6 +110,8 @@ final class TraceSession {
     private var madeFDs: [UInt32: [MadeFD]] = [:]
     /// The iovecs of a call, by thread, waiting for that call's record (the next one).
     private var iovs: [UInt32: IOVCapture] = [:]
+    /// The large struct of a call, by thread, waiting for that call's record (the next one).
+    private var blobs: [UInt32: (nr: Int32, bytes: [UInt8])] = [:]
     /// Counts of 32-bit calls, by name (their numbers are not x86_64's).
     private var compatStats: [String: SyscallStat] = [:]
 
@@ -118,6 +122,7 @@ final class TraceSession {
         }
         if !madeFDs.isEmpty, let fds = madeFDs.removeValue(forKey: call.tid) { call.attach(fds) }
         if !iovs.isEmpty, let capture = iovs.removeValue(forKey: call.tid) { call.attach(capture) }
+        if !blobs.isEmpty, let blob = blobs.removeValue(forKey: call.tid) { call.attach(blob: blob.bytes, nr: blob.nr) }
         if call.pid == selfPid && call.nr == bpfNr { return }
         let p = table.process(call.pid)
         if call.compat != p.compat {

@@ -91,6 +91,33 @@ extension Decoder {
         return "[" + fd(0) + ", " + fd(4) + "]"
     }
 
+    /// uname's struct new_utsname, abbreviated as strace: `{sysname="Linux", nodename="vm", ...}`.
+    static func uname(_ bytes: [UInt8]) -> String {
+        func field(_ i: Int) -> String {
+            let raw = bytes.dropFirst(i * 65).prefix(65)
+            return quote(Array(raw.prefix { $0 != 0 }))
+        }
+        return "{sysname=" + field(0) + ", nodename=" + field(1) + ", ...}"
+    }
+
+    /// struct sysinfo (x86_64), every field, as strace.
+    static func sysinfo(_ bytes: [UInt8]) -> String {
+        let loads = [8, 16, 24].map { String(u64(bytes, $0)) }.joined(separator: ", ")
+        let procs = UInt64(u32(bytes, 80) & 0xFFFF)
+        return "{uptime=" + String(Int64(bitPattern: u64(bytes, 0))) + ", loads=[" + loads + "], totalram="
+            + String(u64(bytes, 32)) + ", freeram=" + String(u64(bytes, 40)) + ", sharedram=" + String(u64(bytes, 48))
+            + ", bufferram=" + String(u64(bytes, 56)) + ", totalswap=" + String(u64(bytes, 64)) + ", freeswap="
+            + String(u64(bytes, 72)) + ", procs=" + String(procs) + ", totalhigh=" + String(u64(bytes, 88))
+            + ", freehigh=" + String(u64(bytes, 96)) + ", mem_unit=" + String(u32(bytes, 104)) + "}"
+    }
+
+    /// struct statx, abbreviated as strace: mask, attributes, mode, size.
+    static func statx(_ bytes: [UInt8]) -> String {
+        "{stx_mask=" + Flags.bits(UInt64(u32(bytes, 0)), Flags.statxMask) + ", stx_attributes="
+            + Flags.bits(u64(bytes, 8), Flags.statxAttributes) + ", stx_mode=" + mode(UInt64(u32(bytes, 28) & 0xFFFF))
+            + ", stx_size=" + String(u64(bytes, 40)) + ", ...}"
+    }
+
     static let epollFlags: Flags.Table = [
         (0x1, "EPOLLIN"), (0x2, "EPOLLPRI"), (0x4, "EPOLLOUT"), (0x8, "EPOLLERR"), (0x10, "EPOLLHUP"),
         (0x20, "EPOLLNVAL"), (0x40, "EPOLLRDNORM"), (0x80, "EPOLLRDBAND"), (0x100, "EPOLLWRNORM"),

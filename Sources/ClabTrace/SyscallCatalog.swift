@@ -48,6 +48,9 @@ enum ArgKind: Sendable {
     /// readv/writev's iovec array (the kernel side reads it by syscall number); `output`: the
     /// call fills the buffers (shown only when it succeeded).
     case iovec(output: Bool)
+    /// A struct the call fills, larger than a capture slot (uname, sysinfo, statx): read by the
+    /// kernel side by syscall number, shown by `render` when the call succeeded.
+    case blob(render: @Sendable ([UInt8]) -> String)
     /// `then` for the calls `when` picks (prctl's PR_SET_NAME: a string), `otherwise` for the
     /// rest; the kernel side captures for `then`.
     indirect case either(when: @Sendable (Syscall) -> Bool, then: ArgKind, otherwise: ArgKind)
@@ -65,6 +68,7 @@ enum ArgKind: Sendable {
         case .buffer(let lenArg): return lenArg == nil
         case .record(_, let output, _), .fdRecord(_, let output, _), .iovec(let output), .msghdr(let output):
             return output
+        case .blob: return true
         default: return false
         }
     }
@@ -297,7 +301,12 @@ enum SyscallCatalog {
         "lstat": [.string, stat],
         "fstat": [.fd, stat],
         "newfstatat": [.dirfd, .string, stat, at],
-        "statx": [.dirfd, .string, at, .hex, .hex],
+        "statx": [
+            .dirfd, .string, .named { Flags.statxFlags($0) }, .named { Flags.bits($0, Flags.statxMask, zero: "0") },
+            .blob { Decoder.statx($0) },
+        ],
+        "uname": [.blob { Decoder.uname($0) }],
+        "sysinfo": [.blob { Decoder.sysinfo($0) }],
         "statfs": [.string, .hex],
         "readlink": [.string, .buffer(lenArg: nil), .uint],
         "readlinkat": [.dirfd, .string, .buffer(lenArg: nil), .uint],

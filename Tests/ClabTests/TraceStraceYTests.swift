@@ -197,6 +197,41 @@ struct TraceStraceYTests {
         )
     }
 
+    @Test func largeStructsRecordedWhole() {
+        var uts = [UInt8](repeating: 0, count: 130)
+        uts.replaceSubrange(0..<5, with: Array("Linux".utf8))
+        uts.replaceSubrange(65..<67, with: Array("vm".utf8))
+        var uname = Syscall(nr: Self.nr("uname"), args: [0x1000])
+        uname.attach(blob: uts, nr: Self.nr("uname"))
+        #expect(Decoder.line(uname) == #"uname({sysname="Linux", nodename="vm", ...}) = 0"#)
+        // Another call's struct, or a failed call: the address.
+        var other = Syscall(nr: Self.nr("uname"), args: [0x1000])
+        other.attach(blob: uts, nr: Self.nr("sysinfo"))
+        #expect(Decoder.line(other) == "uname(0x1000) = 0")
+        var stx = [UInt8](repeating: 0, count: 256)
+        stx.replaceSubrange(0..<4, with: [0xff, 0x1f, 0, 0])  // STATX_ALL|STATX_MNT_ID
+        stx.replaceSubrange(28..<30, with: [0xed, 0x81])  // S_IFREG|0755
+        stx[40] = 3
+        var statx = Syscall(
+            nr: Self.nr("statx"), args: [UInt64(bitPattern: -100), 0x1000, 0x900, 0xfff, 0x2000],
+            strings: [Array("/etc/hostname".utf8) + [0]])
+        statx.attach(blob: stx, nr: Self.nr("statx"))
+        #expect(
+            Decoder.line(statx)
+                == #"statx(AT_FDCWD, "/etc/hostname", AT_STATX_SYNC_AS_STAT|AT_SYMLINK_NOFOLLOW|AT_NO_AUTOMOUNT, STATX_ALL, {stx_mask=STATX_ALL|STATX_MNT_ID, stx_attributes=0, stx_mode=S_IFREG|0755, stx_size=3, ...}) = 0"#
+        )
+        var info = [UInt8](repeating: 0, count: 112)
+        info[0] = 7
+        info[80] = 9
+        info[104] = 1
+        var sysinfo = Syscall(nr: Self.nr("sysinfo"), args: [0x1000])
+        sysinfo.attach(blob: info, nr: Self.nr("sysinfo"))
+        #expect(
+            Decoder.line(sysinfo)
+                == "sysinfo({uptime=7, loads=[0, 0, 0], totalram=0, freeram=0, sharedram=0, bufferram=0, totalswap=0, freeswap=0, procs=9, totalhigh=0, freehigh=0, mem_unit=1}) = 0"
+        )
+    }
+
     @Test func futexByOperation() {
         #expect(
             Decoder.line(Syscall(nr: Self.nr("futex"), args: [0x7f00, 265, 42, 0, 0, 0xFFFF_FFFF]))
