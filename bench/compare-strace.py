@@ -223,6 +223,7 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated program names")
     ap.add_argument("--keep", default="", help="keep the raw traces in this directory")
     args = ap.parse_args()
+    args.clab = os.path.abspath(args.clab)  # the programs run in a scratch directory
     for tool in ("strace", "gcc"):
         if not shutil.which(tool):
             print(f"compare-strace: {tool} is not installed (make test-deps)", file=sys.stderr)
