@@ -6,7 +6,8 @@ environment: once under `strace -f -y -s 64 -o FILE`, once under `clab trace --h
 view, the lines `COMM TID  call(...) = result`). Threads and processes are matched by their
 place in the tree (the n-th child a thread's clone/fork/vfork returned), and each thread's
 lines are aligned by syscall name. Every strace line counts: syscalls, `--- SIGx {...} ---`,
-`+++ exited with N +++`, `[ Process PID N runs in 32 bit mode. ]`.
+`+++ exited with N +++`. strace -o writes its `[ Process PID=N runs in 32 bit mode. ]` notes to
+its stderr, not to the file: clab's are left out too.
 
 Two figures:
 - identical: the lines are the same once what differs between two runs of one program is
@@ -75,7 +76,7 @@ def parse_clab(path):
     for raw in open(path, encoding="utf-8", errors="surrogateescape"):
         raw = raw.rstrip("\n")
         m = re.match(r"^(.+?) (\d+)(?:/\d+)?  (.*)$", raw)
-        if not m:
+        if not m or m.group(3).startswith("[ Process PID="):
             continue
         events.append((int(m.group(2)), m.group(3)))
     return events
