@@ -29,13 +29,41 @@ public struct Syscall: Sendable, Equatable {
     public var compat = false
     /// execve's argv could not be read (not paged in): shown as its address, never as `[]`.
     public var argvUnreadable = false
+    /// What a few calls carry in records of their own (fds made, iovecs, a large struct): one
+    /// reference, nil for every other call, so the hot path copies no more than before.
+    private var extras: Extras?
+
     /// pipe, pipe2, socketpair, socket, accept, accept4: what the fds it made are (empty: not
     /// known, or another call).
-    public var madeFDs: [MadeFD] = []
+    public var madeFDs: [MadeFD] {
+        get { extras?.madeFDs ?? [] }
+        set { extras = Extras(madeFDs: newValue, iov: extras?.iov, blob: extras?.blob) }
+    }
     /// readv/writev's iovecs, sendmsg/recvmsg's msghdr (nil: not read, or another call).
-    public var iov: IOVCapture?
+    public var iov: IOVCapture? {
+        get { extras?.iov }
+        set { extras = Extras(madeFDs: extras?.madeFDs ?? [], iov: newValue, blob: extras?.blob) }
+    }
     /// uname's, sysinfo's or statx's struct, read at its return (nil: not read, or another call).
-    public var blob: [UInt8]?
+    public var blob: [UInt8]? {
+        get { extras?.blob }
+        set { extras = Extras(madeFDs: extras?.madeFDs ?? [], iov: extras?.iov, blob: newValue) }
+    }
+
+    /// Immutable: a copy of the call shares it, a change replaces it.
+    final class Extras: Sendable, Equatable {
+        let madeFDs: [MadeFD]
+        let iov: IOVCapture?
+        let blob: [UInt8]?
+
+        init(madeFDs: [MadeFD], iov: IOVCapture?, blob: [UInt8]?) {
+            self.madeFDs = madeFDs
+            self.iov = iov
+            self.blob = blob
+        }
+
+        static func == (a: Extras, b: Extras) -> Bool { a.madeFDs == b.madeFDs && a.iov == b.iov && a.blob == b.blob }
+    }
 
     public init(
         nr: Int32, pid: UInt32 = 1, tid: UInt32 = 1, ts: UInt64 = 0, duration: UInt64 = 0, ret: Int64 = 0,
