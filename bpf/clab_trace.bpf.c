@@ -56,7 +56,9 @@ char LICENSE[] SEC("license") = "GPL";
 // pretcode): the ucontext's uc_sigmask is 8 + 8 + 24 (uc_flags, uc_link, uc_stack) + 256
 // (struct sigcontext) bytes in, where strace reads it too.
 #define RT_SIGFRAME_MASK 296
+#define TRACE_SIGNAL_DELIVERED 0
 #define TRACE_SIGNAL_IGNORED 1
+#define SIGNAL_GROUP_EXIT 0x00000004  // signal_struct.flags: a group exit is under way
 
 #define NR_I386_EXIT 1
 #define NR_I386_EXIT_GROUP 252
@@ -720,7 +722,7 @@ __noinline int emit_ignored(struct clab_pending *p) {
     }
     __u64 pid_tgid = bpf_get_current_pid_tgid();
     e->kind = CLAB_EV_SIGNAL;
-    e->flags = CLAB_SIG_IGNORED;
+    e->flags = p->ign_fatal ? CLAB_SIG_FATAL : CLAB_SIG_IGNORED;
     e->pid = pid_tgid >> 32;
     e->tid = (__u32)pid_tgid;
     e->sig = sig;
@@ -966,11 +968,17 @@ int BPF_PROG(on_signal, int sig, struct kernel_siginfo *info, struct k_sigaction
 SEC("tp_btf/signal_generate")
 int BPF_PROG(on_signal_generate, int sig, struct kernel_siginfo *info, struct task_struct *task, int group,
              int result) {
-    if (result != TRACE_SIGNAL_IGNORED || !clab_cfg.emit_proc || sig == SIGKILL) return 0;
+    if (!clab_cfg.emit_proc || sig == SIGKILL) return 0;
+    // Delivered, but turned into a group exit on the spot (a fatal signal at SIG_DFL, no ptrace):
+    // the kernel has just set the exit code to it. No signal_deliver will show it.
+    int fatal = result == TRACE_SIGNAL_DELIVERED && (task->signal->flags & SIGNAL_GROUP_EXIT) &&
+                task->signal->group_exit_code == sig;
+    if (result != TRACE_SIGNAL_IGNORED && !fatal) return 0;
     struct clab_pending *p = bpf_task_storage_get(&inflight, task, 0, 0);
     if (!p || p->state != CLAB_TRACED) return 0;
     if (!info || bpf_probe_read_kernel(p->ign_info, sizeof(p->ign_info), info) < 0)
         __builtin_memset(p->ign_info, 0, sizeof(p->ign_info));
+    p->ign_fatal = fatal;
     p->ign_sig = sig;
     return 0;
 }
@@ -997,11 +1005,20 @@ int BPF_PROG(on_exit, struct task_struct *p, bool group_dead) {
     struct clab_pending *pend = bpf_task_storage_get(&inflight, p, 0, 0);
     if (!pend || pend->state == CLAB_UNTRACED) return 0;
     __u32 tgid = p->tgid;
-    // A thread killed inside a syscall never returns from it: report it as unfinished.
+    // A thread killed inside a syscall never returns from it: report it as unfinished. Ended
+    // by a fatal signal other than SIGKILL, strace sees the call return ERESTART* first.
+    int fatal = pend->ign_sig && pend->ign_fatal;
     if (pend->nr >= 0) {
-        if (clab_cfg.emit_proc) emit_syscall(pend, ((__u64)tgid << 32) | (__u32)p->pid, 0, CLAB_F_UNFINISHED);
+        __u64 id = ((__u64)tgid << 32) | (__u32)p->pid;
+        if (clab_cfg.emit_proc && fatal && pend->held) {
+            emit_syscall(pend, id, pend->held_ret, 0);
+        } else if (clab_cfg.emit_proc) {
+            emit_syscall(pend, id, 0, CLAB_F_UNFINISHED);
+        }
         pend->nr = -1;
+        pend->held = 0;
     }
+    if (fatal && clab_cfg.emit_proc) emit_ignored(pend);
     pend->ign_sig = 0;
     if (!group_dead) {
         // A thread ends: strace's `+++ exited with 0 +++` on that thread.

@@ -109,6 +109,7 @@ struct clab_longstr_event {
 
 // signal:signal_deliver for a traced thread: strace's `--- SIGCHLD {si_signo=...} ---`.
 #define CLAB_SIG_IGNORED 1  // clab_signal_event.flags: discarded as ignored (see clab_pending.ign_sig)
+#define CLAB_SIG_FATAL 2    // clab_signal_event.flags: ended the process without a delivery
 struct clab_signal_event {
     __u16 kind;  // CLAB_EV_SIGNAL
     __u16 flags;  // CLAB_SIG_IGNORED
@@ -257,9 +258,11 @@ struct clab_pending {
     // A signal the kernel discarded as ignored (SIGCHLD at SIG_DFL), set by whoever sent it:
     // strace's ptrace makes the kernel queue such a signal and shows it at the thread's next
     // return to user space, so it is written there (after the call in flight, or before the
-    // next one). 0: none.
+    // next one). Or (ign_fatal 1) a fatal signal without a handler, which the kernel turns into
+    // a group exit at once (strace's ptrace sees it delivered): written before the thread ends.
+    // 0: none.
     __s32 ign_sig;
-    __u32 ign_pad;
+    __u32 ign_fatal;
     __u8 ign_info[48];
     struct clab_strings s;
 };

@@ -219,7 +219,8 @@ struct CursorSink: TextSink {
 /// - `{"type":"signal","ts_ns","pid","tid","signal":"SIGCHLD","text":"--- SIGCHLD {si_signo=...} ---"}`:
 ///   a signal delivered to a traced thread (signal:signal_deliver; SIGKILL is not, as in strace);
 ///   `"ignored":true`: one the kernel discarded at once as ignored (SIGCHLD at SIG_DFL), shown
-///   where strace shows it
+///   where strace shows it; `"fatal":true`: a fatal signal without a handler, which ended the
+///   process at once (no delivery), shown before its end
 /// - `{"type":"lost","ts_ns","last_ns","count":N}`: `count` records the ring buffer had no room
 ///   for, dropped between `ts_ns` and `last_ns`, at this place in the stream
 /// - `{"type":"end","events":N,"lost":N,"duration_ns":N}`: always the last line; `events` counts
@@ -415,6 +416,7 @@ struct JSONLinesWriter {
             c.literal(",\"text\":")
             c.jsonString(text)
             if s.ignored { c.literal(",\"ignored\":true") }
+            if s.fatal { c.literal(",\"fatal\":true") }
             c.literal("}\n")
         }
     }

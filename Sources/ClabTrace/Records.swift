@@ -263,14 +263,21 @@ public struct SignalDelivery: Sendable, Equatable {
     /// The kernel discarded it as ignored (SIGCHLD at SIG_DFL): never delivered, shown where
     /// strace, whose ptrace makes the kernel queue it, shows it.
     public var ignored: Bool
+    /// A fatal signal without a handler, which ended the process at once (no delivery): shown
+    /// before the end, where strace shows it.
+    public var fatal: Bool
 
-    public init(ts: UInt64 = 0, pid: UInt32, tid: UInt32, signal: Int32, info: [UInt8], ignored: Bool = false) {
+    public init(
+        ts: UInt64 = 0, pid: UInt32, tid: UInt32, signal: Int32, info: [UInt8], ignored: Bool = false,
+        fatal: Bool = false
+    ) {
         self.ts = ts
         self.pid = pid
         self.tid = tid
         self.signal = signal
         self.info = info
         self.ignored = ignored
+        self.fatal = fatal
     }
 }
 
@@ -359,7 +366,8 @@ enum RecordParser {
             return .signal(
                 SignalDelivery(
                     ts: e.ts, pid: e.pid, tid: e.tid, signal: e.sig, info: withUnsafeBytes(of: e.info) { Array($0) },
-                    ignored: UInt32(e.flags) & UInt32(CLAB_SIG_IGNORED) != 0))
+                    ignored: UInt32(e.flags) & UInt32(CLAB_SIG_IGNORED) != 0,
+                    fatal: UInt32(e.flags) & UInt32(CLAB_SIG_FATAL) != 0))
         case Int32(CLAB_EV_CGROUP.rawValue):
             guard size >= MemoryLayout<clab_cgroup_event>.size else { return .unknown }
             let e = base.loadUnaligned(as: clab_cgroup_event.self)

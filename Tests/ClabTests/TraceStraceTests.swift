@@ -212,6 +212,12 @@ struct TraceStraceComparisonTests {
         let signals = try traceCorpus("signals")
         #expect(signals.contains("rt_sigreturn({mask=[]}) = 0"), "\(signals)")
         #expect(signals.contains("--- SIGCHLD {si_signo=SIGCHLD, si_code=CLD_EXITED,"), "\(signals)")
+        // SIGTERM at SIG_DFL ends the child at once (no delivery untraced): shown before its end.
+        #expect(
+            signals.contains(
+                /--- SIGTERM \{si_signo=SIGTERM, si_code=SI_USER, si_pid=\d+, si_uid=0\} ---\n.*\+\+\+ killed by SIGTERM \+\+\+/
+            ),
+            "\(signals)")
     }
 
     /// The figures README gives: they may not drop.

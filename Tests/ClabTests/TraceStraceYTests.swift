@@ -281,7 +281,16 @@ struct TraceStraceYTests {
                 Issue.record("not a signal")
                 return
             }
-            #expect(s.ignored && s.signal == 17)
+            #expect(s.ignored && !s.fatal && s.signal == 17)
+        }
+        signal.flags = UInt16(CLAB_SIG_FATAL)
+        signal.sig = 15
+        withUnsafeBytes(of: signal) { raw in
+            guard let base = raw.baseAddress, case .signal(let s) = RecordParser.parse(base, raw.count) else {
+                Issue.record("not a signal")
+                return
+            }
+            #expect(s.fatal && !s.ignored && s.signal == 15)
         }
         var fds = clab_fds_event()
         fds.kind = UInt16(CLAB_EV_FDS.rawValue)
