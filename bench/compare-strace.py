@@ -6,13 +6,14 @@ environment: once under `strace -f -y -s 64 -o FILE`, once under `clab trace --h
 view, the lines `COMM TID  call(...) = result`). Threads and processes are matched by their
 place in the tree (the n-th child a thread's clone/fork/vfork returned), and each thread's
 lines are aligned by syscall name. Every strace line counts: syscalls, `--- SIGx {...} ---`,
-`+++ exited with N +++`, `[ Process PID N runs in 32 bit mode. ]`.
+`+++ exited with N +++`. strace -o writes its `[ Process PID=N runs in 32 bit mode. ]` notes to
+its stderr, not to the file: clab's are left out too.
 
 Two figures:
 - identical: the lines are the same once what differs between two runs of one program is
   replaced on both sides: pids and tids (by their place in the tree), addresses (hex of 5
-  digits or more), inode numbers (`pipe:[N]`, `socket:[N]`), getrandom's bytes, si_utime and
-  si_stime, and the spaces strace pads results with (` = ` aligned to a column).
+  digits or more), inode numbers (`pipe:[N]`, `socket:[N]`), getrandom's bytes, sysinfo's
+  figures, si_utime and si_stime, and the spaces strace pads results with (` = ` aligned to a column).
 - up to cosmetics: the documented cosmetic differences are ignored as well:
   1. comments strace adds (`/* 39 vars */`, `/* 2 entries */`),
   2. the base a number is written in (`0x20` and `32`),
@@ -75,7 +76,7 @@ def parse_clab(path):
     for raw in open(path, encoding="utf-8", errors="surrogateescape"):
         raw = raw.rstrip("\n")
         m = re.match(r"^(.+?) (\d+)(?:/\d+)?  (.*)$", raw)
-        if not m:
+        if not m or m.group(3).startswith("[ Process PID="):
             continue
         events.append((int(m.group(2)), m.group(3)))
     return events
@@ -144,6 +145,8 @@ def normalize(text, pids):
     if text.startswith("getrandom("):
         text = re.sub(r'^getrandom\("(?:[^"\\]|\\.)*"', 'getrandom("RANDOM"', text)
     text = re.sub(r"^(getppid\(\)\s+=\s+)\d+", r"\1PPID", text)  # strace or clab itself
+    if text.startswith("sysinfo({"):  # the machine's uptime, free memory and process count
+        text = re.sub(r"^sysinfo\(\{.*\}\)", "sysinfo({INFO})", text)
     text = re.sub(r"(tv_sec=)\d+(, tv_nsec=)\d+", r"\1S\2N", text) if text.startswith("clock_gettime") else text
     text = re.sub(r"\)\s+=\s+", ") = ", text)
     return text
@@ -163,15 +166,16 @@ def run(cmd, workdir, clab, keep):
     out = os.path.join(workdir, "stdout")
     strace_out = os.path.join(keep, "strace.txt")
     clab_out = os.path.join(keep, "clab.txt")
-    # The program's stderr is the same file in both runs (clab's view goes there): the same
-    # fd 2 annotation.
-    with open(os.devnull) as null, open(out, "w") as o, open(clab_out, "w") as e:
+    # The program's stdout and stderr are the same empty files in both runs (the same fd 1 and 2
+    # annotations, the same sizes if it looks at them); each tracer writes to a file of its own.
+    err = os.path.join(workdir, "stderr")
+    with open(os.devnull) as null, open(out, "w") as o, open(err, "w") as e:
         subprocess.run(
             ["strace", "-f", "-y", "-s", "64", "-o", strace_out, "--"] + cmd,
             stdin=null, stdout=o, stderr=e, cwd=workdir, env=env, timeout=120)
-    with open(os.devnull) as null, open(out, "w") as o, open(clab_out, "w") as e:
+    with open(os.devnull) as null, open(out, "w") as o, open(err, "w") as e:
         subprocess.run(
-            [clab, "trace", "--host", "--"] + cmd,
+            [clab, "trace", "--host", "-o", clab_out, "--"] + cmd,
             stdin=null, stdout=o, stderr=e, cwd=workdir, env=env, timeout=120)
     return parse_strace(strace_out), parse_clab(clab_out)
 
@@ -220,6 +224,7 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated program names")
     ap.add_argument("--keep", default="", help="keep the raw traces in this directory")
     args = ap.parse_args()
+    args.clab = os.path.abspath(args.clab)  # the programs run in a scratch directory
     for tool in ("strace", "gcc"):
         if not shutil.which(tool):
             print(f"compare-strace: {tool} is not installed (make test-deps)", file=sys.stderr)

@@ -51,6 +51,14 @@ char LICENSE[] SEC("license") = "GPL";
 #define NR_RECVFROM 45
 #define NR_SENDMSG 46
 #define NR_RECVMSG 47
+#define NR_RT_SIGRETURN 15
+// rt_sigreturn finds its struct rt_sigframe at the stack pointer (the handler's `ret` popped
+// pretcode): the ucontext's uc_sigmask is 8 + 8 + 24 (uc_flags, uc_link, uc_stack) + 256
+// (struct sigcontext) bytes in, where strace reads it too.
+#define RT_SIGFRAME_MASK 296
+#define TRACE_SIGNAL_DELIVERED 0
+#define TRACE_SIGNAL_IGNORED 1
+#define SIGNAL_GROUP_EXIT 0x00000004  // signal_struct.flags: a group exit is under way
 
 #define NR_I386_EXIT 1
 #define NR_I386_EXIT_GROUP 252
@@ -89,7 +97,7 @@ struct {
 
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, CLAB_MAX_SYSCALLS);
+    __uint(max_entries, CLAB_STATS_ENTRIES);
     __type(key, __u32);
     __type(value, struct clab_syscall_stat);
 } stats SEC(".maps");
@@ -157,15 +165,21 @@ static __always_inline struct clab_pending *slot_of_current(void) {
     return bpf_task_storage_get(&inflight, t, 0, 0);
 }
 
-// The current thread's slot if it is traced. An armed root becomes traced at its execve.
-static __always_inline struct clab_pending *traced_current(long id) {
-    struct clab_pending *p = slot_of_current();
+// Task `t`'s slot if it is traced (t: the current task). An armed root becomes traced at its
+// execve.
+static __always_inline struct clab_pending *traced_task(struct task_struct *t, long id) {
+    if (!t->bpf_storage) return 0;
+    struct clab_pending *p = bpf_task_storage_get(&inflight, t, 0, 0);
     if (!p || p->state == CLAB_UNTRACED) return 0;
     if (p->state == CLAB_ARMED) {
         if (id != NR_EXECVE && id != NR_EXECVEAT) return 0;
         p->state = CLAB_TRACED;
     }
     return p;
+}
+
+static __always_inline struct clab_pending *traced_current(long id) {
+    return traced_task(bpf_get_current_task_btf(), id);
 }
 
 static __always_inline __u32 capture_spec(__s32 nr) {
@@ -379,6 +393,7 @@ __noinline int emit_syscall(struct clab_pending *p, __u64 pid_tgid, long ret, __
 // whose layout is ABI, are read as plain structs.
 struct inode___clab {
     umode_t i_mode;
+    unsigned long i_ino;
 } __attribute__((preserve_access_index));
 
 struct file___clab {
@@ -408,17 +423,24 @@ struct socket___clab {
     struct sock___clab *sk;
 } __attribute__((preserve_access_index));
 
-// The socket behind the current task's fd `fd`, or NULL when the fd is not a socket. Probe
-// reads throughout: the fd table is read without its lock, and a racing close can at worst make
-// one record undecoded, never a fault.
-static __always_inline struct sock___clab *socket_of(__s64 fd) {
+// The file behind the current task's fd `fd`, or NULL. Probe reads throughout: the fd table is
+// read without its lock, and a racing close can at worst make one record undecoded, never a
+// fault.
+static __always_inline struct file___clab *file_of(__s64 fd) {
     struct task_struct *t = bpf_get_current_task_btf();
     struct files_struct___clab *files = (void *)BPF_CORE_READ(t, files);
     struct fdtable___clab *fdt = BPF_CORE_READ(files, fdt);
     if (!fdt || fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds)) return 0;
     struct file___clab **fds = BPF_CORE_READ(fdt, fd);
     struct file___clab *f = 0;
-    if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) < 0 || !f) return 0;
+    if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) < 0) return 0;
+    return f;
+}
+
+// The socket behind the current task's fd `fd`, or NULL when the fd is not a socket.
+static __always_inline struct sock___clab *socket_of(__s64 fd) {
+    struct file___clab *f = file_of(fd);
+    if (!f) return 0;
     // Only a socket's inode is S_IFSOCK, and only then is private_data a struct socket.
     umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
     if ((mode & S_IFMT) != S_IFSOCK) return 0;
@@ -502,6 +524,144 @@ static __always_inline int emit_netlink(struct clab_pending *p, __u64 pid_tgid, 
     return 1;
 }
 
+// The calls that make fds strace -y names by inode (pipe:[N], socket:[N]): pipe (22), socket
+// (41), accept (43), socketpair (53), accept4 (288), pipe2 (293). A shift and a test for the
+// calls below 64, two compares for the rest.
+#define MAKES_FDS_LOW ((1ULL << 22) | (1ULL << 41) | (1ULL << 43) | (1ULL << 53))
+static __always_inline int makes_fds(__s32 nr) {
+    return nr < 64 ? (MAKES_FDS_LOW >> nr) & 1 : nr == 288 || nr == 293;
+}
+
+// The record naming the fds a call just made (struct clab_fds_event), before the call's own. A
+// global function: verified once.
+__noinline int emit_fds(struct clab_pending *p, long ret) {
+    if (!p) return 0;
+    __s32 fds[2] = {(__s32)ret, -1};
+    int count = 1;
+    if (p->nr == 22 || p->nr == 293 || p->nr == 53) {
+        // The pair the kernel wrote: pipe(2)'s first argument, socketpair's fourth.
+        const void *pair = (const void *)(p->nr == 53 ? p->args[3] : p->args[0]);
+        if (bpf_probe_read_user(fds, sizeof(fds), pair) < 0) return 0;
+        count = 2;
+    }
+    report_lost();
+    struct clab_fds_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        count_drop();
+        return 0;
+    }
+    e->kind = CLAB_EV_FDS;
+    e->count = count;
+    e->tid = (__u32)bpf_get_current_pid_tgid();
+    for (int i = 0; i < 2; i++) {
+        e->fd[i] = fds[i];
+        e->mode[i] = 0;
+        e->ino[i] = 0;
+        if (i >= count) continue;
+        struct file___clab *f = file_of(fds[i]);
+        struct inode___clab *inode = f ? BPF_CORE_READ(f, f_inode) : 0;
+        if (!inode) continue;
+        e->mode[i] = BPF_CORE_READ(inode, i_mode);
+        e->ino[i] = BPF_CORE_READ(inode, i_ino);
+    }
+    bpf_ringbuf_submit(e, 0);
+    return 0;
+}
+
+// The calls whose iovecs are read (struct clab_iov_event): readv (19), writev (20), sendmsg
+// (46), recvmsg (47), preadv (295), pwritev (296), preadv2 (327), pwritev2 (328).
+#define IOV_LOW ((1ULL << 19) | (1ULL << 20) | (1ULL << 46) | (1ULL << 47))
+static __always_inline int has_iov(__s32 nr) {
+    return nr < 64 ? (IOV_LOW >> nr) & 1 : nr == 295 || nr == 296 || nr == 327 || nr == 328;
+}
+
+// The calls with a record of their own before theirs (fds, iovecs, a large struct): the low
+// ones by a mask, the others (sysinfo 99, accept4 288 ... pwritev2 328, statx 332) by a range.
+#define BLOB_LOW (1ULL << 63)  // uname
+static __always_inline int has_extra(__s32 nr) {
+    return nr < 64 ? ((MAKES_FDS_LOW | IOV_LOW | BLOB_LOW) >> nr) & 1 : nr == 99 || (nr >= 288 && nr <= 332);
+}
+
+// uname's struct new_utsname (its sysname and nodename, 2 x 65 bytes), sysinfo's struct sysinfo
+// (112 bytes), statx's struct statx (256 bytes), read at a successful return. A global function.
+__noinline int emit_blob(struct clab_pending *p) {
+    if (!p) return 0;
+    __s32 nr = p->nr;
+    const void *src = (const void *)(nr == 332 ? p->args[4] : p->args[0]);
+    __u32 n = nr == 63 ? 130 : nr == 99 ? 112 : CLAB_BLOB_MAX;
+    if (nr != 63 && nr != 99 && nr != 332) return 0;
+    report_lost();
+    struct clab_blob_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        count_drop();
+        return 0;
+    }
+    e->kind = CLAB_EV_BLOB;
+    e->tid = (__u32)bpf_get_current_pid_tgid();
+    e->nr = nr;
+    e->pad = 0;
+    if (n > CLAB_BLOB_MAX) n = CLAB_BLOB_MAX;
+    if (bpf_probe_read_user(e->data, n, src) < 0) {
+        bpf_ringbuf_discard(e, 0);
+        return 0;
+    }
+    e->len = n;
+    bpf_ringbuf_submit(e, 0);
+    return 0;
+}
+
+// The iovec record before the call's own. A global function: verified once.
+__noinline int emit_iov(struct clab_pending *p, long ret) {
+    if (!p) return 0;
+    __s32 nr = p->nr;
+    int msg = nr == NR_SENDMSG || nr == NR_RECVMSG;
+    int receive = nr == 19 || nr == NR_RECVMSG || nr == 295 || nr == 327;
+    // A failed receive filled nothing: its record would show nothing the call has.
+    if (receive && ret < 0) return 0;
+    report_lost();
+    struct clab_iov_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        count_drop();
+        return 0;
+    }
+    e->kind = CLAB_EV_IOV;
+    e->count = 0;
+    e->tid = (__u32)bpf_get_current_pid_tgid();
+    e->nr = nr;
+    e->flags = 0;
+    e->name_len = 0;
+    e->pad = 0;
+    __u64 iov = p->args[1], iovlen = p->args[2];
+    if (msg) {
+        struct clab_msghdr *m = (struct clab_msghdr *)e->msghdr;
+        if (bpf_probe_read_user(e->msghdr, sizeof(e->msghdr), (const void *)p->args[1]) < 0) goto done;
+        e->flags = 1;
+        iov = m->iov;
+        iovlen = m->iovlen;
+        __u32 nl = m->namelen > 0 ? (__u32)m->namelen : 0;
+        if (nl > CLAB_IOV_NAME) nl = CLAB_IOV_NAME;
+        if (m->name && nl && bpf_probe_read_user(e->name, nl, (const void *)m->name) == 0) e->name_len = nl;
+    }
+    e->iovlen = iovlen;
+    __s64 left = receive ? ret : 0x7fffffff;
+    for (int i = 0; i < CLAB_IOV_MAX; i++) {
+        if (i >= iovlen) break;
+        struct clab_iovec v = {};
+        if (bpf_probe_read_user(&v, sizeof(v), (const void *)(iov + i * sizeof(v))) < 0) break;
+        e->base[i] = v.base;
+        e->len[i] = v.len;
+        __u64 n = v.len < (__u64)left ? v.len : (__u64)left;
+        left -= n;
+        if (n > CLAB_IOV_DATA) n = CLAB_IOV_DATA;
+        e->got[i] = 0;
+        if (n && bpf_probe_read_user(e->data[i], n, (const void *)v.base) == 0) e->got[i] = n;
+        e->count = i + 1;
+    }
+done:
+    bpf_ringbuf_submit(e, 0);
+    return 0;
+}
+
 static __always_inline void save_entry(struct clab_pending *p, struct pt_regs *regs, long id) {
     p->nr = id;
     p->flags = 0;
@@ -547,11 +707,37 @@ static __always_inline void flush_held(struct clab_pending *p) {
     p->nr = -1;
 }
 
+// The ignored signal waiting in the thread's slot, written (see clab_pending.ign_sig). A
+// global function: verified once.
+__noinline int emit_ignored(struct clab_pending *p) {
+    if (!p) return 0;
+    __s32 sig = p->ign_sig;
+    p->ign_sig = 0;
+    if (!sig) return 0;
+    report_lost();
+    struct clab_signal_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        count_drop();
+        return 0;
+    }
+    __u64 pid_tgid = bpf_get_current_pid_tgid();
+    e->kind = CLAB_EV_SIGNAL;
+    e->flags = p->ign_fatal ? CLAB_SIG_FATAL : CLAB_SIG_IGNORED;
+    e->pid = pid_tgid >> 32;
+    e->tid = (__u32)pid_tgid;
+    e->sig = sig;
+    e->ts = bpf_ktime_get_ns();
+    __builtin_memcpy(e->info, p->ign_info, sizeof(e->info));
+    bpf_ringbuf_submit(e, wake_flags(sizeof(*e)));
+    return 0;
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter_events, struct pt_regs *regs, long id) {
     struct clab_pending *p = traced_current(id);
     if (!p) return 0;
     flush_held(p);
+    if (p->ign_sig) emit_ignored(p);
     save_entry(p, regs, id);
     if (p->abi ? id == NR_I386_EXIT || id == NR_I386_EXIT_GROUP : id == NR_EXIT || id == NR_EXIT_GROUP) {
         emit_syscall(p, bpf_get_current_pid_tgid(), 0, CLAB_F_NORETURN);
@@ -561,6 +747,9 @@ int BPF_PROG(sys_enter_events, struct pt_regs *regs, long id) {
     __u32 spec = p->abi ? 0 : capture_spec(id);
     // Bit 7 of the first slot: read every slot now (execve).
     if (spec & CLAB_CAP_AT_ENTRY) {
+        // rt_sigreturn has no arguments: its first is shown as the address of the signal mask
+        // it restores, read now (the frame is gone at the return).
+        if (id == NR_RT_SIGRETURN) p->args[0] = regs->sp + RT_SIGFRAME_MASK;
         // Read at entry, written at the return: a long string's record goes now, before it.
         p->flags = CLAB_CAP_AT_ENTRY | read_strings(&p->s, spec, p->args, 0);
         if (p->s.pad) emit_longstrs(p->s.pad, spec, p->args);
@@ -592,8 +781,15 @@ int BPF_PROG(sys_exit_events, struct pt_regs *regs, long ret) {
         p->nr = -1;
         return 0;
     }
+    // One test for the calls with no extra record (all but a dozen; dd's read and write).
+    if (!p->abi && has_extra(p->nr)) {
+        if (ret >= 0 && makes_fds(p->nr)) emit_fds(p, ret);
+        if (has_iov(p->nr)) emit_iov(p, ret);
+        if (ret == 0 && (p->nr == 63 || p->nr == 99 || p->nr == 332)) emit_blob(p);
+    }
     emit_syscall(p, pid_tgid, ret, 0);
     p->nr = -1;
+    if (p->ign_sig) emit_ignored(p);
     return 0;
 }
 
@@ -606,15 +802,23 @@ static __always_inline void count(__s32 nr, __u64 ns, long ret) {
     if (ret < 0 && ret >= -4095) st->errors++;
 }
 
+// The stats key of call `id` of task `t`: a 32-bit call's after the x86_64 ones.
+static __always_inline __s32 count_key(struct task_struct *t, long id) {
+    return t->thread_info.status & TS_COMPAT ? CLAB_MAX_SYSCALLS + id : id;
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter_count, struct pt_regs *regs, long id) {
-    struct clab_pending *p = traced_current(id);
+    struct task_struct *t = bpf_get_current_task_btf();
+    struct clab_pending *p = traced_task(t, id);
     if (!p) return 0;
-    if (id == NR_EXIT || id == NR_EXIT_GROUP) {
-        count(id, 0, 0);
+    __s32 key = count_key(t, id);
+    if (key == NR_EXIT || key == NR_EXIT_GROUP || key == CLAB_MAX_SYSCALLS + NR_I386_EXIT ||
+        key == CLAB_MAX_SYSCALLS + NR_I386_EXIT_GROUP) {
+        count(key, 0, 0);
         return 0;
     }
-    p->nr = id;
+    p->nr = key;
     p->ts = bpf_ktime_get_ns();
     return 0;
 }
@@ -624,7 +828,7 @@ int BPF_PROG(sys_exit_count, struct pt_regs *regs, long ret) {
     struct clab_pending *p = slot_of_current();
     if (!p) return 0;
     if (p->nr < 0) {
-        if (refused_before_entry(p, regs, ret)) count((__s32)regs->orig_ax, 0, ret);
+        if (refused_before_entry(p, regs, ret)) count(count_key(bpf_get_current_task_btf(), (long)regs->orig_ax), 0, ret);
         return 0;
     }
     count(p->nr, bpf_ktime_get_ns() - p->ts, ret);
@@ -758,6 +962,27 @@ int BPF_PROG(on_signal, int sig, struct kernel_siginfo *info, struct k_sigaction
     return 0;
 }
 
+// signal:signal_generate, for the signals the kernel discards at once because the target
+// ignores them (SIGCHLD at SIG_DFL): with strace's ptrace attached they are queued and shown,
+// so the target's slot keeps the last one until its next return to user space.
+SEC("tp_btf/signal_generate")
+int BPF_PROG(on_signal_generate, int sig, struct kernel_siginfo *info, struct task_struct *task, int group,
+             int result) {
+    if (!clab_cfg.emit_proc || sig == SIGKILL) return 0;
+    // Delivered, but turned into a group exit on the spot (a fatal signal at SIG_DFL, no ptrace):
+    // the kernel has just set the exit code to it. No signal_deliver will show it.
+    int fatal = result == TRACE_SIGNAL_DELIVERED && (task->signal->flags & SIGNAL_GROUP_EXIT) &&
+                task->signal->group_exit_code == sig;
+    if (result != TRACE_SIGNAL_IGNORED && !fatal) return 0;
+    struct clab_pending *p = bpf_task_storage_get(&inflight, task, 0, 0);
+    if (!p || p->state != CLAB_TRACED) return 0;
+    if (!info || bpf_probe_read_kernel(p->ign_info, sizeof(p->ign_info), info) < 0)
+        __builtin_memset(p->ign_info, 0, sizeof(p->ign_info));
+    p->ign_fatal = fatal;
+    p->ign_sig = sig;
+    return 0;
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(on_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm) {
     if (!task_traced(p)) return 0;
@@ -780,12 +1005,37 @@ int BPF_PROG(on_exit, struct task_struct *p, bool group_dead) {
     struct clab_pending *pend = bpf_task_storage_get(&inflight, p, 0, 0);
     if (!pend || pend->state == CLAB_UNTRACED) return 0;
     __u32 tgid = p->tgid;
-    // A thread killed inside a syscall never returns from it: report it as unfinished.
+    // A thread killed inside a syscall never returns from it: report it as unfinished. Ended
+    // by a fatal signal other than SIGKILL, strace sees the call return ERESTART* first.
+    int fatal = pend->ign_sig && pend->ign_fatal;
     if (pend->nr >= 0) {
-        if (clab_cfg.emit_proc) emit_syscall(pend, ((__u64)tgid << 32) | (__u32)p->pid, 0, CLAB_F_UNFINISHED);
+        __u64 id = ((__u64)tgid << 32) | (__u32)p->pid;
+        if (clab_cfg.emit_proc && fatal && pend->held) {
+            emit_syscall(pend, id, pend->held_ret, 0);
+        } else if (clab_cfg.emit_proc) {
+            emit_syscall(pend, id, 0, CLAB_F_UNFINISHED);
+        }
         pend->nr = -1;
+        pend->held = 0;
     }
-    if (!group_dead) return 0;
+    if (fatal && clab_cfg.emit_proc) emit_ignored(pend);
+    pend->ign_sig = 0;
+    if (!group_dead) {
+        // A thread ends: strace's `+++ exited with 0 +++` on that thread.
+        if (!clab_cfg.emit_proc) return 0;
+        struct clab_proc_event *t = reserve_proc(CLAB_EV_EXIT);
+        if (!t) return 0;
+        t->flags = CLAB_F_THREAD;
+        t->pid = tgid;
+        t->tid = p->pid;
+        t->child_pid = 0;
+        t->child_tid = 0;
+        t->ns_pid = 0;
+        t->exit_code = p->exit_code;
+        BPF_CORE_READ_STR_INTO(&t->comm, p, comm);
+        bpf_ringbuf_submit(t, wake_flags(sizeof(*t)));
+        return 0;
+    }
     bpf_map_delete_elem(&tracked, &tgid);
     if (!clab_cfg.emit_proc) return 0;
     struct clab_proc_event *e = reserve_proc(CLAB_EV_EXIT);

@@ -21,11 +21,15 @@ enum clab_event_kind {
     CLAB_EV_FORK = 2,     // struct clab_proc_event: a traced task made a process or a thread
     CLAB_EV_EXEC = 3,     // struct clab_proc_event: a traced process executed a new program
     CLAB_EV_EXIT = 4,     // struct clab_proc_event: the last thread of a traced process exited
+                          // (with CLAB_F_THREAD: another thread of it; `tid` is that thread)
     CLAB_EV_OOM = 5,      // struct clab_proc_event: the OOM killer chose a traced process (oom:mark_victim)
     CLAB_EV_CGROUP = 6,   // struct clab_cgroup_event: a traced task moved into a cgroup
     CLAB_EV_LONGSTR = 7,  // struct clab_longstr_event: a string slot's whole text (longer than a slot)
     CLAB_EV_SIGNAL = 8,   // struct clab_signal_event: a signal delivered to a traced thread
     CLAB_EV_LOST = 9,     // struct clab_lost_event: records dropped (ring buffer full) just before this one
+    CLAB_EV_FDS = 10,     // struct clab_fds_event: what the fds a call made are (pipe:[inode], socket:[inode])
+    CLAB_EV_IOV = 11,     // struct clab_iov_event: readv/writev's iovecs, sendmsg/recvmsg's msghdr
+    CLAB_EV_BLOB = 12,    // struct clab_blob_event: a struct larger than a string slot (statx, uname)
 };
 
 enum clab_event_flags {
@@ -104,14 +108,63 @@ struct clab_longstr_event {
 };
 
 // signal:signal_deliver for a traced thread: strace's `--- SIGCHLD {si_signo=...} ---`.
+#define CLAB_SIG_IGNORED 1  // clab_signal_event.flags: discarded as ignored (see clab_pending.ign_sig)
+#define CLAB_SIG_FATAL 2    // clab_signal_event.flags: ended the process without a delivery
 struct clab_signal_event {
     __u16 kind;  // CLAB_EV_SIGNAL
-    __u16 flags;
+    __u16 flags;  // CLAB_SIG_IGNORED
     __u32 pid;
     __u32 tid;
     __s32 sig;
     __u64 ts;
     __u8 info[48];  // the kernel_siginfo (the x86_64 siginfo_t's first 48 bytes)
+};
+
+// pipe, pipe2, socketpair, socket, accept and accept4 that succeeded: the inode behind each fd
+// they made, read from the fd table at the return (strace -y's `3<pipe:[4242]>`), written just
+// before its syscall's record (same tid). An fd whose file could not be read has mode 0.
+struct clab_fds_event {
+    __u16 kind;   // CLAB_EV_FDS
+    __u16 count;  // fds described (1 or 2)
+    __u32 tid;
+    __s32 fd[2];
+    __u32 mode[2];  // the inode's i_mode (S_IFIFO, S_IFSOCK); 0: unknown
+    __u64 ino[2];
+};
+
+// readv, writev, preadv, pwritev, preadv2, pwritev2, and sendmsg/recvmsg on sockets other than
+// netlink: the iovec array (and the struct user_msghdr) read at the return, written just before
+// the call's record (same tid). A read's buffers hold what the call returned, in order.
+#define CLAB_IOV_MAX 8    // iovecs read
+#define CLAB_IOV_DATA 64  // bytes read of each (strace -s 64)
+#define CLAB_IOV_NAME 112 // bytes of msg_name read (a struct sockaddr_un is 110)
+struct clab_iov_event {
+    __u16 kind;   // CLAB_EV_IOV
+    __u16 count;  // iovecs read (fewer than iovlen: the rest not read)
+    __u32 tid;
+    __s32 nr;     // the syscall it belongs to
+    __u32 flags;  // 1: the msghdr was read (sendmsg/recvmsg)
+    __u64 iovlen; // the call's iovcnt, or msg_iovlen
+    __u8 msghdr[56];  // struct user_msghdr (x86_64)
+    __u32 name_len;   // bytes read of msg_name
+    __u32 pad;
+    __u8 name[CLAB_IOV_NAME];
+    __u64 base[CLAB_IOV_MAX];
+    __u64 len[CLAB_IOV_MAX];
+    __u16 got[CLAB_IOV_MAX];  // bytes read from each buffer
+    __u8 data[CLAB_IOV_MAX][CLAB_IOV_DATA];
+};
+
+// A struct a call filled that is larger than a capture slot holds, read at a successful return
+// (uname's first two fields, sysinfo, statx), written just before the call's record (same tid).
+#define CLAB_BLOB_MAX 256
+struct clab_blob_event {
+    __u16 kind;  // CLAB_EV_BLOB
+    __u16 len;   // bytes read
+    __u32 tid;
+    __s32 nr;    // the syscall it belongs to
+    __u32 pad;
+    __u8 data[CLAB_BLOB_MAX];
 };
 
 struct clab_syscall_small_event {
@@ -173,7 +226,10 @@ struct clab_lost_event {
     __u64 last_ts;   // the last drop
 };
 
-// Count-only mode: per syscall number, summed over CPUs by the reader.
+// Count-only mode: per syscall number, summed over CPUs by the reader. The `stats` map has
+// 2 * CLAB_MAX_SYSCALLS entries: a 32-bit call (int $0x80) is counted at CLAB_MAX_SYSCALLS plus
+// its i386 number, never under the x86_64 call that has the same number.
+#define CLAB_STATS_ENTRIES (2 * CLAB_MAX_SYSCALLS)
 struct clab_syscall_stat {
     __u64 count;
     __u64 errors;
@@ -199,6 +255,15 @@ struct clab_pending {
     __u16 held;   // 1: returned ERESTART*, its record waits (see sys_exit_events)
     __s64 held_ret;
     __u64 held_dur;
+    // A signal the kernel discarded as ignored (SIGCHLD at SIG_DFL), set by whoever sent it:
+    // strace's ptrace makes the kernel queue such a signal and shows it at the thread's next
+    // return to user space, so it is written there (after the call in flight, or before the
+    // next one). Or (ign_fatal 1) a fatal signal without a handler, which the kernel turns into
+    // a group exit at once (strace's ptrace sees it delivered): written before the thread ends.
+    // 0: none.
+    __s32 ign_sig;
+    __u32 ign_fatal;
+    __u8 ign_info[48];
     struct clab_strings s;
 };
 

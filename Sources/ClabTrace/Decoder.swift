@@ -89,7 +89,14 @@ public enum Decoder {
                     return true
                 }
             }
-            if shown != true { writePointer(raw, into: &out) }
+            if shown != true {
+                // A call that returned 0 filled nothing (listxattr without names): strace's "".
+                if length == 0 && lenArg == nil {
+                    out.put("\"\"" as StaticString)
+                } else {
+                    writePointer(raw, into: &out)
+                }
+            }
         case .argv:
             // Unreadable is not empty: the address, as strace shows what it cannot read.
             if raw == 0 || call.argvUnreadable && call.argv.isEmpty {
@@ -100,6 +107,13 @@ public enum Decoder {
         case .cloneArgs:
             if let bytes = slot.flatMap(call.string) {
                 out.put(cloneArgs(bytes))
+                // CLONE_PARENT_SETTID: the kernel stored the child's tid, the value it returns.
+                let flags = bytes.count >= 8 ? u64(bytes, 0) : 0
+                if flags & 0x100000 != 0 && call.ret > 0 && !call.unfinished {
+                    out.put(" => {parent_tid=[" as StaticString)
+                    out.decimal(call.ret)
+                    out.put("]}" as StaticString)
+                }
             } else {
                 writePointer(raw, into: &out)
             }
@@ -124,6 +138,14 @@ public enum Decoder {
             } else {
                 writePointer(raw, into: &out)  // NULL, unreadable, or an output the call never filled
             }
+        case .fdRecord(let words, let output, let render):
+            if raw != 0, !output || call.errno == nil && !call.unfinished,
+                let bytes = slot.flatMap(call.string), bytes.count >= words * 8
+            {
+                out.put(render(bytes, call, fdPath))
+            } else {
+                writePointer(raw, into: &out)
+            }
         case .either(let when, let then, let otherwise):
             return write(when(call) ? then : otherwise, i, of: call, slot: slot, fdPath: fdPath, into: &out)
         case .netlink(let otherwise):
@@ -131,9 +153,27 @@ public enum Decoder {
                 return write(otherwise, i, of: call, slot: slot, fdPath: fdPath, into: &out)
             }
             writeNetlinkBuffer(nl, pointer: raw, of: call, into: &out)
-        case .msghdr:
+        case .blob(let render):
+            if let bytes = call.blob, raw != 0, call.errno == nil, !call.unfinished {
+                out.put(render(bytes))
+            } else {
+                writePointer(raw, into: &out)  // not read, or the call failed
+            }
+        case .iovec(let output):
+            guard let iov = call.iov, raw != 0, !output || call.errno == nil && !call.unfinished else {
+                writePointer(raw, into: &out)  // not read, or buffers the call never filled
+                return true
+            }
+            writeIOV(iov, filled: output ? UInt64(max(0, call.ret)) : nil, into: &out)
+        case .msghdr(let output):
             guard let nl = call.netlink, raw != 0 else {
-                writePointer(raw, into: &out)
+                if let iov = call.iov, let header = iov.msghdr, raw != 0,
+                    !output || call.errno == nil && !call.unfinished
+                {
+                    writeMsghdr(header, iov, filled: output ? UInt64(max(0, call.ret)) : nil, into: &out)
+                } else {
+                    writePointer(raw, into: &out)
+                }
                 return true
             }
             if !nl.address.isEmpty {
@@ -159,6 +199,58 @@ public enum Decoder {
         return true
     }
 
+    /// An iovec array as strace: `[{iov_base="ab", iov_len=2}, {iov_base="cd\n", iov_len=3}]`.
+    /// `filled`: a read's return value (its buffers hold that many bytes, in order); nil: a write.
+    static func writeIOV<S: TextSink>(_ iov: IOVCapture, filled: UInt64?, into out: inout S) {
+        out.put(UInt8(ascii: "["))
+        var left = filled ?? UInt64.max
+        for (i, entry) in iov.entries.enumerated() {
+            if i > 0 { out.put(", " as StaticString) }
+            let holds = min(entry.length, left)
+            left -= holds
+            out.put("{iov_base=" as StaticString)
+            entry.data.withUnsafeBytes { writeQuoted($0, truncated: UInt64(entry.data.count) < holds, into: &out) }
+            out.put(", iov_len=" as StaticString)
+            out.decimal(entry.length)
+            out.put(UInt8(ascii: "}"))
+        }
+        if UInt64(iov.entries.count) < iov.iovlen {
+            out.put(iov.entries.isEmpty ? "..." as StaticString : ", ..." as StaticString)
+        }
+        out.put(UInt8(ascii: "]"))
+    }
+
+    /// struct user_msghdr as strace: `{msg_name=NULL, msg_namelen=0, msg_iov=[...], msg_iovlen=1,
+    /// msg_controllen=0, msg_flags=0}`. A control buffer is shown by its address (not decoded).
+    static func writeMsghdr<S: TextSink>(_ h: [UInt8], _ iov: IOVCapture, filled: UInt64?, into out: inout S) {
+        let name = u64(h, 0)
+        out.put("{msg_name=" as StaticString)
+        if name == 0 {
+            out.put("NULL" as StaticString)
+        } else if !iov.name.isEmpty {
+            out.put(sockaddr(iov.name))
+        } else {
+            writeHex(name, into: &out)
+        }
+        out.put(", msg_namelen=" as StaticString)
+        out.decimal(Int64(i32(h, 8)))
+        out.put(", msg_iov=" as StaticString)
+        writeIOV(iov, filled: filled, into: &out)
+        out.put(", msg_iovlen=" as StaticString)
+        out.decimal(u64(h, 24))
+        let control = u64(h, 32)
+        let controlLength = u64(h, 40)
+        if controlLength != 0 {
+            out.put(", msg_control=" as StaticString)
+            writePointer(control, into: &out)
+        }
+        out.put(", msg_controllen=" as StaticString)
+        out.decimal(controlLength)
+        out.put(", msg_flags=" as StaticString)
+        out.put(Flags.bits(UInt64(u32(h, 48)), Flags.msg))
+        out.put(UInt8(ascii: "}"))
+    }
+
     /// The netlink messages of a send, or of what a receive got; the address when there are none.
     static func writeNetlinkBuffer<S: TextSink>(
         _ nl: NetlinkCapture, pointer: UInt64, of call: Syscall, into out: inout S
@@ -180,7 +272,9 @@ public enum Decoder {
             return "? " + errnoName(err) + " (" + errnoMessage(err) + ")"
         }
         if let err = call.errno { return "-1 " + errnoName(err) + " (" + errnoMessage(err) + ")" }
-        if SyscallCatalog.entry(for: call)?.returnsAddress == true { return Flags.hex(UInt64(bitPattern: call.ret)) }
+        let entry = SyscallCatalog.entry(for: call)
+        if entry?.returnsAddress == true { return Flags.hex(UInt64(bitPattern: call.ret)) }
+        if let decode = entry?.result, let text = decode(call) { return text }
         return String(call.ret)
     }
 

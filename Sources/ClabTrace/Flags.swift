@@ -51,11 +51,12 @@ enum Flags {
 
     // MARK: - files
 
+    /// In strace's order (its xlat's): O_TMPFILE before O_DIRECTORY, whose bit it includes.
     static let openBits: Table = [
         (0o100, "O_CREAT"), (0o200, "O_EXCL"), (0o400, "O_NOCTTY"), (0o1000, "O_TRUNC"), (0o2000, "O_APPEND"),
-        (0o4000, "O_NONBLOCK"), (0o4010000, "O_SYNC"), (0o10000, "O_DSYNC"), (0o20000, "O_ASYNC"),
-        (0o40000, "O_DIRECT"), (0o100000, "O_LARGEFILE"), (0o20200000, "O_TMPFILE"), (0o200000, "O_DIRECTORY"),
-        (0o400000, "O_NOFOLLOW"), (0o1000000, "O_NOATIME"), (0o2000000, "O_CLOEXEC"), (0o10000000, "O_PATH"),
+        (0o4000, "O_NONBLOCK"), (0o4010000, "O_SYNC"), (0o10000, "O_DSYNC"), (0o40000, "O_DIRECT"),
+        (0o100000, "O_LARGEFILE"), (0o400000, "O_NOFOLLOW"), (0o1000000, "O_NOATIME"), (0o2000000, "O_CLOEXEC"),
+        (0o10000000, "O_PATH"), (0o20200000, "O_TMPFILE"), (0o200000, "O_DIRECTORY"), (0o20000, "FASYNC"),
     ]
 
     static func open(_ value: UInt64) -> String {
@@ -64,12 +65,40 @@ enum Flags {
         return rest == 0 ? mode : mode + "|" + bits(rest, openBits)
     }
 
+    /// preadv2/pwritev2's flags.
+    static let rwf: Table = [
+        (1, "RWF_HIPRI"), (2, "RWF_DSYNC"), (4, "RWF_SYNC"), (8, "RWF_NOWAIT"), (16, "RWF_APPEND"),
+    ]
+
     static func needsMode(_ flags: UInt64) -> Bool { flags & 0o100 != 0 || flags & 0o20000000 != 0 }
 
     static let at: Table = [
         (0x100, "AT_SYMLINK_NOFOLLOW"), (0x200, "AT_REMOVEDIR"), (0x400, "AT_SYMLINK_FOLLOW"),
         (0x800, "AT_NO_AUTOMOUNT"), (0x1000, "AT_EMPTY_PATH"), (0x2000, "AT_STATX_FORCE_SYNC"),
         (0x4000, "AT_STATX_DONT_SYNC"), (0x8000, "AT_RECURSIVE"),
+    ]
+
+    /// statx's flags: the sync type first (0 is AT_STATX_SYNC_AS_STAT), then the AT_ flags.
+    static func statxFlags(_ value: UInt64) -> String {
+        let sync = ["AT_STATX_SYNC_AS_STAT", "AT_STATX_FORCE_SYNC", "AT_STATX_DONT_SYNC", "AT_STATX_SYNC_TYPE"]
+        let rest = value & ~0x6000
+        return sync[Int((value >> 13) & 3)] + (rest == 0 ? "" : "|" + bits(rest, at))
+    }
+
+    /// STATX_ALL and STATX_BASIC_STATS before the bits they stand for, as strace.
+    static let statxMask: Table = [
+        (0xfff, "STATX_ALL"), (0x7ff, "STATX_BASIC_STATS"), (0x1, "STATX_TYPE"), (0x2, "STATX_MODE"),
+        (0x4, "STATX_NLINK"), (0x8, "STATX_UID"), (0x10, "STATX_GID"), (0x20, "STATX_ATIME"), (0x40, "STATX_MTIME"),
+        (0x80, "STATX_CTIME"), (0x100, "STATX_INO"), (0x200, "STATX_SIZE"), (0x400, "STATX_BLOCKS"),
+        (0x800, "STATX_BTIME"), (0x1000, "STATX_MNT_ID"), (0x2000, "STATX_DIOALIGN"), (0x4000, "STATX_MNT_ID_UNIQUE"),
+        (0x8000, "STATX_SUBVOL"), (0x10000, "STATX_WRITE_ATOMIC"), (0x20000, "STATX_DIO_READ_ALIGN"),
+    ]
+
+    static let statxAttributes: Table = [
+        (0x4, "STATX_ATTR_COMPRESSED"), (0x10, "STATX_ATTR_IMMUTABLE"), (0x20, "STATX_ATTR_APPEND"),
+        (0x40, "STATX_ATTR_NODUMP"), (0x800, "STATX_ATTR_ENCRYPTED"), (0x1000, "STATX_ATTR_AUTOMOUNT"),
+        (0x2000, "STATX_ATTR_MOUNT_ROOT"), (0x100000, "STATX_ATTR_VERITY"), (0x200000, "STATX_ATTR_DAX"),
+        (0x400000, "STATX_ATTR_WRITE_ATOMIC"),
     ]
 
     static let access: Table = [(4, "R_OK"), (2, "W_OK"), (1, "X_OK")]

@@ -217,7 +217,10 @@ struct CursorSink: TextSink {
 /// - `{"type":"cgroup","ts_ns","pid","tid","hierarchy","path"}`: a task moved into a cgroup
 ///   (cgroup:cgroup_attach_task; `path` within hierarchy number `hierarchy`)
 /// - `{"type":"signal","ts_ns","pid","tid","signal":"SIGCHLD","text":"--- SIGCHLD {si_signo=...} ---"}`:
-///   a signal delivered to a traced thread (signal:signal_deliver; SIGKILL is not, as in strace)
+///   a signal delivered to a traced thread (signal:signal_deliver; SIGKILL is not, as in strace);
+///   `"ignored":true`: one the kernel discarded at once as ignored (SIGCHLD at SIG_DFL), shown
+///   where strace shows it; `"fatal":true`: a fatal signal without a handler, which ended the
+///   process at once (no delivery), shown before its end
 /// - `{"type":"lost","ts_ns","last_ns","count":N}`: `count` records the ring buffer had no room
 ///   for, dropped between `ts_ns` and `last_ns`, at this place in the stream
 /// - `{"type":"end","events":N,"lost":N,"duration_ns":N}`: always the last line; `events` counts
@@ -412,6 +415,8 @@ struct JSONLinesWriter {
             c.jsonString(Flags.signal(UInt64(s.signal)))
             c.literal(",\"text\":")
             c.jsonString(text)
+            if s.ignored { c.literal(",\"ignored\":true") }
+            if s.fatal { c.literal(",\"fatal\":true") }
             c.literal("}\n")
         }
     }
@@ -494,7 +499,9 @@ struct LiveWriter {
             c = sink.c
             c.literal(") = ")
             let path = returned()
-            if call.errno == nil && !call.unfinished && !call.noReturn && entry?.returnsAddress != true {
+            if call.errno == nil && !call.unfinished && !call.noReturn && entry?.returnsAddress != true
+                && entry?.result == nil
+            {
                 c.decimal(call.ret)
             } else {
                 c.string(Decoder.result(call))

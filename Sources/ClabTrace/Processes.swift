@@ -33,6 +33,13 @@ final class TracedProcess {
     /// What fd `fd` refers to; AT_FDCWD (-100): the working directory.
     func path(of fd: Int64) -> String? { fd == -100 ? cwd : fds[fd]?.path }
 
+    /// As `path(of:)`, with a netlink socket named `socket:AF_NETLINK` (what the stage view
+    /// looks for).
+    func stagePath(of fd: Int64) -> String? {
+        if let f = fds[fd], f.netlink { return "socket:AF_NETLINK" }
+        return path(of: fd)
+    }
+
     init(pid: UInt32, comm: String, nsPid: UInt32, nsLevel: UInt32, fds: [Int64: OpenFile], phase: Phase) {
         self.pid = pid
         self.comm = comm
@@ -60,6 +67,9 @@ extension TracedProcess {
 struct OpenFile: Sendable, Equatable {
     var path: String
     var cloexec: Bool
+    /// An AF_NETLINK socket (its name is `socket:[inode]`, as strace -y's): the stage view
+    /// reads network plumbing off it.
+    var netlink = false
 }
 
 /// The traced processes, kept current from fork/exec/exit records and from the syscalls that
@@ -151,7 +161,7 @@ final class ProcessTable {
 
     /// How a syscall changes the fd table, by syscall number (looked up per event: no names).
     enum FDEffect: Equatable {
-        case open, openat, close, closeRange, dup, dup2, dup3, fcntl, socket
+        case open, openat, close, closeRange, dup, dup2, dup3, fcntl, socket, pair, accept
         case anon(String)
         case chdir, fchdir, newRoot
     }
@@ -170,7 +180,8 @@ final class ProcessTable {
         let names: [(String, FDEffect)] = [
             ("open", .open), ("creat", .open), ("openat", .openat), ("openat2", .openat), ("close", .close),
             ("close_range", .closeRange), ("dup", .dup), ("dup2", .dup2), ("dup3", .dup3), ("fcntl", .fcntl),
-            ("socket", .socket), ("eventfd", .anon("anon_inode:[eventfd]")),
+            ("socket", .socket), ("pipe", .pair), ("pipe2", .pair), ("socketpair", .pair), ("accept", .accept),
+            ("accept4", .accept), ("eventfd", .anon("anon_inode:[eventfd]")),
             ("eventfd2", .anon("anon_inode:[eventfd]")), ("epoll_create", .anon("anon_inode:[eventpoll]")),
             ("epoll_create1", .anon("anon_inode:[eventpoll]")), ("signalfd4", .anon("anon_inode:[signalfd]")),
             ("timerfd_create", .anon("anon_inode:[timerfd]")), ("inotify_init1", .anon("anon_inode:inotify")),
@@ -220,21 +231,40 @@ final class ProcessTable {
             let last = Int64(min(call.args[1], 1 << 20))
             p.fds = p.fds.filter { $0.key < first || $0.key > last }
         case .dup:
-            if let f = p.fds[Int64(call.args[0])] { p.fds[ret] = OpenFile(path: f.path, cloexec: false) }
+            if var f = p.fds[Int64(call.args[0])] {
+                f.cloexec = false
+                p.fds[ret] = f
+            }
         case .dup2, .dup3:
             let new = Int64(call.args[1])
-            if let f = p.fds[Int64(call.args[0])] {
-                p.fds[new] = OpenFile(path: f.path, cloexec: effect == .dup3 && call.args[2] & cloexec != 0)
+            if var f = p.fds[Int64(call.args[0])] {
+                f.cloexec = effect == .dup3 && call.args[2] & cloexec != 0
+                p.fds[new] = f
             } else {
                 p.fds[new] = nil
             }
         case .fcntl:
-            if call.args[1] == 0 || call.args[1] == 1030, let f = p.fds[Int64(call.args[0])] {
-                p.fds[ret] = OpenFile(path: f.path, cloexec: call.args[1] == 1030)
+            if call.args[1] == 0 || call.args[1] == 1030, var f = p.fds[Int64(call.args[0])] {
+                f.cloexec = call.args[1] == 1030
+                p.fds[ret] = f
             }
         case .socket:
-            let family = Flags.value(call.args[0], Flags.family)
-            p.fds[ret] = OpenFile(path: "socket:\(family)", cloexec: call.args[1] & cloexec != 0)
+            // strace -y's `socket:[inode]` when the kernel side said; the family otherwise.
+            let name = call.madeName(ret) ?? "socket:" + Flags.value(call.args[0], Flags.family)
+            p.fds[ret] = OpenFile(path: name, cloexec: call.args[1] & cloexec != 0, netlink: call.args[0] == 16)
+        case .pair:
+            // pipe2's flags, socketpair's type: O_CLOEXEC and SOCK_CLOEXEC are the same bit.
+            let flags = call.nr == 22 ? 0 : call.args[1]
+            for made in call.madeFDs {
+                guard let name = made.name else { continue }
+                p.fds[made.fd] = OpenFile(path: name, cloexec: flags & cloexec != 0)
+            }
+        case .accept:
+            let flags = call.nr == 288 ? call.args[3] : 0
+            if let name = call.madeName(ret) {
+                let listening = p.fds[Int64(Int32(truncatingIfNeeded: call.args[0]))]
+                p.fds[ret] = OpenFile(path: name, cloexec: flags & cloexec != 0, netlink: listening?.netlink ?? false)
+            }
         }
     }
 

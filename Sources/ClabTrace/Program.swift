@@ -56,7 +56,7 @@ final class TraceProgram {
                 case .count:
                     [
                         "sys_enter_events", "sys_exit_events", "on_exec", "on_oom_victim", "on_cgroup_attach",
-                        "on_signal",
+                        "on_signal", "on_signal_generate",
                     ]
                 }
             var program = bpf_object__next_program(object, nil)
@@ -201,11 +201,12 @@ final class TraceProgram {
         return (config.lost_pending, config.lost_first_ts, config.lost_last_ts)
     }
 
-    /// Count mode's totals per syscall number: the whole per-CPU map in one batch.
+    /// Count mode's totals per syscall number (a 32-bit call's: CLAB_MAX_SYSCALLS + its i386
+    /// number): the whole per-CPU map in one batch.
     func stats() -> [Int: SyscallStat] {
         let cpus = Int(max(1, libbpf_num_possible_cpus()))
         let stride = (MemoryLayout<clab_syscall_stat>.size + 7) & ~7
-        let entries = Int(CLAB_MAX_SYSCALLS)
+        let entries = Int(CLAB_STATS_ENTRIES)
         var keys = [UInt32](repeating: 0, count: entries)
         var values = [UInt8](repeating: 0, count: entries * cpus * stride)
         var count = UInt32(entries)

@@ -29,6 +29,41 @@ public struct Syscall: Sendable, Equatable {
     public var compat = false
     /// execve's argv could not be read (not paged in): shown as its address, never as `[]`.
     public var argvUnreadable = false
+    /// What a few calls carry in records of their own (fds made, iovecs, a large struct): one
+    /// reference, nil for every other call, so the hot path copies no more than before.
+    private var extras: Extras?
+
+    /// pipe, pipe2, socketpair, socket, accept, accept4: what the fds it made are (empty: not
+    /// known, or another call).
+    public var madeFDs: [MadeFD] {
+        get { extras?.madeFDs ?? [] }
+        set { extras = Extras(madeFDs: newValue, iov: extras?.iov, blob: extras?.blob) }
+    }
+    /// readv/writev's iovecs, sendmsg/recvmsg's msghdr (nil: not read, or another call).
+    public var iov: IOVCapture? {
+        get { extras?.iov }
+        set { extras = Extras(madeFDs: extras?.madeFDs ?? [], iov: newValue, blob: extras?.blob) }
+    }
+    /// uname's, sysinfo's or statx's struct, read at its return (nil: not read, or another call).
+    public var blob: [UInt8]? {
+        get { extras?.blob }
+        set { extras = Extras(madeFDs: extras?.madeFDs ?? [], iov: extras?.iov, blob: newValue) }
+    }
+
+    /// Immutable: a copy of the call shares it, a change replaces it.
+    final class Extras: Sendable, Equatable {
+        let madeFDs: [MadeFD]
+        let iov: IOVCapture?
+        let blob: [UInt8]?
+
+        init(madeFDs: [MadeFD], iov: IOVCapture?, blob: [UInt8]?) {
+            self.madeFDs = madeFDs
+            self.iov = iov
+            self.blob = blob
+        }
+
+        static func == (a: Extras, b: Extras) -> Bool { a.madeFDs == b.madeFDs && a.iov == b.iov && a.blob == b.blob }
+    }
 
     public init(
         nr: Int32, pid: UInt32 = 1, tid: UInt32 = 1, ts: UInt64 = 0, duration: UInt64 = 0, ret: Int64 = 0,
@@ -51,6 +86,9 @@ public struct Syscall: Sendable, Equatable {
         self.unfinished = unfinished
         self.netlink = netlink
     }
+
+    /// strace -y's name of fd `fd` made by this call (`pipe:[4242]`), when the kernel side said.
+    public func madeName(_ fd: Int64) -> String? { madeFDs.first { $0.fd == fd }?.name }
 
     public var name: String { compat ? SyscallCatalog.name32(Int(nr)) : SyscallCatalog.name(Int(nr)) }
 
@@ -85,6 +123,39 @@ public struct Syscall: Sendable, Equatable {
         strings[slot] = bytes.count == Int(CLAB_STR_MAX) ? bytes + [0] : bytes
     }
 
+    /// The fds record the kernel side wrote just before this call's, kept only when it is this
+    /// call's: one of the calls that make fds (x86_64 numbers), with the fd it returned or the
+    /// pair it wrote. A record whose call was lost is never shown as another call's.
+    mutating func attach(_ fds: [MadeFD]) {
+        guard !compat, errno == nil, let first = fds.first else { return }
+        switch nr {
+        case 41, 43, 288:  // socket, accept, accept4
+            guard fds.count == 1, first.fd == ret else { return }
+        case 22, 293, 53:  // pipe, pipe2, socketpair
+            guard fds.count == 2, ret == 0 else { return }
+            if let pair = string(0), pair.count >= 8 {  // the pair's record: the one string slot
+                let a = pair.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 0, as: Int32.self) }
+                let b = pair.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: 4, as: Int32.self) }
+                guard Int64(a) == fds[0].fd && Int64(b) == fds[1].fd else { return }
+            }
+        default:
+            return
+        }
+        madeFDs = fds
+    }
+
+    /// The iovec record written just before this call's, kept only when it is this call's.
+    mutating func attach(_ capture: IOVCapture) {
+        guard !compat, capture.nr == nr else { return }
+        iov = capture
+    }
+
+    /// The struct record written just before this call's, kept only when it is this call's.
+    mutating func attach(blob bytes: [UInt8], nr: Int32) {
+        guard !compat, nr == self.nr, ret == 0 else { return }
+        blob = bytes
+    }
+
     /// Slot `slot`'s bytes, without copying them.
     func withSlot<R>(_ slot: Int, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
         if slot == 0 && small.count >= 0 {
@@ -94,6 +165,62 @@ public struct Syscall: Sendable, Equatable {
         }
         guard slot < strings.count, let bytes = strings[slot] else { return body(nil) }
         return bytes.withUnsafeBytes { body($0) }
+    }
+}
+
+/// An fd a call made, as the fd table had it at the call's return (struct clab_fds_event).
+public struct MadeFD: Sendable, Equatable {
+    public var fd: Int64
+    /// The inode's i_mode: S_IFIFO, S_IFSOCK (0: not read).
+    public var mode: UInt32
+    public var inode: UInt64
+
+    public init(fd: Int64, mode: UInt32, inode: UInt64) {
+        self.fd = fd
+        self.mode = mode
+        self.inode = inode
+    }
+
+    /// As strace -y names it: `pipe:[4242]`, `socket:[4243]`; nil for any other kind of file.
+    public var name: String? {
+        switch mode & 0o170000 {
+        case 0o010000: return "pipe:[\(inode)]"
+        case 0o140000: return "socket:[\(inode)]"
+        default: return nil
+        }
+    }
+}
+
+/// What the kernel side read of an iovec array (struct clab_iov_event).
+public struct IOVCapture: Sendable, Equatable {
+    public struct Entry: Sendable, Equatable {
+        public var base: UInt64
+        public var length: UInt64
+        /// The first bytes of the buffer (of what a read filled), at most CLAB_IOV_DATA.
+        public var data: [UInt8]
+
+        public init(base: UInt64, length: UInt64, data: [UInt8]) {
+            self.base = base
+            self.length = length
+            self.data = data
+        }
+    }
+
+    public var nr: Int32
+    /// The call's iovcnt (msg_iovlen): more than `entries` when not all were read.
+    public var iovlen: UInt64
+    public var entries: [Entry]
+    /// sendmsg/recvmsg: the struct user_msghdr (56 bytes), nil when it could not be read.
+    public var msghdr: [UInt8]?
+    /// msg_name's bytes.
+    public var name: [UInt8]
+
+    public init(nr: Int32, iovlen: UInt64, entries: [Entry], msghdr: [UInt8]? = nil, name: [UInt8] = []) {
+        self.nr = nr
+        self.iovlen = iovlen
+        self.entries = entries
+        self.msghdr = msghdr
+        self.name = name
     }
 }
 
@@ -133,13 +260,24 @@ public struct SignalDelivery: Sendable, Equatable {
     public var signal: Int32
     /// The kernel's siginfo (the first 48 bytes of a siginfo_t); zeros when there was none.
     public var info: [UInt8]
+    /// The kernel discarded it as ignored (SIGCHLD at SIG_DFL): never delivered, shown where
+    /// strace, whose ptrace makes the kernel queue it, shows it.
+    public var ignored: Bool
+    /// A fatal signal without a handler, which ended the process at once (no delivery): shown
+    /// before the end, where strace shows it.
+    public var fatal: Bool
 
-    public init(ts: UInt64 = 0, pid: UInt32, tid: UInt32, signal: Int32, info: [UInt8]) {
+    public init(
+        ts: UInt64 = 0, pid: UInt32, tid: UInt32, signal: Int32, info: [UInt8], ignored: Bool = false,
+        fatal: Bool = false
+    ) {
         self.ts = ts
         self.pid = pid
         self.tid = tid
         self.signal = signal
         self.info = info
+        self.ignored = ignored
+        self.fatal = fatal
     }
 }
 
@@ -179,6 +317,14 @@ enum RecordParser {
         /// A string slot's whole text, for the next syscall record of thread `tid`.
         case longString(tid: UInt32, slot: Int, bytes: [UInt8])
         case signal(SignalDelivery)
+        /// The fds the next syscall record of thread `tid` made.
+        case fds(tid: UInt32, [MadeFD])
+        /// The iovecs (and msghdr) of the next syscall record of thread `tid`.
+        case iov(tid: UInt32, IOVCapture)
+        /// The struct the next syscall record of thread `tid` (number `nr`) filled.
+        case blob(tid: UInt32, nr: Int32, [UInt8])
+        /// A thread other than a process's last one ended (wait status `status`).
+        case threadExit(pid: UInt32, tid: UInt32, status: Int32)
         case unknown
     }
 
@@ -202,7 +348,11 @@ enum RecordParser {
         case Int32(CLAB_EV_FORK.rawValue), Int32(CLAB_EV_EXEC.rawValue), Int32(CLAB_EV_EXIT.rawValue),
             Int32(CLAB_EV_OOM.rawValue):
             guard size >= procSize else { return .unknown }
-            return .process(process(base.loadUnaligned(as: clab_proc_event.self)))
+            let e = base.loadUnaligned(as: clab_proc_event.self)
+            if Int32(kind) == Int32(CLAB_EV_EXIT.rawValue) && UInt32(e.flags) & CLAB_F_THREAD.rawValue != 0 {
+                return .threadExit(pid: e.pid, tid: e.tid, status: e.exit_code)
+            }
+            return .process(process(e))
         case Int32(CLAB_EV_LONGSTR.rawValue):
             let header = MemoryLayout<clab_longstr_event>.offset(of: \.data) ?? 16
             guard size >= header else { return .unknown }
@@ -215,12 +365,27 @@ enum RecordParser {
             let e = base.loadUnaligned(as: clab_signal_event.self)
             return .signal(
                 SignalDelivery(
-                    ts: e.ts, pid: e.pid, tid: e.tid, signal: e.sig, info: withUnsafeBytes(of: e.info) { Array($0) }))
+                    ts: e.ts, pid: e.pid, tid: e.tid, signal: e.sig, info: withUnsafeBytes(of: e.info) { Array($0) },
+                    ignored: UInt32(e.flags) & UInt32(CLAB_SIG_IGNORED) != 0,
+                    fatal: UInt32(e.flags) & UInt32(CLAB_SIG_FATAL) != 0))
         case Int32(CLAB_EV_CGROUP.rawValue):
             guard size >= MemoryLayout<clab_cgroup_event>.size else { return .unknown }
             let e = base.loadUnaligned(as: clab_cgroup_event.self)
             let path = withUnsafeBytes(of: e.path) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             return .process(.cgroup(ts: e.ts, pid: e.pid, tid: e.tid, hierarchy: e.hierarchy, path: path))
+        case Int32(CLAB_EV_FDS.rawValue):
+            guard size >= MemoryLayout<clab_fds_event>.size else { return .unknown }
+            let e = base.loadUnaligned(as: clab_fds_event.self)
+            let fds = [(e.fd.0, e.mode.0, e.ino.0), (e.fd.1, e.mode.1, e.ino.1)].prefix(min(Int(e.count), 2))
+            return .fds(tid: e.tid, fds.map { MadeFD(fd: Int64($0.0), mode: $0.1, inode: $0.2) })
+        case Int32(CLAB_EV_IOV.rawValue):
+            guard size >= MemoryLayout<clab_iov_event>.size else { return .unknown }
+            return iov(base)
+        case Int32(CLAB_EV_BLOB.rawValue):
+            guard size >= MemoryLayout<clab_blob_event>.size else { return .unknown }
+            let e = base.loadUnaligned(as: clab_blob_event.self)
+            let bytes = withUnsafeBytes(of: e.data) { Array($0.prefix(min(Int(e.len), Int(CLAB_BLOB_MAX)))) }
+            return .blob(tid: e.tid, nr: e.nr, bytes)
         case Int32(CLAB_EV_LOST.rawValue):
             guard size >= MemoryLayout<clab_lost_event>.size else { return .unknown }
             let e = base.loadUnaligned(as: clab_lost_event.self)
@@ -278,6 +443,25 @@ enum RecordParser {
             }
         }
         return call
+    }
+
+    static func iov(_ base: UnsafeRawPointer) -> Record {
+        let e = base.loadUnaligned(as: clab_iov_event.self)
+        let count = min(Int(e.count), Int(CLAB_IOV_MAX))
+        let bases = withUnsafeBytes(of: e.base) { Array($0.bindMemory(to: UInt64.self)) }
+        let lengths = withUnsafeBytes(of: e.len) { Array($0.bindMemory(to: UInt64.self)) }
+        let got = withUnsafeBytes(of: e.got) { Array($0.bindMemory(to: UInt16.self)) }
+        let entries = withUnsafeBytes(of: e.data) { data in
+            (0..<count).map { i in
+                let n = min(Int(got[i]), Int(CLAB_IOV_DATA))
+                let start = i * Int(CLAB_IOV_DATA)
+                return IOVCapture.Entry(base: bases[i], length: lengths[i], data: Array(data[start..<start + n]))
+            }
+        }
+        let msghdr = e.flags & 1 != 0 ? withUnsafeBytes(of: e.msghdr) { Array($0) } : nil
+        let name = withUnsafeBytes(of: e.name) { Array($0.prefix(min(Int(e.name_len), $0.count))) }
+        return .iov(
+            tid: e.tid, IOVCapture(nr: e.nr, iovlen: e.iovlen, entries: entries, msghdr: msghdr, name: name))
     }
 
     static func netlink(_ base: UnsafeRawPointer) -> NetlinkCapture {

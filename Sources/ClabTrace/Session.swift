@@ -74,6 +74,14 @@ final class TraceSession {
         case .lost(let count, let firstTs, let lastTs): lost(count, firstTs: firstTs, lastTs: lastTs)
         case .longString(let tid, let slot, let bytes): longStrings[tid, default: []].append((slot, bytes))
         case .signal(let signal): handle(signal)
+        case .fds(let tid, let fds): madeFDs[tid] = fds
+        case .iov(let tid, let capture): iovs[tid] = capture
+        case .blob(let tid, let nr, let bytes): blobs[tid] = (nr, bytes)
+        case .threadExit(let pid, let tid, let status):
+            // strace's last line for a thread (the text view only: the JSON's exit is a process's).
+            if !outputs.focus {
+                outputs.live?.note(table.process(pid).comm + " " + String(tid) + "  " + Self.end(status))
+            }
         case .unknown: break
         }
     }
@@ -81,6 +89,10 @@ final class TraceSession {
     /// Records the kernel dropped here: said where they are missing, in every output.
     func lost(_ count: UInt64, firstTs: UInt64, lastTs: UInt64) {
         guard count > 0 else { return }
+        // An fds record whose call was dropped must not name another call's fds.
+        madeFDs.removeAll()
+        iovs.removeAll()
+        blobs.removeAll()
         lostReported += count
         outputs.json?.lost(count, firstTs: firstTs, lastTs: lastTs)
         outputs.live?.lost(count)
@@ -94,6 +106,12 @@ final class TraceSession {
 
     /// Strings longer than a slot, by thread, waiting for their syscall's record (the next one).
     private var longStrings: [UInt32: [(slot: Int, bytes: [UInt8])]] = [:]
+    /// The fds a call made, by thread, waiting for that call's record (the next one).
+    private var madeFDs: [UInt32: [MadeFD]] = [:]
+    /// The iovecs of a call, by thread, waiting for that call's record (the next one).
+    private var iovs: [UInt32: IOVCapture] = [:]
+    /// The large struct of a call, by thread, waiting for that call's record (the next one).
+    private var blobs: [UInt32: (nr: Int32, bytes: [UInt8])] = [:]
     /// Counts of 32-bit calls, by name (their numbers are not x86_64's).
     private var compatStats: [String: SyscallStat] = [:]
 
@@ -102,6 +120,9 @@ final class TraceSession {
         if !longStrings.isEmpty, let long = longStrings.removeValue(forKey: call.tid) {
             for (slot, bytes) in long { call.replace(slot: slot, with: bytes) }
         }
+        if !madeFDs.isEmpty, let fds = madeFDs.removeValue(forKey: call.tid) { call.attach(fds) }
+        if !iovs.isEmpty, let capture = iovs.removeValue(forKey: call.tid) { call.attach(capture) }
+        if !blobs.isEmpty, let blob = blobs.removeValue(forKey: call.tid) { call.attach(blob: blob.bytes, nr: blob.nr) }
         if call.pid == selfPid && call.nr == bpfNr { return }
         let p = table.process(call.pid)
         if call.compat != p.compat {
@@ -128,7 +149,7 @@ final class TraceSession {
         if wanted && (outputs.json != nil || outputs.live != nil) {
             // Closures written at each call, not stored: non-escaping ones cost no allocation.
             // A 32-bit call's number means something else in x86_64's table: no stage from it.
-            let label = call.compat ? nil : phases?.label(call, in: p, path: { p.path(of: $0) })
+            let label = call.compat ? nil : phases?.label(call, in: p, path: { p.stagePath(of: $0) })
             let nsTid = table.nsTid(call.tid, of: p)
             outputs.json?.syscall(
                 call, entry: SyscallCatalog.entry(for: call), process: p, nsTid: nsTid, fdPath: { p.path(of: $0) },
@@ -150,7 +171,7 @@ final class TraceSession {
                 }
             }
         } else if phases != nil && !call.compat {
-            _ = phases?.label(call, in: p, path: { p.path(of: $0) })
+            _ = phases?.label(call, in: p, path: { p.stagePath(of: $0) })
         }
         if !call.compat { table.apply(call, to: p) }
         if !heldMoves.isEmpty { releaseMoves(after: call) }
@@ -218,17 +239,20 @@ final class TraceSession {
             return
         case .exit(_, let pid, let status, let comm):
             // strace's last line for a process.
-            let signal = status & 0x7F
-            let end =
-                signal == 0
-                ? "+++ exited with \((status >> 8) & 0xFF) +++"
-                : "+++ killed by " + Flags.signal(UInt64(signal)) + (status & 0x80 != 0 ? " (core dumped) +++" : " +++")
-            if !outputs.focus { outputs.live?.note(comm + " " + String(pid) + "  " + end) }
+            if !outputs.focus { outputs.live?.note(comm + " " + String(pid) + "  " + Self.end(status)) }
         default:
             break
         }
         table.apply(event)
         outputs.json?.process(event)
+    }
+
+    /// `+++ exited with 3 +++`, `+++ killed by SIGKILL +++`: a wait status as strace ends a thread.
+    static func end(_ status: Int32) -> String {
+        let signal = status & 0x7F
+        return signal == 0
+            ? "+++ exited with \((status >> 8) & 0xFF) +++"
+            : "+++ killed by " + Flags.signal(UInt64(signal)) + (status & 0x80 != 0 ? " (core dumped) +++" : " +++")
     }
 
     /// Totals by syscall name, from the records.

@@ -17,10 +17,11 @@ extension Decoder {
         return (inverted ? "~[" : "[") + names.joined(separator: " ") + "]"
     }
 
+    /// In strace's order (its xlat's, not the bits').
     static let sigactionFlags: Flags.Table = [
-        (1, "SA_NOCLDSTOP"), (2, "SA_NOCLDWAIT"), (4, "SA_SIGINFO"), (0x0400_0000, "SA_RESTORER"),
-        (0x0800_0000, "SA_ONSTACK"), (0x1000_0000, "SA_RESTART"), (0x4000_0000, "SA_NODEFER"),
-        (0x8000_0000, "SA_RESETHAND"),
+        (0x0400_0000, "SA_RESTORER"), (0x0800_0000, "SA_ONSTACK"), (0x1000_0000, "SA_RESTART"),
+        (0x2000_0000, "SA_INTERRUPT"), (0x4000_0000, "SA_NODEFER"), (0x8000_0000, "SA_RESETHAND"), (4, "SA_SIGINFO"),
+        (1, "SA_NOCLDSTOP"), (2, "SA_NOCLDWAIT"),
     ]
 
     /// struct kernel_sigaction (rt_sigaction): handler, flags, restorer, mask.
@@ -80,8 +81,97 @@ extension Decoder {
         return "[{WIFSIGNALED(s) && WTERMSIG(s) == " + Flags.signal(sig) + (s & 0x80 != 0 ? " && WCOREDUMP(s)}]" : "}]")
     }
 
-    /// pipe2's and socketpair's two fds.
-    static func fdPair(_ bytes: [UInt8]) -> String { "[\(i32(bytes, 0)), \(i32(bytes, 4))]" }
+    /// pipe2's and socketpair's fds, named as strace -y names them when the kernel side said
+    /// what they are: `[3<pipe:[4242]>, 4<pipe:[4242]>]`.
+    static func fdPair(_ bytes: [UInt8], _ call: Syscall) -> String {
+        func fd(_ at: Int) -> String {
+            let n = i32(bytes, at)
+            return call.madeName(Int64(n)).map { "\(n)<\($0)>" } ?? String(n)
+        }
+        return "[" + fd(0) + ", " + fd(4) + "]"
+    }
+
+    /// uname's struct new_utsname, abbreviated as strace: `{sysname="Linux", nodename="vm", ...}`.
+    static func uname(_ bytes: [UInt8]) -> String {
+        func field(_ i: Int) -> String {
+            let raw = bytes.dropFirst(i * 65).prefix(65)
+            return quote(Array(raw.prefix { $0 != 0 }))
+        }
+        return "{sysname=" + field(0) + ", nodename=" + field(1) + ", ...}"
+    }
+
+    /// struct sysinfo (x86_64), every field, as strace.
+    static func sysinfo(_ bytes: [UInt8]) -> String {
+        let loads = [8, 16, 24].map { String(u64(bytes, $0)) }.joined(separator: ", ")
+        let procs = UInt64(u32(bytes, 80) & 0xFFFF)
+        return "{uptime=" + String(Int64(bitPattern: u64(bytes, 0))) + ", loads=[" + loads + "], totalram="
+            + String(u64(bytes, 32)) + ", freeram=" + String(u64(bytes, 40)) + ", sharedram=" + String(u64(bytes, 48))
+            + ", bufferram=" + String(u64(bytes, 56)) + ", totalswap=" + String(u64(bytes, 64)) + ", freeswap="
+            + String(u64(bytes, 72)) + ", procs=" + String(procs) + ", totalhigh=" + String(u64(bytes, 88))
+            + ", freehigh=" + String(u64(bytes, 96)) + ", mem_unit=" + String(u32(bytes, 104)) + "}"
+    }
+
+    /// struct statx, abbreviated as strace: mask, attributes, mode, size.
+    static func statx(_ bytes: [UInt8]) -> String {
+        "{stx_mask=" + Flags.bits(UInt64(u32(bytes, 0)), Flags.statxMask) + ", stx_attributes="
+            + Flags.bits(u64(bytes, 8), Flags.statxAttributes) + ", stx_mode=" + mode(UInt64(u32(bytes, 28) & 0xFFFF))
+            + ", stx_size=" + String(u64(bytes, 40)) + ", ...}"
+    }
+
+    static let epollFlags: Flags.Table = [
+        (0x1, "EPOLLIN"), (0x2, "EPOLLPRI"), (0x4, "EPOLLOUT"), (0x8, "EPOLLERR"), (0x10, "EPOLLHUP"),
+        (0x20, "EPOLLNVAL"), (0x40, "EPOLLRDNORM"), (0x80, "EPOLLRDBAND"), (0x100, "EPOLLWRNORM"),
+        (0x200, "EPOLLWRBAND"), (0x400, "EPOLLMSG"), (0x2000, "EPOLLRDHUP"), (1 << 28, "EPOLLEXCLUSIVE"),
+        (1 << 29, "EPOLLWAKEUP"), (1 << 30, "EPOLLONESHOT"), (1 << 31, "EPOLLET"),
+    ]
+
+    /// struct epoll_event (x86_64: packed, 12 bytes): `{events=EPOLLIN, data={u32=3, u64=3}}`;
+    /// an array of `count` of them (at most `max` read) for epoll_wait.
+    static func epollEvents(_ bytes: [UInt8], count: Int, max: Int) -> String {
+        func event(_ at: Int) -> String {
+            let data = UInt64(u32(bytes, at + 4)) | UInt64(u32(bytes, at + 8)) << 32
+            return "{events=" + Flags.bits(UInt64(u32(bytes, at)), epollFlags) + ", data={u32="
+                + String(UInt32(truncatingIfNeeded: data)) + ", u64=" + String(data) + "}}"
+        }
+        if max == 1 { return event(0) }
+        let shown = (0..<min(count, max)).filter { $0 * 12 + 12 <= bytes.count }
+        return "[" + shown.map { event($0 * 12) }.joined(separator: ", ") + (count > shown.count ? ", ...]" : "]")
+    }
+
+    static let pollFlags: Flags.Table = [
+        (0x1, "POLLIN"), (0x2, "POLLPRI"), (0x4, "POLLOUT"), (0x8, "POLLERR"), (0x10, "POLLHUP"), (0x20, "POLLNVAL"),
+        (0x40, "POLLRDNORM"), (0x80, "POLLRDBAND"), (0x100, "POLLWRNORM"), (0x200, "POLLWRBAND"), (0x400, "POLLMSG"),
+        (0x1000, "POLLREMOVE"), (0x2000, "POLLRDHUP"),
+    ]
+
+    /// poll's struct pollfd array, as asked: `[{fd=3<pipe:[7]>, events=POLLIN}]`.
+    static func pollFDs(_ bytes: [UInt8], count: Int, more: Bool, fdPath: (Int64) -> String?) -> String {
+        var items: [String] = []
+        for i in 0..<count where i * 8 + 8 <= bytes.count {
+            let fd = Int64(i32(bytes, i * 8))
+            let events = UInt64(u32(bytes, i * 8 + 4) & 0xFFFF)
+            let name = fdPath(fd).map { "<" + $0 + ">" } ?? ""
+            items.append("{fd=\(fd)" + name + ", events=" + Flags.bits(events, pollFlags) + "}")
+        }
+        return "[" + items.joined(separator: ", ") + (more ? ", ...]" : "]")
+    }
+
+    /// poll's result, as strace: `1 ([{fd=3, revents=POLLIN}])`, `0 (Timeout)`.
+    static func pollResult(_ call: Syscall) -> String? {
+        if call.ret == 0 { return "0 (Timeout)" }
+        guard let bytes = call.string(0) else { return nil }
+        let n = Int(min(call.args[1], 7))
+        var ready: [String] = []
+        for i in 0..<n where i * 8 + 8 <= bytes.count {
+            let revents = UInt64(u32(bytes, i * 8 + 4) >> 16)
+            if revents != 0 {
+                ready.append("{fd=\(i32(bytes, i * 8)), revents=" + Flags.bits(revents, pollFlags) + "}")
+            }
+        }
+        // More were asked for than were read: the list may miss some.
+        let cut = call.args[1] > 7 ? ", ..." : ""
+        return "\(call.ret) ([" + ready.joined(separator: ", ") + cut + "])"
+    }
 
     /// An int passed by pointer (setsockopt's value): `[1]`.
     static func intRef(_ bytes: [UInt8]) -> String { "[\(i32(bytes, 0))]" }
@@ -149,6 +239,48 @@ extension Decoder {
     }
 
     /// prctl's arguments after the option, as many as the option takes.
+    static let futexOps = [
+        "FUTEX_WAIT", "FUTEX_WAKE", "FUTEX_FD", "FUTEX_REQUEUE", "FUTEX_CMP_REQUEUE", "FUTEX_WAKE_OP",
+        "FUTEX_LOCK_PI", "FUTEX_UNLOCK_PI", "FUTEX_TRYLOCK_PI", "FUTEX_WAIT_BITSET", "FUTEX_WAKE_BITSET",
+        "FUTEX_WAIT_REQUEUE_PI", "FUTEX_CMP_REQUEUE_PI", "FUTEX_LOCK_PI2",
+    ]
+
+    /// futex's operation: `FUTEX_WAIT_BITSET_PRIVATE|FUTEX_CLOCK_REALTIME`.
+    static func futexOp(_ op: UInt64) -> String {
+        let cmd = Int(op & 127)
+        guard cmd < futexOps.count, op & ~UInt64(127 | 128 | 256) == 0 else { return Flags.hex(op) }
+        return futexOps[cmd] + (op & 128 != 0 ? "_PRIVATE" : "") + (op & 256 != 0 ? "|FUTEX_CLOCK_REALTIME" : "")
+    }
+
+    /// futex's arguments after the operation (`i` from 2), as many as the operation takes, as
+    /// strace prints them; nil: not shown. A timeout is shown as its address (not read).
+    static func futexArgs(_ i: Int, _ call: Syscall) -> String? {
+        let op = call.args[1]
+        let cmd = op & 127
+        guard Int(cmd) < futexOps.count, op & ~UInt64(127 | 128 | 256) == 0 else { return Flags.hex(call.args[i]) }
+        let val = String(Int32(truncatingIfNeeded: call.args[2]))
+        let val2 = String(UInt32(truncatingIfNeeded: call.args[3]))
+        let timeout = call.args[3] == 0 ? "NULL" : Flags.hex(call.args[3])
+        let uaddr2 = call.args[4] == 0 ? "NULL" : Flags.hex(call.args[4])
+        let val3 = UInt32(truncatingIfNeeded: call.args[5])
+        let bitset = val3 == UInt32.max ? "FUTEX_BITSET_MATCH_ANY" : Flags.hex(UInt64(val3))
+        let shown: [String]
+        switch cmd {
+        case 0: shown = [val, timeout]  // WAIT
+        case 9: shown = [val, timeout, bitset]  // WAIT_BITSET (uaddr2 is not used)
+        case 1: shown = [val]  // WAKE
+        case 10: shown = [val, bitset]  // WAKE_BITSET
+        case 3: shown = [val, val2, uaddr2]  // REQUEUE
+        case 4, 12: shown = [val, val2, uaddr2, String(Int32(bitPattern: val3))]  // CMP_REQUEUE(_PI)
+        case 5: shown = [val, val2, uaddr2, Flags.hex(UInt64(val3))]  // WAKE_OP
+        case 6, 13: shown = [timeout]  // LOCK_PI(2)
+        case 11: shown = [val, timeout, uaddr2]  // WAIT_REQUEUE_PI
+        case 2: shown = [val]  // FD
+        default: shown = []  // UNLOCK_PI, TRYLOCK_PI
+        }
+        return i - 2 < shown.count ? shown[i - 2] : nil
+    }
+
     static func prctlArgs(_ i: Int, _ call: Syscall) -> String? {
         switch call.args[0] {
         case 3, 7, 39, 27, 37, 2, 21:  // the GETs with no argument (PR_GET_PDEATHSIG writes through arg 2)

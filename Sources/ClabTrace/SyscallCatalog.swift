@@ -37,11 +37,20 @@ enum ArgKind: Sendable {
     /// A fixed-size struct of `words` * 8 bytes (at most 7), shown by `render` from its bytes;
     /// `output`: the kernel fills it, so it is shown only when the call succeeded.
     case record(words: Int, output: Bool, render: @Sendable ([UInt8], Syscall) -> String)
+    /// A `record` whose fields hold fds, named as the other fd arguments are (poll's pollfds).
+    case fdRecord(words: Int, output: Bool, render: @Sendable ([UInt8], Syscall, (Int64) -> String?) -> String)
     // Read by the kernel side when the fd is a netlink socket (a record of their own):
     /// sendto/recvfrom's buffer: the netlink messages in it, or else shown as `otherwise`.
     indirect case netlink(otherwise: ArgKind)
-    /// sendmsg/recvmsg's struct msghdr: its first iovec's netlink messages, or else a pointer.
-    case msghdr
+    /// sendmsg/recvmsg's struct msghdr: its first iovec's netlink messages, or else the whole
+    /// msghdr from the iovec record (`output`: recvmsg, shown only when it succeeded).
+    case msghdr(output: Bool)
+    /// readv/writev's iovec array (the kernel side reads it by syscall number); `output`: the
+    /// call fills the buffers (shown only when it succeeded).
+    case iovec(output: Bool)
+    /// A struct the call fills, larger than a capture slot (uname, sysinfo, statx): read by the
+    /// kernel side by syscall number, shown by `render` when the call succeeded.
+    case blob(render: @Sendable ([UInt8]) -> String)
     /// `then` for the calls `when` picks (prctl's PR_SET_NAME: a string), `otherwise` for the
     /// rest; the kernel side captures for `then`.
     indirect case either(when: @Sendable (Syscall) -> Bool, then: ArgKind, otherwise: ArgKind)
@@ -57,14 +66,16 @@ enum ArgKind: Sendable {
     var isOutput: Bool {
         switch plain {
         case .buffer(let lenArg): return lenArg == nil
-        case .record(_, let output, _): return output
+        case .record(_, let output, _), .fdRecord(_, let output, _), .iovec(let output), .msghdr(let output):
+            return output
+        case .blob: return true
         default: return false
         }
     }
 
     var captures: Bool {
         switch plain {
-        case .string, .buffer, .argv, .cloneArgs, .sockaddr, .record: return true
+        case .string, .buffer, .argv, .cloneArgs, .sockaddr, .record, .fdRecord: return true
         default: return false
         }
     }
@@ -83,13 +94,17 @@ enum SyscallCatalog {
         let spec: UInt32
         /// The return value is an address (mmap, brk): shown in hex.
         let returnsAddress: Bool
+        /// A successful return shown otherwise than in decimal (umask's `022`, fcntl(F_GETFL)'s
+        /// `0x8000 (flags O_RDONLY|O_LARGEFILE)`); nil from it: decimal.
+        let result: (@Sendable (Syscall) -> String?)?
         /// `,"syscall":"NAME","nr":N` for the JSON writer, made once.
         let jsonName: [UInt8]
 
         init(
             name: String, nr: Int, kinds: [ArgKind], slots: [Int?], spec: UInt32, returnsAddress: Bool,
-            abi: String? = nil
+            abi: String? = nil, result: (@Sendable (Syscall) -> String?)? = nil
         ) {
+            self.result = result
             self.name = name
             self.kinds = kinds
             self.slots = slots
@@ -173,7 +188,8 @@ enum SyscallCatalog {
             case .cloneArgs: byte |= 2 << 3
             case .sockaddr(let lenArg): byte |= UInt32(lenArg + 1) << 3
             case .argv: byte |= UInt32(CLAB_CAP_ARGV)
-            case .record(let words, _, _): byte |= UInt32(CLAB_CAP_ARGV) | UInt32(words & 7) << 3
+            case .record(let words, _, _), .fdRecord(let words, _, _):
+                byte |= UInt32(CLAB_CAP_ARGV) | UInt32(words & 7) << 3
             default: break
             }
             if case .argv = kind.plain { next = max(next, 1) }
@@ -184,11 +200,33 @@ enum SyscallCatalog {
         if atEntry && spec != 0 { spec |= UInt32(CLAB_CAP_AT_ENTRY) }
         return Entry(
             name: name, nr: nr, kinds: kinds, slots: slots, spec: spec,
-            returnsAddress: ["mmap", "brk", "mremap", "shmat"].contains(name))
+            returnsAddress: ["mmap", "brk", "mremap", "shmat"].contains(name), result: results[name])
     }
 
+    /// Return values strace decodes (the value, then what it means).
+    static let results: [String: @Sendable (Syscall) -> String?] = [
+        "poll": { Decoder.pollResult($0) },
+        "ppoll": { Decoder.pollResult($0) },
+        "umask": { "0" + String(UInt64(bitPattern: $0.ret), radix: 8) },
+        "fcntl": { call in
+            let ret = UInt64(bitPattern: call.ret)
+            switch call.args[1] & 0xFFFF_FFFF {
+            case 1: return ret == 0 ? nil : Flags.hex(ret) + " (flags " + Flags.bits(ret, [(1, "FD_CLOEXEC")]) + ")"
+            case 3: return Flags.hex(ret) + " (flags " + Flags.open(ret) + ")"
+            default: return nil
+            }
+        },
+        "prctl": { call in
+            guard call.args[0] == 3 else { return nil }  // PR_GET_DUMPABLE
+            let names = ["SUID_DUMP_DISABLE", "SUID_DUMP_USER", "SUID_DUMP_ROOT"]
+            return (0...2).contains(call.ret) ? "\(call.ret) (\(names[Int(call.ret)]))" : nil
+        },
+    ]
+
     /// execve's path and argv live in memory the call replaces: read them at entry.
-    static let atEntryCalls: Set<String> = ["execve", "execveat"]
+    /// rt_sigreturn's mask is in the signal frame it unwinds (the kernel side points its first
+    /// argument there).
+    static let atEntryCalls: Set<String> = ["execve", "execveat", "rt_sigreturn"]
 
     /// From the kernel's declaration ("unsigned int fd", "const char *filename").
     static func generic(_ declaration: String) -> ArgKind {
@@ -218,8 +256,15 @@ enum SyscallCatalog {
     static func caps(output: Bool) -> ArgKind { .record(words: 3, output: output) { Decoder.capData($0, $1) } }
     static let xattrFlags: Flags.Table = [(1, "XATTR_CREATE"), (2, "XATTR_REPLACE")]
     static let stat = ArgKind.record(words: 7, output: true) { b, _ in Decoder.stat(b) }
-    static let fdPair = ArgKind.record(words: 1, output: true) { b, _ in Decoder.fdPair(b) }
+    static let fdPair = ArgKind.record(words: 1, output: true) { b, call in Decoder.fdPair(b, call) }
     static let clock = ArgKind.named { Flags.value($0, Flags.clocks) }
+    static let epollEvents = ArgKind.record(words: 7, output: true) { b, call in
+        Decoder.epollEvents(b, count: Int(call.ret), max: 4)
+    }
+    /// Up to 7 struct pollfd (56 bytes).
+    static let pollFDs = ArgKind.fdRecord(words: 7, output: false) { b, call, fdPath in
+        Decoder.pollFDs(b, count: Int(min(call.args[1], 7)), more: call.args[1] > 7, fdPath: fdPath)
+    }
     static func timespec(output: Bool) -> ArgKind {
         .record(words: 2, output: output) { b, _ in Decoder.timespec(b) }
     }
@@ -256,7 +301,12 @@ enum SyscallCatalog {
         "lstat": [.string, stat],
         "fstat": [.fd, stat],
         "newfstatat": [.dirfd, .string, stat, at],
-        "statx": [.dirfd, .string, at, .hex, .hex],
+        "statx": [
+            .dirfd, .string, .named { Flags.statxFlags($0) }, .named { Flags.bits($0, Flags.statxMask, zero: "0") },
+            .blob { Decoder.statx($0) },
+        ],
+        "uname": [.blob { Decoder.uname($0) }],
+        "sysinfo": [.blob { Decoder.sysinfo($0) }],
         "statfs": [.string, .hex],
         "readlink": [.string, .buffer(lenArg: nil), .uint],
         "readlinkat": [.dirfd, .string, .buffer(lenArg: nil), .uint],
@@ -278,12 +328,25 @@ enum SyscallCatalog {
         "umask": [.octal],
         "fchmod": [.fd, .octal],
         "fchdir": [.fd],
-        "dup3": [.fd, .int, .named { Flags.bits($0, Flags.cloexecOnly) }],
+        // The new fd is named by what it referred to before the call, as strace -y does.
+        "dup2": [.fd, .fd],
+        "dup3": [.fd, .fd, .named { Flags.bits($0, Flags.cloexecOnly) }],
         "pipe": [fdPair],
         "pipe2": [fdPair, .named { Flags.bits($0, Flags.pipeFlags) }],
         "eventfd2": [.uint, .named { Flags.bits($0, Flags.eventfd) }],
         "epoll_create1": [.named { Flags.bits($0, [(0o2000000, "EPOLL_CLOEXEC")]) }],
-        "epoll_ctl": [.fd, .named { Flags.value($0, Flags.epollCtl) }, .fd, .hex],
+        // struct epoll_event is 12 bytes (packed on x86_64); 16 are read (words are 8 bytes).
+        "epoll_ctl": [
+            .fd, .named { Flags.value($0, Flags.epollCtl) }, .fd,
+            .record(words: 2, output: false) { b, _ in Decoder.epollEvents(b, count: 1, max: 1) },
+        ],
+        // The kernel wrote `ret` events; the first 4 (56 bytes) are read.
+        "epoll_wait": [.fd, epollEvents, .int, .int],
+        "epoll_pwait": [.fd, epollEvents, .int, .int, .hex, .uint],
+        "epoll_pwait2": [.fd, epollEvents, .int, .hex, .hex, .uint],
+        // Read at the return: the fds and events asked for, and the revents the kernel set.
+        "poll": [pollFDs, .uint, .int],
+        "ppoll": [pollFDs, .uint, .hex, .hex, .uint],
         "madvise": [.hex, .uint, .named { Flags.value($0, Flags.madvise) }],
         "clock_gettime": [clock, timespec(output: true)],
         "clock_getres": [clock, timespec(output: true)],
@@ -344,6 +407,10 @@ enum SyscallCatalog {
         "tgkill": [.int, .int, signal],
         "pidfd_send_signal": [.fd, signal, .hex, .uint],
         "rt_sigaction": [signal, sigaction(output: false), sigaction(output: true), .uint],
+        "futex": [.hex, .named { Decoder.futexOp($0) }] + (2...5).map { i in .custom { Decoder.futexArgs(i, $0) } },
+        "rt_sigreturn": [
+            .record(words: 1, output: false) { b, _ in "{mask=" + Decoder.sigset(Decoder.u64(b, 0)) + "}" }
+        ],
         "rt_sigprocmask": [
             .named { Flags.value($0, Flags.sigprocmaskHow) }, sigset(output: false), sigset(output: true), .uint,
         ],
@@ -396,9 +463,18 @@ enum SyscallCatalog {
         // sockets
         "socket": [
             .named { Flags.value($0, Flags.family) }, .named(Flags.socketType),
-            .custom {
-                $0.args[0] == 16
-                    ? Flags.value($0.args[2], Flags.netlink) : String(Int32(truncatingIfNeeded: $0.args[2]))
+            .custom { call in
+                switch call.args[0] {
+                case 16: return Flags.value(call.args[2], Flags.netlink)
+                case 2, 10:  // AF_INET, AF_INET6: strace names the IP protocol
+                    return Flags.value(
+                        call.args[2],
+                        [
+                            (0, "IPPROTO_IP"), (1, "IPPROTO_ICMP"), (6, "IPPROTO_TCP"), (17, "IPPROTO_UDP"),
+                            (58, "IPPROTO_ICMPV6"), (132, "IPPROTO_SCTP"), (255, "IPPROTO_RAW"),
+                        ])
+                default: return String(Int32(truncatingIfNeeded: call.args[2]))
+                }
             },
         ],
         "socketpair": [.named { Flags.value($0, Flags.family) }, .named(Flags.socketType), .int, fdPair],
@@ -411,13 +487,25 @@ enum SyscallCatalog {
             },
             .uint,
         ],
-        "accept4": [.fd, .hex, .hex, .named(Flags.socketType)],
+        "accept4": [
+            .fd, .hex, .hex, .named { Flags.bits($0, [(0o2000000, "SOCK_CLOEXEC"), (0o4000, "SOCK_NONBLOCK")]) },
+        ],
         "bind": [.fd, .sockaddr(lenArg: 2), .uint],
         "connect": [.fd, .sockaddr(lenArg: 2), .uint],
         // On a netlink socket the kernel side reads the messages instead (see NetlinkDecoder).
         "sendto": [.fd, .netlink(otherwise: .buffer(lenArg: 2)), .uint, msgFlags, .sockaddr(lenArg: 5), .uint],
         "recvfrom": [.fd, .netlink(otherwise: .buffer(lenArg: nil)), .uint, msgFlags, .hex, .hex],
-        "sendmsg": [.fd, .msghdr, msgFlags],
-        "recvmsg": [.fd, .msghdr, msgFlags],
+        "sendmsg": [.fd, .msghdr(output: false), msgFlags],
+        "recvmsg": [.fd, .msghdr(output: true), msgFlags],
+        "readv": [.fd, .iovec(output: true), .int],
+        "writev": [.fd, .iovec(output: false), .int],
+        "preadv": [.fd, .iovec(output: true), .int, .long],
+        "pwritev": [.fd, .iovec(output: false), .int, .long],
+        "preadv2": [
+            .fd, .iovec(output: true), .int, .long, .custom { _ in nil }, .named { Flags.bits($0, Flags.rwf) },
+        ],
+        "pwritev2": [
+            .fd, .iovec(output: false), .int, .long, .custom { _ in nil }, .named { Flags.bits($0, Flags.rwf) },
+        ],
     ]
 }

@@ -403,7 +403,13 @@ final class Trace {
         var stats = session.statsByName
         if options.countOnly {
             stats = [:]
-            for (nr, s) in program.stats() { stats[SyscallCatalog.name(nr)] = s }
+            for (key, s) in program.stats() {
+                // As the events mode names them: `getpid (i386)` for a 32-bit call.
+                let name =
+                    key >= Int(CLAB_MAX_SYSCALLS)
+                    ? SyscallCatalog.name32(key - Int(CLAB_MAX_SYSCALLS)) + " (i386)" : SyscallCatalog.name(key)
+                stats[name] = s
+            }
         }
         if let names = options.filter { stats = stats.filter { names.contains($0.key) } }
         session.outputs.json?.end(events: session.events, lost: lost, durationNs: durationNs)
