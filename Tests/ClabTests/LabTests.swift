@@ -59,7 +59,7 @@ struct Lab1Tests {
 
     @Test func listAndShow() throws {
         let list = try clab("lab", "list")
-        #expect(list.stdout.contains("1  A container by hand"))
+        #expect(list.stdout.contains("1   A container by hand") && list.stdout.contains("lessons 1-4"))
         let show = try clab("lab", "show", "1")
         #expect(show.stdout.contains("pivot_root"))
         #expect(!show.stdout.hasPrefix("---"))

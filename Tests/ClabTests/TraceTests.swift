@@ -75,6 +75,13 @@ struct TraceHostTests {
                 #expect((1...calls).contains(ours[name] ?? 0), "rt_sigreturn: strace \(calls), clab \(ours[name] ?? 0)")
                 continue
             }
+            if name == "clone" {
+                // A fork that a SIGCHLD interrupts is restarted by the kernel (ERESTARTNOINTR):
+                // strace -c, which stops the shell at every call, then counts one more. Timing.
+                #expect(
+                    (calls - 1...calls).contains(ours[name] ?? 0), "clone: strace \(calls), clab \(ours[name] ?? 0)")
+                continue
+            }
             #expect(ours[name] == calls, "\(name): strace \(calls), clab \(ours[name] ?? 0)")
         }
         // strace -c leaves exit_group out; we report it, once per process.
