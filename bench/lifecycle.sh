@@ -30,7 +30,9 @@ tmp=$(mktemp -d /tmp/clab-bench-lifecycle.XXXXXX)
 chmod 755 "$tmp"
 export CLAB_ROOT=$tmp
 cleanup() {
-    ids=$("$clab" ps -a -q 2>/dev/null || true)
+    # Not under set -e: a grep that finds no mount would end the trap before the rm -rf.
+    set +e
+    ids=$("$clab" ps -a -q 2>/dev/null)
     [ -z "$ids" ] || "$clab" rm -f $ids >/dev/null 2>&1 || true
     "$clab" gc >/dev/null 2>&1 || true
     grep -o " $tmp[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" || true; done
