@@ -198,6 +198,7 @@ public struct ContainerRecord: Sendable {
 
     /// `Up 3 minutes`, `Exited (0) 2 seconds ago`, `Created`, as `docker ps` says it.
     public func statusText(nowMilliseconds: Int = EventLog.nowMilliseconds()) -> String {
+        let (status, why) = evaluate()
         let age = Self.duration(max(0, nowMilliseconds - since) / 1000)
         switch status {
         case .created: return "Created"
@@ -232,6 +233,9 @@ public struct ContainerRecord: Sendable {
     /// (the freezer is not an OCI state): a paused container is "running", with the annotation
     /// `org.clab.paused: "true"` saying so (runc prints "paused", which the schema rejects).
     public var ociStateJSON: String {
+        // One reading of the kernel for the whole document: a container exiting meanwhile must
+        // not come out "running" without a pid.
+        let (status, why) = evaluate()
         let ociStatus: String =
             switch status {
             case .created: "created"
