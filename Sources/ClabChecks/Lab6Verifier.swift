@@ -30,42 +30,7 @@ public enum Lab6Verifier {
         var r = LabResults(stage: 6)
         let create = "ip link add veth-a netns \(a) type veth peer name veth-b netns \(b)"
 
-        // Each name: a network namespace of its own, not the host's, not the other's.
-        let hostInode = Lab11Verifier.inode("/proc/self/ns/net")
-        var inodes: [String: UInt] = [:]
-        var views: [String: Result<NamespaceView, ClabError>] = [:]
-        for name in namespaces {
-            let path = "/run/netns/" + name
-            let property = "\(name) is a network namespace of its own"
-            switch Lab11Verifier.namespaceInode(path) {
-            case .failure(let error):
-                r.add(
-                    property, false, error.message,
-                    fix: FS.exists(path)
-                        ? "make it again: ip netns delete \(name); ip netns add \(name)"
-                        : "create it: ip netns add \(name)")
-                views[name] = .failure(ClabError("\(name) is missing (see above)"))
-            case .success(let inode):
-                let evidence = "\(path) -> net:[\(inode)]"
-                if inode == hostInode {
-                    r.add(
-                        property, false, "\(evidence) is the host's own network namespace",
-                        fix: "recreate it empty: ip netns delete \(name) && ip netns add \(name)")
-                    views[name] = .failure(ClabError("\(name) is the host's namespace (see above)"))
-                } else if let other = inodes.first(where: { $0.value == inode })?.key {
-                    r.add(
-                        property, false, "\(evidence) is the same namespace as \(other)",
-                        fix: "each end needs its own: ip netns delete \(name) && ip netns add \(name)")
-                    views[name] = .failure(ClabError("\(name) is \(other) (see above)"))
-                } else {
-                    inodes[name] = inode
-                    r.add(property, true, evidence, fix: "")
-                    views[name] = Result { try NamespaceView.read(name) }.mapError {
-                        ($0 as? ClabError) ?? ClabError("\($0)")
-                    }
-                }
-            }
-        }
+        let (inodes, views) = ownNamespaces(namespaces, into: &r, each: "each end needs its own")
         // Made by hand: no clab container lives in either namespace (`ip netns attach NAME PID`
         // can give a container's namespace a name).
         r.results.insert(byHand(inodes, layouts: layouts), at: 0)
@@ -107,12 +72,10 @@ public enum Lab6Verifier {
         // The proof: a datagram, only between namespaces that passed above (never the host's).
         let sent = "a datagram from \(a) reaches \(addressB) in \(b)"
         if inodes.count == 2 {
-            let argv = [initPath, "--probe", "udp", "/run/netns/\(a)", "/run/netns/\(b)", addressB]
-            switch Result(catching: { try Host.run(argv, timeout: 10) }) {
+            switch datagram(initPath: initPath, from: a, to: b, address: addressB) {
             case .success(let result) where result.status <= 1:
-                // The probe names the namespaces by their files; the learner knows their names.
                 r.add(
-                    sent, result.status == 0, result.output.trimmed.replacing("/run/netns/", with: ""),
+                    sent, result.status == 0, result.output,
                     fix:
                         "fix the ✗ lines above first; then ip -n \(a) route shows whether \(a) knows where \(addressB) is, and ip -n \(b) addr whether \(b) holds it, up"
                 )
@@ -131,15 +94,73 @@ public enum Lab6Verifier {
         return r.results
     }
 
+    /// Each name under /run/netns: a network namespace of its own, not the host's, not another
+    /// one's. Adds one property per name; returns the inodes of those that passed and their
+    /// views (read only for those: never the host's). Labs 6 and 15 share it.
+    static func ownNamespaces(_ names: [String], into r: inout LabResults, each: String)
+        -> (inodes: [String: UInt], views: [String: Result<NamespaceView, ClabError>])
+    {
+        let hostInode = Lab11Verifier.inode("/proc/self/ns/net")
+        var inodes: [String: UInt] = [:]
+        var views: [String: Result<NamespaceView, ClabError>] = [:]
+        for name in names {
+            let path = "/run/netns/" + name
+            let property = "\(name) is a network namespace of its own"
+            switch Lab11Verifier.namespaceInode(path) {
+            case .failure(let error):
+                r.add(
+                    property, false, error.message,
+                    fix: FS.exists(path)
+                        ? "make it again: ip netns delete \(name); ip netns add \(name)"
+                        : "create it: ip netns add \(name)")
+                views[name] = .failure(ClabError("\(name) is missing (see above)"))
+            case .success(let inode):
+                let evidence = "\(path) -> net:[\(inode)]"
+                if inode == hostInode {
+                    r.add(
+                        property, false, "\(evidence) is the host's own network namespace",
+                        fix: "recreate it empty: ip netns delete \(name) && ip netns add \(name)")
+                    views[name] = .failure(ClabError("\(name) is the host's namespace (see above)"))
+                } else if let other = inodes.first(where: { $0.value == inode })?.key {
+                    r.add(
+                        property, false, "\(evidence) is the same namespace as \(other)",
+                        fix: "\(each): ip netns delete \(name) && ip netns add \(name)")
+                    views[name] = .failure(ClabError("\(name) is \(other) (see above)"))
+                } else {
+                    inodes[name] = inode
+                    r.add(property, true, evidence, fix: "")
+                    views[name] = Result { try NamespaceView.read(name) }.mapError {
+                        ($0 as? ClabError) ?? ClabError("\($0)")
+                    }
+                }
+            }
+        }
+        return (inodes, views)
+    }
+
+    /// `clab-init --probe udp`: a datagram from named namespace `from` to `address` in `to`.
+    /// Status 0: received (the line ends "from SOURCE"), 1: not received, more: the probe could
+    /// not run. The probe names the namespaces by their files; the learner knows their names.
+    static func datagram(initPath: String, from: String, to: String, address: String)
+        -> Result<(status: Int32, output: String), any Error>
+    {
+        let argv = [initPath, "--probe", "udp", "/run/netns/\(from)", "/run/netns/\(to)", address]
+        return Result { try Host.run(argv, timeout: 10) }.map {
+            (status: $0.status, output: $0.output.trimmed.replacing("/run/netns/", with: ""))
+        }
+    }
+
     /// No running clab container has any of these namespaces (name -> nsfs inode) as its
     /// network namespace.
-    public static func byHand(_ inodes: [String: UInt], layouts: [StateLayout]) -> ProbeResult {
+    public static func byHand(
+        _ inodes: [String: UInt], layouts: [StateLayout], stage: Int = 6, names: [String] = namespaces
+    ) -> ProbeResult {
         let property = "made by hand, not by clab"
         for state in layouts.flatMap({ ContainerState.running(in: $0) }) {
             guard let pid = state.initPid, let inode = Lab11Verifier.inode("/proc/\(pid)/ns/net") else { continue }
             if let name = inodes.first(where: { $0.value == inode })?.key {
                 return ProbeResult(
-                    stage: 6, property: property, passed: false,
+                    stage: stage, property: property, passed: false,
                     evidence: "\(name) is the network namespace of clab's container \(state.id) (init pid \(pid))",
                     fix:
                         "this lab is about doing clab's work yourself: ip netns delete \(name) (the container keeps its own), then ip netns add \(name) and wire it by hand"
@@ -147,8 +168,8 @@ public enum Lab6Verifier {
             }
         }
         return ProbeResult(
-            stage: 6, property: property, passed: true,
-            evidence: "no running clab container is in \(namespaces.joined(separator: " or "))")
+            stage: stage, property: property, passed: true,
+            evidence: "no running clab container is in \(names.joined(separator: " or "))")
     }
 
     static func address(_ end: End, _ view: NamespaceView, create: String) -> (Bool, String, String) {

@@ -49,6 +49,7 @@ public enum LabVerifiers {
         case 10:
             return "processes \(input.pids.map(String.init).joined(separator: " and ")), directory \(input.dir ?? "?")"
         case 13: return "the container \(Lab13Verifier.name)"
+        case 15: return "namespaces \(Lab15Verifier.namespaces.joined(separator: ", "))"
         default:
             return input.pid.map { "process \($0)" } ?? input.dir.map { "directory \($0)" } ?? ""
         }
@@ -110,6 +111,7 @@ public enum LabVerifiers {
         case 14: return Lab14Verifier.verify(dir: input.dir ?? "")
         case 12: return Lab12Verifier.verify(profile: input.profile ?? "", runtime: runtime)
         case 13: return Lab13Verifier.verify(layouts: layouts)
+        case 15: return Lab15Verifier.verify(layouts: layouts, initPath: runtime.initPath)
         default: throw ClabError("lab \(lab) has no verifier yet", exitCode: 2)
         }
     }

@@ -324,6 +324,11 @@ struct LabByHandTests {
         let lab6 = Lab6Verifier.byHand(["lab6-a": netns], layouts: [layout])
         #expect(
             !lab6.passed && lab6.evidence.contains("lab6-a is the network namespace of clab's container"), "\(lab6)")
+        let lab15 = Lab6Verifier.byHand(
+            ["lab15-h": netns], layouts: [layout], stage: 15, names: Lab15Verifier.namespaces)
+        #expect(
+            !lab15.passed && lab15.evidence.contains("lab15-h is the network namespace of clab's container"), "\(lab15)"
+        )
         let lab10 = try LabVerifiers.verify(
             lab: 10, input: LabInput(dir: "/tmp/clab-tests-byhand-\(getpid())", pids: [pid, pid]), runtime: runtime)
         #expect(lab10.first?.property == "made by hand, not by clab" && lab10.first?.passed == false, "\(lab10)")
