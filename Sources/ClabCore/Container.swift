@@ -121,27 +121,11 @@ public final class Container {
         self.console = console
         if let console, let map = spec.idMapping { console.giveSlave(to: map.host, gid: map.host) }
         let childStdio = terminal >= 0 ? (terminal, terminal, terminal) : console?.containerStdio(stdio) ?? stdio
-        let argv = waitForStart ? [initPath, "--created"] : [initPath]
-        let result: pid_t = withCStrings(argv) { cArgv in
-            withCStrings([]) { cEnv in
-                initPath.withCString { path in
-                    var request = clab_spawn_request()
-                    request.clone_flags = spec.cloneFlags
-                    request.sync_fd = pair[1]
-                    request.stdio = (childStdio.0, childStdio.1, childStdio.2)
-                    request.become_root = spec.idMapping != nil ? 1 : 0
-                    request.ctty = terminal >= 0 ? 0 : console?.controllingFD ?? -1
-                    request.join_netns = joinNetworkFD
-                    request.path = path
-                    request.argv = cArgv
-                    request.envp = cEnv
-                    var fd: Int32 = -1
-                    let pid = clab_spawn(&request, &fd)
-                    pidfd = fd
-                    return pid
-                }
-            }
-        }
+        let (result, fd) = Self.spawnInit(
+            initPath, arguments: waitForStart ? ["--created"] : [], flags: spec.cloneFlags, syncFD: pair[1],
+            stdio: childStdio, becomeRoot: spec.idMapping != nil,
+            ctty: terminal >= 0 ? 0 : console?.controllingFD ?? -1, joinNetns: joinNetworkFD)
+        pidfd = fd
         close(pair[1])
         console?.closeSlave()
         for release in afterStart { release() }
@@ -267,6 +251,34 @@ public final class Container {
         return fds
     }
 
+    /// clone3 of clab-init (CShims' clab_spawn) with an empty environment: the one place a spawn
+    /// request is filled, for a container's init and for `clab exec`'s helper alike. Returns
+    /// the pid (or -errno) and the pidfd.
+    static func spawnInit(
+        _ initPath: String, arguments: [String], flags: UInt64, syncFD: Int32, stdio: (Int32, Int32, Int32),
+        becomeRoot: Bool, ctty: Int32, joinNetns: Int32
+    ) -> (pid: pid_t, pidfd: Int32) {
+        var pidfd: Int32 = -1
+        let pid: pid_t = withCStrings([initPath] + arguments) { cArgv in
+            withCStrings([]) { cEnv in
+                initPath.withCString { path in
+                    var request = clab_spawn_request()
+                    request.clone_flags = flags
+                    request.sync_fd = syncFD
+                    request.stdio = (stdio.0, stdio.1, stdio.2)
+                    request.become_root = becomeRoot ? 1 : 0
+                    request.ctty = ctty
+                    request.join_netns = joinNetns
+                    request.path = path
+                    request.argv = cArgv
+                    request.envp = cEnv
+                    return clab_spawn(&request, &pidfd)
+                }
+            }
+        }
+        return (pid, pidfd)
+    }
+
     /// Shared with gc: unmount, then delete, a container directory.
     @discardableResult
     static func remove(bundleDir: String) -> [String] {
@@ -361,21 +373,7 @@ public struct ContainerState: Codable, Sendable {
 
     /// Written by hand: JSONEncoder costs half a millisecond, on every container start.
     var json: String {
-        func quoted(_ s: String) -> String {
-            var out = "\""
-            for scalar in s.unicodeScalars {
-                switch scalar {
-                case "\"": out += "\\\""
-                case "\\": out += "\\\\"
-                case _ where scalar.value < 0x20:
-                    out +=
-                        "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
-                        + String(scalar.value, radix: 16)
-                default: out.unicodeScalars.append(scalar)
-                }
-            }
-            return out + "\""
-        }
+        let quoted = JSONText.quoted
         var fields = ["\"id\":\(quoted(id))", "\"stage\":\(stage)", "\"clabPid\":\(clabPid)", "\"created\":\(created)"]
         if let clabStartTime { fields.append("\"clabStartTime\":\(clabStartTime)") }
         if let initPid { fields.append("\"initPid\":\(initPid)") }

@@ -186,7 +186,9 @@ public struct ContainerRecord: Sendable {
     }
 
     /// When it entered its current state (ms since the epoch).
-    public var since: Int {
+    public var since: Int { since(status) }
+
+    private func since(_ status: LifecycleStatus) -> Int {
         let wanted: Set<String> =
             switch status {
             case .created: ["created"]
@@ -199,19 +201,21 @@ public struct ContainerRecord: Sendable {
     /// `Up 3 minutes`, `Exited (0) 2 seconds ago`, `Created`, as `docker ps` says it.
     public func statusText(nowMilliseconds: Int = EventLog.nowMilliseconds()) -> String {
         let (status, why) = evaluate()
-        let age = Self.duration(max(0, nowMilliseconds - since) / 1000)
+        let age = Self.duration(max(0, nowMilliseconds - since(status)) / 1000)
         switch status {
         case .created: return "Created"
         case .running: return "Up \(age)"
         case .paused: return "Up \(age) (Paused)"
         case .stopped:
-            if let code = exitCode { return "Exited (\(code)) \(age) ago" }
+            if let code = exitCode(status) { return "Exited (\(code)) \(age) ago" }
             return "Exited (?) \(age) ago: \(why ?? "unknown")"
         }
     }
 
     /// From the "exited code=N" event.
-    public var exitCode: Int32? {
+    public var exitCode: Int32? { exitCode(status) }
+
+    private func exitCode(_ status: LifecycleStatus) -> Int32? {
         guard let exited = events.last(where: { $0.name == "exited" }), status == .stopped else { return nil }
         return exited.detail.split(separator: " ").first { $0.hasPrefix("code=") }.flatMap { Int32($0.dropFirst(5)) }
     }
@@ -260,24 +264,5 @@ public struct ContainerRecord: Sendable {
                 + annotations.map { "    \(JSONText.quoted($0.0)): \(JSONText.quoted($0.1))" }.joined(separator: ",\n")
                 + "\n  }")
         return "{\n" + lines.joined(separator: ",\n") + "\n}"
-    }
-}
-
-/// JSON string quoting (no JSONEncoder: it escapes '/' and costs a Foundation encoder per call).
-enum JSONText {
-    static func quoted(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            // C0, DEL and C1: valid JSON either way, but never raw controls on a terminal.
-            case _ where scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value):
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 }

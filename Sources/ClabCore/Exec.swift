@@ -128,31 +128,16 @@ public final class ExecSession {
             throw ClabError("exec: \(SyscallError("socketpair"))")
         }
         socket = pair[0]
-        var argv = [initPath, "--exec", "\(initPid)", "\(initStartTime)"]
-        if tty { argv.append("--tty") }
-        if holdBeforeExec { argv.append("--hold-before-exec") }
-        if let user { argv.append("--user=" + user) }
-        let result: pid_t = withCStrings(argv) { cArgv in
-            withCStrings([]) { cEnv in
-                initPath.withCString { path in
-                    var request = clab_spawn_request()
-                    request.clone_flags = 0
-                    request.sync_fd = pair[1]
-                    request.stdio = (childStdio.0, childStdio.1, childStdio.2)
-                    request.become_root = 0
-                    // The command makes the pty its controlling terminal, in its own session.
-                    request.ctty = -1
-                    request.join_netns = -1
-                    request.path = path
-                    request.argv = cArgv
-                    request.envp = cEnv
-                    var fd: Int32 = -1
-                    let pid = clab_spawn(&request, &fd)
-                    pidfd = fd
-                    return pid
-                }
-            }
-        }
+        var arguments = ["--exec", "\(initPid)", "\(initStartTime)"]
+        if tty { arguments.append("--tty") }
+        if holdBeforeExec { arguments.append("--hold-before-exec") }
+        if let user { arguments.append("--user=" + user) }
+        // No new namespaces (it joins the container's); the command makes the pty its
+        // controlling terminal itself, in its own session.
+        let (result, fd) = Container.spawnInit(
+            initPath, arguments: arguments, flags: 0, syncFD: pair[1], stdio: childStdio, becomeRoot: false, ctty: -1,
+            joinNetns: -1)
+        pidfd = fd
         close(pair[1])
         console?.closeSlave()
         guard result > 0 else { throw ClabError("exec: clone3: \(errnoDescription(-result))") }

@@ -19,33 +19,16 @@ indirect enum OCIJSON {
         case .object(let fields):
             if fields.isEmpty { return "{}" }
             return "{\n"
-                + fields.map { pad + Self.quote($0.0) + ": " + $0.1.render(depth + 1) }.joined(separator: ",\n")
+                + fields.map { pad + JSONText.quoted($0.0) + ": " + $0.1.render(depth + 1) }.joined(separator: ",\n")
                 + "\n" + end + "}"
         case .array(let items):
             if items.isEmpty { return "[]" }
             return "[\n" + items.map { pad + $0.render(depth + 1) }.joined(separator: ",\n") + "\n" + end + "]"
-        case .string(let s): return Self.quote(s)
+        case .string(let s): return JSONText.quoted(s)
         case .number(let n): return "\(n)"
         case .signed(let n): return "\(n)"
         case .bool(let b): return b ? "true" : "false"
         }
-    }
-
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
     }
 
     static func strings(_ items: [String]) -> OCIJSON { .array(items.map { .string($0) }) }

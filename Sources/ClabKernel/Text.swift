@@ -40,3 +40,26 @@ public func fixed(_ value: Double, _ digits: Int) -> String {
     if decimals.count < digits { text += String(repeating: "0", count: digits - decimals.count) }
     return text
 }
+
+/// JSON string quoting without JSONEncoder (it escapes '/', and a Foundation encoder costs half a
+/// millisecond on every container start). Controls — C0, DEL and C1 — are always escaped: valid
+/// JSON either way, but never raw on a terminal that prints a state file or `clab state`.
+public enum JSONText {
+    public static func quoted(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            case _ where scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value):
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}

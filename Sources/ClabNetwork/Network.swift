@@ -344,15 +344,9 @@ public struct NetworkStore: Sendable {
                 unlink(leaseDir(lease.network) + "/\(lease.address)")
                 if lease.network != Self.defaultName { try? writeHosts(lease.network) }
                 if leases(lease.network).isEmpty, let config = load(lease.network) {
-                    try? Firewall.removeNetwork(bridge: config.bridge)
                     // The default bridge lives only while it has containers; a user's network
                     // keeps its bridge until `clab network rm`.
-                    if lease.network == Self.defaultName { try? Netlink().delete(config.bridge) }
-                    try? setActive(config.bridge, false)
-                    if activeBridges().isEmpty {
-                        _ = try? Firewall.removeTableIfUnused()
-                        IPForwarding.restore(from: hostDir)
-                    }
+                    retireBridge(config.bridge, deleteLink: lease.network == Self.defaultName)
                 }
             }
         }
@@ -431,14 +425,8 @@ public struct NetworkStore: Sendable {
             for bridge in activeBridges() {
                 let owner = readText(hostDir + "/active/" + bridge)?.trimmed ?? ""
                 guard !owner.isEmpty, !FS.isDirectory(owner), bridge.hasPrefix("clab") else { continue }
-                try? Firewall.removeNetwork(bridge: bridge)
-                if let nl = try? Netlink(), (try? nl.link(named: bridge)) != nil { try? nl.delete(bridge) }
-                try? setActive(bridge, false)
+                retireBridge(bridge, deleteLink: true)
                 removed.append(bridge)
-            }
-            if !removed.isEmpty && activeBridges().isEmpty {
-                _ = try? Firewall.removeTableIfUnused()
-                IPForwarding.restore(from: hostDir)
             }
             return removed
         }) ?? []
@@ -454,17 +442,24 @@ public struct NetworkStore: Sendable {
             for bridge in activeBridges() where readText(hostDir + "/active/" + bridge)?.trimmed == root {
                 guard let network = networks.first(where: { $0.bridge == bridge }), leases(network.name).isEmpty
                 else { continue }
-                try? Firewall.removeNetwork(bridge: bridge)
-                if network.name == Self.defaultName { try? Netlink().delete(bridge) }
-                try? setActive(bridge, false)
+                retireBridge(bridge, deleteLink: network.name == Self.defaultName)
                 removed.append(bridge)
-            }
-            if !removed.isEmpty && activeBridges().isEmpty {
-                _ = try? Firewall.removeTableIfUnused()
-                IPForwarding.restore(from: hostDir)
             }
             return removed
         }) ?? []
+    }
+
+    /// A bridge no container uses any more: its rules go (and the link, if asked), it is no longer
+    /// active, and with the last active bridge clab's nft table goes and ip_forward gets its old
+    /// value back. The caller holds the lock.
+    func retireBridge(_ bridge: String, deleteLink: Bool) {
+        try? Firewall.removeNetwork(bridge: bridge)
+        if deleteLink { try? Netlink().delete(bridge) }
+        try? setActive(bridge, false)
+        if activeBridges().isEmpty {
+            _ = try? Firewall.removeTableIfUnused()
+            IPForwarding.restore(from: hostDir)
+        }
     }
 
     func claimPath(_ subnet: String) -> String { hostDir + "/claims/" + subnet.replacing("/", with: "_") }

@@ -317,12 +317,12 @@ extension SeccompProfile {
     /// moby's default.json); `parse` reads it back into an equal profile.
     public func dockerJSON() -> String {
         var out = "{\n"
-        var top: [String] = ["\t\"defaultAction\": \(quote(defaultAction.rawValue))"]
+        var top: [String] = ["\t\"defaultAction\": \(JSONText.quoted(defaultAction.rawValue))"]
         if let defaultErrnoRet { top.append("\t\"defaultErrnoRet\": \(defaultErrnoRet)") }
         if !architectures.isEmpty { top.append("\t\"architectures\": " + list(architectures, indent: 1)) }
         if !archMap.isEmpty {
             let items = archMap.map { entry in
-                "\t\t{\n\t\t\t\"architecture\": \(quote(entry.architecture)),\n\t\t\t\"subArchitectures\": "
+                "\t\t{\n\t\t\t\"architecture\": \(JSONText.quoted(entry.architecture)),\n\t\t\t\"subArchitectures\": "
                     + (entry.subArchitectures.isEmpty ? "null" : list(entry.subArchitectures, indent: 3)) + "\n\t\t}"
             }
             top.append("\t\"archMap\": [\n" + items.joined(separator: ",\n") + "\n\t]")
@@ -330,17 +330,18 @@ extension SeccompProfile {
         if !flags.isEmpty { top.append("\t\"flags\": " + list(flags, indent: 1)) }
         let rules = syscalls.map { rule -> String in
             var fields = [
-                "\t\t\t\"names\": " + list(rule.names, indent: 3), "\t\t\t\"action\": \(quote(rule.action.rawValue))",
+                "\t\t\t\"names\": " + list(rule.names, indent: 3),
+                "\t\t\t\"action\": \(JSONText.quoted(rule.action.rawValue))",
             ]
             if let errnoRet = rule.errnoRet { fields.append("\t\t\t\"errnoRet\": \(errnoRet)") }
             if !rule.args.isEmpty {
                 let args = rule.args.map {
                     "\t\t\t\t{\n\t\t\t\t\t\"index\": \($0.index),\n\t\t\t\t\t\"value\": \($0.value),\n"
-                        + "\t\t\t\t\t\"valueTwo\": \($0.valueTwo),\n\t\t\t\t\t\"op\": \(quote($0.op.rawValue))\n\t\t\t\t}"
+                        + "\t\t\t\t\t\"valueTwo\": \($0.valueTwo),\n\t\t\t\t\t\"op\": \(JSONText.quoted($0.op.rawValue))\n\t\t\t\t}"
                 }
                 fields.append("\t\t\t\"args\": [\n" + args.joined(separator: ",\n") + "\n\t\t\t]")
             }
-            if let comment = rule.comment { fields.append("\t\t\t\"comment\": \(quote(comment))") }
+            if let comment = rule.comment { fields.append("\t\t\t\"comment\": \(JSONText.quoted(comment))") }
             if let includes = rule.includes { fields.append("\t\t\t\"includes\": " + condition(includes)) }
             if let excludes = rule.excludes { fields.append("\t\t\t\"excludes\": " + condition(excludes)) }
             return "\t\t{\n" + fields.joined(separator: ",\n") + "\n\t\t}"
@@ -354,33 +355,13 @@ extension SeccompProfile {
         var fields: [String] = []
         if !c.caps.isEmpty { fields.append("\t\t\t\t\"caps\": " + list(c.caps.map(\.kernelName), indent: 4)) }
         if !c.arches.isEmpty { fields.append("\t\t\t\t\"arches\": " + list(c.arches, indent: 4)) }
-        if let min = c.minKernel { fields.append("\t\t\t\t\"minKernel\": \(quote(min.description))") }
+        if let min = c.minKernel { fields.append("\t\t\t\t\"minKernel\": \(JSONText.quoted(min.description))") }
         return "{\n" + fields.joined(separator: ",\n") + "\n\t\t\t}"
     }
 
     private func list(_ items: [String], indent: Int) -> String {
         let pad = String(repeating: "\t", count: indent)
-        return "[\n" + items.map { pad + "\t" + quote($0) }.joined(separator: ",\n") + "\n" + pad + "]"
+        return "[\n" + items.map { pad + "\t" + JSONText.quoted($0) }.joined(separator: ",\n") + "\n" + pad + "]"
     }
 
-    private func quote(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
 }
