@@ -42,7 +42,7 @@ bench: deps release
 	bench/trace.sh
 
 vm-test: deps  # clab on a real cgroup v2 kernel (qemu, software emulation); see tests-vm/
-	tests-vm/run-vm.sh -- 'clab check 8'
+	tests-vm/run-vm.sh --add tests-vm/lifecycle-cgroup-v2.sh:/root/lifecycle.sh -- 'clab check 8 && sh lifecycle.sh'
 
 clean:
 	rm -rf .build .build-vm .build-log.txt .test-log.txt

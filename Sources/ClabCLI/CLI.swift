@@ -42,10 +42,14 @@ public enum CLI {
         Self.arguments = arguments
         do {
             var command: ParsableCommand
-            do {
-                command = try Clab.parseAsRoot(arguments)
-            } catch {
-                throw negativeStage(arguments, error) ?? error
+            if let step = FastParse.step(arguments) {
+                command = step
+            } else {
+                do {
+                    command = try Clab.parseAsRoot(arguments)
+                } catch {
+                    throw negativeStage(arguments, error) ?? error
+                }
             }
             try command.run()
             return 0

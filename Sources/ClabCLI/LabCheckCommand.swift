@@ -188,7 +188,7 @@ struct CgroupParentOption: ParsableArguments {
 
     /// `CLAB_CGROUP_PARENT`, for commands whose own --cgroup-parent is a container option.
     static func environment() throws -> String? {
-        guard let parent = ProcessInfo.processInfo.environment["CLAB_CGROUP_PARENT"], !parent.isEmpty else {
+        guard let parent = Env.get("CLAB_CGROUP_PARENT"), !parent.isEmpty else {
             return nil
         }
         try validate(parent)

@@ -10,7 +10,7 @@ public struct ImageStore: Sendable {
     /// Where Debian's busybox-static puts its binary; CLAB_BUSYBOX overrides it (tests use
     /// this to see what a machine without busybox-static gets).
     public static var busyboxPath: String {
-        ProcessInfo.processInfo.environment["CLAB_BUSYBOX"] ?? "/bin/busybox"
+        Env.get("CLAB_BUSYBOX") ?? "/bin/busybox"
     }
 
     public init(layout: StateLayout) { self.layout = layout }

@@ -5,7 +5,7 @@ import FoundationEssentials
 public enum Resources {
     /// The directory holding `lessons/`, `labs/` and `images/`.
     public static func shareDir() throws -> String {
-        if let env = ProcessInfo.processInfo.environment["CLAB_SHARE"], !env.isEmpty {
+        if let env = Env.get("CLAB_SHARE"), !env.isEmpty {
             return env
         }
         // The binary runs from <repo>/.build/<triple>/<config>/: walk up to the repository.

@@ -18,7 +18,7 @@ public struct StateLayout: Sendable {
     /// `--root DIR` beats `CLAB_ROOT`, which beats the defaults. With an explicit root, runtime
     /// state goes beneath it too, so parallel tests with their own roots never meet.
     public static func resolve(rootOption: String?) -> StateLayout {
-        let env = ProcessInfo.processInfo.environment["CLAB_ROOT"].flatMap { $0.isEmpty ? nil : $0 }
+        let env = Env.get("CLAB_ROOT").flatMap { $0.isEmpty ? nil : $0 }
         if let chosen = rootOption ?? env {
             let absolute = chosen.hasPrefix("/") ? chosen : FileManager.default.currentDirectoryPath + "/" + chosen
             let root = URL(fileURLWithPath: absolute).standardizedFileURL.path

@@ -110,6 +110,27 @@ extension Timing {
             #expect(out.stdout.contains("left=0"), "\(out.stdout)")
         }
 
+        /// A detached container on v2 (tests-vm/lifecycle-cgroup-v2.sh): `clab exec` sees its
+        /// hostname and runs in its cgroup, `clab pause` freezes it through cgroup.freeze (the
+        /// kernel says frozen 1, no CPU time passes, exec is refused), `clab unpause` thaws it,
+        /// and `rm -f` of a paused container leaves no cgroup. Any failed check in the VM ends
+        /// the script with status 1 and a LIFECYCLE FAILED line, which fails this test.
+        @Test(.timeLimit(.minutes(5)))
+        func execPauseAndUnpauseOnCgroupV2() throws {
+            let out = try runVM(
+                "sh lifecycle.sh", adds: [repoDir + "/tests-vm/lifecycle-cgroup-v2.sh:/root/lifecycle.sh"])
+            #expect(out.status == 0, "\(out.stdout)\n\(out.stderr)")
+            #expect(!out.stdout.contains("LIFECYCLE FAILED"), "\(out.stdout)")
+            for line in [
+                "ok: exec sees hostname vmweb", "ok: exec runs in cgroup 0::/clab/",
+                "ok: paused: cgroup.freeze 1, frozen 1", "ok: no CPU time while paused",
+                "ok: exec refused: clab: container ", "is paused: its processes are frozen",
+                "ok: unpaused: frozen 0", "ok: rm -f of a paused container leaves nothing", "LIFECYCLE OK",
+            ] {
+                #expect(out.stdout.contains(line), "\(line) missing from:\n\(out.stdout)")
+            }
+        }
+
         /// The harness reports the payload's exit status and stops a payload that runs too long.
         @Test(.timeLimit(.minutes(5)))
         func statusAndTimeout() throws {
@@ -128,9 +149,10 @@ private let repoDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
 /// Runs `payload` (shell commands) as root in the cgroup v2 VM; stdout is the payload's output,
 /// stderr run-vm.sh's own lines (timings, errors). CLAB_VM_BIN, if set, names a directory of
 /// prebuilt release clab and clab-init; otherwise run-vm.sh builds them in .build-vm.
-private func runVM(_ payload: String, timeout: Int = 120, modules: String = "") throws -> Output {
+private func runVM(_ payload: String, timeout: Int = 120, modules: String = "", adds: [String] = []) throws -> Output {
     try runProcess(
-        ["/bin/bash", repoDir + "/tests-vm/run-vm.sh", "--timeout", "\(timeout)", "--modules", modules, "--", payload])
+        ["/bin/bash", repoDir + "/tests-vm/run-vm.sh", "--timeout", "\(timeout)", "--modules", modules]
+            + adds.flatMap { ["--add", $0] } + ["--", payload])
 }
 
 private let vmEnabled = ConditionTrait.enabled(

@@ -1,0 +1,93 @@
+import ArgumentParser
+import Testing
+
+@testable import ClabCLI
+@testable import ClabKernel
+
+/// `clab step`'s shortcut past ArgumentParser (FastParse) must give exactly what ArgumentParser
+/// gives, or nothing (then ArgumentParser runs and words every error). Compared field by field
+/// (`dump` of the whole command, every option group and property wrapper included), so an
+/// option added to StepCommand but not to FastParse fails here: its wrapper would stay unset.
+@Suite("clab step's fast parse")
+struct FastParseTests {
+    /// Argv the shortcut takes: the benchmark's, the lessons' shapes, every option of `step` once.
+    static let taken: [[String]] = [
+        ["step", "7", "--quiet", "--root", "/tmp/x", "--", "/bin/true"],
+        ["step", "7"],
+        ["step", "--quiet", "3"],
+        ["step", "3", "--hostname", "web", "--quiet", "--root", "/tmp/x", "--", "ps", "-ef"],
+        ["step", "4", "--", "ls", "--help", "-h", "--version", "--root", "x"],
+        ["step", "7", "--"],
+        ["step", "0"],
+        ["step", "99", "--", "x"],
+        ["step", "07", "--", "hostname"],
+        [
+            "step", "8", "--memory", "64M", "--memory-swap", "128M", "--cpus", "0.5", "--cpu-shares", "512", "--pids",
+            "32", "--cgroup-parent", "lab/alice", "--", "sh", "-c", "echo hi",
+        ],
+        [
+            "step", "12", "--image", "busybox:1", "--name", "web", "--keep", "-v", "data:/d", "--volume", "/srv:/t:ro",
+            "--net", "none", "-p", "8080:80", "--publish", "127.0.0.1:81:81/udp", "--cap-add", "NET_ADMIN",
+            "--cap-add", "SYS_TIME", "--cap-drop", "ALL", "--security-opt", "seccomp=unconfined", "--security-opt",
+            "no-new-privileges=false", "--read-only", "--userns", "host", "--time-offset", "boottime=1d", "--", "sh",
+        ],
+        ["step", "11", "--net", "container:web", "-p", "80:80", "-v", "a:/a", "-v", "b:/b"],
+    ]
+
+    /// Argv left to ArgumentParser: help and version, `=`, repeats, empty or dash-led values,
+    /// unknown options, a second or odd positional, another command.
+    static let declined: [[String]] = [
+        ["step", "7", "--help"], ["step", "-h"], ["step", "7", "--version"], ["help", "step"], ["step"],
+        ["step", "7", "--root=/x"], ["step", "7", "--root", ""], ["step", "7", "--root", "-x"],
+        ["step", "7", "--root"], ["step", "-1"], ["step", "x"], ["step", "7", "8"], ["step", "7", "ls"],
+        ["step", "7", "--quiet", "--quiet"], ["step", "7", "--root", "a", "--root", "b"], ["step", "7", "--bogus"],
+        ["step", "7", "--generate-completion-script", "bash"], ["step", "8", "--cpus", "-1"], ["check", "7"],
+        ["step", "7", "-q"], ["step", "7", "--qui"], ["step", "7", "-vdata:/d"], ["step", "7", "-pv", "x"],
+        ["trace", "--step", "7", "--", "true"], [],
+    ]
+
+    @Test(arguments: taken)
+    func sameCommandAsArgumentParser(argv: [String]) throws {
+        let fast = try #require(FastParse.step(argv), "the shortcut declined \(argv)")
+        let full = try #require(try Clab.parseAsRoot(argv) as? StepCommand)
+        #expect(Self.dumped(fast) == Self.dumped(full))
+        // And the request both lead to (or the same refusal).
+        #expect(Self.requestOrError(fast) == Self.requestOrError(full))
+    }
+
+    @Test(arguments: declined)
+    func otherShapesGoToArgumentParser(argv: [String]) {
+        #expect(FastParse.step(argv) == nil)
+    }
+
+    /// A failed validation is ArgumentParser's to report: the shortcut declines `--root ""`
+    /// (which GlobalOptions.validate refuses) rather than wording it itself.
+    @Test func validationFailuresAreDeclined() {
+        #expect(FastParse.step(["step", "7", "--root", ""]) == nil)
+        #expect(throws: (any Error).self) { try Clab.parseAsRoot(["step", "7", "--root", ""]) }
+    }
+
+    /// The spec's field names in init's messages, spelled out (not by reflection), are the
+    /// case names they replaced.
+    @Test func wireTagNamesAreTheCaseNames() {
+        for tag in ContainerSpec.WireTag.allCases {
+            #expect(tag.name == String(describing: tag))
+        }
+    }
+
+    static func dumped(_ command: StepCommand) -> String {
+        var text = ""
+        dump(command, to: &text)
+        return text
+    }
+
+    static func requestOrError(_ command: StepCommand) -> String {
+        do {
+            var text = ""
+            dump(try command.request(), to: &text)
+            return text
+        } catch {
+            return "error: \(error)"
+        }
+    }
+}
