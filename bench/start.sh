@@ -41,8 +41,14 @@ tmp=$(mktemp -d /tmp/clab-bench.XXXXXX)
 # Stage 7 maps container root to uid 100000, which must be able to traverse down to its rootfs.
 chmod 711 "$tmp"
 state="$tmp/state"           # clab --root: images and per-container state, never /var/lib/clab
+# Per-run state (clab's <root>/run, runc's and crun's --root) on a tmpfs, as /run is on a usual
+# host: this VM's ext4 root has no journal, and without one ext4 skips every inode freed in the
+# last 30 s when it allocates one (fs/ext4/ialloc.c, recently_deleted), so a file made and
+# removed per run costs more the faster the runs come, and more again while others build on
+# the same disk. RUN_ON_DISK=1 keeps it on the disk.
+run_state="$state/run"
 bundle="$tmp/runc-bundle"
-runc_root="$tmp/runc-state"  # runc --root: its container state
+runc_root="$run_state/runc-state"  # runc --root: its container state
 runc_id="clab-bench-$$"
 # A relative cgroupsPath makes runc (v1 fs driver) create this name beneath the caller's own
 # cgroup in every hierarchy: /process_api/<x>/<name> for memory here, /<name> where we sit at /.
@@ -53,7 +59,7 @@ runc_cgroup="clab-bench-runc-$$"
 # own memory cgroup bound over the memory hierarchy: its cgroups land beneath ours, never beside
 # the machine's. That wrapper (unshare, sh, umount, mount) is timed on its own as "crun wrapper".
 crun_bundle="$tmp/crun-bundle"
-crun_root="$tmp/crun-state"
+crun_root="$run_state/crun-state"
 crun_id="clab-bench-crun-$$"
 crun_cgroup="clab-bench-crun-$$"
 own_memory=/sys/fs/cgroup/memory$(sed -n 's/^[0-9]*:memory://p' /proc/self/cgroup)
@@ -72,6 +78,9 @@ cleanup() {
     while IFS= read -r cg; do
         rmdir "$cg" 2>/dev/null || echo "bench/start.sh: could not remove cgroup $cg" >&2
     done < <(find /sys/fs/cgroup -depth -type d \( -name "$runc_cgroup" -o -name "$crun_cgroup" \) 2>/dev/null)
+    if [ -n "${run_tmpfs:-}" ]; then
+        umount "$run_state" || echo "bench/start.sh: could not unmount the tmpfs on $run_state" >&2
+    fi
     # Nothing should be mounted below $tmp (unshare/runc mounts die with their namespaces,
     # clab removes its own); if something is, let clab's gc handle it, then detach the rest.
     if grep -qF " $tmp/" /proc/self/mountinfo; then
@@ -84,6 +93,12 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+mkdir -p "$run_state"
+run_tmpfs=""
+if [ "${RUN_ON_DISK:-0}" != 1 ]; then
+    mount -t tmpfs -o mode=0755 clab-bench-run "$run_state" || die "cannot mount a tmpfs on $run_state"
+    run_tmpfs=1
+fi
 
 # --- the rootfs ----------------------------------------------------------------------------------
 rootfs=$("$clab" image path --root "$state")
@@ -146,14 +161,22 @@ fi
 
 # --- measure -------------------------------------------------------------------------------------
 clab_cmd="$clab step 7 --quiet --root $state -- /bin/true"
-# Stages 1 and 4 show what the namespaces cost clab; `clab --version` is the floor every clab
-# command pays (exec of the static binary, the Swift runtime, ArgumentParser) with no container.
-names=(clab unshare "unshare -U" runc crun "crun wrapper" "clab step 1" "clab step 4" "clab --version")
+# Stages 1 and 4 show what the namespaces cost clab. The floor of any static Swift program
+# (exec, page faults, the Swift runtime's start), clab's or not: print("hi") built the way
+# clab is (-static-executable), when the toolchain is there.
+swiftc=$(command -v swiftc || echo /opt/swift/usr/bin/swiftc)
+hello_note=""
+echo 'print("hi")' >"$tmp/hello.swift"
+if ! hello_err=$("$swiftc" -O -static-executable "$tmp/hello.swift" -o "$tmp/hello" 2>&1); then
+    hello_note="no static Swift hello-world: $(echo "$hello_err" | tail -1)"
+fi
+names=(clab unshare "unshare -U" runc crun "crun wrapper" "clab step 1" "clab step 4" "static Swift hello")
 cmds=("$clab_cmd" "$unshare_cmd" "$unshare_user_cmd" "$runc_cmd" "$crun_cmd" "$crun_wrapper_cmd"
     "$clab step 1 --quiet --root $state -- /bin/true" "$clab step 4 --quiet --root $state -- /bin/true"
-    "$clab --version")
+    "$tmp/hello")
 [ -z "$runc_note" ] || { unset 'names[3]' 'cmds[3]'; }
 [ -z "$crun_note" ] || { unset 'names[4]' 'cmds[4]' 'names[5]' 'cmds[5]'; }
+[ -z "$hello_note" ] || { unset 'names[8]' 'cmds[8]'; }
 args=()
 for i in "${!cmds[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
 
@@ -170,7 +193,7 @@ kernel=$(uname -r)
 python3 - "$tmp/start.json" "$results_md" "$runs" "$warmup" "$kernel" "$runc_note" "$crun_note" \
     "$(uptime | sed 's/.*load average: //')" \
     "$(hyperfine --version)" "$(runc --version | head -1)" "$(crun --version | head -1)" "$(unshare --version)" <<'EOF'
-import datetime, json, math, statistics, sys
+import datetime, json, math, os, statistics, sys
 
 path, out, runs, warmup, kernel, runc_note, crun_note, load, *versions = sys.argv[1:]
 results = {r["command"]: r for r in json.load(open(path))["results"]}
@@ -233,8 +256,11 @@ md = "\n".join([
     "masked paths, capabilities); `crun run` with the same config.json inside `unshare -m sh -c` (crun",
     "1.8 refuses this hybrid cgroup host otherwise), and that wrapper alone running /bin/true. All on",
     "the same busybox rootfs. `clab step 1` (chroot only) and `clab step 4` (+ UTS, PID, mount",
-    "namespaces and pivot_root) show what the namespaces cost clab; `clab --version` is what every",
-    "clab command pays before any work (exec of the static binary, Swift runtime, ArgumentParser).",
+    "namespaces and pivot_root) show what the namespaces cost clab; `static Swift hello` is",
+    "`print(\"hi\")` built with `-static-executable` as clab is: the floor of any static Swift process.",
+    "Per-run state (clab's `<root>/run`, runc's and crun's `--root`) "
+    + ("on the disk (RUN_ON_DISK=1)." if os.environ.get("RUN_ON_DISK") == "1" else
+       "on a tmpfs, as /run usually is (this VM's ext4 has no journal: see the script's comment)."),
     "",
 ])
 open(out, "w").write(md)

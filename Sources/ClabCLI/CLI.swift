@@ -41,15 +41,15 @@ public enum CLI {
     public static func run(_ arguments: [String]) -> Int32 {
         Self.arguments = arguments
         do {
-            var command: ParsableCommand
             if let step = FastParse.step(arguments) {
-                command = step
-            } else {
-                do {
-                    command = try Clab.parseAsRoot(arguments)
-                } catch {
-                    throw negativeStage(arguments, error) ?? error
-                }
+                try step.run()
+                return 0
+            }
+            var command: ParsableCommand
+            do {
+                command = try Clab.parseAsRoot(arguments)
+            } catch {
+                throw negativeStage(arguments, error) ?? error
             }
             try command.run()
             return 0

@@ -7,104 +7,106 @@
 /// (`--name value`, no `=`), each at most once, values that neither are empty nor start with
 /// `-`, then `--` and the command. Anything else (help, `=`, a repeat, an unknown or
 /// abbreviated option, a second positional, a validation failure) returns nil and the full
-/// parser runs, so its answers and error messages stay the only ones. The result is the very
-/// value ArgumentParser decodes: Tests/ClabTests/FastParseTests.swift compares the two field by
-/// field over real argv, so an option added to StepCommand and not here fails there.
+/// parser runs, so its answers and error messages stay the only ones; an option this does not
+/// know makes it decline. The result equals what ArgumentParser decodes (StepCommand.plain):
+/// Tests/ClabTests/FastParseTests.swift compares the two field by field over real argv.
 enum FastParse {
-    /// Options of StepCommand (with ContainerOptions, LimitOptions, GlobalOptions) taking one value.
-    static let singleValued: Set<String> = [
-        "--hostname", "--image", "--name", "--net", "--userns", "--time-offset", "--memory", "--memory-swap",
-        "--cpus", "--cpu-shares", "--pids", "--cgroup-parent", "--root",
-    ]
-    /// Repeatable options, by every name they answer to.
-    static let repeatable: [String: String] = [
-        "-v": "--volume", "--volume": "--volume", "-p": "--publish", "--publish": "--publish",
-        "--cap-add": "--cap-add", "--cap-drop": "--cap-drop", "--security-opt": "--security-opt",
-    ]
-    static let flags: Set<String> = ["--quiet", "--keep", "--read-only"]
-
-    /// The parsed `clab step`, or nil: let ArgumentParser decide.
-    static func step(_ arguments: [String]) -> StepCommand? {
+    /// The parsed `clab step`, or nil: let ArgumentParser decide. Plain strings and a switch:
+    /// no Set, Dictionary or ArgumentParser wrapper, each of which costs runtime type lookups
+    /// the first time a process uses it.
+    static func step(_ arguments: [String]) -> StepRequest? {
         guard arguments.first == "step" else { return nil }
         var stage: String?
-        var single: [String: String] = [:]
-        var lists: [String: [String]] = [:]
-        var flagsSeen: Set<String> = []
+        var hostname: String?
+        var image: String?
+        var name: String?
+        var net: String?
+        var userns: String?
+        var timeOffset: String?
+        var memory: String?
+        var memorySwap: String?
+        var cpus: String?
+        var cpuShares: String?
+        var pids: String?
+        var cgroupParent: String?
+        var root: String?
+        var volume: [String] = []
+        var publish: [String] = []
+        var capAdd: [String] = []
+        var capDrop: [String] = []
+        var securityOpt: [String] = []
+        var quiet = false
+        var keep = false
+        var readOnly = false
         var command: [String] = []
         var i = 1
-        while i < arguments.count {
+        /// The option's value: the next argument, neither empty nor starting with `-`.
+        func value() -> String? {
+            guard i < arguments.count, !arguments[i].isEmpty, !arguments[i].hasPrefix("-") else { return nil }
+            i += 1
+            return arguments[i - 1]
+        }
+        /// A single-valued option, given once.
+        func once(_ slot: inout String?) -> Bool {
+            guard slot == nil, let v = value() else { return false }
+            slot = v
+            return true
+        }
+        func append(_ list: inout [String]) -> Bool {
+            guard let v = value() else { return false }
+            list.append(v)
+            return true
+        }
+        func flag(_ seen: inout Bool) -> Bool {
+            guard !seen else { return false }
+            seen = true
+            return true
+        }
+        scan: while i < arguments.count {
             let token = arguments[i]
             i += 1
-            if token == "--" {
+            let ok: Bool
+            switch token {
+            case "--":
                 command = Array(arguments[i...])
-                break
+                break scan
+            case "--quiet": ok = flag(&quiet)
+            case "--keep": ok = flag(&keep)
+            case "--read-only": ok = flag(&readOnly)
+            case "--hostname": ok = once(&hostname)
+            case "--image": ok = once(&image)
+            case "--name": ok = once(&name)
+            case "--net": ok = once(&net)
+            case "--userns": ok = once(&userns)
+            case "--time-offset": ok = once(&timeOffset)
+            case "--memory": ok = once(&memory)
+            case "--memory-swap": ok = once(&memorySwap)
+            case "--cpus": ok = once(&cpus)
+            case "--cpu-shares": ok = once(&cpuShares)
+            case "--pids": ok = once(&pids)
+            case "--cgroup-parent": ok = once(&cgroupParent)
+            case "--root": ok = once(&root)
+            case "-v", "--volume": ok = append(&volume)
+            case "-p", "--publish": ok = append(&publish)
+            case "--cap-add": ok = append(&capAdd)
+            case "--cap-drop": ok = append(&capDrop)
+            case "--security-opt": ok = append(&securityOpt)
+            default:
+                // The stage: digits, once. Anything else is the full parser's to judge.
+                ok = stage == nil && !token.isEmpty && token.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
+                if ok { stage = token }
             }
-            if flags.contains(token) {
-                guard flagsSeen.insert(token).inserted else { return nil }
-                continue
-            }
-            let isSingle = singleValued.contains(token)
-            if isSingle || repeatable[token] != nil {
-                guard i < arguments.count, !arguments[i].isEmpty, !arguments[i].hasPrefix("-") else { return nil }
-                let value = arguments[i]
-                i += 1
-                if isSingle {
-                    guard single.updateValue(value, forKey: token) == nil else { return nil }
-                } else if let name = repeatable[token] {
-                    lists[name, default: []].append(value)
-                }
-                continue
-            }
-            // The stage: digits, once. Anything else is the full parser's to judge.
-            guard stage == nil, !token.isEmpty, token.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
-                return nil
-            }
-            stage = token
+            guard ok else { return nil }
         }
+        // GlobalOptions.validate refuses only an empty --root, which value() already declined.
         guard let stage else { return nil }
-
-        var limits = LimitOptions()
-        limits.memory = single["--memory"]
-        limits.memorySwap = single["--memory-swap"]
-        limits.cpus = single["--cpus"]
-        limits.cpuShares = single["--cpu-shares"]
-        limits.pids = single["--pids"]
-        limits.cgroupParent = single["--cgroup-parent"]
-
-        var container = ContainerOptions()
-        container.hostname = single["--hostname"]
-        container.limits = limits
-        container.image = single["--image"]
-        container.name = single["--name"]
-        container.keep = flagsSeen.contains("--keep")
-        container.volume = lists["--volume"] ?? []
-        container.net = single["--net"]
-        container.publish = lists["--publish"] ?? []
-        container.capAdd = lists["--cap-add"] ?? []
-        container.capDrop = lists["--cap-drop"] ?? []
-        container.securityOpt = lists["--security-opt"] ?? []
-        container.readOnly = flagsSeen.contains("--read-only")
-        container.userns = single["--userns"]
-        container.timeOffset = single["--time-offset"]
-
-        var global = GlobalOptions()
-        global.root = single["--root"]
-
-        var step = StepCommand()
-        step.stage = stage
-        step.quiet = flagsSeen.contains("--quiet")
-        step.container = container
-        step.global = global
-        step.command = command
-        // What ArgumentParser runs after decoding; a failure is its to word.
-        do {
-            try limits.validate()
-            try container.validate()
-            try global.validate()
-            try step.validate()
-        } catch {
-            return nil
-        }
-        return step
+        let limits = LimitArguments(
+            memory: memory, memorySwap: memorySwap, cpus: cpus, cpuShares: cpuShares, pids: pids,
+            cgroupParent: cgroupParent)
+        let container = ContainerArguments(
+            hostname: hostname, limits: limits, image: image, name: name, keep: keep, volume: volume, net: net,
+            publish: publish, capAdd: capAdd, capDrop: capDrop, securityOpt: securityOpt, readOnly: readOnly,
+            userns: userns, timeOffset: timeOffset)
+        return StepRequest(stage: stage, quiet: quiet, container: container, root: root, command: command)
     }
 }

@@ -33,6 +33,25 @@ struct StepCommand: ParsableCommand {
     @Argument(parsing: .postTerminator, help: "The command to run, after --.")
     var command: [String] = []
 
+    /// The same request as plain values: what `run` executes, and what FastParse makes.
+    var plain: StepRequest {
+        StepRequest(stage: stage, quiet: quiet, container: container.arguments, root: global.root, command: command)
+    }
+
+    func request() throws -> RunRequest { try plain.request() }
+
+    func run() throws { try plain.run() }
+}
+
+/// `clab step` as plain values (no ArgumentParser property wrappers, whose construction costs
+/// runtime type lookups): built from StepCommand, or directly by FastParse on the hot path.
+struct StepRequest: Sendable {
+    var stage: String
+    var quiet: Bool
+    var container: ContainerArguments
+    var root: String?
+    var command: [String]
+
     func request() throws -> RunRequest {
         try container.request(stage: try parseStage(stage), command: command)
     }
@@ -40,7 +59,7 @@ struct StepCommand: ParsableCommand {
     func run() throws {
         let request = try request()
         try Runtime.requireRoot()
-        var runtime = Runtime(layout: global.layout)
+        var runtime = Runtime(layout: StateLayout.resolve(rootOption: root))
         runtime.cgroupParent = try CgroupParentOption.environment()
         let prepared = try runtime.prepare(request, log: { if !quiet { stderrLine("clab: \($0)") } })
         for note in prepared.notes { stderrLine("clab: " + note) }
@@ -116,6 +135,38 @@ struct ContainerOptions: ParsableArguments {
         help: "A time namespace: boottime=SECONDS,monotonic=SECONDS (units s/m/h/d; stage 12). See it with `uptime`.")
     var timeOffset: String?
 
+    /// The options as plain values (what `request` reads).
+    var arguments: ContainerArguments {
+        ContainerArguments(
+            hostname: hostname, limits: limits.arguments, image: image, name: name, keep: keep, volume: volume,
+            net: net, publish: publish, capAdd: capAdd, capDrop: capDrop, securityOpt: securityOpt,
+            readOnly: readOnly, userns: userns, timeOffset: timeOffset)
+    }
+
+    func security() throws -> SecurityRequest { try arguments.security() }
+
+    func request(stage: Stage, command: [String]) throws -> RunRequest {
+        try arguments.request(stage: stage, command: command)
+    }
+}
+
+/// ContainerOptions as plain values.
+struct ContainerArguments: Sendable {
+    var hostname: String?
+    var limits: LimitArguments
+    var image: String?
+    var name: String?
+    var keep: Bool
+    var volume: [String]
+    var net: String?
+    var publish: [String]
+    var capAdd: [String]
+    var capDrop: [String]
+    var securityOpt: [String]
+    var readOnly: Bool
+    var userns: String?
+    var timeOffset: String?
+
     func security() throws -> SecurityRequest {
         var security = SecurityRequest()
         security.capAdd = capAdd
@@ -189,6 +240,22 @@ struct LimitOptions: ParsableArguments {
     @Option(
         name: .customLong("cgroup-parent"),
         help: "Parent of the container's cgroup: relative to your own cgroup, or absolute (stage 8; default clab).")
+    var cgroupParent: String?
+
+    var arguments: LimitArguments {
+        LimitArguments(
+            memory: memory, memorySwap: memorySwap, cpus: cpus, cpuShares: cpuShares, pids: pids,
+            cgroupParent: cgroupParent)
+    }
+}
+
+/// LimitOptions as plain values.
+struct LimitArguments: Sendable {
+    var memory: String?
+    var memorySwap: String?
+    var cpus: String?
+    var cpuShares: String?
+    var pids: String?
     var cgroupParent: String?
 
     func parse(for stage: Stage) throws -> CgroupLimits? {

@@ -9,12 +9,14 @@ public enum Resources {
             return env
         }
         // The binary runs from <repo>/.build/<triple>/<config>/: walk up to the repository.
-        var dir = URL(fileURLWithPath: executablePath()).deletingLastPathComponent()
+        // (Path.dirname, not URL: this runs on every container start.)
+        var dir = Path.dirname(executablePath())
         for _ in 0..<6 {
-            if FS.exists(dir.path + "/lessons") && FS.exists(dir.path + "/images/busybox") {
-                return dir.path
+            if FS.exists(dir + "/lessons") && FS.exists(dir + "/images/busybox") {
+                return dir
             }
-            dir = dir.deletingLastPathComponent()
+            if dir == "/" { break }
+            dir = Path.dirname(dir)
         }
         let installed = "/usr/local/share/clab"
         if FS.exists(installed + "/lessons") { return installed }
@@ -23,7 +25,8 @@ public enum Resources {
     }
 
     /// The running binary, resolved (so a symlink in /usr/local/bin still finds the repo).
-    public static func executablePath() -> String {
-        FS.readLink("/proc/self/exe") ?? CommandLine.arguments[0]
-    }
+    /// Read once: a container start asks for it twice (the share directory, clab-init's path).
+    public static func executablePath() -> String { resolvedExecutable }
+
+    private static let resolvedExecutable: String = FS.readLink("/proc/self/exe") ?? CommandLine.arguments[0]
 }

@@ -75,10 +75,15 @@ public struct ContainerSpec: Codable, Sendable, Equatable {
     /// A short random id, also the default hostname (as Docker does).
     public static func newID() -> String {
         var rng = SystemRandomNumberGenerator()
-        return (0..<6).map { _ in
+        // Twelve hex digits from a table: String(_:radix:) is generic and costs a runtime
+        // conformance lookup on every container start.
+        let hex = Array("0123456789abcdef".utf8)
+        var digits: [UInt8] = []
+        for _ in 0..<6 {
             let byte = UInt8.random(in: 0...255, using: &rng)
-            return String(byte >> 4, radix: 16) + String(byte & 0xf, radix: 16)
-        }.joined()
+            digits += [hex[Int(byte >> 4)], hex[Int(byte & 0xf)]]
+        }
+        return String(decoding: digits, as: UTF8.self)
     }
 
     public static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -15,6 +15,14 @@ public enum FS {
     /// mkdir -p; directories it creates get exactly `mode` (umask aside), existing ones are
     /// left as they are (a user's --root /tmp must keep its sticky 1777).
     public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
+        // Usually the parent exists (or the whole path does): one mkdir, not one per component.
+        // Anything else takes the walk below, which names the component that failed.
+        if mkdir(path, mode) == 0 {
+            chmod(path, mode)
+            return
+        } else if errno == EEXIST {
+            return
+        }
         var current = path.hasPrefix("/") ? "" : "."
         for part in path.split(separator: "/") {
             current += "/" + part

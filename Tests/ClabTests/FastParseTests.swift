@@ -1,13 +1,14 @@
 import ArgumentParser
+import Foundation
+import Glibc
 import Testing
 
 @testable import ClabCLI
 @testable import ClabKernel
 
 /// `clab step`'s shortcut past ArgumentParser (FastParse) must give exactly what ArgumentParser
-/// gives, or nothing (then ArgumentParser runs and words every error). Compared field by field
-/// (`dump` of the whole command, every option group and property wrapper included), so an
-/// option added to StepCommand but not to FastParse fails here: its wrapper would stay unset.
+/// gives (StepCommand.plain), or nothing (then ArgumentParser runs and words every error).
+/// Compared field by field (`dump` of the whole request).
 @Suite("clab step's fast parse")
 struct FastParseTests {
     /// Argv the shortcut takes: the benchmark's, the lessons' shapes, every option of `step` once.
@@ -49,7 +50,7 @@ struct FastParseTests {
     @Test(arguments: taken)
     func sameCommandAsArgumentParser(argv: [String]) throws {
         let fast = try #require(FastParse.step(argv), "the shortcut declined \(argv)")
-        let full = try #require(try Clab.parseAsRoot(argv) as? StepCommand)
+        let full = try #require(try Clab.parseAsRoot(argv) as? StepCommand).plain
         #expect(Self.dumped(fast) == Self.dumped(full))
         // And the request both lead to (or the same refusal).
         #expect(Self.requestOrError(fast) == Self.requestOrError(full))
@@ -67,6 +68,26 @@ struct FastParseTests {
         #expect(throws: (any Error).self) { try Clab.parseAsRoot(["step", "7", "--root", ""]) }
     }
 
+    static func dumped(_ command: StepRequest) -> String {
+        var text = ""
+        dump(command, to: &text)
+        return text
+    }
+
+    static func requestOrError(_ command: StepRequest) -> String {
+        do {
+            var text = ""
+            dump(try command.request(), to: &text)
+            return text
+        } catch {
+            return "error: \(error)"
+        }
+    }
+}
+
+/// The other shortcuts on a container's start path keep their answers.
+@Suite("start path shortcuts")
+struct StartPathTests {
     /// The spec's field names in init's messages, spelled out (not by reflection), are the
     /// case names they replaced.
     @Test func wireTagNamesAreTheCaseNames() {
@@ -75,19 +96,38 @@ struct FastParseTests {
         }
     }
 
-    static func dumped(_ command: StepCommand) -> String {
-        var text = ""
-        dump(command, to: &text)
-        return text
+    /// Container ids from the hex table: twelve lowercase hex digits, fresh each time.
+    @Test func containerIDsAreTwelveHexDigits() {
+        let ids = (0..<50).map { _ in ContainerSpec.newID() }
+        for id in ids {
+            #expect(id.count == 12 && id.allSatisfy { "0123456789abcdef".contains($0) }, "\(id)")
+        }
+        #expect(Set(ids).count == ids.count)
     }
 
-    static func requestOrError(_ command: StepCommand) -> String {
-        do {
-            var text = ""
-            dump(try command.request(), to: &text)
-            return text
-        } catch {
-            return "error: \(error)"
+    /// makeDirectories' one-mkdir shortcut: a leaf under an existing parent, an existing path,
+    /// a deep path (the walk), each new directory with exactly the mode asked for, existing ones
+    /// untouched, and a file in the way named by the walk.
+    @Test func makeDirectoriesKeepsItsAnswers() throws {
+        let base = "/tmp/clab-mkdirs-\(getpid())-\(ContainerSpec.newID())"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        try FS.makeDirectories(base + "/a/b/c", mode: 0o700)
+        let old = umask(0)
+        defer { umask(old) }
+        try FS.makeDirectories(base + "/a/b/d", mode: 0o710)
+        try FS.makeDirectories(base + "/a/b/d", mode: 0o755)
+        chmod(base + "/a", 0o751)
+        try FS.makeDirectories(base + "/a/e/f", mode: 0o700)
+        func mode(_ path: String) -> mode_t {
+            var st = stat()
+            return stat(path, &st) == 0 ? st.st_mode & 0o7777 : 0
         }
+        #expect(mode(base + "/a/b/c") == 0o700)
+        #expect(mode(base + "/a/b/d") == 0o710)
+        #expect(mode(base + "/a") == 0o751)
+        #expect(mode(base + "/a/e") == 0o700 && mode(base + "/a/e/f") == 0o700)
+        try FS.write("x", to: base + "/file")
+        let error = #expect(throws: SyscallError.self) { try FS.makeDirectories(base + "/file/g/h") }
+        #expect(error?.call == "mkdir \(base)/file/g", "\(String(describing: error))")
     }
 }
