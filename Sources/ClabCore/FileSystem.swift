@@ -3,9 +3,23 @@ import FoundationEssentials
 import Glibc
 
 extension FS {
+    /// The whole file as text (nil: it cannot be opened or read). read(2) until EOF, as
+    /// FileManager.contents(atPath:) did (it opened with O_NONBLOCK too), without the attribute
+    /// dictionary it builds, which costs a runtime type lookup on every container start.
     public static func read(_ path: String) -> String? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        return String(decoding: data, as: UTF8.self)
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { return nil }
+            if n == 0 { break }
+            out += buffer[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Every path below `root` (not `root` itself), without following symlinks. `root` itself is

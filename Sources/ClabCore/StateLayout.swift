@@ -21,10 +21,20 @@ public struct StateLayout: Sendable {
         let env = Env.get("CLAB_ROOT").flatMap { $0.isEmpty ? nil : $0 }
         if let chosen = rootOption ?? env {
             let absolute = chosen.hasPrefix("/") ? chosen : FileManager.default.currentDirectoryPath + "/" + chosen
-            let root = URL(fileURLWithPath: absolute).standardizedFileURL.path
+            // A clean absolute path is its own standard form; only others go through URL (whose
+            // first use costs a runtime type lookup on every container start).
+            let root = isClean(absolute) ? absolute : URL(fileURLWithPath: absolute).standardizedFileURL.path
             return StateLayout(root: root, runDir: root + "/run")
         }
         return StateLayout(root: defaultRoot, runDir: defaultRunDir)
+    }
+
+    /// Absolute, no empty, `.` or `..` component, no trailing slash (and not `/` itself).
+    static func isClean(_ path: String) -> Bool {
+        guard path.hasPrefix("/"), path.count > 1, !path.hasSuffix("/") else { return false }
+        return !path.dropFirst().split(separator: "/", omittingEmptySubsequences: false).contains {
+            $0.isEmpty || $0 == "." || $0 == ".."
+        }
     }
 
     public var imagesDir: String { root + "/images" }

@@ -11,6 +11,21 @@ extension StringProtocol {
     }
 }
 
+extension String {
+    /// The same for a String: on its bytes when it is ASCII without a carriage return (then every
+    /// byte is a Character, and "\r\n", one Character, cannot occur), else the generic version
+    /// above, whose first use costs a runtime conformance lookup (kernel files are ASCII).
+    public var trimmed: String {
+        guard utf8.allSatisfy({ $0 < 0x80 && $0 != 0x0d }) else { return Substring(self).trimmed }
+        let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 || $0 == 0x0a }
+        guard let first = utf8.firstIndex(where: { !isSpace($0) }), let last = utf8.lastIndex(where: { !isSpace($0) })
+        else {
+            return ""
+        }
+        return String(self[first...last])
+    }
+}
+
 public enum Path {
     /// "/a/b/c" -> "/a/b"; "/a" -> "/"; "a" -> ".".
     public static func dirname(_ path: String) -> String {

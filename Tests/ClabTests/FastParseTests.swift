@@ -4,6 +4,7 @@ import Glibc
 import Testing
 
 @testable import ClabCLI
+@testable import ClabCore
 @testable import ClabKernel
 
 /// `clab step`'s shortcut past ArgumentParser (FastParse) must give exactly what ArgumentParser
@@ -129,5 +130,39 @@ struct StartPathTests {
         try FS.write("x", to: base + "/file")
         let error = #expect(throws: SyscallError.self) { try FS.makeDirectories(base + "/file/g/h") }
         #expect(error?.call == "mkdir \(base)/file/g", "\(String(describing: error))")
+    }
+
+    /// String.trimmed (bytes, for ASCII) gives what the generic StringProtocol version gives.
+    @Test func trimmedOnBytesMatchesTheGenericVersion() {
+        for text in [
+            "", " ", "\n", "65536\n", "  a b \t\n", "\t\tx", "x", "a\r\n", "\r\n a \r\n", " é ", " \u{301}x ",
+            "0::/clab/1\n", "\n\n",
+        ] {
+            #expect(text.trimmed == Substring(text).trimmed, "\(Array(text.utf8))")
+        }
+    }
+
+    /// StateLayout keeps a clean absolute --root as given and standardizes the others as before.
+    @Test func cleanRootsSkipStandardizing() {
+        for clean in ["/tmp/x", "/var/lib/clab", "/a/b.c/d..e"] {
+            #expect(StateLayout.isClean(clean))
+            #expect(StateLayout.resolve(rootOption: clean).root == URL(fileURLWithPath: clean).standardizedFileURL.path)
+        }
+        for odd in ["/", "/tmp/", "/tmp//x", "/tmp/./x", "/tmp/../x", "/tmp/x/.", "/tmp/x/.."] {
+            #expect(!StateLayout.isClean(odd))
+            #expect(StateLayout.resolve(rootOption: odd).root == URL(fileURLWithPath: odd).standardizedFileURL.path)
+        }
+    }
+
+    /// FS.read with read(2): a file, a /proc file (size 0), a missing path, a directory.
+    @Test func readsWholeFiles() throws {
+        let path = "/tmp/clab-read-\(getpid())-\(ContainerSpec.newID())"
+        defer { unlink(path) }
+        let text = String(repeating: "0123456789abcdef\n", count: 3000)
+        try FS.write(text, to: path)
+        #expect(FS.read(path) == text)
+        #expect(FS.read("/proc/self/status")?.contains("Pid:\t\(getpid())") == true)
+        #expect(FS.read(path + ".missing") == nil)
+        #expect(FS.read("/tmp") == nil)
     }
 }
