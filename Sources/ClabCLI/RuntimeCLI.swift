@@ -58,7 +58,7 @@ public enum RuntimeCLI {
             return try dispatch(command, &args)
         } catch let error as ClabError {
             fail(error.message)
-            return error.exitCode == 0 ? 1 : (error.exitCode > 1 && error.exitCode < 126 ? 1 : error.exitCode)
+            return 1
         } catch {
             fail("\(error)")
             return 1
