@@ -80,7 +80,8 @@ printf '#!/bin/sh\nexec %s --root %s "$@"\n' "$(command -v crun)" "$tmp/crun-sta
 chmod 755 "$tmp/clab-runtime" "$tmp/runc" "$tmp/crun"
 
 # --- the image -----------------------------------------------------------------------------------
-"$bin/clab" image export --root "$tmp/clab-images" busybox "$tmp/busybox-oci" >/dev/null
+"$bin/clab" image export --root "$tmp/clab-images" busybox "$tmp/busybox-oci" >"$tmp/export.log" 2>&1 ||
+    die "clab image export failed: $(tail -1 "$tmp/export.log")"
 skopeo copy --quiet "oci:$tmp/busybox-oci:latest" \
     "containers-storage:[vfs@$tmp/storage+$tmp/runroot]busybox:latest"
 
@@ -105,14 +106,15 @@ for i in "${!cmds[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
 
 hyperfine --style basic --warmup "$warmup" --runs "$runs" --export-json "$tmp/podman.json" "${args[@]}" </dev/null
 
-leftover=$(find /sys/fs/cgroup -path "*/$cgroup_parent/*" 2>/dev/null | head -3)
+leftover=$(find /sys/fs/cgroup -type d -path "*/$cgroup_parent/*" 2>/dev/null | head -3 || true)
 [ -z "$leftover" ] || echo "bench/podman.sh: cgroups left after the runs (removed at exit): $leftover" >&2
 
 # --- report --------------------------------------------------------------------------------------
+first_line() { "$@" 2>&1 | sed -n 1p || true; }
 python3 - "$tmp/podman.json" "$results_md" "$runs" "$warmup" "$(uname -r)" \
     "$(uptime | sed 's/.*load average: //')" "$(printf '%s\n' "${notes[@]+"${notes[@]}"}")" \
-    "$(podman --version)" "$(conmon --version | head -1)" "$(runc --version | head -1)" \
-    "$(crun --version | head -1)" "$(hyperfine --version)" <<'EOF'
+    "$(first_line podman --version)" "$(first_line conmon --version)" "$(first_line runc --version)" \
+    "$(first_line crun --version)" "$(first_line hyperfine --version)" <<'EOF'
 import datetime, json, math, sys
 
 path, out, runs, warmup, kernel, load, notes, *versions = sys.argv[1:]
