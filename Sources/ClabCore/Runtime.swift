@@ -303,6 +303,7 @@ public struct Runtime: Sendable {
             container.beforeGo.insert({ pid in box.call = BackgroundCall { try cgroup.add(pid: pid) } }, at: 0)
             container.beforeGo.append { _ in try box.call?.join() }
         }
+        if let oci = prepared.spec.oci { OCIBundle.hookLifecycle(oci, spec: prepared.spec, into: container) }
         return container
     }
 
