@@ -301,7 +301,7 @@ extension Runtime {
             top.value("linux") ?? .object([:]), at: "linux",
             known: [
                 "namespaces", "uidMappings", "gidMappings", "resources", "cgroupsPath", "seccomp", "maskedPaths",
-                "readonlyPaths", "devices", "rootfsPropagation",
+                "readonlyPaths", "devices", "rootfsPropagation", "sysctl",
             ],
             unsupported: ["timeOffsets", "mountLabel", "intelRdt", "personality", "memoryPolicy"])
         oci.devices = try OCIBundle.devices(try linux.array("devices", max: 256))
@@ -795,7 +795,9 @@ extension OCIBundle {
                 do {
                     try FS.write("\(adj)\n", to: path)
                 } catch {
-                    throw ClabError("process.oomScoreAdj \(adj): writing \(path): \(error)")
+                    // Below the current value needs CAP_SYS_RESOURCE (EACCES without it).
+                    let why = adj < 0 ? " (a negative value needs CAP_SYS_RESOURCE, which clab may lack here)" : ""
+                    throw ClabError("process.oomScoreAdj \(adj): writing \(path): \(error)\(why)")
                 }
             }
         }
@@ -804,6 +806,27 @@ extension OCIBundle {
                 try OCIHookRunner.run(.prestart, of: spec, status: "creating", pid: pid)
                 try OCIHookRunner.run(.createRuntime, of: spec, status: "creating", pid: pid)
             }
+        }
+    }
+}
+
+// MARK: - After start, after delete
+
+extension OCIBundle {
+    /// poststart, once the process runs: each failure is a warning on stderr, and the
+    /// container keeps running (runtime.md: "the runtime MUST log a warning").
+    public static func afterStart(_ spec: ContainerSpec, pid: Int32) {
+        guard let oci = spec.oci, !oci.hooks.poststart.isEmpty else { return }
+        for line in OCIHookRunner.runWarning(.poststart, of: spec, status: "running", pid: pid) {
+            try? FS.writeAll(2, Array("clab: \(line)\n".utf8), what: "stderr")
+        }
+    }
+
+    /// poststop, once the container is deleted: failures are warnings, delete still succeeds.
+    public static func afterDelete(_ spec: ContainerSpec) {
+        guard let oci = spec.oci, !oci.hooks.poststop.isEmpty else { return }
+        for line in OCIHookRunner.runWarning(.poststop, of: spec, status: "stopped", pid: 0) {
+            try? FS.writeAll(2, Array("clab: \(line)\n".utf8), what: "stderr")
         }
     }
 }

@@ -276,9 +276,14 @@ public struct Runtime: Sendable {
     ) throws -> RunResult {
         let container = try makeContainer(prepared)
         container.beforeGo += beforeGo
-        defer { Self.remove(container, prepared) }
-        try container.start(stdio: stdio)
-        let status = container.wait(forwardSignals: forwardSignals, onEscalate: onEscalate)
+        let status: ExitStatus
+        do {
+            defer { Self.remove(container, prepared) }
+            try container.start(stdio: stdio)
+            OCIBundle.afterStart(prepared.spec, pid: container.pid)
+            status = container.wait(forwardSignals: forwardSignals, onEscalate: onEscalate)
+        }
+        OCIBundle.afterDelete(prepared.spec)
         return RunResult(status: status, counters: prepared.cgroup?.counters())
     }
 

@@ -470,7 +470,7 @@ enum BundleMounts {
         if !oci.hooks.createContainer.isEmpty {
             try step(4) {
                 try OCIHooks.runInContainer(
-                    oci.hooks.createContainer, phase: .createContainer, state: oci.hookState(status: "created"))
+                    oci.hooks.createContainer, phase: .createContainer, state: oci.hookState(status: "creating"))
             }
         }
     }
