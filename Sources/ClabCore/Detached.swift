@@ -38,6 +38,7 @@ public enum Detached {
     /// Files of a container directory that outlive the container (until `clab rm`).
     static let recordFiles: Set<String> = [
         "state.json", EventLog.fileName, "container.log", "container.log" + CappedLog.rotatedSuffix, "spec.wire",
+        OCIRuntime.recordFile,
     ]
 
     // MARK: - 1. the CLI

@@ -27,8 +27,16 @@ func step<R>(_ stage: Int, _ body: () throws -> R) throws -> R {
 public enum InitProcess {
     static let syncFD: Int32 = 3
 
+    /// The FIFO `clab-runtime start` writes "S" to (runc's exec.fifo), when init waits on it.
+    static let startFIFOName = "exec.fifo"
+    /// Its fd once opened; -1 when init waits on the sync socket (or not at all).
+    nonisolated(unsafe) static var startFIFO: Int32 = -1
+
     /// `waitForStart` (`clab create`): once set up, say "C" and wait for "S" before executing.
-    public static func main(waitForStart: Bool = false) -> Never {
+    /// `startFIFO` (`clab-runtime create`): the same, but "S" comes on `<bundleDir>/exec.fifo`,
+    /// since nothing holds the sync socket once clab-runtime has exited (there is no supervisor:
+    /// the caller, conmon say, adopts init).
+    public static func main(waitForStart: Bool = false, startFIFO: Bool = false) -> Never {
         _ = fcntl(syncFD, F_SETFD, FD_CLOEXEC)  // closes on exec: the parent's "started" signal
         let received: ContainerSpec?
         do {
@@ -39,9 +47,16 @@ public enum InitProcess {
         guard let spec = received else {
             report("init: no container spec from clab (did clab exit?)", code: 125)
         }
+        if startFIFO {
+            // Opened while the host's paths are still ours (before pivot_root); O_RDWR does not
+            // wait for a writer, and a writer closing never reads as EOF. Closes on exec.
+            let path = spec.bundleDir + "/" + startFIFOName
+            Self.startFIFO = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+            if Self.startFIFO < 0 { report("init: open \(path): \(errnoDescription(errno))", code: 125) }
+        }
         do {
             try setUp(spec)
-            try execute(spec, waitForStart: waitForStart)
+            try execute(spec, waitForStart: waitForStart || startFIFO)
         } catch let failure as StageFailure {
             report(failure.description, code: failure.exitCode)
         } catch {
@@ -101,7 +116,13 @@ public enum InitProcess {
             var byte = UInt8(ascii: "C")
             _ = send(syncFD, &byte, 1, Int32(MSG_NOSIGNAL))
             var n: Int
-            repeat { n = recv(syncFD, &byte, 1, 0) } while n < 0 && errno == EINTR
+            if startFIFO >= 0 {
+                repeat { n = read(startFIFO, &byte, 1) } while n < 0 && errno == EINTR
+                close(startFIFO)
+                startFIFO = -1
+            } else {
+                repeat { n = recv(syncFD, &byte, 1, 0) } while n < 0 && errno == EINTR
+            }
             if n != 1 || byte != UInt8(ascii: "S") { exit(125) }
         }
         // An OCI bundle's startContainer hooks: in the container, before its process (and
@@ -125,7 +146,12 @@ public enum InitProcess {
 
     static func report(_ message: String, code: Int32) -> Never {
         let bytes = InitReport.encode(message)
-        _ = bytes.withUnsafeBytes { send(syncFD, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        let sent = bytes.withUnsafeBytes { send(syncFD, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        // After `clab-runtime start` nobody reads the sync socket: the caller reads our stderr.
+        if sent < 0 {
+            let line = Array(("clab-init: " + message + "\n").utf8)
+            _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        }
         exit(code)
     }
 }
