@@ -142,6 +142,8 @@ public final class Container {
                 "stage \(spec.stageNumber): clone3(\(flags.isEmpty ? "0" : flags)): \(errnoDescription(-result))")
         }
         pid = result
+        // An OCI bundle's hooks inside the container read the state JSON, which has the host pid.
+        sent.oci?.hostPID = pid
 
         do {
             // Now with the pid (gc already knows the directory and the cgroups: prepareState).

@@ -252,6 +252,9 @@ public enum Detached {
     /// its host resources and its record removed.
     public static func remove(_ record: ContainerRecord, layout: StateLayout, force: Bool) throws {
         try record.check(force ? .forceRemove : .remove)
+        // An OCI bundle's poststop hooks run once everything is gone (read before it goes).
+        let spec = try? record.spec()
+        defer { if let spec { OCIBundle.afterDelete(spec) } }
         if record.status != .stopped, let pid = record.state.initPid {
             ContainerRecord.signal(pid, startTime: record.state.initStartTime, SIGKILL)
             // A frozen v1 process does not die of SIGKILL until thawed.

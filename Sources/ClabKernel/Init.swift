@@ -69,10 +69,16 @@ public enum InitProcess {
         let stage = spec.stage
         clab_mark(0)
         if stage.has(.uts) { try UTSStage.setHostname(spec.hostname) }
+        if let domain = spec.oci?.domainname, !domain.isEmpty {
+            try step(2) {
+                try check(domain.withCString { setdomainname($0, strlen($0)) }, "setdomainname \"\(domain)\"")
+            }
+        }
         // With the host's or another container's network namespace, lo is already up, and not ours.
         if stage.has(.net) && spec.network == .own { try NetworkStage.bringUpLoopback() }
         if stage.has(.mnt) {
             try MountStage.pivotIntoImage(spec)
+            if let oci = spec.oci { try BundleMounts.afterPivot(oci) }
             if let workdir = spec.workdir { try OverlayStage.enterWorkdir(workdir) }
             if let hardening = spec.hardening {
                 try HardeningStage.secureFilesystem(hardening)
@@ -118,6 +124,14 @@ public enum InitProcess {
                 repeat { n = recv(syncFD, &byte, 1, 0) } while n < 0 && errno == EINTR
             }
             if n != 1 || byte != UInt8(ascii: "S") { exit(125) }
+        }
+        // An OCI bundle's startContainer hooks: in the container, before its process (and
+        // before the lock-down, so a hook runs with the container root's full set).
+        if let oci = spec.oci, !oci.hooks.startContainer.isEmpty {
+            try step(12) {
+                try OCIHooks.runInContainer(
+                    oci.hooks.startContainer, phase: .startContainer, state: oci.hookState(status: "created"))
+            }
         }
         if let hardening = spec.hardening { try HardeningStage.lockDown(hardening, oci: spec.oci) }
         clab_mark(1)

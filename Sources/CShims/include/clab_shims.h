@@ -44,6 +44,8 @@ int clab_set_pdeathsig(int sig);
 // Each returns 0 or -1 with errno set.
 int clab_capbset_drop(int cap);
 int clab_ambient_clear_all(void);
+// prctl(PR_CAP_AMBIENT_RAISE): an OCI bundle's process.capabilities.ambient, one capability.
+int clab_ambient_raise(int cap);
 int clab_set_no_new_privs(void);
 // prctl(PR_SET_KEEPCAPS): keep the permitted set across a change from uid 0 (an OCI process.user).
 int clab_set_keepcaps(int keep);
