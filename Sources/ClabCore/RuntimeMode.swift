@@ -196,6 +196,8 @@ public struct OCIRuntime: Sendable {
         guard n == 1 else { throw ClabError("cannot start container \(id): write \(fifo): \(errnoDescription(errno))") }
         unlink(fifo)
         EventLog.append(dir: record.dir, event: "started")
+        // config.json's poststart hooks, now that the process runs (failures are warnings).
+        if let spec = try? record.spec(), let pid = record.state.initPid { OCIBundle.afterStart(spec, pid: pid) }
     }
 
     // MARK: - state, list
