@@ -24,7 +24,7 @@ results_md="$here/results-podman.md"
 die() { echo "bench/podman.sh: $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "run as root (podman as root, namespaces, cgroups)"
-for tool in hyperfine podman conmon skopeo runc crun python3; do
+for tool in hyperfine podman conmon skopeo runc crun python3 unshare; do
     command -v "$tool" >/dev/null || die "$tool is missing (\`make bench\` installs them from Debian)"
 done
 
@@ -47,7 +47,7 @@ tmp=$(mktemp -d /tmp/clab-bench-podman.XXXXXX)
 chmod 711 "$tmp"  # container root (uid 100000) must traverse to the state and the rootfs
 cgroup_parent="clab-bench-podman-$$"
 podman_global=(--root "$tmp/storage" --runroot "$tmp/runroot" --tmpdir "$tmp/podman-tmp"
-    --storage-driver vfs --cgroup-manager cgroupfs --events-backend file)
+    --network-config-dir "$tmp/networks" --storage-driver vfs --cgroup-manager cgroupfs --events-backend file)
 run_opts=(--network none --cgroups no-conmon --cgroup-parent "$cgroup_parent"
     --ulimit nofile=1024:1024 --ulimit nproc=1024:1024
     --uidmap 0:100000:65536 --gidmap 0:100000:65536)
@@ -82,10 +82,12 @@ chmod 755 "$tmp/clab-runtime" "$tmp/runc" "$tmp/crun"
 # --- the image -----------------------------------------------------------------------------------
 "$bin/clab" image export --root "$tmp/clab-images" busybox "$tmp/busybox-oci" >"$tmp/export.log" 2>&1 ||
     die "clab image export failed: $(tail -1 "$tmp/export.log")"
-skopeo copy --quiet "oci:$tmp/busybox-oci:latest" \
-    "containers-storage:[vfs@$tmp/storage+$tmp/runroot]busybox:latest"
+# skopeo keeps a blob cache in /var/lib/containers: an empty /var/lib of its own keeps it off the
+# host. localhost/busybox is a full name: no short-name lookup (a lock in /var/cache/containers).
+unshare -m sh -c 'mount -t tmpfs tmpfs /var/lib && exec "$0" "$@"' skopeo copy --quiet \
+    "oci:$tmp/busybox-oci:latest" "containers-storage:[vfs@$tmp/storage+$tmp/runroot]localhost/busybox:latest"
 
-cmd() { echo "podman ${podman_global[*]} --runtime $tmp/$1 run -i --rm ${run_opts[*]} busybox true"; }
+cmd() { echo "podman ${podman_global[*]} --runtime $tmp/$1 run -i --rm ${run_opts[*]} localhost/busybox:latest true"; }
 
 # --- which runtimes run here -----------------------------------------------------------------------
 names=()

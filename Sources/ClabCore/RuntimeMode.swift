@@ -287,12 +287,7 @@ public struct OCIRuntime: Sendable {
     /// `delete [--force] ID`: a stopped or created container (running ones with `force`,
     /// killed first) and everything it has on the host: cgroups, mounts, its state directory.
     public func delete(id: String, force: Bool) throws {
-        let record: ContainerRecord
-        do {
-            record = try find(id)
-        } catch {
-            throw error
-        }
+        let record = try find(id)
         let status = record.status
         if (status == .running || status == .paused) && !force {
             throw ClabError(

@@ -26,8 +26,15 @@ struct PodmanTests {
     /// state root other than the default is set the way one sets it for runc: in the command.
     static let wrapper = dir + "/clab-runtime"
 
+    /// Where podman and skopeo keep things by default: none may appear because of these tests.
+    static let hostDirs = [
+        "/var/lib/containers", "/var/cache/containers", "/run/containers", "/etc/containers/networks",
+    ]
+    static let hostDirsBefore = Set(hostDirs.filter { FileManager.default.fileExists(atPath: $0) })
+
     /// The image in podman's storage, once; the whole directory goes when the test process exits.
     static let setup: Result<Void, Error> = Result {
+        _ = hostDirsBefore
         try TestEnv.ensureImage()
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         atexit {
@@ -43,9 +50,13 @@ struct PodmanTests {
         guard chmod(wrapper, 0o755) == 0 else { throw SyscallError("chmod \(wrapper)") }
         let export = try clab("image", "export", "busybox", dir + "/busybox-oci")
         guard export.status == 0 else { throw ClabError("clab image export: \(export.stderr)") }
+        // skopeo keeps a blob cache in /var/lib/containers: an empty /var/lib of its own keeps
+        // it off the host. The image is named localhost/busybox, so no short name is resolved
+        // (that leaves a lock file in /var/cache/containers).
         let copy = try runProcess([
+            "/usr/bin/unshare", "-m", "/bin/sh", "-c", "mount -t tmpfs tmpfs /var/lib && exec \"$0\" \"$@\"",
             "/usr/bin/skopeo", "copy", "--quiet", "oci:\(dir)/busybox-oci:latest",
-            "containers-storage:[vfs@\(dir)/storage+\(dir)/runroot]busybox:latest",
+            "containers-storage:[vfs@\(dir)/storage+\(dir)/runroot]localhost/busybox:latest",
         ])
         guard copy.status == 0 else { throw ClabError("skopeo copy: \(copy.stderr)") }
     }
@@ -54,6 +65,7 @@ struct PodmanTests {
     static var global: [String] {
         [
             "--root", dir + "/storage", "--runroot", dir + "/runroot", "--tmpdir", dir + "/tmp",
+            "--network-config-dir", dir + "/networks",
             "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file",
             "--runtime", wrapper,
         ]
@@ -74,20 +86,25 @@ struct PodmanTests {
             ["/usr/bin/timeout", "120", Self.podmanPath] + Self.global + args, stdin: stdin)
     }
 
-    /// clab-runtime's containers (podman's ids are their names), and cgroups named for podman's.
+    /// clab-runtime's containers (podman's ids are their names), cgroups named for podman's, and
+    /// podman's default directories on the host that were not there before.
     func leftovers() throws -> (containers: String, cgroups: String) {
         let list = try runProcess([Self.binary, "--root", Self.runtimeRoot, "list", "-q"])
         let found = try runProcess([
             "/usr/bin/find", "/sys/fs/cgroup", "-name", "*libpod*", "-o", "-name", Self.cgroupParent + "*",
         ])
-        return (list.stdout, found.stdout)
+        let appeared = Self.hostDirs.filter {
+            FileManager.default.fileExists(atPath: $0) && !Self.hostDirsBefore.contains($0)
+        }
+        return (list.stdout, found.stdout + appeared.joined(separator: "\n"))
     }
 
     @Test func runRmEchoesAndPassesTheExitStatus() throws {
-        let out = try podman(["run", "--rm"] + Self.runOptions + ["busybox", "echo", "hi"])
+        let out = try podman(["run", "--rm"] + Self.runOptions + ["localhost/busybox:latest", "echo", "hi"])
         #expect(out.status == 0, "\(out.stderr)")
         #expect(out.stdout == "hi\n")
-        let failing = try podman(["run", "--rm"] + Self.runOptions + ["busybox", "sh", "-c", "id -u; exit 7"])
+        let failing = try podman(
+            ["run", "--rm"] + Self.runOptions + ["localhost/busybox:latest", "sh", "-c", "id -u; exit 7"])
         #expect(failing.status == 7, "\(failing.stderr)")
         #expect(failing.stdout == "0\n")
         #expect(try podman(["ps", "-aq"]).stdout.isEmpty)
@@ -97,7 +114,7 @@ struct PodmanTests {
     }
 
     @Test func detachedThenExecStopAndRm() throws {
-        let started = try podman(["run", "-d"] + Self.runOptions + ["busybox", "sleep", "100"])
+        let started = try podman(["run", "-d"] + Self.runOptions + ["localhost/busybox:latest", "sleep", "100"])
         #expect(started.status == 0, "\(started.stderr)")
         let id = started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         try #require(id.count == 64, "\(started.stdout)")
@@ -148,7 +165,7 @@ struct PodmanTests {
         """.write(toFile: driver, atomically: true, encoding: .utf8)
         let out = try runProcess(
             ["/usr/bin/timeout", "120", "/usr/bin/python3", driver, Self.podmanPath] + Self.global
-                + ["run", "-it", "--rm"] + Self.runOptions + ["busybox", "sh"])
+                + ["run", "-it", "--rm"] + Self.runOptions + ["localhost/busybox:latest", "sh"])
         #expect(out.status == 4, "\(out.stdout) \(out.stderr)")
         #expect(out.stdout.contains("in-tty-42"), "\(out.stdout)")
         let left = try leftovers()
