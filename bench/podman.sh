@@ -108,18 +108,41 @@ for i in "${!cmds[@]}"; do args+=(-n "${names[$i]}" "${cmds[$i]}"); done
 
 hyperfine --style basic --warmup "$warmup" --runs "$runs" --export-json "$tmp/podman.json" "${args[@]}" </dev/null
 
+# --- the runtimes' own calls, interleaved ----------------------------------------------------------
+# The runs above are dominated by podman and the storage copy, and on a loaded machine by noise
+# that drifts between the first command's runs and the second's. So the calls themselves are
+# timed too: each runtime behind a wrapper that notes how long each call took, runtimes
+# alternating run by run.
+calls_runs=${CALLS_RUNS:-15}
+for runtime in "${names[@]}"; do
+    cat >"$tmp/timed-$runtime" <<EOS
+#!/bin/bash
+s=\$(date +%s%N); "$tmp/$runtime" "\$@"; rc=\$?; e=\$(date +%s%N)
+sub=; for a in "\$@"; do case \$a in create|start|delete|kill|state) sub=\$a; break;; esac; done
+echo "$runtime \$sub \$(( (e - s) / 1000 ))" >>"$tmp/calls.log"
+exit \$rc
+EOS
+    chmod 755 "$tmp/timed-$runtime"
+done
+for ((i = 0; i < calls_runs; i++)); do
+    for runtime in "${names[@]}"; do
+        podman "${podman_global[@]}" --runtime "$tmp/timed-$runtime" run -i --rm "${run_opts[@]}" \
+            localhost/busybox:latest true </dev/null
+    done
+done
+
 leftover=$(find /sys/fs/cgroup -type d -path "*/$cgroup_parent/*" 2>/dev/null | head -3 || true)
 [ -z "$leftover" ] || echo "bench/podman.sh: cgroups left after the runs (removed at exit): $leftover" >&2
 
 # --- report --------------------------------------------------------------------------------------
 first_line() { "$@" 2>&1 | sed -n 1p || true; }
-python3 - "$tmp/podman.json" "$results_md" "$runs" "$warmup" "$(uname -r)" \
+python3 - "$tmp/podman.json" "$tmp/calls.log" "$calls_runs" "$results_md" "$runs" "$warmup" "$(uname -r)" \
     "$(uptime | sed 's/.*load average: //')" "$(printf '%s\n' "${notes[@]+"${notes[@]}"}")" \
     "$(first_line podman --version)" "$(first_line conmon --version)" "$(first_line runc --version)" \
     "$(first_line crun --version)" "$(first_line hyperfine --version)" <<'EOF'
-import datetime, json, math, sys
+import datetime, json, math, statistics, sys
 
-path, out, runs, warmup, kernel, load, notes, *versions = sys.argv[1:]
+path, calls_path, calls_runs, out, runs, warmup, kernel, load, notes, *versions = sys.argv[1:]
 results = {r["command"]: r for r in json.load(open(path))["results"]}
 
 def stats(name):
@@ -142,6 +165,23 @@ if "clab-runtime" in results and "runc" in results:
     verdict = (f"Target (clab-runtime at least as fast as runc): clab-runtime/runc = {c/r:.2f} → "
                + ("**met**" if c <= r else "**missed**"))
 
+calls = {}
+for line in open(calls_path):
+    runtime, call, micros = line.split()
+    calls.setdefault(runtime, {}).setdefault(call, []).append(int(micros) / 1000)
+call_names = ["create", "start", "delete"]
+call_rows = ["| runtime | " + " | ".join(f"{c} (ms)" for c in call_names) + " | the three (ms) |",
+             "|---|" + "---:|" * (len(call_names) + 1)]
+for runtime, by in calls.items():
+    means = [statistics.mean(by[c]) if c in by else float("nan") for c in call_names]
+    cells = [f"{statistics.mean(by[c]):.1f} ± {statistics.pstdev(by[c]):.1f}" if c in by else "—" for c in call_names]
+    call_rows.append(f"| {runtime} | " + " | ".join(cells) + f" | {sum(means):.1f} |")
+sums = {r: sum(statistics.mean(by[c]) for c in call_names if c in by) for r, by in calls.items()}
+call_verdict = ""
+if "clab-runtime" in sums and "runc" in sums:
+    call_verdict = (f"In its own calls, clab-runtime/runc = {sums['clab-runtime'] / sums['runc']:.2f} "
+                    f"({sums['clab-runtime']:.1f} ms vs {sums['runc']:.1f} ms per container).")
+
 text = f"""# `podman run --rm busybox true`: clab-runtime, runc, crun
 
 Written by `bench/podman.sh` on {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC ({runs} runs, {warmup} warm-up,
@@ -157,6 +197,18 @@ time is podman's and the storage copy's; the runtimes differ only in their own c
 {chr(10).join(rows)}
 
 {verdict}
+
+How to read it: hyperfine runs all of one command's runs, then all of the next one's, so load
+that changes meanwhile (other jobs on this 2-CPU machine) lands on one runtime more than on
+the other; when σ is a large part of the mean, the ratio above is within noise. The table below
+alternates the runtimes run by run and times only their own calls: it is the steadier comparison.
+
+The runtimes' own calls ({calls_runs} more runs of each, alternating, each call timed by a
+wrapper; mean ± σ; `kill` and `state` are not called on this path):
+
+{chr(10).join(call_rows)}
+
+{call_verdict}
 
 {chr(10).join("- " + n for n in notes.splitlines() if n)}
 """
