@@ -286,8 +286,14 @@ extension Runtime {
         var hardening = Hardening()
         hardening.readOnlyRoot = false
         hardening.noNewPrivileges = try process.bool("noNewPrivileges") ?? false
-        (hardening.capabilities, oci.inheritable, oci.capabilitySets) = try Self.capabilities(
+        let notRaised: [String]
+        (hardening.capabilities, oci.inheritable, oci.capabilitySets, notRaised) = try Self.capabilities(
             process.value("capabilities"))
+        if !notRaised.isEmpty {
+            notes.append(
+                "process.capabilities.ambient: \(notRaised.joined(separator: ", ")) not raised (the kernel raises only capabilities both permitted and inheritable; runc skips them too)"
+            )
+        }
         if let adj = try process.signed("oomScoreAdj") {
             guard (-1000...1000).contains(adj) else {
                 throw OCIBundle.fail("process.oomScoreAdj \(adj) is not -1000 to 1000")
@@ -545,11 +551,10 @@ extension Runtime {
 
     /// `process.capabilities`: the bounding set is what clab keeps; effective and permitted
     /// are the process's own (effective within permitted); inheritable lies within the bounding
-    /// set; ambient within permitted and inheritable (the kernel refuses any other: runc fails
-    /// such a config at start, clab says so before anything is made). A config without
-    /// capabilities gets none, as in runc.
-    static func capabilities(_ value: JSONValue?) throws -> (Set<Capability>, UInt64, CapabilitySets?) {
-        guard let value else { return ([], 0, nil) }
+    /// set; ambient is raised where the kernel allows it (permitted and inheritable), the rest
+    /// named in a note (the last result). A config without capabilities gets none, as in runc.
+    static func capabilities(_ value: JSONValue?) throws -> (Set<Capability>, UInt64, CapabilitySets?, [String]) {
+        guard let value else { return ([], 0, nil, []) }
         let f = try OCIFields(
             value, at: "process.capabilities", known: ["bounding", "effective", "inheritable", "permitted", "ambient"])
         func set(_ key: String) throws -> Set<Capability> {
@@ -577,15 +582,15 @@ extension Runtime {
         guard inheritable.isSubset(of: bounding) else {
             throw OCIBundle.fail("process.capabilities.inheritable has capabilities the bounding set lacks")
         }
-        guard ambient.isSubset(of: permitted.intersection(inheritable)) else {
-            throw OCIBundle.fail(
-                "process.capabilities.ambient has capabilities that are not both permitted and inheritable (the kernel refuses to raise them)"
-            )
-        }
+        // The kernel raises an ambient capability only if it is permitted and inheritable.
+        // `runc spec` (1.1) writes ambient capabilities without an inheritable set, and runc
+        // raises what it can and ignores the rest: so does clab, saying so.
+        let raisable = ambient.intersection(permitted).intersection(inheritable)
         let sets = CapabilitySets(
             effective: Capability.mask(effective), permitted: Capability.mask(permitted),
-            ambient: Capability.mask(ambient))
-        return (bounding, Capability.mask(inheritable), sets)
+            ambient: Capability.mask(raisable))
+        let dropped = ambient.subtracting(raisable).map { "CAP_" + $0.name }.sorted()
+        return (bounding, Capability.mask(inheritable), sets, dropped)
     }
 
     /// `process.rlimits`: known names, each once, soft ≤ hard, and a hard limit no higher than

@@ -48,11 +48,25 @@ public enum OCIHookRunner {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, fds[0], 0)
         posix_spawn_file_actions_adddup2(&actions, 2, 1)
+        // Default signal handling and an empty mask: clab's threads may block or ignore
+        // signals, and a child inherits both.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        var all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
         let argv = hook.args.isEmpty ? [hook.path] : hook.args
         let rc = withCStrings(argv) { a in
             withCStrings(hook.env) { e in
-                posix_spawn(&pid, hook.path, &actions, nil, UnsafeMutablePointer(mutating: a), UnsafeMutablePointer(mutating: e))
+                posix_spawn(
+                    &pid, hook.path, &actions, &attributes, UnsafeMutablePointer(mutating: a),
+                    UnsafeMutablePointer(mutating: e))
             }
         }
         close(fds[0])

@@ -498,22 +498,29 @@ enum BundleMounts {
             try check(
                 Glibc.mount(d.path, InRoot.procPath(file), nil, UInt(MS_BIND), nil), "mount --bind \(d.path)")
         }
-        // Owner and mode as the config says (ids inside the user namespace; mode of the FIFO).
+        // Owner and mode as the config says (ids inside the user namespace), for the FIFO
+        // made here (mknod applied the umask); a bound host node keeps the host's.
         if d.type == "p" {
             try check(fchownat(dir, name, d.uid, d.gid, AT_SYMLINK_NOFOLLOW), "chown \(d.path)")
+            try check(fchmodat(dir, name, mode_t(d.mode & 0o7777), 0), "chmod \(d.path)")
         }
     }
 
-    /// After pivot_root, before stage 12's masks: the root's propagation (runtime-spec
-    /// `linux.rootfsPropagation`, recursive as runc applies it) and the namespaced sysctls,
-    /// written through the container's own /proc/sys.
+    /// `linux.rootfsPropagation`, recursive, once every mount, mask and read-only bind is made
+    /// (as crun does: an unbindable root would refuse the masks' binds).
+    static func setRootPropagation(_ oci: OCISetup) throws {
+        guard oci.rootfsPropagation != 0 else { return }
+        try step(12) {
+            try check(
+                Glibc.mount(nil, "/", nil, UInt(oci.rootfsPropagation | UInt32(MS_REC)), nil),
+                "mount --make-r\(propagationName(oci.rootfsPropagation)) /")
+        }
+    }
+
+    /// After pivot_root, before stage 12's masks: the namespaced sysctls, written through the
+    /// container's own /proc/sys.
     static func afterPivot(_ oci: OCISetup) throws {
         try step(12) {
-            if oci.rootfsPropagation != 0 {
-                try check(
-                    Glibc.mount(nil, "/", nil, UInt(oci.rootfsPropagation | UInt32(MS_REC)), nil),
-                    "mount --make-r\(propagationName(oci.rootfsPropagation)) /")
-            }
             for s in oci.sysctls {
                 let fd = open(s.procPath, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_TRUNC)
                 guard fd >= 0 else {
