@@ -39,8 +39,13 @@ public enum OCIBundle {
 struct OCIFields {
     let path: String
     let fields: [String: JSONValue]
+    /// Keys neither known nor unsupported, when the caller ignores them (`ignoringUnknown`).
+    private(set) var unknown: [String] = []
 
-    init(_ value: JSONValue?, at path: String, known: Set<String>, unsupported: Set<String> = []) throws {
+    init(
+        _ value: JSONValue?, at path: String, known: Set<String>, unsupported: Set<String> = [],
+        ignoringUnknown: Bool = false
+    ) throws {
         guard case .object(let fields) = value else {
             throw OCIBundle.fail("\(path) is \(value?.kind ?? "missing"), expected an object")
         }
@@ -51,7 +56,10 @@ struct OCIFields {
                 throw OCIBundle.fail("\(at(key)) is not supported by clab")
             }
             if !known.contains(key) && !unsupported.contains(key) {
-                throw OCIBundle.fail("\(at(key)) is not a runtime-spec field clab knows (a typo?)")
+                guard ignoringUnknown else {
+                    throw OCIBundle.fail("\(at(key)) is not a runtime-spec field clab knows (a typo?)")
+                }
+                unknown.append(key)
             }
         }
     }
@@ -205,7 +213,7 @@ extension Runtime {
         let top = try OCIFields(
             try OCIBundle.readConfig(bundle), at: "",
             known: ["ociVersion", "process", "root", "hostname", "domainname", "mounts", "linux", "annotations", "hooks"],
-            unsupported: ["windows", "solaris", "vm", "zos"])
+            unsupported: ["windows", "solaris", "vm", "zos"], ignoringUnknown: true)
         guard let version = try top.string("ociVersion"), version.hasPrefix("1.") else {
             throw OCIBundle.fail("ociVersion is \((try? top.string("ociVersion")) ?? "missing"), expected 1.x")
         }
@@ -220,6 +228,12 @@ extension Runtime {
         let id = ContainerSpec.newID()
         var notes: [String] = []
         var oci = OCISetup()
+        // runtime-spec config.md, "Extensibility": unknown properties MUST be ignored. At the
+        // top level clab ignores them and says so; inside an object it still refuses one (a
+        // misspelt limit there would silently not apply).
+        if !top.unknown.isEmpty {
+            notes.append("config.json: ignoring \(top.unknown.joined(separator: ", ")): not a runtime-spec field clab knows")
+        }
         oci.stateID = name ?? id
         oci.bundlePath = bundle
         oci.annotations = annotations
@@ -369,7 +383,8 @@ extension Runtime {
         }
         oci.sysctls = try OCIBundle.sysctls(linux.value("sysctl"), namespaces: Set(kinds.keys))
         var limits = CgroupLimits(memoryBytes: nil, pids: nil)
-        if let resources = linux.value("resources") { limits = try Self.resources(resources) }
+        var deviceRules = DeviceRule.dockerDefault
+        if let resources = linux.value("resources") { (limits, deviceRules) = try Self.resources(resources) }
         var cgroupsPath = try linux.string("cgroupsPath")
         if let path = cgroupsPath {
             let parts = path.split(separator: "/")
@@ -381,12 +396,9 @@ extension Runtime {
             // An absolute path names a cgroup from each hierarchy's root, among cgroups clab did
             // not create (the machine's own management lives there): clab makes its cgroups
             // only beneath its own.
-            guard !path.hasPrefix("/") else {
-                throw OCIBundle.fail(
-                    "linux.cgroupsPath \"\(path)\" is absolute: clab creates cgroups only beneath its own cgroup, never among the machine's; give a relative path (\"\(parts.joined(separator: "/"))\")"
-                )
-            }
-            cgroupsPath = parts.joined(separator: "/")
+            // An absolute path is checked once placed (below): it must lie beneath clab's own
+            // cgroup in every hierarchy, as it does inside a cgroup namespace rooted there.
+            cgroupsPath = (path.hasPrefix("/") ? "/" : "") + parts.joined(separator: "/")
         }
         if let seccomp = linux.value("seccomp") {
             let profile = try SeccompProfile.parse(oci: seccomp, source: "config.json: linux.seccomp")
@@ -436,8 +448,10 @@ extension Runtime {
             }
             let source = try m.string("source") ?? typeName
             if type == .bind {
-                guard options.data.isEmpty else {
-                    throw OCIBundle.fail("\(at).options \"\(options.data[0])\" is not an option of a bind mount")
+                // Filesystem options ("mode=755") mean nothing to a bind mount: mount(2) ignores
+                // its data, and runc passes them along unused. Said, not refused.
+                if !options.data.isEmpty {
+                    notes.append("\(at): \(options.data.joined(separator: ",")) ignored (not options of a bind mount)")
                 }
                 let path = source.hasPrefix("/") ? source : bundle + "/" + source
                 guard FS.exists(path) else {
@@ -471,6 +485,19 @@ extension Runtime {
         // (ContainerRecord.ownCgroups), so a leaf of the config's choosing would leave an exec
         // outside the limits and the freezer, and the cgroup behind at exit.
         let placement = try driver.place(id: id, parent: cgroupsPath, devices: true)
+        if let path = cgroupsPath, path.hasPrefix("/") {
+            // An absolute path names a cgroup from each hierarchy's root, where the machine's own
+            // management lives: clab makes its cgroups only beneath its own.
+            for (controller, dir) in placement.dirs {
+                guard let h = driver.hierarchies[controller] else { continue }
+                let own = CgroupDriver.join(h.mount, h.caller)
+                guard dir.hasPrefix(own == "/" ? "/" : own + "/") else {
+                    throw OCIBundle.fail(
+                        "linux.cgroupsPath \"\(path)\" is absolute and the \(controller.isEmpty ? "cgroup2" : controller) hierarchy's \(path) is not beneath clab's own cgroup there (\(h.caller)): clab creates cgroups only beneath its own; give a relative path, or run clab in a cgroup namespace"
+                    )
+                }
+            }
+        }
         if let taken = placement.allDirs.first(where: FS.exists) {
             throw OCIBundle.fail(
                 "linux.cgroupsPath: \(taken) already exists: clab makes a container's cgroup and removes it at exit, and never adopts another's"
@@ -507,7 +534,7 @@ extension Runtime {
         } else {
             try Self.requireSearchable(imageRoot, otherwise: "or move the bundle below a searchable directory")
         }
-        let cgroup = ContainerCgroup(placement: placement, limits: limits, deviceRules: DeviceRule.dockerDefault)
+        let cgroup = ContainerCgroup(placement: placement, limits: limits, deviceRules: deviceRules)
         var prepared = PreparedContainer(
             spec: spec, cgroup: cgroup, cgroupLayout: driver.layout, notes: notes + (placement.note.map { [$0] } ?? []))
         prepared.name = name
@@ -620,22 +647,13 @@ extension Runtime {
     }
 
     /// `linux.resources`: memory (limit, swap), cpu (shares, quota with a 100000 µs period),
-    /// pids (limit), and devices only as "deny all" (clab applies Docker's allow-list itself).
-    static func resources(_ value: JSONValue) throws -> CgroupLimits {
+    /// pids (limit), and devices: the device cgroup's rules (DeviceRules).
+    static func resources(_ value: JSONValue) throws -> (CgroupLimits, [DeviceRule]) {
         let f = try OCIFields(
             value, at: "linux.resources", known: ["memory", "cpu", "pids", "devices"],
             unsupported: ["blockIO", "hugepageLimits", "network", "rdma", "unified"])
         var limits = CgroupLimits(memoryBytes: nil, pids: nil)
-        for (i, item) in try f.array("devices", max: 256).enumerated() {
-            let d = try OCIFields(
-                item, at: "linux.resources.devices[\(i)]", known: ["allow", "type", "major", "minor", "access"])
-            let all = (try d.string("type") ?? "a") == "a" && d.value("major") == nil && d.value("minor") == nil
-            guard try d.bool("allow") == false, all, (try d.string("access") ?? "rwm") == "rwm" else {
-                throw OCIBundle.fail(
-                    "linux.resources.devices[\(i)] is not supported: clab denies all devices and applies Docker's allow-list (give only {\"allow\": false, \"access\": \"rwm\"})"
-                )
-            }
-        }
+        let rules = try deviceRules(try f.array("devices", max: 256))
         if let memory = f.value("memory") {
             let m = try OCIFields(
                 memory, at: "linux.resources.memory", known: ["limit", "swap"],
@@ -682,7 +700,68 @@ extension Runtime {
             let p = try OCIFields(pids, at: "linux.resources.pids", known: ["limit"])
             if let limit = try p.signed("limit"), limit > 0 { limits.pids = Int(limit) }
         }
-        return limits
+        return (limits, rules)
+    }
+
+    /// `linux.resources.devices`, in order, onto clab's allow-list (v1 devices.allow, v2's BPF
+    /// table): a rule denying everything starts over; an allow rule is added, before clab's
+    /// defaults (the nodes every container gets, as runc appends its own), in the config's
+    /// order (runtime-spec: "applied in the listed order"); a deny rule for one device or
+    /// class removes the allow rules it equals. A deny that only overlaps an earlier allow (deny
+    /// c 1:3 after allow c *:*) has no allow-list form and is refused.
+    static func deviceRules(_ items: [JSONValue]) throws -> [DeviceRule] {
+        var allowed: [DeviceRule] = []
+        for (i, item) in items.enumerated() {
+            let at = "linux.resources.devices[\(i)]"
+            let d = try OCIFields(item, at: at, known: ["allow", "type", "major", "minor", "access"])
+            guard let allow = try d.bool("allow") else { throw OCIBundle.fail("\(at).allow is missing") }
+            let kindName = try d.string("type") ?? "a"
+            guard let kind = DeviceRule.Kind(rawValue: kindName) else { throw OCIBundle.fail("\(at).type must be a, b or c") }
+            func number(_ key: String) throws -> UInt32? {
+                guard let n = try d.signed(key), n != -1 else { return nil }
+                guard n >= 0, n < 0xFFFF_FFFF else { throw OCIBundle.fail("\(at).\(key) \(n) is not a device number") }
+                return UInt32(n)
+            }
+            let rule = DeviceRule(
+                kind, kind == .all ? nil : try number("major"), kind == .all ? nil : try number("minor"),
+                try accessBits(try d.string("access") ?? "rwm", at: at))
+            if allow {
+                allowed.append(rule)
+            } else if kind == .all && rule.access == .rwm {
+                allowed = []
+            } else {
+                let overlapping = allowed.filter { $0 != rule && covers($0, rule) }
+                guard overlapping.isEmpty else {
+                    throw OCIBundle.fail(
+                        "\(at) denies \(rule) inside the earlier allow rule \(overlapping[0]): clab keeps an allow-list, which cannot subtract from a wider rule"
+                    )
+                }
+                allowed.removeAll { $0 == rule }
+            }
+        }
+        return allowed + DeviceRule.dockerDefault.filter { !allowed.contains($0) }
+    }
+
+    static func accessBits(_ text: String, at: String) throws -> DeviceRule.Access {
+        var access: DeviceRule.Access = []
+        for c in text {
+            switch c {
+            case "r": access.insert(.read)
+            case "w": access.insert(.write)
+            case "m": access.insert(.mknod)
+            default: throw OCIBundle.fail("\(at).access \"\(text)\" must be letters of rwm")
+            }
+        }
+        guard !access.isEmpty else { throw OCIBundle.fail("\(at).access is empty") }
+        return access
+    }
+
+    /// Whether allow rule `wide` reaches any device `narrow` names.
+    static func covers(_ wide: DeviceRule, _ narrow: DeviceRule) -> Bool {
+        (wide.kind == .all || narrow.kind == .all || wide.kind == narrow.kind)
+            && (wide.major == nil || narrow.major == nil || wide.major == narrow.major)
+            && (wide.minor == nil || narrow.minor == nil || wide.minor == narrow.minor)
+            && !wide.access.isDisjoint(with: narrow.access)
     }
 }
 

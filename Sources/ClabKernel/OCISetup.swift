@@ -553,13 +553,17 @@ enum BundleMounts {
             defer { close(target) }
             let path = InRoot.procPath(target)
             try check(Glibc.mount(source, path, nil, UInt(MS_BIND | MS_REC), nil), "mount --rbind \(m.target)")
-            if m.flags != 0 {
+            // The atime mode of a bind is its source mount's: the staged source is locked by
+            // the user namespace, and a remount that changes atime flags there gets EPERM.
+            let atime = UInt32(MS_NOATIME | MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME)
+            if m.flags & ~atime != 0 {
                 let fresh = try root.resolveCreating(m.target, .directory)
                 defer { close(fresh) }
                 let p = InRoot.procPath(fresh)
                 try check(
                     Glibc.mount(
-                        nil, p, nil, UInt(MS_BIND | MS_REMOUNT) | UInt(m.flags) | HardeningStage.lockedFlags(p), nil),
+                        nil, p, nil, UInt(MS_BIND | MS_REMOUNT) | UInt(m.flags & ~atime) | HardeningStage.lockedFlags(p),
+                        nil),
                     "mount -o remount,bind \(m.target)")
             }
         case .cgroup:
