@@ -212,7 +212,9 @@ extension Runtime {
         free(real)
         let top = try OCIFields(
             try OCIBundle.readConfig(bundle), at: "",
-            known: ["ociVersion", "process", "root", "hostname", "domainname", "mounts", "linux", "annotations", "hooks"],
+            known: [
+                "ociVersion", "process", "root", "hostname", "domainname", "mounts", "linux", "annotations", "hooks",
+            ],
             unsupported: ["windows", "solaris", "vm", "zos"], ignoringUnknown: true)
         guard let version = try top.string("ociVersion"), version.hasPrefix("1.") else {
             throw OCIBundle.fail("ociVersion is \((try? top.string("ociVersion")) ?? "missing"), expected 1.x")
@@ -232,7 +234,8 @@ extension Runtime {
         // top level clab ignores them and says so; inside an object it still refuses one (a
         // misspelt limit there would silently not apply).
         if !top.unknown.isEmpty {
-            notes.append("config.json: ignoring \(top.unknown.joined(separator: ", ")): not a runtime-spec field clab knows")
+            notes.append(
+                "config.json: ignoring \(top.unknown.joined(separator: ", ")): not a runtime-spec field clab knows")
         }
         oci.stateID = name ?? id
         oci.bundlePath = bundle
@@ -242,7 +245,8 @@ extension Runtime {
             do {
                 try ContainerSpec.validateHostname(domain)
             } catch {
-                throw OCIBundle.fail("domainname \"\(domain)\" is not a valid domain name (letters, digits, '-' and '.')")
+                throw OCIBundle.fail(
+                    "domainname \"\(domain)\" is not a valid domain name (letters, digits, '-' and '.')")
             }
             oci.domainname = domain
         }
@@ -329,7 +333,8 @@ extension Runtime {
             let modes = try OCIBundle.mountOptions([propagation], at: "linux.rootfsPropagation")
             guard modes.propagation != 0 else {
                 throw OCIBundle.fail(
-                    "linux.rootfsPropagation \"\(propagation)\" is not a propagation mode (shared, slave, private, unbindable)")
+                    "linux.rootfsPropagation \"\(propagation)\" is not a propagation mode (shared, slave, private, unbindable)"
+                )
             }
             oci.rootfsPropagation = modes.propagation & ~UInt32(MS_REC)
         }
@@ -716,7 +721,9 @@ extension Runtime {
             let d = try OCIFields(item, at: at, known: ["allow", "type", "major", "minor", "access"])
             guard let allow = try d.bool("allow") else { throw OCIBundle.fail("\(at).allow is missing") }
             let kindName = try d.string("type") ?? "a"
-            guard let kind = DeviceRule.Kind(rawValue: kindName) else { throw OCIBundle.fail("\(at).type must be a, b or c") }
+            guard let kind = DeviceRule.Kind(rawValue: kindName) else {
+                throw OCIBundle.fail("\(at).type must be a, b or c")
+            }
             func number(_ key: String) throws -> UInt32? {
                 guard let n = try d.signed(key), n != -1 else { return nil }
                 guard n >= 0, n < 0xFFFF_FFFF else { throw OCIBundle.fail("\(at).\(key) \(n) is not a device number") }
@@ -785,7 +792,8 @@ extension OCIBundle {
                 }
                 hooks[phase].append(
                     OCIHooks.Hook(
-                        path: path, args: try h.strings("args"), env: try h.strings("env"), timeout: timeout.map { Int($0) }))
+                        path: path, args: try h.strings("args"), env: try h.strings("env"),
+                        timeout: timeout.map { Int($0) }))
             }
         }
         return hooks

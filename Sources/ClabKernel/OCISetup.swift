@@ -425,7 +425,8 @@ extension OCISetup {
             }
             guard sets.ambient & ~(sets.permitted & inheritable) == 0 else {
                 throw ClabError(
-                    "process.capabilities.ambient has capabilities not both permitted and inheritable (the kernel refuses them)")
+                    "process.capabilities.ambient has capabilities not both permitted and inheritable (the kernel refuses them)"
+                )
             }
         }
         if !domainname.isEmpty { try ContainerSpec.validateHostname(domainname) }
@@ -562,7 +563,8 @@ enum BundleMounts {
                 let p = InRoot.procPath(fresh)
                 try check(
                     Glibc.mount(
-                        nil, p, nil, UInt(MS_BIND | MS_REMOUNT) | UInt(m.flags & ~atime) | HardeningStage.lockedFlags(p),
+                        nil, p, nil,
+                        UInt(MS_BIND | MS_REMOUNT) | UInt(m.flags & ~atime) | HardeningStage.lockedFlags(p),
                         nil),
                     "mount -o remount,bind \(m.target)")
             }

@@ -62,7 +62,8 @@ struct OCIConfigCoverageWireTests {
         }
         #expect(refusal { $0.capabilitySets?.ambient = Capability.mask([.sysAdmin]) }?.contains("ambient") == true)
         #expect(refusal { $0.capabilitySets?.effective = Capability.mask([.sysAdmin]) }?.contains("effective") == true)
-        #expect(refusal { $0.sysctls = [Sysctl(key: "kernel.pid_max", value: "9")] }?.contains("kernel.pid_max") == true)
+        #expect(
+            refusal { $0.sysctls = [Sysctl(key: "kernel.pid_max", value: "9")] }?.contains("kernel.pid_max") == true)
         #expect(refusal { $0.sysctls = [Sysctl(key: "net/../../x", value: "9")] } != nil)
         #expect(refusal { $0.devices[0].path = "/etc/passwd" }?.contains("below /dev") == true)
         #expect(refusal { $0.hooks.poststart = [OCIHooks.Hook(path: "true")] }?.contains("not absolute") == true)
@@ -237,7 +238,8 @@ struct OCIConfigCoverageTests {
     /// A hook that appends its stdin and $X to `file`.
     static func recorder(_ file: String, _ tag: String, fail: Bool = false) -> [String: Any] {
         [
-            "path": "/bin/sh", "args": ["sh", "-c", "cat >> \(file); echo \" $X\" >> \(file)\(fail ? "; exit 3" : "")"],
+            "path": "/bin/sh",
+            "args": ["sh", "-c", "cat >> \(file); echo \" $X\" >> \(file)\(fail ? "; exit 3" : "")"],
             "env": ["X=\(tag)"],
         ]
     }
@@ -264,7 +266,10 @@ struct OCIConfigCoverageTests {
                 "createContainer": [Self.recorder(file, "createContainer")],
                 // In the container, after pivot_root: its own paths.
                 "startContainer": [
-                    ["path": "/bin/sh", "args": ["sh", "-c", "cat > /start-hook; echo \" $X\" >> /start-hook"], "env": ["X=start"]]
+                    [
+                        "path": "/bin/sh", "args": ["sh", "-c", "cat > /start-hook; echo \" $X\" >> /start-hook"],
+                        "env": ["X=start"],
+                    ]
                 ],
                 "poststart": [Self.recorder(file, "poststart")],
                 "poststop": [Self.recorder(file, "poststop")],
@@ -307,7 +312,9 @@ struct OCIConfigCoverageTests {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let out = try run(dir, root: root)
         #expect(out.status != 0, "\(phase): \(out.stdout)")
-        #expect(out.stderr.contains("hooks.\(phase)[0] (/bin/sh -c exit 3)") && out.stderr.contains("exited 3"), "\(out.stderr)")
+        #expect(
+            out.stderr.contains("hooks.\(phase)[0] (/bin/sh -c exit 3)") && out.stderr.contains("exited 3"),
+            "\(out.stderr)")
         #expect(!FileManager.default.fileExists(atPath: log + "/ran"), "\(phase): the process ran")
         let containers = StateLayout.resolve(rootOption: root).containersDir
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: containers)) ?? []).isEmpty)
@@ -342,7 +349,8 @@ struct OCIConfigCoverageTests {
         let out = try run(dir)
         #expect(Date().timeIntervalSince(started) < 15)
         #expect(out.status != 0)
-        #expect(out.stderr.contains("hooks.prestart[0] (/bin/sleep 30): killed after its timeout of 1 s"), "\(out.stderr)")
+        #expect(
+            out.stderr.contains("hooks.prestart[0] (/bin/sleep 30): killed after its timeout of 1 s"), "\(out.stderr)")
         #expect(!out.stdout.contains("ran"))
     }
 }
