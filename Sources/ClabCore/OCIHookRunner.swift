@@ -75,8 +75,19 @@ public enum OCIHookRunner {
             return "cannot execute \(hook.path): \(errnoDescription(rc))"
         }
         // A few hundred bytes, far below a pipe's buffer: the write never blocks. A hook that
-        // exits without reading makes it fail with EPIPE (SIGPIPE is ignored in clab), harmless.
-        _ = Array(state.utf8).withUnsafeBytes { write(fds[1], $0.baseAddress, $0.count) }
+        // exits without reading makes it fail with EPIPE, harmless, but also raises SIGPIPE,
+        // which would kill clab: blocked on this thread meanwhile, and a pending one taken.
+        var pipeSignal = sigset_t()
+        sigemptyset(&pipeSignal)
+        sigaddset(&pipeSignal, SIGPIPE)
+        var previous = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &pipeSignal, &previous)
+        let written = Array(state.utf8).withUnsafeBytes { write(fds[1], $0.baseAddress, $0.count) }
+        if written < 0 && errno == EPIPE {
+            var now = timespec()
+            _ = sigtimedwait(&pipeSignal, nil, &now)
+        }
+        pthread_sigmask(SIG_SETMASK, &previous, nil)
         close(fds[1])
         let status = waitWithTimeout(pid, seconds: hook.timeout)
         switch status {
