@@ -39,8 +39,13 @@ public enum OCIBundle {
 struct OCIFields {
     let path: String
     let fields: [String: JSONValue]
+    /// Keys neither known nor unsupported, when the caller ignores them (`ignoringUnknown`).
+    private(set) var unknown: [String] = []
 
-    init(_ value: JSONValue?, at path: String, known: Set<String>, unsupported: Set<String> = []) throws {
+    init(
+        _ value: JSONValue?, at path: String, known: Set<String>, unsupported: Set<String> = [],
+        ignoringUnknown: Bool = false
+    ) throws {
         guard case .object(let fields) = value else {
             throw OCIBundle.fail("\(path) is \(value?.kind ?? "missing"), expected an object")
         }
@@ -51,7 +56,10 @@ struct OCIFields {
                 throw OCIBundle.fail("\(at(key)) is not supported by clab")
             }
             if !known.contains(key) && !unsupported.contains(key) {
-                throw OCIBundle.fail("\(at(key)) is not a runtime-spec field clab knows (a typo?)")
+                guard ignoringUnknown else {
+                    throw OCIBundle.fail("\(at(key)) is not a runtime-spec field clab knows (a typo?)")
+                }
+                unknown.append(key)
             }
         }
     }
@@ -204,8 +212,10 @@ extension Runtime {
         free(real)
         let top = try OCIFields(
             try OCIBundle.readConfig(bundle), at: "",
-            known: ["ociVersion", "process", "root", "hostname", "domainname", "mounts", "linux", "annotations", "hooks"],
-            unsupported: ["windows", "solaris", "vm", "zos"])
+            known: [
+                "ociVersion", "process", "root", "hostname", "domainname", "mounts", "linux", "annotations", "hooks",
+            ],
+            unsupported: ["windows", "solaris", "vm", "zos"], ignoringUnknown: true)
         guard let version = try top.string("ociVersion"), version.hasPrefix("1.") else {
             throw OCIBundle.fail("ociVersion is \((try? top.string("ociVersion")) ?? "missing"), expected 1.x")
         }
@@ -220,6 +230,13 @@ extension Runtime {
         let id = ContainerSpec.newID()
         var notes: [String] = []
         var oci = OCISetup()
+        // runtime-spec config.md, "Extensibility": unknown properties MUST be ignored. At the
+        // top level clab ignores them and says so; inside an object it still refuses one (a
+        // misspelt limit there would silently not apply).
+        if !top.unknown.isEmpty {
+            notes.append(
+                "config.json: ignoring \(top.unknown.joined(separator: ", ")): not a runtime-spec field clab knows")
+        }
         oci.stateID = name ?? id
         oci.bundlePath = bundle
         oci.annotations = annotations
@@ -228,7 +245,8 @@ extension Runtime {
             do {
                 try ContainerSpec.validateHostname(domain)
             } catch {
-                throw OCIBundle.fail("domainname \"\(domain)\" is not a valid domain name (letters, digits, '-' and '.')")
+                throw OCIBundle.fail(
+                    "domainname \"\(domain)\" is not a valid domain name (letters, digits, '-' and '.')")
             }
             oci.domainname = domain
         }
@@ -286,8 +304,14 @@ extension Runtime {
         var hardening = Hardening()
         hardening.readOnlyRoot = false
         hardening.noNewPrivileges = try process.bool("noNewPrivileges") ?? false
-        (hardening.capabilities, oci.inheritable, oci.capabilitySets) = try Self.capabilities(
+        let notRaised: [String]
+        (hardening.capabilities, oci.inheritable, oci.capabilitySets, notRaised) = try Self.capabilities(
             process.value("capabilities"))
+        if !notRaised.isEmpty {
+            notes.append(
+                "process.capabilities.ambient: \(notRaised.joined(separator: ", ")) not raised (the kernel raises only capabilities both permitted and inheritable; runc skips them too)"
+            )
+        }
         if let adj = try process.signed("oomScoreAdj") {
             guard (-1000...1000).contains(adj) else {
                 throw OCIBundle.fail("process.oomScoreAdj \(adj) is not -1000 to 1000")
@@ -309,7 +333,8 @@ extension Runtime {
             let modes = try OCIBundle.mountOptions([propagation], at: "linux.rootfsPropagation")
             guard modes.propagation != 0 else {
                 throw OCIBundle.fail(
-                    "linux.rootfsPropagation \"\(propagation)\" is not a propagation mode (shared, slave, private, unbindable)")
+                    "linux.rootfsPropagation \"\(propagation)\" is not a propagation mode (shared, slave, private, unbindable)"
+                )
             }
             oci.rootfsPropagation = modes.propagation & ~UInt32(MS_REC)
         }
@@ -363,7 +388,8 @@ extension Runtime {
         }
         oci.sysctls = try OCIBundle.sysctls(linux.value("sysctl"), namespaces: Set(kinds.keys))
         var limits = CgroupLimits(memoryBytes: nil, pids: nil)
-        if let resources = linux.value("resources") { limits = try Self.resources(resources) }
+        var deviceRules = DeviceRule.dockerDefault
+        if let resources = linux.value("resources") { (limits, deviceRules) = try Self.resources(resources) }
         var cgroupsPath = try linux.string("cgroupsPath")
         if let path = cgroupsPath {
             let parts = path.split(separator: "/")
@@ -375,12 +401,9 @@ extension Runtime {
             // An absolute path names a cgroup from each hierarchy's root, among cgroups clab did
             // not create (the machine's own management lives there): clab makes its cgroups
             // only beneath its own.
-            guard !path.hasPrefix("/") else {
-                throw OCIBundle.fail(
-                    "linux.cgroupsPath \"\(path)\" is absolute: clab creates cgroups only beneath its own cgroup, never among the machine's; give a relative path (\"\(parts.joined(separator: "/"))\")"
-                )
-            }
-            cgroupsPath = parts.joined(separator: "/")
+            // An absolute path is checked once placed (below): it must lie beneath clab's own
+            // cgroup in every hierarchy, as it does inside a cgroup namespace rooted there.
+            cgroupsPath = (path.hasPrefix("/") ? "/" : "") + parts.joined(separator: "/")
         }
         if let seccomp = linux.value("seccomp") {
             let profile = try SeccompProfile.parse(oci: seccomp, source: "config.json: linux.seccomp")
@@ -430,8 +453,10 @@ extension Runtime {
             }
             let source = try m.string("source") ?? typeName
             if type == .bind {
-                guard options.data.isEmpty else {
-                    throw OCIBundle.fail("\(at).options \"\(options.data[0])\" is not an option of a bind mount")
+                // Filesystem options ("mode=755") mean nothing to a bind mount: mount(2) ignores
+                // its data, and runc passes them along unused. Said, not refused.
+                if !options.data.isEmpty {
+                    notes.append("\(at): \(options.data.joined(separator: ",")) ignored (not options of a bind mount)")
                 }
                 let path = source.hasPrefix("/") ? source : bundle + "/" + source
                 guard FS.exists(path) else {
@@ -465,6 +490,19 @@ extension Runtime {
         // (ContainerRecord.ownCgroups), so a leaf of the config's choosing would leave an exec
         // outside the limits and the freezer, and the cgroup behind at exit.
         let placement = try driver.place(id: id, parent: cgroupsPath, devices: true)
+        if let path = cgroupsPath, path.hasPrefix("/") {
+            // An absolute path names a cgroup from each hierarchy's root, where the machine's own
+            // management lives: clab makes its cgroups only beneath its own.
+            for (controller, dir) in placement.dirs {
+                guard let h = driver.hierarchies[controller] else { continue }
+                let own = CgroupDriver.join(h.mount, h.caller)
+                guard dir.hasPrefix(own == "/" ? "/" : own + "/") else {
+                    throw OCIBundle.fail(
+                        "linux.cgroupsPath \"\(path)\" is absolute and the \(controller.isEmpty ? "cgroup2" : controller) hierarchy's \(path) is not beneath clab's own cgroup there (\(h.caller)): clab creates cgroups only beneath its own; give a relative path, or run clab in a cgroup namespace"
+                    )
+                }
+            }
+        }
         if let taken = placement.allDirs.first(where: FS.exists) {
             throw OCIBundle.fail(
                 "linux.cgroupsPath: \(taken) already exists: clab makes a container's cgroup and removes it at exit, and never adopts another's"
@@ -501,7 +539,7 @@ extension Runtime {
         } else {
             try Self.requireSearchable(imageRoot, otherwise: "or move the bundle below a searchable directory")
         }
-        let cgroup = ContainerCgroup(placement: placement, limits: limits, deviceRules: DeviceRule.dockerDefault)
+        let cgroup = ContainerCgroup(placement: placement, limits: limits, deviceRules: deviceRules)
         var prepared = PreparedContainer(
             spec: spec, cgroup: cgroup, cgroupLayout: driver.layout, notes: notes + (placement.note.map { [$0] } ?? []))
         prepared.name = name
@@ -545,11 +583,10 @@ extension Runtime {
 
     /// `process.capabilities`: the bounding set is what clab keeps; effective and permitted
     /// are the process's own (effective within permitted); inheritable lies within the bounding
-    /// set; ambient within permitted and inheritable (the kernel refuses any other: runc fails
-    /// such a config at start, clab says so before anything is made). A config without
-    /// capabilities gets none, as in runc.
-    static func capabilities(_ value: JSONValue?) throws -> (Set<Capability>, UInt64, CapabilitySets?) {
-        guard let value else { return ([], 0, nil) }
+    /// set; ambient is raised where the kernel allows it (permitted and inheritable), the rest
+    /// named in a note (the last result). A config without capabilities gets none, as in runc.
+    static func capabilities(_ value: JSONValue?) throws -> (Set<Capability>, UInt64, CapabilitySets?, [String]) {
+        guard let value else { return ([], 0, nil, []) }
         let f = try OCIFields(
             value, at: "process.capabilities", known: ["bounding", "effective", "inheritable", "permitted", "ambient"])
         func set(_ key: String) throws -> Set<Capability> {
@@ -577,15 +614,15 @@ extension Runtime {
         guard inheritable.isSubset(of: bounding) else {
             throw OCIBundle.fail("process.capabilities.inheritable has capabilities the bounding set lacks")
         }
-        guard ambient.isSubset(of: permitted.intersection(inheritable)) else {
-            throw OCIBundle.fail(
-                "process.capabilities.ambient has capabilities that are not both permitted and inheritable (the kernel refuses to raise them)"
-            )
-        }
+        // The kernel raises an ambient capability only if it is permitted and inheritable.
+        // `runc spec` (1.1) writes ambient capabilities without an inheritable set, and runc
+        // raises what it can and ignores the rest: so does clab, saying so.
+        let raisable = ambient.intersection(permitted).intersection(inheritable)
         let sets = CapabilitySets(
             effective: Capability.mask(effective), permitted: Capability.mask(permitted),
-            ambient: Capability.mask(ambient))
-        return (bounding, Capability.mask(inheritable), sets)
+            ambient: Capability.mask(raisable))
+        let dropped = ambient.subtracting(raisable).map { "CAP_" + $0.name }.sorted()
+        return (bounding, Capability.mask(inheritable), sets, dropped)
     }
 
     /// `process.rlimits`: known names, each once, soft ≤ hard, and a hard limit no higher than
@@ -615,22 +652,13 @@ extension Runtime {
     }
 
     /// `linux.resources`: memory (limit, swap), cpu (shares, quota with a 100000 µs period),
-    /// pids (limit), and devices only as "deny all" (clab applies Docker's allow-list itself).
-    static func resources(_ value: JSONValue) throws -> CgroupLimits {
+    /// pids (limit), and devices: the device cgroup's rules (DeviceRules).
+    static func resources(_ value: JSONValue) throws -> (CgroupLimits, [DeviceRule]) {
         let f = try OCIFields(
             value, at: "linux.resources", known: ["memory", "cpu", "pids", "devices"],
             unsupported: ["blockIO", "hugepageLimits", "network", "rdma", "unified"])
         var limits = CgroupLimits(memoryBytes: nil, pids: nil)
-        for (i, item) in try f.array("devices", max: 256).enumerated() {
-            let d = try OCIFields(
-                item, at: "linux.resources.devices[\(i)]", known: ["allow", "type", "major", "minor", "access"])
-            let all = (try d.string("type") ?? "a") == "a" && d.value("major") == nil && d.value("minor") == nil
-            guard try d.bool("allow") == false, all, (try d.string("access") ?? "rwm") == "rwm" else {
-                throw OCIBundle.fail(
-                    "linux.resources.devices[\(i)] is not supported: clab denies all devices and applies Docker's allow-list (give only {\"allow\": false, \"access\": \"rwm\"})"
-                )
-            }
-        }
+        let rules = try deviceRules(try f.array("devices", max: 256))
         if let memory = f.value("memory") {
             let m = try OCIFields(
                 memory, at: "linux.resources.memory", known: ["limit", "swap"],
@@ -677,7 +705,70 @@ extension Runtime {
             let p = try OCIFields(pids, at: "linux.resources.pids", known: ["limit"])
             if let limit = try p.signed("limit"), limit > 0 { limits.pids = Int(limit) }
         }
-        return limits
+        return (limits, rules)
+    }
+
+    /// `linux.resources.devices`, in order, onto clab's allow-list (v1 devices.allow, v2's BPF
+    /// table): a rule denying everything starts over; an allow rule is added, before clab's
+    /// defaults (the nodes every container gets, as runc appends its own), in the config's
+    /// order (runtime-spec: "applied in the listed order"); a deny rule for one device or
+    /// class removes the allow rules it equals. A deny that only overlaps an earlier allow (deny
+    /// c 1:3 after allow c *:*) has no allow-list form and is refused.
+    static func deviceRules(_ items: [JSONValue]) throws -> [DeviceRule] {
+        var allowed: [DeviceRule] = []
+        for (i, item) in items.enumerated() {
+            let at = "linux.resources.devices[\(i)]"
+            let d = try OCIFields(item, at: at, known: ["allow", "type", "major", "minor", "access"])
+            guard let allow = try d.bool("allow") else { throw OCIBundle.fail("\(at).allow is missing") }
+            let kindName = try d.string("type") ?? "a"
+            guard let kind = DeviceRule.Kind(rawValue: kindName) else {
+                throw OCIBundle.fail("\(at).type must be a, b or c")
+            }
+            func number(_ key: String) throws -> UInt32? {
+                guard let n = try d.signed(key), n != -1 else { return nil }
+                guard n >= 0, n < 0xFFFF_FFFF else { throw OCIBundle.fail("\(at).\(key) \(n) is not a device number") }
+                return UInt32(n)
+            }
+            let rule = DeviceRule(
+                kind, kind == .all ? nil : try number("major"), kind == .all ? nil : try number("minor"),
+                try accessBits(try d.string("access") ?? "rwm", at: at))
+            if allow {
+                allowed.append(rule)
+            } else if kind == .all && rule.access == .rwm {
+                allowed = []
+            } else {
+                let overlapping = allowed.filter { $0 != rule && covers($0, rule) }
+                guard overlapping.isEmpty else {
+                    throw OCIBundle.fail(
+                        "\(at) denies \(rule) inside the earlier allow rule \(overlapping[0]): clab keeps an allow-list, which cannot subtract from a wider rule"
+                    )
+                }
+                allowed.removeAll { $0 == rule }
+            }
+        }
+        return allowed + DeviceRule.dockerDefault.filter { !allowed.contains($0) }
+    }
+
+    static func accessBits(_ text: String, at: String) throws -> DeviceRule.Access {
+        var access: DeviceRule.Access = []
+        for c in text {
+            switch c {
+            case "r": access.insert(.read)
+            case "w": access.insert(.write)
+            case "m": access.insert(.mknod)
+            default: throw OCIBundle.fail("\(at).access \"\(text)\" must be letters of rwm")
+            }
+        }
+        guard !access.isEmpty else { throw OCIBundle.fail("\(at).access is empty") }
+        return access
+    }
+
+    /// Whether allow rule `wide` reaches any device `narrow` names.
+    static func covers(_ wide: DeviceRule, _ narrow: DeviceRule) -> Bool {
+        (wide.kind == .all || narrow.kind == .all || wide.kind == narrow.kind)
+            && (wide.major == nil || narrow.major == nil || wide.major == narrow.major)
+            && (wide.minor == nil || narrow.minor == nil || wide.minor == narrow.minor)
+            && !wide.access.isDisjoint(with: narrow.access)
     }
 }
 
@@ -701,7 +792,8 @@ extension OCIBundle {
                 }
                 hooks[phase].append(
                     OCIHooks.Hook(
-                        path: path, args: try h.strings("args"), env: try h.strings("env"), timeout: timeout.map { Int($0) }))
+                        path: path, args: try h.strings("args"), env: try h.strings("env"),
+                        timeout: timeout.map { Int($0) }))
             }
         }
         return hooks

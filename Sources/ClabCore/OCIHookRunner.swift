@@ -48,11 +48,25 @@ public enum OCIHookRunner {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, fds[0], 0)
         posix_spawn_file_actions_adddup2(&actions, 2, 1)
+        // Default signal handling and an empty mask: clab's threads may block or ignore
+        // signals, and a child inherits both.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        var all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
         let argv = hook.args.isEmpty ? [hook.path] : hook.args
         let rc = withCStrings(argv) { a in
             withCStrings(hook.env) { e in
-                posix_spawn(&pid, hook.path, &actions, nil, UnsafeMutablePointer(mutating: a), UnsafeMutablePointer(mutating: e))
+                posix_spawn(
+                    &pid, hook.path, &actions, &attributes, UnsafeMutablePointer(mutating: a),
+                    UnsafeMutablePointer(mutating: e))
             }
         }
         close(fds[0])
@@ -61,8 +75,19 @@ public enum OCIHookRunner {
             return "cannot execute \(hook.path): \(errnoDescription(rc))"
         }
         // A few hundred bytes, far below a pipe's buffer: the write never blocks. A hook that
-        // exits without reading makes it fail with EPIPE (SIGPIPE is ignored in clab), harmless.
-        _ = Array(state.utf8).withUnsafeBytes { write(fds[1], $0.baseAddress, $0.count) }
+        // exits without reading makes it fail with EPIPE, harmless, but also raises SIGPIPE,
+        // which would kill clab: blocked on this thread meanwhile, and a pending one taken.
+        var pipeSignal = sigset_t()
+        sigemptyset(&pipeSignal)
+        sigaddset(&pipeSignal, SIGPIPE)
+        var previous = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &pipeSignal, &previous)
+        let written = Array(state.utf8).withUnsafeBytes { write(fds[1], $0.baseAddress, $0.count) }
+        if written < 0 && errno == EPIPE {
+            var now = timespec()
+            _ = sigtimedwait(&pipeSignal, nil, &now)
+        }
+        pthread_sigmask(SIG_SETMASK, &previous, nil)
         close(fds[1])
         let status = waitWithTimeout(pid, seconds: hook.timeout)
         switch status {

@@ -88,6 +88,7 @@ public enum InitProcess {
                 // otherwise keep the writable mount beneath them as the working directory.
                 if let workdir = spec.workdir { try step(12) { try check(chdir(workdir), "chdir \(workdir)") } }
             }
+            if let oci = spec.oci { try BundleMounts.setRootPropagation(oci) }
         } else if stage.has(.pid) {
             try PIDStage.chrootWithOwnProc(spec)
         } else {

@@ -92,7 +92,9 @@ public struct OCIHooks: Codable, Sendable, Equatable {
         if pid > 0 { out += ",\"pid\":\(pid)" }
         out += ",\"bundle\":\(JSONText.quoted(bundle))"
         if !annotations.isEmpty {
-            let fields = annotations.sorted { $0.key < $1.key }.map { "\(JSONText.quoted($0.key)):\(JSONText.quoted($0.value))" }
+            let fields = annotations.sorted { $0.key < $1.key }.map {
+                "\(JSONText.quoted($0.key)):\(JSONText.quoted($0.value))"
+            }
             out += ",\"annotations\":{" + fields.joined(separator: ",") + "}"
         }
         return out + "}"

@@ -425,7 +425,8 @@ extension OCISetup {
             }
             guard sets.ambient & ~(sets.permitted & inheritable) == 0 else {
                 throw ClabError(
-                    "process.capabilities.ambient has capabilities not both permitted and inheritable (the kernel refuses them)")
+                    "process.capabilities.ambient has capabilities not both permitted and inheritable (the kernel refuses them)"
+                )
             }
         }
         if !domainname.isEmpty { try ContainerSpec.validateHostname(domainname) }
@@ -498,22 +499,29 @@ enum BundleMounts {
             try check(
                 Glibc.mount(d.path, InRoot.procPath(file), nil, UInt(MS_BIND), nil), "mount --bind \(d.path)")
         }
-        // Owner and mode as the config says (ids inside the user namespace; mode of the FIFO).
+        // Owner and mode as the config says (ids inside the user namespace), for the FIFO
+        // made here (mknod applied the umask); a bound host node keeps the host's.
         if d.type == "p" {
             try check(fchownat(dir, name, d.uid, d.gid, AT_SYMLINK_NOFOLLOW), "chown \(d.path)")
+            try check(fchmodat(dir, name, mode_t(d.mode & 0o7777), 0), "chmod \(d.path)")
         }
     }
 
-    /// After pivot_root, before stage 12's masks: the root's propagation (runtime-spec
-    /// `linux.rootfsPropagation`, recursive as runc applies it) and the namespaced sysctls,
-    /// written through the container's own /proc/sys.
+    /// `linux.rootfsPropagation`, recursive, once every mount, mask and read-only bind is made
+    /// (as crun does: an unbindable root would refuse the masks' binds).
+    static func setRootPropagation(_ oci: OCISetup) throws {
+        guard oci.rootfsPropagation != 0 else { return }
+        try step(12) {
+            try check(
+                Glibc.mount(nil, "/", nil, UInt(oci.rootfsPropagation | UInt32(MS_REC)), nil),
+                "mount --make-r\(propagationName(oci.rootfsPropagation)) /")
+        }
+    }
+
+    /// After pivot_root, before stage 12's masks: the namespaced sysctls, written through the
+    /// container's own /proc/sys.
     static func afterPivot(_ oci: OCISetup) throws {
         try step(12) {
-            if oci.rootfsPropagation != 0 {
-                try check(
-                    Glibc.mount(nil, "/", nil, UInt(oci.rootfsPropagation | UInt32(MS_REC)), nil),
-                    "mount --make-r\(propagationName(oci.rootfsPropagation)) /")
-            }
             for s in oci.sysctls {
                 let fd = open(s.procPath, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_TRUNC)
                 guard fd >= 0 else {
@@ -546,13 +554,18 @@ enum BundleMounts {
             defer { close(target) }
             let path = InRoot.procPath(target)
             try check(Glibc.mount(source, path, nil, UInt(MS_BIND | MS_REC), nil), "mount --rbind \(m.target)")
-            if m.flags != 0 {
+            // The atime mode of a bind is its source mount's: the staged source is locked by
+            // the user namespace, and a remount that changes atime flags there gets EPERM.
+            let atime = UInt32(MS_NOATIME | MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME)
+            if m.flags & ~atime != 0 {
                 let fresh = try root.resolveCreating(m.target, .directory)
                 defer { close(fresh) }
                 let p = InRoot.procPath(fresh)
                 try check(
                     Glibc.mount(
-                        nil, p, nil, UInt(MS_BIND | MS_REMOUNT) | UInt(m.flags) | HardeningStage.lockedFlags(p), nil),
+                        nil, p, nil,
+                        UInt(MS_BIND | MS_REMOUNT) | UInt(m.flags & ~atime) | HardeningStage.lockedFlags(p),
+                        nil),
                     "mount -o remount,bind \(m.target)")
             }
         case .cgroup:
