@@ -5,8 +5,8 @@ export PATH := /opt/swift/usr/bin:$(PATH)
 
 # What clab needs to build and run; what the tests compare it against; what the benchmarks do.
 DEBS := busybox-static gcc libc6-dev util-linux uidmap iproute2 procps libbpf-dev libelf-dev zlib1g-dev pkg-config nftables libseccomp-dev
-TEST_DEBS := strace skopeo umoci chromium-headless-shell runc crun python3
-BENCH_DEBS := hyperfine runc crun strace bpftrace
+TEST_DEBS := strace skopeo umoci chromium-headless-shell runc crun python3 podman
+BENCH_DEBS := hyperfine runc crun strace bpftrace podman skopeo
 
 .PHONY: demo test deps install-debs build release lint bench vm-test clean
 

@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "clab", targets: ["clab"]),
         .executable(name: "clab-init", targets: ["clab-init"]),
+        .executable(name: "clab-runtime", targets: ["clab-runtime"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
@@ -65,12 +66,24 @@ let package = Package(
                     ],
                     .when(configuration: .release))
             ]),
+        // The OCI runtime command line (runc's) over the same runtime: podman/conmon drive it.
+        // Release: fully static, as clab.
+        .executableTarget(
+            name: "clab-runtime", dependencies: ["ClabCLI"],
+            linkerSettings: [
+                .unsafeFlags(
+                    [
+                        "-static-executable", "-l_FoundationCollections", "-l_FoundationCShims",
+                        "-lswiftSynchronization",
+                    ],
+                    .when(configuration: .release))
+            ]),
         .testTarget(
             name: "ClabTests",
             dependencies: [
                 "CShims", "ClabCore", "ClabKernel", "ClabChecks", "ClabCLI", "ClabTrace", "ClabNetlink", "ClabNetwork",
                 "ClabSeccomp", "ClabDevices", "clab",
-                "clab-init",
+                "clab-init", "clab-runtime",
             ]),
     ],
     swiftLanguageModes: [.v6]

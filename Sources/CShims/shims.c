@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <termios.h>
@@ -83,8 +84,9 @@ static __attribute__((noinline)) void child_main(const struct clab_spawn_request
         if (syscall(SYS_setresgid, 0, 0, 0) < 0) child_fail(3, errno, 'G');
         if (syscall(SYS_setresuid, 0, 0, 0) < 0) child_fail(3, errno, 'U');
     }
-    // After the uid change, which clears it. If clab dies now, the container dies too.
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(3, errno, 'P');
+    // After the uid change, which clears it. If clab dies now, the container dies too. Not for
+    // clab-runtime: it exits after `create`, and its caller (conmon) adopts and reaps the child.
+    if (!r->no_pdeathsig && prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(3, errno, 'P');
     // clab may have died between "go" and the prctl, too early for the death signal: its end of
     // the sync socket is then closed. (It stays open until our command runs.)
     struct pollfd hup = {3, POLLIN, 0};
@@ -133,6 +135,63 @@ pid_t clab_spawn(const struct clab_spawn_request *req, int *pidfd) {
     return (pid_t)pid;
 }
 
+int clab_send_fd_to(const char *path, int fd, const char *name) {
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(addr.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(addr.sun_path, path);
+    int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (sock < 0) return -1;
+    if (connect(sock, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        int err = errno;
+        close(sock);
+        errno = err;
+        return -1;
+    }
+    char control[CMSG_SPACE(sizeof(int))];
+    memset(control, 0, sizeof(control));
+    struct iovec iov = {.iov_base = (void *)name, .iov_len = strlen(name)};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control)};
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+    ssize_t n;
+    do { n = sendmsg(sock, &msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+    int err = errno;
+    close(sock);
+    errno = err;
+    return n < 0 ? -1 : 0;
+}
+
+int clab_recv_fd(int sock, char *name, int size) {
+    char control[CMSG_SPACE(sizeof(int))];
+    char buffer[4096];
+    struct iovec iov = {.iov_base = buffer, .iov_len = sizeof(buffer)};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control)};
+    ssize_t n;
+    do { n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
+    if (n < 0) return -1;
+    if (size > 0) {
+        int copy = n < size - 1 ? (int)n : size - 1;
+        memcpy(name, buffer, (size_t)copy);
+        name[copy] = 0;
+    }
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    if (!cmsg || cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS) {
+        errno = EBADMSG;
+        return -1;
+    }
+    int fd;
+    memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
+    return fd;
+}
+
 __attribute__((noinline, used, visibility("default"))) void clab_mark(int phase) {
     __asm__ volatile("" : : "r"(phase) : "memory");
 }
@@ -148,6 +207,8 @@ int clab_unshare(int flags) { return unshare(flags); }
 int clab_capbset_drop(int cap) { return prctl(PR_CAPBSET_DROP, cap, 0, 0, 0); }
 
 int clab_ambient_clear_all(void) { return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); }
+
+int clab_ambient_raise(int cap) { return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0); }
 
 int clab_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }
 

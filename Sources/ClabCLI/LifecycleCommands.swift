@@ -207,6 +207,8 @@ struct StartCommand: ParsableCommand {
                 throw ClabError(failed.detail, exitCode: 1)
             }
             guard now.status != .created else { throw ClabError("container \(record.name) did not start within 5 s") }
+            // An OCI bundle's poststart hooks, now that its process runs.
+            if let spec = try? now.spec(), let pid = now.state.initPid { OCIBundle.afterStart(spec, pid: pid) }
             print(record.name)
         }
     }

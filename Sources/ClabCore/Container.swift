@@ -64,6 +64,11 @@ public final class Container {
     /// `clab run -d -t`: a pty slave that is the container's stdin, stdout, stderr and
     /// controlling terminal; its master is the supervisor's (no relay here).
     public var terminal: Int32 = -1
+    /// clab-runtime (RuntimeMode.swift): no clab process stays with the container. Init has no
+    /// death signal tied to clab (the caller, a subreaper, adopts and reaps it), a created init
+    /// waits on `exec.fifo` instead of the sync socket, and stdio is passed as given, never
+    /// through a relayed pseudo-terminal.
+    public var ociRuntime = false
 
     public init(spec: ContainerSpec, layout: StateLayout, initPath: String) {
         self.spec = spec
@@ -112,7 +117,7 @@ public final class Container {
         socket = pair[0]
         let console: Console?
         do {
-            console = terminal >= 0 ? nil : try Console.forStdio(stdio)
+            console = terminal >= 0 || ociRuntime ? nil : try Console.forStdio(stdio)
         } catch {
             close(pair[1])
             cleanup()
@@ -122,9 +127,9 @@ public final class Container {
         if let console, let map = spec.idMapping { console.giveSlave(to: map.host, gid: map.host) }
         let childStdio = terminal >= 0 ? (terminal, terminal, terminal) : console?.containerStdio(stdio) ?? stdio
         let (result, fd) = Self.spawnInit(
-            initPath, arguments: waitForStart ? ["--created"] : [], flags: spec.cloneFlags, syncFD: pair[1],
-            stdio: childStdio, becomeRoot: spec.idMapping != nil,
-            ctty: terminal >= 0 ? 0 : console?.controllingFD ?? -1, joinNetns: joinNetworkFD)
+            initPath, arguments: waitForStart ? [ociRuntime ? "--created-fifo" : "--created"] : [],
+            flags: spec.cloneFlags, syncFD: pair[1], stdio: childStdio, becomeRoot: spec.idMapping != nil,
+            ctty: terminal >= 0 ? 0 : console?.controllingFD ?? -1, joinNetns: joinNetworkFD, orphan: ociRuntime)
         pidfd = fd
         close(pair[1])
         console?.closeSlave()
@@ -137,6 +142,8 @@ public final class Container {
                 "stage \(spec.stageNumber): clone3(\(flags.isEmpty ? "0" : flags)): \(errnoDescription(-result))")
         }
         pid = result
+        // An OCI bundle's hooks inside the container read the state JSON, which has the host pid.
+        sent.oci?.hostPID = pid
 
         do {
             // Now with the pid (gc already knows the directory and the cgroups: prepareState).
@@ -256,7 +263,7 @@ public final class Container {
     /// the pid (or -errno) and the pidfd.
     static func spawnInit(
         _ initPath: String, arguments: [String], flags: UInt64, syncFD: Int32, stdio: (Int32, Int32, Int32),
-        becomeRoot: Bool, ctty: Int32, joinNetns: Int32
+        becomeRoot: Bool, ctty: Int32, joinNetns: Int32, orphan: Bool = false
     ) -> (pid: pid_t, pidfd: Int32) {
         var pidfd: Int32 = -1
         let pid: pid_t = withCStrings([initPath] + arguments) { cArgv in
@@ -269,6 +276,7 @@ public final class Container {
                     request.become_root = becomeRoot ? 1 : 0
                     request.ctty = ctty
                     request.join_netns = joinNetns
+                    request.no_pdeathsig = orphan ? 1 : 0
                     request.path = path
                     request.argv = cArgv
                     request.envp = cEnv
@@ -342,7 +350,7 @@ public final class Container {
             initStartTime: pid > 0 ? Host.startTime(pid: pid) : nil,
             created: Int(time(nil)), command: spec.command.joined(separator: " "), cgroups: cgroupDirs,
             volumes: spec.volumes.map(\.source), layers: spec.overlay?.lowers.map(Path.basename), name: name,
-            address: networkAddress, detached: detached)
+            address: networkAddress, detached: detached, ociRuntime: ociRuntime ? true : nil)
         try FS.write(state.json, to: stateFile)
     }
 }
@@ -370,6 +378,9 @@ public struct ContainerState: Codable, Sendable {
     public var address: String?
     /// A detached container's (`clab run -d`, `clab create`): kept until `clab rm`.
     public var detached: DetachedFields?
+    /// Started by clab-runtime: no clab process stays with it (the caller reaps its init), so
+    /// its init's life, not clab's, says whether it is still there.
+    public var ociRuntime: Bool?
 
     /// Written by hand: JSONEncoder costs half a millisecond, on every container start.
     var json: String {
@@ -389,10 +400,18 @@ public struct ContainerState: Codable, Sendable {
                 "\"detached\":{\"image\":\(quoted(detached.image)),\"ports\":["
                     + detached.ports.map(quoted).joined(separator: ",") + "]}")
         }
+        if ociRuntime == true { fields.append("\"ociRuntime\":true") }
         return "{" + fields.joined(separator: ",") + "}\n"
     }
 
-    public var isRunning: Bool { Host.isAlive(pid: clabPid, startTime: clabStartTime) }
+    public var isRunning: Bool { managerAlive }
+
+    /// The process that keeps the container: its clab (or supervisor); for clab-runtime's,
+    /// which have none once created, the init itself (before it exists, the creating clab-runtime).
+    public var managerAlive: Bool {
+        if ociRuntime == true, let initPid { return ContainerRecord.alive(initPid, startTime: initStartTime) }
+        return Host.isAlive(pid: clabPid, startTime: clabStartTime)
+    }
 
     /// The containers of a state directory whose clab is still running.
     public static func running(in layout: StateLayout) -> [ContainerState] {

@@ -38,7 +38,8 @@ public struct ContainerRecord: Sendable {
     }
 
     private func evaluate() -> (status: LifecycleStatus, why: String?) {
-        let managerAlive = Self.alive(state.clabPid, startTime: state.clabStartTime)
+        let managerAlive =
+            state.ociRuntime == true ? state.managerAlive : Self.alive(state.clabPid, startTime: state.clabStartTime)
         let initAlive = state.initPid.map { Self.alive($0, startTime: state.initStartTime) } ?? false
         guard state.detached != nil else {
             // `clab step`: it lives exactly as long as its clab, and its init.
@@ -55,6 +56,9 @@ public struct ContainerRecord: Sendable {
         switch recorded {
         case .stopped:
             return (.stopped, last.map { $0.name == "exited" ? $0.detail : $0.name + ": " + $0.detail })
+        case _ where !managerAlive && state.ociRuntime == true:
+            // clab-runtime's caller (conmon) is init's parent: it reaped the exit status.
+            return (.stopped, "its init (pid \(state.initPid ?? 0)) exited; its parent has the status")
         case _ where !managerAlive:
             return (.stopped, "supervisor (pid \(state.clabPid)) gone, no exit recorded (killed?)")
         case _ where !initAlive && state.initPid != nil:

@@ -38,6 +38,7 @@ public enum Detached {
     /// Files of a container directory that outlive the container (until `clab rm`).
     static let recordFiles: Set<String> = [
         "state.json", EventLog.fileName, "container.log", "container.log" + CappedLog.rotatedSuffix, "spec.wire",
+        OCIRuntime.recordFile,
     ]
 
     // MARK: - 1. the CLI
@@ -251,6 +252,9 @@ public enum Detached {
     /// its host resources and its record removed.
     public static func remove(_ record: ContainerRecord, layout: StateLayout, force: Bool) throws {
         try record.check(force ? .forceRemove : .remove)
+        // An OCI bundle's poststop hooks run once everything is gone (read before it goes).
+        let spec = try? record.spec()
+        defer { if let spec { OCIBundle.afterDelete(spec) } }
         if record.status != .stopped, let pid = record.state.initPid {
             ContainerRecord.signal(pid, startTime: record.state.initStartTime, SIGKILL)
             // A frozen v1 process does not die of SIGKILL until thawed.

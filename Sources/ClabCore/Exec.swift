@@ -42,6 +42,11 @@ public final class ExecSession {
     /// Tests only: the command's process stops just before its execve until `release()`, so a
     /// test can attack it in the state an attacker would race for.
     var holdBeforeExec = false
+    /// clab-runtime's exec: stdio as given (a pty slave from the caller's console socket, or
+    /// its pipes), never relayed; with `detach`, clab-init outlives clab-runtime (no death
+    /// signal), to be adopted and reaped by the caller.
+    public var ociRuntime = false
+    public var detach = false
 
     /// Checks the container can be joined now (running, not paused) and builds the spec.
     public init(_ record: ContainerRecord, _ request: ExecRequest, initPath: String) throws {
@@ -114,11 +119,13 @@ public final class ExecSession {
         let devNull = open("/dev/null", O_RDWR | O_CLOEXEC)
         guard devNull >= 0 else { throw SyscallError("open /dev/null") }
         defer { close(devNull) }
-        let input = interactive ? stdio.0 : devNull
+        let input = interactive || ociRuntime ? stdio.0 : devNull
         let console =
-            try tty
-            ? Console.forced((input, stdio.1, stdio.2), relayInput: interactive)
-            : Console.forStdio((input, stdio.1, stdio.2))
+            ociRuntime
+            ? nil
+            : try tty
+                ? Console.forced((input, stdio.1, stdio.2), relayInput: interactive)
+                : Console.forStdio((input, stdio.1, stdio.2))
         self.console = console
         if let console, let map = spec.idMapping { console.giveSlave(to: map.host, gid: map.host) }
         let childStdio = console?.containerStdio((input, stdio.1, stdio.2)) ?? (input, stdio.1, stdio.2)
@@ -132,11 +139,12 @@ public final class ExecSession {
         if tty { arguments.append("--tty") }
         if holdBeforeExec { arguments.append("--hold-before-exec") }
         if let user { arguments.append("--user=" + user) }
+        if detach { arguments.append("--orphan") }
         // No new namespaces (it joins the container's); the command makes the pty its
         // controlling terminal itself, in its own session.
         let (result, fd) = Container.spawnInit(
             initPath, arguments: arguments, flags: 0, syncFD: pair[1], stdio: childStdio, becomeRoot: false, ctty: -1,
-            joinNetns: -1)
+            joinNetns: -1, orphan: detach)
         pidfd = fd
         close(pair[1])
         console?.closeSlave()

@@ -36,7 +36,11 @@ public struct GarbageCollector {
             let dir = layout.containerDir(id)
             let state = ContainerState.load(dir + "/state.json")
             if let state {
-                if ContainerRecord.alive(state.clabPid, startTime: state.clabStartTime) { continue }
+                if state.ociRuntime == true
+                    ? state.managerAlive : ContainerRecord.alive(state.clabPid, startTime: state.clabStartTime)
+                {
+                    continue
+                }
                 // A detached container's record stays until `clab rm`; only its host side goes.
                 if state.detached != nil {
                     if reconcile(ContainerRecord(state: state, dir: dir)) { report.reconciled.append(id) }

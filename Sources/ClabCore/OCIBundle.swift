@@ -39,8 +39,13 @@ public enum OCIBundle {
 struct OCIFields {
     let path: String
     let fields: [String: JSONValue]
+    /// Keys neither known nor unsupported, when the caller ignores them (`ignoringUnknown`).
+    private(set) var unknown: [String] = []
 
-    init(_ value: JSONValue?, at path: String, known: Set<String>, unsupported: Set<String> = []) throws {
+    init(
+        _ value: JSONValue?, at path: String, known: Set<String>, unsupported: Set<String> = [],
+        ignoringUnknown: Bool = false
+    ) throws {
         guard case .object(let fields) = value else {
             throw OCIBundle.fail("\(path) is \(value?.kind ?? "missing"), expected an object")
         }
@@ -51,7 +56,10 @@ struct OCIFields {
                 throw OCIBundle.fail("\(at(key)) is not supported by clab")
             }
             if !known.contains(key) && !unsupported.contains(key) {
-                throw OCIBundle.fail("\(at(key)) is not a runtime-spec field clab knows (a typo?)")
+                guard ignoringUnknown else {
+                    throw OCIBundle.fail("\(at(key)) is not a runtime-spec field clab knows (a typo?)")
+                }
+                unknown.append(key)
             }
         }
     }
@@ -204,12 +212,15 @@ extension Runtime {
         free(real)
         let top = try OCIFields(
             try OCIBundle.readConfig(bundle), at: "",
-            known: ["ociVersion", "process", "root", "hostname", "mounts", "linux", "annotations"],
-            unsupported: ["domainname", "hooks", "windows", "solaris", "vm", "zos"])
+            known: [
+                "ociVersion", "process", "root", "hostname", "domainname", "mounts", "linux", "annotations", "hooks",
+            ],
+            unsupported: ["windows", "solaris", "vm", "zos"], ignoringUnknown: true)
         guard let version = try top.string("ociVersion"), version.hasPrefix("1.") else {
             throw OCIBundle.fail("ociVersion is \((try? top.string("ociVersion")) ?? "missing"), expected 1.x")
         }
-        if let annotations = top.value("annotations") { try checkAnnotations(annotations) }
+        var annotations: [String: String] = [:]
+        if let value = top.value("annotations") { annotations = try checkAnnotations(value) }
         if let name {
             try KeptContainers.validateName(name)
             if ContainerState.running(in: layout).contains(where: { $0.name == name }) {
@@ -219,6 +230,26 @@ extension Runtime {
         let id = ContainerSpec.newID()
         var notes: [String] = []
         var oci = OCISetup()
+        // runtime-spec config.md, "Extensibility": unknown properties MUST be ignored. At the
+        // top level clab ignores them and says so; inside an object it still refuses one (a
+        // misspelt limit there would silently not apply).
+        if !top.unknown.isEmpty {
+            notes.append(
+                "config.json: ignoring \(top.unknown.joined(separator: ", ")): not a runtime-spec field clab knows")
+        }
+        oci.stateID = name ?? id
+        oci.bundlePath = bundle
+        oci.annotations = annotations
+        if let hooks = top.value("hooks") { oci.hooks = try OCIBundle.hooks(hooks) }
+        if let domain = try top.string("domainname"), !domain.isEmpty {
+            do {
+                try ContainerSpec.validateHostname(domain)
+            } catch {
+                throw OCIBundle.fail(
+                    "domainname \"\(domain)\" is not a valid domain name (letters, digits, '-' and '.')")
+            }
+            oci.domainname = domain
+        }
 
         // root
         let root = try OCIFields(top.value("root"), at: "root", known: ["path", "readonly"])
@@ -234,10 +265,12 @@ extension Runtime {
         // process
         let process = try OCIFields(
             top.value("process"), at: "process",
-            known: ["terminal", "user", "args", "env", "cwd", "capabilities", "rlimits", "noNewPrivileges"],
+            known: [
+                "terminal", "user", "args", "env", "cwd", "capabilities", "rlimits", "noNewPrivileges", "oomScoreAdj",
+            ],
             unsupported: [
-                "consoleSize", "apparmorProfile", "selinuxLabel", "oomScoreAdj", "ioPriority", "scheduler",
-                "commandLine", "execCPUAffinity",
+                "consoleSize", "apparmorProfile", "selinuxLabel", "ioPriority", "scheduler", "commandLine",
+                "execCPUAffinity",
             ])
         _ = try process.bool("terminal")  // clab gives a pseudo-terminal exactly when its own stdio is one
         let args = try process.strings("args")
@@ -251,8 +284,9 @@ extension Runtime {
         let mapping = IDMapping.defaultRange
         if let userValue = process.value("user") {
             let user = try OCIFields(
-                userValue, at: "process.user", known: ["uid", "gid", "additionalGids"],
-                unsupported: ["umask", "username"])
+                userValue, at: "process.user", known: ["uid", "gid", "additionalGids", "umask"],
+                unsupported: ["username"])
+            if let umask = try user.unsigned("umask", max: 0o777) { oci.umask = UInt32(umask) }
             let most = UInt64(mapping.count - 1)
             func mapped(_ key: String) throws -> UInt32 {
                 guard let n = try user.unsigned(key, max: most) else { return 0 }
@@ -270,7 +304,20 @@ extension Runtime {
         var hardening = Hardening()
         hardening.readOnlyRoot = false
         hardening.noNewPrivileges = try process.bool("noNewPrivileges") ?? false
-        (hardening.capabilities, oci.inheritable) = try Self.capabilities(process.value("capabilities"))
+        let notRaised: [String]
+        (hardening.capabilities, oci.inheritable, oci.capabilitySets, notRaised) = try Self.capabilities(
+            process.value("capabilities"))
+        if !notRaised.isEmpty {
+            notes.append(
+                "process.capabilities.ambient: \(notRaised.joined(separator: ", ")) not raised (the kernel raises only capabilities both permitted and inheritable; runc skips them too)"
+            )
+        }
+        if let adj = try process.signed("oomScoreAdj") {
+            guard (-1000...1000).contains(adj) else {
+                throw OCIBundle.fail("process.oomScoreAdj \(adj) is not -1000 to 1000")
+            }
+            oci.oomScoreAdj = Int32(adj)
+        }
         oci.rlimits = try Self.rlimits(try process.array("rlimits", max: ResourceLimit.names.count))
 
         // linux
@@ -278,15 +325,18 @@ extension Runtime {
             top.value("linux") ?? .object([:]), at: "linux",
             known: [
                 "namespaces", "uidMappings", "gidMappings", "resources", "cgroupsPath", "seccomp", "maskedPaths",
-                "readonlyPaths", "devices", "rootfsPropagation",
+                "readonlyPaths", "devices", "rootfsPropagation", "sysctl",
             ],
-            unsupported: ["timeOffsets", "sysctl", "mountLabel", "intelRdt", "personality", "memoryPolicy"])
-        if let devices = linux.value("devices"), devices != .array([]) {
-            throw OCIBundle.fail("linux.devices is not supported: clab binds null, zero, full, random, urandom and tty")
-        }
-        if let propagation = try linux.string("rootfsPropagation"), !["private", "rprivate"].contains(propagation) {
-            throw OCIBundle.fail(
-                "linux.rootfsPropagation \"\(propagation)\" is not supported (clab's root is rprivate)")
+            unsupported: ["timeOffsets", "mountLabel", "intelRdt", "personality", "memoryPolicy"])
+        oci.devices = try OCIBundle.devices(try linux.array("devices", max: 256))
+        if let propagation = try linux.string("rootfsPropagation") {
+            let modes = try OCIBundle.mountOptions([propagation], at: "linux.rootfsPropagation")
+            guard modes.propagation != 0 else {
+                throw OCIBundle.fail(
+                    "linux.rootfsPropagation \"\(propagation)\" is not a propagation mode (shared, slave, private, unbindable)"
+                )
+            }
+            oci.rootfsPropagation = modes.propagation & ~UInt32(MS_REC)
         }
         var kinds: [String: Int] = [:]
         for (i, item) in try linux.array("namespaces", max: 16).enumerated() {
@@ -336,8 +386,10 @@ extension Runtime {
                 "config.json has no user namespace: clab adds one, 0 → \(mapping.host) (\(mapping.count) ids), as it never runs a container's programs as the host's root"
             )
         }
+        oci.sysctls = try OCIBundle.sysctls(linux.value("sysctl"), namespaces: Set(kinds.keys))
         var limits = CgroupLimits(memoryBytes: nil, pids: nil)
-        if let resources = linux.value("resources") { limits = try Self.resources(resources) }
+        var deviceRules = DeviceRule.dockerDefault
+        if let resources = linux.value("resources") { (limits, deviceRules) = try Self.resources(resources) }
         var cgroupsPath = try linux.string("cgroupsPath")
         if let path = cgroupsPath {
             let parts = path.split(separator: "/")
@@ -349,12 +401,9 @@ extension Runtime {
             // An absolute path names a cgroup from each hierarchy's root, among cgroups clab did
             // not create (the machine's own management lives there): clab makes its cgroups
             // only beneath its own.
-            guard !path.hasPrefix("/") else {
-                throw OCIBundle.fail(
-                    "linux.cgroupsPath \"\(path)\" is absolute: clab creates cgroups only beneath its own cgroup, never among the machine's; give a relative path (\"\(parts.joined(separator: "/"))\")"
-                )
-            }
-            cgroupsPath = parts.joined(separator: "/")
+            // An absolute path is checked once placed (below): it must lie beneath clab's own
+            // cgroup in every hierarchy, as it does inside a cgroup namespace rooted there.
+            cgroupsPath = (path.hasPrefix("/") ? "/" : "") + parts.joined(separator: "/")
         }
         if let seccomp = linux.value("seccomp") {
             let profile = try SeccompProfile.parse(oci: seccomp, source: "config.json: linux.seccomp")
@@ -404,8 +453,10 @@ extension Runtime {
             }
             let source = try m.string("source") ?? typeName
             if type == .bind {
-                guard options.data.isEmpty else {
-                    throw OCIBundle.fail("\(at).options \"\(options.data[0])\" is not an option of a bind mount")
+                // Filesystem options ("mode=755") mean nothing to a bind mount: mount(2) ignores
+                // its data, and runc passes them along unused. Said, not refused.
+                if !options.data.isEmpty {
+                    notes.append("\(at): \(options.data.joined(separator: ",")) ignored (not options of a bind mount)")
                 }
                 let path = source.hasPrefix("/") ? source : bundle + "/" + source
                 guard FS.exists(path) else {
@@ -439,6 +490,19 @@ extension Runtime {
         // (ContainerRecord.ownCgroups), so a leaf of the config's choosing would leave an exec
         // outside the limits and the freezer, and the cgroup behind at exit.
         let placement = try driver.place(id: id, parent: cgroupsPath, devices: true)
+        if let path = cgroupsPath, path.hasPrefix("/") {
+            // An absolute path names a cgroup from each hierarchy's root, where the machine's own
+            // management lives: clab makes its cgroups only beneath its own.
+            for (controller, dir) in placement.dirs {
+                guard let h = driver.hierarchies[controller] else { continue }
+                let own = CgroupDriver.join(h.mount, h.caller)
+                guard dir.hasPrefix(own == "/" ? "/" : own + "/") else {
+                    throw OCIBundle.fail(
+                        "linux.cgroupsPath \"\(path)\" is absolute and the \(controller.isEmpty ? "cgroup2" : controller) hierarchy's \(path) is not beneath clab's own cgroup there (\(h.caller)): clab creates cgroups only beneath its own; give a relative path, or run clab in a cgroup namespace"
+                    )
+                }
+            }
+        }
         if let taken = placement.allDirs.first(where: FS.exists) {
             throw OCIBundle.fail(
                 "linux.cgroupsPath: \(taken) already exists: clab makes a container's cgroup and removes it at exit, and never adopts another's"
@@ -475,23 +539,26 @@ extension Runtime {
         } else {
             try Self.requireSearchable(imageRoot, otherwise: "or move the bundle below a searchable directory")
         }
-        let cgroup = ContainerCgroup(placement: placement, limits: limits, deviceRules: DeviceRule.dockerDefault)
+        let cgroup = ContainerCgroup(placement: placement, limits: limits, deviceRules: deviceRules)
         var prepared = PreparedContainer(
             spec: spec, cgroup: cgroup, cgroupLayout: driver.layout, notes: notes + (placement.note.map { [$0] } ?? []))
         prepared.name = name
         return prepared
     }
 
-    private func checkAnnotations(_ value: JSONValue) throws {
+    private func checkAnnotations(_ value: JSONValue) throws -> [String: String] {
         guard case .object(let fields) = value, fields.count <= 1024 else {
             throw OCIBundle.fail("annotations must be an object of at most 1024 strings")
         }
+        var result: [String: String] = [:]
         for (key, v) in fields {
             guard case .string(let s) = v else {
                 throw OCIBundle.fail("annotations.\(key) is \(v.kind), expected a string")
             }
             try ContainerSpec.checkText(key + s, "config.json: annotations.\(key)")
+            result[key] = s
         }
+        return result
     }
 
     /// The copy of a root-owned rootfs the container runs on (see OCIBundle): in
@@ -515,11 +582,11 @@ extension Runtime {
     }
 
     /// `process.capabilities`: the bounding set is what clab keeps; effective and permitted
-    /// must equal it (clab gives root exactly the bounding set), inheritable must lie within it,
-    /// and ambient is accepted only where the kernel ignores it too (an empty inheritable set:
-    /// ambient ⊆ permitted ∩ inheritable).
-    static func capabilities(_ value: JSONValue?) throws -> (Set<Capability>, UInt64) {
-        guard let value else { return ([], 0) }
+    /// are the process's own (effective within permitted); inheritable lies within the bounding
+    /// set; ambient is raised where the kernel allows it (permitted and inheritable), the rest
+    /// named in a note (the last result). A config without capabilities gets none, as in runc.
+    static func capabilities(_ value: JSONValue?) throws -> (Set<Capability>, UInt64, CapabilitySets?, [String]) {
+        guard let value else { return ([], 0, nil, []) }
         let f = try OCIFields(
             value, at: "process.capabilities", known: ["bounding", "effective", "inheritable", "permitted", "ambient"])
         func set(_ key: String) throws -> Set<Capability> {
@@ -533,18 +600,29 @@ extension Runtime {
                 })
         }
         let bounding = try set("bounding")
-        for key in ["effective", "permitted"] where try set(key) != bounding {
-            throw OCIBundle.fail(
-                "process.capabilities.\(key) differs from bounding: clab gives the process exactly its bounding set")
-        }
+        let effective = try set("effective")
+        let permitted = try set("permitted")
         let inheritable = try set("inheritable")
+        let ambient = try set("ambient")
+        guard effective.isSubset(of: permitted) else {
+            throw OCIBundle.fail("process.capabilities.effective has capabilities permitted lacks")
+        }
+        guard permitted.isSubset(of: bounding) else {
+            throw OCIBundle.fail(
+                "process.capabilities.permitted has capabilities the bounding set lacks (an execve would drop them)")
+        }
         guard inheritable.isSubset(of: bounding) else {
             throw OCIBundle.fail("process.capabilities.inheritable has capabilities the bounding set lacks")
         }
-        if !(try set("ambient")).isEmpty && !inheritable.isEmpty {
-            throw OCIBundle.fail("process.capabilities.ambient is not supported (clab clears the ambient set)")
-        }
-        return (bounding, Capability.mask(inheritable))
+        // The kernel raises an ambient capability only if it is permitted and inheritable.
+        // `runc spec` (1.1) writes ambient capabilities without an inheritable set, and runc
+        // raises what it can and ignores the rest: so does clab, saying so.
+        let raisable = ambient.intersection(permitted).intersection(inheritable)
+        let sets = CapabilitySets(
+            effective: Capability.mask(effective), permitted: Capability.mask(permitted),
+            ambient: Capability.mask(raisable))
+        let dropped = ambient.subtracting(raisable).map { "CAP_" + $0.name }.sorted()
+        return (bounding, Capability.mask(inheritable), sets, dropped)
     }
 
     /// `process.rlimits`: known names, each once, soft ≤ hard, and a hard limit no higher than
@@ -574,22 +652,13 @@ extension Runtime {
     }
 
     /// `linux.resources`: memory (limit, swap), cpu (shares, quota with a 100000 µs period),
-    /// pids (limit), and devices only as "deny all" (clab applies Docker's allow-list itself).
-    static func resources(_ value: JSONValue) throws -> CgroupLimits {
+    /// pids (limit), and devices: the device cgroup's rules (DeviceRules).
+    static func resources(_ value: JSONValue) throws -> (CgroupLimits, [DeviceRule]) {
         let f = try OCIFields(
             value, at: "linux.resources", known: ["memory", "cpu", "pids", "devices"],
             unsupported: ["blockIO", "hugepageLimits", "network", "rdma", "unified"])
         var limits = CgroupLimits(memoryBytes: nil, pids: nil)
-        for (i, item) in try f.array("devices", max: 256).enumerated() {
-            let d = try OCIFields(
-                item, at: "linux.resources.devices[\(i)]", known: ["allow", "type", "major", "minor", "access"])
-            let all = (try d.string("type") ?? "a") == "a" && d.value("major") == nil && d.value("minor") == nil
-            guard try d.bool("allow") == false, all, (try d.string("access") ?? "rwm") == "rwm" else {
-                throw OCIBundle.fail(
-                    "linux.resources.devices[\(i)] is not supported: clab denies all devices and applies Docker's allow-list (give only {\"allow\": false, \"access\": \"rwm\"})"
-                )
-            }
-        }
+        let rules = try deviceRules(try f.array("devices", max: 256))
         if let memory = f.value("memory") {
             let m = try OCIFields(
                 memory, at: "linux.resources.memory", known: ["limit", "swap"],
@@ -636,6 +705,220 @@ extension Runtime {
             let p = try OCIFields(pids, at: "linux.resources.pids", known: ["limit"])
             if let limit = try p.signed("limit"), limit > 0 { limits.pids = Int(limit) }
         }
-        return limits
+        return (limits, rules)
+    }
+
+    /// `linux.resources.devices`, in order, onto clab's allow-list (v1 devices.allow, v2's BPF
+    /// table): a rule denying everything starts over; an allow rule is added, before clab's
+    /// defaults (the nodes every container gets, as runc appends its own), in the config's
+    /// order (runtime-spec: "applied in the listed order"); a deny rule for one device or
+    /// class removes the allow rules it equals. A deny that only overlaps an earlier allow (deny
+    /// c 1:3 after allow c *:*) has no allow-list form and is refused.
+    static func deviceRules(_ items: [JSONValue]) throws -> [DeviceRule] {
+        var allowed: [DeviceRule] = []
+        for (i, item) in items.enumerated() {
+            let at = "linux.resources.devices[\(i)]"
+            let d = try OCIFields(item, at: at, known: ["allow", "type", "major", "minor", "access"])
+            guard let allow = try d.bool("allow") else { throw OCIBundle.fail("\(at).allow is missing") }
+            let kindName = try d.string("type") ?? "a"
+            guard let kind = DeviceRule.Kind(rawValue: kindName) else {
+                throw OCIBundle.fail("\(at).type must be a, b or c")
+            }
+            func number(_ key: String) throws -> UInt32? {
+                guard let n = try d.signed(key), n != -1 else { return nil }
+                guard n >= 0, n < 0xFFFF_FFFF else { throw OCIBundle.fail("\(at).\(key) \(n) is not a device number") }
+                return UInt32(n)
+            }
+            let rule = DeviceRule(
+                kind, kind == .all ? nil : try number("major"), kind == .all ? nil : try number("minor"),
+                try accessBits(try d.string("access") ?? "rwm", at: at))
+            if allow {
+                allowed.append(rule)
+            } else if kind == .all && rule.access == .rwm {
+                allowed = []
+            } else {
+                let overlapping = allowed.filter { $0 != rule && covers($0, rule) }
+                guard overlapping.isEmpty else {
+                    throw OCIBundle.fail(
+                        "\(at) denies \(rule) inside the earlier allow rule \(overlapping[0]): clab keeps an allow-list, which cannot subtract from a wider rule"
+                    )
+                }
+                allowed.removeAll { $0 == rule }
+            }
+        }
+        return allowed + DeviceRule.dockerDefault.filter { !allowed.contains($0) }
+    }
+
+    static func accessBits(_ text: String, at: String) throws -> DeviceRule.Access {
+        var access: DeviceRule.Access = []
+        for c in text {
+            switch c {
+            case "r": access.insert(.read)
+            case "w": access.insert(.write)
+            case "m": access.insert(.mknod)
+            default: throw OCIBundle.fail("\(at).access \"\(text)\" must be letters of rwm")
+            }
+        }
+        guard !access.isEmpty else { throw OCIBundle.fail("\(at).access is empty") }
+        return access
+    }
+
+    /// Whether allow rule `wide` reaches any device `narrow` names.
+    static func covers(_ wide: DeviceRule, _ narrow: DeviceRule) -> Bool {
+        (wide.kind == .all || narrow.kind == .all || wide.kind == narrow.kind)
+            && (wide.major == nil || narrow.major == nil || wide.major == narrow.major)
+            && (wide.minor == nil || narrow.minor == nil || wide.minor == narrow.minor)
+            && !wide.access.isDisjoint(with: narrow.access)
+    }
+}
+
+// MARK: - hooks, devices, sysctl
+
+extension OCIBundle {
+    /// `hooks`: every phase of runtime-spec 1.x, each a list of {path, args, env, timeout}.
+    static func hooks(_ value: JSONValue) throws -> OCIHooks {
+        let f = try OCIFields(value, at: "hooks", known: Set(OCIHooks.Phase.allCases.map(\.rawValue)))
+        var hooks = OCIHooks()
+        for phase in OCIHooks.Phase.allCases {
+            for (i, item) in try f.array(phase.rawValue, max: OCIHooks.maxPerPhase).enumerated() {
+                let at = "hooks.\(phase.rawValue)[\(i)]"
+                let h = try OCIFields(item, at: at, known: ["path", "args", "env", "timeout"])
+                guard let path = try h.string("path"), path.hasPrefix("/") else {
+                    throw fail("\(at).path must be an absolute path")
+                }
+                let timeout = try h.signed("timeout")
+                if let t = timeout, t <= 0 || t > 86400 {
+                    throw fail("\(at).timeout \(t) must be 1-86400 seconds")
+                }
+                hooks[phase].append(
+                    OCIHooks.Hook(
+                        path: path, args: try h.strings("args"), env: try h.strings("env"),
+                        timeout: timeout.map { Int($0) }))
+            }
+        }
+        return hooks
+    }
+
+    /// `linux.devices`: nodes below /dev. A FIFO is made in the container; a character or block
+    /// device must exist on the host at the same path with the same type and numbers, and is
+    /// bound in (mknod of a device is refused in the user namespace every bundle runs in, and a
+    /// node there would not open anyway).
+    static func devices(_ items: [JSONValue]) throws -> [DeviceNode] {
+        try items.enumerated().map { i, item in
+            let at = "linux.devices[\(i)]"
+            let d = try OCIFields(item, at: at, known: ["type", "path", "major", "minor", "fileMode", "uid", "gid"])
+            guard let path = try d.string("path"), path.hasPrefix("/dev/"),
+                !path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().contains(where: {
+                    $0.isEmpty || $0 == "." || $0 == ".."
+                })
+            else {
+                throw fail("\(at).path must be a clean absolute path below /dev")
+            }
+            guard let type = try d.string("type"), ["c", "b", "u", "p"].contains(type) else {
+                throw fail("\(at).type must be c, b, u or p")
+            }
+            let major = try d.signed("major") ?? 0
+            let minor = try d.signed("minor") ?? 0
+            let mode = try d.unsigned("fileMode", max: 0o7777) ?? 0o666
+            let most = UInt64(IDMapping.defaultRange.count - 1)
+            let uid = try d.unsigned("uid", max: most) ?? 0
+            let gid = try d.unsigned("gid", max: most) ?? 0
+            if type != "p" {
+                var st = stat()
+                let kind = type == "b" ? S_IFBLK : S_IFCHR
+                guard lstat(path, &st) == 0, st.st_mode & S_IFMT == kind,
+                    Self.major(st.st_rdev) == major, Self.minor(st.st_rdev) == minor
+                else {
+                    throw fail(
+                        "\(at) (\(path) \(type) \(major):\(minor)) is not a device node of this host: clab binds the host's node into the container (mknod of a device is refused in its user namespace), so it must exist here with that type and numbers"
+                    )
+                }
+            }
+            return DeviceNode(
+                type: type, path: path, major: major, minor: minor, mode: UInt32(mode), uid: UInt32(uid),
+                gid: UInt32(gid))
+        }
+    }
+
+    /// glibc's major()/minor() (macros, not imported).
+    static func major(_ dev: dev_t) -> Int64 { Int64((dev >> 8) & 0xfff | (dev >> 32) & ~0xfff) }
+    static func minor(_ dev: dev_t) -> Int64 { Int64(dev & 0xff | (dev >> 12) & ~0xff) }
+
+    /// `linux.sysctl`: only those the container's own namespaces hold (IPC's, and net.* with a
+    /// network namespace of its own); any other would change the host for everyone.
+    static func sysctls(_ value: JSONValue?, namespaces: Set<String>) throws -> [Sysctl] {
+        guard let value else { return [] }
+        guard case .object(let fields) = value, fields.count <= 256 else {
+            throw fail("linux.sysctl must be an object of at most 256 strings")
+        }
+        return try fields.keys.sorted().map { key in
+            guard case .string(let v) = fields[key] ?? .null else {
+                throw fail("linux.sysctl.\(key) is not a string")
+            }
+            try ContainerSpec.checkText(v, "config.json: linux.sysctl.\(key)")
+            guard Sysctl.isWellFormed(key) else { throw fail("linux.sysctl \"\(key)\" is not a sysctl name") }
+            guard let ns = Sysctl.namespace(of: key) else {
+                throw fail(
+                    "linux.sysctl \"\(key)\" is not namespaced: it would change the whole host (allowed: net.*, kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*)"
+                )
+            }
+            guard namespaces.contains(ns) else {
+                throw fail(
+                    "linux.sysctl \"\(key)\" belongs to the \(ns) namespace, which the container shares with the host: add {\"type\": \"\(ns)\"} to linux.namespaces"
+                )
+            }
+            return Sysctl(key: key, value: v)
+        }
+    }
+}
+
+// MARK: - On the host, during create
+
+extension OCIBundle {
+    /// What a bundle adds before init runs (after the cgroup is joined: these are appended
+    /// last to `beforeGo`): process.oomScoreAdj, written from the host (container root may
+    /// only raise it), then the prestart and createRuntime hooks, in clab's namespaces, with the
+    /// container's namespaces made and its pid known ("creating"). A failing hook fails the
+    /// create: Container.start kills the child and removes what it made.
+    static func hookLifecycle(_ oci: OCISetup, spec: ContainerSpec, into container: Container) {
+        if let adj = oci.oomScoreAdj {
+            container.beforeGo.append { pid in
+                let path = "/proc/\(pid)/oom_score_adj"
+                do {
+                    try FS.write("\(adj)\n", to: path)
+                } catch {
+                    // Below the current value needs CAP_SYS_RESOURCE (EACCES without it).
+                    let why = adj < 0 ? " (a negative value needs CAP_SYS_RESOURCE, which clab may lack here)" : ""
+                    throw ClabError("process.oomScoreAdj \(adj): writing \(path): \(error)\(why)")
+                }
+            }
+        }
+        if !oci.hooks.prestart.isEmpty || !oci.hooks.createRuntime.isEmpty {
+            container.beforeGo.append { pid in
+                try OCIHookRunner.run(.prestart, of: spec, status: "creating", pid: pid)
+                try OCIHookRunner.run(.createRuntime, of: spec, status: "creating", pid: pid)
+            }
+        }
+    }
+}
+
+// MARK: - After start, after delete
+
+extension OCIBundle {
+    /// poststart, once the process runs: each failure is a warning on stderr, and the
+    /// container keeps running (runtime.md: "the runtime MUST log a warning").
+    public static func afterStart(_ spec: ContainerSpec, pid: Int32) {
+        guard let oci = spec.oci, !oci.hooks.poststart.isEmpty else { return }
+        for line in OCIHookRunner.runWarning(.poststart, of: spec, status: "running", pid: pid) {
+            try? FS.writeAll(2, Array("clab: \(line)\n".utf8), what: "stderr")
+        }
+    }
+
+    /// poststop, once the container is deleted: failures are warnings, delete still succeeds.
+    public static func afterDelete(_ spec: ContainerSpec) {
+        guard let oci = spec.oci, !oci.hooks.poststop.isEmpty else { return }
+        for line in OCIHookRunner.runWarning(.poststop, of: spec, status: "stopped", pid: 0) {
+            try? FS.writeAll(2, Array("clab: \(line)\n".utf8), what: "stderr")
+        }
     }
 }

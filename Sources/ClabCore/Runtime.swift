@@ -276,9 +276,14 @@ public struct Runtime: Sendable {
     ) throws -> RunResult {
         let container = try makeContainer(prepared)
         container.beforeGo += beforeGo
-        defer { Self.remove(container, prepared) }
-        try container.start(stdio: stdio)
-        let status = container.wait(forwardSignals: forwardSignals, onEscalate: onEscalate)
+        let status: ExitStatus
+        do {
+            defer { Self.remove(container, prepared) }
+            try container.start(stdio: stdio)
+            OCIBundle.afterStart(prepared.spec, pid: container.pid)
+            status = container.wait(forwardSignals: forwardSignals, onEscalate: onEscalate)
+        }
+        OCIBundle.afterDelete(prepared.spec)
         return RunResult(status: status, counters: prepared.cgroup?.counters())
     }
 
@@ -303,6 +308,7 @@ public struct Runtime: Sendable {
             container.beforeGo.insert({ pid in box.call = BackgroundCall { try cgroup.add(pid: pid) } }, at: 0)
             container.beforeGo.append { _ in try box.call?.join() }
         }
+        if let oci = prepared.spec.oci { OCIBundle.hookLifecycle(oci, spec: prepared.spec, into: container) }
         return container
     }
 

@@ -49,6 +49,9 @@ public enum ExecProcess {
         let tty = args.dropFirst(2).contains("--tty")
         let hold = args.dropFirst(2).contains("--hold-before-exec")
         let user = args.dropFirst(2).first { $0.hasPrefix("--user=") }.map { String($0.dropFirst(7)) }
+        // `clab-runtime exec --detach`: clab-runtime exits once the command runs, and its caller
+        // (conmon, a subreaper) adopts this process and reaps it for the command's status.
+        let orphan = args.dropFirst(2).contains("--orphan")
         let received: ContainerSpec?
         do {
             received = try ContainerSpec.receive(from: syncFD)
@@ -62,8 +65,10 @@ public enum ExecProcess {
             try target.join()
             // The uid change cleared the death signal clab's spawn set: again, or a killed clab
             // would leave this process and the command running in the container.
-            try check(clab_set_pdeathsig(SIGKILL), "prctl(PR_SET_PDEATHSIG)")
-            if getppid() != clab { exit(125) }
+            if !orphan {
+                try check(clab_set_pdeathsig(SIGKILL), "prctl(PR_SET_PDEATHSIG)")
+                if getppid() != clab { exit(125) }
+            }
             // A pidfd of ourselves for the child: getppid() cannot tell it we died, since any
             // parent outside its pid namespace (ours, or whoever inherits it) reads as 0.
             let parent = try check(clab_pidfd_open(getpid()), "pidfd_open(self)")

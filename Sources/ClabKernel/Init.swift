@@ -27,8 +27,16 @@ func step<R>(_ stage: Int, _ body: () throws -> R) throws -> R {
 public enum InitProcess {
     static let syncFD: Int32 = 3
 
+    /// The FIFO `clab-runtime start` writes "S" to (runc's exec.fifo), when init waits on it.
+    static let startFIFOName = "exec.fifo"
+    /// Its fd once opened; -1 when init waits on the sync socket (or not at all).
+    nonisolated(unsafe) static var startFIFO: Int32 = -1
+
     /// `waitForStart` (`clab create`): once set up, say "C" and wait for "S" before executing.
-    public static func main(waitForStart: Bool = false) -> Never {
+    /// `startFIFO` (`clab-runtime create`): the same, but "S" comes on `<bundleDir>/exec.fifo`,
+    /// since nothing holds the sync socket once clab-runtime has exited (there is no supervisor:
+    /// the caller, conmon say, adopts init).
+    public static func main(waitForStart: Bool = false, startFIFO: Bool = false) -> Never {
         _ = fcntl(syncFD, F_SETFD, FD_CLOEXEC)  // closes on exec: the parent's "started" signal
         let received: ContainerSpec?
         do {
@@ -39,9 +47,16 @@ public enum InitProcess {
         guard let spec = received else {
             report("init: no container spec from clab (did clab exit?)", code: 125)
         }
+        if startFIFO {
+            // Opened while the host's paths are still ours (before pivot_root); O_RDWR does not
+            // wait for a writer, and a writer closing never reads as EOF. Closes on exec.
+            let path = spec.bundleDir + "/" + startFIFOName
+            Self.startFIFO = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+            if Self.startFIFO < 0 { report("init: open \(path): \(errnoDescription(errno))", code: 125) }
+        }
         do {
             try setUp(spec)
-            try execute(spec, waitForStart: waitForStart)
+            try execute(spec, waitForStart: waitForStart || startFIFO)
         } catch let failure as StageFailure {
             report(failure.description, code: failure.exitCode)
         } catch {
@@ -54,10 +69,16 @@ public enum InitProcess {
         let stage = spec.stage
         clab_mark(0)
         if stage.has(.uts) { try UTSStage.setHostname(spec.hostname) }
+        if let domain = spec.oci?.domainname, !domain.isEmpty {
+            try step(2) {
+                try check(domain.withCString { setdomainname($0, strlen($0)) }, "setdomainname \"\(domain)\"")
+            }
+        }
         // With the host's or another container's network namespace, lo is already up, and not ours.
         if stage.has(.net) && spec.network == .own { try NetworkStage.bringUpLoopback() }
         if stage.has(.mnt) {
             try MountStage.pivotIntoImage(spec)
+            if let oci = spec.oci { try BundleMounts.afterPivot(oci) }
             if let workdir = spec.workdir { try OverlayStage.enterWorkdir(workdir) }
             if let hardening = spec.hardening {
                 try HardeningStage.secureFilesystem(hardening)
@@ -67,6 +88,7 @@ public enum InitProcess {
                 // otherwise keep the writable mount beneath them as the working directory.
                 if let workdir = spec.workdir { try step(12) { try check(chdir(workdir), "chdir \(workdir)") } }
             }
+            if let oci = spec.oci { try BundleMounts.setRootPropagation(oci) }
         } else if stage.has(.pid) {
             try PIDStage.chrootWithOwnProc(spec)
         } else {
@@ -95,8 +117,22 @@ public enum InitProcess {
             var byte = UInt8(ascii: "C")
             _ = send(syncFD, &byte, 1, Int32(MSG_NOSIGNAL))
             var n: Int
-            repeat { n = recv(syncFD, &byte, 1, 0) } while n < 0 && errno == EINTR
+            if startFIFO >= 0 {
+                repeat { n = read(startFIFO, &byte, 1) } while n < 0 && errno == EINTR
+                close(startFIFO)
+                startFIFO = -1
+            } else {
+                repeat { n = recv(syncFD, &byte, 1, 0) } while n < 0 && errno == EINTR
+            }
             if n != 1 || byte != UInt8(ascii: "S") { exit(125) }
+        }
+        // An OCI bundle's startContainer hooks: in the container, before its process (and
+        // before the lock-down, so a hook runs with the container root's full set).
+        if let oci = spec.oci, !oci.hooks.startContainer.isEmpty {
+            try step(12) {
+                try OCIHooks.runInContainer(
+                    oci.hooks.startContainer, phase: .startContainer, state: oci.hookState(status: "created"))
+            }
         }
         if let hardening = spec.hardening { try HardeningStage.lockDown(hardening, oci: spec.oci) }
         clab_mark(1)
@@ -111,7 +147,12 @@ public enum InitProcess {
 
     static func report(_ message: String, code: Int32) -> Never {
         let bytes = InitReport.encode(message)
-        _ = bytes.withUnsafeBytes { send(syncFD, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        let sent = bytes.withUnsafeBytes { send(syncFD, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        // After `clab-runtime start` nobody reads the sync socket: the caller reads our stderr.
+        if sent < 0 {
+            let line = Array(("clab-init: " + message + "\n").utf8)
+            _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        }
         exit(code)
     }
 }

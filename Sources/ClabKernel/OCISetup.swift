@@ -17,12 +17,116 @@ public struct OCISetup: Codable, Sendable, Equatable {
     public var inheritable: UInt64 = 0
     /// `root.readonly`: the root mount remounted read-only once everything is mounted.
     public var readOnlyRoot = false
+    /// `process.capabilities` effective, permitted and ambient; nil: stage 12's sets (effective
+    /// and permitted are the bounding set, ambient is empty).
+    public var capabilitySets: CapabilitySets?
+    /// `domainname`: the UTS namespace's NIS domain name ("" leaves it as it is, "(none)").
+    public var domainname = ""
+    /// `process.user.umask`; runc's default, 022, when the config has none.
+    public var umask: UInt32 = 0o022
+    /// `process.oomScoreAdj`: written by clab on the host into /proc/PID/oom_score_adj before
+    /// init runs (a lower value needs CAP_SYS_RESOURCE of the host, which container root lacks).
+    public var oomScoreAdj: Int32?
+    /// `linux.rootfsPropagation` (MS_SHARED, MS_SLAVE, MS_PRIVATE or MS_UNBINDABLE, with MS_REC)
+    /// set on "/" after pivot_root; 0: clab's rprivate. The container's mount namespace was made
+    /// private from the host's first, so "shared" shares only within the container.
+    public var rootfsPropagation: UInt32 = 0
+    /// `linux.sysctl`: only sysctls that belong to the container's own namespaces (Sysctl).
+    public var sysctls: [Sysctl] = []
+    /// `linux.devices`: nodes made in the container's /dev (DeviceNode).
+    public var devices: [DeviceNode] = []
+    /// `hooks` (OCIHooks.swift): the host runs most; init runs createContainer and startContainer.
+    public var hooks = OCIHooks()
+    /// What a hook's state JSON says (OCIHooks.stateJSON): the container's OCI id (the name
+    /// its caller gave), the bundle directory, config.json's annotations, and the container's
+    /// pid on the host (filled in by clab once the child exists, before the spec is sent).
+    public var stateID = ""
+    public var bundlePath = ""
+    public var annotations: [String: String] = [:]
+    public var hostPID: Int32 = 0
 
     public init() {}
 
     /// More would be no container anyone writes by hand; the kernel's own limit on mounts in a
     /// namespace (fs.mount-max) is 100000.
     public static let maxMounts = 1024
+}
+
+/// `process.capabilities` beyond bounding and inheritable: each a mask of Capability bits.
+public struct CapabilitySets: Codable, Sendable, Equatable {
+    public var effective: UInt64
+    public var permitted: UInt64
+    public var ambient: UInt64
+
+    public init(effective: UInt64, permitted: UInt64, ambient: UInt64) {
+        self.effective = effective
+        self.permitted = permitted
+        self.ambient = ambient
+    }
+}
+
+/// One `linux.sysctl` entry, as "net.ipv4.ip_forward" = "1". Only sysctls the container's own
+/// namespaces hold (runc's list: IPC's kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, and
+/// net.* with its own network namespace): any other would change the whole host.
+public struct Sysctl: Codable, Sendable, Equatable {
+    public var key: String
+    public var value: String
+
+    public init(key: String, value: String) {
+        self.key = key
+        self.value = value
+    }
+
+    /// The namespace that holds `key`, or nil for a host-wide sysctl.
+    public static func namespace(of key: String) -> String? {
+        let ipc: Set<String> = [
+            "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
+            "kernel.shmmni", "kernel.shm_rmid_forced",
+        ]
+        if ipc.contains(key) || key.hasPrefix("fs.mqueue.") { return "ipc" }
+        if key.hasPrefix("net.") { return "network" }
+        return nil
+    }
+
+    /// Letters, digits, '_', '-' and dots between parts: nothing that walks out of /proc/sys.
+    public static func isWellFormed(_ key: String) -> Bool {
+        let parts = key.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count >= 2 && key.utf8.count <= 255
+            && parts.allSatisfy { part in
+                !part.isEmpty
+                    && part.utf8.allSatisfy { c in
+                        (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c == 95 || c == 45
+                    }
+            }
+    }
+
+    /// Its file below /proc/sys ("net/ipv4/ip_forward").
+    public var procPath: String { "/proc/sys/" + key.split(separator: ".").joined(separator: "/") }
+}
+
+/// One `linux.devices` entry: a node clab-init makes at `path` in the container. In a user
+/// namespace mknod makes only FIFOs (the kernel refuses device nodes there), so a character or
+/// block device is the host's own node bound in, after clab checked on the host that a node
+/// with that type, major and minor exists at the same path (`hostPath`).
+public struct DeviceNode: Codable, Sendable, Equatable {
+    /// "c", "b", "u" (character, unbuffered) or "p" (FIFO).
+    public var type: String
+    public var path: String
+    public var major: Int64
+    public var minor: Int64
+    public var mode: UInt32
+    public var uid: UInt32
+    public var gid: UInt32
+
+    public init(type: String, path: String, major: Int64, minor: Int64, mode: UInt32, uid: UInt32, gid: UInt32) {
+        self.type = type
+        self.path = path
+        self.major = major
+        self.minor = minor
+        self.mode = mode
+        self.uid = uid
+        self.gid = gid
+    }
 }
 
 /// One entry of config.json's `mounts`. For a bind, the source is `volumes[volume]` of the
@@ -137,6 +241,38 @@ extension OCISetup {
             w.u32(Int(m.propagation))
             w.u32(m.volume + 1)
         }
+        w.bytes.append((capabilitySets != nil ? 1 : 0) | (oomScoreAdj != nil ? 2 : 0))
+        for mask in [capabilitySets?.effective, capabilitySets?.permitted, capabilitySets?.ambient] {
+            w.u64(mask ?? 0)
+        }
+        w.u32(Int(UInt32(bitPattern: oomScoreAdj ?? 0)))
+        w.str(domainname)
+        w.u32(Int(umask))
+        w.u32(Int(rootfsPropagation))
+        w.u32(sysctls.count)
+        for s in sysctls {
+            w.str(s.key)
+            w.str(s.value)
+        }
+        w.u32(devices.count)
+        for d in devices {
+            w.str(d.type)
+            w.str(d.path)
+            w.u64(UInt64(bitPattern: d.major))
+            w.u64(UInt64(bitPattern: d.minor))
+            w.u32(Int(d.mode))
+            w.u32(Int(d.uid))
+            w.u32(Int(d.gid))
+        }
+        hooks.encode(&w)
+        w.str(stateID)
+        w.str(bundlePath)
+        w.u32(annotations.count)
+        for (key, value) in annotations.sorted(by: { $0.key < $1.key }) {
+            w.str(key)
+            w.str(value)
+        }
+        w.u32(Int(UInt32(bitPattern: hostPID)))
     }
 
     /// Strict: unknown flags, capability bits, resources, mount types, MS_* flags or
@@ -192,6 +328,42 @@ extension OCISetup {
                     type: type, source: source, target: target, flags: flags, data: data, propagation: propagation,
                     volume: volume))
         }
+        let given = try r.u8()
+        guard given & ~3 == 0 else { throw SpecWireError("field 'oci' has flags \(given) for its extras") }
+        let known = Capability.mask(Set(Capability.allCases))
+        let sets = CapabilitySets(effective: try r.u64(), permitted: try r.u64(), ambient: try r.u64())
+        guard (sets.effective | sets.permitted | sets.ambient) & ~known == 0 else {
+            throw SpecWireError("field 'oci' has capability bits clab does not know")
+        }
+        if given & 1 != 0 { o.capabilitySets = sets }
+        let adj = Int32(bitPattern: UInt32(truncatingIfNeeded: try r.u32()))
+        if given & 2 != 0 { o.oomScoreAdj = adj }
+        o.domainname = try r.str()
+        o.umask = UInt32(try r.u32())
+        guard o.umask <= 0o777 else { throw SpecWireError("field 'oci' has umask \(o.umask)") }
+        o.rootfsPropagation = UInt32(try r.u32())
+        guard MountSpec.allowedPropagation.contains(o.rootfsPropagation) else {
+            throw SpecWireError("field 'oci' has root propagation \(o.rootfsPropagation)")
+        }
+        for _ in 0..<(try r.count()) { o.sysctls.append(Sysctl(key: try r.str(), value: try r.str())) }
+        for _ in 0..<(try r.count()) {
+            let type = try r.str()
+            let path = try r.str()
+            let major = Int64(bitPattern: try r.u64())
+            let minor = Int64(bitPattern: try r.u64())
+            o.devices.append(
+                DeviceNode(
+                    type: type, path: path, major: major, minor: minor, mode: UInt32(try r.u32()),
+                    uid: UInt32(try r.u32()), gid: UInt32(try r.u32())))
+        }
+        o.hooks = try OCIHooks.decode(&r)
+        o.stateID = try r.str()
+        o.bundlePath = try r.str()
+        for _ in 0..<(try r.count()) {
+            let key = try r.str()
+            o.annotations[key] = try r.str()
+        }
+        o.hostPID = Int32(bitPattern: UInt32(truncatingIfNeeded: try r.u32()))
         return o
     }
 }
@@ -207,6 +379,14 @@ extension WireReader {
     mutating func u64() throws(SpecWireError) -> UInt64 {
         let low = UInt64(try u32())
         return low | UInt64(try u32()) << 32
+    }
+}
+
+extension OCISetup {
+    /// The state JSON a hook reads on its stdin (runtime-spec runtime.md "State").
+    public func hookState(status: String) -> String {
+        OCIHooks.stateJSON(
+            id: stateID, status: status, pid: hostPID, bundle: bundlePath, annotations: annotations)
     }
 }
 
@@ -239,6 +419,36 @@ extension OCISetup {
         for limit in rlimits where limit.resource >= ResourceLimit.names.count || limit.soft > limit.hard {
             throw ClabError("process.rlimits: resource \(limit.resource) soft \(limit.soft) hard \(limit.hard)")
         }
+        if let sets = capabilitySets {
+            guard sets.effective & ~sets.permitted == 0 else {
+                throw ClabError("process.capabilities.effective has capabilities permitted lacks")
+            }
+            guard sets.ambient & ~(sets.permitted & inheritable) == 0 else {
+                throw ClabError(
+                    "process.capabilities.ambient has capabilities not both permitted and inheritable (the kernel refuses them)"
+                )
+            }
+        }
+        if !domainname.isEmpty { try ContainerSpec.validateHostname(domainname) }
+        guard umask <= 0o777 else { throw ClabError("process.user.umask \(umask) is above 0777") }
+        guard MountSpec.allowedPropagation.contains(rootfsPropagation) else {
+            throw ClabError("linux.rootfsPropagation: a mode clab does not pass to mount(2)")
+        }
+        for s in sysctls {
+            guard Sysctl.isWellFormed(s.key), Sysctl.namespace(of: s.key) != nil else {
+                throw ClabError("linux.sysctl \(s.key): not a sysctl of the container's own namespaces")
+            }
+            try ContainerSpec.checkText(s.value, "linux.sysctl \(s.key)")
+        }
+        for d in devices {
+            try ContainerSpec.checkText(d.path, "linux.devices path")
+            guard d.path.hasPrefix("/dev/"), ["c", "b", "u", "p"].contains(d.type), d.mode <= 0o7777 else {
+                throw ClabError("linux.devices \(d.path): a node below /dev of type c, b, u or p")
+            }
+        }
+        try hooks.validate()
+        try ContainerSpec.checkText(stateID + bundlePath, "the OCI state's id and bundle")
+        for (key, value) in annotations { try ContainerSpec.checkText(key + value, "annotation \(key)") }
     }
 }
 
@@ -254,6 +464,84 @@ enum BundleMounts {
         try step(4) {
             for m in oci.mounts { try mount(m, spec, in: root) }
             try defaultDevices(in: root)
+            for d in oci.devices { try device(d, in: root) }
+        }
+        // createContainer: in the container's namespaces, its mounts made, before pivot_root
+        // (so the hook's path is still the host's, as the spec says).
+        if !oci.hooks.createContainer.isEmpty {
+            try step(4) {
+                try OCIHooks.runInContainer(
+                    oci.hooks.createContainer, phase: .createContainer, state: oci.hookState(status: "creating"))
+            }
+        }
+    }
+
+    /// One `linux.devices` node. A FIFO is made (mknod allows it in a user namespace); a
+    /// device node is the host's node of the same path bound in (the host half checked that
+    /// it has the config's type, major and minor), as mknod of a device is refused here.
+    /// Made inside the root (InRoot): a symlink in the image cannot send it elsewhere.
+    static func device(_ d: DeviceNode, in root: InRoot) throws {
+        let parts = InRoot.components(d.path)
+        guard let name = parts.last else { throw ClabError("linux.devices: \(d.path) names no file") }
+        let parent = try root.resolveCreating("/" + parts.dropLast().joined(separator: "/"), .directory)
+        defer { close(parent) }
+        let dir = openat(parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dir >= 0 else { throw SyscallError("open the directory of \(d.path)") }
+        defer { close(dir) }
+        if d.type == "p" {
+            if mknodat(dir, name, S_IFIFO | mode_t(d.mode & 0o777), 0) != 0 && errno != EEXIST {
+                throw SyscallError("mknod \(d.path) p")
+            }
+        } else {
+            let file = openat(dir, name, O_CREAT | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0o600)
+            guard file >= 0 else { throw SyscallError("create \(d.path)") }
+            defer { close(file) }
+            try check(
+                Glibc.mount(d.path, InRoot.procPath(file), nil, UInt(MS_BIND), nil), "mount --bind \(d.path)")
+        }
+        // Owner and mode as the config says (ids inside the user namespace), for the FIFO
+        // made here (mknod applied the umask); a bound host node keeps the host's.
+        if d.type == "p" {
+            try check(fchownat(dir, name, d.uid, d.gid, AT_SYMLINK_NOFOLLOW), "chown \(d.path)")
+            try check(fchmodat(dir, name, mode_t(d.mode & 0o7777), 0), "chmod \(d.path)")
+        }
+    }
+
+    /// `linux.rootfsPropagation`, recursive, once every mount, mask and read-only bind is made
+    /// (as crun does: an unbindable root would refuse the masks' binds).
+    static func setRootPropagation(_ oci: OCISetup) throws {
+        guard oci.rootfsPropagation != 0 else { return }
+        try step(12) {
+            try check(
+                Glibc.mount(nil, "/", nil, UInt(oci.rootfsPropagation | UInt32(MS_REC)), nil),
+                "mount --make-r\(propagationName(oci.rootfsPropagation)) /")
+        }
+    }
+
+    /// After pivot_root, before stage 12's masks: the namespaced sysctls, written through the
+    /// container's own /proc/sys.
+    static func afterPivot(_ oci: OCISetup) throws {
+        try step(12) {
+            for s in oci.sysctls {
+                let fd = open(s.procPath, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_TRUNC)
+                guard fd >= 0 else {
+                    throw SyscallError(
+                        "open \(s.procPath) for linux.sysctl \(s.key) (the config must mount proc at /proc)")
+                }
+                defer { close(fd) }
+                let bytes = Array(s.value.utf8)
+                let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                guard n == bytes.count else { throw SyscallError("write \(s.value) to \(s.procPath)") }
+            }
+        }
+    }
+
+    static func propagationName(_ flag: UInt32) -> String {
+        switch Int(flag & ~UInt32(MS_REC)) {
+        case Int(MS_SHARED): "shared"
+        case Int(MS_SLAVE): "slave"
+        case Int(MS_UNBINDABLE): "unbindable"
+        default: "private"
         }
     }
 
@@ -266,13 +554,18 @@ enum BundleMounts {
             defer { close(target) }
             let path = InRoot.procPath(target)
             try check(Glibc.mount(source, path, nil, UInt(MS_BIND | MS_REC), nil), "mount --rbind \(m.target)")
-            if m.flags != 0 {
+            // The atime mode of a bind is its source mount's: the staged source is locked by
+            // the user namespace, and a remount that changes atime flags there gets EPERM.
+            let atime = UInt32(MS_NOATIME | MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME)
+            if m.flags & ~atime != 0 {
                 let fresh = try root.resolveCreating(m.target, .directory)
                 defer { close(fresh) }
                 let p = InRoot.procPath(fresh)
                 try check(
                     Glibc.mount(
-                        nil, p, nil, UInt(MS_BIND | MS_REMOUNT) | UInt(m.flags) | HardeningStage.lockedFlags(p), nil),
+                        nil, p, nil,
+                        UInt(MS_BIND | MS_REMOUNT) | UInt(m.flags & ~atime) | HardeningStage.lockedFlags(p),
+                        nil),
                     "mount -o remount,bind \(m.target)")
             }
         case .cgroup:

@@ -17,4 +17,7 @@ if arguments.count > 1 && arguments[1] == "--supervise" {
 if arguments.count > 1 && arguments[1] == "--exec" {
     ExecProcess.main(Array(arguments.dropFirst(2)))
 }
-InitProcess.main(waitForStart: arguments.count > 1 && arguments[1] == "--created")
+// `clab-init --created-fifo`: the same, for clab-runtime: "S" comes on the container's exec.fifo.
+InitProcess.main(
+    waitForStart: arguments.count > 1 && arguments[1] == "--created",
+    startFIFO: arguments.count > 1 && arguments[1] == "--created-fifo")

@@ -122,8 +122,8 @@ struct OCIBundleConfigTests {
 
     @Test(arguments: [
         (
-            "linux.sysctl", #"["linux"]["sysctl"] = ["net.ipv4.ip_forward": "1"]"#,
-            "config.json: linux.sysctl is not supported by clab"
+            "linux.sysctl", #"["linux"]["sysctl"] = ["kernel.pid_max": "1000"]"#,
+            #"config.json: linux.sysctl "kernel.pid_max" is not namespaced"#
         ),
         ("typo", "process.noNewPriviliges", "config.json: process.noNewPriviliges is not a runtime-spec field"),
         ("ns path", "netns-path", #"linux.namespaces[1].type "network" with a path is not supported"#),
@@ -132,7 +132,7 @@ struct OCIBundleConfigTests {
         ("cgroupsPath", "cgroup-dotdot", #"linux.cgroupsPath "../x" must name a cgroup"#),
         ("bind", "bind-missing", "mounts[7].source /nonexistent-clab does not exist"),
         ("type", "overlay", #"mounts[7].type "overlay" is not supported"#),
-        ("caps", "caps-differ", "process.capabilities.effective differs from bounding"),
+        ("caps", "caps-differ", "process.capabilities.effective has capabilities permitted lacks"),
     ])
     func refusals(name: String, change: String, message: String) throws {
         let dir = try Self.runcSpecBundle()
@@ -162,9 +162,9 @@ struct OCIBundleConfigTests {
             case "overlay": mounts.append(["destination": "/x", "type": "overlay", "source": "overlay"])
             case "caps-differ":
                 var caps = process["capabilities"] as? [String: Any] ?? [:]
-                caps["effective"] = ["CAP_KILL"]
+                caps["effective"] = ["CAP_SYS_ADMIN"]
                 process["capabilities"] = caps
-            default: linux["sysctl"] = ["net.ipv4.ip_forward": "1"]
+            default: linux["sysctl"] = ["kernel.pid_max": "1000"]
             }
             config["linux"] = linux
             config["process"] = process

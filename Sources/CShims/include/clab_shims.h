@@ -16,6 +16,7 @@ struct clab_spawn_request {
     int become_root;          // user ns: after "go", setgroups(0) + setresgid/setresuid(0)
     int ctty;                 // -1, or which of fds 0..2 (a pty slave) becomes the controlling tty
     int join_netns;           // -1, or a network namespace fd the child starts in (--net container:)
+    int no_pdeathsig;         // 1: no PR_SET_PDEATHSIG (clab-runtime: its caller, a subreaper, adopts the child)
     const char *path;         // clab's own binary (init)
     char *const *argv;
     char *const *envp;
@@ -24,6 +25,13 @@ struct clab_spawn_request {
 /// clone3 + the child's raw-syscall prologue + execve. Returns the child's pid (host view) and
 /// stores a pidfd in *pidfd, or returns -errno.
 pid_t clab_spawn(const struct clab_spawn_request *req, int *pidfd);
+
+/// `--console-socket` (runc's utils.SendFd): connects to the unix socket at `path` and sends `fd`
+/// with SCM_RIGHTS, `name` (the pty's path) as the message. 0, or -1 with errno.
+int clab_send_fd_to(const char *path, int fd, const char *name);
+/// The receiving side (tests, and anyone playing conmon): one message on `socket`; returns the
+/// fd received (or -1 with errno) and copies up to `size`-1 bytes of the message into `name`.
+int clab_recv_fd(int socket, char *name, int size);
 
 /// Marker for the tracer's stage view: an exported no-op a uprobe can attach to.
 void clab_mark(int phase);
@@ -36,6 +44,8 @@ int clab_set_pdeathsig(int sig);
 // Each returns 0 or -1 with errno set.
 int clab_capbset_drop(int cap);
 int clab_ambient_clear_all(void);
+// prctl(PR_CAP_AMBIENT_RAISE): an OCI bundle's process.capabilities.ambient, one capability.
+int clab_ambient_raise(int cap);
 int clab_set_no_new_privs(void);
 // prctl(PR_SET_KEEPCAPS): keep the permitted set across a change from uid 0 (an OCI process.user).
 int clab_set_keepcaps(int keep);

@@ -221,7 +221,15 @@ enum HardeningStage {
                 try check(clab_set_keepcaps(0), "prctl(PR_SET_KEEPCAPS, 0)")
             }
             let kept = Capability.mask(h.capabilities)
-            try check(clab_capset(kept, kept, oci?.inheritable ?? kept), "capset")
+            // An OCI bundle may give its own effective and permitted sets, and an ambient set
+            // (raised after capset: each must be permitted and inheritable by then).
+            let sets = oci?.capabilitySets
+            try check(
+                clab_capset(sets?.effective ?? kept, sets?.permitted ?? kept, oci?.inheritable ?? kept), "capset")
+            for cap in Capability.allCases where (sets?.ambient ?? 0) & Capability.mask([cap]) != 0 {
+                try check(clab_ambient_raise(Int32(cap.rawValue)), "prctl(PR_CAP_AMBIENT_RAISE, CAP_\(cap.name))")
+            }
+            if let oci { umask(mode_t(oci.umask)) }
             if h.noNewPrivileges {
                 try check(clab_set_no_new_privs(), "prctl(PR_SET_NO_NEW_PRIVS, 1)")
                 try installFilter(h)

@@ -1,0 +1,122 @@
+import CShims
+import ClabKernel
+import Glibc
+
+/// The host's side of config.json's hooks (OCIHooks.swift in ClabKernel has the table of
+/// when, where and what failure means): prestart and createRuntime during create, poststart
+/// after start, poststop after delete, each in clab's own namespaces and with its credentials.
+///
+/// A hook gets the state JSON on stdin (a pipe clab writes and closes), its own `env` as its
+/// whole environment, clab's stderr as its stdout and stderr (clab's stdout may be a caller's
+/// protocol), and is killed with SIGKILL once its timeout passes.
+public enum OCIHookRunner {
+    /// Runs `phase`'s hooks of `spec` in order; the first that fails (exit status not 0,
+    /// killed, or not executable) stops the rest and is thrown, named.
+    public static func run(_ phase: OCIHooks.Phase, of spec: ContainerSpec, status: String, pid: Int32) throws {
+        guard let oci = spec.oci else { return }
+        var state = oci
+        state.hostPID = pid
+        let json = state.hookState(status: status)
+        for (i, hook) in oci.hooks[phase].enumerated() {
+            if let failure = runOne(hook, state: json) {
+                throw ClabError("hooks.\(phase.rawValue)[\(i)] (\(hook.shown)): \(failure)")
+            }
+        }
+    }
+
+    /// poststart and poststop: a failure is a warning and the rest still run (runtime.md:
+    /// "the runtime MUST log a warning, but the remaining hooks and lifecycle continue").
+    /// Returns the warnings, one line each.
+    public static func runWarning(_ phase: OCIHooks.Phase, of spec: ContainerSpec, status: String, pid: Int32)
+        -> [String]
+    {
+        guard let oci = spec.oci else { return [] }
+        var state = oci
+        state.hostPID = pid
+        let json = state.hookState(status: status)
+        return oci.hooks[phase].enumerated().compactMap { i, hook in
+            runOne(hook, state: json).map { "warning: hooks.\(phase.rawValue)[\(i)] (\(hook.shown)): \($0)" }
+        }
+    }
+
+    /// nil when the hook exited 0, else why not.
+    static func runOne(_ hook: OCIHooks.Hook, state: String) -> String? {
+        var fds: [Int32] = [-1, -1]
+        guard clab_pipe_cloexec(&fds) == 0 else { return "pipe2: \(errnoDescription(errno))" }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, fds[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, 2, 1)
+        // Default signal handling and an empty mask: clab's threads may block or ignore
+        // signals, and a child inherits both.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        var all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var pid: pid_t = 0
+        let argv = hook.args.isEmpty ? [hook.path] : hook.args
+        let rc = withCStrings(argv) { a in
+            withCStrings(hook.env) { e in
+                posix_spawn(
+                    &pid, hook.path, &actions, &attributes, UnsafeMutablePointer(mutating: a),
+                    UnsafeMutablePointer(mutating: e))
+            }
+        }
+        close(fds[0])
+        guard rc == 0 else {
+            close(fds[1])
+            return "cannot execute \(hook.path): \(errnoDescription(rc))"
+        }
+        // A few hundred bytes, far below a pipe's buffer: the write never blocks. A hook that
+        // exits without reading makes it fail with EPIPE, harmless, but also raises SIGPIPE,
+        // which would kill clab: blocked on this thread meanwhile, and a pending one taken.
+        var pipeSignal = sigset_t()
+        sigemptyset(&pipeSignal)
+        sigaddset(&pipeSignal, SIGPIPE)
+        var previous = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &pipeSignal, &previous)
+        let written = Array(state.utf8).withUnsafeBytes { write(fds[1], $0.baseAddress, $0.count) }
+        if written < 0 && errno == EPIPE {
+            var now = timespec()
+            _ = sigtimedwait(&pipeSignal, nil, &now)
+        }
+        pthread_sigmask(SIG_SETMASK, &previous, nil)
+        close(fds[1])
+        let status = waitWithTimeout(pid, seconds: hook.timeout)
+        switch status {
+        case .none: return "killed after its timeout of \(hook.timeout ?? 0) s"
+        case .some(let s) where s.code == 0 && s.signal == nil: return nil
+        case .some(let s):
+            if let signal = s.signal { return "killed by signal \(signal)" }
+            return "exited \(s.code)"
+        }
+    }
+
+    /// The hook's exit, or nil when it was killed at its timeout.
+    static func waitWithTimeout(_ pid: pid_t, seconds: Int?) -> (code: Int32, signal: Int32?)? {
+        let deadline = seconds.map { EventLog.nowMilliseconds() + $0 * 1000 }
+        var status: Int32 = 0
+        var pause: UInt32 = 500
+        while true {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid { break }
+            if r < 0 && errno != EINTR { return (127, nil) }
+            if let deadline, EventLog.nowMilliseconds() >= deadline {
+                kill(pid, SIGKILL)
+                _ = waitpid(pid, &status, 0)
+                return nil
+            }
+            usleep(pause)
+            pause = min(pause * 2, 20_000)
+        }
+        if status & 0x7f == 0 { return ((status >> 8) & 0xff, nil) }
+        return (128 + (status & 0x7f), status & 0x7f)
+    }
+}
