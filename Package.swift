@@ -7,9 +7,12 @@ let package = Package(
     products: [
         .executable(name: "clab", targets: ["clab"]),
         .executable(name: "clab-init", targets: ["clab-init"]),
+        .executable(name: "clabd", targets: ["clabd"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The registry client's HTTP (on SwiftNIO). Linked into clabd only: clab stays static and fast to start.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // The only C: clone3 + the raw syscalls a forked child may make, and variadic calls.
@@ -65,12 +68,21 @@ let package = Package(
                     ],
                     .when(configuration: .release))
             ]),
+        // Distribution API v2 client: push/pull between registries and the image store, login.
+        .target(
+            name: "ClabRegistry",
+            dependencies: [
+                "ClabCore", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        // The NIO side of clab: `clab push|pull|login|logout` (and `clab daemon`) execve it.
+        .executableTarget(name: "clabd", dependencies: ["ClabRegistry"]),
         .testTarget(
             name: "ClabTests",
             dependencies: [
                 "CShims", "ClabCore", "ClabKernel", "ClabChecks", "ClabCLI", "ClabTrace", "ClabNetlink", "ClabNetwork",
                 "ClabSeccomp", "ClabDevices", "clab",
-                "clab-init",
+                "clab-init", "ClabRegistry", "clabd",
             ]),
     ],
     swiftLanguageModes: [.v6]
