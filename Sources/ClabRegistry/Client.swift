@@ -27,7 +27,21 @@ public actor RegistryClient {
     /// The largest image config (JSON) clab reads, as `clab image import` does.
     public static let maxConfig = 16 << 20
 
-    public init(registry: String, auth: RegistryAuth?, http: HTTPClient = .shared) {
+    /// One HTTP client for the process (never shut down: it lives as long as clabd). A refused
+    /// connection fails the request at once: AHC's default retries until the connect timeout,
+    /// which is 10 s of silence for a registry that is simply not running. Redirects (a blob
+    /// served from elsewhere) are followed, at most 5; bodies are never decompressed (a
+    /// layer's bytes are hashed as they are).
+    public static let sharedHTTP: HTTPClient = {
+        var config = HTTPClient.Configuration()
+        config.timeout = .init(connect: .seconds(10), read: .seconds(120))
+        config.connectionPool.retryConnectionEstablishment = false
+        config.redirectConfiguration = .follow(max: 5, allowCycles: false)
+        config.decompression = .disabled
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+    }()
+
+    public init(registry: String, auth: RegistryAuth?, http: HTTPClient = RegistryClient.sharedHTTP) {
         self.registry = registry
         base = RegistryReference.scheme(for: registry) + "://" + registry
         self.http = http

@@ -1,6 +1,5 @@
 import ArgumentParser
 import ClabCore
-import Dispatch
 import FoundationEssentials
 import Glibc
 
@@ -245,22 +244,35 @@ enum Terminal {
 /// Ctrl-C or SIGTERM during a push or pull: the scratch directories this process made
 /// (`.tmp-*-<pid>` in images/ and layers/) go before it exits, as `clab gc` would remove them.
 enum Interrupt {
-    nonisolated(unsafe) static var sources: [any DispatchSourceSignal] = []
+    static let signals = [SIGINT, SIGTERM, SIGHUP]
 
-    /// The signals are taken by dispatch sources (the handler runs on a queue, not in a signal
-    /// context), which clean up, restore the default action and raise the signal again.
+    /// The signals are blocked before any other thread exists (NIO's threads inherit the mask)
+    /// and one thread waits for them with sigwait: it cleans up, then lets the signal act.
+    /// (A handler could not walk directories: that is not async-signal-safe.)
     static func install() {
-        for sig in [SIGINT, SIGTERM, SIGHUP] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler {
-                cleanUp()
-                signal(sig, SIG_DFL)
-                raise(sig)
-            }
-            source.resume()
-            sources.append(source)
-        }
+        var set = sigset_t()
+        sigemptyset(&set)
+        for sig in signals { sigaddset(&set, sig) }
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        var thread = pthread_t()
+        guard pthread_create(&thread, nil, { _ in Interrupt.wait() }, nil) == 0 else { return }
+        pthread_detach(thread)
+    }
+
+    static func wait() -> UnsafeMutableRawPointer? {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for sig in signals { sigaddset(&set, sig) }
+        var sig: Int32 = 0
+        guard sigwait(&set, &sig) == 0 else { return nil }
+        cleanUp()
+        signal(sig, SIG_DFL)
+        var one = sigset_t()
+        sigemptyset(&one)
+        sigaddset(&one, sig)
+        pthread_sigmask(SIG_UNBLOCK, &one, nil)
+        kill(getpid(), sig)
+        return nil
     }
 
     /// Only names ending in this process's pid, in clab's own directories.

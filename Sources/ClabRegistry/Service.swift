@@ -19,7 +19,7 @@ public struct RegistryService: Sendable {
     public var chunkSize = 16 << 20
     /// The most a pulled image may unpack to (as `clab image import --max-size`).
     public var maxSize = OCILayout.defaultMaxSize
-    public var http: HTTPClient = .shared
+    public var http: HTTPClient = RegistryClient.sharedHTTP
 
     public init(layout: StateLayout) { self.layout = layout }
 

@@ -18,11 +18,19 @@ final class LocalRegistry {
     init(user: String? = nil, password: String? = nil) throws {
         dir = "/tmp/clab-registry-\(getpid())-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
-        port = try Self.freePort()
+        do {
+            port = try Self.freePort()
+        } catch {
+            try? FileManager.default.removeItem(atPath: dir)
+            throw error
+        }
         var auth = ""
         if let user, let password {
-            let out = try runProcess(["htpasswd", "-Bbn", user, password])
-            guard out.status == 0 else { throw ClabError("htpasswd failed: \(out.stderr)") }
+            let out = try? runProcess(["/usr/bin/htpasswd", "-Bbn", user, password])
+            guard let out, out.status == 0 else {
+                try? FileManager.default.removeItem(atPath: dir)
+                throw ClabError("htpasswd (apache2-utils) failed: \(out?.stderr ?? "not installed")")
+            }
             try out.stdout.write(toFile: dir + "/htpasswd", atomically: true, encoding: .utf8)
             auth = "auth:\n  htpasswd:\n    realm: clab-test\n    path: \(dir)/htpasswd\n"
         }
@@ -61,7 +69,7 @@ final class LocalRegistry {
         pid = child
         let url = "http://\(address)/v2/"
         let up = eventually(10) {
-            let out = try? runProcess(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url])
+            let out = try? runProcess(["/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url])
             return out.map { ["200", "401"].contains($0.stdout) } ?? false
         }
         guard up else {
