@@ -7,9 +7,12 @@ let package = Package(
     products: [
         .executable(name: "clab", targets: ["clab"]),
         .executable(name: "clab-init", targets: ["clab-init"]),
+        .executable(name: "clabd", targets: ["clabd"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The daemon's HTTP server (clabd only: the static clab binary stays free of NIO).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
     ],
     targets: [
         // The only C: clone3 + the raw syscalls a forked child may make, and variadic calls.
@@ -65,12 +68,24 @@ let package = Package(
                     ],
                     .when(configuration: .release))
             ]),
+        // The Docker Engine API subset (`clabd`): NIO's HTTP/1 server in front of ClabCore, so
+        // the docker CLI and `clab` drive one runtime. Its own executable: NIO's threads and size
+        // stay out of the start-speed-critical `clab` (`clab daemon` execve's `clabd`).
+        .target(
+            name: "ClabDaemon",
+            dependencies: [
+                "ClabCore", "CShims",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
+        .executableTarget(name: "clabd", dependencies: ["ClabDaemon"]),
         .testTarget(
             name: "ClabTests",
             dependencies: [
                 "CShims", "ClabCore", "ClabKernel", "ClabChecks", "ClabCLI", "ClabTrace", "ClabNetlink", "ClabNetwork",
                 "ClabSeccomp", "ClabDevices", "clab",
-                "clab-init",
+                "clab-init", "clabd",
             ]),
     ],
     swiftLanguageModes: [.v6]

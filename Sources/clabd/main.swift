@@ -1,0 +1,3 @@
+import ClabDaemon
+
+Daemon.main()
