@@ -5,7 +5,7 @@ export PATH := /opt/swift/usr/bin:$(PATH)
 
 # What clab needs to build and run; what the tests compare it against; what the benchmarks do.
 DEBS := busybox-static gcc libc6-dev util-linux uidmap iproute2 procps libbpf-dev libelf-dev zlib1g-dev pkg-config nftables libseccomp-dev
-TEST_DEBS := strace skopeo umoci chromium-headless-shell runc crun python3
+TEST_DEBS := strace skopeo umoci chromium-headless-shell runc crun python3 curl
 BENCH_DEBS := hyperfine runc crun strace bpftrace
 
 .PHONY: demo test deps install-debs build release lint bench vm-test clean
@@ -15,6 +15,8 @@ demo: deps release
 
 test: deps
 	@$(MAKE) --no-print-directory install-debs PKGS="$(TEST_DEBS)"
+	@# The daemon's tests drive clabd with a real docker client: Debian's where none is installed.
+	@command -v docker >/dev/null || $(MAKE) --no-print-directory install-debs PKGS="docker.io"
 	swift build --build-tests 2>&1 | tee .build-log.txt; test $${PIPESTATUS[0]} -eq 0
 	@! grep -E "warning:" .build-log.txt || { echo "build has warnings (see above)"; exit 1; }
 	swift format lint --strict $$(git ls-files '*.swift')

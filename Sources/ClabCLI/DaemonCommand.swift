@@ -19,11 +19,13 @@ struct DaemonCommand: ParsableCommand {
     var arguments: [String] = []
 
     func run() throws {
-        let clabd = Path.dirname(Resources.executablePath()) + "/clabd"
+        // CLAB_CLABD: another clabd (tests).
+        let clabd =
+            getenv("CLAB_CLABD").map { String(cString: $0) } ?? Path.dirname(Resources.executablePath()) + "/clabd"
         guard access(clabd, X_OK) == 0 else {
             throw ClabError("no clabd beside clab (\(clabd)): build it (`swift build`) or install it with clab")
         }
-        let argv = [clabd] + arguments
+        let argv = [clabd, "daemon"] + arguments
         var environment: [String] = []
         var entry = environ
         while let pointer = entry.pointee {

@@ -21,7 +21,7 @@ extension ContainerRecord {
     }
 
     /// One message to the supervisor's control FIFO: "S" (start), "W ROWS COLS" (resize the
-    /// terminal), "C" (close the container's stdin pipe). See SupervisorProcess.
+    /// terminal). See SupervisorProcess.
     public func sendControl(_ message: String) throws {
         let fd = open(dir + "/" + SupervisorProcess.controlName, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {

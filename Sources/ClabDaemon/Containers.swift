@@ -378,10 +378,20 @@ extension Engine {
         return (args, autoRemove, size)
     }
 
+    /// Docker Hub's implicit prefixes dropped: the CLI sends `docker.io/library/mybox` for
+    /// `mybox`, and clab's store names images without a registry.
+    static func local(_ name: String) -> String {
+        for prefix in ["docker.io/library/", "index.docker.io/library/", "docker.io/"] where name.hasPrefix(prefix) {
+            return String(name.dropFirst(prefix.count))
+        }
+        return name
+    }
+
     /// NAME[:TAG], or an image id (prefix) named by a tag that points at it; else 404 (the
     /// docker CLI then tries to pull).
-    func imageName(_ text: String) throws -> String {
+    func imageName(_ given: String) throws -> String {
         let store = ImageStore(layout: layout)
+        let text = Self.local(given)
         let bare = text.hasPrefix("sha256:") ? String(text.dropFirst(7)) : text
         if bare.count >= 12, bare.allSatisfy(\.isHexDigit),
             let ref = store.refs().first(where: { LayerStore.hex($0.id).hasPrefix(bare) })

@@ -22,12 +22,12 @@ public enum Daemon {
         then: DOCKER_HOST=unix://PATH docker ps
         """
 
-    public static func main() -> Never {
+    public static func main(_ arguments: [String]) -> Never {
         var socketPath = "/run/clab/clab.sock"
         var tcp: (String, Int)?
         var root: String?
         var debug = false
-        var args = Array(CommandLine.arguments.dropFirst())[...]
+        var args = arguments[...]
         func fail(_ message: String) -> Never {
             FileHandle.standardError.write(Data(("clabd: " + message + "\n").utf8))
             exit(2)

@@ -76,6 +76,12 @@ final class Engine: Sendable {
             return try exec(request, Array(parts.dropFirst()), unsupported)
         case (_, "images"):
             return .reply(try images(request, Array(parts.dropFirst()), unsupported))
+        case (.GET, let kind)
+        where ["networks", "volumes", "plugins", "nodes", "services", "tasks", "secrets", "configs"].contains(kind)
+            && parts.count >= 2:
+            // `docker inspect NAME` asks every kind of object in turn: these are not served, so
+            // none is found (a 501 would end its search with an error).
+            throw APIError(.notFound, "No such object: \(parts[1]) (clab's daemon serves no \(kind))")
         default:
             throw unsupported()
         }

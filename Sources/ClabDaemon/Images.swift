@@ -34,7 +34,8 @@ extension Engine {
                 throw APIError(.badRequest, "tag needs repo= (and tag=)")
             }
             let target =
-                repo + ":" + ((request.query["tag"] ?? "").isEmpty ? "latest" : request.query["tag"] ?? "latest")
+                Self.local(repo) + ":"
+                + ((request.query["tag"] ?? "").isEmpty ? "latest" : request.query["tag"] ?? "latest")
             do {
                 try store.tag(id, as: try ImageRef.parse(target))
             } catch let error as ClabError {
@@ -45,7 +46,7 @@ extension Engine {
             throw APIError(.notImplemented, "clab's daemon cannot push yet (no registry client in this build)")
         case (.DELETE, ""):
             let (id, _) = try resolve(store, name)
-            let ref = (try? ImageRef.parse(name))?.description ?? name
+            let ref = (try? ImageRef.parse(Self.local(name)))?.description ?? name
             do {
                 try store.remove(ref)
             } catch let error as ClabError {

@@ -105,7 +105,8 @@ final class AttachBridge: Bridge, StdinSink, @unchecked Sendable {
     }
 
     func stdinClosed() {
-        if plan.stdin && plan.stdinOnce { try? plan.record.sendControl("C") }
+        // In band, after the bytes before it: the supervisor closes the container's stdin.
+        if plan.stdin && plan.stdinOnce { backend?.close(mode: .output, promise: nil) }
     }
 
     func clientGone() {

@@ -25,8 +25,9 @@ import Glibc
 /// endian; then the bytes), so the daemon passes it on unchanged. What a client sends is the
 /// container's stdin (the pty master with -t, the stdin pipe with -i; else it is discarded).
 /// A slow client holds the output back (the container blocks on its pipe, as under Docker)
-/// rather than losing it. The control FIFO also takes "W ROWS COLS" (resize the pty) and "C"
-/// (close the container's stdin pipe: `docker run -i`'s stdin ended). All clients are closed
+/// rather than losing it. A client that shuts its sending side (a half-close) ends the
+/// container's stdin (`docker run -i`: its input ended); the control FIFO also takes
+/// "W ROWS COLS" (resize the pty). All clients are closed
 /// after the exit is recorded, so a client that sees EOF finds the exit status.
 ///
 /// Memory (release, static; bench/results-lifecycle.md, 50 supervisors): VmRSS 3.4 MiB, but
@@ -84,6 +85,10 @@ public enum SupervisorProcess {
         signal(SIGINT, SIG_IGN)
         var log = CappedLog(path: dir + "/container.log", maxSize: logMax)
         let listener = listen(at: dir + "/" + attachName)
+        // "S" (start), "W" (resize). Open before "O" goes out: whoever starts the container
+        // next finds a reader (a FIFO without one refuses a non-blocking writer). O_RDWR:
+        // opening does not block, and a writer closing never makes it report EOF.
+        let control = open(dir + "/" + controlName, O_RDWR | O_NONBLOCK | O_CLOEXEC)
         if statusFD >= 0 {
             let line = Array("O \(id)\n".utf8)
             _ = line.withUnsafeBytes { write(statusFD, $0.baseAddress, $0.count) }
@@ -91,9 +96,6 @@ public enum SupervisorProcess {
         }
         var sync = syncArgument
         var stdinFD = stdinArgument
-        // "S" (start), "W" (resize), "C" (close stdin). O_RDWR: opening does not block, and a
-        // writer closing never makes it report EOF.
-        let control = open(dir + "/" + controlName, O_RDWR | O_NONBLOCK | O_CLOEXEC)
         var started = sync < 0
         var sources: [(fd: Int32, stream: UInt8)] = [(out, 1)]
         if err >= 0 { sources.append((err, 2)) }
@@ -174,7 +176,7 @@ public enum SupervisorProcess {
             }
         }
 
-        /// Control messages: "S", "W ROWS COLS", "C", one per line (a bare "S" from older clab).
+        /// Control messages: "S", "W ROWS COLS", one per line (a bare "S" from older clab).
         func readControl() {
             let n = read(control, scratch.baseAddress, scratch.count)
             guard n > 0 else { return }
@@ -192,12 +194,6 @@ public enum SupervisorProcess {
                     if fields.count == 3, let rows = UInt16(fields[1]), let cols = UInt16(fields[2]) {
                         var size = winsize(ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0)
                         _ = ioctl(out, UInt(TIOCSWINSZ), &size)
-                    }
-                case "C":
-                    // The stdin pipe only: a pty's master is also its output.
-                    if stdinFD >= 0 && stdinFD != out {
-                        close(stdinFD)
-                        stdinFD = -1
                     }
                 default: continue
                 }
@@ -220,6 +216,15 @@ public enum SupervisorProcess {
                     return
                 }
                 if n == 0 || !(errno == EAGAIN || errno == EINTR) { clients[index].reading = false }
+                // A half-close (the client shut its sending side but still reads: no POLLHUP) is
+                // the end of stdin (`docker run -i`'s input ended): the container's stdin pipe
+                // closes, after what was sent before it. A pty's master stays (it is the output).
+                if n == 0 && revents & Int16(POLLHUP) == 0 && stdinFD >= 0 && stdinFD != out
+                    && inputStart == inputEnd
+                {
+                    close(stdinFD)
+                    stdinFD = -1
+                }
             }
             // Gone (both ways closed), and nothing left to read from it.
             let gone = revents & Int16(POLLHUP | POLLERR) != 0
