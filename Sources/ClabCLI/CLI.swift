@@ -129,7 +129,7 @@ public struct Clab: ParsableCommand {
             ImageCommand.self, PushCommand.self, PullCommand.self, LoginCommand.self, LogoutCommand.self,
             GCCommand.self,
             LabCommand.self, TraceCommand.self, InspectCommand.self, SeccompCommand.self, BundleCommand.self,
-            ExecCommand.self, PauseCommand.self, UnpauseCommand.self,
+            ExecCommand.self, PauseCommand.self, UnpauseCommand.self, DaemonCommand.self,
         ])
 
     public init() {}
