@@ -68,13 +68,22 @@ final class LocalRegistry {
         guard rc == 0 else { throw ClabError("cannot start docker-registry: \(errnoDescription(rc))") }
         pid = child
         let url = "http://\(address)/v2/"
-        let up = eventually(10) {
+        // Generous: a Go binary's first start on a loaded two-core machine can take seconds. A
+        // registry that exited (a port taken after all) ends the wait at once.
+        var exited = false
+        let up = eventually(30) {
+            var status: Int32 = 0
+            if waitpid(child, &status, WNOHANG) == child {
+                exited = true
+                return true
+            }
             let out = try? runProcess(["/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url])
             return out.map { ["200", "401"].contains($0.stdout) } ?? false
         }
-        guard up else {
-            stop()
-            throw ClabError("docker-registry did not answer on \(address): \(FS.read(dir + "/registry.log") ?? "")")
+        guard up, !exited else {
+            let log = FS.read(dir + "/registry.log") ?? ""
+            if exited { try? FileManager.default.removeItem(atPath: dir) } else { stop() }
+            throw ClabError("docker-registry \(exited ? "exited" : "did not answer") on \(address): \(log)")
         }
     }
 
