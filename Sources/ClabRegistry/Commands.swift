@@ -1,5 +1,6 @@
 import ArgumentParser
 import ClabCore
+import Dispatch
 import FoundationEssentials
 import Glibc
 
@@ -8,8 +9,25 @@ public enum RegistryCommands {
     public static let names: Set<String> = ["push", "pull", "login", "logout"]
 
     /// Parses and runs one command; returns the exit status. Errors are one line on stderr.
+    /// Call on the main thread before anything else runs (before the first `await`): the
+    /// signal mask is per thread and threads inherit it, so only there does it cover them all.
+    public static func prepare() { Interrupt.install() }
+
+    /// Runs `body` on the concurrency pool and waits for it on the calling thread: clabd's
+    /// main.swift stays synchronous, so no pool thread exists before `prepare()` set the mask.
+    public static func blocking(_ body: @escaping @Sendable () async -> Int32) -> Int32 {
+        final class Box: @unchecked Sendable { var status: Int32 = 0 }
+        let box = Box()
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            box.status = await body()  // read only after `done` is signalled
+            done.signal()
+        }
+        done.wait()
+        return box.status
+    }
+
     public static func main(_ arguments: [String]) async -> Int32 {
-        Interrupt.install()
         do {
             var command = try RegistryRoot.parseAsRoot(arguments)
             if var async = command as? AsyncParsableCommand {
@@ -244,25 +262,29 @@ enum Terminal {
 /// Ctrl-C or SIGTERM during a push or pull: the scratch directories this process made
 /// (`.tmp-*-<pid>` in images/ and layers/) go before it exits, as `clab gc` would remove them.
 enum Interrupt {
-    static let signals = [SIGINT, SIGTERM, SIGHUP]
+    /// The signals to catch: those not ignored on entry (a background job's SIGINT stays ignored).
+    nonisolated(unsafe) static var caught = sigset_t()
 
-    /// The signals are blocked before any other thread exists (NIO's threads inherit the mask)
-    /// and one thread waits for them with sigwait: it cleans up, then lets the signal act.
-    /// (A handler could not walk directories: that is not async-signal-safe.)
+    /// The signals are blocked before any other thread exists (NIO's and the concurrency pool's
+    /// threads inherit the mask) and one thread waits for them with sigwait: it cleans up, then
+    /// lets the signal act. (A handler could not walk directories: that is not async-signal-safe.)
     static func install() {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for sig in signals { sigaddset(&set, sig) }
-        pthread_sigmask(SIG_BLOCK, &set, nil)
+        sigemptyset(&caught)
+        for sig in [SIGINT, SIGTERM, SIGHUP] {
+            var old = sigaction()
+            sigaction(sig, nil, &old)
+            // SIG_IGN is the handler address 1.
+            if unsafeBitCast(old.__sigaction_handler.sa_handler, to: Int.self) == 1 { continue }
+            sigaddset(&caught, sig)
+        }
+        pthread_sigmask(SIG_BLOCK, &caught, nil)
         var thread = pthread_t()
         guard pthread_create(&thread, nil, { _ in Interrupt.wait() }, nil) == 0 else { return }
         pthread_detach(thread)
     }
 
     static func wait() -> UnsafeMutableRawPointer? {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for sig in signals { sigaddset(&set, sig) }
+        var set = caught
         var sig: Int32 = 0
         guard sigwait(&set, &sig) == 0 else { return nil }
         cleanUp()

@@ -1,6 +1,8 @@
 // clabd: the part of clab that links SwiftNIO. `clab daemon` and `clab push|pull|login|logout`
 // execve this binary (Sources/ClabCore/Clabd.swift), so the clab command itself stays static and
-// starts in a millisecond. The first word picks the tool.
+// starts in a millisecond. The first word picks the tool. No top-level `await`: this file runs
+// synchronously on the main thread, so the registry commands block their signals before any
+// other thread exists (RegistryCommands.prepare).
 import ClabDaemon
 import ClabRegistry
 import Glibc
@@ -8,9 +10,10 @@ import Glibc
 let arguments = Array(CommandLine.arguments.dropFirst())
 switch arguments.first {
 case let name? where RegistryCommands.names.contains(name):
-    exit(await RegistryCommands.main(arguments))
+    RegistryCommands.prepare()
+    exit(RegistryCommands.blocking { await RegistryCommands.main(arguments) })
 case "lab16-facts":
-    exit(await Lab16Facts.main(Array(arguments.dropFirst())))
+    exit(RegistryCommands.blocking { await Lab16Facts.main(Array(arguments.dropFirst())) })
 case "daemon":
     // `clabd daemon [options]`, what `clab daemon` runs.
     Daemon.main(Array(arguments.dropFirst()))
