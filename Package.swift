@@ -8,9 +8,14 @@ let package = Package(
         .executable(name: "clab", targets: ["clab"]),
         .executable(name: "clab-init", targets: ["clab-init"]),
         .executable(name: "clab-runtime", targets: ["clab-runtime"]),
+        .executable(name: "clabd", targets: ["clabd"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The registry client's HTTP (on SwiftNIO). Linked into clabd only: clab stays static and fast to start.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        // The daemon's HTTP server (clabd only: the static clab binary stays free of NIO).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
     ],
     targets: [
         // The only C: clone3 + the raw syscalls a forked child may make, and variadic calls.
@@ -78,12 +83,32 @@ let package = Package(
                     ],
                     .when(configuration: .release))
             ]),
+        // The Docker Engine API subset (`clabd`): NIO's HTTP/1 server in front of ClabCore, so
+        // the docker CLI and `clab` drive one runtime. Its own executable: NIO's threads and size
+        // stay out of the start-speed-critical `clab` (`clab daemon` execve's `clabd`).
+        .target(
+            name: "ClabDaemon",
+            dependencies: [
+                "ClabCore", "CShims",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
+        // Distribution API v2 client: push/pull between registries and the image store, login.
+        .target(
+            name: "ClabRegistry",
+            dependencies: [
+                "ClabCore", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        // The NIO side of clab: `clab daemon` and `clab push|pull|login|logout` execve it.
+        .executableTarget(name: "clabd", dependencies: ["ClabDaemon", "ClabRegistry"]),
         .testTarget(
             name: "ClabTests",
             dependencies: [
                 "CShims", "ClabCore", "ClabKernel", "ClabChecks", "ClabCLI", "ClabTrace", "ClabNetlink", "ClabNetwork",
                 "ClabSeccomp", "ClabDevices", "clab",
-                "clab-init", "clab-runtime",
+                "clab-init", "clab-runtime", "ClabRegistry", "clabd",
             ]),
     ],
     swiftLanguageModes: [.v6]

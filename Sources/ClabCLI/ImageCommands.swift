@@ -73,7 +73,9 @@ struct ImageTagCommand: ParsableCommand {
     func run() throws {
         let ref = try ImageRef.parse(target)
         try Runtime.requireRoot()
-        let store = ImageStore(layout: global.layout)
+        // In a fresh state root the base image is built first, as `clab image ls` does
+        // (`clab image tag busybox localhost:5000/bb:1` before any other command).
+        let store = try global.imageStore()
         try store.tag(try store.resolve(source).id, as: ref)
     }
 }

@@ -32,6 +32,13 @@ struct LaunchOptions: ParsableArguments {
     )
     var tty = false
 
+    @Flag(
+        name: .shortAndLong,
+        help:
+            "Keep stdin open: detached, a pipe its supervisor holds, which attached clients (`docker attach`) feed. In the foreground your stdin reaches the container anyway."
+    )
+    var interactive = false
+
     @Option(
         name: .customLong("log-max-size"),
         help:
@@ -41,7 +48,7 @@ struct LaunchOptions: ParsableArguments {
 
     /// What -d and create add, checked.
     func detachedOptions() throws -> DetachedOptions {
-        var options = DetachedOptions(terminal: tty)
+        var options = DetachedOptions(terminal: tty, interactive: interactive)
         if let logMaxSize {
             let bytes = try CgroupLimits.parseSize(logMaxSize, option: "--log-max-size")
             guard bytes >= 4096, bytes <= 1 << 40 else {
@@ -185,30 +192,7 @@ struct StartCommand: ParsableCommand {
         try Runtime.requireRoot()
         for key in containers {
             let record = try ContainerRecord.find(key, in: global.layout)
-            try record.check(.start)
-            // The supervisor holds the sync socket init waits on; "S" on its control FIFO passes.
-            let fd = open(record.dir + "/control", O_WRONLY | O_NONBLOCK | O_CLOEXEC)
-            guard fd >= 0 else {
-                throw ClabError(
-                    "container \(record.name): its supervisor is not listening (\(errnoDescription(errno)))")
-            }
-            var byte = UInt8(ascii: "S")
-            let n = write(fd, &byte, 1)
-            close(fd)
-            guard n == 1 else { throw ClabError("container \(record.name): write to its control FIFO failed") }
-            // Until the supervisor records "started" (the command was executed) or a failure.
-            var now = record
-            for _ in 0..<500 {
-                now = try ContainerRecord.find(record.id, in: global.layout)
-                if now.status != .created { break }
-                usleep(10_000)
-            }
-            if let failed = now.events.last(where: { $0.name == "failed" }) {
-                throw ClabError(failed.detail, exitCode: 1)
-            }
-            guard now.status != .created else { throw ClabError("container \(record.name) did not start within 5 s") }
-            // An OCI bundle's poststart hooks, now that its process runs.
-            if let spec = try? now.spec(), let pid = now.state.initPid { OCIBundle.afterStart(spec, pid: pid) }
+            try record.start(layout: global.layout)
             print(record.name)
         }
     }
@@ -273,61 +257,8 @@ struct LogsCommand: ParsableCommand {
     func run() throws {
         try Runtime.requireRoot()
         let record = try ContainerRecord.find(container, in: global.layout)
-        guard record.isDetached else {
-            throw ClabError("container \(record.name) runs in the foreground of its `clab step`: its output is there")
-        }
-        let path = record.dir + "/container.log"
-        // The rotated part first (the supervisor keeps one, see --log-max-size), then the current.
-        let older = open(path + CappedLog.rotatedSuffix, O_RDONLY | O_CLOEXEC)
-        var fd = open(path, O_RDONLY | O_CLOEXEC)
-        // Between a rotation's rename and its new file there is no container.log for a moment.
-        for _ in 0..<20 where fd < 0 && errno == ENOENT && FS.exists(path + CappedLog.rotatedSuffix) {
-            usleep(5_000)
-            fd = open(path, O_RDONLY | O_CLOEXEC)
-        }
-        guard fd >= 0 else {
-            if older >= 0 { close(older) }
-            throw ClabError("container \(record.name) has no log yet")
-        }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        /// Copies what `from` has now to stdout.
-        func drain(_ from: Int32) throws {
-            while true {
-                let n = buffer.withUnsafeMutableBytes { read(from, $0.baseAddress, $0.count) }
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { return }
-                try FS.writeAll(1, Array(buffer[0..<n]), what: "stdout")
-            }
-        }
-        if older >= 0 {
-            defer { close(older) }
-            try drain(older)
-        }
-        while true {
-            try drain(fd)
-            guard follow else { return }
-            // Rotated meanwhile: what was written to the old file is read above; the new one next.
-            var now = stat()
-            var open = stat()
-            if stat(path, &now) == 0, fstat(fd, &open) == 0, now.st_ino != open.st_ino {
-                try drain(fd)
-                let next = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-                if next >= 0 {
-                    close(fd)
-                    fd = next
-                }
-                continue
-            }
-            // At the end: done once it stopped and its supervisor wrote the last bytes (it exits).
-            let record = try? ContainerRecord.find(record.id, in: global.layout)
-            if record == nil
-                || (record?.status == .stopped && !ContainerRecord.alive(record?.state.clabPid ?? 0, startTime: nil))
-            {
-                try drain(fd)
-                return
-            }
-            usleep(100_000)
+        try record.copyLog(layout: global.layout, follow: follow) { bytes in
+            if !bytes.isEmpty { try FS.writeAll(1, bytes, what: "stdout") }
         }
     }
 }
@@ -349,22 +280,7 @@ struct StopCommand: ParsableCommand {
         guard time >= 0 else { throw ClabError("-t \(time): give seconds, 0 or more", exitCode: 2) }
         for key in containers {
             let record = try ContainerRecord.find(key, in: global.layout)
-            try record.check(.stop)
-            guard let pid = record.state.initPid else { continue }
-            EventLog.append(dir: record.dir, event: "stop", detail: "SIGTERM, SIGKILL after \(time) s")
-            // PID 1 of a PID namespace ignores SIGTERM unless it has a handler (lesson 3).
-            ContainerRecord.signal(pid, startTime: record.state.initStartTime, SIGTERM)
-            // A frozen process takes no signal until thawed (v1 not even SIGKILL): stop thaws it.
-            if record.status == .paused { try? record.freezer?.thaw() }
-            if !Detached.waitGone(pid, startTime: record.state.initStartTime, seconds: Double(time)) {
-                EventLog.append(dir: record.dir, event: "kill", detail: "SIGKILL: still running after \(time) s")
-                ContainerRecord.signal(pid, startTime: record.state.initStartTime, SIGKILL)
-                Detached.waitGone(pid, startTime: record.state.initStartTime, seconds: 10)
-            }
-            // Until the supervisor recorded the exit and removed the host's side (it then exits).
-            if record.isDetached {
-                Detached.waitGone(record.state.clabPid, startTime: record.state.clabStartTime, seconds: 10)
-            }
+            try record.stop(timeout: time)
             print(record.name)
         }
     }
@@ -402,19 +318,7 @@ struct KillCommand: ParsableCommand {
         try Runtime.requireRoot()
         for key in containers {
             let record = try ContainerRecord.find(key, in: global.layout)
-            try record.check(.kill)
-            guard let pid = record.state.initPid, ContainerRecord.alive(pid, startTime: record.state.initStartTime)
-            else {
-                throw ClabError("container \(record.name) is stopping: its init is gone")
-            }
-            EventLog.append(dir: record.dir, event: "kill", detail: "signal \(sig)")
-            guard ContainerRecord.signal(pid, startTime: record.state.initStartTime, sig) else {
-                if errno == ESRCH { throw ClabError("container \(record.name) is stopping: its init is gone") }
-                throw ClabError("kill \(pid): \(errnoDescription(errno))")
-            }
-            // SIGKILL ends a paused container too, once thawed (as `docker kill` does); other
-            // signals wait, pending, for `clab unpause`.
-            if sig == SIGKILL && record.status == .paused { try? record.freezer?.thaw() }
+            try record.kill(signal: sig)
             print(record.name)
         }
     }

@@ -20,10 +20,16 @@ public struct DetachedOptions: Sendable {
     public var terminal = false
     /// `--log-max-size`: container.log's cap (one rotated file is kept besides).
     public var logMaxSize = SupervisorProcess.defaultLogMaxSize
+    /// `-i`: the container's stdin is a pipe the supervisor holds, fed by attached clients
+    /// (`docker run -i`), instead of /dev/null. With -t the terminal is its stdin anyway.
+    public var interactive = false
 
-    public init(terminal: Bool = false, logMaxSize: Int = SupervisorProcess.defaultLogMaxSize) {
+    public init(
+        terminal: Bool = false, logMaxSize: Int = SupervisorProcess.defaultLogMaxSize, interactive: Bool = false
+    ) {
         self.terminal = terminal
         self.logMaxSize = logMaxSize
+        self.interactive = interactive
     }
 }
 
@@ -38,8 +44,12 @@ public enum Detached {
     /// Files of a container directory that outlive the container (until `clab rm`).
     static let recordFiles: Set<String> = [
         "state.json", EventLog.fileName, "container.log", "container.log" + CappedLog.rotatedSuffix, "spec.wire",
-        OCIRuntime.recordFile,
+        OCIRuntime.recordFile, daemonFile,
     ]
+
+    /// What the Engine API daemon (clabd) keeps of a container it created: the Docker
+    /// configuration as the client sent it (`docker inspect` shows it back).
+    public static let daemonFile = "daemon.json"
 
     // MARK: - 1. the CLI
 
@@ -139,7 +149,10 @@ public enum Detached {
         let spec = prepared.spec
         let dir = spec.bundleDir
         let container: Container
+        // The supervisor's ends: stdout (or the pty master), stderr, stdin (-i; the master with -t).
         var outRead: Int32 = -1
+        var errRead: Int32 = -1
+        var inWrite: Int32 = -1
         do {
             try FS.makeDirectories(dir)
             // helper X's exec reads this: the spec as started (not the copy with staged volumes).
@@ -147,27 +160,37 @@ public enum Detached {
             container = try runtime.makeContainer(prepared)
             container.detached = DetachedFields(image: image, ports: ports)
             container.waitForStart = createOnly
-            // The container's side: a pipe for stdout and stderr, or with -t a pty slave (stdin
-            // too). Ours (the read end, or the master) goes to the supervisor.
-            let (r, w) = options.terminal ? try openTerminal(owner: spec.idMapping?.host) : try makePipe()
-            outRead = r
-            let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            // The container's side: pipes for stdout and stderr (and stdin with -i), or with -t a
+            // pty slave for all three. Ours go to the supervisor.
+            var theirs: [Int32] = []
+            defer { for fd in theirs { close(fd) } }
             do {
                 if options.terminal {
-                    container.terminal = w
-                    try container.start(stdio: (w, w, w))
+                    let (master, slave) = try openTerminal(owner: spec.idMapping?.host)
+                    (outRead, inWrite) = (master, master)
+                    theirs = [slave]
+                    container.terminal = slave
+                    try container.start(stdio: (slave, slave, slave))
                 } else {
-                    try container.start(stdio: (null, w, w))
+                    let out = try makePipe()
+                    outRead = out.read
+                    theirs.append(out.write)
+                    let err = try makePipe()
+                    errRead = err.read
+                    theirs.append(err.write)
+                    var input = open("/dev/null", O_RDONLY | O_CLOEXEC)
+                    if options.interactive {
+                        let pipe = try makePipe()
+                        (input, inWrite) = (pipe.read, pipe.write)
+                    }
+                    theirs.append(input)
+                    try container.start(stdio: (input, out.write, err.write))
                 }
             } catch {
-                close(w)
-                close(null)
-                close(r)
+                for fd in Set([outRead, errRead, inWrite]) where fd >= 0 { close(fd) }
                 Runtime.remove(container, prepared)
                 throw error
             }
-            close(w)
-            close(null)
         } catch let error as ClabError {
             Container.remove(bundleDir: dir)
             fail(error)
@@ -176,24 +199,22 @@ public enum Detached {
             fail(ClabError("\(error)"))
         }
         EventLog.append(dir: dir, event: "created", detail: "stage \(spec.stageNumber) image \(image)")
-        if createOnly {
-            guard mkfifo(dir + "/control", 0o600) == 0 else {
-                kill(container.pid, SIGKILL)
-                Runtime.remove(container, prepared)
-                fail(ClabError("mkfifo \(dir)/control: \(errnoDescription(errno))"))
-            }
-        } else {
-            EventLog.append(dir: dir, event: "started")
+        // `clab start` (created containers) and attached clients' resizes and stdin's end.
+        guard mkfifo(dir + "/" + SupervisorProcess.controlName, 0o600) == 0 else {
+            kill(container.pid, SIGKILL)
+            Runtime.remove(container, prepared)
+            fail(ClabError("mkfifo \(dir)/control: \(errnoDescription(errno))"))
         }
+        if !createOnly { EventLog.append(dir: dir, event: "started") }
         let (pidfd, sync) = container.handOff()
-        _ = fcntl(outRead, F_SETFD, 0)
+        for fd in [outRead, errRead, inWrite] where fd >= 0 { _ = fcntl(fd, F_SETFD, 0) }
         // The supervisor says "O": once it runs, with container.log open, so the CLI returns to
         // a container whose output is already being copied (`clab logs` right after has it).
         _ = fcntl(status, F_SETFD, 0)
         let argv = [
             runtime.initPath, "--supervise", Path.dirname(runtime.initPath) + "/clab", runtime.layout.root,
             runtime.layout.runDir, spec.id, "\(pidfd)", "\(container.pid)", "\(sync)", "\(outRead)",
-            "\(options.logMaxSize)", "\(status)",
+            "\(errRead)", "\(inWrite)", "\(options.logMaxSize)", "\(status)",
         ]
         _ = withCStrings(argv) { cArgv in withCStrings([]) { execve(runtime.initPath, cArgv, $0) } }
         // The container is running and nothing would supervise it: end it, and say so in its log.

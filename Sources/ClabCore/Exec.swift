@@ -178,6 +178,13 @@ public final class ExecSession {
         try finishStart()
     }
 
+    /// A new size for the command's terminal (`docker exec -it` when the window changes).
+    public func resize(rows: UInt16, cols: UInt16) {
+        guard let console else { return }
+        var size = winsize(ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0)
+        _ = ioctl(console.master, UInt(TIOCSWINSZ), &size)
+    }
+
     /// Tests only: lets a held command go on to its execve.
     func release() throws {
         try send([UInt8(ascii: "R")])

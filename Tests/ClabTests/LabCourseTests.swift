@@ -88,7 +88,7 @@ struct LabCourseCLITests {
         #expect(rows.first { $0["stage"] as? Int == 8 }?["done"] as? Bool == true)
         #expect(rows.first { $0["stage"] as? Int == 1 }?["done"] as? Bool == false)
         let text = try run("progress")
-        #expect(text.stdout.contains("1 of 13 lessons done"), "\(text.stdout)")
+        #expect(text.stdout.contains("1 of 14 lessons done"), "\(text.stdout)")
     }
 
     @Test func checkAllIsAClassReport() throws {

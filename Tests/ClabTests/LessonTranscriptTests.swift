@@ -155,7 +155,10 @@ struct LessonTranscriptTests {
         let binDir = Path.dirname(TestEnv.clab)
         let out = try runProcess(
             ["/bin/bash", "-c", "exec 2>&1; " + t.command],
-            env: ["PATH": "\(binDir):/usr/sbin:/usr/bin:/sbin:/bin", "CLAB_ROOT": TestEnv.lessonRoot], cwd: cwd)
+            env: [
+                "PATH": "\(binDir):/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                "CLAB_ROOT": TestEnv.lessonRoot,
+            ], cwd: cwd)
         var lines = out.stdout.split(separator: "\n", omittingEmptySubsequences: false).map {
             String($0).replacing(/\s+$/, with: "")
         }

@@ -1,0 +1,201 @@
+import ClabCore
+import Foundation
+import Glibc
+import Testing
+
+/// clabd driven by the real docker CLI (DOCKER_HOST on a temporary socket) and by raw requests
+/// (curl --unix-socket), on a state root of its own: `clab ps` and `docker ps` must agree on it.
+/// The docker client: Docker's own where installed, else Debian's docker.io (`make test`).
+@Suite(
+    "daemon: the docker CLI drives clabd", needsRoot,
+    .enabled(if: Host.which("docker") != nil, "no docker client on PATH: `make test` installs Debian's docker.io"),
+    .serialized)
+final class DaemonTests {
+    static let docker = Host.which("docker")
+    let root: String
+    let socket: String
+    let config: String
+    let pid: pid_t
+
+    init() throws {
+        root = TestEnv.root + "/daemon-\(UUID().uuidString.prefix(6))"
+        socket = root + "/d.sock"
+        config = root + "/docker-config"
+        try FS.makeDirectories(config)
+        try TestEnv.ensureImage(root: root)
+        let clabd = Path.dirname(TestEnv.clab) + "/clabd"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/zero", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, root + "/clabd.log", O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        pid = try Host.spawn(
+            path: clabd, argv: [clabd, "--root", root, "--socket", socket],
+            environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], actions: &actions)
+        let up = eventually(10) { FS.exists(self.socket) }
+        #expect(up, "clabd did not create \(socket): \(FS.read(root + "/clabd.log") ?? "")")
+    }
+
+    deinit {
+        // Containers first (through clab, not the daemon), then the daemon by its pid, then the root.
+        let ids = (try? runProcess([TestEnv.clab, "ps", "-a", "-q", "--root", root]).stdout) ?? ""
+        for id in ids.split(separator: "\n") {
+            _ = try? runProcess([TestEnv.clab, "rm", "-f", "--root", root, String(id)])
+        }
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        _ = waitpid(pid, &status, 0)
+        _ = Mounts.unmountAll(under: root)
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    @discardableResult
+    func docker(_ args: String..., stdin: String = "") throws -> Output {
+        try runProcess(
+            [Self.docker ?? "docker"] + args, env: ["DOCKER_HOST": "unix://" + socket, "DOCKER_CONFIG": config],
+            stdin: stdin)
+    }
+
+    /// `curl --unix-socket`: (status, body).
+    func curl(_ method: String, _ path: String, body: String? = nil) throws -> (Int, String) {
+        var argv = ["/usr/bin/curl", "-s", "-o", "-", "-w", "\n%{http_code}", "-X", method, "--unix-socket", socket]
+        if body != nil { argv += ["-H", "Content-Type: application/json", "--data-binary", "@-"] }
+        let out = try runProcess(argv + ["http://clab" + path], stdin: body ?? "")
+        let lines = out.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+    }
+
+    func clabIDs(all: Bool) throws -> Set<String> {
+        let out = try runProcess([TestEnv.clab, "ps", "-q", "--root", root] + (all ? ["-a"] : []))
+        return Set(out.stdout.split(separator: "\n").map(String.init))
+    }
+
+    func dockerIDs(all: Bool) throws -> Set<String> {
+        let out = all ? try docker("ps", "-a", "-q", "--no-trunc") : try docker("ps", "-q", "--no-trunc")
+        #expect(out.status == 0, "\(out.stderr)")
+        return Set(out.stdout.split(separator: "\n").map(String.init))
+    }
+
+    @Test func versionInfoAndTheSocket() throws {
+        let version = try docker("version", "--format", "{{.Server.APIVersion}} {{.Client.APIVersion}}")
+        #expect(version.status == 0, "\(version.stderr)")
+        #expect(version.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "1.41 1.41")
+        let info = try docker("info", "--format", "{{.DockerRootDir}} {{.OSType}}")
+        #expect(info.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == root + " linux", "\(info.stderr)")
+        // Root's alone: 0660 root:root.
+        var st = stat()
+        #expect(stat(socket, &st) == 0 && st.st_mode & 0o777 == 0o660 && st.st_uid == 0 && st.st_gid == 0)
+        #expect(try curl("GET", "/_ping") == (200, "OK"))
+    }
+
+    @Test func runRemovePassesOutputAndStatus() throws {
+        let run = try docker("run", "--rm", "busybox", "sh", "-c", "echo hi; echo oops >&2; exit 3")
+        #expect(run.status == 3)
+        #expect(run.stdout == "hi\n")
+        #expect(run.stderr.contains("oops") && !run.stdout.contains("oops"))
+        // Removed (AutoRemove) by the time the CLI returned: neither front end lists it.
+        #expect(try dockerIDs(all: true).isEmpty)
+        #expect(try clabIDs(all: true).isEmpty)
+        let piped = try docker("run", "-i", "--rm", "busybox", "cat", stdin: "through stdin\n")
+        #expect(piped.status == 0 && piped.stdout == "through stdin\n", "\(piped.stderr)")
+    }
+
+    @Test func detachedContainerThroughBothFrontEnds() throws {
+        let name = "d-\(UUID().uuidString.prefix(6).lowercased())"
+        let run = try docker("run", "-d", "--name", name, "busybox", "sh", "-c", "echo started; exec sleep 100")
+        #expect(run.status == 0, "\(run.stderr)")
+        let id = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try dockerIDs(all: false) == [id])
+        #expect(try clabIDs(all: false) == [id])
+        let ps = try docker("ps", "--format", "{{.Names}} {{.Image}} {{.State}}")
+        #expect(ps.stdout == "\(name) busybox running\n")
+        #expect(eventually { (try? self.docker("logs", name).stdout) == "started\n" })
+        let exec = try docker("exec", name, "sh", "-c", "echo inside $(hostname); exit 5")
+        #expect(exec.status == 5 && exec.stdout == "inside \(id)\n", "\(exec.stderr)")
+        let inspect = try docker("inspect", "-f", "{{.State.Status}} {{.Name}} {{.Config.Image}}", name)
+        #expect(inspect.stdout == "running /\(name) busybox\n", "\(inspect.stderr)")
+        #expect(try docker("stop", "-t", "1", name).status == 0)
+        let stopped = try docker("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", name)
+        #expect(stopped.stdout == "exited 137\n")
+        #expect(try clabIDs(all: true) == [id] && dockerIDs(all: false).isEmpty)
+        #expect(try docker("rm", name).status == 0)
+        let gone = try docker("inspect", name)
+        #expect(gone.status != 0 && gone.stderr.contains("No such"), "\(gone.stderr)")
+        #expect(try clabIDs(all: true).isEmpty)
+        #expect(!FS.exists(StateLayout.resolve(rootOption: root).containerDir(id)))
+    }
+
+    @Test func imagesTagAndRemove() throws {
+        let list = try docker("images", "--format", "{{.Repository}}:{{.Tag}}")
+        #expect(list.stdout.split(separator: "\n").contains("busybox:latest"), "\(list.stdout) \(list.stderr)")
+        let tag = try docker("tag", "busybox", "dtest:1")
+        #expect(tag.status == 0, "\(tag.stderr)")
+        let tagged = try docker("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}")
+        let ids = tagged.stdout.split(separator: "\n").map { $0.split(separator: " ") }
+        #expect(ids.contains { $0.first == "dtest:1" } && Set(ids.compactMap(\.last)).count == 1, "\(tagged.stdout)")
+        #expect(try docker("rmi", "dtest:1").status == 0)
+        #expect(!(try docker("images").stdout.contains("dtest")))
+        let missing = try docker("run", "--rm", "nosuchimage")
+        #expect(missing.status != 0 && missing.stderr.contains("pull"), "\(missing.stderr)")
+    }
+
+    @Test func badRequestsGetAPIErrorsAndTheDaemonStaysUp() throws {
+        let (status, body) = try curl("POST", "/v1.41/containers/create", body: "{not json")
+        #expect(status == 400 && body.contains("\"message\""), "\(body)")
+        #expect(try curl("POST", "/v1.41/containers/create", body: "{\"Image\":\"nosuch\"}").0 == 404)
+        let privileged = try curl(
+            "POST", "/v1.41/containers/create", body: "{\"Image\":\"busybox\",\"HostConfig\":{\"Privileged\":true}}")
+        #expect(privileged.0 == 400 && privileged.1.contains("HostConfig.Privileged"), "\(privileged.1)")
+        #expect(try curl("GET", "/v1.41/events").0 == 501)
+        #expect(try curl("GET", "/v9.99/containers/json").0 == 400)
+        let huge = try curl("POST", "/v1.41/containers/create", body: String(repeating: " ", count: 2 << 20))
+        #expect(huge.0 == 413)
+        // Bytes that are not HTTP: a 400, and the connection closed.
+        let script = """
+            import socket, sys
+            s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
+            s.sendall(b"GARBAGE\\r\\n\\r\\n"); print(s.recv(100).split(b"\\r\\n")[0].decode())
+            """
+        let garbage = try runProcess(["/usr/bin/python3", "-c", script, socket])
+        #expect(garbage.stdout.hasPrefix("HTTP/1.1 400"), "\(garbage.stdout) \(garbage.stderr)")
+        let list = try curl("GET", "/v1.41/containers/json")
+        #expect(list == (200, "[]\n"))
+        #expect(kill(pid, 0) == 0)
+    }
+
+    @Test func terminalRunAndResize() throws {
+        // A real terminal for the CLI: script(1) runs it on a pty of its own.
+        let command =
+            "stty rows 30 cols 100; \(Self.docker ?? "docker") run -it --rm busybox sh -c 'tty; stty size; exit 4'"
+        let out = try runProcess(
+            ["/bin/sh", "-c", "sleep 3 | script -qec \"$0\" /dev/null", command],
+            env: ["DOCKER_HOST": "unix://" + socket, "DOCKER_CONFIG": config])
+        #expect(out.status == 4, "\(out.stdout) \(out.stderr)")
+        #expect(out.stdout.contains("/dev/pts/") && out.stdout.contains("30 100"), "\(out.stdout)")
+    }
+
+    @Test func clientKilledMidAttach() throws {
+        var pid: pid_t = 0
+        let argv = [Self.docker ?? "docker", "run", "--name", "victim", "busybox", "sh", "-c", "echo x; exec sleep 60"]
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/zero", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, root + "/victim.out", O_WRONLY | O_CREAT, 0o600)
+        pid = try Host.spawn(
+            path: argv[0], argv: argv,
+            environment: ["DOCKER_HOST=unix://" + socket, "DOCKER_CONFIG=" + config, "PATH=/usr/bin:/bin"],
+            actions: &actions)
+        #expect(eventually(15) { FS.read(self.root + "/victim.out") == "x\n" })
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        _ = waitpid(pid, &status, 0)
+        // The daemon answers; the container runs on (as under Docker) until removed.
+        #expect(try curl("GET", "/_ping") == (200, "OK"))
+        let ps = try docker("ps", "--format", "{{.Names}}")
+        #expect(ps.stdout == "victim\n")
+        #expect(try docker("rm", "-f", "victim").status == 0)
+        #expect(try clabIDs(all: true).isEmpty)
+    }
+}
