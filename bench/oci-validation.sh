@@ -176,7 +176,7 @@ for prog in "${programs[@]}"; do
         # plan and a diagnostic only on failure.
         [ "$ok" -gt 0 ] && diag=0  # with test points, diagnostics explain them (an expected error)
         if [ "$status" -eq 0 ] && [ "$notok" -eq 0 ] && [ "$diag" -eq 0 ] \
-            && { [ "$plan" = none ] && [ "$ok" -eq 0 ] || [ "$plan" != none ] && [ "$ok" -eq "$plan" ]; }; then
+            && { { [ "$plan" = none ] && [ "$ok" -eq 0 ]; } || { [ "$plan" != none ] && [ "$ok" -eq "$plan" ]; }; }; then
             v="pass"
         else
             v="FAIL"

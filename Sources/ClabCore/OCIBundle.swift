@@ -799,7 +799,9 @@ extension OCIBundle {
         return hooks
     }
 
-    /// `linux.devices`: nodes below /dev. A FIFO is made in the container; a character or block
+    /// `linux.devices`: nodes below /dev. Container root is uid 100000 on the host, so a bound
+    /// host node opens only as far as its mode lets others (a disk, 0660 root:disk, stays shut
+    /// even with a cgroup rule allowing it). A FIFO is made in the container; a character or block
     /// device must exist on the host at the same path with the same type and numbers, and is
     /// bound in (mknod of a device is refused in the user namespace every bundle runs in, and a
     /// node there would not open anyway).

@@ -276,15 +276,18 @@ public struct Runtime: Sendable {
     ) throws -> RunResult {
         let container = try makeContainer(prepared)
         container.beforeGo += beforeGo
-        let status: ExitStatus
+        let result: RunResult
         do {
             defer { Self.remove(container, prepared) }
             try container.start(stdio: stdio)
             OCIBundle.afterStart(prepared.spec, pid: container.pid)
-            status = container.wait(forwardSignals: forwardSignals, onEscalate: onEscalate)
+            let status = container.wait(forwardSignals: forwardSignals, onEscalate: onEscalate)
+            // The counters before the cgroup goes.
+            result = RunResult(status: status, counters: prepared.cgroup?.counters())
         }
+        // An OCI bundle's poststop hooks, once the container is gone.
         OCIBundle.afterDelete(prepared.spec)
-        return RunResult(status: status, counters: prepared.cgroup?.counters())
+        return result
     }
 
     /// A Container for the prepared spec, its cgroup (stage 8) made and joined before "go".

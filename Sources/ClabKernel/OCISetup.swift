@@ -489,8 +489,12 @@ enum BundleMounts {
         guard dir >= 0 else { throw SyscallError("open the directory of \(d.path)") }
         defer { close(dir) }
         if d.type == "p" {
-            if mknodat(dir, name, S_IFIFO | mode_t(d.mode & 0o777), 0) != 0 && errno != EEXIST {
-                throw SyscallError("mknod \(d.path) p")
+            if mknodat(dir, name, S_IFIFO | mode_t(d.mode & 0o777), 0) != 0 {
+                // Only a FIFO may already be there: the chmod below follows a symlink, and the
+                // image's symlink would lead it out of the root (init still sees the host's).
+                var st = stat()
+                guard errno == EEXIST, fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0, st.st_mode & S_IFMT == S_IFIFO
+                else { throw SyscallError("mknod \(d.path) p (something else is there)", errno: EEXIST) }
             }
         } else {
             let file = openat(dir, name, O_CREAT | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0o600)
