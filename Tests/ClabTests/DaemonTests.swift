@@ -126,6 +126,27 @@ final class DaemonTests {
         #expect(!FS.exists(StateLayout.resolve(rootOption: root).containerDir(id)))
     }
 
+    @Test func publishedPortAndFollowedLogs() throws {
+        let port = Int.random(in: 20000..<30000)
+        let web = try docker("run", "-d", "--name", "web", "-p", "\(port):80", "busybox", "httpd", "-f", "-p", "80")
+        #expect(web.status == 0, "\(web.stderr)")
+        let ports = try docker("ps", "--format", "{{.Ports}}")
+        #expect(ports.stdout == "0.0.0.0:\(port)->80/tcp\n", "\(ports.stdout)")
+        // busybox httpd answers 404 for a root with no index: an answer from inside the container.
+        #expect(
+            eventually(10) {
+                let page = try? runProcess(["/usr/bin/curl", "-s", "--max-time", "2", "http://127.0.0.1:\(port)/"])
+                return page?.stdout.contains("404 Not Found") == true
+            })
+        #expect(try docker("rm", "-f", "web").status == 0)
+        // -f follows until the container stops, then returns.
+        let talk = try docker("run", "-d", "busybox", "sh", "-c", "echo one; sleep 1; echo two")
+        let id = talk.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let follow = try docker("logs", "-f", id)
+        #expect(follow.status == 0 && follow.stdout == "one\ntwo\n", "\(follow.stdout) \(follow.stderr)")
+        #expect(try docker("logs", "--tail", "1", id).stdout == "two\n")
+    }
+
     @Test func imagesTagAndRemove() throws {
         let list = try docker("images", "--format", "{{.Repository}}:{{.Tag}}")
         #expect(list.stdout.split(separator: "\n").contains("busybox:latest"), "\(list.stdout) \(list.stderr)")
