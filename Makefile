@@ -5,20 +5,25 @@ export PATH := /opt/swift/usr/bin:$(PATH)
 
 # What clab needs to build and run; what the tests compare it against; what the benchmarks do.
 DEBS := busybox-static gcc libc6-dev util-linux uidmap iproute2 procps libbpf-dev libelf-dev zlib1g-dev pkg-config nftables libseccomp-dev
-TEST_DEBS := strace skopeo umoci chromium-headless-shell runc crun python3 curl
+TEST_DEBS := strace skopeo umoci chromium-headless-shell runc crun python3 docker-registry apache2-utils curl
 BENCH_DEBS := hyperfine runc crun strace bpftrace
 
-.PHONY: demo test deps install-debs build release lint bench vm-test clean
+.PHONY: demo test deps install-debs registry-service-off build release lint bench vm-test clean
 
 demo: deps release
 	./.build/release/clab tour
 
 test: deps
-	@$(MAKE) --no-print-directory install-debs PKGS="$(TEST_DEBS)"
+	@had_registry=$$(dpkg -s docker-registry >/dev/null 2>&1 && echo yes); \
+	$(MAKE) --no-print-directory install-debs PKGS="$(TEST_DEBS)" && \
+	if [ -z "$$had_registry" ]; then $(MAKE) --no-print-directory registry-service-off; fi
 	@# The daemon's tests drive clabd with a real docker client: Debian's where none is installed.
 	@command -v docker >/dev/null || $(MAKE) --no-print-directory install-debs PKGS="docker.io"
 	swift build --build-tests 2>&1 | tee .build-log.txt; test $${PIPESTATUS[0]} -eq 0
-	@! grep -E "warning:" .build-log.txt || { echo "build has warnings (see above)"; exit 1; }
+	@# A dependency's manifest (CMakeLists.txt beside its sources) is not ours to fix: that one
+	@# SwiftPM notice is left out; every warning of clab's own code still fails the build.
+	@! grep -E "warning:" .build-log.txt | grep -vE "^warning: 'swift-distributed-tracing': found [0-9]+ file\(s\) which are unhandled" \
+		|| { echo "build has warnings (see above)"; exit 1; }
 	swift format lint --strict $$(git ls-files '*.swift')
 	swift test --parallel --skip Timing 2>&1 | tee .test-log.txt; test $${PIPESTATUS[0]} -eq 0
 	@# Timing-sensitive suites (a CPU-quota ratio, the cgroup v2 VM under qemu) run alone.
@@ -30,6 +35,13 @@ deps:
 install-debs:  # PKGS: installs those not installed yet
 	@missing=""; for p in $(PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+# Debian's docker-registry starts a registry on :5000 (all interfaces) when it is installed,
+# and enables it at boot. The tests start their own on 127.0.0.1 with a temp config: when
+# `make test` installed the package, it stops and disables that one unit, and nothing else.
+registry-service-off:
+	@if [ -d /run/systemd/system ]; then systemctl disable --now docker-registry.service 2>/dev/null || true; \
+	else invoke-rc.d docker-registry stop 2>/dev/null || true; update-rc.d docker-registry disable >/dev/null 2>&1 || true; fi
 
 build:
 	swift build

@@ -11,6 +11,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The registry client's HTTP (on SwiftNIO). Linked into clabd only: clab stays static and fast to start.
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         // The daemon's HTTP server (clabd only: the static clab binary stays free of NIO).
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
     ],
@@ -79,13 +81,21 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
-        .executableTarget(name: "clabd", dependencies: ["ClabDaemon"]),
+        // Distribution API v2 client: push/pull between registries and the image store, login.
+        .target(
+            name: "ClabRegistry",
+            dependencies: [
+                "ClabCore", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        // The NIO side of clab: `clab daemon` and `clab push|pull|login|logout` execve it.
+        .executableTarget(name: "clabd", dependencies: ["ClabDaemon", "ClabRegistry"]),
         .testTarget(
             name: "ClabTests",
             dependencies: [
                 "CShims", "ClabCore", "ClabKernel", "ClabChecks", "ClabCLI", "ClabTrace", "ClabNetlink", "ClabNetwork",
                 "ClabSeccomp", "ClabDevices", "clab",
-                "clab-init", "clabd",
+                "clab-init", "ClabRegistry", "clabd",
             ]),
     ],
     swiftLanguageModes: [.v6]

@@ -126,7 +126,7 @@ public struct Clab: ParsableCommand {
             StopCommand.self, KillCommand.self, RmCommand.self, StateCommand.self, EventsCommand.self,
             CleanupCommand.self, DiffCommand.self, CommitCommand.self, VolumeCommand.self,
             NetworkCommand.self,
-            ImageCommand.self,
+            ImageCommand.self, PushCommand.self, PullCommand.self, LoginCommand.self, LogoutCommand.self,
             GCCommand.self,
             LabCommand.self, TraceCommand.self, InspectCommand.self, SeccompCommand.self, BundleCommand.self,
             ExecCommand.self, PauseCommand.self, UnpauseCommand.self, DaemonCommand.self,

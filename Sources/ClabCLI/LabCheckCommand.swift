@@ -30,6 +30,9 @@ struct LabCheck: ParsableCommand {
     )
     var dir: String?
 
+    @Option(help: "The registry you pushed to, HOST:PORT (lab 16).")
+    var registry: String?
+
     @Flag(help: "Print the results as JSON.")
     var json = false
 
@@ -39,9 +42,9 @@ struct LabCheck: ParsableCommand {
     func validate() throws {
         if all && lab != nil { throw ValidationError("give a lab number or --all, not both") }
         if !all && lab == nil { throw ValidationError("give a lab number (`clab lab list`), or --all") }
-        if all && (!pid.isEmpty || profile != nil || dir != nil) {
+        if all && (!pid.isEmpty || profile != nil || dir != nil || registry != nil) {
             throw ValidationError(
-                "--all checks each lab with what it finds by itself: leave out --pid, --profile and --dir")
+                "--all checks each lab with what it finds by itself: leave out --pid, --profile, --dir and --registry")
         }
     }
 
@@ -51,7 +54,7 @@ struct LabCheck: ParsableCommand {
         runtime.cgroupParent = try cgroups.resolved()
         if all { return try runAll(runtime) }
         let lab = try Lab.numbered(lab ?? 0)
-        let input = LabInput(profile: profile, dir: dir, pids: pid)
+        let input = LabInput(profile: profile, dir: dir, pids: pid, registry: registry)
         let results = try LabVerifiers.verify(lab: lab.number, input: input, runtime: runtime)
         let failed = results.filter { !$0.passed }
         let record = try? record(lab, results, runtime.layout)

@@ -8,11 +8,16 @@ public struct LabInput: Sendable {
     public var dir: String?
     /// Every --pid given, in order (lab 10 inspects two processes; `pid` is the first).
     public var pids: [Int32]
+    /// The registry the learner pushed to (lab 16), HOST:PORT.
+    public var registry: String?
 
-    public init(pid: Int32? = nil, profile: String? = nil, dir: String? = nil, pids: [Int32]? = nil) {
+    public init(
+        pid: Int32? = nil, profile: String? = nil, dir: String? = nil, pids: [Int32]? = nil, registry: String? = nil
+    ) {
         self.pid = pid ?? pids?.first
         self.profile = profile
         self.dir = dir
+        self.registry = registry
         self.pids = pids ?? pid.map { [$0] } ?? []
     }
 }
@@ -25,17 +30,21 @@ public enum LabVerifiers {
     static let profileLabs: Set<Int> = [12]
     /// Labs that read a directory the learner worked in (`--dir`).
     static let dirLabs: Set<Int> = [9, 10, 14]
+    /// Labs that ask a registry (`--registry`).
+    static let registryLabs: Set<Int> = [16]
 
     public static func needsPid(lab: Int) -> Bool { pidLabs.contains(lab) }
     public static func needsProfile(lab: Int) -> Bool { profileLabs.contains(lab) }
     public static func needsDir(lab: Int) -> Bool { dirLabs.contains(lab) }
+    public static func needsRegistry(lab: Int) -> Bool { registryLabs.contains(lab) }
     public static func needsArgument(lab: Int) -> Bool {
-        needsPid(lab: lab) || needsProfile(lab: lab) || needsDir(lab: lab)
+        needsPid(lab: lab) || needsProfile(lab: lab) || needsDir(lab: lab) || needsRegistry(lab: lab)
     }
 
     /// " --pid PID", " --profile FILE", " --dir DIR" or "": how to call `clab lab check N`.
     public static func argumentsUsage(lab: Int) -> String {
         if lab == 10 { return " --pid A --pid B --dir DIR" }
+        if needsRegistry(lab: lab) { return " --registry HOST:PORT" }
         return needsPid(lab: lab)
             ? " --pid PID" : needsProfile(lab: lab) ? " --profile FILE" : needsDir(lab: lab) ? " --dir DIR" : ""
     }
@@ -50,6 +59,7 @@ public enum LabVerifiers {
             return "processes \(input.pids.map(String.init).joined(separator: " and ")), directory \(input.dir ?? "?")"
         case 13: return "the container \(Lab13Verifier.name)"
         case 15: return "namespaces \(Lab15Verifier.namespaces.joined(separator: ", "))"
+        case 16: return "\(input.registry ?? "?")/\(Lab16Verifier.repository) and the image store"
         default:
             return input.pid.map { "process \($0)" } ?? input.dir.map { "directory \($0)" } ?? ""
         }
@@ -86,6 +96,11 @@ public enum LabVerifiers {
             input.dir != nil, needsDir(lab: lab),
             missing: "lab \(lab) reads the directory you worked in: give it with --dir DIR (`clab lab show \(lab)`)",
             extra: "lab \(lab) takes no --dir (you gave \(input.dir ?? "")): run \(usage)")
+        try require(
+            input.registry != nil, needsRegistry(lab: lab),
+            missing:
+                "lab \(lab) asks the registry you pushed to: give it with --registry HOST:PORT (e.g. --registry localhost:5000)",
+            extra: "lab \(lab) takes no --registry (you gave \(input.registry ?? "")): run \(usage)")
         let wanted = lab == 10 ? 2 : needsPid(lab: lab) ? 1 : 0
         if input.pids.count > 1 && input.pids.count != wanted {
             throw ClabError(
@@ -112,6 +127,7 @@ public enum LabVerifiers {
         case 12: return Lab12Verifier.verify(profile: input.profile ?? "", runtime: runtime)
         case 13: return Lab13Verifier.verify(layouts: layouts)
         case 15: return Lab15Verifier.verify(layouts: layouts, initPath: runtime.initPath)
+        case 16: return Lab16Verifier.verify(registry: input.registry ?? "", layouts: layouts)
         default: throw ClabError("lab \(lab) has no verifier yet", exitCode: 2)
         }
     }

@@ -56,28 +56,84 @@ public struct ImageConfig: Codable, Sendable, Equatable {
     }
 }
 
-/// `name[:tag]`, tag `latest` by default.
+/// `name[:tag]`, tag `latest` by default, or `name@sha256:<hex>` (an image pulled by digest).
+///
+/// A name is one or more `/`-separated components of lowercase letters, digits, '.', '_' and
+/// '-'. A first component with a '.' or a ':' or `localhost` names a registry
+/// (`localhost:5000/bb:1`), as in Docker's references; clab's own images need none.
 public struct ImageRef: Sendable, Equatable, CustomStringConvertible {
     public var name: String
+    /// The tag, or `@sha256:<hex>` for a reference by digest (how the store files it).
     public var tag: String
 
-    public var description: String { "\(name):\(tag)" }
+    public init(name: String, tag: String) {
+        self.name = name
+        self.tag = tag
+    }
+
+    /// The manifest digest of a reference by digest (`name@sha256:...`).
+    public var digest: String? { tag.hasPrefix("@") ? String(tag.dropFirst()) : nil }
+
+    public var description: String { digest.map { "\(name)@\($0)" } ?? "\(name):\(tag)" }
+
+    /// The registry part of the name (`localhost:5000`), if it has one.
+    public var registry: String? {
+        let parts = name.split(separator: "/", maxSplits: 1)
+        guard parts.count == 2, Self.isRegistry(parts[0]) else { return nil }
+        return String(parts[0])
+    }
+
+    /// The name as one directory name under images/refs: '/' cannot be in a name component and
+    /// '+' cannot be in a name, so the mapping is one-to-one.
+    var storageName: String { name.split(separator: "/", omittingEmptySubsequences: false).joined(separator: "+") }
+
+    static func fromStorage(name: String, tag: String) -> ImageRef {
+        ImageRef(name: name.split(separator: "+", omittingEmptySubsequences: false).joined(separator: "/"), tag: tag)
+    }
+
+    static func isRegistry(_ component: Substring) -> Bool {
+        component == "localhost" || component.contains(".") || component.contains(":")
+    }
 
     public static func parse(_ text: String) throws -> ImageRef {
-        let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
-        let name = parts[0]
-        let tag = parts.count > 1 ? parts[1] : "latest"
-        let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789._-")
-        guard let first = name.first, first.isLetter || first.isNumber, name.count <= 64,
-            name.allSatisfy({ allowed.contains($0) }),
-            let tagFirst = tag.first, tagFirst.isLetter || tagFirst.isNumber || tagFirst == "_", tag.count <= 64,
-            tag.allSatisfy({ allowed.contains($0) || ("A"..."Z").contains($0) })
-        else {
-            throw ClabError(
-                "invalid image name '\(text)': use NAME[:TAG] with lowercase letters, digits, '.', '_' or '-'",
-                exitCode: 2)
+        let invalid = ClabError(
+            "invalid image name '\(text.prefix(300))': use NAME[:TAG] or REGISTRY/NAME[:TAG] (lowercase letters, digits, '.', '_', '-'; a tag up to 128 of those and uppercase; a digest sha256:<64 hex>)",
+            exitCode: 2)
+        var rest = Substring(text)
+        var tag = "latest"
+        if let at = rest.firstIndex(of: "@") {
+            let digest = String(rest[rest.index(after: at)...])
+            guard OCI.isValidDigest(digest) else { throw invalid }
+            tag = "@" + digest
+            rest = rest[..<at]
+        } else if let colon = rest.lastIndex(of: ":"), !rest[colon...].contains("/") {
+            tag = String(rest[rest.index(after: colon)...])
+            rest = rest[..<colon]
+            let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+            guard let first = tag.first, first.isLetter || first.isNumber || first == "_", tag.count <= 128,
+                tag.allSatisfy({ allowed.contains($0) })
+            else { throw invalid }
         }
-        return ImageRef(name: name, tag: tag)
+        var components = rest.split(separator: "/", omittingEmptySubsequences: false)
+        guard !rest.isEmpty, rest.count <= 255 else { throw invalid }
+        if components.count > 1, isRegistry(components[0]) {
+            let host = components.removeFirst()
+            let parts = host.split(separator: ":", omittingEmptySubsequences: false)
+            let hostChars = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
+            guard parts.count <= 2, let first = parts[0].first, first.isLetter || first.isNumber,
+                parts[0].allSatisfy({ hostChars.contains($0) })
+            else { throw invalid }
+            if parts.count == 2 {
+                guard let port = Int(parts[1]), (1...65535).contains(port), parts[1].count <= 5 else { throw invalid }
+            }
+        }
+        let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789._-")
+        for component in components {
+            guard let first = component.first, first.isLetter || first.isNumber, component.count <= 128,
+                component.allSatisfy({ allowed.contains($0) })
+            else { throw invalid }
+        }
+        return ImageRef(name: String(rest), tag: tag)
     }
 }
 
@@ -112,10 +168,10 @@ extension ImageStore {
     }
 
     public func tag(_ id: String, as ref: ImageRef) throws {
-        try FS.makeDirectories(refsDir + "/" + ref.name)
-        let path = refsDir + "/" + ref.name + "/" + ref.tag
+        try FS.makeDirectories(refsDir + "/" + ref.storageName)
+        let path = refsDir + "/" + ref.storageName + "/" + ref.tag
         // Written aside under a name no tag can have (tags never start with "."), then renamed.
-        let tmp = refsDir + "/" + ref.name + "/." + ref.tag + ".tmp-\(getpid())"
+        let tmp = refsDir + "/" + ref.storageName + "/." + ref.tag + ".tmp-\(getpid())"
         do {
             try FS.write(id + "\n", to: tmp)
             guard rename(tmp, path) == 0 else { throw SyscallError("rename \(path)") }
@@ -128,7 +184,7 @@ extension ImageStore {
     /// The image a name points at. The base image registers itself on first use.
     public func resolve(_ text: String) throws -> (id: String, config: ImageConfig) {
         let ref = try ImageRef.parse(text)
-        let path = refsDir + "/" + ref.name + "/" + ref.tag
+        let path = refsDir + "/" + ref.storageName + "/" + ref.tag
         if !FS.exists(path) && ref.name == Self.baseName && ref.tag == "latest" {
             _ = try baseLayers()
         }
@@ -145,7 +201,7 @@ extension ImageStore {
             for tag in ((try? FileManager.default.contentsOfDirectory(atPath: refsDir + "/" + name)) ?? []).sorted()
             where !tag.hasPrefix(".") {
                 if let id = FS.read(refsDir + "/" + name + "/" + tag)?.trimmed {
-                    out.append((ImageRef(name: name, tag: tag), id))
+                    out.append((ImageRef.fromStorage(name: name, tag: tag), id))
                 }
             }
         }
@@ -163,8 +219,8 @@ extension ImageStore {
                 "image '\(ref)' is used by kept container \(users.map(\.name).joined(separator: ", ")): `clab rm` it first"
             )
         }
-        guard unlink(refsDir + "/" + ref.name + "/" + ref.tag) == 0 else { throw SyscallError("rm \(ref)") }
-        rmdir(refsDir + "/" + ref.name)
+        guard unlink(refsDir + "/" + ref.storageName + "/" + ref.tag) == 0 else { throw SyscallError("rm \(ref)") }
+        rmdir(refsDir + "/" + ref.storageName)
         // Garbage: configs no name points at, then layers no config or kept container uses.
         let liveIDs = Set(refs().map(\.id))
         if !liveIDs.contains(id) { unlink(configsDir + "/" + LayerStore.hex(id) + ".json") }

@@ -129,7 +129,7 @@ public enum OCI {
 
     /// A digest clab can use as a file name: sha256 and 64 lowercase hex digits, nothing else
     /// (a digest like `sha256:../../x` must never become a path).
-    static func isValidDigest(_ digest: String) -> Bool {
+    public static func isValidDigest(_ digest: String) -> Bool {
         let hex = Array(LayerStore.hex(digest).utf8)
         return digest.hasPrefix("sha256:") && hex.count == 64
             && hex.allSatisfy {
