@@ -27,7 +27,8 @@ if [ -z "${CLAB:-}" ] && [ ! -x "$repo/.build/release/clabd" ]; then
     echo "building clab, clab-init and clabd (release)…" >&2
     (cd "$repo" && PATH="/opt/swift/usr/bin:$PATH" swift build -c release >&2)
 fi
-clabd=$(dirname "$clab")/clabd
+# CLABD: another clabd (a debug build when the release one is not built).
+clabd=${CLABD:-$(dirname "$clab")/clabd}
 [ -x "$clab" ] && [ -x "$clabd" ] || die "no clab and clabd at $(dirname "$clab")"
 
 tmp=$(mktemp -d /tmp/clab-bench-daemon.XXXXXX)
@@ -65,7 +66,8 @@ report=$(cat <<MD
 # docker run --rm through clabd vs clab run (stage 12)
 
 \`bench/daemon.sh\` on $(nproc) CPUs, kernel $(uname -r), $(date -u +%Y-%m-%d), load average $load
-(other builds may share the CPUs: see the load), $runs runs each, docker client $("$docker" version --format '{{.Client.Version}}').
+(other builds may share the CPUs: see the load), $runs runs each, docker client $("$docker" version --format '{{.Client.Version}}'),
+clab $clab, clabd $clabd.
 
 $(cat "$tmp/table.md")
 

@@ -48,6 +48,12 @@ final class StreamWriter: @unchecked Sendable {
 
     init(channel: Channel) { self.channel = channel }
 
+    /// Queues without waiting (progress lines from an async task: order is kept).
+    func send(_ bytes: [UInt8]) {
+        let buffer = channel.allocator.buffer(bytes: bytes)
+        channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(buffer)), promise: nil)
+    }
+
     /// Waits until written: a reader that went away makes it throw, which ends the producer.
     func write(_ bytes: [UInt8]) throws {
         guard channel.isActive else { throw APIError(.gone, "the client went away") }

@@ -1,10 +1,13 @@
 import ClabCore
+import ClabRegistry
+import Dispatch
 import FoundationEssentials
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
-/// /images/...: list, inspect, tag, remove from clab's image store. Pull and push need the
-/// registry client (ClabRegistry); until it is wired in they answer 501.
+/// /images/...: list, inspect, tag, remove from clab's image store; pull and push through the
+/// registry client (ClabRegistry), answered as Docker's JSON progress stream.
 extension Engine {
     func images(_ request: Request, _ parts: [String], _ unsupported: () -> APIError) throws -> Reply {
         let store = ImageStore(layout: layout)
@@ -15,10 +18,12 @@ extension Engine {
         let method = request.method
         if parts == ["json"] && method == .GET { return .json(.ok, listImages(store)) }
         if parts == ["create"] && method == .POST {
-            throw APIError(
-                .notImplemented,
-                "clab's daemon cannot pull yet (no registry client in this build): images come from `clab image` (busybox is built in)"
-            )
+            guard let from = request.query["fromImage"], !from.isEmpty else {
+                throw APIError(.notImplemented, "only pulls are supported here (fromImage=): no import (fromSrc=)")
+            }
+            let tag = request.query["tag"] ?? ""
+            let reference = from + (tag.isEmpty ? "" : (tag.hasPrefix("sha256:") ? "@" : ":") + tag)
+            return try transfer(pull: true, reference, request)
         }
         guard parts.count >= 2 || method == .DELETE else { throw unsupported() }
         // Names may hold slashes (localhost:5000/bb): the action is the last part.
@@ -43,7 +48,8 @@ extension Engine {
             }
             return .empty(.created)
         case (.POST, "push"):
-            throw APIError(.notImplemented, "clab's daemon cannot push yet (no registry client in this build)")
+            let tag = request.query["tag"] ?? ""
+            return try transfer(pull: false, name + ":" + (tag.isEmpty ? "latest" : tag), request)
         case (.DELETE, ""):
             let (id, _) = try resolve(store, name)
             let ref = (try? ImageRef.parse(Self.local(name)))?.description ?? name
@@ -57,6 +63,52 @@ extension Engine {
             return .json(.ok, .array(out))
         default:
             throw unsupported()
+        }
+    }
+
+    /// A pull or push as Docker's progress stream: one JSON object per line, an error line at
+    /// the end if it failed (the CLI prints it and exits non-zero). Docker Hub, the CLI's
+    /// default for a bare name, is never contacted: clab names its registries.
+    func transfer(pull: Bool, _ reference: String, _ request: Request) throws -> Reply {
+        for hub in ["docker.io/", "index.docker.io/", "registry-1.docker.io/"] where reference.hasPrefix(hub) {
+            let bare = Self.local(reference)
+            throw APIError(
+                .notFound,
+                "clab's daemon does not \(pull ? "pull from" : "push to") Docker Hub: name a registry, e.g. localhost:5000/\(bare) (\(pull ? "no such image here: " + bare : ""))"
+            )
+        }
+        let auth: RegistryAuth?
+        do {
+            auth = try request.headers.first(name: "X-Registry-Auth").flatMap { try RegistryAuth.fromXRegistryAuth($0) }
+        } catch let error as ClabError {
+            throw APIError(.badRequest, error.message)
+        }
+        let service = RegistryService(layout: layout)
+        return .stream(contentType: "application/json") { writer in
+            let encoder = JSONEncoder()
+            let sink: ProgressSink = { message in
+                if let line = try? encoder.encode(message) { writer.send(Array(line) + [0x0a]) }
+            }
+            let done = DispatchSemaphore(value: 0)
+            let failure = Mutex<String?>(nil)
+            Task {
+                do {
+                    if pull {
+                        let pulled = try await service.pull(reference, auth: auth, progress: sink)
+                        sink(ProgressMessage(status: "Digest: \(pulled.digest)"))
+                        sink(ProgressMessage(status: "Status: Downloaded newer image for \(pulled.ref)"))
+                    } else {
+                        _ = try await service.push(reference, auth: auth, progress: sink)
+                    }
+                } catch {
+                    let message = (error as? ClabError)?.message ?? "\(error)"
+                    failure.withLock { $0 = message }
+                }
+                done.signal()
+            }
+            done.wait()
+            if let message = failure.withLock({ $0 }) { sink(ProgressMessage(error: message)) }
+            try writer.write([])
         }
     }
 

@@ -126,6 +126,51 @@ final class DaemonTests {
         #expect(!FS.exists(StateLayout.resolve(rootOption: root).containerDir(id)))
     }
 
+    @Test func publishedPortAndFollowedLogs() throws {
+        let port = Int.random(in: 20000..<30000)
+        let web = try docker("run", "-d", "--name", "web", "-p", "\(port):80", "busybox", "httpd", "-f", "-p", "80")
+        #expect(web.status == 0, "\(web.stderr)")
+        let ports = try docker("ps", "--format", "{{.Ports}}")
+        #expect(ports.stdout == "0.0.0.0:\(port)->80/tcp\n", "\(ports.stdout)")
+        // busybox httpd answers 404 for a root with no index: an answer from inside the container.
+        #expect(
+            eventually(10) {
+                let page = try? runProcess(["/usr/bin/curl", "-s", "--max-time", "2", "http://127.0.0.1:\(port)/"])
+                return page?.stdout.contains("404 Not Found") == true
+            })
+        #expect(try docker("rm", "-f", "web").status == 0)
+        // -f follows until the container stops, then returns.
+        let talk = try docker("run", "-d", "busybox", "sh", "-c", "echo one; sleep 1; echo two")
+        let id = talk.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let follow = try docker("logs", "-f", id)
+        #expect(follow.status == 0 && follow.stdout == "one\ntwo\n", "\(follow.stdout) \(follow.stderr)")
+        #expect(try docker("logs", "--tail", "1", id).stdout == "two\n")
+    }
+
+    /// docker push and pull through clabd to Debian's docker-registry on 127.0.0.1, with basic
+    /// auth from the CLI's own config (it sends X-Registry-Auth); Docker Hub is never tried.
+    @Test(.enabled(if: LocalRegistry.available, "needs docker-registry (`make test` installs it)"))
+    func pushAndPullThroughTheDaemon() throws {
+        let registry = try LocalRegistry(user: "student", password: "s3cret")
+        defer { registry.stop() }
+        let ref = registry.address + "/bb:1"
+        #expect(try docker("tag", "busybox", ref).status == 0)
+        let refused = try docker("push", ref)
+        #expect(refused.status != 0, "pushed without credentials: \(refused.stdout)")
+        let auth = Data("student:s3cret".utf8).base64EncodedString()
+        try "{\"auths\": {\"\(registry.address)\": {\"auth\": \"\(auth)\"}}}".write(
+            toFile: config + "/config.json", atomically: true, encoding: .utf8)
+        let push = try docker("push", ref)
+        #expect(push.status == 0 && push.stdout.contains("digest: sha256:"), "\(push.stdout) \(push.stderr)")
+        #expect(try docker("rmi", ref).status == 0)
+        let pull = try docker("pull", ref)
+        #expect(pull.status == 0, "\(pull.stdout) \(pull.stderr)")
+        let run = try docker("run", "--rm", ref, "echo", "pulled")
+        #expect(run.status == 0 && run.stdout == "pulled\n", "\(run.stderr)")
+        let hub = try docker("pull", "nosuchimage")
+        #expect(hub.status != 0 && hub.stderr.contains("Docker Hub"), "\(hub.stderr)")
+    }
+
     @Test func imagesTagAndRemove() throws {
         let list = try docker("images", "--format", "{{.Repository}}:{{.Tag}}")
         #expect(list.stdout.split(separator: "\n").contains("busybox:latest"), "\(list.stdout) \(list.stderr)")
