@@ -39,7 +39,9 @@ struct ReviewEscapeTests {
             try? FS.removeTree(prepared.spec.bundleDir)
             Issue.record("prepared with cgroups at \(prepared.cgroup?.placement.allDirs ?? [])")
         } catch let error as ClabError {
-            #expect(error.message.contains("is absolute: clab creates cgroups only beneath its own"), "\(error)")
+            // Absolute paths are taken only beneath clab's own cgroup (a cgroup namespace).
+            #expect(error.message.contains("is absolute and"), "\(error)")
+            #expect(error.message.contains("is not beneath clab's own cgroup"), "\(error)")
         }
     }
 
