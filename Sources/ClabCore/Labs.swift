@@ -170,12 +170,5 @@ public struct LabProgress: Sendable {
     }
 
     /// UTC, to the second: "2025-01-31T12:00:00Z".
-    public static func timestamp(_ time: time_t = time(nil)) -> String {
-        var t = time
-        var parts = tm()
-        gmtime_r(&t, &parts)
-        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T"
-            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
-    }
+    public static func timestamp(_ time: time_t = time(nil)) -> String { UTCTime.rfc3339(seconds: Int(time)) }
 }

@@ -515,17 +515,7 @@ public struct OCIRuntime: Sendable {
     }
 
     /// 2026-01-02T03:04:05.123456789Z, as runc writes `created`.
-    public static func rfc3339Now() -> String {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        var t = ts.tv_sec
-        var parts = tm()
-        gmtime_r(&t, &parts)
-        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        let nanos = String(ts.tv_nsec)
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):"
-            + "\(two(parts.tm_min)):\(two(parts.tm_sec)).\(String(repeating: "0", count: 9 - nanos.count) + nanos)Z"
-    }
+    public static func rfc3339Now() -> String { UTCTime.nowNanoseconds() }
 
     /// The pid file, atomically (a reader sees no file or the whole number): written beside it
     /// and renamed over it, as runc does.

@@ -185,15 +185,7 @@ final class Engine: Sendable {
     }
 
     /// 2025-01-02T03:04:05.678Z
-    static func rfc3339(_ milliseconds: Int) -> String {
-        var t = time_t(milliseconds / 1000)
-        var parts = tm()
-        gmtime_r(&t, &parts)
-        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        let ms = milliseconds % 1000
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):"
-            + "\(two(parts.tm_min)):\(two(parts.tm_sec)).\(ms < 10 ? "00" : ms < 100 ? "0" : "")\(ms)Z"
-    }
+    static func rfc3339(_ milliseconds: Int) -> String { UTCTime.milliseconds(milliseconds) }
 
     // MARK: - errors
 

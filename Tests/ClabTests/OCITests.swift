@@ -20,7 +20,9 @@ struct OCITests {
 
     func unique(_ prefix: String) -> String { "\(prefix)-\(UUID().uuidString.prefix(6).lowercased())" }
 
-    func run(_ argv: String...) throws -> Output {
+    func run(_ argv: String...) throws -> Output { try run(argv: argv) }
+
+    func run(argv: [String]) throws -> Output {
         let out = try runProcess(argv)
         #expect(out.status == 0, "\(argv.joined(separator: " ")): \(out.stderr)")
         return out
@@ -28,7 +30,7 @@ struct OCITests {
 
     @Test func exportIsReadBySkopeoAndUmociAndRoundTrips() throws {
         try TestEnv.ensureImage()
-        let skopeo = try tool("skopeo")
+        _ = try tool("skopeo")  // run through skopeoArgv (nothing left in /var/lib)
         let umoci = try tool("umoci")
         let work = try scratch("export")
         defer { try? FileManager.default.removeItem(atPath: work) }
@@ -67,12 +69,12 @@ struct OCITests {
         #expect(listing.contains("bin/.wh.vi\n") && listing.contains("opt/.wh..wh..opq\n"), "\(listing)")
 
         // skopeo reads the layout: the layers, and the config's env.
-        let inspect = try run(skopeo, "inspect", "oci:\(layout):1")
+        let inspect = try run(argv: skopeoArgv("inspect", "oci:\(layout):1"))
         let info = try #require(
             try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as? [String: Any])
         #expect((info["Layers"] as? [String])?.count == 4)
         #expect((info["Env"] as? [String])?.contains("GREETING=hello") == true, "\(inspect.stdout)")
-        let config = try run(skopeo, "inspect", "--config", "oci:\(layout):1").stdout
+        let config = try run(argv: skopeoArgv("inspect", "--config", "oci:\(layout):1")).stdout
         #expect(config.contains(original.layers[3]), "\(config)")
 
         // umoci applies the whiteouts: the COPY'd file is there, the deleted one and the

@@ -62,15 +62,14 @@ struct RegistryTests {
         #expect(self.digest(of: second) == digest, "two tags of one image are one manifest")
 
         // skopeo reads what clab pushed, and copies it to an OCI layout.
-        let inspect = try runProcess(["/usr/bin/skopeo", "inspect", "--tls-verify=false", "docker://\(name):2"])
+        let inspect = try runProcess(skopeoArgv("inspect", "--tls-verify=false", "docker://\(name):2"))
         #expect(inspect.status == 0, "\(inspect.stderr)")
         let info = try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as? [String: Any]
         #expect(info?["Digest"] as? String == digest)
         #expect((info?["Layers"] as? [String])?.count == 1)
         let ociDir = base + "/skopeo-oci"
-        let copy = try runProcess([
-            "/usr/bin/skopeo", "copy", "--src-tls-verify=false", "docker://\(name):1", "oci:\(ociDir):bb",
-        ])
+        let copy = try runProcess(
+            skopeoArgv("copy", "--src-tls-verify=false", "docker://\(name):1", "oci:\(ociDir):bb"))
         #expect(copy.status == 0, "\(copy.stderr)")
         #expect(FS.exists(ociDir + "/index.json"))
 
@@ -127,10 +126,10 @@ struct RegistryTests {
         let export = try clab(a, "image", "export", "busybox", layout)
         #expect(export.status == 0, "\(export.stderr)")
         // Docker's schema 2 manifest on purpose: clab's own pushes are OCI.
-        let push = try runProcess([
-            "/usr/bin/skopeo", "copy", "--dest-tls-verify=false", "--format", "v2s2", "oci:\(layout):latest",
-            "docker://\(registry.address)/fromskopeo:v1",
-        ])
+        let push = try runProcess(
+            skopeoArgv(
+                "copy", "--dest-tls-verify=false", "--format", "v2s2", "oci:\(layout):latest",
+                "docker://\(registry.address)/fromskopeo:v1"))
         #expect(push.status == 0, "\(push.stderr)")
         let b = try freshRoot("b")
         let pulled = try clab(b, "pull", registry.address + "/fromskopeo:v1")
@@ -149,7 +148,7 @@ struct RegistryTests {
         let name = registry.address + "/bad:1"
         #expect(try clab(a, "image", "tag", "busybox", name).status == 0)
         #expect(try clab(a, "push", name).status == 0)
-        let skopeo = try runProcess(["/usr/bin/skopeo", "inspect", "--tls-verify=false", "docker://\(name)"])
+        let skopeo = try runProcess(skopeoArgv("inspect", "--tls-verify=false", "docker://\(name)"))
         let info = try JSONSerialization.jsonObject(with: Data(skopeo.stdout.utf8)) as? [String: Any]
         let layer = try #require((info?["Layers"] as? [String])?.first)
         // One byte flipped in the registry's own file: same size, other sha256.
@@ -209,9 +208,8 @@ struct RegistryTests {
         let pushed = try clab(a, "push", name)
         #expect(pushed.status == 0, "\(pushed.stdout)\(pushed.stderr)")
         // skopeo, with the same file as its authfile, reads it too.
-        let inspect = try runProcess([
-            "/usr/bin/skopeo", "inspect", "--tls-verify=false", "--authfile", credentials, "docker://\(name)",
-        ])
+        let inspect = try runProcess(
+            skopeoArgv("inspect", "--tls-verify=false", "--authfile", credentials, "docker://\(name)"))
         #expect(inspect.status == 0, "\(inspect.stderr)")
         let logout = try clab(a, "logout", registry.address)
         #expect(logout.stdout == "Removing login credentials for \(registry.address)\n")

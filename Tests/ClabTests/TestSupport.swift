@@ -189,3 +189,14 @@ func eventually(_ seconds: Double = 5, _ condition: () -> Bool) -> Bool {
 /// Tests that create namespaces and mounts need root; on CI they always have it. Off CI a
 /// non-root run says why it skips.
 let needsRoot = ConditionTrait.enabled(if: TestEnv.isRoot, "needs root: clab creates namespaces and mounts")
+
+/// skopeo's argv, run so it leaves nothing on the host: as root it keeps a blob-info cache in
+/// /var/lib/containers/cache whatever its flags say (containers/image), so it runs in a mount
+/// namespace of its own with a tmpfs over /var/lib, as lesson 13 does.
+func skopeoArgv(_ arguments: String...) -> [String] {
+    [
+        "/usr/bin/unshare", "--mount", "/bin/sh", "-c", "mount -t tmpfs tmpfs /var/lib && exec /usr/bin/skopeo \"$@\"",
+        "skopeo",
+    ]
+        + arguments
+}

@@ -184,3 +184,16 @@ struct SubordinateIDTests {
         #expect(Host.subordinateOwners(overlapping: IDMapping.defaultRange, files: [dir + "/none"]).isEmpty)
     }
 }
+
+@Suite("UTC times")
+struct UTCTimeTests {
+    /// One formatter for records, events, lab records, runc's `created` and the Engine API.
+    @Test func rfc3339() {
+        #expect(UTCTime.rfc3339(seconds: 0) == "1970-01-01T00:00:00Z")
+        #expect(UTCTime.milliseconds(1_735_787_045_078) == "2025-01-02T03:04:05.078Z")
+        #expect(UTCTime.milliseconds(1_735_787_045_678) == "2025-01-02T03:04:05.678Z")
+        #expect(UTCTime.rfc3339(seconds: 1_735_787_045, fraction: (5, 9)) == "2025-01-02T03:04:05.000000005Z")
+        let now = UTCTime.nowNanoseconds()
+        #expect(now.count == "2025-01-02T03:04:05.123456789Z".count && now.hasSuffix("Z"), "\(now)")
+    }
+}
