@@ -89,7 +89,7 @@ let package = Package(
         .target(
             name: "ClabDaemon",
             dependencies: [
-                "ClabCore", "CShims", "ClabRegistry",
+                "ClabCore", "ClabKernel", "CShims", "ClabRegistry",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

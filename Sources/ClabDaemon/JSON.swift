@@ -1,3 +1,4 @@
+import ClabKernel
 import FoundationEssentials
 
 /// A JSON document of any shape: the Engine API's request bodies are read field by field (an
@@ -72,7 +73,7 @@ public enum JSON: Sendable, Equatable {
         case .bool(let b): out += b ? "true" : "false"
         case .number(let n):
             if n == n.rounded(), abs(n) < 9e15 { out += String(Int(n)) } else { out += String(n) }
-        case .string(let s): Self.quote(s, into: &out)
+        case .string(let s): out += JSONText.quoted(s)
         case .array(let items):
             out += "["
             for (i, item) in items.enumerated() {
@@ -84,30 +85,12 @@ public enum JSON: Sendable, Equatable {
             out += "{"
             for (i, (key, value)) in pairs.enumerated() {
                 if i > 0 { out += "," }
-                Self.quote(key, into: &out)
+                out += JSONText.quoted(key)
                 out += ":"
                 value.write(to: &out)
             }
             out += "}"
         }
-    }
-
-    static func quote(_ s: String, into out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
     }
 
     /// Parses a document; throws a one-line reason (the API answers 400 with it).
