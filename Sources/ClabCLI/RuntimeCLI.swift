@@ -459,7 +459,8 @@ public enum RuntimeCLI {
             global.json
             ? "{\"level\":\"\(level)\",\"msg\":\(JSONText.quoted(message)),\"time\":\"\(time)\"}\n"
             : "time=\"\(time)\" level=\(level) msg=\(JSONText.quoted(message))\n"
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+        // O_NOFOLLOW: root appends here; a symlink planted at the path is not followed.
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { return }
         defer { close(fd) }
         try? FS.writeAll(fd, Array(line.utf8), what: path)

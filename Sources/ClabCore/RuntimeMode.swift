@@ -523,7 +523,12 @@ public struct OCIRuntime: Sendable {
         let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
         let temporary = Path.dirname(absolute) + "/." + Path.basename(absolute) + ".tmp-\(getpid())"
         do {
-            let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o644)
+            // O_EXCL: the name is predictable, and in a shared directory a file someone made
+            // there first would keep its owner after the rename (and so be theirs to rewrite).
+            var fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o644)
+            if fd < 0 && errno == EEXIST, unlink(temporary) == 0 {
+                fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o644)
+            }
             guard fd >= 0 else { throw SyscallError("open \(temporary)") }
             defer { close(fd) }
             try FS.writeAll(fd, Array("\(pid)".utf8), what: temporary)

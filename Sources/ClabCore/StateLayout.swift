@@ -86,7 +86,7 @@ public struct StateLayout: Sendable {
 
     /// Makes `dir` unless it exists and gives it owner root, mode 0710 and group `group`, or mode
     /// 0700 without one. Its parent must exist. A symlink in its place is refused (O_NOFOLLOW).
-    static func closeDirectory(_ dir: String, group: gid_t?) throws {
+    public static func closeDirectory(_ dir: String, group: gid_t?) throws {
         if mkdir(dir, 0o700) != 0 && errno != EEXIST { throw SyscallError("mkdir \(dir)") }
         let fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { throw SyscallError("open \(dir)") }

@@ -26,7 +26,10 @@ extension Engine {
             let record = try record(key)
             if record.status == .stopped { return .reply(.empty(.notModified)) }
             let timeout = request.query["t"].flatMap { Int($0) } ?? 10
-            guard timeout >= 0 else { throw APIError(.badRequest, "t=\(timeout): give seconds, 0 or more") }
+            // Bounded: a stop holds one of the engine's threads for its whole grace period.
+            guard (0...3600).contains(timeout) else {
+                throw APIError(.badRequest, "t=\(timeout): give seconds, 0 to 3600")
+            }
             try Self.mapped { try record.stop(timeout: timeout) }
             return .reply(.empty(.noContent))
         case (.POST, "kill"):

@@ -158,6 +158,9 @@ final class ExecBridge: Bridge, StdinSink, @unchecked Sendable {
     var stdinChannel: Channel?
     var openOutputs = 0
     var exited = false
+    /// The output pipes' channels, paused while the client is not writable (backpressure).
+    var outputs: [Channel] = []
+    var clientWritable = true
 
     init(state: ExecState, session: ExecSession) {
         self.state = state
@@ -224,9 +227,17 @@ final class ExecBridge: Bridge, StdinSink, @unchecked Sendable {
                 }
             }
             .takingOwnershipOfDescriptor(input: fd)
-            .whenFailure { _ in
-                close(fd)
-                self.outputClosed()
+            .whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    self.outputs.append(channel)
+                    if !self.clientWritable {
+                        channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+                    }
+                case .failure:
+                    close(fd)
+                    self.outputClosed()
+                }
             }
     }
 
@@ -247,6 +258,11 @@ final class ExecBridge: Bridge, StdinSink, @unchecked Sendable {
     func outputClosed() {
         openOutputs -= 1
         maybeFinish()
+    }
+
+    func clientWritable(_ writable: Bool) {
+        clientWritable = writable
+        for channel in outputs { channel.setOption(ChannelOptions.autoRead, value: writable).whenFailure { _ in } }
     }
 
     func exitRecorded() {

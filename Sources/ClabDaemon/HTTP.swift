@@ -152,6 +152,16 @@ final class APIHandler: ChannelInboundHandler, RemovableChannelHandler {
             write(context: context, status: .payloadTooLarge, json: reply, keepAlive: false)
             return
         }
+        let overTCP: Bool
+        switch context.channel.localAddress {
+        case .v4, .v6: overTCP = true
+        default: overTCP = false
+        }
+        if let refusal = Self.refusal(head, hasBody: !body.isEmpty, overTCP: overTCP) {
+            write(
+                context: context, status: .forbidden, json: .object([("message", .string(refusal))]), keepAlive: false)
+            return
+        }
         let (path, query) = Self.split(head.uri)
         let (version, rest) = Self.version(path)
         if let version, Self.newer(version, than: Engine.apiVersion) {
@@ -189,6 +199,34 @@ final class APIHandler: ChannelInboundHandler, RemovableChannelHandler {
                     keepAlive: keepAlive)
             }
         }
+    }
+
+    /// Why a request is refused before routing, if it is. With `--tcp`, a web page in a browser
+    /// on this machine can reach the loopback port: a cross-origin "simple" POST (text/plain,
+    /// no preflight) or DNS rebinding would drive a root API. The docker CLI and curl never
+    /// send `Origin`, always send JSON bodies as application/json, and name a loopback host;
+    /// browsers send `Origin` on every cross-origin and every POST request. So: no `Origin`, a
+    /// body only as JSON, and over TCP a loopback `Host` (on the unix socket the host is any word).
+    static func refusal(_ head: HTTPRequestHead, hasBody: Bool, overTCP: Bool) -> String? {
+        if head.headers.contains(name: "Origin") {
+            return "requests from web pages (an Origin header) are refused: this API runs containers as root"
+        }
+        if hasBody {
+            let type = head.headers.first(name: "Content-Type")?.lowercased() ?? ""
+            guard type.hasPrefix("application/json") else {
+                return "a request body must be JSON (Content-Type: application/json), not '\(type.prefix(80))'"
+            }
+        }
+        if overTCP {
+            let host = head.headers.first(name: "Host") ?? ""
+            let name =
+                host.hasPrefix("[")
+                ? String(host.prefix { $0 != "]" }) + "]" : String(host.split(separator: ":").first ?? "")
+            guard ["localhost", "127.0.0.1", "[::1]"].contains(name.lowercased()) else {
+                return "Host '\(host.prefix(80))' is not this machine's loopback: refused (a rebound DNS name?)"
+            }
+        }
+        return nil
     }
 
     private func send(context: ChannelHandlerContext, reply: Reply, head: HTTPRequestHead, upgrade: Bool) {
@@ -386,6 +424,14 @@ final class RawInbound: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelInactive()
     }
 
+    /// The client stopped reading (its socket buffer and NIO's high watermark are full), or
+    /// started again: the bridge stops and resumes reading the container's output, so a slow
+    /// reader of `yes` holds the container's writes, not clabd's memory.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        sink?.clientWritable(context.channel.isWritable)
+        context.fireChannelWritabilityChanged()
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         context.close(promise: nil)
     }
@@ -396,4 +442,6 @@ protocol StdinSink: AnyObject {
     func stdin(_ buffer: ByteBuffer)
     func stdinClosed()
     func clientGone()
+    /// Backpressure: stop reading the output while the client is not writable.
+    func clientWritable(_ writable: Bool)
 }

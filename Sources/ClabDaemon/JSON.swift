@@ -220,6 +220,9 @@ public enum JSON: Sendable, Equatable {
                         {
                             at += 2
                             let low = try hex4()
+                            // A high surrogate must be followed by a low one (a crash otherwise:
+                            // `low - 0xDC00` underflows).
+                            guard (0xDC00..<0xE000).contains(low) else { throw error("invalid \\u surrogate pair") }
                             code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                         }
                         guard let scalar = Unicode.Scalar(code) else { throw error("invalid \\u escape") }

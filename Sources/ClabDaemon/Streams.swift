@@ -109,6 +109,10 @@ final class AttachBridge: Bridge, StdinSink, @unchecked Sendable {
         if plan.stdin && plan.stdinOnce { backend?.close(mode: .output, promise: nil) }
     }
 
+    func clientWritable(_ writable: Bool) {
+        backend?.setOption(ChannelOptions.autoRead, value: writable).whenFailure { _ in }
+    }
+
     func clientGone() {
         backend?.close(promise: nil)
     }

@@ -14,9 +14,13 @@ import NIOHTTP1
 ///
 /// Everything a registry returns is hostile: sizes are capped before reading, every blob and
 /// manifest is hashed while it streams and refused unless its sha256 is the digest asked for.
+/// Every address it hands back (a redirect, an upload location, a token realm) is checked by
+/// `checked(_:what:)` before anything is sent there: a registry must not steer clab's requests,
+/// or the credentials it holds, to another address.
 public actor RegistryClient {
     public let registry: String
     let base: String
+    let origin: Origin
     let http: HTTPClient
     let auth: RegistryAuth?
     /// The Authorization header that worked, per scope (`Basic …` is the same for all).
@@ -29,21 +33,26 @@ public actor RegistryClient {
 
     /// One HTTP client for the process (never shut down: it lives as long as clabd). A refused
     /// connection fails the request at once: AHC's default retries until the connect timeout,
-    /// which is 10 s of silence for a registry that is simply not running. Redirects (a blob
-    /// served from elsewhere) are followed, at most 5; bodies are never decompressed (a
-    /// layer's bytes are hashed as they are).
+    /// which is 10 s of silence for a registry that is simply not running. Redirects are not
+    /// followed by the client: `send` follows them itself, after `checked` (AHC would follow a
+    /// 307 anywhere, method and body included); bodies are never decompressed (a layer's bytes
+    /// are hashed as they are).
     public static let sharedHTTP: HTTPClient = {
         var config = HTTPClient.Configuration()
         config.timeout = .init(connect: .seconds(10), read: .seconds(120))
         config.connectionPool.retryConnectionEstablishment = false
-        config.redirectConfiguration = .follow(max: 5, allowCycles: false)
+        config.redirectConfiguration = .disallow
         config.decompression = .disabled
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
     }()
 
     public init(registry: String, auth: RegistryAuth?, http: HTTPClient = RegistryClient.sharedHTTP) {
         self.registry = registry
-        base = RegistryReference.scheme(for: registry) + "://" + registry
+        let scheme = RegistryReference.scheme(for: registry)
+        base = scheme + "://" + registry
+        // The registry string is a parsed reference's host[:port], so this cannot fail; the
+        // fallback only keeps the initializer total.
+        origin = Origin(base) ?? Origin(scheme: scheme, host: registry.lowercased(), port: 0)
         self.http = http
         self.auth = auth
     }
@@ -57,18 +66,23 @@ public actor RegistryClient {
     }
 
     /// One request with the scope's authorization; a 401 is answered once by the challenge's
-    /// scheme and the request sent again.
+    /// scheme and the request sent again. A redirect of a GET or HEAD (a blob served from
+    /// elsewhere) is followed, at most 5 times, to an address `checked` allows, and the
+    /// registry's authorization goes only to the registry's own origin; any other method's
+    /// redirect is refused (a 307 keeps the method and body: a push would go elsewhere).
     func send(
         _ method: HTTPMethod, _ url: String, scope: [String], headers: [(String, String)] = [],
         body: ByteBuffer? = nil, timeout: TimeAmount = .seconds(300)
     ) async throws -> Response {
         let key = scope.joined(separator: " ")
         var retried = false
+        var target = try checked(url, what: "an address")
+        var redirects = 0
         while true {
-            var request = HTTPClientRequest(url: url)
+            var request = HTTPClientRequest(url: target)
             request.method = method
             for (name, value) in headers { request.headers.add(name: name, value: value) }
-            if let authorization = authorizations[key] {
+            if let authorization = authorizations[key], Origin(target) == origin {
                 request.headers.replaceOrAdd(name: "Authorization", value: authorization)
             }
             if let body {
@@ -83,7 +97,21 @@ public actor RegistryClient {
             } catch {
                 throw ClabError("cannot reach the registry \(registry) (\(base)): \(Self.describe(error))")
             }
-            guard response.status == .unauthorized, !retried else {
+            if [301, 302, 303, 307, 308].contains(response.status.code) {
+                _ = try? await response.body.collect(upTo: 64 << 10)
+                guard method == .GET || method == .HEAD else {
+                    throw ClabError(
+                        "\(registry) redirected a \(method.rawValue) (answer \(response.status.code)): clab follows redirects of GET and HEAD only; refused"
+                    )
+                }
+                guard redirects < 5, let location = response.headers.first(name: "Location") else {
+                    throw ClabError("\(registry) redirected more than 5 times, or without a Location: refused")
+                }
+                target = try checked(resolve(location), what: "a redirect")
+                redirects += 1
+                continue
+            }
+            guard response.status == .unauthorized, !retried, Origin(target) == origin else {
                 if response.status == .unauthorized {
                     _ = try? await response.body.collect(upTo: 64 << 10)
                     throw unauthorized()
@@ -125,10 +153,12 @@ public actor RegistryClient {
     /// A token from the challenge's realm (the Docker token protocol): GET realm?service=…&scope=…,
     /// with Basic credentials if there are any; the answer is {"token": …} or {"access_token": …}.
     func token(_ challenge: Challenge, scope: [String]) async throws -> String {
-        guard let realm = challenge.parameters["realm"], realm.hasPrefix("http://") || realm.hasPrefix("https://")
+        guard let given = challenge.parameters["realm"], given.hasPrefix("http://") || given.hasPrefix("https://")
         else {
             throw ClabError("\(registry) sent a Bearer challenge without an http(s) realm: cannot get a token")
         }
+        // The credentials go to the realm: only to the registry itself, or over HTTPS.
+        let realm = try checked(given, what: "a token realm")
         var query: [String] = []
         if let service = challenge.parameters["service"] { query.append("service=" + Self.percentEncode(service)) }
         for s in scope { query.append("scope=" + Self.percentEncode(s)) }
@@ -213,7 +243,15 @@ public actor RegistryClient {
         guard response.status == .ok else {
             throw ClabError("\(registry)/\(repository): HEAD manifest \(reference) answered \(response.status.code)")
         }
-        return response.headers.first(name: "Docker-Content-Digest")
+        // The digest names the next request (a lab verifier fetches the manifest by it): a
+        // registry's header is taken only in the form clab itself accepts.
+        guard let digest = response.headers.first(name: "Docker-Content-Digest") else { return nil }
+        guard OCI.isValidDigest(digest) else {
+            throw ClabError(
+                "\(registry)/\(repository): HEAD manifest \(reference) gave the digest '\(digest.prefix(80))', not sha256:<64 hex digits>: refused"
+            )
+        }
+        return digest
     }
 
     /// The repository's tags.
@@ -341,7 +379,8 @@ public actor RegistryClient {
             }
             location = next
         }
-        guard var upload = location.map(resolve) else { throw ClabError("no upload location") }
+        guard let first = location else { throw ClabError("no upload location") }
+        var upload = try checked(resolve(first), what: "an upload location")
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SyscallError("open \(path)") }
         defer { close(fd) }
@@ -376,7 +415,7 @@ public actor RegistryClient {
                         "\(registry)/\(repository): upload chunk at \(offset) answered \(response.status.code): \(Self.errorText(body))"
                     )
                 }
-                upload = resolve(next)
+                upload = try checked(resolve(next), what: "an upload location")
                 offset += count
                 parts += 1
                 progress(offset)
@@ -422,6 +461,21 @@ public actor RegistryClient {
     /// A Location header: absolute, or a path on this registry.
     func resolve(_ location: String) -> String {
         location.hasPrefix("http://") || location.hasPrefix("https://") ? location : base + location
+    }
+
+    /// `url` if clab may send a request there: the registry's own origin (scheme, host and
+    /// port), or, for a registry spoken to over HTTPS, another HTTPS address (a blob store or
+    /// token service of a real registry). A loopback registry in plain HTTP gets nothing beyond
+    /// itself: not another port (clabd's own API on --tcp), not another address, so neither its
+    /// credentials nor a redirected request reach an address the user never named.
+    func checked(_ url: String, what: String) throws -> String {
+        guard let target = Origin(url) else {
+            throw ClabError("\(registry) sent \(what) that is not an http(s) URL (\(url.prefix(120))): refused")
+        }
+        if target == origin || (origin.scheme == "https" && target.scheme == "https") { return url }
+        throw ClabError(
+            "\(registry) sent \(what) on another address (\(target.scheme)://\(target.host):\(target.port)): clab sends a plain-HTTP registry's requests only to \(base); refused"
+        )
     }
 
     static func collect(_ body: HTTPClientResponse.Body, limit: Int, what: String) async throws -> [UInt8] {
@@ -496,11 +550,14 @@ struct Challenge {
             if rest.first == "\"" {
                 rest = rest.dropFirst()
                 while let c = rest.first, c != "\"" {
-                    if c == "\\", rest.count > 1 {
+                    // A backslash quotes the next character (`rest.count` here was quadratic).
+                    if c == "\\", let next = rest.dropFirst().first {
+                        value.append(next)
+                        rest = rest.dropFirst(2)
+                    } else {
+                        value.append(c)
                         rest = rest.dropFirst()
                     }
-                    value.append(rest.first ?? c)
-                    rest = rest.dropFirst()
                 }
                 rest = rest.dropFirst()
             } else {
@@ -510,5 +567,51 @@ struct Challenge {
             }
             parameters[key] = value
         }
+    }
+}
+
+/// Where a URL sends a request: scheme, host (lowercased) and port (the scheme's default if
+/// none). nil for anything but a plain `http(s)://host[:port]` URL, user info included (it
+/// would hide the real host from a reader of the URL).
+struct Origin: Equatable {
+    var scheme: String
+    var host: String
+    var port: Int
+
+    init(scheme: String, host: String, port: Int) {
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+    }
+
+    init?(_ url: String) {
+        let scheme: String
+        if url.hasPrefix("http://") {
+            scheme = "http"
+        } else if url.hasPrefix("https://") {
+            scheme = "https"
+        } else {
+            return nil
+        }
+        let rest = url.dropFirst(scheme.count + 3)
+        let authority = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        guard !authority.isEmpty, !authority.contains("@"), !authority.contains("\\") else { return nil }
+        var host = Substring(authority)
+        var port = scheme == "https" ? 443 : 80
+        if authority.hasPrefix("[") {
+            guard let close = authority.firstIndex(of: "]") else { return nil }
+            host = authority[...close]
+            let after = authority[authority.index(after: close)...]
+            if !after.isEmpty {
+                guard after.hasPrefix(":"), let n = Int(after.dropFirst()), (1...65535).contains(n) else { return nil }
+                port = n
+            }
+        } else if let colon = authority.firstIndex(of: ":") {
+            host = authority[..<colon]
+            guard let n = Int(authority[authority.index(after: colon)...]), (1...65535).contains(n) else { return nil }
+            port = n
+        }
+        guard !host.isEmpty else { return nil }
+        self.init(scheme: scheme, host: host.lowercased(), port: port)
     }
 }

@@ -57,13 +57,25 @@ public struct CredentialStore: Sendable {
         struct Entry: Codable { var auth: String? }
     }
 
+    /// Read without following a symlink (the state root may be a user's: a link planted at
+    /// this path must not make root read, then rewrite, another file), at most 1 MiB.
     func load() throws -> File {
-        guard FS.exists(path) else { return File(auths: [:]) }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ClabError("cannot read \(path): \(errnoDescription(errno))")
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        if fd < 0 && errno == ENOENT { return File(auths: [:]) }
+        guard fd >= 0 else { throw ClabError("cannot read \(path): \(errnoDescription(errno)): remove it") }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw ClabError("cannot read \(path): \(errnoDescription(errno))") }
+            if n == 0 { break }
+            bytes += buffer[0..<n]
+            guard bytes.count <= 1 << 20 else { throw ClabError("\(path) is larger than 1 MiB: fix or remove it") }
         }
         do {
-            return try JSONDecoder().decode(File.self, from: data)
+            return try JSONDecoder().decode(File.self, from: Data(bytes))
         } catch {
             throw ClabError("\(path) is not a Docker config file ({\"auths\": {...}}): fix or remove it")
         }
@@ -99,9 +111,9 @@ public struct CredentialStore: Sendable {
 
     /// Written aside with mode 0600 from the start (never a moment readable by others), then renamed.
     private func write(_ file: File) throws {
-        let dir = Path.dirname(path)
-        if mkdir(dir, 0o700) != 0 && errno != EEXIST { throw SyscallError("mkdir \(dir)") }
-        guard chmod(dir, 0o700) == 0 else { throw SyscallError("chmod \(dir)") }
+        // Made or fixed through an fd opened with O_NOFOLLOW: a symlink at the directory's path
+        // is refused, not followed to a directory root would then chmod and write into.
+        try StateLayout.closeDirectory(Path.dirname(path), group: nil)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let bytes = Array(try encoder.encode(file)) + [0x0a]

@@ -1,4 +1,5 @@
 import ClabCore
+import Glibc
 
 /// A reference to an image in a registry: `localhost:5000/bb:1` or `localhost:5000/bb@sha256:…`.
 /// It is clab's ImageRef (the same name files the image in the store), with the registry part
@@ -33,10 +34,13 @@ public struct RegistryReference: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Registries on the loopback are spoken to in plain HTTP, as Docker does for localhost;
-    /// any other over HTTPS.
+    /// any other over HTTPS. A loopback address is an IPv4 address in 127.0.0.0/8, not any name
+    /// that starts with "127." (127.example.net is a remote host).
     public static func scheme(for registry: String) -> String {
         let host = hostPart(registry)
-        return host == "localhost" || host.hasPrefix("127.") || host == "[::1]" ? "http" : "https"
+        var address = in_addr()
+        let loopbackV4 = inet_pton(AF_INET, host, &address) == 1 && UInt32(bigEndian: address.s_addr) >> 24 == 127
+        return host == "localhost" || loopbackV4 || host == "[::1]" ? "http" : "https"
     }
 
     static func hostPart(_ registry: String) -> String {

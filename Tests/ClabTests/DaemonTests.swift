@@ -209,6 +209,98 @@ final class DaemonTests {
         #expect(kill(pid, 0) == 0)
     }
 
+    @Test func webPagesOddBodiesAndBadSurrogatesAreRefused() throws {
+        func raw(_ extra: [String]) throws -> Int {
+            let out = try runProcess(
+                ["/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", socket] + extra)
+            return Int(out.stdout) ?? 0
+        }
+        // A browser's cross-origin POST (text/plain needs no preflight) and any request with an Origin.
+        let create = "http://clab/v1.41/containers/create"
+        #expect(
+            try raw([
+                "-X", "POST", "-H", "Content-Type: text/plain", "--data-binary", "{\"Image\":\"busybox\"}", create,
+            ]) == 403)
+        #expect(try raw(["-H", "Origin: http://evil.example", "http://clab/v1.41/containers/json"]) == 403)
+        // A high surrogate followed by no low one crashed the JSON reader (an overflow).
+        let (status, body) = try curl("POST", "/v1.41/containers/create", body: #"{"Image":"\uD800\u0041"}"#)
+        #expect(status == 400 && body.contains("surrogate"), "\(status) \(body)")
+        #expect(try curl("GET", "/_ping") == (200, "OK"))
+        #expect(try clabIDs(all: true).isEmpty)
+    }
+
+    /// Over `--tcp` the API answers only a loopback Host: a page whose DNS name was rebound to
+    /// 127.0.0.1 sends its own name. The docker CLI on tcp:// still works.
+    @Test func overTCPOnlyALoopbackHostIsServed() throws {
+        let other = root + "/tcp"
+        try FS.makeDirectories(other)
+        let port = try LocalRegistry.freePort()
+        let clabd = Path.dirname(TestEnv.clab) + "/clabd"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/zero", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, other + "/clabd.log", O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let tcpd = try Host.spawn(
+            path: clabd,
+            argv: [clabd, "--root", other, "--socket", other + "/d.sock", "--tcp", "127.0.0.1:\(port)"],
+            environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], actions: &actions)
+        defer {
+            kill(tcpd, SIGTERM)
+            var status: Int32 = 0
+            _ = waitpid(tcpd, &status, 0)
+        }
+        func code(_ host: String) throws -> String {
+            try runProcess([
+                "/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: \(host)",
+                "http://127.0.0.1:\(port)/_ping",
+            ]).stdout
+        }
+        #expect(eventually(10) { (try? code("127.0.0.1:\(port)")) == "200" }, "\(FS.read(other + "/clabd.log") ?? "")")
+        #expect(try code("localhost:\(port)") == "200")
+        #expect(try code("rebound.example:\(port)") == "403")
+        let version = try runProcess(
+            [Self.docker ?? "docker", "version", "--format", "{{.Server.APIVersion}}"],
+            env: ["DOCKER_HOST": "tcp://127.0.0.1:\(port)", "DOCKER_CONFIG": config])
+        #expect(version.stdout == "1.41\n", "\(version.stdout) \(version.stderr)")
+    }
+
+    /// A client that stops reading `yes`: clabd stops reading the exec's output (backpressure)
+    /// instead of queueing it in memory. Without it clabd grew by hundreds of MiB in seconds.
+    @Test func aSlowReaderHoldsTheOutputNotTheDaemonsMemory() throws {
+        #expect(try docker("run", "-d", "--name", "bp", "busybox", "sleep", "600").status == 0)
+        let (status, body) = try curl(
+            "POST", "/v1.41/containers/bp/exec", body: #"{"Cmd":["yes"],"AttachStdout":true,"AttachStderr":true}"#)
+        #expect(status == 201, "\(body)")
+        let id = try #require(body.split(separator: "\"").dropFirst(3).first.map(String.init))
+        let script = #"""
+            import socket, sys, time, json
+            path, exec_id, pid = sys.argv[1:4]
+            def rss():
+                for line in open("/proc/%s/status" % pid):
+                    if line.startswith("VmRSS:"): return int(line.split()[1])
+            before = rss()
+            s = socket.socket(socket.AF_UNIX); s.connect(path)
+            body = b'{"Detach":false,"Tty":false}'
+            s.sendall(b"POST /v1.41/exec/%s/start HTTP/1.1\r\nHost: clab\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (exec_id.encode(), len(body)) + body)
+            s.settimeout(10); first = s.recv(4096)
+            time.sleep(4)
+            after = rss()
+            print(json.dumps({"before": before, "after": after, "head": first[:12].decode(errors="replace")}))
+            s.close()
+            """#
+        let out = try runProcess(["/usr/bin/python3", "-c", script, socket, id, String(pid)])
+        let json = try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any]
+        let before = try #require(json?["before"] as? Int, "\(out.stdout) \(out.stderr)")
+        let after = try #require(json?["after"] as? Int)
+        #expect((json?["head"] as? String)?.hasPrefix("HTTP/1.1 101") == true, "\(out.stdout)")
+        #expect(after - before < 64 << 10, "clabd grew from \(before) to \(after) KiB under a reader that stopped")
+        #expect(try curl("GET", "/_ping") == (200, "OK"))
+        #expect(try docker("rm", "-f", "bp").status == 0)
+    }
+
     @Test func terminalRunAndResize() throws {
         // A real terminal for the CLI: script(1) runs it on a pty of its own.
         let command =

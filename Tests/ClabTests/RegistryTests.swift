@@ -246,6 +246,10 @@ struct RegistryParsingTests {
         #expect(ref.registry == "localhost:5000" && ref.repository == "team/bb" && ref.reference == "1.0")
         #expect(RegistryReference.scheme(for: "127.0.0.1:5000") == "http")
         #expect(RegistryReference.scheme(for: "registry.example:443") == "https")
+        // Only 127.0.0.0/8 is the loopback, not a name that starts like it.
+        #expect(RegistryReference.scheme(for: "127.9.8.7") == "http")
+        #expect(RegistryReference.scheme(for: "127.example.net:5000") == "https")
+        #expect(RegistryReference.scheme(for: "127.0.0.1.example.net") == "https")
         let digest = "sha256:" + String(repeating: "b", count: 64)
         let byDigest = try RegistryReference("127.0.0.1:5000/bb@\(digest)")
         #expect(
@@ -259,6 +263,26 @@ struct RegistryParsingTests {
         #expect(throws: ClabError.self) { try RegistryReference("bb:1") }
         #expect(try RegistryReference.parseRegistry("http://localhost:5000/") == "localhost:5000")
         #expect(throws: ClabError.self) { try RegistryReference.parseRegistry("local host") }
+    }
+
+    @Test func originsAndWhereARegistryMaySendClab() async throws {
+        #expect(Origin("http://127.0.0.1:5000/v2/x") == Origin(scheme: "http", host: "127.0.0.1", port: 5000))
+        #expect(Origin("https://Reg.Example/v2/") == Origin(scheme: "https", host: "reg.example", port: 443))
+        #expect(Origin("http://[::1]:80/x") == Origin(scheme: "http", host: "[::1]", port: 80))
+        for bad in ["ftp://x/", "http://", "http://user@evil/x", "http://a:99999/", "http://a:x/", "//evil/x", "/v2/"] {
+            #expect(Origin(bad) == nil, "\(bad)")
+        }
+        let local = RegistryClient(registry: "127.0.0.1:5000", auth: nil)
+        #expect(try await local.checked("http://127.0.0.1:5000/v2/uploads/1", what: "x") != "")
+        for elsewhere in [
+            "http://127.0.0.1:2375/v1.41/containers/x/kill", "http://127.0.0.2:5000/token",
+            "https://127.0.0.1:5000/v2/", "https://auth.example/token",
+        ] {
+            await #expect(throws: ClabError.self, "\(elsewhere)") { try await local.checked(elsewhere, what: "x") }
+        }
+        let remote = RegistryClient(registry: "registry.example", auth: nil)
+        #expect(try await remote.checked("https://blobs.example/x", what: "x") != "")
+        await #expect(throws: ClabError.self) { try await remote.checked("http://registry.example/x", what: "x") }
     }
 
     @Test func challenges() {
@@ -311,5 +335,96 @@ struct RegistryParsingTests {
                 + "] 500B/1.0kB", "\(message.progress ?? "")")
         let error = String(decoding: try JSONEncoder().encode(ProgressMessage(error: "boom")), as: UTF8.self)
         #expect(error.contains(#""errorDetail":{"message":"boom"}"#), "\(error)")
+    }
+}
+
+/// A registry that tries to send clab elsewhere: a token realm, a redirect and an upload
+/// location on another port of the loopback, where a listener of the test's records whatever
+/// arrives. Nothing may: not the credentials, not a request. (A fake registry in python3:
+/// docker-registry cannot be made to misbehave.)
+@Suite("registry · a hostile registry cannot send clab elsewhere", needsRoot, .serialized)
+struct HostileRegistryTests {
+    static let script = #"""
+        import http.server, subprocess, sys, threading, json
+        clab, root, mode = sys.argv[1:4]
+        hits = []
+        class Sink(http.server.BaseHTTPRequestHandler):
+            def answer(self):
+                hits.append(self.requestline)
+                self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = answer
+            def log_message(self, *a): pass
+        sink = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+        elsewhere = "http://127.0.0.1:%d" % sink.server_address[1]
+        class Registry(http.server.BaseHTTPRequestHandler):
+            def reply(self, code, headers={}):
+                self.send_response(code)
+                for k, v in headers.items(): self.send_header(k, v)
+                self.send_header("Content-Length", "0"); self.end_headers()
+            def do_GET(self):
+                if mode == "realm":
+                    self.reply(401, {"WWW-Authenticate": 'Bearer realm="%s/token",service="x"' % elsewhere})
+                elif self.path == "/v2/":
+                    self.reply(200)
+                elif mode == "redirect":
+                    self.reply(307, {"Location": elsewhere + "/v2/x/manifests/1"})
+                else:
+                    self.reply(404)
+            do_HEAD = do_GET
+            def do_POST(self):
+                self.reply(202, {"Location": elsewhere + "/v2/x/blobs/uploads/1"})
+            def log_message(self, *a): pass
+        registry = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Registry)
+        for s in (sink, registry): threading.Thread(target=s.serve_forever, daemon=True).start()
+        address = "127.0.0.1:%d" % registry.server_address[1]
+        env = {"CLAB_ROOT": root, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        if mode == "realm":
+            argv, stdin = [clab, "login", "-u", "alice", "--password-stdin", address], b"s3cret\n"
+        elif mode == "redirect":
+            argv, stdin = [clab, "pull", address + "/x:1"], b""
+        else:
+            subprocess.run([clab, "image", "tag", "busybox", address + "/x:1"], env=env, check=True)
+            argv, stdin = [clab, "push", address + "/x:1"], b""
+        out = subprocess.run(argv, input=stdin, capture_output=True, env=env, timeout=60)
+        print(json.dumps({"status": out.returncode, "stderr": out.stderr.decode(errors="replace"), "hits": hits}))
+        """#
+
+    func run(_ mode: String) throws -> (status: Int, stderr: String, hits: [String]) {
+        let root = TestEnv.root + "/hostile-registry-\(UUID().uuidString.prefix(8))"
+        defer {
+            _ = Mounts.unmountAll(under: root)
+            try? FileManager.default.removeItem(atPath: root)
+        }
+        if mode == "upload" {
+            try TestEnv.ensureImage(root: root)
+        } else {
+            try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        }
+        let out = try runProcess(["/usr/bin/python3", "-c", Self.script, TestEnv.clab, root, mode])
+        let json = try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any]
+        return (
+            json?["status"] as? Int ?? -1, json?["stderr"] as? String ?? out.stderr, json?["hits"] as? [String] ?? ["?"]
+        )
+    }
+
+    @Test func aTokenRealmElsewhereGetsNoCredentials() throws {
+        let out = try run("realm")
+        #expect(out.status != 0)
+        #expect(out.stderr.contains("sent a token realm on another address"), "\(out.stderr)")
+        #expect(out.hits.isEmpty, "the realm got \(out.hits)")
+    }
+
+    @Test func aRedirectElsewhereIsNotFollowed() throws {
+        let out = try run("redirect")
+        #expect(out.status != 0)
+        #expect(out.stderr.contains("sent a redirect on another address"), "\(out.stderr)")
+        #expect(out.hits.isEmpty, "the redirect's target got \(out.hits)")
+    }
+
+    @Test func anUploadLocationElsewhereGetsNoBytes() throws {
+        let out = try run("upload")
+        #expect(out.status != 0)
+        #expect(out.stderr.contains("sent an upload location on another address"), "\(out.stderr)")
+        #expect(out.hits.isEmpty, "the upload location got \(out.hits)")
     }
 }
