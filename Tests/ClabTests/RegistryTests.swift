@@ -407,6 +407,21 @@ struct HostileRegistryTests {
         )
     }
 
+    /// The state root may be a user's (--root): a symlink planted as the credentials file is
+    /// not followed, so root neither reads nor rewrites the file it points to.
+    @Test func theCredentialsFileIsNotFollowedThroughASymlink() throws {
+        let root = TestEnv.root + "/creds-link-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FS.makeDirectories(root + "/registry")
+        let victim = root + "/victim.json"
+        try #"{"auths": {"127.0.0.1:1": {"auth": "eDp5"}}}"#.write(toFile: victim, atomically: true, encoding: .utf8)
+        #expect(symlink(victim, root + "/registry/config.json") == 0)
+        let out = try runProcess([TestEnv.clab, "logout", "127.0.0.1:1"], env: ["CLAB_ROOT": root])
+        #expect(out.status != 0)
+        #expect(out.stderr.contains("config.json") && out.stderr.split(separator: "\n").count == 1, "\(out.stderr)")
+        #expect(FS.read(victim)?.contains("eDp5") == true, "the file behind the link was rewritten")
+    }
+
     @Test func aTokenRealmElsewhereGetsNoCredentials() throws {
         let out = try run("realm")
         #expect(out.status != 0)
