@@ -459,3 +459,8 @@ int clab_spawn_closefrom(void *actions, int from) {
 }
 
 int clab_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0); }
+
+int clab_renameat_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath) {
+    // RENAME_NOREPLACE is 1 (linux/fs.h); glibc's renameat2 wrapper is hidden without _GNU_SOURCE.
+    return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, 1u);
+}

@@ -156,14 +156,31 @@ extension FS {
             guard unlink(path) == 0 || errno == ENOENT else { throw SyscallError("unlink \(path)") }
             return
         }
-        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { throw SyscallError("open \(path)") }
-        try removeContents(fd, path: path, device: st.st_dev)
+        let top = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard top >= 0 else { throw SyscallError("open \(path)") }
+        defer { close(top) }
+        // A container can nest directories far deeper than the fd limit or the stack allow
+        // (mkdir, chdir, again and again). Below `removeDepth` levels a directory is moved up to
+        // the top (one filesystem: a rename) and emptied on the next pass, so at most
+        // `removeDepth` directories are open at once, however deep the tree.
+        var moved = 0
+        repeat {
+            // A new open file description each pass: readdir starts again, and sees what moved.
+            let pass = openat(top, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard pass >= 0 else { throw SyscallError("open \(path)") }
+            moved = 0
+            try removeContents(pass, path: path, device: st.st_dev, depth: 1, top: top, moved: &moved)
+        } while moved > 0
         guard rmdir(path) == 0 || errno == ENOENT else { throw SyscallError("rmdir \(path)") }
     }
 
-    /// Empties the directory `dirFD` (and closes it).
-    private static func removeContents(_ dirFD: Int32, path: String, device: dev_t) throws {
+    static let removeDepth = 128
+
+    /// Empties the directory `dirFD` (and closes it); directories deeper than `removeDepth`
+    /// are renamed into `top` instead (counted in `moved`).
+    private static func removeContents(
+        _ dirFD: Int32, path: String, device: dev_t, depth: Int, top: Int32, moved: inout Int
+    ) throws {
         guard let dir = fdopendir(dirFD) else {
             close(dirFD)
             throw SyscallError("opendir \(path)")
@@ -173,6 +190,17 @@ extension FS {
         for (name, _) in entries(dir) {
             if unlinkat(fd, name, 0) == 0 || errno == ENOENT { continue }
             guard errno == EISDIR else { throw SyscallError("unlink \(path)/\(name)") }
+            if depth >= removeDepth {
+                var n = 0
+                while true {
+                    let target = ".clab-rm-\(getpid())-\(moved)-\(n)"
+                    if clab_renameat_noreplace(fd, name, top, target) == 0 { break }
+                    guard errno == EEXIST else { throw SyscallError("rename \(path)/\(name)") }
+                    n += 1
+                }
+                moved += 1
+                continue
+            }
             let sub = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             guard sub >= 0 else { throw SyscallError("open \(path)/\(name)") }
             var st = stat()
@@ -180,7 +208,7 @@ extension FS {
                 close(sub)
                 throw ClabError("\(path)/\(name) is on another filesystem (a mount point): unmount it first")
             }
-            try removeContents(sub, path: path + "/" + name, device: device)
+            try removeContents(sub, path: path + "/" + name, device: device, depth: depth + 1, top: top, moved: &moved)
             guard unlinkat(fd, name, AT_REMOVEDIR) == 0 || errno == ENOENT else {
                 throw SyscallError("rmdir \(path)/\(name)")
             }

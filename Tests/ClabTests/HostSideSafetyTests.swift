@@ -131,6 +131,27 @@ struct HostSideSafetyTests {
         #expect(FileManager.default.fileExists(atPath: hostDir + "/keep/file"))
         #expect(FS.walk(hostDir).count == 2)
     }
+
+    /// A container can nest directories deeper than the fd limit (here 25,000 levels, past
+    /// this machine's 20,000 open files): removing its layer must still succeed, not stop at
+    /// EMFILE (or a stack overflow) and leave the tree behind. Files at the bottom and half way.
+    @Test func removeTreeRemovesATreeDeeperThanTheFDLimit() throws {
+        let tree = TestEnv.root + "/rmtree-deep-\(unique)"
+        try FileManager.default.createDirectory(atPath: tree, withIntermediateDirectories: true)
+        var fd = open(tree, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        for level in 0..<25_000 {
+            #expect(mkdirat(fd, "d", 0o755) == 0)
+            if level % 12_500 == 0 { close(openat(fd, "f", O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)) }
+            let next = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            close(fd)
+            fd = next
+            try #require(fd >= 0)
+        }
+        close(openat(fd, "bottom", O_WRONLY | O_CREAT | O_CLOEXEC, 0o644))
+        close(fd)
+        try FS.removeTree(tree)
+        #expect(!FS.exists(tree))
+    }
 }
 
 /// The medium items of issue 8 on the host side: gc, a full disk, a closed --root, cgroup namespaces.

@@ -141,4 +141,7 @@ int clab_wexitstatus(int status);
 int clab_wifsignaled(int status);
 int clab_wtermsig(int status);
 
+// renameat2(..., RENAME_NOREPLACE): -1 with EEXIST when newpath exists.
+int clab_renameat_noreplace(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
+
 #endif
