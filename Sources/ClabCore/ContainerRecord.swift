@@ -110,10 +110,26 @@ public struct ContainerRecord: Sendable {
         }
     }
 
-    /// Its cgroup directories, only those that are the container's own (named by its id, under
-    /// /sys/fs/cgroup): a damaged state file cannot point clab at another cgroup.
+    /// Its cgroup directories, only those that are the container's own: clean paths under
+    /// /sys/fs/cgroup named by its id, or ending in the OCI cgroupsPath it was created with. A
+    /// damaged state file cannot point clab at a cgroup by "..", nor at one named otherwise.
     static func ownCgroups(_ state: ContainerState) -> [String] {
-        (state.cgroups ?? []).filter { Path.basename($0) == state.id && $0.hasPrefix("/sys/fs/cgroup/") }
+        let tail = state.cgroupsPath.map { "/" + $0.split(separator: "/").joined(separator: "/") }
+        return (state.cgroups ?? []).filter { dir in
+            let parts = dir.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+            guard dir.hasPrefix("/sys/fs/cgroup/"), !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." })
+            else { return false }
+            if let tail, tail.count > 1, dir.hasSuffix(tail) { return true }
+            return Path.basename(dir) == state.id
+        }
+    }
+
+    /// The levels clab made above a cgroupsPath: only proper ancestors of its own cgroups.
+    static func ownCgroupLevels(_ state: ContainerState) -> [String] {
+        let own = ownCgroups(state)
+        return (state.cgroupLevels ?? []).filter { level in
+            !level.contains("/../") && !level.hasSuffix("/..") && own.contains { $0.hasPrefix(level + "/") }
+        }
     }
 
     public var cgroupDirs: [String] { Self.ownCgroups(state) }

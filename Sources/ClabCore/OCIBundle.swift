@@ -485,11 +485,12 @@ extension Runtime {
         try Self.requireSearchable(layout.containersDir)
         try Self.requireSearchable(initPath)
         let driver = try CgroupDriver.detect()
-        // The container's own cgroup is always named by its id (cgroupsPath is the directory it
-        // goes in): exec, pause and cleanup act only on cgroups named by the container's id
-        // (ContainerRecord.ownCgroups), so a leaf of the config's choosing would leave an exec
-        // outside the limits and the freezer, and the cgroup behind at exit.
-        let placement = try driver.place(id: id, parent: cgroupsPath, devices: true)
+        // cgroupsPath is the container's own cgroup, as in runc and crun (the suite reads its
+        // limits there): clab makes it, records it (exec, pause, stats, delete and gc act on
+        // the recorded directories) and removes it with the levels above it that it made.
+        let placement =
+            try cgroupsPath.map { try driver.place(cgroupsPath: $0, devices: true, cpuset: limits.usesCpuset) }
+            ?? driver.place(id: id, parent: nil, devices: true, cpuset: limits.usesCpuset)
         if let path = cgroupsPath, path.hasPrefix("/") {
             // An absolute path names a cgroup from each hierarchy's root, where the machine's own
             // management lives: clab makes its cgroups only beneath its own.
@@ -684,8 +685,17 @@ extension Runtime {
         }
         if let cpu = f.value("cpu") {
             let c = try OCIFields(
-                cpu, at: "linux.resources.cpu", known: ["shares", "quota", "period"],
-                unsupported: ["realtimeRuntime", "realtimePeriod", "cpus", "mems", "idle", "burst"])
+                cpu, at: "linux.resources.cpu", known: ["shares", "quota", "period", "cpus", "mems"],
+                unsupported: ["realtimeRuntime", "realtimePeriod", "idle", "burst"])
+            for key in ["cpus", "mems"] {
+                guard let list = try c.string(key), !list.isEmpty else { continue }
+                guard CgroupLimits.isCpuList(list) else {
+                    throw OCIBundle.fail(
+                        "linux.resources.cpu.\(key) \"\(list)\" is not a list of \(key == "cpus" ? "CPUs" : "memory nodes") (\"0-1\", \"0,2\")"
+                    )
+                }
+                if key == "cpus" { limits.cpusetCpus = list } else { limits.cpusetMems = list }
+            }
             if let shares = try c.unsigned("shares", max: 262_144) {
                 guard shares >= 2 else { throw OCIBundle.fail("linux.resources.cpu.shares must be 2-262144") }
                 limits.cpuShares = Int(shares)
