@@ -188,9 +188,18 @@ public struct OCIRuntime: Sendable {
         }
         var byte = UInt8(ascii: "S")
         let n = write(fd, &byte, 1)
-        close(fd)
-        guard n == 1 else { throw ClabError("cannot start container \(id): write \(fifo): \(errnoDescription(errno))") }
+        guard n == 1 else {
+            close(fd)
+            throw ClabError("cannot start container \(id): write \(fifo): \(errnoDescription(errno))")
+        }
         unlink(fifo)
+        // Init holds the FIFO until its execve closes it: then the FIFO has no reader, and poll
+        // says POLLERR (asked for no event, it waits for just that). So the process is started
+        // (runtime-spec: poststart runs after it) when this returns, or has already exited.
+        var waiting = pollfd(fd: fd, events: 0, revents: 0)
+        var polled: Int32
+        repeat { polled = poll(&waiting, 1, 10_000) } while polled < 0 && errno == EINTR
+        close(fd)
         EventLog.append(dir: record.dir, event: "started")
         // config.json's poststart hooks, now that the process runs (failures are warnings).
         if let spec = try? record.spec(), let pid = record.state.initPid { OCIBundle.afterStart(spec, pid: pid) }
