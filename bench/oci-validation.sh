@@ -67,6 +67,10 @@ runtime_binary() {
 tmp=$(mktemp -d /tmp/oci-validation.XXXXXX)
 chmod 711 "$tmp"  # clab's containers run as uid 100000+, which must reach their state below here
 mkdir -p "$tmp/bundles" "$tmp/logs" "$tmp/bin"
+# The programs' bundles (TMPDIR) in a directory only root may enter, as root's own or podman's
+# storage: there clab runs a root-owned rootfs in place (an idmapped mount) instead of on a
+# shifted copy (README: Security model). runc and crun do not care.
+chmod 700 "$tmp/bundles"
 cgname="oci-validation-$$"
 declare -a hierarchies=() mine=()
 # v1 hierarchies from our mountinfo: "mountpoint controllers" (controllers as /proc/self/cgroup names them).
