@@ -28,7 +28,7 @@ enum IdmappedRoot {
             if d.st_uid == 0 && d.st_mode & 0o011 == 0 { return (nil, dir) }
         }
         return (
-            "no directory above it is closed to everyone but root (mode 0700, owned by root), so a file the container leaves there could be reached by any host user",
+            "no directory above it is closed to all but root (mode 0700), so other users could reach what the container leaves there",
             nil
         )
     }
