@@ -124,12 +124,19 @@ public struct ContainerRecord: Sendable {
         }
     }
 
-    /// The levels clab made above a cgroupsPath: only proper ancestors of its own cgroups.
+    /// The levels clab made above a cgroupsPath: only the directories the path itself names above
+    /// one of its own cgroups ("a" and "a/b" of "a/b/c"), never the cgroup it was placed in.
     static func ownCgroupLevels(_ state: ContainerState) -> [String] {
-        let own = ownCgroups(state)
-        return (state.cgroupLevels ?? []).filter { level in
-            !level.contains("/../") && !level.hasSuffix("/..") && own.contains { $0.hasPrefix(level + "/") }
+        let depth = (state.cgroupsPath ?? "").split(separator: "/").count
+        var allowed: Set<String> = []
+        for dir in ownCgroups(state) where depth > 1 {
+            var level = dir
+            for _ in 1..<depth {
+                level = Path.dirname(level)
+                allowed.insert(level)
+            }
         }
+        return (state.cgroupLevels ?? []).filter(allowed.contains)
     }
 
     public var cgroupDirs: [String] { Self.ownCgroups(state) }
