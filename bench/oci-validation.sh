@@ -16,7 +16,8 @@
 # an absolute cgroupsPath ("/cgrouptest"). Nothing may land among the machine's own cgroups, so:
 #   1. this script makes a cgroup of its own, oci-validation-PID, beneath its current cgroup in
 #      every v1 hierarchy (beneath /process_api/<x> for memory here);
-#   2. each program runs in a child shell that moves itself into those cgroups, then
+#   2. each program runs in a child shell that moves itself into those cgroups' child named
+#      after the runtime (so one runtime's leftovers are not in another's way), then
 #      `unshare -m -C`: a cgroup namespace rooted there and a private mount namespace in which
 #      /sys/fs/cgroup is a fresh tmpfs with every v1 hierarchy mounted again. Mounted from inside
 #      the cgroup namespace, a hierarchy's root is the namespace's root, so "/cgrouptest" resolves
@@ -25,7 +26,8 @@
 #      hybrid layout, and runc and clab only use v1 controllers here;
 #   3. afterwards every cgroup below ours is removed and the whole of /sys/fs/cgroup is searched
 #      for anything named after the programs' containers or cgroups outside ours.
-# State roots, bundles (TMPDIR) and logs live in one mktemp dir, removed on exit.
+# State roots, bundles (TMPDIR, one directory per runtime: see bundle_mode) and logs live in one
+# mktemp dir, removed on exit.
 # crun never gets /dev/null as stdio (crun 1.8.1 fchowns its stdio to the container's root): Go's
 # os/exec gives /dev/null for unset stdio, so crun's wrapper swaps such fds for a pipe or a log file.
 # Results: a table on stdout and, with RESULTS=FILE, the same table in FILE.
@@ -66,7 +68,18 @@ runtime_binary() {
 # --- scratch space, our cgroups, cleanup -------------------------------------------------------
 tmp=$(mktemp -d /tmp/oci-validation.XXXXXX)
 chmod 711 "$tmp"  # clab's containers run as uid 100000+, which must reach their state below here
-mkdir -p "$tmp/bundles" "$tmp/logs" "$tmp/bin"
+mkdir -p "$tmp/logs" "$tmp/bin"
+# The programs' bundles (TMPDIR): a directory per runtime, in the mode that runtime runs best in.
+# clab-runtime: 0700, only root may enter (as root's own or podman's storage): there it runs a
+# root-owned rootfs in place through an idmapped mount instead of on a shifted copy (README:
+# Security model). runc and crun: 0755, as their user-namespaced programs (linux_uid_mappings,
+# linux_ns_nopath) need the mapped ids to reach the bundle. BUNDLE_MODE=755 (or 700) sets one
+# mode for all.
+bundle_mode() {
+    if [ -n "${BUNDLE_MODE:-}" ]; then echo "$BUNDLE_MODE"
+    elif [ "$1" = clab-runtime ]; then echo 700
+    else echo 755; fi
+}
 cgname="oci-validation-$$"
 declare -a hierarchies=() mine=()
 # v1 hierarchies from our mountinfo: "mountpoint controllers" (controllers as /proc/self/cgroup names them).
@@ -94,13 +107,20 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-for cg in "${mine[@]}"; do
-    mkdir "$cg"
+# One cgroup of ours, and in it one per runtime, which is the root of that runtime's cgroup
+# namespace: a cgroup one runtime leaves behind ("/cgrouptest" after a failed program) is not
+# in another's way.
+make_cgroup() {
+    mkdir "$1"
     # A new cpuset cgroup starts with no CPUs and no memory nodes: it takes its parent's.
-    if [ -f "$cg/cpuset.cpus" ]; then
-        cat "$(dirname "$cg")/cpuset.cpus" >"$cg/cpuset.cpus"
-        cat "$(dirname "$cg")/cpuset.mems" >"$cg/cpuset.mems"
+    if [ -f "$1/cpuset.cpus" ]; then
+        cat "$(dirname "$1")/cpuset.cpus" >"$1/cpuset.cpus"
+        cat "$(dirname "$1")/cpuset.mems" >"$1/cpuset.mems"
     fi
+}
+for cg in "${mine[@]}"; do
+    make_cgroup "$cg"
+    for r in "${runtimes[@]}"; do make_cgroup "$cg/$r"; done
 done
 
 # What runs inside `unshare -m -C`: /sys/fs/cgroup again, seen from our cgroup namespace.
@@ -115,8 +135,10 @@ done)
 cd "$tools"
 exec "\$@"
 EOF
-# The runtimes, each with a state root of its own.
+# The runtimes, each with a state root and a bundles directory of its own.
 for r in "${runtimes[@]}"; do
+    mkdir -p "$tmp/bundles-$r"
+    chmod "$(bundle_mode "$r")" "$tmp/bundles-$r"
     bin=$(runtime_binary "$r")
     [ -n "$bin" ] || die "$r is not installed (clab-runtime: build it, or set CLAB_RUNTIME)"
     mkdir -p "$tmp/state/$r"
@@ -151,10 +173,10 @@ chmod 755 "$tmp"/bin/*
 run_one() {
     local r=$1 prog=$2 log=$3 status=0
     # The child moves itself (only itself) into our cgroups, then becomes the namespaced program.
-    TMPDIR="$tmp/bundles" RUNTIME="$tmp/bin/$r" bash -c '
+    TMPDIR="$tmp/bundles-$r" RUNTIME="$tmp/bin/$r" bash -c '
         for cg in "${@:4}"; do echo $$ >"$cg/cgroup.procs"; done
         exec unshare -m -C --propagation private timeout -k 5 "$1" "$2" "./$3"' _ \
-        "$timeout_s" "$tmp/bin/in-ns.sh" "$prog" "${mine[@]}" >"$log" 2>"$log.err" <<<"" || status=$?
+        "$timeout_s" "$tmp/bin/in-ns.sh" "$prog" "${mine[@]/%//$r}" >"$log" 2>"$log.err" <<<"" || status=$?
     local ok notok skip plan
     ok=$(grep -c -E '^ok [0-9]+' "$log" || true)
     notok=$(grep -c -E '^not ok [0-9]+' "$log" || true)

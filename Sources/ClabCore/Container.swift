@@ -45,6 +45,10 @@ public final class Container {
     public var beforeGo: [(pid_t) throws -> Void] = []
     /// Recorded in the state file, so gc can remove them after a crash.
     public var cgroupDirs: [String] = []
+    /// An OCI config's cgroupsPath, when the container's cgroups are that path (not named by
+    /// its id), and the levels above it clab makes for it: recorded for delete and gc.
+    public var cgroupsPath: String?
+    public var cgroupLevels: [String] = []
     /// Runs once clone3 returned (the child exists or never will): releases what the spawn used.
     public var afterStart: [() -> Void] = []
     /// The container's name (`--name`), recorded in its state.
@@ -349,6 +353,7 @@ public final class Container {
             clabStartTime: Host.startTime(pid: getpid()), initPid: pid > 0 ? pid : nil,
             initStartTime: pid > 0 ? Host.startTime(pid: pid) : nil,
             created: Int(time(nil)), command: spec.command.joined(separator: " "), cgroups: cgroupDirs,
+            cgroupsPath: cgroupsPath, cgroupLevels: cgroupLevels.isEmpty ? nil : cgroupLevels,
             volumes: spec.volumes.map(\.source), layers: spec.overlay?.lowers.map(Path.basename), name: name,
             address: networkAddress, detached: detached, ociRuntime: ociRuntime ? true : nil)
         try FS.write(state.json, to: stateFile)
@@ -369,6 +374,10 @@ public struct ContainerState: Codable, Sendable {
     public var created: Int
     public var command: String?
     public var cgroups: [String]?
+    /// An OCI config's cgroupsPath that names the container's own cgroups (each of `cgroups`
+    /// ends with it), and the levels above them clab made for it, removed with them.
+    public var cgroupsPath: String?
+    public var cgroupLevels: [String]?
     /// Host directories mounted as volumes (so `clab volume rm` can refuse one in use).
     public var volumes: [String]?
     /// The layers under its overlay, by hex digest (so `clab image rm` keeps them).
@@ -391,6 +400,10 @@ public struct ContainerState: Codable, Sendable {
         if let initStartTime { fields.append("\"initStartTime\":\(initStartTime)") }
         if let command { fields.append("\"command\":\(quoted(command))") }
         if let cgroups { fields.append("\"cgroups\":[" + cgroups.map(quoted).joined(separator: ",") + "]") }
+        if let cgroupsPath { fields.append("\"cgroupsPath\":\(quoted(cgroupsPath))") }
+        if let cgroupLevels {
+            fields.append("\"cgroupLevels\":[" + cgroupLevels.map(quoted).joined(separator: ",") + "]")
+        }
         if let volumes { fields.append("\"volumes\":[" + volumes.map(quoted).joined(separator: ",") + "]") }
         if let layers { fields.append("\"layers\":[" + layers.map(quoted).joined(separator: ",") + "]") }
         if let name { fields.append("\"name\":\(quoted(name))") }

@@ -110,10 +110,33 @@ public struct ContainerRecord: Sendable {
         }
     }
 
-    /// Its cgroup directories, only those that are the container's own (named by its id, under
-    /// /sys/fs/cgroup): a damaged state file cannot point clab at another cgroup.
+    /// Its cgroup directories, only those that are the container's own: clean paths under
+    /// /sys/fs/cgroup named by its id, or ending in the OCI cgroupsPath it was created with. A
+    /// damaged state file cannot point clab at a cgroup by "..", nor at one named otherwise.
     static func ownCgroups(_ state: ContainerState) -> [String] {
-        (state.cgroups ?? []).filter { Path.basename($0) == state.id && $0.hasPrefix("/sys/fs/cgroup/") }
+        let tail = state.cgroupsPath.map { "/" + $0.split(separator: "/").joined(separator: "/") }
+        return (state.cgroups ?? []).filter { dir in
+            let parts = dir.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+            guard dir.hasPrefix("/sys/fs/cgroup/"), !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." })
+            else { return false }
+            if let tail, tail.count > 1, dir.hasSuffix(tail) { return true }
+            return Path.basename(dir) == state.id
+        }
+    }
+
+    /// The levels clab made above a cgroupsPath: only the directories the path itself names above
+    /// one of its own cgroups ("a" and "a/b" of "a/b/c"), never the cgroup it was placed in.
+    static func ownCgroupLevels(_ state: ContainerState) -> [String] {
+        let depth = (state.cgroupsPath ?? "").split(separator: "/").count
+        var allowed: Set<String> = []
+        for dir in ownCgroups(state) where depth > 1 {
+            var level = dir
+            for _ in 1..<depth {
+                level = Path.dirname(level)
+                allowed.insert(level)
+            }
+        }
+        return (state.cgroupLevels ?? []).filter(allowed.contains)
     }
 
     public var cgroupDirs: [String] { Self.ownCgroups(state) }

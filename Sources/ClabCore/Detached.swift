@@ -257,7 +257,7 @@ public enum Detached {
         guard !id.isEmpty, !id.contains("/"), id != ".", id != ".." else { return [] }
         let dir = layout.containerDir(id)
         let state = ContainerState.load(dir + "/state.json")
-        var removed = GarbageCollector.removeCgroups(state?.cgroups ?? [], id: id)
+        var removed = state.map(GarbageCollector.removeCgroups) ?? []
         NetworkStore(root: layout.root, runDir: layout.runDir).detach(containerID: id)
         VolumeStaging.release(bundleDir: dir)
         removed += Mounts.unmountAll(under: dir)

@@ -50,7 +50,7 @@ public struct GarbageCollector {
                 report.skippedRecent.append(id)
                 continue
             }
-            report.cgroups += Self.removeCgroups(state?.cgroups ?? [], id: id)
+            report.cgroups += state.map(Self.removeCgroups) ?? []
             report.mounts += Container.remove(bundleDir: dir)
             if !FS.exists(dir) { report.containers.append(id) }
         }
@@ -107,7 +107,9 @@ public struct GarbageCollector {
         let leftovers = ((try? FileManager.default.contentsOfDirectory(atPath: record.dir)) ?? []).filter {
             !Detached.recordFiles.contains($0)
         }
-        if !leftovers.isEmpty || !(record.state.cgroups ?? []).filter(FS.exists).isEmpty {
+        if !leftovers.isEmpty || !(record.state.cgroups ?? []).filter(FS.exists).isEmpty
+            || !(record.state.cgroupLevels ?? []).filter(FS.exists).isEmpty
+        {
             Detached.releaseHostResources(layout: layout, id: record.id)
             changed = true
         }
@@ -123,6 +125,19 @@ public struct GarbageCollector {
         let parts = name.split(separator: ".", maxSplits: 1)
         return parts.count == 2 && parts[0].count == 64 && parts[0].allSatisfy(\.isHexDigit)
             && parts[1].hasPrefix("tmp-")
+    }
+
+    /// A container's cgroups as its state file names them (ContainerRecord.ownCgroups), then the
+    /// levels clab made above a cgroupsPath, if empty.
+    static func removeCgroups(_ state: ContainerState) -> [String] {
+        let own = ContainerRecord.ownCgroups(state)
+        let levels = ContainerRecord.ownCgroupLevels(state)
+        if state.cgroupsPath == nil { return removeCgroups(own, id: state.id) }
+        let placement = CgroupPlacement(
+            version: .v1, dirs: Dictionary(uniqueKeysWithValues: own.enumerated().map { ("\($0.offset)", $0.element) }),
+            parents: [], note: nil)
+        return ContainerCgroup(placement: placement, limits: CgroupLimits()).remove()
+            + ContainerCgroup.removeLevels(levels)
     }
 
     /// Only the directories the state file names, and only a container's own (its id, under the

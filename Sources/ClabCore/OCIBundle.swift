@@ -15,14 +15,28 @@ import Glibc
 /// User namespaces: clab never runs a container's binary with host credentials (README:
 /// Security model), so a bundle always runs in a user namespace mapping 0 → 100000 (65536
 /// ids), clab's range. A config that gives one must give exactly that mapping; a config with
-/// none (`runc spec` writes none) gets it added, with a note, and when root.path is not owned
-/// by uid 100000 (a root-owned rootfs, as `runc spec` users unpack it) the container runs on
-/// a copy of it shifted to the range, made in the container's state directory and removed at
-/// exit: its writes are not written back. An idmapped mount of root.path would avoid the copy,
-/// but files the container creates through it would be owned by the host's real root (a
-/// setuid-root program left in the user's directory), which is exactly what clab promises
-/// cannot happen. `clab bundle` writes bundles with the mapping and a rootfs owned by it, so
-/// runc, crun and clab run them alike.
+/// none (`runc spec` writes none) gets it added, with a note. When root.path is then not owned
+/// by uid 100000 (a root-owned rootfs, as `runc spec` users unpack it), there are two ways:
+///
+/// - **In place, through an idmapped mount**, when and only when root.path is inside the
+///   bundle, owned by host root, and reachable by no other host user: a strict ancestor of it
+///   (outside the mount, which the container could chmod) is a root-owned directory without
+///   search permission for group and others, as Go's MkdirTemp (runtime-tools) and podman's
+///   storage make them (0700); and the filesystem supports idmapped mounts. open_tree clones
+///   root.path, mount_setattr gives the clone MOUNT_ATTR_IDMAP (a user namespace mapping
+///   0 → 100000, 65536, from a short-lived child) and nodev, and move_mount puts it in the
+///   container's state directory (`bundle-root/tree`), which every cleanup unmounts first (exit,
+///   delete, Ctrl-C, `clab gc`). The promise holds: the process still runs in clab's user
+///   namespace, never with host credentials. What changes is that a file it creates is owned
+///   by host root on disk; a setuid file it leaves is there, but only root can reach it (the
+///   guard directory), and a device node it could make or find there opens nothing (nodev).
+///   Its writes stay in the bundle, as with runc.
+/// - **A copy shifted to the range** otherwise (a rootfs any user can reach, a filesystem
+///   without idmapped mounts), made in the container's state directory and removed at exit:
+///   its writes are not written back, and device nodes other than the harmless few are refused.
+///
+/// `clab bundle` writes bundles with the mapping and a rootfs owned by it, so runc, crun and
+/// clab run them alike, with neither.
 public enum OCIBundle {
     /// The runtime-spec version `clab bundle` writes (runc 1.1 and crun 1.8 read it).
     public static let ociVersion = "1.0.2"
@@ -485,11 +499,12 @@ extension Runtime {
         try Self.requireSearchable(layout.containersDir)
         try Self.requireSearchable(initPath)
         let driver = try CgroupDriver.detect()
-        // The container's own cgroup is always named by its id (cgroupsPath is the directory it
-        // goes in): exec, pause and cleanup act only on cgroups named by the container's id
-        // (ContainerRecord.ownCgroups), so a leaf of the config's choosing would leave an exec
-        // outside the limits and the freezer, and the cgroup behind at exit.
-        let placement = try driver.place(id: id, parent: cgroupsPath, devices: true)
+        // cgroupsPath is the container's own cgroup, as in runc and crun (the suite reads its
+        // limits there): clab makes it, records it (exec, pause, stats, delete and gc act on
+        // the recorded directories) and removes it with the levels above it that it made.
+        let placement =
+            try cgroupsPath.map { try driver.place(cgroupsPath: $0, devices: true, cpuset: limits.usesCpuset) }
+            ?? driver.place(id: id, parent: nil, devices: true, cpuset: limits.usesCpuset)
         if let path = cgroupsPath, path.hasPrefix("/") {
             // An absolute path names a cgroup from each hierarchy's root, where the machine's own
             // management lives: clab makes its cgroups only beneath its own.
@@ -527,15 +542,23 @@ extension Runtime {
                         "root.path \(rootPath) is outside the bundle directory (\(resolved)) and not owned by uid \(mapping.host): clab copies a rootfs for that range only from inside its bundle; move it into \(bundle)"
                     )
                 }
-                spec.imageRoot = try Self.shiftedBundleRoot(
-                    imageRoot, into: spec.bundleDir, mapping: mapping, log: log)
+                let inPlace = try Self.idmappedBundleRoot(resolved, into: spec.bundleDir, mapping: mapping)
+                if let root = inPlace.root {
+                    spec.imageRoot = root
+                    notes.append(
+                        "root.path is owned by root: the container runs on it in place through an idmapped mount (0 → \(mapping.host)); what it writes there is owned by root on the host, below \(inPlace.guardDir ?? "?"), which only root can enter"
+                    )
+                } else {
+                    spec.imageRoot = try Self.shiftedBundleRoot(
+                        imageRoot, into: spec.bundleDir, mapping: mapping, log: log)
+                    notes.append(
+                        "root.path is not owned by uid \(mapping.host) and cannot run in place (\(inPlace.why ?? "?")): the container runs on a copy shifted to that range (its changes are not written back)"
+                    )
+                }
             } catch {
                 if let name { ContainerNames.release(name, id: id, layout: layout) }
                 throw error
             }
-            notes.append(
-                "root.path is not owned by uid \(mapping.host): the container runs on a copy shifted to that range (its changes are not written back)"
-            )
         } else {
             try Self.requireSearchable(imageRoot, otherwise: "or move the bundle below a searchable directory")
         }
@@ -559,6 +582,35 @@ extension Runtime {
             result[key] = s
         }
         return result
+    }
+
+    /// A root-owned rootfs in place (see OCIBundle): an idmapped mount of it at
+    /// `bundleDir/bundle-root/tree`, when its guard directory allows and the filesystem supports
+    /// idmapped mounts; else nil and why not (then it is copied).
+    static func idmappedBundleRoot(_ rootfs: String, into bundleDir: String, mapping: IDMapping) throws -> (
+        root: String?, guardDir: String?, why: String?
+    ) {
+        let (refusal, guardDir) = IdmappedRoot.guardDirectory(of: rootfs)
+        if let refusal { return (nil, nil, refusal) }
+        let scratch = bundleDir + "/bundle-root"
+        do {
+            try FS.makeDirectories(scratch)
+            guard chown(scratch, 0, mapping.host) == 0, chmod(scratch, 0o710) == 0 else {
+                throw SyscallError("chmod \(scratch)")
+            }
+            if let why = try IdmappedRoot.mount(rootfs, at: scratch + "/tree", mapping: mapping) {
+                Container.remove(bundleDir: bundleDir)
+                return (nil, nil, why)
+            }
+            return (scratch + "/tree", guardDir, nil)
+        } catch let error as SyscallError {
+            // Unmounted first: a recursive delete must never walk into the user's rootfs.
+            Container.remove(bundleDir: bundleDir)
+            if [EINVAL, EOPNOTSUPP, ENOSYS, EPERM].contains(error.errno) {
+                return (nil, nil, "no idmapped mount here: \(error)")
+            }
+            throw ClabError("root.path \(rootfs): \(error)")
+        }
     }
 
     /// The copy of a root-owned rootfs the container runs on (see OCIBundle): in
@@ -684,8 +736,17 @@ extension Runtime {
         }
         if let cpu = f.value("cpu") {
             let c = try OCIFields(
-                cpu, at: "linux.resources.cpu", known: ["shares", "quota", "period"],
-                unsupported: ["realtimeRuntime", "realtimePeriod", "cpus", "mems", "idle", "burst"])
+                cpu, at: "linux.resources.cpu", known: ["shares", "quota", "period", "cpus", "mems"],
+                unsupported: ["realtimeRuntime", "realtimePeriod", "idle", "burst"])
+            for key in ["cpus", "mems"] {
+                guard let list = try c.string(key), !list.isEmpty else { continue }
+                guard CgroupLimits.isCpuList(list) else {
+                    throw OCIBundle.fail(
+                        "linux.resources.cpu.\(key) \"\(list)\" is not a list of \(key == "cpus" ? "CPUs" : "memory nodes") (\"0-1\", \"0,2\")"
+                    )
+                }
+                if key == "cpus" { limits.cpusetCpus = list } else { limits.cpusetMems = list }
+            }
             if let shares = try c.unsigned("shares", max: 262_144) {
                 guard shares >= 2 else { throw OCIBundle.fail("linux.resources.cpu.shares must be 2-262144") }
                 limits.cpuShares = Int(shares)

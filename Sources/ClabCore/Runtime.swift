@@ -298,6 +298,10 @@ public struct Runtime: Sendable {
         if let plan = prepared.network { try hookNetwork(plan, name: prepared.name, into: container) }
         if let cgroup = prepared.cgroup {
             container.cgroupDirs = cgroup.placement.allDirs
+            if cgroup.placement.exclusive {
+                container.cgroupsPath = cgroup.placement.cgroupsPath
+                container.cgroupLevels = cgroup.missingLevels()
+            }
             try container.prepareState()
             do {
                 try cgroup.create()
@@ -320,6 +324,7 @@ public struct Runtime: Sendable {
         if let name = prepared.name { ContainerNames.release(name, id: container.spec.id, layout: container.layout) }
         container.cleanup()
         prepared.cgroup?.remove()
+        ContainerCgroup.removeLevels(container.cgroupLevels)
         if case .bridge = prepared.network?.mode { prepared.networks?.detach(containerID: container.spec.id) }
     }
 

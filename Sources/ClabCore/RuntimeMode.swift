@@ -104,15 +104,13 @@ public struct OCIRuntime: Sendable {
         let runtime = Runtime(layout: layout, initPath: initPath)
         let prepared = try runtime.prepare(bundle: options.bundle, name: id, log: note)
         for line in prepared.notes { note(line) }
-        // linux.cgroupsPath names the directory the container's own cgroup goes in (podman's
-        // "parent/libpod-<id>"): the levels of it that clab makes now are clab's to remove at delete.
-        let parents = Self.missingAncestors(prepared.cgroup?.placement.allDirs ?? [])
+        // linux.cgroupsPath is the container's own cgroup (podman's "parent/libpod-<id>"); the
+        // levels above it that clab makes are in its record, removed at delete and by gc.
         let container: Container
         do {
             container = try runtime.makeContainer(prepared)
         } catch {
             Runtime.removePrepared(prepared, layout: layout)
-            Self.removeCgroupParents(parents)
             throw error
         }
         container.ociRuntime = true
@@ -127,13 +125,11 @@ public struct OCIRuntime: Sendable {
             if slave >= 0 { close(slave) }
             Runtime.remove(container, prepared)
             Container.remove(bundleDir: dir)
-            Self.removeCgroupParents(parents)
         }
         do {
             try FS.makeDirectories(dir)
             try Detached.writeFile(spec.wire, to: dir + "/spec.wire")
-            try Self.writeRecord(
-                dir: dir, bundle: process.bundle, annotations: process.annotations, cgroupParents: parents)
+            try Self.writeRecord(dir: dir, bundle: process.bundle, annotations: process.annotations)
             // Container root opens it (init, before pivot_root): the mapped root owns it.
             guard mkfifo(dir + "/" + Self.fifoName, 0o600) == 0 else { throw SyscallError("mkfifo \(dir)/exec.fifo") }
             if let owner = spec.idMapping?.host {
@@ -192,9 +188,18 @@ public struct OCIRuntime: Sendable {
         }
         var byte = UInt8(ascii: "S")
         let n = write(fd, &byte, 1)
-        close(fd)
-        guard n == 1 else { throw ClabError("cannot start container \(id): write \(fifo): \(errnoDescription(errno))") }
+        guard n == 1 else {
+            close(fd)
+            throw ClabError("cannot start container \(id): write \(fifo): \(errnoDescription(errno))")
+        }
         unlink(fifo)
+        // Init holds the FIFO until its execve closes it: then the FIFO has no reader, and poll
+        // says POLLERR (asked for no event, it waits for just that). So the process is started
+        // (runtime-spec: poststart runs after it) when this returns, or has already exited.
+        var waiting = pollfd(fd: fd, events: 0, revents: 0)
+        var polled: Int32
+        repeat { polled = poll(&waiting, 1, 10_000) } while polled < 0 && errno == EINTR
+        close(fd)
         EventLog.append(dir: record.dir, event: "started")
         // config.json's poststart hooks, now that the process runs (failures are warnings).
         if let spec = try? record.spec(), let pid = record.state.initPid { OCIBundle.afterStart(spec, pid: pid) }
@@ -299,29 +304,7 @@ public struct OCIRuntime: Sendable {
             // Gone from its cgroups once it exits (its parent, conmon, reaps it later).
             Detached.waitGone(pid, startTime: record.state.initStartTime, seconds: 10)
         }
-        let parents = Self.readRecord(dir: record.dir).cgroupParents
         try Detached.remove(record, layout: layout, force: true)
-        Self.removeCgroupParents(parents)
-    }
-
-    /// The directories above these cgroups that do not exist yet, deepest first.
-    static func missingAncestors(_ dirs: [String]) -> [String] {
-        var missing: Set<String> = []
-        for dir in dirs {
-            var parent = Path.dirname(dir)
-            while parent.hasPrefix("/sys/fs/cgroup/"), !FS.exists(parent) {
-                missing.insert(parent)
-                parent = Path.dirname(parent)
-            }
-        }
-        return missing.sorted { $0.count > $1.count }
-    }
-
-    /// rmdir, deepest first: one still holding another container's cgroup stays (EBUSY).
-    static func removeCgroupParents(_ dirs: [String]) {
-        for dir in dirs.sorted(by: { $0.count > $1.count }) where dir.hasPrefix("/sys/fs/cgroup/") {
-            _ = rmdir(dir)
-        }
     }
 
     // MARK: - exec
@@ -473,14 +456,11 @@ public struct OCIRuntime: Sendable {
         return ProcessSettings(bundle: bundle, terminal: terminal, annotations: annotations)
     }
 
-    static func writeRecord(
-        dir: String, bundle: String, annotations: [(String, String)], cgroupParents: [String] = []
-    ) throws {
+    static func writeRecord(dir: String, bundle: String, annotations: [(String, String)]) throws {
         let quoted = JSONText.quoted
         let text =
             "{\"bundle\":\(quoted(bundle)),\"created\":\(quoted(rfc3339Now())),\"annotations\":{"
-            + annotations.map { "\(quoted($0.0)):\(quoted($0.1))" }.joined(separator: ",") + "},"
-            + "\"cgroupParents\":[" + cgroupParents.map(quoted).joined(separator: ",") + "]}\n"
+            + annotations.map { "\(quoted($0.0)):\(quoted($0.1))" }.joined(separator: ",") + "}}\n"
         try FS.write(text, to: dir + "/" + recordFile, mode: 0o600)
     }
 
@@ -489,7 +469,6 @@ public struct OCIRuntime: Sendable {
         var rootfs = ""
         var created = ""
         var annotations: [(String, String)] = []
-        var cgroupParents: [String] = []
     }
 
     static func readRecord(dir: String) -> RecordMeta {
@@ -499,9 +478,6 @@ public struct OCIRuntime: Sendable {
         else { return meta }
         if case .string(let b)? = fields["bundle"] { meta.bundle = b }
         if case .string(let c)? = fields["created"] { meta.created = c }
-        if case .array(let parents)? = fields["cgroupParents"] {
-            for case .string(let p) in parents where p.hasPrefix("/sys/fs/cgroup/") { meta.cgroupParents.append(p) }
-        }
         if case .object(let a)? = fields["annotations"] {
             for key in a.keys.sorted() { if case .string(let v)? = a[key] { meta.annotations.append((key, v)) } }
         }

@@ -118,9 +118,9 @@ public enum InitProcess {
             _ = send(syncFD, &byte, 1, Int32(MSG_NOSIGNAL))
             var n: Int
             if startFIFO >= 0 {
+                // Kept open until execve closes it: `clab-runtime start` waits for that (the
+                // FIFO then has no reader) before it runs the poststart hooks.
                 repeat { n = read(startFIFO, &byte, 1) } while n < 0 && errno == EINTR
-                close(startFIFO)
-                startFIFO = -1
             } else {
                 repeat { n = recv(syncFD, &byte, 1, 0) } while n < 0 && errno == EINTR
             }

@@ -105,6 +105,43 @@ struct CgroupDriverTests {
             ])
     }
 
+    /// An OCI cgroupsPath is the container's cgroup itself, in every hierarchy: relative beneath
+    /// the caller's cgroup, absolute from the hierarchy's root; clab must make it (exclusive).
+    @Test func aCgroupsPathIsTheContainersOwnCgroup() throws {
+        let mountinfo = """
+            32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+            35 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+            39 31 0:36 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids
+            """
+        let driver = try CgroupDriver.detect(
+            mountinfo: mountinfo, selfCgroup: "3:pids:/a\n2:memory:/a\n1:cpu,cpuacct:/a\n")
+        let relative = try driver.place(cgroupsPath: "pod/c1", devices: false)
+        #expect(relative.dirs["memory"] == "/sys/fs/cgroup/memory/a/pod/c1")
+        #expect(relative.dirs["cpu"] == "/sys/fs/cgroup/cpu,cpuacct/a/pod/c1")
+        #expect(relative.exclusive && !relative.ownsParents && relative.parents.isEmpty)
+        let absolute = try driver.place(cgroupsPath: "/x", devices: false)
+        #expect(absolute.dirs["pids"] == "/sys/fs/cgroup/pids/x")
+    }
+
+    /// What a state file names is taken only as far as it is the container's own: clean paths
+    /// under /sys/fs/cgroup named by its id or ending in its recorded cgroupsPath, and as levels
+    /// only the directories that path names above them (never the cgroup it was placed in).
+    @Test func aRecordNamesOnlyItsOwnCgroups() {
+        var state = ContainerState(id: "abc", stage: 12, clabPid: 1, created: 0)
+        state.cgroupsPath = "pod/c1"
+        state.cgroups = [
+            "/sys/fs/cgroup/pids/a/pod/c1", "/sys/fs/cgroup/pids/a/other", "/sys/fs/cgroup/pids/../../etc/pod/c1",
+            "/etc/pod/c1", "/sys/fs/cgroup/memory/a/clab/abc",
+        ]
+        state.cgroupLevels = ["/sys/fs/cgroup/pids/a/pod", "/sys/fs/cgroup/pids/a", "/sys/fs/cgroup/memory/a/pod"]
+        #expect(
+            ContainerRecord.ownCgroups(state) == ["/sys/fs/cgroup/pids/a/pod/c1", "/sys/fs/cgroup/memory/a/clab/abc"])
+        #expect(ContainerRecord.ownCgroupLevels(state) == ["/sys/fs/cgroup/pids/a/pod"])
+        state.cgroupsPath = nil
+        #expect(ContainerRecord.ownCgroups(state) == ["/sys/fs/cgroup/memory/a/clab/abc"])
+        #expect(ContainerRecord.ownCgroupLevels(state).isEmpty)
+    }
+
     @Test func v1WithCoMountedCpuAndCpuacct() throws {
         let mountinfo = """
             32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct

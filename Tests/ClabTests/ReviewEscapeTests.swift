@@ -46,9 +46,10 @@ struct ReviewEscapeTests {
     }
 
     /// A relative cgroupsPath whose last part is not the container's id: exec, pause and the
-    /// cleanup act only on cgroups named by the id, so the exec'd process ran outside the
+    /// cleanup acted only on cgroups named by the id, so the exec'd process ran outside the
     /// container's memory, pids and devices cgroups and its freezer, and the cgroups stayed
-    /// behind after `clab rm`.
+    /// behind after `clab rm`. Now cgroupsPath is the container's own cgroup (as in runc), and
+    /// the level above it, which clab made, goes with it.
     @Test func aCgroupsPathKeepsExecInsideAndLeavesNothing() throws {
         let group = "clab-review-\(getpid())"
         let dir = try Self.bundle(Self.setCgroupsPath(group + "/c"))
@@ -70,7 +71,10 @@ struct ReviewEscapeTests {
         let record = try ContainerRecord.find(name, in: TestEnv.layout)
         let dirs = record.state.cgroups ?? []
         #expect(!dirs.isEmpty)
-        #expect(record.cgroupDirs == dirs, "cgroups not named by the id \(record.id): \(dirs)")
+        #expect(record.cgroupDirs == dirs, "recorded cgroups not taken as the container's own: \(dirs)")
+        #expect(dirs.allSatisfy { $0.hasSuffix("/\(group)/c") }, "not the cgroupsPath itself: \(dirs)")
+        let levels = record.state.cgroupLevels ?? []
+        #expect(!levels.isEmpty && levels.allSatisfy { $0.hasSuffix("/" + group) }, "\(levels)")
         // Inside its cgroup namespace, the container's own cgroups are "/"; outside, "/../..".
         let exec = try clab("exec", "--root", TestEnv.root, name, "--", "cat", "/proc/self/cgroup")
         #expect(exec.status == 0, "\(exec.stderr)")
@@ -78,6 +82,67 @@ struct ReviewEscapeTests {
         let removed = try clab("rm", "-f", "--root", TestEnv.root, name)
         #expect(removed.status == 0, "\(removed.stderr)")
         #expect(dirs.filter(FS.exists).isEmpty, "left behind: \(dirs.filter(FS.exists))")
+        #expect(levels.filter(FS.exists).isEmpty, "levels left behind: \(levels.filter(FS.exists))")
+    }
+
+    /// A cgroupsPath naming a cgroup that exists (here one in the pids hierarchy only) is never
+    /// adopted: the run is refused, that cgroup is untouched (its process stays in it), and clab
+    /// leaves nothing: no cgroup in the other hierarchies, no level, no container directory.
+    @Test func anExistingCgroupIsNeverAdopted() throws {
+        let group = "clab-review-exists-\(getpid())"
+        let bases = OCIConformanceTests.ownCgroups().filter { $0.hasPrefix("/sys/fs/cgroup/pids") }
+        let pidsBase = try #require(bases.first, "no pids hierarchy")
+        let theirs = pidsBase + "/" + group + "/c"
+        try FileManager.default.createDirectory(atPath: theirs, withIntermediateDirectories: true)
+        try FS.write("7\n", to: theirs + "/pids.max")
+        defer {
+            rmdir(theirs)
+            rmdir(pidsBase + "/" + group)
+        }
+        let dir = try Self.bundle(Self.setCgroupsPath(group + "/c"))
+        defer { try? FS.removeTree(dir) }
+        let before = Set(ContainerRecord.all(in: TestEnv.layout).map(\.id))
+        let run = try clab("run", "--root", TestEnv.root, "--bundle", dir)
+        #expect(run.status != 0)
+        #expect(run.stderr.contains("already exists"), "\(run.stderr)")
+        #expect(run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
+        #expect(FS.read(theirs + "/pids.max")?.trimmed == "7", "the existing cgroup was changed")
+        for base in OCIConformanceTests.ownCgroups() where base != pidsBase {
+            #expect(!FS.exists(base + "/" + group), "made \(base)/\(group)")
+        }
+        #expect(Set(ContainerRecord.all(in: TestEnv.layout).map(\.id)).subtracting(before).isEmpty)
+    }
+
+    /// linux.resources.cpu.cpus and mems (cpuset): the container runs on the CPUs given, seen
+    /// from inside (/proc/self/status). On v1 the levels clab made for its cgroupsPath must get
+    /// their parent's CPUs and nodes, else no task could join; all of them go at exit.
+    @Test func cpusetPinsTheContainer() throws {
+        let group = "clab-review-cpuset-\(getpid())"
+        let dir = try Self.bundle { config in
+            var linux = config["linux"] as? [String: Any] ?? [:]
+            linux["cgroupsPath"] = group + "/level/c"
+            linux["resources"] = ["cpu": ["cpus": "0", "mems": "0"]]
+            config["linux"] = linux
+            var process = config["process"] as? [String: Any] ?? [:]
+            process["args"] = ["grep", "Cpus_allowed_list", "/proc/self/status"]
+            config["process"] = process
+        }
+        defer { try? FS.removeTree(dir) }
+        let run = try clab("run", "--root", TestEnv.root, "--bundle", dir)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.split(whereSeparator: \.isWhitespace).last == "0", "\(run.stdout)")
+        for base in OCIConformanceTests.ownCgroups() {
+            #expect(!FS.exists(base + "/" + group), "left behind: \(base)/\(group)")
+        }
+        let bad = try Self.bundle { config in
+            var linux = config["linux"] as? [String: Any] ?? [:]
+            linux["resources"] = ["cpu": ["cpus": "0;1"]]
+            config["linux"] = linux
+        }
+        defer { try? FS.removeTree(bad) }
+        let refused = try clab("run", "--root", TestEnv.root, "--bundle", bad)
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("linux.resources.cpu.cpus \"0;1\" is not a list of CPUs"), "\(refused.stderr)")
     }
 
     /// A bundle's command and its rootfs's file names are the config's and the image's: with

@@ -191,6 +191,60 @@ struct RuntimeCLITests {
         expectGone(id, cgroups: cgroups)
     }
 
+    /// `start` runs config.json's poststart hooks once the process runs, with the state
+    /// ("running", init's pid) on their stdin.
+    @Test func startRunsPoststartHooks() throws {
+        let out = TestEnv.root + "/rt-poststart-\(getpid())"
+        defer { unlink(out) }
+        let dir = try bundle(["sleep", "60"]) { config in
+            config["hooks"] = ["poststart": [["path": "/bin/sh", "args": ["sh", "-c", "cat > " + out]]]]
+        }
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let id = "rt-poststart-\(getpid())"
+        defer { _ = try? rt("delete", "--force", id) }
+        #expect(try createQuiet(id, bundle: dir) == 0)
+        #expect(!FS.exists(out), "poststart ran at create")
+        let pid = try #require(try state(id)["pid"] as? Int)
+        #expect(try rt("start", id).status == 0)
+        let text = FS.read(out) ?? ""
+        #expect(text.contains(#""status":"running""#) && text.contains(#""pid":\#(pid)"#), "\(text)")
+    }
+
+    /// linux.cgroupsPath is the container's own cgroup (exactly that path, in every hierarchy),
+    /// and the levels above it clab made are recorded: after the init is killed (kill -9, nobody
+    /// deletes it), `clab gc` removes the cgroups and those levels, and nothing else.
+    @Test func cgroupsPathIsTheContainersCgroupAndGcRemovesIt() throws {
+        let group = "rt-cgpath-\(getpid())"
+        let dir = try bundle(["sleep", "60"]) { config in
+            var linux = config["linux"] as? [String: Any] ?? [:]
+            linux["cgroupsPath"] = group + "/a/c"
+            linux["resources"] = ["pids": ["limit": 77]]
+            config["linux"] = linux
+        }
+        defer {
+            try? FileManager.default.removeItem(atPath: dir)
+            for base in OCIConformanceTests.ownCgroups() {
+                for sub in ["/a/c", "/a", ""] { rmdir(base + "/" + group + sub) }
+            }
+        }
+        let id = "rt-cgpath-\(getpid())"
+        #expect(try createQuiet(id, bundle: dir) == 0)
+        let r = try #require(record(id))
+        let cgroups = r.cgroupDirs
+        #expect(!cgroups.isEmpty && cgroups.allSatisfy { $0.hasSuffix("/\(group)/a/c") }, "\(cgroups)")
+        let pids = try #require(cgroups.first { FS.exists($0 + "/pids.max") })
+        #expect(FS.read(pids + "/pids.max")?.trimmed == "77")
+        let levels = r.state.cgroupLevels ?? []
+        #expect(Set(levels.map { Path.basename($0) }) == ["a", group], "\(levels)")
+        let pid = Int32(try #require(try state(id)["pid"] as? Int))
+        kill(pid, SIGKILL)
+        #expect(eventually { !alive(pid) })
+        let gc = try clab("gc", "--root", Self.root)
+        #expect(gc.status == 0, "\(gc.stderr)")
+        #expect((cgroups + levels).filter(FS.exists).isEmpty, "left: \((cgroups + levels).filter(FS.exists))")
+        #expect(try rt("delete", id).status == 0)
+    }
+
     /// The state letter of /proc/PID/stat ("S" sleeping, "T" stopped).
     func stateLetter(_ pid: Int) -> String? {
         guard let stat = FS.read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }

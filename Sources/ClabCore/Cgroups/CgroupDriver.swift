@@ -147,26 +147,14 @@ public struct CgroupDriver: Sendable {
     /// (as Docker's --cgroup-parent). `devices`: the container gets a device allow-list
     /// (stage 12), so on v1 a cgroup in the devices hierarchy too; on v2 the one directory
     /// takes a BPF program instead.
-    public func place(id: String, parent override: String?, devices: Bool = false) throws -> CgroupPlacement {
+    public func place(id: String, parent override: String?, devices: Bool = false, cpuset: Bool = false) throws
+        -> CgroupPlacement
+    {
         switch version {
         case .v1:
             var dirs: [String: String] = [:]
             var parents: [String] = []
-            // cpuacct too when it is its own hierarchy: it counts the CPU time `clab stats` shows.
-            var controllers = Self.required
-            if hierarchies["cpuacct"] != nil { controllers.append("cpuacct") }
-            // freezer too when mounted: `clab pause` (Freezer) freezes this cgroup. v2 needs
-            // none: every cgroup has cgroup.freeze.
-            if hierarchies["freezer"] != nil { controllers.append("freezer") }
-            if devices {
-                guard hierarchies["devices"] != nil else {
-                    throw ClabError(
-                        "cgroups: no devices controller is mounted (cgroup v1), so the device allow-list cannot be enforced: mount it (mount -t cgroup -o devices cgroup /sys/fs/cgroup/devices)"
-                    )
-                }
-                controllers.append("devices")
-            }
-            for controller in controllers {
+            for controller in try v1Controllers(devices: devices, cpuset: cpuset) {
                 guard let h = hierarchies[controller] else { continue }
                 let parentPath = Self.join(h.mount, Self.parentPath(override, caller: h.caller))
                 if !parents.contains(parentPath) { parents.append(parentPath) }
@@ -206,6 +194,59 @@ public struct CgroupDriver: Sendable {
         }
     }
 
+    /// The v1 hierarchies a container gets a cgroup in.
+    func v1Controllers(devices: Bool, cpuset: Bool = false) throws -> [String] {
+        // cpuacct too when it is its own hierarchy: it counts the CPU time `clab stats` shows.
+        var controllers = Self.required
+        if hierarchies["cpuacct"] != nil { controllers.append("cpuacct") }
+        // freezer too when mounted: `clab pause` (Freezer) freezes this cgroup. v2 needs
+        // none: every cgroup has cgroup.freeze.
+        if hierarchies["freezer"] != nil { controllers.append("freezer") }
+        if devices {
+            guard hierarchies["devices"] != nil else {
+                throw ClabError(
+                    "cgroups: no devices controller is mounted (cgroup v1), so the device allow-list cannot be enforced: mount it (mount -t cgroup -o devices cgroup /sys/fs/cgroup/devices)"
+                )
+            }
+            controllers.append("devices")
+        }
+        if cpuset {
+            guard hierarchies["cpuset"] != nil else {
+                throw ClabError("cgroups: no cpuset controller is mounted (cgroup v1), so CPUs cannot be pinned")
+            }
+            controllers.append("cpuset")
+        }
+        return controllers
+    }
+
+    /// An OCI config's `linux.cgroupsPath` as the container's own cgroup, as runc and crun take
+    /// it: relative, beneath the caller's own cgroup; absolute, from each hierarchy's root (the
+    /// caller checks that it still lies beneath its own). The placement is `exclusive`: clab
+    /// makes the directory itself and never adopts one that exists.
+    public func place(cgroupsPath path: String, devices: Bool, cpuset: Bool = false) throws -> CgroupPlacement {
+        switch version {
+        case .v1:
+            var dirs: [String: String] = [:]
+            for controller in try v1Controllers(devices: devices, cpuset: cpuset) {
+                guard let h = hierarchies[controller] else { continue }
+                dirs[controller] = Self.join(h.mount, Self.parentPath(path, caller: h.caller))
+            }
+            var placement = CgroupPlacement(version: .v1, dirs: dirs, parents: [], note: nil)
+            placement.ownsParents = false
+            placement.exclusive = true
+            placement.cgroupsPath = path
+            return placement
+        case .v2:
+            guard let h = hierarchies[""] else { throw ClabError("cgroups: no cgroup2 mount") }
+            let dir = Self.join(h.mount, Self.parentPath(path, caller: h.caller))
+            var placement = CgroupPlacement(version: .v2, dirs: ["": dir], parents: [], note: nil)
+            placement.ownsParents = false
+            placement.exclusive = true
+            placement.cgroupsPath = path
+            return placement
+        }
+    }
+
     static func parentPath(_ override: String?, caller: String) -> String {
         guard let override else { return join(caller, "clab") }
         return override.hasPrefix("/") ? override : join(caller, override)
@@ -230,6 +271,11 @@ public struct CgroupPlacement: Codable, Sendable, Equatable {
     public let note: String?
     /// The `clab` parents are clab's own (removed when empty); a --cgroup-parent is the user's.
     public var ownsParents: Bool = true
+    /// The container's cgroup is a path the config chose (an OCI cgroupsPath): it must not
+    /// exist yet, and clab makes it (and removes only it, and the levels above it it made).
+    public var exclusive: Bool = false
+    /// That path, as the config gave it (cleaned).
+    public var cgroupsPath: String?
 
     /// Every distinct directory (v1 controllers can share a hierarchy).
     public var allDirs: [String] { Array(Set(dirs.values)).sorted() }

@@ -11,6 +11,23 @@ public struct CgroupLimits: Sendable, Equatable {
     /// Relative weight when CPUs are contended (v1 cpu.shares, default 1024).
     public var cpuShares: Int?
     public var pids: Int?
+    /// cpuset: the CPUs and memory nodes the container may use ("0-1", "0,2"), kernel list syntax.
+    public var cpusetCpus: String?
+    public var cpusetMems: String?
+    /// Whether a cpuset cgroup is needed (v1: a cgroup in the cpuset hierarchy too).
+    public var usesCpuset: Bool { cpusetCpus != nil || cpusetMems != nil }
+
+    /// A kernel CPU or node list: numbers and ranges, comma-separated ("0-3,8").
+    public static func isCpuList(_ text: String) -> Bool {
+        !text.isEmpty && text.count <= 256
+            && text.split(separator: ",", omittingEmptySubsequences: false).allSatisfy { item in
+                let ends = item.split(separator: "-", omittingEmptySubsequences: false)
+                return (1...2).contains(ends.count)
+                    && ends.allSatisfy {
+                        !$0.isEmpty && $0.count <= 5 && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber)
+                    }
+            }
+    }
 
     public static let defaultMemory: Int64 = 256 << 20
     public static let defaultPids = 512

@@ -26,12 +26,17 @@ public struct ContainerCgroup: Sendable {
 
     /// mkdir the cgroups and write the limits. On failure everything made is removed again.
     public func create() throws {
+        if placement.exclusive { return try createExclusive() }
         do {
             for parent in placement.parents {
                 try Self.mkdirRetrying(parent)
+                try inheritCpuset(parent)
                 if version == .v2 { try enableControllers(in: parent) }
             }
-            for dir in placement.allDirs { try Self.mkdirRetrying(dir) }
+            for dir in placement.allDirs {
+                try Self.mkdirRetrying(dir)
+                try inheritCpuset(dir)
+            }
             // Again: another clab may have removed an empty parent and mkdirRetrying made it anew,
             // without controllers. Enabling them with a child present is allowed (it has no processes).
             if version == .v2 { for parent in placement.parents { try enableControllers(in: parent) } }
@@ -39,6 +44,71 @@ public struct ContainerCgroup: Sendable {
         } catch {
             remove()
             throw error
+        }
+    }
+
+    /// The directories above an exclusive placement's cgroups that do not exist yet (the levels
+    /// of a cgroupsPath "a/b/c" that clab makes for it), deepest first. Recorded before they are
+    /// made, so whoever removes the container (delete, gc) removes them too.
+    public func missingLevels() -> [String] {
+        guard placement.exclusive else { return [] }
+        var missing: Set<String> = []
+        for dir in placement.allDirs {
+            var parent = Path.dirname(dir)
+            while parent.hasPrefix("/sys/fs/cgroup/"), !FS.exists(parent) {
+                missing.insert(parent)
+                parent = Path.dirname(parent)
+            }
+        }
+        return missing.sorted { $0.count > $1.count }
+    }
+
+    /// A cgroupsPath placement: the missing levels above, then each cgroup, which must not exist
+    /// (clab never adopts a cgroup it did not make). On failure only what this call made goes.
+    private func createExclusive() throws {
+        let levels = missingLevels()
+        var made: [String] = []
+        do {
+            for level in levels.reversed() {
+                // Another container with the same levels may make one at the same moment.
+                guard mkdir(level, 0o755) == 0 || errno == EEXIST else {
+                    throw ClabError("stage 8: mkdir \(level): \(errnoDescription(errno))")
+                }
+                try inheritCpuset(level)
+                if version == .v2 { try enableControllers(in: level) }
+            }
+            for dir in placement.allDirs {
+                guard mkdir(dir, 0o755) == 0 else {
+                    throw ClabError(
+                        errno == EEXIST
+                            ? "cgroup \(dir) already exists: clab makes a container's cgroup and removes it at exit, and never adopts another's"
+                            : "stage 8: mkdir \(dir): \(errnoDescription(errno))")
+                }
+                made.append(dir)
+                try inheritCpuset(dir)
+            }
+            try apply()
+        } catch {
+            for dir in made { rmdir(dir) }
+            Self.removeLevels(levels)
+            throw error
+        }
+    }
+
+    /// rmdir the levels clab made above a cgroupsPath, deepest first: one still holding another
+    /// container's cgroup stays (EBUSY).
+    @discardableResult
+    public static func removeLevels(_ levels: [String]) -> [String] {
+        levels.sorted { $0.count > $1.count }.filter { $0.hasPrefix("/sys/fs/cgroup/") && rmdir($0) == 0 }
+    }
+
+    /// v1 cpuset: a new cgroup starts with no CPUs and no memory nodes, and takes no task until
+    /// given some: it gets its parent's (as runc does for the levels it makes).
+    private func inheritCpuset(_ dir: String) throws {
+        guard version == .v1, FS.exists(dir + "/cpuset.cpus") else { return }
+        let parent = Path.dirname(dir)
+        for file in ["cpuset.cpus", "cpuset.mems"] where (FS.read(dir + "/" + file) ?? "").trimmed.isEmpty {
+            try write(dir, file, (FS.read(parent + "/" + file) ?? "").trimmed)
         }
     }
 
@@ -75,6 +145,10 @@ public struct ContainerCgroup: Sendable {
             }
         }
         if let pids = limits.pids, let d = dir("pids") { files.append((d + "/pids.max", "\(pids)")) }
+        if let d = dir("cpuset") {
+            if let cpus = limits.cpusetCpus { files.append((d + "/cpuset.cpus", cpus)) }
+            if let mems = limits.cpusetMems { files.append((d + "/cpuset.mems", mems)) }
+        }
         return files
     }
 
@@ -143,7 +217,8 @@ public struct ContainerCgroup: Sendable {
 
     private func enableControllers(in dir: String) throws {
         let enabled = Set((FS.read(dir + "/cgroup.subtree_control") ?? "").split(whereSeparator: \.isWhitespace))
-        let missing = CgroupDriver.required.filter { !enabled.contains(Substring($0)) }
+        let wanted = CgroupDriver.required + (limits.usesCpuset ? ["cpuset"] : [])
+        let missing = wanted.filter { !enabled.contains(Substring($0)) }
         guard !missing.isEmpty else { return }
         try write(dir, "cgroup.subtree_control", missing.map { "+" + $0 }.joined(separator: " "))
     }
