@@ -1,3 +1,4 @@
+import CShims
 import ClabCore
 import ClabNetwork
 import Foundation
@@ -429,7 +430,7 @@ extension Engine {
         kept.append(("HostConfig", body["HostConfig"]))
         kept.append(("AutoRemove", .bool(autoRemove)))
         try? FS.write(JSON.object(kept).text + "\n", to: layout.containerDir(id) + "/" + Detached.daemonFile)
-        if autoRemove { self.autoRemove.withLock { _ = $0.insert(id) } }
+        if autoRemove { watchAutoRemove(id) }
         if let size, let record = try? ContainerRecord.find(id, in: layout), body["Tty"].bool == true {
             try? record.sendControl("W \(size.0) \(size.1)")
         }
@@ -440,7 +441,9 @@ extension Engine {
     // MARK: - wait, remove on exit
 
     /// The exit, once the supervisor recorded it and cleaned up (or once the container is
-    /// removed, for `condition=removed`). The head goes out at once.
+    /// removed, for `condition=removed`). The head goes out at once. Woken by the kernel: the
+    /// supervisor's pidfd (it ends after the cleanup), inotify on the containers directory for
+    /// a removal, and the client's going (StreamWriter.closedFD).
     func wait(_ record: ContainerRecord, condition: String) throws -> Reply {
         guard ["not-running", "next-exit", "removed", ""].contains(condition) else {
             throw APIError(.badRequest, "condition=\(condition): give not-running, next-exit or removed")
@@ -448,51 +451,90 @@ extension Engine {
         let id = record.id
         let layout = layout
         return .stream(contentType: "application/json") { writer in
+            let gone = [writer.closedFD].filter { $0 >= 0 }
             var code = 0
-            while true {
-                if let now = try? ContainerRecord.find(id, in: layout) {
-                    if condition != "removed", now.status == .stopped,
-                        !ContainerRecord.alive(now.state.clabPid, startTime: now.state.clabStartTime)
-                    {
+            if condition == "removed" {
+                guard ContainerWatch.waitRemoved(dir: layout.containerDir(id), also: gone) else { return }
+                code = self.removedCodes.withLock { $0[id] } ?? 0
+            } else {
+                while true {
+                    guard let now = try? ContainerRecord.find(id, in: layout) else {
+                        code = self.removedCodes.withLock { $0[id] } ?? 0
+                        break
+                    }
+                    let supervisor = now.state.clabPid
+                    let startTime = now.state.clabStartTime
+                    if now.status == .stopped, !ContainerRecord.alive(supervisor, startTime: startTime) {
                         code = Int(now.exitCode ?? 255)
                         break
                     }
-                } else {
-                    code = self.removedCodes.withLock { $0[id] } ?? 0
-                    break
+                    // The supervisor ends once the exit is recorded and the host's side removed.
+                    ContainerWatch.waitGone(supervisor, startTime: startTime, milliseconds: -1, also: gone)
+                    try writer.write([])
                 }
-                usleep(20_000)
-                // A client gone stops the wait.
-                try writer.write([])
             }
             try writer.write(Array((JSON.object([("StatusCode", .int(code)), ("Error", .null)]).text + "\n").utf8))
         }
     }
 
-    /// `docker run --rm`: removes each such container once it stopped (a thread of its own,
-    /// every 50 ms). Containers created so before a restart of the daemon are found again.
+    /// `docker run --rm`: removes each such container once its supervisor ended (the exit
+    /// recorded, the host's side removed). One thread waits in poll(2) on their supervisors'
+    /// pidfds and a pipe that `watchAutoRemove` writes to add one. Containers created so before
+    /// a restart of the daemon are found again.
     func startReaper() {
         for record in ContainerRecord.all(in: layout) where meta(record)?["AutoRemove"].bool == true {
             autoRemove.withLock { _ = $0.insert(record.id) }
         }
         Self.thread {
+            var watched: [String: Int32] = [:]
             while true {
-                usleep(50_000)
-                for id in self.autoRemove.withLock({ $0 }) {
+                // Newly added ids: a pidfd each; a supervisor already gone is reaped at once.
+                var due: [String] = []
+                for id in self.autoRemove.withLock({ $0 }) where watched[id] == nil {
                     guard let record = try? ContainerRecord.find(id, in: self.layout) else {
                         self.autoRemove.withLock { _ = $0.remove(id) }
                         continue
                     }
-                    guard record.status == .stopped,
-                        !ContainerRecord.alive(record.state.clabPid, startTime: record.state.clabStartTime)
-                    else { continue }
-                    let code = Int(record.exitCode ?? 255)
-                    self.removedCodes.withLock { $0[id] = code }
-                    try? Detached.remove(record, layout: self.layout, force: false)
-                    self.autoRemove.withLock { _ = $0.remove(id) }
+                    let fd = clab_pidfd_open(record.state.clabPid)
+                    if fd >= 0 && ContainerRecord.alive(record.state.clabPid, startTime: record.state.clabStartTime) {
+                        watched[id] = fd
+                    } else {
+                        if fd >= 0 { close(fd) }
+                        due.append(id)
+                    }
+                }
+                if due.isEmpty {
+                    let ready = ContainerWatch.wait(for: [self.reaperWake.readEnd] + watched.values, milliseconds: -1)
+                    if ready.contains(self.reaperWake.readEnd) {
+                        var scratch = [UInt8](repeating: 0, count: 64)
+                        _ = scratch.withUnsafeMutableBytes { read(self.reaperWake.readEnd, $0.baseAddress, $0.count) }
+                    }
+                    due = watched.filter { ready.contains($0.value) }.map(\.key)
+                }
+                for id in due {
+                    if let fd = watched.removeValue(forKey: id) { close(fd) }
+                    self.reap(id)
                 }
             }
         }
+    }
+
+    /// Adds a `--rm` container to the reaper's set, and wakes it to watch it.
+    func watchAutoRemove(_ id: String) {
+        autoRemove.withLock { _ = $0.insert(id) }
+        reaperWake.fire()
+    }
+
+    /// Removes an AutoRemove container whose supervisor ended, keeping its exit code for a
+    /// `wait?condition=removed` that asks after.
+    private func reap(_ id: String) {
+        defer { autoRemove.withLock { _ = $0.remove(id) } }
+        guard let record = try? ContainerRecord.find(id, in: layout) else { return }
+        guard record.status == .stopped,
+            !ContainerRecord.alive(record.state.clabPid, startTime: record.state.clabStartTime)
+        else { return }
+        removedCodes.withLock { $0[id] = Int(record.exitCode ?? 255) }
+        try? Detached.remove(record, layout: layout, force: false)
     }
 
     // MARK: - logs

@@ -27,6 +27,8 @@ final class Engine: Sendable {
     /// codes of those removed, for a `wait?condition=removed` that asks after.
     let autoRemove = Mutex<Set<String>>([])
     let removedCodes = Mutex<[String: Int]>([:])
+    /// Wakes the reaper's poll(2) when a `--rm` container is added (startReaper).
+    let reaperWake = WakePipe()
 
     init(layout: StateLayout, rootOption: String?, clab: String, pool: NIOThreadPool, debug: Bool = false) {
         self.debug = debug
