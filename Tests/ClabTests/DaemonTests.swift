@@ -220,6 +220,74 @@ final class DaemonTests {
         #expect(out.stdout.contains("/dev/pts/") && out.stdout.contains("30 100"), "\(out.stdout)")
     }
 
+    /// `docker wait` and `docker start` follow the container through kernel events (a pidfd on
+    /// its supervisor, inotify on its events file), not polls: checked for order and result,
+    /// never for time (bench/daemon.sh measures that).
+    @Test func waitAndStartFollowTheContainer() throws {
+        let layout = StateLayout.resolve(rootOption: root)
+        // Exits with 7 once told to (a file appears), so the wait begins while it runs.
+        let run = try docker(
+            "run", "-d", "--name", "w", "busybox", "sh", "-c", "while [ ! -e /go ]; do sleep 0.05; done; exit 7")
+        #expect(run.status == 0, "\(run.stderr)")
+        let id = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/zero", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, root + "/wait.out", O_WRONLY | O_CREAT, 0o600)
+        let docker = Self.docker ?? "docker"
+        let waiter = try Host.spawn(
+            path: docker, argv: [docker, "wait", "w"],
+            environment: ["DOCKER_HOST=unix://" + socket, "DOCKER_CONFIG=" + config, "PATH=/usr/bin:/bin"],
+            actions: &actions)
+        var status: Int32 = 0
+        // Not early: a request later (the daemon has the wait), it still waits on a running container.
+        #expect(try self.docker("exec", "w", "true").status == 0)
+        #expect(waitpid(waiter, &status, WNOHANG) == 0, "docker wait returned while the container ran")
+        #expect(try self.docker("exec", "w", "touch", "/go").status == 0)
+        // It returns (with the code); bounded only so a broken wait fails instead of hanging.
+        let returned = eventually(30) { waitpid(waiter, &status, WNOHANG) == waiter }
+        if !returned {
+            kill(waiter, SIGKILL)
+            waitpid(waiter, &status, 0)
+        }
+        #expect(returned && FS.read(root + "/wait.out") == "7\n", "\(FS.read(root + "/wait.out") ?? "")")
+        // Not before the exit was recorded and the host's side removed: the supervisor is gone.
+        let record = try ContainerRecord.find(id, in: layout)
+        #expect(record.status == .stopped && record.exitCode == 7)
+        #expect(!ContainerRecord.alive(record.state.clabPid, startTime: record.state.clabStartTime))
+
+        // `docker start` returns once the supervisor recorded "started" (or the exit after it).
+        let created = try self.docker("create", "--name", "s", "busybox", "sh", "-c", "exit 5")
+        let sid = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try ContainerRecord.find(sid, in: layout).status == .created)
+        #expect(try self.docker("start", "s").status == 0)
+        let started = try ContainerRecord.find(sid, in: layout)
+        #expect(started.status != .created && started.events.contains { $0.name == "started" }, "\(started.events)")
+        #expect(try self.docker("wait", "s").stdout == "5\n")
+    }
+
+    /// `docker exec -it` and `clab exec -t`: the terminal is one of the container's own devpts
+    /// (opened inside, its master sent out), so `tty` names it and the size sent reaches it.
+    @Test func execTerminalIsTheContainers() throws {
+        #expect(try docker("run", "-d", "--name", "x", "busybox", "sleep", "300").status == 0)
+        // The docker CLI sends the size just after the start: the command waits for it (bounded).
+        let script = """
+            tty; i=0; while [ "$(stty size 2>/dev/null)" != "30 100" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; stty size; exit 6
+            """
+        let command = "stty rows 30 cols 100; \(Self.docker ?? "docker") exec -it x sh -c '\(script)'"
+        let out = try runProcess(
+            ["/bin/sh", "-c", "sleep 3 | script -qec \"$0\" /dev/null", command],
+            env: ["DOCKER_HOST": "unix://" + socket, "DOCKER_CONFIG": config])
+        #expect(out.status == 6, "\(out.stdout) \(out.stderr)")
+        #expect(out.stdout.contains("/dev/pts/0") && out.stdout.contains("30 100"), "\(out.stdout)")
+        // clab's own exec takes the same path; its terminal starts at the user's size.
+        let clab = "stty rows 31 cols 101; \(TestEnv.clab) exec -t --root \(root) x -- sh -c 'tty; stty size'"
+        let direct = try runProcess(["/bin/sh", "-c", "sleep 3 | script -qec \"$0\" /dev/null", clab])
+        #expect(direct.stdout.contains("/dev/pts/") && direct.stdout.contains("31 101"), "\(direct.stdout)")
+        #expect(!direct.stdout.contains("not a tty"))
+    }
+
     @Test func clientKilledMidAttach() throws {
         var pid: pid_t = 0
         let argv = [Self.docker ?? "docker", "run", "--name", "victim", "busybox", "sh", "-c", "echo x; exec sleep 60"]
