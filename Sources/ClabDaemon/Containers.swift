@@ -430,7 +430,9 @@ extension Engine {
         kept.append(("HostConfig", body["HostConfig"]))
         kept.append(("AutoRemove", .bool(autoRemove)))
         try? FS.write(JSON.object(kept).text + "\n", to: layout.containerDir(id) + "/" + Detached.daemonFile)
-        if autoRemove { watchAutoRemove(id) }
+        // Its supervisor is the `clab create` spawned above (it execve's clab-init): our child.
+        watchSupervisor(
+            id, pid: (try? ContainerRecord.find(id, in: layout))?.state.clabPid, autoRemove: autoRemove)
         if let size, let record = try? ContainerRecord.find(id, in: layout), body["Tty"].bool == true {
             try? record.sendControl("W \(size.0) \(size.1)")
         }
@@ -478,9 +480,11 @@ extension Engine {
     }
 
     /// `docker run --rm`: removes each such container once its supervisor ended (the exit
-    /// recorded, the host's side removed). One thread waits in poll(2) on their supervisors'
-    /// pidfds and a pipe that `watchAutoRemove` writes to add one. Containers created so before
-    /// a restart of the daemon are found again.
+    /// recorded, the host's side removed); and reaps the supervisors this daemon spawned
+    /// (`clab create` becomes the supervisor, so it is clabd's child: unreaped, each would stay
+    /// a zombie as long as clabd runs). One thread waits in poll(2) on their pidfds and a pipe
+    /// that `watchSupervisor` writes to add one. `--rm` containers created before a restart of
+    /// the daemon are found again.
     func startReaper() {
         for record in ContainerRecord.all(in: layout) where meta(record)?["AutoRemove"].bool == true {
             autoRemove.withLock { _ = $0.insert(record.id) }
@@ -488,18 +492,21 @@ extension Engine {
         Self.thread {
             var watched: [String: Int32] = [:]
             while true {
-                // Newly added ids: a pidfd each; a supervisor already gone is reaped at once.
+                // Newly added ids: a pidfd each; a supervisor already gone is handled at once.
                 var due: [String] = []
-                for id in self.autoRemove.withLock({ $0 }) where watched[id] == nil {
-                    guard let record = try? ContainerRecord.find(id, in: self.layout) else {
+                let children = self.children.withLock { $0 }
+                for id in self.autoRemove.withLock({ $0 }).union(children.keys) where watched[id] == nil {
+                    let record = try? ContainerRecord.find(id, in: self.layout)
+                    guard let pid = children[id] ?? record?.state.clabPid else {
                         self.autoRemove.withLock { _ = $0.remove(id) }
                         continue
                     }
-                    let fd = clab_pidfd_open(record.state.clabPid)
-                    if fd >= 0 && ContainerRecord.alive(record.state.clabPid, startTime: record.state.clabStartTime) {
+                    let fd = clab_pidfd_open(pid)
+                    let startTime = children[id] == nil ? record?.state.clabStartTime : nil
+                    if fd >= 0 && ContainerRecord.alive(pid, startTime: startTime) {
                         watched[id] = fd
                     } else {
-                        if fd >= 0 { close(fd) }
+                        if fd >= 0 { Self.reapChild(pidfd: fd) }
                         due.append(id)
                     }
                 }
@@ -512,16 +519,27 @@ extension Engine {
                     due = watched.filter { ready.contains($0.value) }.map(\.key)
                 }
                 for id in due {
-                    if let fd = watched.removeValue(forKey: id) { close(fd) }
-                    self.reap(id)
+                    if let fd = watched.removeValue(forKey: id) { Self.reapChild(pidfd: fd) }
+                    self.children.withLock { _ = $0.removeValue(forKey: id) }
+                    if self.autoRemove.withLock({ $0.contains(id) }) { self.reap(id) }
                 }
             }
         }
     }
 
-    /// Adds a `--rm` container to the reaper's set, and wakes it to watch it.
-    func watchAutoRemove(_ id: String) {
-        autoRemove.withLock { _ = $0.insert(id) }
+    /// Collects the exit of the process behind `pidfd` if it is our child (waitid P_PIDFD: that
+    /// process, never another with its pid), then closes it. Not ours: ECHILD, nothing happens.
+    static func reapChild(pidfd: Int32) {
+        var info = siginfo_t()
+        let byPidfd = idtype_t(rawValue: 3)  // P_PIDFD (Linux 5.4)
+        while waitid(byPidfd, id_t(pidfd), &info, WEXITED | WNOHANG) < 0 && errno == EINTR {}
+        close(pidfd)
+    }
+
+    /// Watches a container's supervisor: its removal with `--rm`, its reaping when it is ours.
+    func watchSupervisor(_ id: String, pid: Int32?, autoRemove remove: Bool) {
+        if let pid { children.withLock { $0[id] = pid } }
+        if remove { autoRemove.withLock { _ = $0.insert(id) } }
         reaperWake.fire()
     }
 

@@ -27,7 +27,9 @@ final class Engine: Sendable {
     /// codes of those removed, for a `wait?condition=removed` that asks after.
     let autoRemove = Mutex<Set<String>>([])
     let removedCodes = Mutex<[String: Int]>([:])
-    /// Wakes the reaper's poll(2) when a `--rm` container is added (startReaper).
+    /// The supervisors this daemon spawned, by container id: its children, reaped by startReaper.
+    let children = Mutex<[String: Int32]>([:])
+    /// Wakes the reaper's poll(2) when a container is added to watch (startReaper).
     let reaperWake = WakePipe()
 
     init(layout: StateLayout, rootOption: String?, clab: String, pool: NIOThreadPool, debug: Bool = false) {

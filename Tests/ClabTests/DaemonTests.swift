@@ -256,6 +256,8 @@ final class DaemonTests {
         let record = try ContainerRecord.find(id, in: layout)
         #expect(record.status == .stopped && record.exitCode == 7)
         #expect(!ContainerRecord.alive(record.state.clabPid, startTime: record.state.clabStartTime))
+        // The supervisor was clabd's child (`clab create` becomes it): reaped, not left a zombie.
+        #expect(eventually(10) { !self.zombieChildren().contains(record.state.clabPid) })
 
         // `docker start` returns once the supervisor recorded "started" (or the exit after it).
         let created = try self.docker("create", "--name", "s", "busybox", "sh", "-c", "exit 5")
@@ -265,6 +267,16 @@ final class DaemonTests {
         let started = try ContainerRecord.find(sid, in: layout)
         #expect(started.status != .created && started.events.contains { $0.name == "started" }, "\(started.events)")
         #expect(try self.docker("wait", "s").stdout == "5\n")
+    }
+
+    /// clabd's children that have exited and were not reaped.
+    func zombieChildren() -> [Int32] {
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return pids.compactMap { Int32($0) }.filter { child in
+            guard let stat = FS.read("/proc/\(child)/stat"), let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 2 && fields[0] == "Z" && Int32(fields[1]) == pid
+        }
     }
 
     /// `docker exec -it` and `clab exec -t`: the terminal is one of the container's own devpts
