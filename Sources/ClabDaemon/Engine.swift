@@ -74,6 +74,8 @@ final class Engine: Sendable {
             return .reply(.json(.ok, version()))
         case (.GET, "info"):
             return .reply(.json(.ok, info()))
+        case (.POST, "auth"):
+            return .reply(try login(request))
         case (_, "containers"):
             return try containers(request, Array(parts.dropFirst()), unsupported)
         case (_, "exec"):

@@ -1,4 +1,5 @@
 import ClabCore
+import ClabRegistry
 import Foundation
 import Glibc
 import Testing
@@ -169,6 +170,26 @@ final class DaemonTests {
         #expect(run.status == 0 && run.stdout == "pulled\n", "\(run.stderr)")
         let hub = try docker("pull", "nosuchimage")
         #expect(hub.status != 0 && hub.stderr.contains("Docker Hub"), "\(hub.stderr)")
+    }
+
+    /// `docker login` through clabd (POST /auth): the credentials are tried on the registry,
+    /// then kept in clab's own store (0600); wrong ones are refused and nothing is stored.
+    @Test(.enabled(if: LocalRegistry.available, "needs docker-registry (`make test` installs it)"))
+    func loginThroughTheDaemon() throws {
+        let registry = try LocalRegistry(user: "student", password: "s3cret")
+        defer { registry.stop() }
+        let store = CredentialStore(layout: StateLayout.resolve(rootOption: root))
+        let wrong = try docker("login", "-u", "student", "--password-stdin", registry.address, stdin: "nope\n")
+        #expect(wrong.status != 0 && wrong.stderr.contains(registry.address), "\(wrong.stdout) \(wrong.stderr)")
+        #expect(try store.auth(for: registry.address) == nil)
+        let right = try docker("login", "-u", "student", "--password-stdin", registry.address, stdin: "s3cret\n")
+        #expect(right.status == 0 && right.stdout.contains("Login Succeeded"), "\(right.stdout) \(right.stderr)")
+        #expect(try store.auth(for: registry.address) == RegistryAuth(username: "student", password: "s3cret"))
+        var st = stat()
+        #expect(stat(store.path, &st) == 0 && st.st_mode & 0o777 == 0o600)
+        let body = #"{"username":"a","password":"b","serveraddress":"https://index.docker.io/v1/"}"#
+        let hub = try curl("POST", "/v1.41/auth", body: body)
+        #expect(hub.0 == 400 && hub.1.contains("Docker Hub"), "\(hub.1)")
     }
 
     @Test func imagesTagAndRemove() throws {
