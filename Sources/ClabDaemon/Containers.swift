@@ -267,6 +267,8 @@ extension Engine {
                 guard let text = value.string, !text.isEmpty else { throw APIError(.badRequest, "Image is required") }
                 image = text
             case "Cmd": command = try strings(value, "Cmd")
+            // Checked by clab create as `-e` is (NAME=VALUE, text execve takes).
+            case "Env": for entry in try strings(value, "Env") { args.append("--env=" + entry) }
             case "Entrypoint": entrypoint = try strings(value, "Entrypoint")
             case "Tty":
                 tty = value.bool ?? false

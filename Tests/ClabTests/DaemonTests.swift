@@ -192,6 +192,24 @@ final class DaemonTests {
         #expect(hub.0 == 400 && hub.1.contains("Docker Hub"), "\(hub.1)")
     }
 
+    /// `docker run -e` reaches the container's environment (over the image's), through
+    /// `clab create --env`; an entry without NAME= is refused before anything is made.
+    @Test func environmentFromTheCLI() throws {
+        let run = try docker(
+            "run", "--rm", "-e", "GREETING=hi there", "-e", "PATH=/bin", "busybox", "sh", "-c", "echo $GREETING:$PATH")
+        #expect(run.status == 0 && run.stdout == "hi there:/bin\n", "\(run.stdout) \(run.stderr)")
+        let bad = try curl(
+            "POST", "/v1.41/containers/create", body: #"{"Image":"busybox","Cmd":["true"],"Env":["=oops"]}"#)
+        #expect(bad.0 == 400 && bad.1.contains("NAME=VALUE"), "\(bad.1)")
+        #expect(try clabIDs(all: true).isEmpty)
+        // clab's own run takes it the same way.
+        let direct = try runProcess(
+            [TestEnv.clab, "run", "--root", root, "-e", "X=from-clab", "busybox", "--", "sh", "-c", "echo $X"])
+        #expect(direct.status == 0 && direct.stdout == "from-clab\n", "\(direct.stdout) \(direct.stderr)")
+        let refused = try runProcess([TestEnv.clab, "run", "--root", root, "-e", "oops", "busybox", "--", "true"])
+        #expect(refused.status == 2 && refused.stderr.contains("-e oops: use -e NAME=VALUE"), "\(refused.stderr)")
+    }
+
     @Test func imagesTagAndRemove() throws {
         let list = try docker("images", "--format", "{{.Repository}}:{{.Tag}}")
         #expect(list.stdout.split(separator: "\n").contains("busybox:latest"), "\(list.stdout) \(list.stderr)")
