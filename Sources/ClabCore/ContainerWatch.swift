@@ -93,7 +93,7 @@ public enum ContainerWatch {
     }
 
     /// Reads the queued inotify events (what changed is re-read from the files themselves).
-    static func drain(_ watch: Int32) {
+    public static func drain(_ watch: Int32) {
         var buffer = [UInt8](repeating: 0, count: 4096)
         while buffer.withUnsafeMutableBytes({ read(watch, $0.baseAddress, $0.count) }) > 0 {}
     }

@@ -76,6 +76,8 @@ final class Engine: Sendable {
             return .reply(.json(.ok, info()))
         case (.POST, "auth"):
             return .reply(try login(request))
+        case (.GET, "events"):
+            return .reply(try events(request))
         case (_, "containers"):
             return try containers(request, Array(parts.dropFirst()), unsupported)
         case (_, "exec"):

@@ -53,6 +53,11 @@ final class DaemonTests {
 
     @discardableResult
     func docker(_ args: String..., stdin: String = "") throws -> Output {
+        try docker(args, stdin: stdin)
+    }
+
+    @discardableResult
+    func docker(_ args: [String], stdin: String = "") throws -> Output {
         try runProcess(
             [Self.docker ?? "docker"] + args, env: ["DOCKER_HOST": "unix://" + socket, "DOCKER_CONFIG": config],
             stdin: stdin)
@@ -210,6 +215,48 @@ final class DaemonTests {
         #expect(refused.status == 2 && refused.stderr.contains("-e oops: use -e NAME=VALUE"), "\(refused.stderr)")
     }
 
+    /// `docker events`: the containers' own event records as Docker's events, bounded by
+    /// --since/--until, or followed (inotify) until the client goes.
+    @Test func eventsFromTheRecords() throws {
+        let start = Int(Date().timeIntervalSince1970) - 1
+        // Followed: started before the container exists.
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/zero", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, root + "/events.out", O_WRONLY | O_CREAT, 0o600)
+        let docker = Self.docker ?? "docker"
+        let follower = try Host.spawn(
+            path: docker,
+            argv: [docker, "events", "--since", "\(start)", "--format", "{{.Action}} {{.Actor.Attributes.name}}"],
+            environment: ["DOCKER_HOST=unix://" + socket, "DOCKER_CONFIG=" + config, "PATH=/usr/bin:/bin"],
+            actions: &actions)
+        defer {
+            kill(follower, SIGKILL)
+            var status: Int32 = 0
+            waitpid(follower, &status, 0)
+        }
+        #expect(try self.docker("run", "--name", "ev", "busybox", "sh", "-c", "exit 3").status == 3)
+        func seen(_ wanted: [String]) -> Bool {
+            let lines = (FS.read(root + "/events.out") ?? "").split(separator: "\n").map(String.init)
+            return wanted.allSatisfy(lines.contains)
+        }
+        // From the record (if it connected late) or as they came; the destroy only as it comes.
+        #expect(eventually(15) { seen(["create ev", "start ev", "die ev"]) }, "\(FS.read(root + "/events.out") ?? "")")
+        #expect(try self.docker("rm", "ev").status == 0)
+        #expect(eventually(15) { seen(["destroy ev"]) }, "\(FS.read(root + "/events.out") ?? "")")
+        // Bounded: what the records hold between the times (a removed container has none left).
+        #expect(try self.docker("run", "-d", "--name", "ev2", "busybox", "sh", "-c", "exit 4").status == 0)
+        #expect(try self.docker("wait", "ev2").stdout == "4\n")
+        let window = ["--since", "\(start)", "--until", "\(Int(Date().timeIntervalSince1970) + 1)"]
+        let past = try self.docker(
+            ["events"] + window + ["--filter", "container=ev2", "--format", "{{.Action}} {{.Actor.Attributes.name}}"])
+        #expect(past.status == 0 && past.stdout == "create ev2\nstart ev2\ndie ev2\n", "\(past.stdout) \(past.stderr)")
+        let died = try self.docker(
+            ["events"] + window + ["--filter", "event=die", "--format", "{{.Actor.Attributes.exitCode}}"])
+        #expect(died.stdout == "3\n4\n" || died.stdout == "4\n", "\(died.stdout) \(died.stderr)")
+    }
+
     @Test func imagesTagAndRemove() throws {
         let list = try docker("images", "--format", "{{.Repository}}:{{.Tag}}")
         #expect(list.stdout.split(separator: "\n").contains("busybox:latest"), "\(list.stdout) \(list.stderr)")
@@ -231,7 +278,7 @@ final class DaemonTests {
         let privileged = try curl(
             "POST", "/v1.41/containers/create", body: "{\"Image\":\"busybox\",\"HostConfig\":{\"Privileged\":true}}")
         #expect(privileged.0 == 400 && privileged.1.contains("HostConfig.Privileged"), "\(privileged.1)")
-        #expect(try curl("GET", "/v1.41/events").0 == 501)
+        #expect(try curl("GET", "/v1.41/swarm").0 == 501)
         #expect(try curl("GET", "/v9.99/containers/json").0 == 400)
         let huge = try curl("POST", "/v1.41/containers/create", body: String(repeating: " ", count: 2 << 20))
         #expect(huge.0 == 413)
