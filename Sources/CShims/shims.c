@@ -20,6 +20,8 @@
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -269,12 +271,38 @@ int clab_mount_setattr_recursive(const char *path, uint64_t set) {
     return (int)syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof(attr));
 }
 
+int clab_pty_peer(int master) {
+    int unlock = 0;
+    if (ioctl(master, TIOCSPTLCK, &unlock) != 0) return -1;
+    return ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+}
+
+int clab_devpts_master_number(int fd) {
+    struct statfs fs;
+    unsigned int n = 0;
+    if (fstatfs(fd, &fs) != 0 || fs.f_type != DEVPTS_SUPER_MAGIC) return -1;
+    return ioctl(fd, TIOCGPTN, &n) == 0 ? (int)n : -1;
+}
+
+int clab_send_fd(int sock, int fd, const void *message, int length) {
+    char control[CMSG_SPACE(sizeof(int))];
+    memset(control, 0, sizeof(control));
+    struct iovec iov = {.iov_base = (void *)message, .iov_len = (size_t)length};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control)};
+    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+    ssize_t n;
+    do { n = sendmsg(sock, &msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+    return n < 0 ? -1 : 0;
+}
+
 int clab_open_pty(int *slave) {
     int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (master < 0) return -1;
-    int unlock = 0;
-    int fd = -1;
-    if (ioctl(master, TIOCSPTLCK, &unlock) == 0) fd = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    int fd = clab_pty_peer(master);
     if (fd < 0) {
         int saved = errno;
         close(master);

@@ -70,7 +70,7 @@ struct LaunchOptions: ParsableArguments {
             (!container.capAdd.isEmpty || !container.capDrop.isEmpty, "--cap-add/--cap-drop"),
             (!container.securityOpt.isEmpty, "--security-opt"), (container.readOnly, "--read-only"),
             (container.userns != nil, "--userns"), (container.timeOffset != nil, "--time-offset"),
-            (container.keep, "--keep"),
+            (container.keep, "--keep"), (!container.env.isEmpty, "-e"),
         ]
         if let (_, what) = given.first(where: \.0) {
             throw ClabError(

@@ -135,12 +135,17 @@ struct ContainerOptions: ParsableArguments {
         help: "A time namespace: boottime=SECONDS,monotonic=SECONDS (units s/m/h/d; stage 12). See it with `uptime`.")
     var timeOffset: String?
 
+    @Option(
+        name: [.customShort("e"), .customLong("env")],
+        help: "NAME=VALUE in the container's environment, over the image's; repeatable.")
+    var env: [String] = []
+
     /// The options as plain values (what `request` reads).
     var arguments: ContainerArguments {
         ContainerArguments(
             hostname: hostname, limits: limits.arguments, image: image, name: name, keep: keep, volume: volume,
             net: net, publish: publish, capAdd: capAdd, capDrop: capDrop, securityOpt: securityOpt,
-            readOnly: readOnly, userns: userns, timeOffset: timeOffset)
+            readOnly: readOnly, userns: userns, timeOffset: timeOffset, env: env)
     }
 
     func security() throws -> SecurityRequest { try arguments.security() }
@@ -166,6 +171,7 @@ struct ContainerArguments: Sendable {
     var readOnly: Bool
     var userns: String?
     var timeOffset: String?
+    var env: [String] = []
 
     func security() throws -> SecurityRequest {
         var security = SecurityRequest()
@@ -213,6 +219,7 @@ struct ContainerArguments: Sendable {
         request.publish = try publish.map(PortPublish.parse)
         request.volumes = try volume.map(VolumeRequest.parse)
         request.security = try security()
+        request.env = env
         return request
     }
 }

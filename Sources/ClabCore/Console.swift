@@ -14,7 +14,7 @@ import Glibc
 /// Pipes and files pass through untouched: `clab step 4 -- cat < in > out` sees them directly.
 public final class Console {
     /// clab's side of the pseudo-terminal (non-blocking).
-    let master: Int32
+    private(set) var master: Int32
     /// The container's side; clab closes its copy once the container has it.
     private var slave: Int32
     /// The host fds (0, 1, 2) that are terminals: the container gets the slave in their place.
@@ -77,6 +77,14 @@ public final class Console {
         restore()
         if slave >= 0 { close(slave) }
         close(master)
+    }
+
+    /// `clab exec -t`: the command's terminal is one of the container's own devpts (clab-init
+    /// opened it there and sent its master back): relay that one instead of ours.
+    func adopt(master newMaster: Int32) {
+        close(master)
+        master = newMaster
+        _ = fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK)
     }
 
     /// The container's stdio: the slave wherever clab's fd was a terminal.

@@ -4,16 +4,26 @@ import Glibc
 /// API daemon (clabd): one code path for both front ends.
 extension ContainerRecord {
     /// `clab start`: "S" on the created container's control FIFO (its supervisor holds the sync
-    /// socket init waits on), then waits until the supervisor recorded "started" or a failure.
+    /// socket init waits on), then waits until the supervisor recorded "started" or a failure
+    /// (inotify on its events file: it returns as soon as the line is written).
     public func start(layout: StateLayout) throws {
         try check(.start)
         try sendControl("S")
+        // Woken by the supervisor's next line in `events` (or its end), not a poll.
         var now = self
-        for _ in 0..<500 {
-            now = try ContainerRecord.find(id, in: layout)
-            if now.status != .created { break }
-            usleep(10_000)
+        var lookup: (any Error)?
+        _ = ContainerWatch.waitForEvents(
+            dir: dir, supervisor: (state.clabPid, state.clabStartTime), milliseconds: 5000
+        ) {
+            do {
+                now = try ContainerRecord.find(id, in: layout)
+            } catch {
+                lookup = error
+                return true
+            }
+            return now.status != .created
         }
+        if let lookup { throw lookup }
         if let failed = now.events.last(where: { $0.name == "failed" }) {
             throw ClabError(failed.detail, exitCode: 1)
         }

@@ -292,16 +292,10 @@ public enum Detached {
         }
     }
 
-    /// Polls until the process is gone (its pid unused or reused), at most `seconds`.
+    /// Until the process is gone (its pid unused or reused), at most `seconds`: woken by its
+    /// pidfd (ContainerWatch), not a poll.
     @discardableResult
     public static func waitGone(_ pid: Int32, startTime: UInt64?, seconds: Double) -> Bool {
-        let deadline = EventLog.nowMilliseconds() + Int(seconds * 1000)
-        var pause: UInt32 = 500
-        while ContainerRecord.alive(pid, startTime: startTime) {
-            if EventLog.nowMilliseconds() > deadline { return false }
-            usleep(pause)
-            pause = min(pause * 2, 20_000)
-        }
-        return true
+        ContainerWatch.waitGone(pid, startTime: startTime, milliseconds: Int(seconds * 1000))
     }
 }

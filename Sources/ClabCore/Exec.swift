@@ -137,6 +137,10 @@ public final class ExecSession {
         socket = pair[0]
         var arguments = ["--exec", "\(initPid)", "\(initStartTime)"]
         if tty { arguments.append("--tty") }
+        // The command's terminal comes from the container's own devpts (the pty made here is
+        // its fallback): clab-init sends its master back before anything else.
+        let containerPty = tty && console != nil
+        if containerPty { arguments.append("--container-pty") }
         if holdBeforeExec { arguments.append("--hold-before-exec") }
         if let user { arguments.append("--user=" + user) }
         if detach { arguments.append("--orphan") }
@@ -167,6 +171,7 @@ public final class ExecSession {
             _ = reap()
             throw error
         }
+        if containerPty { try receiveTerminal() }
         if holdBeforeExec {
             var byte: UInt8 = 0
             guard recv(socket, &byte, 1, 0) == 1, byte == UInt8(ascii: "H") else {
@@ -176,6 +181,33 @@ public final class ExecSession {
             return
         }
         try finishStart()
+    }
+
+    /// clab-init's first message with `--container-pty`: "P" and the master of a pty of the
+    /// container's devpts (it becomes the console's master), "T" (none there: the pty made here
+    /// stays), or its failure.
+    private func receiveTerminal() throws {
+        var text = [CChar](repeating: 0, count: 4096)
+        let fd = clab_recv_fd(socket, &text, Int32(text.count))
+        let bytes = text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        if fd >= 0 {
+            // Whatever came must be a pty master of a devpts (the container is hostile).
+            guard bytes == [UInt8(ascii: "P")], clab_devpts_master_number(fd) >= 0 else {
+                close(fd)
+                kill(pid, SIGKILL)
+                _ = reap()
+                throw ClabError("exec: clab-init sent something that is not a terminal's master")
+            }
+            console?.adopt(master: fd)
+            return
+        }
+        if bytes == [UInt8(ascii: "T")] { return }
+        let status = reap()
+        console?.restore()
+        throw ClabError(
+            bytes.isEmpty
+                ? "exec: clab-init went away before the command started"
+                : InitReport.decode(bytes, stage: spec.stageNumber), exitCode: status.code)
     }
 
     /// A new size for the command's terminal (`docker exec -it` when the window changes).

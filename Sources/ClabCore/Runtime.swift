@@ -29,6 +29,8 @@ public struct RunRequest: Sendable {
     /// From stage 11: `--net` (nil: the default bridge) and `-p` ports.
     public var network: NetworkMode?
     public var publish: [PortPublish] = []
+    /// `-e NAME=VALUE`: set last, over the stage's and the image's environment.
+    public var env: [String] = []
     /// From stage 12: capabilities, seccomp, no_new_privs, read-only root, `--userns host`.
     public var security = SecurityRequest()
 
@@ -108,6 +110,9 @@ public struct Runtime: Sendable {
     /// Nothing container-specific exists on the host until `Container.start`.
     public func prepare(_ request: RunRequest, log: (String) -> Void) throws -> PreparedContainer {
         if let hostname = request.hostname { try ContainerSpec.validateHostname(hostname) }
+        for entry in request.env where entry.firstIndex(of: "=").map({ $0 == entry.startIndex }) ?? true {
+            throw ClabError("-e \(entry): use -e NAME=VALUE", exitCode: 2)
+        }
         let id = ContainerSpec.newID()
         let hostname = request.hostname ?? id
         // What the caller gave, before the state directory is touched: its strings reach
@@ -183,6 +188,9 @@ public struct Runtime: Sendable {
                 command = cmd
             }
             image = config
+        }
+        for entry in request.env {
+            env = env.filter { !$0.hasPrefix(entry.prefix { $0 != "=" } + "=") } + [entry]
         }
         try ContainerSpec.checkExec(command: command, env: env)
         var spec = ContainerSpec(

@@ -1,3 +1,4 @@
+import CShims
 import ClabCore
 import ClabNetwork
 import Foundation
@@ -269,6 +270,8 @@ extension Engine {
                 guard let text = value.string, !text.isEmpty else { throw APIError(.badRequest, "Image is required") }
                 image = text
             case "Cmd": command = try strings(value, "Cmd")
+            // Checked by clab create as `-e` is (NAME=VALUE, text execve takes).
+            case "Env": for entry in try strings(value, "Env") { args.append("--env=" + entry) }
             case "Entrypoint": entrypoint = try strings(value, "Entrypoint")
             case "Tty":
                 tty = value.bool ?? false
@@ -432,7 +435,9 @@ extension Engine {
         kept.append(("HostConfig", body["HostConfig"]))
         kept.append(("AutoRemove", .bool(autoRemove)))
         try? FS.write(JSON.object(kept).text + "\n", to: layout.containerDir(id) + "/" + Detached.daemonFile)
-        if autoRemove { self.autoRemove.withLock { _ = $0.insert(id) } }
+        // Its supervisor is the `clab create` spawned above (it execve's clab-init): our child.
+        watchSupervisor(
+            id, pid: (try? ContainerRecord.find(id, in: layout))?.state.clabPid, autoRemove: autoRemove)
         if let size, let record = try? ContainerRecord.find(id, in: layout), body["Tty"].bool == true {
             try? record.sendControl("W \(size.0) \(size.1)")
         }
@@ -443,7 +448,9 @@ extension Engine {
     // MARK: - wait, remove on exit
 
     /// The exit, once the supervisor recorded it and cleaned up (or once the container is
-    /// removed, for `condition=removed`). The head goes out at once.
+    /// removed, for `condition=removed`). The head goes out at once. Woken by the kernel: the
+    /// supervisor's pidfd (it ends after the cleanup), inotify on the containers directory for
+    /// a removal, and the client's going (StreamWriter.closedFD).
     func wait(_ record: ContainerRecord, condition: String) throws -> Reply {
         guard ["not-running", "next-exit", "removed", ""].contains(condition) else {
             throw APIError(.badRequest, "condition=\(condition): give not-running, next-exit or removed")
@@ -451,51 +458,106 @@ extension Engine {
         let id = record.id
         let layout = layout
         return .stream(contentType: "application/json") { writer in
+            let gone = [writer.closedFD].filter { $0 >= 0 }
             var code = 0
-            while true {
-                if let now = try? ContainerRecord.find(id, in: layout) {
-                    if condition != "removed", now.status == .stopped,
-                        !ContainerRecord.alive(now.state.clabPid, startTime: now.state.clabStartTime)
-                    {
+            if condition == "removed" {
+                guard ContainerWatch.waitRemoved(dir: layout.containerDir(id), also: gone) else { return }
+                code = self.removedCodes.withLock { $0[id] } ?? 0
+            } else {
+                while true {
+                    guard let now = try? ContainerRecord.find(id, in: layout) else {
+                        code = self.removedCodes.withLock { $0[id] } ?? 0
+                        break
+                    }
+                    let supervisor = now.state.clabPid
+                    let startTime = now.state.clabStartTime
+                    if now.status == .stopped, !ContainerRecord.alive(supervisor, startTime: startTime) {
                         code = Int(now.exitCode ?? 255)
                         break
                     }
-                } else {
-                    code = self.removedCodes.withLock { $0[id] } ?? 0
-                    break
+                    // The supervisor ends once the exit is recorded and the host's side removed.
+                    ContainerWatch.waitGone(supervisor, startTime: startTime, milliseconds: -1, also: gone)
+                    try writer.write([])
                 }
-                usleep(20_000)
-                // A client gone stops the wait.
-                try writer.write([])
             }
             try writer.write(Array((JSON.object([("StatusCode", .int(code)), ("Error", .null)]).text + "\n").utf8))
         }
     }
 
-    /// `docker run --rm`: removes each such container once it stopped (a thread of its own,
-    /// every 50 ms). Containers created so before a restart of the daemon are found again.
+    /// `docker run --rm`: removes each such container once its supervisor ended (the exit
+    /// recorded, the host's side removed); and reaps the supervisors this daemon spawned
+    /// (`clab create` becomes the supervisor, so it is clabd's child: unreaped, each would stay
+    /// a zombie as long as clabd runs). One thread waits in poll(2) on their pidfds and a pipe
+    /// that `watchSupervisor` writes to add one. `--rm` containers created before a restart of
+    /// the daemon are found again.
     func startReaper() {
         for record in ContainerRecord.all(in: layout) where meta(record)?["AutoRemove"].bool == true {
             autoRemove.withLock { _ = $0.insert(record.id) }
         }
         Self.thread {
+            var watched: [String: Int32] = [:]
             while true {
-                usleep(50_000)
-                for id in self.autoRemove.withLock({ $0 }) {
-                    guard let record = try? ContainerRecord.find(id, in: self.layout) else {
+                // Newly added ids: a pidfd each; a supervisor already gone is handled at once.
+                var due: [String] = []
+                let children = self.children.withLock { $0 }
+                for id in self.autoRemove.withLock({ $0 }).union(children.keys) where watched[id] == nil {
+                    let record = try? ContainerRecord.find(id, in: self.layout)
+                    guard let pid = children[id] ?? record?.state.clabPid else {
                         self.autoRemove.withLock { _ = $0.remove(id) }
                         continue
                     }
-                    guard record.status == .stopped,
-                        !ContainerRecord.alive(record.state.clabPid, startTime: record.state.clabStartTime)
-                    else { continue }
-                    let code = Int(record.exitCode ?? 255)
-                    self.removedCodes.withLock { $0[id] = code }
-                    try? Detached.remove(record, layout: self.layout, force: false)
-                    self.autoRemove.withLock { _ = $0.remove(id) }
+                    let fd = clab_pidfd_open(pid)
+                    let startTime = children[id] == nil ? record?.state.clabStartTime : nil
+                    if fd >= 0 && ContainerRecord.alive(pid, startTime: startTime) {
+                        watched[id] = fd
+                    } else {
+                        if fd >= 0 { Self.reapChild(pidfd: fd) }
+                        due.append(id)
+                    }
+                }
+                if due.isEmpty {
+                    let ready = ContainerWatch.wait(for: [self.reaperWake.readEnd] + watched.values, milliseconds: -1)
+                    if ready.contains(self.reaperWake.readEnd) {
+                        var scratch = [UInt8](repeating: 0, count: 64)
+                        _ = scratch.withUnsafeMutableBytes { read(self.reaperWake.readEnd, $0.baseAddress, $0.count) }
+                    }
+                    due = watched.filter { ready.contains($0.value) }.map(\.key)
+                }
+                for id in due {
+                    if let fd = watched.removeValue(forKey: id) { Self.reapChild(pidfd: fd) }
+                    self.children.withLock { _ = $0.removeValue(forKey: id) }
+                    if self.autoRemove.withLock({ $0.contains(id) }) { self.reap(id) }
                 }
             }
         }
+    }
+
+    /// Collects the exit of the process behind `pidfd` if it is our child (waitid P_PIDFD: that
+    /// process, never another with its pid), then closes it. Not ours: ECHILD, nothing happens.
+    static func reapChild(pidfd: Int32) {
+        var info = siginfo_t()
+        let byPidfd = idtype_t(rawValue: 3)  // P_PIDFD (Linux 5.4)
+        while waitid(byPidfd, id_t(pidfd), &info, WEXITED | WNOHANG) < 0 && errno == EINTR {}
+        close(pidfd)
+    }
+
+    /// Watches a container's supervisor: its removal with `--rm`, its reaping when it is ours.
+    func watchSupervisor(_ id: String, pid: Int32?, autoRemove remove: Bool) {
+        if let pid { children.withLock { $0[id] = pid } }
+        if remove { autoRemove.withLock { _ = $0.insert(id) } }
+        reaperWake.fire()
+    }
+
+    /// Removes an AutoRemove container whose supervisor ended, keeping its exit code for a
+    /// `wait?condition=removed` that asks after.
+    private func reap(_ id: String) {
+        defer { autoRemove.withLock { _ = $0.remove(id) } }
+        guard let record = try? ContainerRecord.find(id, in: layout) else { return }
+        guard record.status == .stopped,
+            !ContainerRecord.alive(record.state.clabPid, startTime: record.state.clabStartTime)
+        else { return }
+        removedCodes.withLock { $0[id] = Int(record.exitCode ?? 255) }
+        try? Detached.remove(record, layout: layout, force: false)
     }
 
     // MARK: - logs

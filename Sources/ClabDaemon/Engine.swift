@@ -27,6 +27,10 @@ final class Engine: Sendable {
     /// codes of those removed, for a `wait?condition=removed` that asks after.
     let autoRemove = Mutex<Set<String>>([])
     let removedCodes = Mutex<[String: Int]>([:])
+    /// The supervisors this daemon spawned, by container id: its children, reaped by startReaper.
+    let children = Mutex<[String: Int32]>([:])
+    /// Wakes the reaper's poll(2) when a container is added to watch (startReaper).
+    let reaperWake = WakePipe()
 
     init(layout: StateLayout, rootOption: String?, clab: String, pool: NIOThreadPool, debug: Bool = false) {
         self.debug = debug
@@ -70,6 +74,10 @@ final class Engine: Sendable {
             return .reply(.json(.ok, version()))
         case (.GET, "info"):
             return .reply(.json(.ok, info()))
+        case (.POST, "auth"):
+            return .reply(try login(request))
+        case (.GET, "events"):
+            return .reply(try events(request))
         case (_, "containers"):
             return try containers(request, Array(parts.dropFirst()), unsupported)
         case (_, "exec"):

@@ -18,7 +18,11 @@ final class ExecState: @unchecked Sendable {
     let containerID: String
     let request: ExecRequest
     let attach: (stdin: Bool, stdout: Bool, stderr: Bool)
-    private let lock = Mutex<(running: Bool, exitCode: Int?, pid: Int32, session: SessionBox?)>((false, nil, 0, nil))
+    /// `size`: the last resize asked for. The docker CLI sends it right after the start, often
+    /// before the command runs: kept, and given to the terminal once there is one.
+    private let lock = Mutex<
+        (running: Bool, exitCode: Int?, pid: Int32, session: SessionBox?, size: (UInt16, UInt16)?)
+    >((false, nil, 0, nil, nil))
 
     init(id: String, containerID: String, request: ExecRequest, attach: (Bool, Bool, Bool)) {
         self.id = id
@@ -36,6 +40,7 @@ final class ExecState: @unchecked Sendable {
             $0.running = true
             $0.session = SessionBox(session)
             $0.pid = session.pid
+            if let (rows, cols) = $0.size { session.resize(rows: rows, cols: cols) }
         }
     }
 
@@ -48,7 +53,10 @@ final class ExecState: @unchecked Sendable {
     }
 
     func resize(rows: UInt16, cols: UInt16) {
-        lock.withLock { $0.session }?.session.resize(rows: rows, cols: cols)
+        lock.withLock {
+            $0.size = (rows, cols)
+            $0.session?.session.resize(rows: rows, cols: cols)
+        }
     }
 }
 

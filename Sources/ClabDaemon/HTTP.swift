@@ -1,4 +1,6 @@
+import ClabCore
 import Foundation
+import Glibc
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -45,8 +47,18 @@ struct APIError: Error, Sendable {
 /// Writes a chunked response body from a blocking thread (logs -f, wait, pull progress).
 final class StreamWriter: @unchecked Sendable {
     let channel: Channel
+    private let closing: WakePipe
 
-    init(channel: Channel) { self.channel = channel }
+    init(channel: Channel) {
+        self.channel = channel
+        let closing = WakePipe()
+        self.closing = closing
+        channel.closeFuture.whenComplete { _ in closing.fire() }
+    }
+
+    /// Readable once the client went away: a producer that waits in poll(2) for something else
+    /// (a container's end) adds it, so it stops waiting with its reader.
+    var closedFD: Int32 { closing.readEnd }
 
     /// Queues without waiting (progress lines from an async task: order is kept).
     func send(_ bytes: [UInt8]) {
@@ -60,6 +72,30 @@ final class StreamWriter: @unchecked Sendable {
         if bytes.isEmpty { return }
         let buffer = channel.allocator.buffer(bytes: bytes)
         try channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(buffer))).wait()
+    }
+}
+
+/// A pipe whose read end turns readable on `fire()`. Its fds live as long as the object, which
+/// the close callback holds: a late `fire()` never writes to a number reused meanwhile.
+final class WakePipe: Sendable {
+    let readEnd: Int32
+    let writeEnd: Int32
+
+    init() {
+        // Close-on-exec from the start: other threads spawn `clab create` meanwhile.
+        let fds = (try? makePipe()) ?? (-1, -1)
+        readEnd = fds.0
+        writeEnd = fds.1
+    }
+
+    func fire() {
+        var byte: UInt8 = 1
+        if writeEnd >= 0 { _ = Glibc.write(writeEnd, &byte, 1) }
+    }
+
+    deinit {
+        if readEnd >= 0 { close(readEnd) }
+        if writeEnd >= 0 { close(writeEnd) }
     }
 }
 

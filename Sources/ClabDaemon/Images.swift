@@ -112,6 +112,49 @@ extension Engine {
         }
     }
 
+    /// `docker login REGISTRY`: the credentials are tried against the registry (GET /v2/, as
+    /// `clab login` does), then stored in clab's own credential file (0600), where clabd's
+    /// pulls and pushes find them when the CLI sends none. Docker Hub is never contacted.
+    func login(_ request: Request) throws -> Reply {
+        let body = try request.json()
+        guard let user = body["username"].string, !user.isEmpty, !user.contains(":"),
+            let password = body["password"].string, !password.isEmpty
+        else {
+            throw APIError(.badRequest, "give a user name (no ':') and a password")
+        }
+        var address = body["serveraddress"].string ?? ""
+        for suffix in ["/v1/", "/v2/"] where address.hasSuffix(suffix) { address.removeLast(suffix.count - 1) }
+        let host: String
+        do {
+            host = try RegistryReference.parseRegistry(address)
+        } catch let error as ClabError {
+            throw APIError(.badRequest, error.message)
+        }
+        guard !["docker.io", "index.docker.io", "registry-1.docker.io"].contains(host) else {
+            throw APIError(
+                .badRequest, "clab's daemon does not log in to Docker Hub: name a registry, e.g. localhost:5000")
+        }
+        let auth = RegistryAuth(username: user, password: password)
+        let done = DispatchSemaphore(value: 0)
+        let failure = Mutex<String?>(nil)
+        Task {
+            do {
+                try await RegistryClient(registry: host, auth: auth).ping()
+            } catch {
+                failure.withLock { $0 = (error as? ClabError)?.message ?? "\(error)" }
+            }
+            done.signal()
+        }
+        done.wait()
+        if let message = failure.withLock({ $0 }) { throw APIError(.unauthorized, message) }
+        do {
+            try CredentialStore(layout: layout).store(auth, for: host)
+        } catch let error as ClabError {
+            throw APIError(.internalServerError, error.message)
+        }
+        return .json(.ok, .object([("Status", .string("Login Succeeded")), ("IdentityToken", .string(""))]))
+    }
+
     func resolve(_ store: ImageStore, _ name: String) throws -> (String, ImageConfig) {
         do {
             return try store.resolve(try imageName(name))

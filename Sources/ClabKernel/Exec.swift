@@ -47,6 +47,7 @@ public enum ExecProcess {
             report("usage: clab-init --exec PID STARTTIME [--tty]", code: 125)
         }
         let tty = args.dropFirst(2).contains("--tty")
+        let containerPty = tty && args.dropFirst(2).contains("--container-pty")
         let hold = args.dropFirst(2).contains("--hold-before-exec")
         let user = args.dropFirst(2).first { $0.hasPrefix("--user=") }.map { String($0.dropFirst(7)) }
         // `clab-runtime exec --detach`: clab-runtime exits once the command runs, and its caller
@@ -74,7 +75,10 @@ public enum ExecProcess {
             let parent = try check(clab_pidfd_open(getpid()), "pidfd_open(self)")
             let child = clab_fork()
             if child < 0 { throw SyscallError("fork") }
-            if child == 0 { runCommand(spec, target: target, tty: tty, hold: hold, user: user, parent: parent) }
+            if child == 0 {
+                runCommand(
+                    spec, target: target, tty: tty, containerPty: containerPty, hold: hold, user: user, parent: parent)
+            }
             // The child holds the sync socket until its execve: clab reads EOF then.
             close(syncFD)
             exit(waitForChild(child))
@@ -85,7 +89,8 @@ public enum ExecProcess {
 
     /// In the container's pid namespace: the process that becomes the command.
     static func runCommand(
-        _ spec: ContainerSpec, target: ExecTarget, tty: Bool, hold: Bool, user: String?, parent: Int32
+        _ spec: ContainerSpec, target: ExecTarget, tty: Bool, containerPty: Bool, hold: Bool, user: String?,
+        parent: Int32
     ) -> Never {
         do {
             _ = clab_set_dumpable(0)  // inherited, but said where it matters
@@ -93,8 +98,9 @@ public enum ExecProcess {
             try check(clab_set_pdeathsig(SIGKILL), "prctl(PR_SET_PDEATHSIG)")
             ExecProcess.exitIfGone(parent)
             try check(setsid(), "setsid")
-            if tty { try check(clab_ioctl_int(0, UInt(TIOCSCTTY), nil), "ioctl(TIOCSCTTY)") }
             try target.enterRoot()
+            if containerPty { try takeContainerTerminal() }
+            if tty { try check(clab_ioctl_int(0, UInt(TIOCSCTTY), nil), "ioctl(TIOCSCTTY)") }
             let workdir = spec.workdir ?? "/"
             let dir = clab_openat2(
                 AT_FDCWD, workdir, Int32(CLAB_O_PATH | O_DIRECTORY | O_CLOEXEC), UInt64(CLAB_RESOLVE_NO_MAGICLINKS))
@@ -144,6 +150,36 @@ public enum ExecProcess {
         } catch {
             report("exec: \(error)", code: 126)
         }
+    }
+
+    /// `clab exec -t`, `docker exec -it`: a terminal of the container's own devpts, as runc
+    /// makes one, so that inside `tty` names it (/dev/pts/N) and the window size is its own.
+    /// In the container's mount namespace and root: its /dev/pts/ptmx (no symlink followed, and
+    /// checked to be a devpts ptmx: the container is hostile), the slave in place of 0, 1 and 2
+    /// (the pty clab made, whose settings and size it takes), the master to clab over the sync
+    /// socket with SCM_RIGHTS ("P"). A container with no devpts (clab's own /dev with init's
+    /// terminal bound in, `clab run -t`) answers "T": the command keeps the pty clab made.
+    static func takeContainerTerminal() throws {
+        let flags = O_RDWR | O_NOCTTY | O_CLOEXEC
+        let master = clab_openat2(
+            AT_FDCWD, "/dev/pts/ptmx", Int32(flags),
+            UInt64(CLAB_RESOLVE_NO_SYMLINKS | CLAB_RESOLVE_NO_MAGICLINKS))
+        let slave = master >= 0 && clab_devpts_master_number(master) >= 0 ? clab_pty_peer(master) : -1
+        guard slave >= 0 else {
+            if master >= 0 { close(master) }
+            var byte = UInt8(ascii: "T")
+            guard send(syncFD, &byte, 1, Int32(MSG_NOSIGNAL)) == 1 else { exit(125) }
+            return
+        }
+        var settings = termios()
+        if tcgetattr(0, &settings) == 0 { tcsetattr(slave, TCSANOW, &settings) }
+        var size = winsize()
+        if ioctl(0, UInt(TIOCGWINSZ), &size) == 0 { _ = ioctl(master, UInt(TIOCSWINSZ), &size) }
+        var byte = UInt8(ascii: "P")
+        try check(clab_send_fd(syncFD, master, &byte, 1), "send the terminal's master to clab")
+        close(master)
+        for fd in Int32(0)...2 { try check(dup2(slave, fd), "dup2 the terminal onto \(fd)") }
+        close(slave)
     }
 
     /// The command as an O_PATH fd, found in the container's PATH (a name with a slash as it

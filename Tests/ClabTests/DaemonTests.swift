@@ -1,4 +1,5 @@
 import ClabCore
+import ClabRegistry
 import Foundation
 import Glibc
 import Testing
@@ -52,6 +53,11 @@ final class DaemonTests {
 
     @discardableResult
     func docker(_ args: String..., stdin: String = "") throws -> Output {
+        try docker(args, stdin: stdin)
+    }
+
+    @discardableResult
+    func docker(_ args: [String], stdin: String = "") throws -> Output {
         try runProcess(
             [Self.docker ?? "docker"] + args, env: ["DOCKER_HOST": "unix://" + socket, "DOCKER_CONFIG": config],
             stdin: stdin)
@@ -171,6 +177,86 @@ final class DaemonTests {
         #expect(hub.status != 0 && hub.stderr.contains("Docker Hub"), "\(hub.stderr)")
     }
 
+    /// `docker login` through clabd (POST /auth): the credentials are tried on the registry,
+    /// then kept in clab's own store (0600); wrong ones are refused and nothing is stored.
+    @Test(.enabled(if: LocalRegistry.available, "needs docker-registry (`make test` installs it)"))
+    func loginThroughTheDaemon() throws {
+        let registry = try LocalRegistry(user: "student", password: "s3cret")
+        defer { registry.stop() }
+        let store = CredentialStore(layout: StateLayout.resolve(rootOption: root))
+        let wrong = try docker("login", "-u", "student", "--password-stdin", registry.address, stdin: "nope\n")
+        #expect(wrong.status != 0 && wrong.stderr.contains(registry.address), "\(wrong.stdout) \(wrong.stderr)")
+        #expect(try store.auth(for: registry.address) == nil)
+        let right = try docker("login", "-u", "student", "--password-stdin", registry.address, stdin: "s3cret\n")
+        #expect(right.status == 0 && right.stdout.contains("Login Succeeded"), "\(right.stdout) \(right.stderr)")
+        #expect(try store.auth(for: registry.address) == RegistryAuth(username: "student", password: "s3cret"))
+        var st = stat()
+        #expect(stat(store.path, &st) == 0 && st.st_mode & 0o777 == 0o600)
+        let body = #"{"username":"a","password":"b","serveraddress":"https://index.docker.io/v1/"}"#
+        let hub = try curl("POST", "/v1.41/auth", body: body)
+        #expect(hub.0 == 400 && hub.1.contains("Docker Hub"), "\(hub.1)")
+    }
+
+    /// `docker run -e` reaches the container's environment (over the image's), through
+    /// `clab create --env`; an entry without NAME= is refused before anything is made.
+    @Test func environmentFromTheCLI() throws {
+        let run = try docker(
+            "run", "--rm", "-e", "GREETING=hi there", "-e", "PATH=/bin", "busybox", "sh", "-c", "echo $GREETING:$PATH")
+        #expect(run.status == 0 && run.stdout == "hi there:/bin\n", "\(run.stdout) \(run.stderr)")
+        let bad = try curl(
+            "POST", "/v1.41/containers/create", body: #"{"Image":"busybox","Cmd":["true"],"Env":["=oops"]}"#)
+        #expect(bad.0 == 400 && bad.1.contains("NAME=VALUE"), "\(bad.1)")
+        #expect(try clabIDs(all: true).isEmpty)
+        // clab's own run takes it the same way.
+        let direct = try runProcess(
+            [TestEnv.clab, "run", "--root", root, "-e", "X=from-clab", "busybox", "--", "sh", "-c", "echo $X"])
+        #expect(direct.status == 0 && direct.stdout == "from-clab\n", "\(direct.stdout) \(direct.stderr)")
+        let refused = try runProcess([TestEnv.clab, "run", "--root", root, "-e", "oops", "busybox", "--", "true"])
+        #expect(refused.status == 2 && refused.stderr.contains("-e oops: use -e NAME=VALUE"), "\(refused.stderr)")
+    }
+
+    /// `docker events`: the containers' own event records as Docker's events, bounded by
+    /// --since/--until, or followed (inotify) until the client goes.
+    @Test func eventsFromTheRecords() throws {
+        let start = Int(Date().timeIntervalSince1970) - 1
+        // Followed: started before the container exists.
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/zero", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, root + "/events.out", O_WRONLY | O_CREAT, 0o600)
+        let docker = Self.docker ?? "docker"
+        let follower = try Host.spawn(
+            path: docker,
+            argv: [docker, "events", "--since", "\(start)", "--format", "{{.Action}} {{.Actor.Attributes.name}}"],
+            environment: ["DOCKER_HOST=unix://" + socket, "DOCKER_CONFIG=" + config, "PATH=/usr/bin:/bin"],
+            actions: &actions)
+        defer {
+            kill(follower, SIGKILL)
+            var status: Int32 = 0
+            waitpid(follower, &status, 0)
+        }
+        #expect(try self.docker("run", "--name", "ev", "busybox", "sh", "-c", "exit 3").status == 3)
+        func seen(_ wanted: [String]) -> Bool {
+            let lines = (FS.read(root + "/events.out") ?? "").split(separator: "\n").map(String.init)
+            return wanted.allSatisfy(lines.contains)
+        }
+        // From the record (if it connected late) or as they came; the destroy only as it comes.
+        #expect(eventually(15) { seen(["create ev", "start ev", "die ev"]) }, "\(FS.read(root + "/events.out") ?? "")")
+        #expect(try self.docker("rm", "ev").status == 0)
+        #expect(eventually(15) { seen(["destroy ev"]) }, "\(FS.read(root + "/events.out") ?? "")")
+        // Bounded: what the records hold between the times (a removed container has none left).
+        #expect(try self.docker("run", "-d", "--name", "ev2", "busybox", "sh", "-c", "exit 4").status == 0)
+        #expect(try self.docker("wait", "ev2").stdout == "4\n")
+        let window = ["--since", "\(start)", "--until", "\(Int(Date().timeIntervalSince1970) + 1)"]
+        let past = try self.docker(
+            ["events"] + window + ["--filter", "container=ev2", "--format", "{{.Action}} {{.Actor.Attributes.name}}"])
+        #expect(past.status == 0 && past.stdout == "create ev2\nstart ev2\ndie ev2\n", "\(past.stdout) \(past.stderr)")
+        let died = try self.docker(
+            ["events"] + window + ["--filter", "event=die", "--format", "{{.Actor.Attributes.exitCode}}"])
+        #expect(died.stdout == "3\n4\n" || died.stdout == "4\n", "\(died.stdout) \(died.stderr)")
+    }
+
     @Test func imagesTagAndRemove() throws {
         let list = try docker("images", "--format", "{{.Repository}}:{{.Tag}}")
         #expect(list.stdout.split(separator: "\n").contains("busybox:latest"), "\(list.stdout) \(list.stderr)")
@@ -192,7 +278,7 @@ final class DaemonTests {
         let privileged = try curl(
             "POST", "/v1.41/containers/create", body: "{\"Image\":\"busybox\",\"HostConfig\":{\"Privileged\":true}}")
         #expect(privileged.0 == 400 && privileged.1.contains("HostConfig.Privileged"), "\(privileged.1)")
-        #expect(try curl("GET", "/v1.41/events").0 == 501)
+        #expect(try curl("GET", "/v1.41/swarm").0 == 501)
         #expect(try curl("GET", "/v9.99/containers/json").0 == 400)
         let huge = try curl("POST", "/v1.41/containers/create", body: String(repeating: " ", count: 2 << 20))
         #expect(huge.0 == 413)
@@ -310,6 +396,86 @@ final class DaemonTests {
             env: ["DOCKER_HOST": "unix://" + socket, "DOCKER_CONFIG": config])
         #expect(out.status == 4, "\(out.stdout) \(out.stderr)")
         #expect(out.stdout.contains("/dev/pts/") && out.stdout.contains("30 100"), "\(out.stdout)")
+    }
+
+    /// `docker wait` and `docker start` follow the container through kernel events (a pidfd on
+    /// its supervisor, inotify on its events file), not polls: checked for order and result,
+    /// never for time (bench/daemon.sh measures that).
+    @Test func waitAndStartFollowTheContainer() throws {
+        let layout = StateLayout.resolve(rootOption: root)
+        // Exits with 7 once told to (a file appears), so the wait begins while it runs.
+        let run = try docker(
+            "run", "-d", "--name", "w", "busybox", "sh", "-c", "while [ ! -e /go ]; do sleep 0.05; done; exit 7")
+        #expect(run.status == 0, "\(run.stderr)")
+        let id = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/zero", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, root + "/wait.out", O_WRONLY | O_CREAT, 0o600)
+        let docker = Self.docker ?? "docker"
+        let waiter = try Host.spawn(
+            path: docker, argv: [docker, "wait", "w"],
+            environment: ["DOCKER_HOST=unix://" + socket, "DOCKER_CONFIG=" + config, "PATH=/usr/bin:/bin"],
+            actions: &actions)
+        var status: Int32 = 0
+        // Not early: a request later (the daemon has the wait), it still waits on a running container.
+        #expect(try self.docker("exec", "w", "true").status == 0)
+        #expect(waitpid(waiter, &status, WNOHANG) == 0, "docker wait returned while the container ran")
+        #expect(try self.docker("exec", "w", "touch", "/go").status == 0)
+        // It returns (with the code); bounded only so a broken wait fails instead of hanging.
+        let returned = eventually(30) { waitpid(waiter, &status, WNOHANG) == waiter }
+        if !returned {
+            kill(waiter, SIGKILL)
+            waitpid(waiter, &status, 0)
+        }
+        #expect(returned && FS.read(root + "/wait.out") == "7\n", "\(FS.read(root + "/wait.out") ?? "")")
+        // Not before the exit was recorded and the host's side removed: the supervisor is gone.
+        let record = try ContainerRecord.find(id, in: layout)
+        #expect(record.status == .stopped && record.exitCode == 7)
+        #expect(!ContainerRecord.alive(record.state.clabPid, startTime: record.state.clabStartTime))
+        // The supervisor was clabd's child (`clab create` becomes it): reaped, not left a zombie.
+        #expect(eventually(10) { !self.zombieChildren().contains(record.state.clabPid) })
+
+        // `docker start` returns once the supervisor recorded "started" (or the exit after it).
+        let created = try self.docker("create", "--name", "s", "busybox", "sh", "-c", "exit 5")
+        let sid = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try ContainerRecord.find(sid, in: layout).status == .created)
+        #expect(try self.docker("start", "s").status == 0)
+        let started = try ContainerRecord.find(sid, in: layout)
+        #expect(started.status != .created && started.events.contains { $0.name == "started" }, "\(started.events)")
+        #expect(try self.docker("wait", "s").stdout == "5\n")
+    }
+
+    /// clabd's children that have exited and were not reaped.
+    func zombieChildren() -> [Int32] {
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return pids.compactMap { Int32($0) }.filter { child in
+            guard let stat = FS.read("/proc/\(child)/stat"), let close = stat.lastIndex(of: ")") else { return false }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 2 && fields[0] == "Z" && Int32(fields[1]) == pid
+        }
+    }
+
+    /// `docker exec -it` and `clab exec -t`: the terminal is one of the container's own devpts
+    /// (opened inside, its master sent out), so `tty` names it and the size sent reaches it.
+    @Test func execTerminalIsTheContainers() throws {
+        #expect(try docker("run", "-d", "--name", "x", "busybox", "sleep", "300").status == 0)
+        // The docker CLI sends the size just after the start: the command waits for it (bounded).
+        let script = """
+            tty; i=0; while [ "$(stty size 2>/dev/null)" != "30 100" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; stty size; exit 6
+            """
+        let command = "stty rows 30 cols 100; \(Self.docker ?? "docker") exec -it x sh -c '\(script)'"
+        let out = try runProcess(
+            ["/bin/sh", "-c", "sleep 3 | script -qec \"$0\" /dev/null", command],
+            env: ["DOCKER_HOST": "unix://" + socket, "DOCKER_CONFIG": config])
+        #expect(out.status == 6, "\(out.stdout) \(out.stderr)")
+        #expect(out.stdout.contains("/dev/pts/0") && out.stdout.contains("30 100"), "\(out.stdout)")
+        // clab's own exec takes the same path; its terminal starts at the user's size.
+        let clab = "stty rows 31 cols 101; \(TestEnv.clab) exec -t --root \(root) x -- sh -c 'tty; stty size'"
+        let direct = try runProcess(["/bin/sh", "-c", "sleep 3 | script -qec \"$0\" /dev/null", clab])
+        #expect(direct.stdout.contains("/dev/pts/") && direct.stdout.contains("31 101"), "\(direct.stdout)")
+        #expect(!direct.stdout.contains("not a tty"))
     }
 
     @Test func clientKilledMidAttach() throws {

@@ -73,6 +73,15 @@ int clab_nft_run(const char *script, int handles, char **output, char **error);
 // O_CLOEXEC, neither a controlling terminal of ours), or -1 with errno. TIOCGPTPEER opens the
 // slave from the master, with no path lookup in /dev/pts; the _IO macros are not imported.
 int clab_open_pty(int *slave);
+// The slave of an opened ptmx (`master`), unlocked and opened with TIOCGPTPEER (O_CLOEXEC,
+// O_NOCTTY), or -1 with errno. `clab exec -t` opens the container's own /dev/pts/ptmx with it.
+int clab_pty_peer(int master);
+// The pty's number (N of /dev/pts/N) when `fd` is a pty master (TIOCGPTN) on a devpts
+// filesystem (fstatfs), else -1.
+int clab_devpts_master_number(int fd);
+// Sends `fd` with SCM_RIGHTS and `length` bytes of `message` on the connected socket `sock`.
+// 0, or -1 with errno.
+int clab_send_fd(int sock, int fd, const void *message, int length);
 
 // The user's terminal in raw mode while clab relays it to the container's pseudo-terminal.
 // C, because the saved settings must be restorable from atexit and from a signal's path.

@@ -83,7 +83,7 @@ enum MountStage {
         ] {
             try check(symlinkat(target, dev, name), "symlink /dev/\(name)")
         }
-        try bindTerminal(into: dev)
+        if try !bindTerminal(into: dev) { try mountPtys(into: dev) }
         // POSIX shared memory (shm_open) lives in /dev/shm, not in the IPC namespace.
         try check(mkdirat(dev, "shm", 0o1777), "mkdir /dev/shm")
         let shm = openat(dev, "shm", CLAB_O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC)
@@ -108,11 +108,12 @@ enum MountStage {
     }
 
     /// The container's terminal (the pty clab made, see Console) at its own name under /dev/pts,
-    /// so ttyname(3) finds it: `tty` prints /dev/pts/N instead of "not a tty".
-    static func bindTerminal(into dev: Int32) throws {
+    /// so ttyname(3) finds it: `tty` prints /dev/pts/N instead of "not a tty". False: init has
+    /// no terminal.
+    static func bindTerminal(into dev: Int32) throws -> Bool {
         let terminal = (Int32(0)...2).first { isatty($0) != 0 }
         guard let fd = terminal, let link = FS.readLink("/proc/self/fd/\(fd)"), link.hasPrefix("/dev/pts/") else {
-            return
+            return false
         }
         let name = Path.basename(link)
         try check(mkdirat(dev, "pts", 0o755), "mkdir /dev/pts")
@@ -123,5 +124,22 @@ enum MountStage {
         guard file >= 0 else { throw SyscallError("create /dev/pts/\(name)") }
         defer { close(file) }
         try check(mount(link, InRoot.procPath(file), nil, UInt(MS_BIND), nil), "mount --bind \(link) /dev/pts/\(name)")
+        return true
+    }
+
+    /// Without a terminal of init's: a devpts of the container's own (a new instance: none of
+    /// the host's ptys are in it), as runc mounts one, so `clab exec -t` and `docker exec -it`
+    /// open their terminal there (ExecProcess.takeContainerTerminal) and `tty` names it.
+    static func mountPtys(into dev: Int32) throws {
+        try check(mkdirat(dev, "pts", 0o755), "mkdir /dev/pts")
+        let pts = openat(dev, "pts", CLAB_O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC)
+        guard pts >= 0 else { throw SyscallError("open /dev/pts") }
+        defer { close(pts) }
+        try check(
+            mount(
+                "devpts", InRoot.procPath(pts), "devpts", UInt(MS_NOSUID | MS_NOEXEC),
+                "newinstance,ptmxmode=0666,mode=0620"),
+            "mount -t devpts -o newinstance devpts /dev/pts")
+        try check(symlinkat("pts/ptmx", dev, "ptmx"), "symlink /dev/ptmx")
     }
 }
