@@ -801,6 +801,11 @@ static __always_inline int exit_events(struct clab_pending *p, struct pt_regs *r
 //   while they are attached at all, EVERY syscall of every task on the machine takes the
 //   kernel's syscall slow path (SYSCALL_WORK_SYSCALL_TRACEPOINT), +150 ns a call here, traced
 //   or not (bench/trace.sh).
+// A cost of fexit on the dispatch: exit and exit_group never return through x64_sys_call, so the
+// trampoline image a task died in keeps a reference the kernel never drops (why recent kernels
+// refuse fexit on __noreturn functions such as do_exit): each trace during which a process
+// exits leaves that image (a few KB of kernel memory) behind until reboot. Unmeasured: no
+// kernel here loads fentry (see README).
 // What the tracepoints see and the trampolines do not: a call seccomp refused (the kernel
 // skips the dispatch; see seccomp_events) and a number past the end of the table (ENOSYS
 // without a dispatch; no program can do anything with it, and it is not shown).

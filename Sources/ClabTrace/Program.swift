@@ -89,10 +89,15 @@ final class TraceProgram {
     /// Whether this kernel loads an fentry program on x64_sys_call: a two-instruction one,
     /// loaded and closed (about 10 ms, mostly libbpf reading the kernel's BTF). Asked first
     /// because a refused fentry costs a whole failed load of clab's object otherwise, and a
-    /// kernel may refuse it even where x64_sys_call exists (a BPF LSM policy: EPERM).
+    /// kernel may refuse it even where x64_sys_call exists (a BPF LSM policy: EPERM). A kernel
+    /// with the x32 ABI dispatches those calls through x32_sys_call, which clab does not hook:
+    /// there the tracepoints, so that no call can hide.
     static func fentryLoads() -> Bool {
-        let id = libbpf_find_vmlinux_btf_id("x64_sys_call", BPF_TRACE_FENTRY)
-        guard id > 0 else { return false }
+        guard let btf = btf__load_vmlinux_btf() else { return false }
+        defer { btf__free(btf) }
+        let function: UInt32 = 12  // BTF_KIND_FUNC: a macro and an enum case in libbpf's headers, ambiguous to Swift
+        let id = btf__find_by_name_kind(btf, "x64_sys_call", function)
+        guard id > 0, btf__find_by_name_kind(btf, "x32_sys_call", function) < 0 else { return false }
         // r0 = 0; exit
         var insns = [bpf_insn(), bpf_insn()]
         insns[0].code = 0xB7
@@ -364,7 +369,7 @@ final class TraceProgram {
         let last = log.split(separator: "\n").suffix(3).joined(separator: " | ")
         let detail = last.isEmpty ? "" : " (verifier: \(last))"
         switch err {
-        case EPERM, EACCES where last.isEmpty:
+        case EPERM where last.isEmpty, EACCES where last.isEmpty:
             return ClabError("trace: the kernel refused to load BPF programs (needs root with CAP_BPF and CAP_PERFMON)")
         // EACCES with a log: the verifier refused the program (not a question of privilege).
         case EINVAL, ENOTSUP, ENOENT, E2BIG, EACCES, EPERM:
