@@ -421,7 +421,8 @@ final class Trace {
         end += options.countOnly ? "counted in the kernel" : "\(session.events) syscalls"
         if session.hidden > 0 { end += ", \(session.hidden) not shown (--all shows them)" }
         end += lost == 0 ? ", 0 lost" : ", " + lostHint(lost: lost, durationNs: durationNs)
-        end += "; syscalls hooked by \(program.attachPoint.hooks)"
+        // A line of its own, before the closing one: scripts match that one's end ("0 lost").
+        lines.append("clab trace: syscalls hooked by \(program.attachPoint.hooks)")
         lines.append(end)
         let text = lines.joined(separator: "\n") + "\n"
         _ = Array(text.utf8).withUnsafeBytes { write(options.outputFD, $0.baseAddress, $0.count) }
