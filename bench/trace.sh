@@ -114,6 +114,7 @@ tmp, out, lost, events, kernel, attach, load_start = sys.argv[1:8]
 rows = {}
 for f in ["main", "strace", "untraced", "plain2"]:
     for r in json.load(open(os.path.join(tmp, f + ".json")))["results"]:
+        r["stddev"] = r["stddev"] or 0.0  # null for a single run (STRACE_RUNS=1)
         rows[r["command"]] = r
 plain = rows["plain"]
 def ratio(r, fixed=None):
