@@ -87,17 +87,14 @@ final class TraceProgram {
     }
 
     /// Whether this kernel loads an fentry program on x64_sys_call: a two-instruction one,
-    /// loaded and closed (about 10 ms, mostly libbpf reading the kernel's BTF). Asked first
-    /// because a refused fentry costs a whole failed load of clab's object otherwise, and a
-    /// kernel may refuse it even where x64_sys_call exists (a BPF LSM policy: EPERM). A kernel
-    /// with the x32 ABI dispatches those calls through x32_sys_call, which clab does not hook:
-    /// there the tracepoints, so that no call can hide.
+    /// loaded and closed. Asked first because a refused fentry costs a whole failed load of
+    /// clab's object otherwise, and a kernel may refuse it even where x64_sys_call exists (a BPF
+    /// LSM policy: EPERM). A kernel with the x32 ABI dispatches those calls through
+    /// x32_sys_call, which clab does not hook: there the tracepoints, so that no call can hide.
     static func fentryLoads() -> Bool {
-        guard let btf = btf__load_vmlinux_btf() else { return false }
-        defer { btf__free(btf) }
-        let function: UInt32 = 12  // BTF_KIND_FUNC: a macro and an enum case in libbpf's headers, ambiguous to Swift
-        let id = btf__find_by_name_kind(btf, "x64_sys_call", function)
-        guard id > 0, btf__find_by_name_kind(btf, "x32_sys_call", function) < 0 else { return false }
+        guard let ids = kernelFunctionIDs(["x64_sys_call", "x32_sys_call"]), let id = ids["x64_sys_call"],
+            ids["x32_sys_call"] == nil
+        else { return false }
         // r0 = 0; exit
         var insns = [bpf_insn(), bpf_insn()]
         insns[0].code = 0xB7
@@ -105,11 +102,77 @@ final class TraceProgram {
         var opts = bpf_prog_load_opts()
         opts.sz = MemoryLayout<bpf_prog_load_opts>.size
         opts.expected_attach_type = BPF_TRACE_FENTRY
-        opts.attach_btf_id = UInt32(id)
+        opts.attach_btf_id = id
         let fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "clab_probe", "GPL", insns, 2, &opts)
         guard fd >= 0 else { return false }
         close(fd)
         return true
+    }
+
+    /// The BTF type ids of the kernel functions named, read from /sys/kernel/btf/vmlinux by hand:
+    /// one pass over the type section, no index (libbpf's parse of the whole 5 MB took 3 to 30 ms
+    /// here, on every trace, before libbpf parses it again to load). nil: not BTF as expected.
+    static func kernelFunctionIDs(_ names: [String], path: String = "/sys/kernel/btf/vmlinux") -> [String: UInt32]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_size > 24, st.st_size < 1 << 28 else { return nil }
+        var data = [UInt8](repeating: 0, count: Int(st.st_size))
+        var filled = 0
+        while filled < data.count {
+            let n = data.withUnsafeMutableBytes { buffer -> Int in
+                guard let base = buffer.baseAddress else { return -1 }
+                return read(fd, base + filled, buffer.count - filled)
+            }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            filled += n
+        }
+        return data.withUnsafeBytes { raw -> [String: UInt32]? in
+            func u32(_ at: Int) -> UInt32 { raw.loadUnaligned(fromByteOffset: at, as: UInt32.self) }
+            // struct btf_header: magic (0xeB9F, host order), version, flags, hdr_len, type_off,
+            // type_len, str_off, str_len.
+            guard filled >= 24, raw.loadUnaligned(as: UInt16.self) == 0xEB9F else { return nil }
+            let header = Int(u32(4))
+            let types = header + Int(u32(8))
+            let typesEnd = types + Int(u32(12))
+            let strings = header + Int(u32(16))
+            let stringsEnd = strings + Int(u32(20))
+            guard typesEnd <= filled, stringsEnd <= filled else { return nil }
+            let wanted = Dictionary(uniqueKeysWithValues: names.map { (Array($0.utf8), $0) })
+            let lengths = Set(wanted.keys.map(\.count))
+            var found: [String: UInt32] = [:]
+            var offset = types
+            var id: UInt32 = 1
+            while offset + 12 <= typesEnd {
+                let nameOffset = Int(u32(offset))
+                let info = u32(offset + 4)
+                let vlen = Int(info & 0xFFFF)
+                // The bytes each kind has after its 12-byte struct btf_type.
+                let extra: Int
+                switch (info >> 24) & 0x1F {
+                case 2, 7, 8, 9, 10, 11, 12, 16, 18: extra = 0  // PTR FWD TYPEDEF qualifiers FUNC FLOAT TYPE_TAG
+                case 1, 14, 17: extra = 4  // INT VAR DECL_TAG
+                case 3: extra = 12  // ARRAY
+                case 4, 5, 15, 19: extra = 12 * vlen  // STRUCT UNION DATASEC ENUM64
+                case 6, 13: extra = 8 * vlen  // ENUM FUNC_PROTO
+                default: return nil  // a kind this reader does not know: no guess
+                }
+                if (info >> 24) & 0x1F == 12, strings + nameOffset < stringsEnd {
+                    var end = strings + nameOffset
+                    while end < stringsEnd && raw[end] != 0 { end += 1 }
+                    if lengths.contains(end - strings - nameOffset),
+                        let name = wanted[Array(raw[(strings + nameOffset)..<end])]
+                    {
+                        found[name] = id
+                    }
+                }
+                offset += 12 + extra
+                id += 1
+            }
+            return found
+        }
     }
 
     /// Opens, sizes and loads the program; attaching is a separate step (`attach()`).

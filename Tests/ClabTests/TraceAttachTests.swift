@@ -1,6 +1,9 @@
+import CLibBPF
 import Foundation
 import Glibc
 import Testing
+
+@testable import ClabTrace
 
 /// Where clab's syscall programs hook in: fentry/fexit on the kernel's syscall dispatch where the
 /// kernel loads them, the raw_syscalls tracepoints otherwise, CLAB_TRACE_ATTACH forcing either.
@@ -36,6 +39,21 @@ struct TraceAttachTests {
             #expect(attach(trace) == "tracepoint")
             #expect(out.stderr.contains("syscalls hooked by raw_syscalls tracepoints"), "\(out.stderr)")
         }
+    }
+
+    /// The fentry probe's own reading of the kernel's BTF finds what libbpf finds, and nothing
+    /// for a name the kernel lacks (x32_sys_call where the x32 ABI is off, as here).
+    @Test func theProbeFindsKernelFunctionsAsLibbpfDoes() throws {
+        let names = ["x64_sys_call", "ia32_sys_call", "do_nanosleep", "x32_sys_call", "no_such_function_clab"]
+        let ours = try #require(TraceProgram.kernelFunctionIDs(names))
+        let btf = try #require(btf__load_vmlinux_btf())
+        defer { btf__free(btf) }
+        for name in names {
+            let id = btf__find_by_name_kind(btf, name, 12)  // BTF_KIND_FUNC
+            #expect(ours[name] == (id > 0 ? UInt32(id) : nil), "\(name)")
+        }
+        #expect(ours["x64_sys_call"] != nil && ours["do_nanosleep"] != nil)
+        #expect(TraceProgram.kernelFunctionIDs(["x64_sys_call"], path: "/etc/hostname") == nil)
     }
 
     @Test func forcedTracepointsAreUsedAndNamed() throws {
