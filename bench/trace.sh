@@ -13,6 +13,11 @@
 # plainly while `clab trace --host --json` follows an unrelated `sleep` (both syscall
 # tracepoints are then enabled for every task: the filter runs on each of dd's calls).
 #
+# clab hooks syscalls with fentry/fexit on x64_sys_call where the kernel allows it, else with the
+# raw_syscalls tracepoints (`attach` in the JSON start record says which). Where fentry is
+# used, the same session also runs clab forced onto the tracepoints (CLAB_TRACE_ATTACH=tracepoint:
+# the rows marked "tp"), so both attach points are compared on the same machine state.
+#
 # Ratios: "× plain" is the whole command over plain dd; "per syscall" takes the tool's own
 # fixed cost (its /bin/true run) out first, the cost of tracing the workload itself. The
 # targets (issue 12) are on the per-syscall ratio: events ≤ 3×, summary ≤ 1.5×.
@@ -51,6 +56,7 @@ else
 fi
 [ -x "$clab" ] || die "no clab binary at $clab"
 
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 tmp=$(mktemp -d /tmp/clab-bench-trace.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
@@ -59,6 +65,13 @@ trap 'exit 130' INT TERM
 "$clab" trace --host --json "$tmp/dd.jsonl" -- $work 2>/dev/null
 lost=$(tail -n 1 "$tmp/dd.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin)["lost"])')
 events=$(grep -c '"type":"syscall"' "$tmp/dd.jsonl")
+attach=$(head -n 1 "$tmp/dd.jsonl" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("attach", "tracepoint"))')
+tp=()
+if [ "$attach" != tracepoint ]; then
+    tp=(-n json-tp "env CLAB_TRACE_ATTACH=tracepoint $clab trace --host --json /dev/null -- $work"
+        -n summary-tp "env CLAB_TRACE_ATTACH=tracepoint $clab trace --host --summary -- $work"
+        -n true-tp "env CLAB_TRACE_ATTACH=tracepoint $clab trace --host -- /bin/true")
+fi
 
 peer=()
 if [ -n "$bpftrace" ]; then
@@ -78,7 +91,7 @@ hyperfine -N --warmup "$warmup" --runs "$runs" --export-json "$tmp/main.json" \
     -n json "$clab trace --host --json /dev/null -- $work" \
     -n summary "$clab trace --host --summary -- $work" \
     -n true "$clab trace --host -- /bin/true" \
-    "${peer[@]}" >&2
+    "${tp[@]}" "${peer[@]}" >&2
 # strace is ~100x slower on this work: fewer runs, same session.
 hyperfine -N --warmup 0 --runs "$strace_runs" --export-json "$tmp/strace.json" \
     -n strace "strace -f -o /dev/null $work" \
@@ -95,12 +108,13 @@ kill $(cat /proc/"$tracer"/task/*/children 2>/dev/null) "$tracer" 2>/dev/null ||
 wait "$tracer" 2>/dev/null || true
 hyperfine -N --warmup "$warmup" --runs "$runs" --export-json "$tmp/plain2.json" -n plain2 "$work" >&2
 
-python3 - "$tmp" "$results_md" "$lost" "$events" "$(uname -r)" <<'EOF'
+python3 - "$tmp" "$results_md" "$lost" "$events" "$(uname -r)" "$attach" "$load_start" <<'EOF'
 import json, math, os, sys
-tmp, out, lost, events, kernel = sys.argv[1:6]
+tmp, out, lost, events, kernel, attach, load_start = sys.argv[1:8]
 rows = {}
 for f in ["main", "strace", "untraced", "plain2"]:
     for r in json.load(open(os.path.join(tmp, f + ".json")))["results"]:
+        r["stddev"] = r["stddev"] or 0.0  # null for a single run (STRACE_RUNS=1)
         rows[r["command"]] = r
 plain = rows["plain"]
 def ratio(r, fixed=None):
@@ -110,18 +124,21 @@ def ratio(r, fixed=None):
     m = mean / plain["mean"]
     s = abs(m) * math.sqrt((sd / mean) ** 2 + (plain["stddev"] / plain["mean"]) ** 2) if mean else 0
     return m, s
-fixed_of = {"json": "true", "summary": "true", "bpftrace": "bpftrace-true", "strace": "strace-true"}
+fixed_of = {"json": "true", "summary": "true", "json-tp": "true-tp", "summary-tp": "true-tp",
+            "bpftrace": "bpftrace-true", "strace": "strace-true"}
 labels = {
     "plain": "`dd bs=1 count=300000` (600k syscalls)",
     "json": "`clab trace --host --json /dev/null -- dd …` (events)",
     "summary": "`clab trace --host --summary -- dd …`",
+    "json-tp": "the same, forced onto the tracepoints (events)",
+    "summary-tp": "the same, forced onto the tracepoints (summary)",
     "bpftrace": "`bpftrace` counting `raw_syscalls:sys_enter` for dd (peer)",
     "strace": "`strace -f -o /dev/null dd …`",
 }
 targets = {"json": 3.0, "summary": 1.5}
 lines = ["| command | mean ± σ (ms) | × plain | per syscall (fixed cost out) | target |",
          "|---|---:|---:|---:|---|"]
-for key in ["plain", "json", "summary", "bpftrace", "strace"]:
+for key in ["plain", "json", "summary", "json-tp", "summary-tp", "bpftrace", "strace"]:
     if key not in rows:
         continue
     r = rows[key]
@@ -132,7 +149,8 @@ for key in ["plain", "json", "summary", "bpftrace", "strace"]:
     lines.append(f"| {labels[key]} | {r['mean']*1e3:.1f} ± {r['stddev']*1e3:.1f} | "
                  + ("—" if key == "plain" else f"{m:.2f} ± {s:.2f}") + " | "
                  + ("—" if pm is None else f"{pm:.2f} ± {ps:.2f}") + f" | {verdict} |")
-for key, label in [("true", "`clab trace --host -- /bin/true`"), ("bpftrace-true", "`bpftrace … -c /bin/true`"),
+for key, label in [("true", "`clab trace --host -- /bin/true`"), ("true-tp", "the same, forced onto the tracepoints"),
+                   ("bpftrace-true", "`bpftrace … -c /bin/true`"),
                    ("strace-true", "`strace -f /bin/true`")]:
     if key in rows:
         t = rows[key]
@@ -148,7 +166,9 @@ notes = [
     f"Lost events at the default 8 MiB buffer: {lost} (of {events} syscalls in one `--json` run).",
     f"strace -f costs {sm / jm:.0f}× more than the JSON trace and {sm / ratio(rows['summary'])[0]:.0f}× more than the summary.",
     f"Plain dd, first and last in the session: {plain['mean']*1e3:.1f} and {p2['mean']*1e3:.1f} ms (the untraced row is against the last).",
-    f"Kernel {kernel}; {os.cpu_count()} CPUs; load average {open('/proc/loadavg').read().split()[0]} at the end.",
+    f"clab's syscall hooks: {attach} (`attach` in the JSON start record).",
+    f"Kernel {kernel}; {os.cpu_count()} CPUs; load average (1, 5, 15 min) {load_start} at the start, "
+    f"{' '.join(open('/proc/loadavg').read().split()[:3])} at the end.",
 ]
 text = "\n".join(lines + notes) + "\n"
 open(out, "w").write(text)

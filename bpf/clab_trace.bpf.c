@@ -31,9 +31,12 @@
 //   (oom:mark_victim) and a traced task moving into a cgroup (cgroup:cgroup_attach_task).
 // - count mode (sys_enter_count/sys_exit_count): per-syscall count, errors and time in the
 //   per-CPU `stats` map, no records at all (`clab trace --summary`).
-// All programs attach as tp_btf (BTF-typed raw tracepoints): far cheaper than classic
-// tracepoints, and their arguments are typed kernel pointers, read directly (CO-RE relocated
-// through vmlinux.h's preserve_access_index), without a helper call per field.
+// The syscall hooks come in two sets with the same code (see enter_events below): fentry/fexit
+// trampolines on the kernel's syscall dispatch (x64_sys_call, ia32_sys_call), loaded where the
+// kernel has them, and the raw_syscalls tracepoints as the fallback. The other programs attach as
+// tp_btf (BTF-typed raw tracepoints): far cheaper than classic tracepoints, and their arguments
+// are typed kernel pointers, read directly (CO-RE relocated through vmlinux.h's
+// preserve_access_index), without a helper call per field.
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
@@ -689,8 +692,9 @@ static __always_inline void save_entry(struct clab_pending *p, struct pt_regs *r
     p->ts = bpf_ktime_get_ns();
 }
 
-// A return with no entry seen: the kernel runs seccomp before the sys_enter tracepoint, so a
-// call the filter refuses (EPERM from a container's profile) reaches only sys_exit. Its number
+// A return with no entry seen: the kernel runs seccomp before the sys_enter tracepoint and the
+// dispatch, so a call the filter refuses (EPERM from a container's profile) reaches only
+// sys_exit (or, with fentry, the return of __secure_computing). Its number
 // and arguments are still in the registers. A fork's child also first shows up here, returning
 // 0 from the fork, and a root not yet executed is not traced: neither is a refused call.
 static __always_inline int refused_before_entry(struct clab_pending *p, struct pt_regs *regs, long ret) {
@@ -732,8 +736,7 @@ __noinline int emit_ignored(struct clab_pending *p) {
     return 0;
 }
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(sys_enter_events, struct pt_regs *regs, long id) {
+static __always_inline int enter_events(struct pt_regs *regs, long id) {
     struct clab_pending *p = traced_current(id);
     if (!p) return 0;
     flush_held(p);
@@ -757,10 +760,7 @@ int BPF_PROG(sys_enter_events, struct pt_regs *regs, long id) {
     return 0;
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(sys_exit_events, struct pt_regs *regs, long ret) {
-    struct clab_pending *p = slot_of_current();
-    if (!p) return 0;
+static __always_inline int exit_events(struct clab_pending *p, struct pt_regs *regs, long ret) {
     if (p->nr < 0) {
         if (!refused_before_entry(p, regs, ret)) return 0;
         save_entry(p, regs, (long)regs->orig_ax);
@@ -793,6 +793,80 @@ int BPF_PROG(sys_exit_events, struct pt_regs *regs, long ret) {
     return 0;
 }
 
+// The two ways in. Both run the same code; the loader picks one pair (Program.swift).
+// - fentry/fexit on x64_sys_call and ia32_sys_call (Linux 6.9+ dispatches every 64-bit and
+//   32-bit syscall through them): BPF trampolines patched into those two functions. A task that
+//   is not traced pays a direct call and one load (task->bpf_storage), nothing more.
+// - the raw_syscalls tracepoints (tp_btf/sys_enter, sys_exit), the fallback for older kernels:
+//   while they are attached at all, EVERY syscall of every task on the machine takes the
+//   kernel's syscall slow path (SYSCALL_WORK_SYSCALL_TRACEPOINT), +150 ns a call here, traced
+//   or not (bench/trace.sh).
+// A cost of fexit on the dispatch: exit and exit_group never return through x64_sys_call, so the
+// trampoline image a task died in keeps a reference the kernel never drops (why recent kernels
+// refuse fexit on __noreturn functions such as do_exit): each trace during which a process
+// exits leaves that image (a few KB of kernel memory) behind until reboot. Unmeasured: no
+// kernel here loads fentry (see README).
+// What the tracepoints see and the trampolines do not: a call seccomp refused (the kernel
+// skips the dispatch; see seccomp_events) and a number past the end of the table (ENOSYS
+// without a dispatch; no program can do anything with it, and it is not shown).
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter_events, struct pt_regs *regs, long id) {
+    return enter_events(regs, id);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit_events, struct pt_regs *regs, long ret) {
+    struct clab_pending *p = slot_of_current();
+    return p ? exit_events(p, regs, ret) : 0;
+}
+
+SEC("fentry/x64_sys_call")
+int BPF_PROG(fentry_events, struct pt_regs *regs, unsigned int nr) {
+    return enter_events(regs, nr);
+}
+
+SEC("fexit/x64_sys_call")
+int BPF_PROG(fexit_events, struct pt_regs *regs, unsigned int nr, long ret) {
+    struct clab_pending *p = slot_of_current();
+    return p ? exit_events(p, regs, ret) : 0;
+}
+
+// int $0x80 and 32-bit processes: the same, save_entry tells the ABI from TS_COMPAT.
+SEC("fentry/ia32_sys_call")
+int BPF_PROG(fentry32_events, struct pt_regs *regs, unsigned int nr) {
+    return enter_events(regs, nr);
+}
+
+SEC("fexit/ia32_sys_call")
+int BPF_PROG(fexit32_events, struct pt_regs *regs, unsigned int nr, long ret) {
+    struct clab_pending *p = slot_of_current();
+    return p ? exit_events(p, regs, ret) : 0;
+}
+
+// A call seccomp refused (a container's profile: EPERM, ENOSYS) never reaches x64_sys_call;
+// __secure_computing returns -1 for it, with the return value already in the registers. The
+// tracepoints saw it at sys_exit with no entry; here it is the same record, at the same place.
+// Only tasks with a seccomp filter call __secure_computing at all. A call held with ERESTART*
+// goes first (it would otherwise swallow this one).
+static __always_inline struct pt_regs *current_regs(void) {
+    return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
+static __always_inline int seccomp_refused(void *ctx) {
+    __u64 rc = 0;
+    bpf_get_func_ret(ctx, &rc);
+    return (int)rc == -1;
+}
+
+SEC("fexit/__secure_computing")
+int BPF_PROG(seccomp_events) {
+    struct clab_pending *p = slot_of_current();
+    if (!p || !seccomp_refused(ctx)) return 0;
+    flush_held(p);
+    struct pt_regs *regs = current_regs();
+    return exit_events(p, regs, (long)regs->ax);
+}
+
 static __always_inline void count(__s32 nr, __u64 ns, long ret) {
     __u32 key = (__u32)nr;
     struct clab_syscall_stat *st = bpf_map_lookup_elem(&stats, &key);
@@ -807,8 +881,7 @@ static __always_inline __s32 count_key(struct task_struct *t, long id) {
     return t->thread_info.status & TS_COMPAT ? CLAB_MAX_SYSCALLS + id : id;
 }
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(sys_enter_count, struct pt_regs *regs, long id) {
+static __always_inline int enter_count(long id) {
     struct task_struct *t = bpf_get_current_task_btf();
     struct clab_pending *p = traced_task(t, id);
     if (!p) return 0;
@@ -823,10 +896,7 @@ int BPF_PROG(sys_enter_count, struct pt_regs *regs, long id) {
     return 0;
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(sys_exit_count, struct pt_regs *regs, long ret) {
-    struct clab_pending *p = slot_of_current();
-    if (!p) return 0;
+static __always_inline int exit_count(struct clab_pending *p, struct pt_regs *regs, long ret) {
     if (p->nr < 0) {
         if (refused_before_entry(p, regs, ret)) count(count_key(bpf_get_current_task_btf(), (long)regs->orig_ax), 0, ret);
         return 0;
@@ -834,6 +904,47 @@ int BPF_PROG(sys_exit_count, struct pt_regs *regs, long ret) {
     count(p->nr, bpf_ktime_get_ns() - p->ts, ret);
     p->nr = -1;
     return 0;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter_count, struct pt_regs *regs, long id) {
+    return enter_count(id);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit_count, struct pt_regs *regs, long ret) {
+    struct clab_pending *p = slot_of_current();
+    return p ? exit_count(p, regs, ret) : 0;
+}
+
+SEC("fentry/x64_sys_call")
+int BPF_PROG(fentry_count, struct pt_regs *regs, unsigned int nr) {
+    return enter_count(nr);
+}
+
+SEC("fexit/x64_sys_call")
+int BPF_PROG(fexit_count, struct pt_regs *regs, unsigned int nr, long ret) {
+    struct clab_pending *p = slot_of_current();
+    return p ? exit_count(p, regs, ret) : 0;
+}
+
+SEC("fentry/ia32_sys_call")
+int BPF_PROG(fentry32_count, struct pt_regs *regs, unsigned int nr) {
+    return enter_count(nr);
+}
+
+SEC("fexit/ia32_sys_call")
+int BPF_PROG(fexit32_count, struct pt_regs *regs, unsigned int nr, long ret) {
+    struct clab_pending *p = slot_of_current();
+    return p ? exit_count(p, regs, ret) : 0;
+}
+
+SEC("fexit/__secure_computing")
+int BPF_PROG(seccomp_count) {
+    struct clab_pending *p = slot_of_current();
+    if (!p || !seccomp_refused(ctx)) return 0;
+    struct pt_regs *regs = current_regs();
+    return exit_count(p, regs, (long)regs->ax);
 }
 
 static __always_inline __u32 ns_pid_of(struct task_struct *t, __u32 *level) {

@@ -201,8 +201,9 @@ struct CursorSink: TextSink {
 /// Schema (version 1). Times are nanoseconds since the trace started (CLOCK_MONOTONIC); pids
 /// are as the host sees them, `ns_pid`/`ns_tid` as the process sees itself (inside a
 /// container's pid namespace; equal to `pid`/`tid` on the host).
-/// - `{"type":"start","version":1,"mode":"host"|"step","step":N|null,"command":[…],"buffer_bytes":N}`:
-///   always the first line (`step`: the stage of a `--step` trace)
+/// - `{"type":"start","version":1,"mode":"host"|"step","step":N|null,"command":[…],"buffer_bytes":N,
+///   "attach":"fentry"|"tracepoint"}`: always the first line (`step`: the stage of a `--step`
+///   trace; `attach`: where the syscall programs hooked in, see `TraceAttachPoint`)
 /// - `{"type":"syscall","ts_ns","dur_ns","pid","tid","ns_pid","ns_tid","comm","syscall","nr",
 ///    "args":[decoded, strace notation, one string per argument; netlink messages as
 ///    `NetlinkDecoder` writes them],"raw":[6 unsigned integers],
@@ -235,7 +236,7 @@ struct JSONLinesWriter {
         self.startNs = startNs
     }
 
-    func start(mode: String, stage: Int?, command: [String], bufferBytes: Int) {
+    func start(mode: String, stage: Int?, command: [String], bufferBytes: Int, attach: TraceAttachPoint) {
         out.record { c in
             c.literal("{\"type\":\"start\",\"version\":1,\"mode\":")
             c.jsonString(mode)
@@ -248,6 +249,8 @@ struct JSONLinesWriter {
             }
             c.literal("],\"buffer_bytes\":")
             c.decimal(Int64(bufferBytes))
+            c.literal(",\"attach\":")
+            c.jsonString(attach.rawValue)
             c.literal("}\n")
         }
     }

@@ -11,6 +11,35 @@ public enum TraceMode: Sendable {
     case count
 }
 
+/// Where the syscall programs hook in (bpf/clab_trace.bpf.c says what each one costs).
+public enum TraceAttachPoint: String, Sendable {
+    /// BPF trampolines on x64_sys_call and ia32_sys_call (Linux 6.9+): no cost to untraced tasks
+    /// beyond a call and a load.
+    case fentry
+    /// The raw_syscalls tracepoints: every task on the machine takes the syscall slow path
+    /// while they are attached. The fallback where fentry cannot attach.
+    case tracepoint
+
+    /// What the JSON `start` record and the closing line name.
+    var hooks: String {
+        switch self {
+        case .fentry: "fentry/fexit on x64_sys_call, ia32_sys_call"
+        case .tracepoint: "raw_syscalls tracepoints"
+        }
+    }
+
+    /// `CLAB_TRACE_ATTACH=fentry|tracepoint` forces one (the tests and bench/trace.sh compare
+    /// both); unset, fentry is tried first.
+    static func forced() throws -> TraceAttachPoint? {
+        guard let raw = getenv("CLAB_TRACE_ATTACH"), raw.pointee != 0 else { return nil }
+        let value = String(cString: raw)
+        guard let point = TraceAttachPoint(rawValue: value) else {
+            throw ClabError("trace: CLAB_TRACE_ATTACH=\(value): say fentry or tracepoint (or unset it)", exitCode: 2)
+        }
+        return point
+    }
+}
+
 /// clab's BPF program (bpf/clab_trace.bpf.c), loaded and attached with libbpf.
 ///
 /// The object is compiled by the build (Plugins/BPFCompiler) and embedded in the binary; libbpf
@@ -20,6 +49,7 @@ final class TraceProgram {
     private let object: OpaquePointer
     private var links: [OpaquePointer] = []
     let mode: TraceMode
+    let attachPoint: TraceAttachPoint
     let trackedFD: Int32
     let eventsFD: Int32
     let statsFD: Int32
@@ -30,10 +60,125 @@ final class TraceProgram {
     /// The ring buffer's size in bytes, as loaded (a power of two).
     let bufferBytes: Int
 
-    /// Opens, sizes and loads the program; attaching is a separate step (`attach()`), so the
-    /// maps can be filled first.
-    init(mode: TraceMode, bufferBytes: Int) throws {
+    /// Loads and attaches the program at the cheapest attach point this kernel offers: fentry,
+    /// else the tracepoints (or the one CLAB_TRACE_ATTACH names). Nothing is traced yet: no
+    /// task is marked before the maps are filled and `track` is called.
+    static func attached(mode: TraceMode, bufferBytes: Int) throws -> TraceProgram {
+        let forced = try TraceAttachPoint.forced()
+        let fentry = forced != .tracepoint && fentryLoads()
+        if forced == .fentry && !fentry {
+            throw ClabError(
+                "trace: CLAB_TRACE_ATTACH=fentry: this kernel refuses an fentry program on x64_sys_call (it needs Linux 6.9+, BTF, BPF trampolines and no policy against them); unset CLAB_TRACE_ATTACH to use the tracepoints"
+            )
+        }
+        if fentry {
+            do {
+                let program = try TraceProgram(mode: mode, bufferBytes: bufferBytes, attachPoint: .fentry)
+                try program.attach()
+                return program
+            } catch {
+                // Older than 6.9 (no x64_sys_call), no trampolines: the tracepoints will do.
+                if forced == .fentry { throw error }
+            }
+        }
+        let program = try TraceProgram(mode: mode, bufferBytes: bufferBytes, attachPoint: .tracepoint)
+        try program.attach()
+        return program
+    }
+
+    /// Whether this kernel loads an fentry program on x64_sys_call: a two-instruction one,
+    /// loaded and closed. Asked first because a refused fentry costs a whole failed load of
+    /// clab's object otherwise, and a kernel may refuse it even where x64_sys_call exists (a BPF
+    /// LSM policy: EPERM). A kernel with the x32 ABI dispatches those calls through
+    /// x32_sys_call, which clab does not hook: there the tracepoints, so that no call can hide.
+    static func fentryLoads() -> Bool {
+        guard let ids = kernelFunctionIDs(["x64_sys_call", "x32_sys_call"]), let id = ids["x64_sys_call"],
+            ids["x32_sys_call"] == nil
+        else { return false }
+        // r0 = 0; exit
+        var insns = [bpf_insn(), bpf_insn()]
+        insns[0].code = 0xB7
+        insns[1].code = 0x95
+        var opts = bpf_prog_load_opts()
+        opts.sz = MemoryLayout<bpf_prog_load_opts>.size
+        opts.expected_attach_type = BPF_TRACE_FENTRY
+        opts.attach_btf_id = id
+        let fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "clab_probe", "GPL", insns, 2, &opts)
+        guard fd >= 0 else { return false }
+        close(fd)
+        return true
+    }
+
+    /// The BTF type ids of the kernel functions named, read from /sys/kernel/btf/vmlinux by hand:
+    /// one pass over the type section, no index (libbpf's parse of the whole 5 MB took 3 to 30 ms
+    /// here, on every trace, before libbpf parses it again to load). nil: not BTF as expected.
+    static func kernelFunctionIDs(_ names: [String], path: String = "/sys/kernel/btf/vmlinux") -> [String: UInt32]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_size > 24, st.st_size < 1 << 28 else { return nil }
+        var data = [UInt8](repeating: 0, count: Int(st.st_size))
+        var filled = 0
+        while filled < data.count {
+            let n = data.withUnsafeMutableBytes { buffer -> Int in
+                guard let base = buffer.baseAddress else { return -1 }
+                return read(fd, base + filled, buffer.count - filled)
+            }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            filled += n
+        }
+        return data.withUnsafeBytes { raw -> [String: UInt32]? in
+            func u32(_ at: Int) -> UInt32 { raw.loadUnaligned(fromByteOffset: at, as: UInt32.self) }
+            // struct btf_header: magic (0xeB9F, host order), version, flags, hdr_len, type_off,
+            // type_len, str_off, str_len.
+            guard filled >= 24, raw.loadUnaligned(as: UInt16.self) == 0xEB9F else { return nil }
+            let header = Int(u32(4))
+            let types = header + Int(u32(8))
+            let typesEnd = types + Int(u32(12))
+            let strings = header + Int(u32(16))
+            let stringsEnd = strings + Int(u32(20))
+            guard typesEnd <= filled, stringsEnd <= filled else { return nil }
+            let wanted = Dictionary(uniqueKeysWithValues: names.map { (Array($0.utf8), $0) })
+            let lengths = Set(wanted.keys.map(\.count))
+            var found: [String: UInt32] = [:]
+            var offset = types
+            var id: UInt32 = 1
+            while offset + 12 <= typesEnd {
+                let nameOffset = Int(u32(offset))
+                let info = u32(offset + 4)
+                let vlen = Int(info & 0xFFFF)
+                // The bytes each kind has after its 12-byte struct btf_type.
+                let extra: Int
+                switch (info >> 24) & 0x1F {
+                case 2, 7, 8, 9, 10, 11, 12, 16, 18: extra = 0  // PTR FWD TYPEDEF qualifiers FUNC FLOAT TYPE_TAG
+                case 1, 14, 17: extra = 4  // INT VAR DECL_TAG
+                case 3: extra = 12  // ARRAY
+                case 4, 5, 15, 19: extra = 12 * vlen  // STRUCT UNION DATASEC ENUM64
+                case 6, 13: extra = 8 * vlen  // ENUM FUNC_PROTO
+                default: return nil  // a kind this reader does not know: no guess
+                }
+                if (info >> 24) & 0x1F == 12, strings + nameOffset < stringsEnd {
+                    var end = strings + nameOffset
+                    while end < stringsEnd && raw[end] != 0 { end += 1 }
+                    if lengths.contains(end - strings - nameOffset),
+                        let name = wanted[Array(raw[(strings + nameOffset)..<end])]
+                    {
+                        found[name] = id
+                    }
+                }
+                offset += 12 + extra
+                id += 1
+            }
+            return found
+        }
+    }
+
+    /// Opens, sizes and loads the program; attaching is a separate step (`attach()`).
+    init(mode: TraceMode, bufferBytes: Int, attachPoint: TraceAttachPoint) throws {
         self.mode = mode
+        self.attachPoint = attachPoint
         Libbpf.quiet()
         var logBuffer = [CChar](repeating: 0, count: 1 << 20)
         guard let object = Libbpf.open(EmbeddedObject.bytes, name: "clab_trace") else {
@@ -48,17 +193,18 @@ final class TraceProgram {
                 throw ClabError("trace: cannot size the ring buffer to \(size) bytes")
             }
             self.bufferBytes = size
-            // Each mode loads its pair of syscall programs; the ones that only write records
-            // (exec, OOM, cgroup moves) are left out of count mode.
+            // Each mode loads its syscall programs at one attach point; the ones that only
+            // write records (exec, OOM, cgroup moves, signals) are left out of count mode.
+            let wanted = Self.syscallPrograms(mode: mode, at: attachPoint)
             let unwanted: Set<String> =
-                switch mode {
-                case .events: ["sys_enter_count", "sys_exit_count"]
-                case .count:
-                    [
-                        "sys_enter_events", "sys_exit_events", "on_exec", "on_oom_victim", "on_cgroup_attach",
-                        "on_signal", "on_signal_generate",
-                    ]
-                }
+                Set(
+                    [TraceMode.events, .count].flatMap { m in
+                        [TraceAttachPoint.fentry, .tracepoint].flatMap { Self.syscallPrograms(mode: m, at: $0) }
+                    }
+                ).subtracting(wanted)
+                .union(
+                    mode == .count
+                        ? ["on_exec", "on_oom_victim", "on_cgroup_attach", "on_signal", "on_signal_generate"] : [])
             var program = bpf_object__next_program(object, nil)
             while let p = program {
                 if unwanted.contains(String(cString: bpf_program__name(p))) { bpf_program__set_autoload(p, false) }
@@ -86,6 +232,17 @@ final class TraceProgram {
         } catch {
             bpf_object__close(object)
             throw error
+        }
+    }
+
+    /// The programs that hook syscalls, per mode and attach point (the names in the C file).
+    static func syscallPrograms(mode: TraceMode, at point: TraceAttachPoint) -> [String] {
+        let suffix = mode == .events ? "events" : "count"
+        switch point {
+        case .tracepoint: return ["sys_enter_", "sys_exit_"].map { $0 + suffix }
+        case .fentry:
+            // __secure_computing: the calls a seccomp filter refused, which skip the dispatch.
+            return ["fentry_", "fexit_", "fentry32_", "fexit32_", "seccomp_"].map { $0 + suffix }
         }
     }
 
@@ -275,9 +432,10 @@ final class TraceProgram {
         let last = log.split(separator: "\n").suffix(3).joined(separator: " | ")
         let detail = last.isEmpty ? "" : " (verifier: \(last))"
         switch err {
-        case EPERM, EACCES:
+        case EPERM where last.isEmpty, EACCES where last.isEmpty:
             return ClabError("trace: the kernel refused to load BPF programs (needs root with CAP_BPF and CAP_PERFMON)")
-        case EINVAL, ENOTSUP, ENOENT, E2BIG:
+        // EACCES with a log: the verifier refused the program (not a question of privilege).
+        case EINVAL, ENOTSUP, ENOENT, E2BIG, EACCES, EPERM:
             return ClabError(
                 "trace: the kernel rejected the BPF program: \(errnoDescription(err))\(detail); clab trace needs BPF ring buffers (Linux 5.8+), task storage (5.11+) and tp_btf"
             )

@@ -346,14 +346,17 @@ final class Trace {
             guard jsonFD >= 0 else { throw ClabError("trace: --json \(path): \(errnoDescription(errno))") }
         }
         do {
-            program = try TraceProgram(mode: options.countOnly ? .count : .events, bufferBytes: options.bufferBytes)
+            program = try TraceProgram.attached(
+                mode: options.countOnly ? .count : .events, bufferBytes: options.bufferBytes)
             startNs = Self.monotonicNow()
             var outputs = SessionOutputs(
                 json: nil, live: nil, summarize: options.summary && !options.countOnly, filter: filter,
                 focus: phases != nil && !options.all)
             if jsonFD >= 0 {
                 let json = JSONLinesWriter(fd: jsonFD, startNs: startNs)
-                json.start(mode: mode, stage: stage, command: command, bufferBytes: program.bufferBytes)
+                json.start(
+                    mode: mode, stage: stage, command: command, bufferBytes: program.bufferBytes,
+                    attach: program.attachPoint)
                 outputs.json = json
             }
             if options.live { outputs.live = LiveWriter(fd: options.outputFD, color: isatty(options.outputFD) != 0) }
@@ -368,7 +371,6 @@ final class Trace {
                 reader = r
             }
             try program.configure(emitProcessEvents: !options.countOnly, wakeBytes: program.bufferBytes / 16)
-            try program.attach()
         } catch {
             if jsonFD >= 0 { close(jsonFD) }
             throw error
@@ -419,6 +421,8 @@ final class Trace {
         end += options.countOnly ? "counted in the kernel" : "\(session.events) syscalls"
         if session.hidden > 0 { end += ", \(session.hidden) not shown (--all shows them)" }
         end += lost == 0 ? ", 0 lost" : ", " + lostHint(lost: lost, durationNs: durationNs)
+        // A line of its own, before the closing one: scripts match that one's end ("0 lost").
+        lines.append("clab trace: syscalls hooked by \(program.attachPoint.hooks)")
         lines.append(end)
         let text = lines.joined(separator: "\n") + "\n"
         _ = Array(text.utf8).withUnsafeBytes { write(options.outputFD, $0.baseAddress, $0.count) }

@@ -190,12 +190,16 @@ struct TraceHardeningDecodingTests {
 /// install decoded, and the filter refusing the container's unshare.
 @Suite("trace · a stage 12 run", tracerAvailable)
 struct TraceHardeningRunTests {
-    @Test func hardeningIsLabelledAndTheFilterRefuses() throws {
+    /// At both attach points: with fentry, the refused call never reaches the syscall dispatch
+    /// and comes from the return of __secure_computing.
+    @Test(arguments: ["", "tracepoint"])
+    func hardeningIsLabelledAndTheFilterRefuses(attach: String) throws {
         try TestEnv.ensureImage()
         let file = TestEnv.root + "/trace-step12-\(UUID().uuidString.prefix(8)).jsonl"
-        let out = try runProcess([
-            TestEnv.clab, "trace", "--step", "12", "--quiet", "--json", file, "--", "sh", "-c", "unshare -U true",
-        ])
+        let out = try runProcess(
+            [
+                TestEnv.clab, "trace", "--step", "12", "--quiet", "--json", file, "--", "sh", "-c", "unshare -U true",
+            ], env: attach.isEmpty ? [:] : ["CLAB_TRACE_ATTACH": attach])
         #expect(out.status == 1, "\(out.stderr)")
         let trace = try JSONTrace(path: file)
         #expect(trace.lost == 0)

@@ -133,7 +133,8 @@ struct TraceStraceComparisonTests {
         .deletingLastPathComponent().path
 
     /// Text view lines of `clab trace --host -- corpus MODE`.
-    func traceCorpus(_ mode: String) throws -> String {
+    /// `attach`: "" for clab's default attach point, or the one CLAB_TRACE_ATTACH forces.
+    func traceCorpus(_ mode: String, attach: String = "") throws -> String {
         let dir = TestEnv.root + "/corpus-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -142,13 +143,17 @@ struct TraceStraceComparisonTests {
             "/usr/bin/gcc", "-O1", "-pthread", "-o", binary, Self.repo + "/tests-trace/corpus/corpus.c",
         ])
         #expect(cc.status == 0, "\(cc.stderr)")
-        let out = try runProcess([TestEnv.clab, "trace", "--host", "--", binary, mode, dir])
+        let out = try runProcess(
+            [TestEnv.clab, "trace", "--host", "--", binary, mode, dir],
+            env: attach.isEmpty ? [:] : ["CLAB_TRACE_ATTACH": attach])
         #expect(out.status == 0, "\(out.stderr)")
         return out.stderr
     }
 
-    @Test func thirtyTwoBitCallsAreNotHidden() throws {
-        let text = try traceCorpus("abi32")
+    /// At both attach points: with fentry, 32-bit calls come through ia32_sys_call.
+    @Test(arguments: ["", "tracepoint"])
+    func thirtyTwoBitCallsAreNotHidden(attach: String) throws {
+        let text = try traceCorpus("abi32", attach: attach)
         #expect(text.contains("[ Process PID="))
         #expect(text.contains("open(NULL, O_RDONLY) = -1 EFAULT (Bad address)"), "\(text)")
         #expect(!text.contains("writev("), "\(text)")
@@ -172,8 +177,10 @@ struct TraceStraceComparisonTests {
         #expect(!rows.contains { $0.hasSuffix(" writev") || $0.hasSuffix(" fstat") }, "\(out.stderr)")
     }
 
-    @Test func aKilledCallIsUnfinished() throws {
-        let text = try traceCorpus("killed")
+    /// At both attach points: with fentry, the killed call's fexit never comes.
+    @Test(arguments: ["", "tracepoint"])
+    func aKilledCallIsUnfinished(attach: String) throws {
+        let text = try traceCorpus("killed", attach: attach)
         #expect(text.contains(/read\(3<pipe:\[\d+\]>, <unfinished ...>\) = \?/), "\(text)")
         #expect(text.contains("+++ killed by SIGKILL +++"), "\(text)")
         #expect(!text.contains("ERESTARTSYS"), "\(text)")
