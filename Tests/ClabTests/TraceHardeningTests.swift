@@ -192,7 +192,7 @@ struct TraceHardeningDecodingTests {
 struct TraceHardeningRunTests {
     /// At both attach points: with fentry, the refused call never reaches the syscall dispatch
     /// and comes from the return of __secure_computing.
-    @Test(arguments: ["", "tracepoint"])
+    @Test(arguments: TraceAttachTests.attachPoints)
     func hardeningIsLabelledAndTheFilterRefuses(attach: String) throws {
         try TestEnv.ensureImage()
         let file = TestEnv.root + "/trace-step12-\(UUID().uuidString.prefix(8)).jsonl"

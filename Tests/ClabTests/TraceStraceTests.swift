@@ -151,7 +151,7 @@ struct TraceStraceComparisonTests {
     }
 
     /// At both attach points: with fentry, 32-bit calls come through ia32_sys_call.
-    @Test(arguments: ["", "tracepoint"])
+    @Test(arguments: TraceAttachTests.attachPoints)
     func thirtyTwoBitCallsAreNotHidden(attach: String) throws {
         let text = try traceCorpus("abi32", attach: attach)
         #expect(text.contains("[ Process PID="))
@@ -178,7 +178,7 @@ struct TraceStraceComparisonTests {
     }
 
     /// At both attach points: with fentry, the killed call's fexit never comes.
-    @Test(arguments: ["", "tracepoint"])
+    @Test(arguments: TraceAttachTests.attachPoints)
     func aKilledCallIsUnfinished(attach: String) throws {
         let text = try traceCorpus("killed", attach: attach)
         #expect(text.contains(/read\(3<pipe:\[\d+\]>, <unfinished ...>\) = \?/), "\(text)")
