@@ -154,21 +154,11 @@ int clab_send_fd_to(const char *path, int fd, const char *name) {
         errno = err;
         return -1;
     }
-    char control[CMSG_SPACE(sizeof(int))];
-    memset(control, 0, sizeof(control));
-    struct iovec iov = {.iov_base = (void *)name, .iov_len = strlen(name)};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control, .msg_controllen = sizeof(control)};
-    struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
-    ssize_t n;
-    do { n = sendmsg(sock, &msg, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+    int rc = clab_send_fd(sock, fd, name, (int)strlen(name));
     int err = errno;
     close(sock);
     errno = err;
-    return n < 0 ? -1 : 0;
+    return rc;
 }
 
 int clab_recv_fd(int sock, char *name, int size) {
