@@ -421,8 +421,11 @@ final class Trace {
         end += options.countOnly ? "counted in the kernel" : "\(session.events) syscalls"
         if session.hidden > 0 { end += ", \(session.hidden) not shown (--all shows them)" }
         end += lost == 0 ? ", 0 lost" : ", " + lostHint(lost: lost, durationNs: durationNs)
-        // A line of its own, before the closing one: scripts match that one's end ("0 lost").
-        lines.append("clab trace: syscalls hooked by \(program.attachPoint.hooks)")
+        // The experimental attach point says so, on a line of its own before the closing one
+        // (scripts match that one's end, "0 lost"); the default adds nothing to a transcript.
+        if program.attachPoint != .tracepoint {
+            lines.append("clab trace: syscalls hooked by \(program.attachPoint.hooks)")
+        }
         lines.append(end)
         let text = lines.joined(separator: "\n") + "\n"
         _ = Array(text.utf8).withUnsafeBytes { write(options.outputFD, $0.baseAddress, $0.count) }
