@@ -22,6 +22,24 @@ extension FS {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Everything `fd` reads until EOF, or nil on a read error or past `limit` bytes (a file a
+    /// caller may not trust to be small: config.json, a --process file, credentials).
+    public static func readAll(_ fd: Int32, limit: Int) -> [UInt8]? {
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { return nil }
+            if n == 0 { return out }
+            out += buffer[0..<n]
+            if out.count > limit {
+                errno = EFBIG
+                return nil
+            }
+        }
+    }
+
     /// Every path below `root` (not `root` itself), without following symlinks. `root` itself is
     /// the caller's and may be reached through a symlink; below it every directory is opened from
     /// its parent's fd with O_NOFOLLOW, so a symlink that replaced a directory (an upper layer's

@@ -577,13 +577,9 @@ struct Origin: Equatable {
     var scheme: String
     var host: String
     var port: Int
+}
 
-    init(scheme: String, host: String, port: Int) {
-        self.scheme = scheme
-        self.host = host
-        self.port = port
-    }
-
+extension Origin {
     init?(_ url: String) {
         let scheme: String
         if url.hasPrefix("http://") {

@@ -64,15 +64,11 @@ public struct CredentialStore: Sendable {
         if fd < 0 && errno == ENOENT { return File(auths: [:]) }
         guard fd >= 0 else { throw ClabError("cannot read \(path): \(errnoDescription(errno)): remove it") }
         defer { close(fd) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { throw ClabError("cannot read \(path): \(errnoDescription(errno))") }
-            if n == 0 { break }
-            bytes += buffer[0..<n]
-            guard bytes.count <= 1 << 20 else { throw ClabError("\(path) is larger than 1 MiB: fix or remove it") }
+        guard let bytes = FS.readAll(fd, limit: 1 << 20) else {
+            throw ClabError(
+                errno == EFBIG
+                    ? "\(path) is larger than 1 MiB: fix or remove it"
+                    : "cannot read \(path): \(errnoDescription(errno))")
         }
         do {
             return try JSONDecoder().decode(File.self, from: Data(bytes))
