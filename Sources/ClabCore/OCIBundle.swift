@@ -52,15 +52,15 @@ public enum OCIBundle {
 /// runtime-spec fields it knows but does not implement.
 struct OCIFields {
     let path: String
-    let fields: [String: JSONValue]
+    let fields: [String: JSON]
     /// Keys neither known nor unsupported, when the caller ignores them (`ignoringUnknown`).
     private(set) var unknown: [String] = []
 
     init(
-        _ value: JSONValue?, at path: String, known: Set<String>, unsupported: Set<String> = [],
+        _ value: JSON?, at path: String, known: Set<String>, unsupported: Set<String> = [],
         ignoringUnknown: Bool = false
     ) throws {
-        guard case .object(let fields) = value else {
+        guard let fields = value?.fields else {
             throw OCIBundle.fail("\(path) is \(value?.kind ?? "missing"), expected an object")
         }
         self.path = path
@@ -80,7 +80,7 @@ struct OCIFields {
 
     func at(_ key: String) -> String { path.isEmpty ? key : path + "." + key }
 
-    func value(_ key: String) -> JSONValue? {
+    func value(_ key: String) -> JSON? {
         guard let v = fields[key], v != .null else { return nil }
         return v
     }
@@ -116,7 +116,7 @@ struct OCIFields {
         }
     }
 
-    func array(_ key: String, max: Int = 4096) throws -> [JSONValue] {
+    func array(_ key: String, max: Int = 4096) throws -> [JSON] {
         guard let v = value(key) else { return [] }
         guard case .array(let items) = v else { throw OCIBundle.fail("\(at(key)) is \(v.kind), expected a list") }
         guard items.count <= max else { throw OCIBundle.fail("\(at(key)) has \(items.count) entries, at most \(max)") }
@@ -137,7 +137,7 @@ struct OCIFields {
 extension OCIBundle {
     /// config.json of `dir`: a regular file (not followed through a symlink), at most
     /// `maxConfigBytes`, strict JSON.
-    static func readConfig(_ dir: String) throws -> JSONValue {
+    static func readConfig(_ dir: String) throws -> JSON {
         let path = dir + "/config.json"
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard fd >= 0 else {
@@ -162,7 +162,7 @@ extension OCIBundle {
             guard n > 0 else { throw ClabError("bundle \(dir): reading config.json: \(errnoDescription(errno))") }
             done += n
         }
-        return try JSONValue.parse(bytes, source: "config.json")
+        return try JSON.parse(bytes, source: "config.json")
     }
 
     /// `options` of a mount: MS_* flags, a propagation mode, bind/rbind, and what the
@@ -336,7 +336,7 @@ extension Runtime {
 
         // linux
         let linux = try OCIFields(
-            top.value("linux") ?? .object([:]), at: "linux",
+            top.value("linux") ?? .object([]), at: "linux",
             known: [
                 "namespaces", "uidMappings", "gidMappings", "resources", "cgroupsPath", "seccomp", "maskedPaths",
                 "readonlyPaths", "devices", "rootfsPropagation", "sysctl",
@@ -569,8 +569,8 @@ extension Runtime {
         return prepared
     }
 
-    private func checkAnnotations(_ value: JSONValue) throws -> [String: String] {
-        guard case .object(let fields) = value, fields.count <= 1024 else {
+    private func checkAnnotations(_ value: JSON) throws -> [String: String] {
+        guard let fields = value.fields, fields.count <= 1024 else {
             throw OCIBundle.fail("annotations must be an object of at most 1024 strings")
         }
         var result: [String: String] = [:]
@@ -637,7 +637,7 @@ extension Runtime {
     /// are the process's own (effective within permitted); inheritable lies within the bounding
     /// set; ambient is raised where the kernel allows it (permitted and inheritable), the rest
     /// named in a note (the last result). A config without capabilities gets none, as in runc.
-    static func capabilities(_ value: JSONValue?) throws -> (Set<Capability>, UInt64, CapabilitySets?, [String]) {
+    static func capabilities(_ value: JSON?) throws -> (Set<Capability>, UInt64, CapabilitySets?, [String]) {
         guard let value else { return ([], 0, nil, []) }
         let f = try OCIFields(
             value, at: "process.capabilities", known: ["bounding", "effective", "inheritable", "permitted", "ambient"])
@@ -679,7 +679,7 @@ extension Runtime {
 
     /// `process.rlimits`: known names, each once, soft ≤ hard, and a hard limit no higher than
     /// clab's own (a user namespace cannot raise it: setrlimit would fail with EPERM).
-    static func rlimits(_ items: [JSONValue]) throws -> [ResourceLimit] {
+    static func rlimits(_ items: [JSON]) throws -> [ResourceLimit] {
         var result: [ResourceLimit] = []
         for (i, item) in items.enumerated() {
             let f = try OCIFields(item, at: "process.rlimits[\(i)]", known: ["type", "soft", "hard"])
@@ -705,7 +705,7 @@ extension Runtime {
 
     /// `linux.resources`: memory (limit, swap), cpu (shares, quota with a 100000 µs period),
     /// pids (limit), and devices: the device cgroup's rules (DeviceRules).
-    static func resources(_ value: JSONValue) throws -> (CgroupLimits, [DeviceRule]) {
+    static func resources(_ value: JSON) throws -> (CgroupLimits, [DeviceRule]) {
         let f = try OCIFields(
             value, at: "linux.resources", known: ["memory", "cpu", "pids", "devices"],
             unsupported: ["blockIO", "hugepageLimits", "network", "rdma", "unified"])
@@ -775,7 +775,7 @@ extension Runtime {
     /// order (runtime-spec: "applied in the listed order"); a deny rule for one device or
     /// class removes the allow rules it equals. A deny that only overlaps an earlier allow (deny
     /// c 1:3 after allow c *:*) has no allow-list form and is refused.
-    static func deviceRules(_ items: [JSONValue]) throws -> [DeviceRule] {
+    static func deviceRules(_ items: [JSON]) throws -> [DeviceRule] {
         var allowed: [DeviceRule] = []
         for (i, item) in items.enumerated() {
             let at = "linux.resources.devices[\(i)]"
@@ -837,7 +837,7 @@ extension Runtime {
 
 extension OCIBundle {
     /// `hooks`: every phase of runtime-spec 1.x, each a list of {path, args, env, timeout}.
-    static func hooks(_ value: JSONValue) throws -> OCIHooks {
+    static func hooks(_ value: JSON) throws -> OCIHooks {
         let f = try OCIFields(value, at: "hooks", known: Set(OCIHooks.Phase.allCases.map(\.rawValue)))
         var hooks = OCIHooks()
         for phase in OCIHooks.Phase.allCases {
@@ -866,7 +866,7 @@ extension OCIBundle {
     /// device must exist on the host at the same path with the same type and numbers, and is
     /// bound in (mknod of a device is refused in the user namespace every bundle runs in, and a
     /// node there would not open anyway).
-    static func devices(_ items: [JSONValue]) throws -> [DeviceNode] {
+    static func devices(_ items: [JSON]) throws -> [DeviceNode] {
         try items.enumerated().map { i, item in
             let at = "linux.devices[\(i)]"
             let d = try OCIFields(item, at: at, known: ["type", "path", "major", "minor", "fileMode", "uid", "gid"])
@@ -909,9 +909,9 @@ extension OCIBundle {
 
     /// `linux.sysctl`: only those the container's own namespaces hold (IPC's, and net.* with a
     /// network namespace of its own); any other would change the host for everyone.
-    static func sysctls(_ value: JSONValue?, namespaces: Set<String>) throws -> [Sysctl] {
+    static func sysctls(_ value: JSON?, namespaces: Set<String>) throws -> [Sysctl] {
         guard let value else { return [] }
-        guard case .object(let fields) = value, fields.count <= 256 else {
+        guard let fields = value.fields, fields.count <= 256 else {
             throw fail("linux.sysctl must be an object of at most 256 strings")
         }
         return try fields.keys.sorted().map { key in

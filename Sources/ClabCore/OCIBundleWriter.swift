@@ -2,38 +2,6 @@ import CShims
 import ClabSeccomp
 import Glibc
 
-/// JSON as config.json is written: objects keep their keys' order (ociVersion first, as
-/// `runc spec` writes it), tab-indented.
-indirect enum OCIJSON {
-    case object([(String, OCIJSON)])
-    case array([OCIJSON])
-    case string(String)
-    case number(UInt64)
-    case signed(Int64)
-    case bool(Bool)
-
-    func render(_ depth: Int = 0) -> String {
-        let pad = String(repeating: "\t", count: depth + 1)
-        let end = String(repeating: "\t", count: depth)
-        switch self {
-        case .object(let fields):
-            if fields.isEmpty { return "{}" }
-            return "{\n"
-                + fields.map { pad + JSONText.quoted($0.0) + ": " + $0.1.render(depth + 1) }.joined(separator: ",\n")
-                + "\n" + end + "}"
-        case .array(let items):
-            if items.isEmpty { return "[]" }
-            return "[\n" + items.map { pad + $0.render(depth + 1) }.joined(separator: ",\n") + "\n" + end + "]"
-        case .string(let s): return JSONText.quoted(s)
-        case .number(let n): return "\(n)"
-        case .signed(let n): return "\(n)"
-        case .bool(let b): return b ? "true" : "false"
-        }
-    }
-
-    static func strings(_ items: [String]) -> OCIJSON { .array(items.map { .string($0) }) }
-}
-
 /// What `clab bundle` writes.
 public struct BundleRequest: Sendable {
     public var image: String
@@ -61,31 +29,31 @@ extension OCIBundle {
     static func config(
         command: [String], env: [String], cwd: String, hostname: String, seccomp: SeccompProfile
     ) -> String {
-        let caps = OCIJSON.strings(Capability.dockerDefault.sorted().map(\.kernelName))
+        let caps = JSON.strings(Capability.dockerDefault.sorted().map(\.kernelName))
         var nofile = rlimit()
         _ = getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &nofile)
         let hard = min(UInt64(nofile.rlim_max), UInt64(Hardening.fileLimit.hard))
         let soft = min(hard, UInt64(Hardening.fileLimit.soft))
-        func mount(_ target: String, _ type: String, _ source: String, _ options: [String]) -> OCIJSON {
+        func mount(_ target: String, _ type: String, _ source: String, _ options: [String]) -> JSON {
             .object([
                 ("destination", .string(target)), ("type", .string(type)), ("source", .string(source)),
                 ("options", .strings(options)),
             ])
         }
         let mapping = IDMapping.defaultRange
-        let idMap = OCIJSON.array([
+        let idMap = JSON.array([
             .object([
-                ("containerID", .number(0)), ("hostID", .number(UInt64(mapping.host))),
-                ("size", .number(UInt64(mapping.count))),
+                ("containerID", .unsigned(0)), ("hostID", .unsigned(UInt64(mapping.host))),
+                ("size", .unsigned(UInt64(mapping.count))),
             ])
         ])
-        let config = OCIJSON.object([
+        let config = JSON.object([
             ("ociVersion", .string(ociVersion)),
             (
                 "process",
                 .object([
                     ("terminal", .bool(false)),
-                    ("user", .object([("uid", .number(0)), ("gid", .number(0))])),
+                    ("user", .object([("uid", .unsigned(0)), ("gid", .unsigned(0))])),
                     ("args", .strings(command)),
                     ("env", .strings(env)),
                     ("cwd", .string(cwd)),
@@ -99,7 +67,8 @@ extension OCIBundle {
                         "rlimits",
                         .array([
                             .object([
-                                ("type", .string("RLIMIT_NOFILE")), ("hard", .number(hard)), ("soft", .number(soft)),
+                                ("type", .string("RLIMIT_NOFILE")), ("hard", .unsigned(hard)),
+                                ("soft", .unsigned(soft)),
                             ])
                         ])
                     ),
@@ -147,22 +116,22 @@ extension OCIBundle {
                 ])
             ),
         ])
-        return config.render() + "\n"
+        return config.indented + "\n"
     }
 
-    static func seccompJSON(_ p: SeccompProfile) -> OCIJSON {
-        var fields: [(String, OCIJSON)] = [("defaultAction", .string(p.defaultAction.rawValue))]
-        if let e = p.defaultErrnoRet { fields.append(("defaultErrnoRet", .number(UInt64(e)))) }
+    static func seccompJSON(_ p: SeccompProfile) -> JSON {
+        var fields: [(String, JSON)] = [("defaultAction", .string(p.defaultAction.rawValue))]
+        if let e = p.defaultErrnoRet { fields.append(("defaultErrnoRet", .unsigned(UInt64(e)))) }
         fields.append(("architectures", .strings(p.architectures)))
         fields.append(
             (
                 "syscalls",
                 .array(
                     p.syscalls.map { rule in
-                        var r: [(String, OCIJSON)] = [
+                        var r: [(String, JSON)] = [
                             ("names", .strings(rule.names)), ("action", .string(rule.action.rawValue)),
                         ]
-                        if let e = rule.errnoRet { r.append(("errnoRet", .number(UInt64(e)))) }
+                        if let e = rule.errnoRet { r.append(("errnoRet", .unsigned(UInt64(e)))) }
                         if !rule.args.isEmpty {
                             r.append(
                                 (
@@ -170,8 +139,8 @@ extension OCIBundle {
                                     .array(
                                         rule.args.map {
                                             .object([
-                                                ("index", .number(UInt64($0.index))), ("value", .number($0.value)),
-                                                ("valueTwo", .number($0.valueTwo)), ("op", .string($0.op.rawValue)),
+                                                ("index", .unsigned(UInt64($0.index))), ("value", .unsigned($0.value)),
+                                                ("valueTwo", .unsigned($0.valueTwo)), ("op", .string($0.op.rawValue)),
                                             ])
                                         })
                                 ))

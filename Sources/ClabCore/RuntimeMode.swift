@@ -338,8 +338,8 @@ public struct OCIRuntime: Sendable {
             bytes += buffer[0..<n]
         }
         close(fd)
-        let json = try JSONValue.parse(bytes, source: "--process \(path)")
-        guard case .object(let fields) = json else {
+        let json = try JSON.parse(bytes, source: "--process \(path)")
+        guard let fields = json.fields else {
             throw ClabError("--process \(path): not a JSON object", exitCode: 1)
         }
         func strings(_ key: String) throws -> [String]? {
@@ -358,7 +358,7 @@ public struct OCIRuntime: Sendable {
         options.env = try strings("env") ?? options.env
         if case .string(let cwd)? = fields["cwd"] { options.cwd = cwd }
         if case .bool(let terminal)? = fields["terminal"] { options.terminal = terminal }
-        if case .object(let user)? = fields["user"] {
+        if let user = fields["user"]?.fields {
             var uid: UInt64 = 0
             var gid: UInt64 = 0
             if case .unsigned(let n)? = user["uid"] { uid = n }
@@ -447,11 +447,9 @@ public struct OCIRuntime: Sendable {
         let config = try OCIBundle.readConfig(bundle)
         var terminal = false
         var annotations: [(String, String)] = []
-        if case .object(let top) = config {
-            if case .object(let process)? = top["process"], case .bool(let t)? = process["terminal"] { terminal = t }
-            if case .object(let given)? = top["annotations"] {
-                for key in given.keys.sorted() { if case .string(let v)? = given[key] { annotations.append((key, v)) } }
-            }
+        if let t = config["process"]["terminal"].bool { terminal = t }
+        if let given = config["annotations"].fields {
+            for key in given.keys.sorted() { if case .string(let v)? = given[key] { annotations.append((key, v)) } }
         }
         return ProcessSettings(bundle: bundle, terminal: terminal, annotations: annotations)
     }
@@ -474,17 +472,15 @@ public struct OCIRuntime: Sendable {
     static func readRecord(dir: String) -> RecordMeta {
         var meta = RecordMeta()
         guard let text = FS.read(dir + "/" + recordFile),
-            case .object(let fields)? = try? JSONValue.parse(Array(text.utf8), source: recordFile)
+            let fields = (try? JSON.parse(Array(text.utf8), source: recordFile))?.fields
         else { return meta }
         if case .string(let b)? = fields["bundle"] { meta.bundle = b }
         if case .string(let c)? = fields["created"] { meta.created = c }
-        if case .object(let a)? = fields["annotations"] {
+        if let a = fields["annotations"]?.fields {
             for key in a.keys.sorted() { if case .string(let v)? = a[key] { meta.annotations.append((key, v)) } }
         }
         // root.path as config.json says it now (absolute, or relative to the bundle).
-        if case .object(let top)? = try? OCIBundle.readConfig(meta.bundle), case .object(let root)? = top["root"],
-            case .string(let path)? = root["path"]
-        {
+        if let path = (try? OCIBundle.readConfig(meta.bundle))?["root"]["path"].string {
             meta.rootfs = path.hasPrefix("/") ? path : meta.bundle + "/" + path
         }
         return meta

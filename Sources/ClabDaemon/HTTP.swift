@@ -25,10 +25,10 @@ struct Request: Sendable {
     /// The body as JSON (an empty body is an empty object), or a 400.
     func json() throws -> JSON {
         if body.allSatisfy({ $0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 }) { return .object([]) }
-        do {
+        do throws(JSON.ParseError) {
             return try JSON.parse(body)
         } catch {
-            throw APIError(.badRequest, "the request body is not valid JSON: \(error)")
+            throw APIError(.badRequest, "the request body is \(error)")
         }
     }
 }

@@ -4,20 +4,9 @@ import ClabKernel
 /// the same strict reader as Docker's profiles (the OCI object is a subset of Docker's), and
 /// written as OCI JSON with Docker's conditions already decided for one container, as moby
 /// does before it hands the config to runc.
-extension JSONValue {
-    /// Parses one JSON document strictly (duplicate keys, trailing text and bad UTF-8 refused).
-    public static func parse(_ bytes: [UInt8], source: String) throws -> JSONValue {
-        do throws(ProfileIssue) {
-            return try JSONReader.parse(bytes)
-        } catch {
-            throw ClabError("\(source): \(error.message)", exitCode: 2)
-        }
-    }
-}
-
 extension SeccompProfile {
     /// `linux.seccomp` of a config.json. `flags` are refused: clab's installer passes none.
-    public static func parse(oci value: JSONValue, source: String) throws -> SeccompProfile {
+    public static func parse(oci value: JSON, source: String) throws -> SeccompProfile {
         do throws(ProfileIssue) {
             let profile = try profile(value)
             if let flag = profile.flags.first {

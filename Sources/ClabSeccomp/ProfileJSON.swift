@@ -1,40 +1,6 @@
 import ClabKernel
 import Glibc
 
-/// Any JSON value, as JSONReader reads it: the profile reader sees every key, since a typo
-/// such as "defaultAciton" must not quietly turn the filter off.
-public enum JSONValue: Equatable, Sendable {
-    case null
-    case bool(Bool)
-    case unsigned(UInt64)
-    case signed(Int64)
-    case double(Double)
-    case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
-
-    /// A number as written (near enough), anything else by its kind.
-    public var shown: String {
-        switch self {
-        case .unsigned(let n): return "\(n)"
-        case .signed(let n): return "\(n)"
-        case .double(let n): return "\(n)"
-        default: return kind
-        }
-    }
-
-    public var kind: String {
-        switch self {
-        case .null: return "null"
-        case .bool: return "a boolean"
-        case .unsigned, .signed, .double: return "a number"
-        case .string: return "a string"
-        case .array: return "a list"
-        case .object: return "an object"
-        }
-    }
-}
-
 /// A problem in a profile, said without the file name (the caller adds it).
 struct ProfileIssue: Error {
     let message: String
@@ -44,10 +10,10 @@ struct ProfileIssue: Error {
 /// Reads one JSON object, remembering where it is ("syscalls[3].args[0]") for the message.
 private struct Fields {
     let path: String
-    let fields: [String: JSONValue]
+    let fields: [String: JSON]
 
-    init(_ value: JSONValue, at path: String, allowed: Set<String>) throws(ProfileIssue) {
-        guard case .object(let fields) = value else {
+    init(_ value: JSON, at path: String, allowed: Set<String>) throws(ProfileIssue) {
+        guard let fields = value.fields else {
             throw ProfileIssue("\(path.isEmpty ? "the profile" : path) is \(value.kind), expected an object")
         }
         self.path = path
@@ -61,7 +27,7 @@ private struct Fields {
     func where_(_ key: String) -> String { path.isEmpty ? key : path + "." + key }
 
     /// nil for absent and for JSON null (Docker writes `"subArchitectures": null`).
-    func value(_ key: String) -> JSONValue? {
+    func value(_ key: String) -> JSON? {
         guard let v = fields[key], v != .null else { return nil }
         return v
     }
@@ -81,7 +47,7 @@ private struct Fields {
         return n
     }
 
-    func list(_ key: String) throws(ProfileIssue) -> [JSONValue] {
+    func list(_ key: String) throws(ProfileIssue) -> [JSON] {
         guard let v = value(key) else { return [] }
         guard case .array(let items) = v else { throw ProfileIssue("\(where_(key)) is \(v.kind), expected a list") }
         return items
@@ -123,11 +89,12 @@ extension SeccompProfile {
     }
 
     static func decode(_ json: [UInt8]) throws(ProfileIssue) -> SeccompProfile {
-        let value = try JSONReader.parse(json)
+        let value: JSON
+        do throws(JSON.ParseError) { value = try JSON.parse(json) } catch { throw ProfileIssue(error.description) }
         return try profile(value)
     }
 
-    static func profile(_ value: JSONValue) throws(ProfileIssue) -> SeccompProfile {
+    static func profile(_ value: JSON) throws(ProfileIssue) -> SeccompProfile {
         let top = try Fields(
             value, at: "",
             allowed: [
@@ -181,7 +148,7 @@ extension SeccompProfile {
     }
 
     private static func rule(
-        _ value: JSONValue, at path: String, defaultAction: SeccompAction
+        _ value: JSON, at path: String, defaultAction: SeccompAction
     ) throws(ProfileIssue) -> SeccompRule {
         let f = try Fields(
             value, at: path,
@@ -234,7 +201,7 @@ extension SeccompProfile {
             excludes: try condition(f.value("excludes"), at: f.where_("excludes")))
     }
 
-    private static func condition(_ value: JSONValue?, at path: String) throws(ProfileIssue) -> SeccompCondition? {
+    private static func condition(_ value: JSON?, at path: String) throws(ProfileIssue) -> SeccompCondition? {
         guard let value else { return nil }
         let f = try Fields(value, at: path, allowed: ["caps", "arches", "minKernel"])
         var caps: [Capability] = []
