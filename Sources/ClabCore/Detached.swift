@@ -57,38 +57,23 @@ public enum Detached {
     /// created), or throws its one-line error. Notes (warnings, image builds) go to `note`.
     public static func launch(clab: String, arguments: [String], note: (String) -> Void) throws -> String {
         let (readEnd, writeEnd) = try makePipe()
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        for fd in Int32(0)...2 { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_RDWR, 0) }
-        posix_spawn_file_actions_adddup2(&actions, writeEnd, 3)
-        // Nothing else of the caller's: it becomes the supervisor, which would hold any inherited
-        // fd (a pipe its caller reads to EOF, say) as long as the container runs.
-        _ = clab_spawn_closefrom(&actions, 4)
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attr, &empty)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        // POSIX_SPAWN_SETSID (0x80, glibc; not imported): its own session, no controlling
-        // terminal, so the caller's terminal closing (SIGHUP) does not reach it.
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | 0x80))
         var environment = ProcessInfo.processInfo.environment
         environment[fdVariable] = "3"
-        var pid: pid_t = 0
-        let argv = [clab] + arguments
-        let rc = withCStrings(argv) { cArgv in
-            withCStrings(environment.map { "\($0.key)=\($0.value)" }) {
-                posix_spawn(&pid, clab, &actions, &attr, cArgv, $0)
-            }
+        // Its own session, no controlling terminal: the caller's terminal closing (SIGHUP) does
+        // not reach it. Nothing of the caller's but the status pipe (Host.spawn).
+        let spawned = Result {
+            try Host.spawn(
+                path: clab, argv: [clab] + arguments, environment: environment.map { "\($0.key)=\($0.value)" },
+                fds: [.null, .null, .null, .fd(writeEnd)], newSession: true)
         }
         close(writeEnd)
         defer { close(readEnd) }
-        guard rc == 0 else { throw ClabError("cannot start the detached clab (\(clab)): \(errnoDescription(rc))") }
+        let pid: pid_t
+        do {
+            pid = try spawned.get()
+        } catch let error as SyscallError {
+            throw ClabError("cannot start the detached clab (\(clab)): \(errnoDescription(error.errno))")
+        }
         // It becomes the supervisor, never exits while the container lives: no waitpid here. It
         // is reparented when we exit (and reaped by init or a subreaper).
         var text = ""

@@ -27,30 +27,6 @@ public enum Host {
     /// The environment host tools run with: a fixed PATH of the system's directories.
     public static let toolEnvironment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
 
-    /// posix_spawn with default dispositions and an empty signal mask: clab may block or ignore
-    /// signals in the calling thread (trace --pid blocks SIGINT/SIGTERM), and a tool must not
-    /// inherit that (busybox ping's -W is an alarm(): with SIGALRM blocked it never times out).
-    public static func spawn(
-        path: String, argv: [String], environment: [String], actions: UnsafePointer<posix_spawn_file_actions_t>?
-    ) throws -> pid_t {
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var empty = sigset_t()
-        sigemptyset(&empty)
-        var all = sigset_t()
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attr, &empty)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var pid: pid_t = 0
-        let rc = withCStrings(argv) { cArgv in
-            withCStrings(environment) { cEnv in posix_spawn(&pid, path, actions, &attr, cArgv, cEnv) }
-        }
-        guard rc == 0 else { throw SyscallError("posix_spawn \(argv[0])", errno: rc) }
-        return pid
-    }
-
     /// Runs a tool with stdin from /dev/null; returns its exit status and its stdout and
     /// stderr together. (posix_spawn: Foundation's Process is not in FoundationEssentials.)
     /// With `timeout` (seconds) the tool is killed then, and the status is 124, as timeout(1) says.
@@ -59,13 +35,11 @@ public enum Host {
     ) throws -> (status: Int32, output: String) {
         let path = argv[0].hasPrefix("/") ? argv[0] : (which(argv[0]) ?? argv[0])
         let (readEnd, writeEnd) = try makePipe()
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
-        posix_spawn_file_actions_adddup2(&actions, writeEnd, 2)
-        let spawned = Result { try spawn(path: path, argv: argv, environment: environment, actions: &actions) }
+        let spawned = Result {
+            try spawn(
+                path: path, argv: argv, environment: environment,
+                fds: [.open("/dev/null", flags: O_RDONLY), .fd(writeEnd), .fd(writeEnd)])
+        }
         close(writeEnd)
         defer { close(readEnd) }
         let pid: pid_t

@@ -43,36 +43,19 @@ public enum OCIHookRunner {
     static func runOne(_ hook: OCIHooks.Hook, state: String) -> String? {
         var fds: [Int32] = [-1, -1]
         guard clab_pipe_cloexec(&fds) == 0 else { return "pipe2: \(errnoDescription(errno))" }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, fds[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, 2, 1)
-        // Default signal handling and an empty mask: clab's threads may block or ignore
-        // signals, and a child inherits both.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var none = sigset_t()
-        var all = sigset_t()
-        sigemptyset(&none)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setsigdefault(&attributes, &all)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        var pid: pid_t = 0
-        let argv = hook.args.isEmpty ? [hook.path] : hook.args
-        let rc = withCStrings(argv) { a in
-            withCStrings(hook.env) { e in
-                posix_spawn(
-                    &pid, hook.path, &actions, &attributes, UnsafeMutablePointer(mutating: a),
-                    UnsafeMutablePointer(mutating: e))
-            }
+        // The state on stdin, stdout and stderr both clab's stderr.
+        let spawned = Result {
+            try Host.spawn(
+                path: hook.path, argv: hook.args.isEmpty ? [hook.path] : hook.args, environment: hook.env,
+                fds: [.fd(fds[0]), .fd(2), .fd(2)])
         }
         close(fds[0])
-        guard rc == 0 else {
+        let pid: pid_t
+        do {
+            pid = try spawned.get()
+        } catch {
             close(fds[1])
-            return "cannot execute \(hook.path): \(errnoDescription(rc))"
+            return "cannot execute \(hook.path): \(errnoDescription((error as? SyscallError)?.errno ?? EINVAL))"
         }
         // A few hundred bytes, far below a pipe's buffer: the write never blocks. A hook that
         // exits without reading makes it fail with EPIPE, harmless, but also raises SIGPIPE,

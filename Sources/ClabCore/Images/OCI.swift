@@ -860,16 +860,11 @@ struct Tool {
         guard let path = Host.which(argv[0]) else {
             throw ClabError("\(argv[0]) is not installed: run `apt-get install \(argv[0])`")
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, stdin, 0)
-        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
-        posix_spawn_file_actions_adddup2(&actions, stderr, 2)
         do {
             return Tool(
                 pid: try Host.spawn(
-                    path: path, argv: argv, environment: Host.toolEnvironment + ["LC_ALL=C"], actions: &actions))
+                    path: path, argv: argv, environment: Host.toolEnvironment + ["LC_ALL=C"],
+                    fds: [.fd(stdin), .fd(stdout), .fd(stderr)]))
         } catch let error as SyscallError {
             throw ClabError("cannot run \(argv[0]): \(errnoDescription(error.errno))")
         }

@@ -1,0 +1,35 @@
+import ClabCore
+import Glibc
+import Testing
+
+/// Host.spawn, the one launcher (tools, OCI hooks, the detached clab): a child gets default
+/// signal handling, an empty mask and only the descriptors it was given.
+@Suite("Host.spawn: one launcher")
+struct SpawnTests {
+    @Test func childGetsOnlyItsStdioAndNoBlockedSignals() throws {
+        // A descriptor of ours without close-on-exec, and SIGALRM blocked and SIGTERM ignored
+        // in this thread: the child must see none of the three.
+        let leaked = open("/dev/null", O_RDONLY)
+        #expect(leaked > 2)
+        defer { close(leaked) }
+        var alarm = sigset_t()
+        sigemptyset(&alarm)
+        sigaddset(&alarm, SIGALRM)
+        var previous = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &alarm, &previous)
+        let oldTerm = signal(SIGTERM, SIG_IGN)
+        defer {
+            signal(SIGTERM, oldTerm)
+            pthread_sigmask(SIG_SETMASK, &previous, nil)
+        }
+        let result = try Host.run(
+            ["/bin/sh", "-c", "ls /proc/$$/fd; grep -E '^(SigBlk|SigIgn)' /proc/$$/status"])
+        #expect(result.status == 0, "\(result.output)")
+        let lines = result.output.split(separator: "\n").map(String.init)
+        #expect(!lines.contains("\(leaked)"), "\(lines)")
+        #expect(lines.contains("SigBlk:\t0000000000000000"), "\(lines)")
+        // SIGTERM back to its default (glibc's own signals 32 and 33 are not ours to reset).
+        let ignored = lines.first { $0.hasPrefix("SigIgn:") }.flatMap { UInt64($0.dropFirst(8), radix: 16) }
+        #expect(ignored.map { $0 & (1 << (SIGTERM - 1)) == 0 } == true, "\(lines)")
+    }
+}
