@@ -62,3 +62,38 @@ extension Host {
         return pid
     }
 }
+
+/// A host tool with its stdio on given descriptors (posix_spawn, no shell).
+struct Tool {
+    let pid: pid_t
+
+    static func start(_ argv: [String], stdin: Int32, stdout: Int32, stderr: Int32) throws -> Tool {
+        guard let path = Host.which(argv[0]) else {
+            throw ClabError("\(argv[0]) is not installed: run `apt-get install \(argv[0])`")
+        }
+        do {
+            return Tool(
+                pid: try Host.spawn(
+                    path: path, argv: argv, environment: Host.toolEnvironment + ["LC_ALL=C"],
+                    fds: [.fd(stdin), .fd(stdout), .fd(stderr)]))
+        } catch let error as SyscallError {
+            throw ClabError("cannot run \(argv[0]): \(errnoDescription(error.errno))")
+        }
+    }
+
+    /// Kills the tool (on an error path) and reaps it. Only for a tool not yet waited for:
+    /// until then its pid cannot belong to another process.
+    func stop() {
+        kill(pid, SIGKILL)
+        _ = wait()
+    }
+
+    /// Waits for the tool; its exit status (128+signal if killed).
+    func wait() -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 {
+            if errno != EINTR { return -1 }
+        }
+        return ExitStatus(raw: status).code
+    }
+}
