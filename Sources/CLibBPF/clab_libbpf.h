@@ -91,11 +91,4 @@ static inline int clab_pidfd_open(pid_t pid, int thread) {
     return (int)syscall(SYS_pidfd_open, pid, thread ? O_EXCL : 0);
 }
 
-/// A close-on-exec pipe.
-static inline int clab_trace_pipe(int fds[2]) {
-    if (pipe(fds) < 0) return -1;
-    for (int i = 0; i < 2; i++) (void)fcntl(fds[i], F_SETFD, FD_CLOEXEC);
-    return 0;
-}
-
 #endif

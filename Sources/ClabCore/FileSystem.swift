@@ -251,11 +251,3 @@ final class FileLock {
 
     deinit { close(fd) }
 }
-
-/// A close-on-exec pipe: (read end, write end). Close-on-exec from birth, because another
-/// thread may clone a container at any moment.
-public func makePipe() throws -> (read: Int32, write: Int32) {
-    var fds: [Int32] = [-1, -1]
-    guard clab_pipe_cloexec(&fds) == 0 else { throw SyscallError("pipe2") }
-    return (fds[0], fds[1])
-}

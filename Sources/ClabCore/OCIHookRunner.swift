@@ -41,20 +41,19 @@ public enum OCIHookRunner {
 
     /// nil when the hook exited 0, else why not.
     static func runOne(_ hook: OCIHooks.Hook, state: String) -> String? {
-        var fds: [Int32] = [-1, -1]
-        guard clab_pipe_cloexec(&fds) == 0 else { return "pipe2: \(errnoDescription(errno))" }
+        guard let fds = try? makePipe() else { return "pipe2: \(errnoDescription(errno))" }
         // The state on stdin, stdout and stderr both clab's stderr.
         let spawned = Result {
             try Host.spawn(
                 path: hook.path, argv: hook.args.isEmpty ? [hook.path] : hook.args, environment: hook.env,
-                fds: [.fd(fds[0]), .fd(2), .fd(2)])
+                fds: [.fd(fds.read), .fd(2), .fd(2)])
         }
-        close(fds[0])
+        close(fds.read)
         let pid: pid_t
         do {
             pid = try spawned.get()
         } catch {
-            close(fds[1])
+            close(fds.write)
             return "cannot execute \(hook.path): \(errnoDescription((error as? SyscallError)?.errno ?? EINVAL))"
         }
         // A few hundred bytes, far below a pipe's buffer: the write never blocks. A hook that
@@ -65,13 +64,13 @@ public enum OCIHookRunner {
         sigaddset(&pipeSignal, SIGPIPE)
         var previous = sigset_t()
         pthread_sigmask(SIG_BLOCK, &pipeSignal, &previous)
-        let written = Array(state.utf8).withUnsafeBytes { write(fds[1], $0.baseAddress, $0.count) }
+        let written = Array(state.utf8).withUnsafeBytes { write(fds.write, $0.baseAddress, $0.count) }
         if written < 0 && errno == EPIPE {
             var now = timespec()
             _ = sigtimedwait(&pipeSignal, nil, &now)
         }
         pthread_sigmask(SIG_SETMASK, &previous, nil)
-        close(fds[1])
+        close(fds.write)
         let status = waitWithTimeout(pid, seconds: hook.timeout)
         switch status {
         case .none: return "killed after its timeout of \(hook.timeout ?? 0) s"

@@ -1,3 +1,4 @@
+import CShims
 import Glibc
 
 /// Small, direct file helpers whose errno a learner should see. No Foundation: init uses them.
@@ -65,4 +66,12 @@ public enum FS {
 /// A C buffer as a Swift string, up to its NUL.
 public func cString<C: Collection>(_ chars: C) -> String where C.Element == CChar {
     String(decoding: chars.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// clab's one pipe: (read end, write end), close-on-exec from birth (pipe2), never pipe + fcntl:
+/// another thread may clone a container or spawn a tool between the two and leak both ends.
+public func makePipe() throws -> (read: Int32, write: Int32) {
+    var fds: [Int32] = [-1, -1]
+    guard clab_pipe_cloexec(&fds) == 0 else { throw SyscallError("pipe2") }
+    return (fds[0], fds[1])
 }

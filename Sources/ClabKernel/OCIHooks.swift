@@ -168,26 +168,25 @@ extension OCIHooks {
     /// Returns its exit status (128+signal for a signal), or -1 when its timeout killed it.
     /// Init is single-threaded, so fork is safe here.
     private static func runOne(_ hook: Hook, state: String) throws -> Int32 {
-        var pipeFDs: [Int32] = [-1, -1]
-        try check(clab_pipe_cloexec(&pipeFDs), "pipe2 for a hook's stdin")
+        let pipeFDs = try makePipe()
         let pid = fork()
         if pid == 0 {
-            _ = dup2(pipeFDs[0], 0)
+            _ = dup2(pipeFDs.read, 0)
             let argv = hook.args.isEmpty ? [hook.path] : hook.args
             _ = withCStrings(argv) { a in withCStrings(hook.env) { e in execve(hook.path, a, e) } }
             _exit(127)
         }
-        close(pipeFDs[0])
+        close(pipeFDs.read)
         guard pid > 0 else {
-            close(pipeFDs[1])
+            close(pipeFDs.write)
             throw SyscallError("fork for hook \(hook.path)")
         }
         // The state is a few hundred bytes: far below a pipe's buffer, so this never blocks.
         // A hook that does not read it gets EPIPE on our side, which is ignored (MSG_NOSIGNAL
         // does not apply to write(2): SIGPIPE is ignored in init around it).
         let previous = signal(SIGPIPE, SIG_IGN)
-        _ = Array(state.utf8).withUnsafeBytes { write(pipeFDs[1], $0.baseAddress, $0.count) }
-        close(pipeFDs[1])
+        _ = Array(state.utf8).withUnsafeBytes { write(pipeFDs.write, $0.baseAddress, $0.count) }
+        close(pipeFDs.write)
         signal(SIGPIPE, previous)
         var waited = 0.0
         var status: Int32 = 0

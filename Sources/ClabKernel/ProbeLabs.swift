@@ -27,8 +27,7 @@ extension ProbeProcess {
                 "process \(pid) is not PID 1 of its namespace (NSpid ends in \(nspid ?? "?")): its orphans go to that PID 1"
             )
         }
-        var fds: [Int32] = [0, 0]
-        try check(clab_pipe_cloexec(&fds), "pipe2")
+        let fds = try makePipe()
         // Only children made from now on are in the namespace; this process stays outside it.
         try check(clab_setns(pidNS, Int32(CLONE_NEWPID)), "setns pid")
         close(pidNS)
@@ -36,7 +35,7 @@ extension ProbeProcess {
         if child < 0 { throw SyscallError("fork") }
         if child == 0 {
             // Nothing of ours may hold the caller's output pipe open: only the report pipe.
-            close(fds[0])
+            close(fds.read)
             for fd: Int32 in 0...2 { close(fd) }
             // Not dumpable: the namespace's root, which the orphan's ids become, cannot ptrace
             // it (its memory belongs to the host's user namespace, where that root holds nothing).
@@ -46,10 +45,10 @@ extension ProbeProcess {
             // What the orphan does not need, it does not hold: the target's root and namespaces.
             for fd in [target.rootFD, target.userNS, target.mountNS].compactMap({ $0 }) { close(fd) }
             let grandchild = clab_fork()
-            if grandchild == 0 { orphanBody(procFD: target.procFD, report: fds[1]) }
+            if grandchild == 0 { orphanBody(procFD: target.procFD, report: fds.write) }
             _exit(grandchild > 0 ? 0 : 4)
         }
-        close(fds[1])
+        close(fds.write)
         var childStatus: Int32 = 0
         while waitpid(child, &childStatus, 0) < 0 && errno == EINTR {}
         let exitCode = (childStatus >> 8) & 0xff
@@ -57,8 +56,8 @@ extension ProbeProcess {
             fail("the probe's child in the namespace could not \(exitCode == 3 ? "join its user namespace" : "fork")")
         }
         // The grandchild's line: "HOSTPID STARTTIME adopted|alone", then EOF when it exits.
-        let report = readReport(fds[0], timeoutMs: 5000)
-        close(fds[0])
+        let report = readReport(fds.read, timeoutMs: 5000)
+        close(fds.read)
         let fields = report.split(separator: " ").map(String.init)
         guard fields.count == 3, let orphanPid = Int32(fields[0]) else {
             fail("the orphan did not report (it said: \(report.isEmpty ? "nothing" : report))")

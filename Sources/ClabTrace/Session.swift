@@ -326,8 +326,8 @@ final class RingReader: @unchecked Sendable {
     }
 
     private func spawn(_ thread: inout pthread_t, _ body: @escaping (RingReader) -> Void) throws -> pid_t {
-        var pipeFDs: [Int32] = [-1, -1]
-        guard clab_trace_pipe(&pipeFDs) == 0 else { throw ClabTraceError("pipe2: \(String(cString: strerror(errno)))") }
+        guard let pipe = try? makePipe() else { throw ClabTraceError("pipe2: \(String(cString: strerror(errno)))") }
+        let pipeFDs = [pipe.read, pipe.write]
         defer {
             close(pipeFDs[0])
             close(pipeFDs[1])

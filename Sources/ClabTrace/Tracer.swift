@@ -96,8 +96,8 @@ public enum Tracer {
         defer { close(signalFD) }
         let trace = try Trace(options: options, phases: nil, selfPid: 0, mode: "host", stage: nil, command: command)
         let path = resolve(name)
-        var gate: [Int32] = [-1, -1]
-        guard clab_trace_pipe(&gate) == 0 else { throw SyscallError("pipe") }
+        let pipe = try makePipe()
+        let gate = [pipe.read, pipe.write]
         defer {
             close(gate[0])
             close(gate[1])
