@@ -181,17 +181,13 @@ public struct Runtime: Sendable {
                 request.security.hostUserNamespace
                 ? try images.builtInConfig() : try images.resolve(request.image).config
             try config.validate("image \((try? ImageRef.parse(request.image))?.description ?? request.image)")
-            for entry in config.env {
-                env = env.filter { !$0.hasPrefix(entry.prefix { $0 != "=" } + "=") } + [entry]
-            }
+            env = Env.setting(config.env, in: env)
             if request.command == nil || request.command?.isEmpty == true, let cmd = config.cmd, !cmd.isEmpty {
                 command = cmd
             }
             image = config
         }
-        for entry in request.env {
-            env = env.filter { !$0.hasPrefix(entry.prefix { $0 != "=" } + "=") } + [entry]
-        }
+        env = Env.setting(request.env, in: env)
         try ContainerSpec.checkExec(command: command, env: env)
         var spec = ContainerSpec(
             id: id, stageNumber: request.stage.number, hostname: hostname, imageRoot: imageRoot,

@@ -7,4 +7,13 @@ public enum Env {
     public static func get(_ name: String) -> String? {
         getenv(name).map { String(cString: $0) }
     }
+
+    /// `entries` with each NAME=VALUE of `set` set in turn: an earlier NAME= entry gives way and
+    /// the new one goes last (Docker's rule for an image's ENV over the base, and -e over both).
+    public static func setting(_ set: [String], in entries: [String]) -> [String] {
+        set.reduce(entries) { entries, entry in
+            let key = String(entry.prefix { $0 != "=" }) + "="
+            return entries.filter { !$0.hasPrefix(key) } + [entry]
+        }
+    }
 }

@@ -130,7 +130,7 @@ public struct ImageBuilder {
         var emptyLayer = true
         switch i.keyword {
         case "ENV":
-            next.env = config.settingEnv(Self.envEntry(i.argument))
+            next.env = Env.setting([Self.envEntry(i.argument)], in: config.env)
         case "WORKDIR":
             next.workdir = Self.containerPath(i.argument, from: config.workdir)
         case "CMD":

@@ -48,12 +48,6 @@ public struct ImageConfig: Codable, Sendable, Equatable {
         }
         if let workdir { try ContainerSpec.checkText(workdir, "\(what): WORKDIR") }
     }
-
-    /// env with `key=value` set (replacing an earlier value of key).
-    public func settingEnv(_ entry: String) -> [String] {
-        let key = entry.split(separator: "=", maxSplits: 1).first.map(String.init) ?? entry
-        return env.filter { !$0.hasPrefix(key + "=") } + [entry]
-    }
 }
 
 /// `name[:tag]`, tag `latest` by default, or `name@sha256:<hex>` (an image pulled by digest).
