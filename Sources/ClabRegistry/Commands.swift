@@ -87,6 +87,34 @@ final class ProgressPrinter: Sendable {
     }
 }
 
+/// What push and pull share: -q, --verbose, --root, and what they make of them (the service,
+/// after the reference and root are checked; the progress lines; the verbose log).
+struct TransferOptions: ParsableArguments {
+    @Flag(name: .shortAndLong, help: "Print only the result: the digest (push) or the image reference (pull).")
+    var quiet = false
+
+    @Flag(help: "Also print each step: what happens to each blob (push), the import's steps (pull).")
+    var verbose = false
+
+    @OptionGroup var global: RootOption
+
+    func service(for image: String) throws -> RegistryService {
+        _ = try RegistryReference(image)
+        try Runtime.requireRoot()
+        return RegistryService(layout: global.layout)
+    }
+
+    var progress: ProgressSink {
+        let printer = ProgressPrinter(quiet: quiet)
+        return { printer($0) }
+    }
+
+    var log: @Sendable (String) -> Void {
+        let verbose = verbose
+        return { if verbose { RegistryCommands.line($0) } }
+    }
+}
+
 struct PushCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "push",
@@ -101,28 +129,17 @@ struct PushCommand: AsyncParsableCommand {
         help: "Upload blobs larger than this in PATCH chunks of this size, e.g. 64K (default 16M).")
     var chunkSize: String?
 
-    @Flag(name: .shortAndLong, help: "Print only the digest.")
-    var quiet = false
-
-    @Flag(help: "Also print what happens to each blob.")
-    var verbose = false
-
-    @OptionGroup var global: RootOption
+    @OptionGroup var options: TransferOptions
 
     func run() async throws {
-        _ = try RegistryReference(image)
         let chunk = try chunkSize.map { Int(try CgroupLimits.parseSize($0, option: "--chunk-size")) }
-        try Runtime.requireRoot()
-        var service = RegistryService(layout: global.layout)
+        var service = try options.service(for: image)
         if let chunk {
             guard chunk >= 1024 else { throw ClabError("--chunk-size must be at least 1K", exitCode: 2) }
             service.chunkSize = chunk
         }
-        let printer = ProgressPrinter(quiet: quiet)
-        let verbose = verbose
-        let pushed = try await service.push(
-            image, progress: { printer($0) }, log: { if verbose { RegistryCommands.line($0) } })
-        print(quiet ? pushed.digest : "\(pushed.ref) \(pushed.digest)")
+        let pushed = try await service.push(image, progress: options.progress, log: options.log)
+        print(options.quiet ? pushed.digest : "\(pushed.ref) \(pushed.digest)")
     }
 }
 
@@ -142,25 +159,14 @@ struct PullCommand: AsyncParsableCommand {
         help: "Refuse an image whose layers unpack to more than this, e.g. 20G (default 8G).")
     var maxSize: String?
 
-    @Flag(name: .shortAndLong, help: "Print only the image reference.")
-    var quiet = false
-
-    @Flag(help: "Also print the import's steps.")
-    var verbose = false
-
-    @OptionGroup var global: RootOption
+    @OptionGroup var options: TransferOptions
 
     func run() async throws {
-        _ = try RegistryReference(image)
         let limit = try maxSize.map { Int(try CgroupLimits.parseSize($0, option: "--max-size")) }
-        try Runtime.requireRoot()
-        var service = RegistryService(layout: global.layout)
+        var service = try options.service(for: image)
         if let limit { service.maxSize = limit }
-        let printer = ProgressPrinter(quiet: quiet)
-        let verbose = verbose
-        let pulled = try await service.pull(
-            image, progress: { printer($0) }, log: { if verbose { RegistryCommands.line($0) } })
-        print(quiet ? "\(pulled.ref)" : "\(pulled.ref) \(pulled.digest) image \(pulled.id.prefix(19))")
+        let pulled = try await service.pull(image, progress: options.progress, log: options.log)
+        print(options.quiet ? "\(pulled.ref)" : "\(pulled.ref) \(pulled.digest) image \(pulled.id.prefix(19))")
     }
 }
 
