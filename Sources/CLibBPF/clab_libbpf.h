@@ -1,5 +1,5 @@
 // libbpf (Debian's libbpf-dev 1.1) for Swift, plus the record layouts of clab's BPF program and
-// the one piece of C the tracer needs: the child it spawns between fork and execve.
+// the ring thread's record copy. The child the tracer spawns is CShims' clab_spawn_gated.
 #ifndef CLAB_LIBBPF_H
 #define CLAB_LIBBPF_H
 
@@ -21,40 +21,6 @@
 
 #include "clab_devices.h"
 #include "clab_trace_events.h"
-
-/// Starts `path` for tracing: clone3, and the child waits until the parent writes one byte to
-/// `gate[1]` (the parent puts the child's pid into the traced set first), then execve's at once,
-/// so its first traced syscall is that execve. The parent is multi-threaded Swift: the child
-/// runs only raw syscalls here. Both gate ends must be close-on-exec. Returns the pid and
-/// stores a pidfd in *pidfd, or returns -errno.
-static inline pid_t clab_trace_spawn(const char *path, char *const *argv, char *const *envp, const int gate[2],
-                                     int *pidfd) {
-    struct clone_args args;
-    memset(&args, 0, sizeof(args));
-    int fd = -1;
-    args.flags = CLONE_PIDFD;
-    args.pidfd = (uint64_t)(uintptr_t)&fd;
-    args.exit_signal = SIGCHLD;
-    long pid = syscall(SYS_clone3, &args, sizeof(args));
-    if (pid < 0) return -errno;
-    if (pid == 0) {
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        for (int s = 1; s < NSIG; s++) {
-            if (s != SIGKILL && s != SIGSTOP) signal(s, SIG_DFL);
-        }
-        close(gate[1]);  // so a parent that dies means EOF here, not a wait forever
-        char go = 0;
-        ssize_t n;
-        do { n = read(gate[0], &go, 1); } while (n < 0 && errno == EINTR);
-        if (n != 1) _exit(125);
-        execve(path, argv, envp);
-        _exit(errno == ENOENT ? 127 : 126);
-    }
-    *pidfd = fd;
-    return (pid_t)pid;
-}
 
 /// Where the ring thread copies records: the current chunk of the reader's queue. Each record is
 /// its size (8 bytes) and its bytes, padded to 8. In C so the ring thread costs a memcpy per

@@ -47,8 +47,9 @@ static void child_fail(int fd, int err, char stage) {
     _exit(err == ENOENT ? 127 : 126);
 }
 
-static __attribute__((noinline)) void child_main(const struct clab_spawn_request *r) {
-    // Default dispositions and an empty mask: the parent may ignore or block signals.
+// A child's first step: default dispositions and an empty mask (the parent may ignore or
+// block signals, and a child inherits both).
+static void child_reset_signals(void) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -56,6 +57,23 @@ static __attribute__((noinline)) void child_main(const struct clab_spawn_request
         if (s == SIGKILL || s == SIGSTOP) continue;
         signal(s, SIG_DFL);
     }
+}
+
+// clone3 with `flags`, a pidfd (into *pidfd, in the parent) and SIGCHLD at exit: 0 in the
+// child, the child's pid in the parent, or -errno. No new stack: the child runs on a copy of
+// ours, as after fork.
+static long clone3_pidfd(uint64_t flags, int *pidfd) {
+    struct clone_args args;
+    memset(&args, 0, sizeof(args));
+    args.flags = flags | CLONE_PIDFD;
+    args.pidfd = (uint64_t)(uintptr_t)pidfd;
+    args.exit_signal = SIGCHLD;
+    long pid = syscall(SYS_clone3, &args, sizeof(args));
+    return pid < 0 ? -errno : pid;
+}
+
+static __attribute__((noinline)) void child_main(const struct clab_spawn_request *r) {
+    child_reset_signals();
     // Lift the fds we keep above the low numbers, then place them: sync -> 3, stdio -> 0..2.
     int sync = fcntl(r->sync_fd, F_DUPFD, 64);
     int io[3];
@@ -99,12 +117,7 @@ static __attribute__((noinline)) void child_main(const struct clab_spawn_request
 }
 
 pid_t clab_spawn(const struct clab_spawn_request *req, int *pidfd) {
-    struct clone_args args;
-    memset(&args, 0, sizeof(args));
     int fd = -1;
-    args.flags = req->clone_flags | CLONE_PIDFD;
-    args.pidfd = (uint64_t)(uintptr_t)&fd;
-    args.exit_signal = SIGCHLD;
     // --net container:NAME: the child must start in that container's network namespace. A
     // thread may switch its own network namespace (unlike its mount or user namespace), so this
     // thread switches, clones (the child inherits it) and switches back. Joined here, as host
@@ -119,8 +132,7 @@ pid_t clab_spawn(const struct clab_spawn_request *req, int *pidfd) {
             return -err;
         }
     }
-    long pid = syscall(SYS_clone3, &args, sizeof(args));
-    int clone_errno = errno;
+    long pid = clone3_pidfd(req->clone_flags, &fd);
     if (home >= 0) {
         if (pid != 0) {
             // Back home; failing that, this thread would stay in the container's namespace.
@@ -128,10 +140,28 @@ pid_t clab_spawn(const struct clab_spawn_request *req, int *pidfd) {
             close(home);
         }
     }
-    if (pid < 0) return -clone_errno;
+    if (pid < 0) return (pid_t)pid;
     if (pid == 0) {
         child_main(req);
         _exit(126);
+    }
+    *pidfd = fd;
+    return (pid_t)pid;
+}
+
+pid_t clab_spawn_gated(const char *path, char *const *argv, char *const *envp, const int gate[2], int *pidfd) {
+    int fd = -1;
+    long pid = clone3_pidfd(0, &fd);
+    if (pid < 0) return (pid_t)pid;
+    if (pid == 0) {
+        child_reset_signals();
+        close(gate[1]);  // so a parent that dies means EOF here, not a wait forever
+        char go = 0;
+        ssize_t n;
+        do { n = read(gate[0], &go, 1); } while (n < 0 && errno == EINTR);
+        if (n != 1) _exit(125);
+        execve(path, argv, envp);
+        _exit(errno == ENOENT ? 127 : 126);
     }
     *pidfd = fd;
     return (pid_t)pid;

@@ -1,4 +1,5 @@
 import CLibBPF
+import CShims
 import ClabCore
 import Glibc
 
@@ -108,7 +109,7 @@ public enum Tracer {
         var pidfd: Int32 = -1
         let pid: pid_t = withCStrings(command) { argv in
             withCStrings(environment()) { envp in
-                path.withCString { clab_trace_spawn($0, argv, envp, gate, &pidfd) }
+                path.withCString { clab_spawn_gated($0, argv, envp, gate, &pidfd) }
             }
         }
         guard pid > 0 else {

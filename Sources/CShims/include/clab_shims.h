@@ -26,6 +26,13 @@ struct clab_spawn_request {
 /// stores a pidfd in *pidfd, or returns -errno.
 pid_t clab_spawn(const struct clab_spawn_request *req, int *pidfd);
 
+/// The tracer's child (`clab trace -- CMD`): clone3, the same signal reset as clab_spawn's
+/// child, then it waits until the parent writes one byte to `gate[1]` (the parent puts the
+/// child's pid into the traced set first) and execve's at once, so its first traced syscall is
+/// that execve. Both gate ends must be close-on-exec. Returns the pid and stores a pidfd in
+/// *pidfd, or returns -errno.
+pid_t clab_spawn_gated(const char *path, char *const *argv, char *const *envp, const int gate[2], int *pidfd);
+
 /// `--console-socket` (runc's utils.SendFd): connects to the unix socket at `path` and sends `fd`
 /// with SCM_RIGHTS, `name` (the pty's path) as the message. 0, or -1 with errno.
 int clab_send_fd_to(const char *path, int fd, const char *name);
