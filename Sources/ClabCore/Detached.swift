@@ -61,19 +61,11 @@ public enum Detached {
         environment[fdVariable] = "3"
         // Its own session, no controlling terminal: the caller's terminal closing (SIGHUP) does
         // not reach it. Nothing of the caller's but the status pipe (Host.spawn).
-        let spawned = Result {
-            try Host.spawn(
-                path: clab, argv: [clab] + arguments, environment: environment.map { "\($0.key)=\($0.value)" },
-                fds: [.null, .null, .null, .fd(writeEnd)], newSession: true)
-        }
-        close(writeEnd)
         defer { close(readEnd) }
-        let pid: pid_t
-        do {
-            pid = try spawned.get()
-        } catch let error as SyscallError {
-            throw ClabError("cannot start the detached clab (\(clab)): \(errnoDescription(error.errno))")
-        }
+        let pid = try Host.spawn(
+            path: clab, argv: [clab] + arguments, environment: environment.map { "\($0.key)=\($0.value)" },
+            fds: [.null, .null, .null, .fd(writeEnd)], newSession: true, closing: writeEnd,
+            failure: "cannot start the detached clab (\(clab))")
         // It becomes the supervisor, never exits while the container lives: no waitpid here. It
         // is reparented when we exit (and reaped by init or a subreaper).
         var text = ""

@@ -35,19 +35,10 @@ public enum Host {
     ) throws -> (status: Int32, output: String) {
         let path = argv[0].hasPrefix("/") ? argv[0] : (which(argv[0]) ?? argv[0])
         let (readEnd, writeEnd) = try makePipe()
-        let spawned = Result {
-            try spawn(
-                path: path, argv: argv, environment: environment,
-                fds: [.open("/dev/null", flags: O_RDONLY), .fd(writeEnd), .fd(writeEnd)])
-        }
-        close(writeEnd)
         defer { close(readEnd) }
-        let pid: pid_t
-        do {
-            pid = try spawned.get()
-        } catch let error as SyscallError {
-            throw ClabError("cannot run \(argv[0]): \(errnoDescription(error.errno))")
-        }
+        let pid = try spawn(
+            path: path, argv: argv, environment: environment,
+            fds: [.open("/dev/null", flags: O_RDONLY), .fd(writeEnd), .fd(writeEnd)], closing: writeEnd)
         let (output, timedOut) = readAll(readEnd, timeout: timeout) {
             kill(pid, SIGKILL)  // our own child, by pid
         }

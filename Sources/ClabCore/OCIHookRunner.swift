@@ -43,18 +43,14 @@ public enum OCIHookRunner {
     static func runOne(_ hook: OCIHooks.Hook, state: String) -> String? {
         guard let fds = try? makePipe() else { return "pipe2: \(errnoDescription(errno))" }
         // The state on stdin, stdout and stderr both clab's stderr.
-        let spawned = Result {
-            try Host.spawn(
-                path: hook.path, argv: hook.args.isEmpty ? [hook.path] : hook.args, environment: hook.env,
-                fds: [.fd(fds.read), .fd(2), .fd(2)])
-        }
-        close(fds.read)
         let pid: pid_t
         do {
-            pid = try spawned.get()
+            pid = try Host.spawn(
+                path: hook.path, argv: hook.args.isEmpty ? [hook.path] : hook.args, environment: hook.env,
+                fds: [.fd(fds.read), .fd(2), .fd(2)], closing: fds.read, failure: "cannot execute \(hook.path)")
         } catch {
             close(fds.write)
-            return "cannot execute \(hook.path): \(errnoDescription((error as? SyscallError)?.errno ?? EINVAL))"
+            return "\(error)"
         }
         // A few hundred bytes, far below a pipe's buffer: the write never blocks. A hook that
         // exits without reading makes it fail with EPIPE, harmless, but also raises SIGPIPE,

@@ -19,10 +19,14 @@ extension Host {
     /// detached clab becomes the supervisor and would hold any inherited fd (a pipe its caller
     /// reads to EOF, say) as long as the container runs, and a tool or a hook has no use for
     /// one. A source fd must not be one of the targets set before it. `newSession`: setsid,
-    /// so a terminal that closes (SIGHUP) does not reach it.
+    /// so a terminal that closes (SIGHUP) does not reach it. `closing`: a descriptor of ours to
+    /// close once the child has its copy (its end of a pipe), whether or not it started. A
+    /// failure is one ClabError: "`failure`: why" ("cannot run tar: No such file or directory").
     public static func spawn(
-        path: String, argv: [String], environment: [String], fds: [ChildFD], newSession: Bool = false
+        path: String, argv: [String], environment: [String], fds: [ChildFD], newSession: Bool = false,
+        closing: Int32? = nil, failure: String? = nil
     ) throws -> pid_t {
+        defer { if let closing { close(closing) } }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -34,7 +38,12 @@ extension Host {
             }
         }
         _ = clab_spawn_closefrom(&actions, Int32(fds.count))
-        return try spawn(path: path, argv: argv, environment: environment, actions: &actions, newSession: newSession)
+        do {
+            return try spawn(
+                path: path, argv: argv, environment: environment, actions: &actions, newSession: newSession)
+        } catch let error as SyscallError {
+            throw ClabError("\(failure ?? "cannot run \(argv[0])"): \(errnoDescription(error.errno))")
+        }
     }
 
     /// The same with file actions of the caller's own (tests open log files as stdio).
@@ -71,14 +80,10 @@ struct Tool {
         guard let path = Host.which(argv[0]) else {
             throw ClabError("\(argv[0]) is not installed: run `apt-get install \(argv[0])`")
         }
-        do {
-            return Tool(
-                pid: try Host.spawn(
-                    path: path, argv: argv, environment: Host.toolEnvironment + ["LC_ALL=C"],
-                    fds: [.fd(stdin), .fd(stdout), .fd(stderr)]))
-        } catch let error as SyscallError {
-            throw ClabError("cannot run \(argv[0]): \(errnoDescription(error.errno))")
-        }
+        return Tool(
+            pid: try Host.spawn(
+                path: path, argv: argv, environment: Host.toolEnvironment + ["LC_ALL=C"],
+                fds: [.fd(stdin), .fd(stdout), .fd(stderr)]))
     }
 
     /// Kills the tool (on an error path) and reaps it. Only for a tool not yet waited for:

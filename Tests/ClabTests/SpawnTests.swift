@@ -32,4 +32,20 @@ struct SpawnTests {
         let ignored = lines.first { $0.hasPrefix("SigIgn:") }.flatMap { UInt64($0.dropFirst(8), radix: 16) }
         #expect(ignored.map { $0 & (1 << (SIGTERM - 1)) == 0 } == true, "\(lines)")
     }
+
+    /// A program that cannot start is one line naming it, and `closing` is closed all the same.
+    @Test func aFailureNamesTheProgramAndStillClosesThePipeEnd() throws {
+        let pipe = try makePipe()
+        defer { close(pipe.read) }
+        #expect {
+            try Host.spawn(
+                path: "/nonexistent/tool", argv: ["tool"], environment: [], fds: [.null, .fd(pipe.write)],
+                closing: pipe.write, failure: "cannot run the tool")
+        } throws: { "\($0)" == "cannot run the tool: No such file or directory" }
+        // Its last write end closed, the pipe reads as ended (not EAGAIN): robust to the fd
+        // number being reused meanwhile by a test running in parallel.
+        _ = fcntl(pipe.read, F_SETFL, O_NONBLOCK)
+        var byte: UInt8 = 0
+        #expect(read(pipe.read, &byte, 1) == 0)
+    }
 }
