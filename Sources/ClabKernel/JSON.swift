@@ -117,8 +117,6 @@ extension JSON {
     }
 
     private func write(to out: inout String, indent: Int?) {
-        let inner = indent.map { "\n" + String(repeating: "\t", count: $0 + 1) } ?? ""
-        let close = indent.map { "\n" + String(repeating: "\t", count: $0) } ?? ""
         switch self {
         case .null: out += "null"
         case .bool(let b): out += b ? "true" : "false"
@@ -127,22 +125,25 @@ extension JSON {
         case .double(let n):
             if n == n.rounded(), abs(n) < 9e15 { out += String(Int(n)) } else { out += String(n) }
         case .string(let s): out += JSONText.quoted(s)
-        case .array(let items):
-            out += "["
-            for (i, item) in items.enumerated() {
-                out += i > 0 ? "," + inner : inner
-                item.write(to: &out, indent: indent.map { $0 + 1 })
-            }
-            out += items.isEmpty ? "]" : close + "]"
-        case .object(let pairs):
-            out += "{"
-            for (i, (key, value)) in pairs.enumerated() {
-                out += i > 0 ? "," + inner : inner
-                out += JSONText.quoted(key) + (indent == nil ? ":" : ": ")
-                value.write(to: &out, indent: indent.map { $0 + 1 })
-            }
-            out += pairs.isEmpty ? "}" : close + "}"
+        case .array(let items): Self.write(items.map { (nil, $0) }, between: "[", "]", to: &out, indent: indent)
+        case .object(let pairs): Self.write(pairs.map { ($0.0, $0.1) }, between: "{", "}", to: &out, indent: indent)
         }
+    }
+
+    /// A list's items (no keys) or an object's members, one a line when indented.
+    private static func write(
+        _ members: [(String?, JSON)], between open: String, _ close: String, to out: inout String, indent: Int?
+    ) {
+        let newline = { (level: Int) in "\n" + String(repeating: "\t", count: level) }
+        out += open
+        for (i, (key, value)) in members.enumerated() {
+            if i > 0 { out += "," }
+            if let indent { out += newline(indent + 1) }
+            if let key { out += JSONText.quoted(key) + (indent == nil ? ":" : ": ") }
+            value.write(to: &out, indent: indent.map { $0 + 1 })
+        }
+        if let indent, !members.isEmpty { out += newline(indent) }
+        out += close
     }
 }
 
@@ -234,61 +235,54 @@ extension JSON {
             guard depth <= JSON.maxDepth else { throw fail("nested more than \(JSON.maxDepth) levels deep") }
         }
 
-        mutating func object() throws(ParseError) -> JSON {
+        /// The members of an object or the items of a list, up to `close`: `member` reads one.
+        mutating func members(
+            until close: Character, _ member: (inout Reader) throws(ParseError) -> Void
+        ) throws(ParseError) {
             try nested()
             defer { depth -= 1 }
             at += 1
-            var pairs: [(String, JSON)] = []
-            var seen = Set<String>()
             skipSpace()
-            if current == UInt8(ascii: "}") {
+            if current == close.asciiValue {
                 at += 1
-                return .object(pairs)
+                return
             }
             while true {
                 skipSpace()
-                guard current == UInt8(ascii: "\"") else { throw fail("expected a key in double quotes") }
-                let keyStart = at
-                let key = try string()
-                guard seen.insert(key).inserted else {
-                    at = keyStart
-                    throw fail("the key \"\(key)\" appears twice in one object")
-                }
-                skipSpace()
-                try expect(":")
-                skipSpace()
-                pairs.append((key, try value()))
+                try member(&self)
                 skipSpace()
                 if current == UInt8(ascii: ",") {
                     at += 1
                     continue
                 }
-                try expect("}")
-                return .object(pairs)
+                try expect(close)
+                return
             }
         }
 
-        mutating func array() throws(ParseError) -> JSON {
-            try nested()
-            defer { depth -= 1 }
-            at += 1
-            var items: [JSON] = []
-            skipSpace()
-            if current == UInt8(ascii: "]") {
-                at += 1
-                return .array(items)
-            }
-            while true {
-                skipSpace()
-                items.append(try value())
-                skipSpace()
-                if current == UInt8(ascii: ",") {
-                    at += 1
-                    continue
+        mutating func object() throws(ParseError) -> JSON {
+            var pairs: [(String, JSON)] = []
+            var seen = Set<String>()
+            try members(until: "}") { (r: inout Reader) throws(ParseError) in
+                guard r.current == UInt8(ascii: "\"") else { throw r.fail("expected a key in double quotes") }
+                let keyStart = r.at
+                let key = try r.string()
+                guard seen.insert(key).inserted else {
+                    r.at = keyStart
+                    throw r.fail("the key \"\(key)\" appears twice in one object")
                 }
-                try expect("]")
-                return .array(items)
+                r.skipSpace()
+                try r.expect(":")
+                r.skipSpace()
+                pairs.append((key, try r.value()))
             }
+            return .object(pairs)
+        }
+
+        mutating func array() throws(ParseError) -> JSON {
+            var items: [JSON] = []
+            try members(until: "]") { (r: inout Reader) throws(ParseError) in items.append(try r.value()) }
+            return .array(items)
         }
 
         mutating func literal(_ word: String, _ result: JSON) throws(ParseError) -> JSON {
