@@ -455,10 +455,11 @@ public struct OCIRuntime: Sendable {
     }
 
     static func writeRecord(dir: String, bundle: String, annotations: [(String, String)]) throws {
-        let quoted = JSONText.quoted
-        let text =
-            "{\"bundle\":\(quoted(bundle)),\"created\":\(quoted(rfc3339Now())),\"annotations\":{"
-            + annotations.map { "\(quoted($0.0)):\(quoted($0.1))" }.joined(separator: ",") + "}}\n"
+        let record = JSON.object([
+            ("bundle", .string(bundle)), ("created", .string(rfc3339Now())),
+            ("annotations", .object(annotations.map { ($0.0, .string($0.1)) })),
+        ])
+        let text = record.text + "\n"
         try FS.write(text, to: dir + "/" + recordFile, mode: 0o600)
     }
 
