@@ -1,5 +1,6 @@
 import ArgumentParser
 import ClabCore
+import ClabKernel
 import Glibc
 
 /// The guided walkthrough: one real container per stage, each running the command that shows

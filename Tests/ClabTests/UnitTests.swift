@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClabKernel
 import Foundation
 import Testing
 
