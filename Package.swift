@@ -44,6 +44,9 @@ let package = Package(
         .target(
             name: "ClabChecks",
             dependencies: ["ClabCore", "ClabKernel", "CShims", "ClabNetwork", "ClabNetlink", "ClabSeccomp"]),
+        // The teaching side, above the runtime and used only by the CLI: the lessons and labs
+        // (share/lessons, share/labs), a student's lab progress, and the banner `clab step` prints.
+        .target(name: "ClabLessons", dependencies: ["ClabCore", "ClabKernel", "ClabNetwork"]),
         // libbpf (Debian's libbpf-dev), the record layouts shared with the BPF program, and the
         // traced child's fork-to-execve in C.
         .systemLibrary(
@@ -62,7 +65,8 @@ let package = Package(
         .target(
             name: "ClabCLI",
             dependencies: [
-                "ClabCore", "ClabKernel", "ClabChecks", "ClabTrace", "ClabNetwork", "ClabNetlink", "ClabSeccomp",
+                "ClabCore", "ClabKernel", "ClabChecks", "ClabLessons", "ClabTrace", "ClabNetwork", "ClabNetlink",
+                "ClabSeccomp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Release: fully static. libnftables (stage 11) is loaded on first use (CShims/nftables.c).
@@ -113,8 +117,8 @@ let package = Package(
         .testTarget(
             name: "ClabTests",
             dependencies: [
-                "CShims", "ClabCore", "ClabKernel", "ClabChecks", "ClabCLI", "ClabTrace", "ClabNetlink", "ClabNetwork",
-                "ClabSeccomp", "ClabDevices", "clab",
+                "CShims", "ClabCore", "ClabKernel", "ClabChecks", "ClabLessons", "ClabCLI", "ClabTrace", "ClabNetlink",
+                "ClabNetwork", "ClabSeccomp", "ClabDevices", "clab",
                 "clab-init", "clab-runtime", "ClabRegistry", "clabd", "CLibBPF",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),

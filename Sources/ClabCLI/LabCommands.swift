@@ -2,6 +2,7 @@ import ArgumentParser
 import ClabChecks
 import ClabCore
 import ClabKernel
+import ClabLessons
 import FoundationEssentials
 import Glibc
 

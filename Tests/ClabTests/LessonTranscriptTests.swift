@@ -1,5 +1,6 @@
 import ClabCore
 import ClabKernel
+import ClabLessons
 import Foundation
 import Testing
 

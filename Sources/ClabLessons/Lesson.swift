@@ -1,3 +1,4 @@
+import ClabCore
 import ClabKernel
 import FoundationEssentials
 
