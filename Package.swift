@@ -38,9 +38,15 @@ let package = Package(
         .target(name: "ClabDevices", dependencies: ["CLibBPF", "ClabKernel"], plugins: ["BPFCompiler"]),
         // The runtime's host side: spawning, state, images, mounts, gc.
         .target(
-            name: "ClabCore", dependencies: ["ClabKernel", "CShims", "ClabNetwork", "ClabSeccomp", "ClabDevices"]),
+            name: "ClabCore",
+            dependencies: ["ClabKernel", "CShims", "ClabNetlink", "ClabNetwork", "ClabSeccomp", "ClabDevices"]),
         // Isolation probes, shared by `clab check` and the test suites.
-        .target(name: "ClabChecks", dependencies: ["ClabCore", "ClabNetwork", "ClabNetlink", "ClabSeccomp"]),
+        .target(
+            name: "ClabChecks",
+            dependencies: ["ClabCore", "ClabKernel", "CShims", "ClabNetwork", "ClabNetlink", "ClabSeccomp"]),
+        // The teaching side, above the runtime and used only by the CLI: the lessons and labs
+        // (share/lessons, share/labs), a student's lab progress, and the banner `clab step` prints.
+        .target(name: "ClabLessons", dependencies: ["ClabCore", "ClabKernel", "ClabNetwork"]),
         // libbpf (Debian's libbpf-dev), the record layouts shared with the BPF program, and the
         // traced child's fork-to-execve in C.
         .systemLibrary(
@@ -48,7 +54,9 @@ let package = Package(
         // Compiles bpf/*.bpf.c with the toolchain's clang (-target bpf) and embeds the objects.
         .plugin(name: "BPFCompiler", capability: .buildTool()),
         // `clab trace`: the eBPF syscall tracer's Swift side (loading, reading, decoding, output).
-        .target(name: "ClabTrace", dependencies: ["CLibBPF", "ClabCore", "ClabDevices"], plugins: ["BPFCompiler"]),
+        .target(
+            name: "ClabTrace", dependencies: ["CLibBPF", "ClabCore", "ClabKernel", "ClabDevices"],
+            plugins: ["BPFCompiler"]),
         // libseccomp (Debian's libseccomp-dev; static in release) and stage 12's seccomp profiles:
         // Docker/OCI JSON, Docker's default, compiled to the BPF bytes clab-init installs.
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
@@ -57,7 +65,8 @@ let package = Package(
         .target(
             name: "ClabCLI",
             dependencies: [
-                "ClabCore", "ClabChecks", "ClabTrace", "ClabNetwork", "ClabNetlink", "ClabSeccomp",
+                "ClabCore", "ClabKernel", "ClabChecks", "ClabLessons", "ClabTrace", "ClabNetwork", "ClabNetlink",
+                "ClabSeccomp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Release: fully static. libnftables (stage 11) is loaded on first use (CShims/nftables.c).
@@ -89,7 +98,7 @@ let package = Package(
         .target(
             name: "ClabDaemon",
             dependencies: [
-                "ClabCore", "ClabKernel", "CShims", "ClabRegistry",
+                "ClabCore", "ClabKernel", "CShims", "ClabNetwork", "ClabRegistry",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -98,7 +107,9 @@ let package = Package(
         .target(
             name: "ClabRegistry",
             dependencies: [
-                "ClabCore", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "ClabCore", "ClabKernel", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // The NIO side of clab: `clab daemon` and `clab push|pull|login|logout` execve it.
@@ -106,9 +117,10 @@ let package = Package(
         .testTarget(
             name: "ClabTests",
             dependencies: [
-                "CShims", "ClabCore", "ClabKernel", "ClabChecks", "ClabCLI", "ClabTrace", "ClabNetlink", "ClabNetwork",
-                "ClabSeccomp", "ClabDevices", "clab",
-                "clab-init", "clab-runtime", "ClabRegistry", "clabd",
+                "CShims", "ClabCore", "ClabKernel", "ClabChecks", "ClabLessons", "ClabCLI", "ClabTrace", "ClabNetlink",
+                "ClabNetwork", "ClabSeccomp", "ClabDevices", "clab",
+                "clab-init", "clab-runtime", "ClabRegistry", "clabd", "CLibBPF",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
     ],
     swiftLanguageModes: [.v6]

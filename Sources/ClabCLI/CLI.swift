@@ -1,5 +1,6 @@
 import ArgumentParser
 import ClabCore
+import ClabKernel
 import FoundationEssentials
 import Glibc
 
@@ -137,4 +138,9 @@ public struct Clab: ParsableCommand {
         ])
 
     public init() {}
+}
+
+/// Left-aligns a column: the text and spaces to `width`, or the text and one space if longer.
+func pad(_ s: String, _ width: Int) -> String {
+    s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count)
 }

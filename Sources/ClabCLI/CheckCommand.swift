@@ -1,6 +1,7 @@
 import ArgumentParser
 import ClabChecks
 import ClabCore
+import ClabKernel
 import FoundationEssentials
 
 struct CheckCommand: ParsableCommand {

@@ -1,7 +1,101 @@
 import ArgumentParser
 import ClabCore
+import ClabKernel
 import FoundationEssentials
 import Glibc
+
+struct ImageCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "image", abstract: "Manage images.",
+        subcommands: [
+            ImageList.self, ImagePath.self, ImageInspect.self, ImageBuildCommand.self, ImageHistoryCommand.self,
+            ImageTagCommand.self, ImageRemoveCommand.self, ImageExportCommand.self, ImageImportCommand.self,
+        ])
+}
+
+struct ImageList: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ls", abstract: "List images (building the base image on first use).")
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let store = try global.imageStore()
+        _ = try store.resolve(ImageStore.baseName)  // registers busybox:latest on first use
+        print(pad("NAME:TAG", 24) + pad("IMAGE ID", 14) + pad("LAYERS", 8) + "SIZE")
+        for (ref, id) in store.refs() where ref.name != "clab-build-tmp" {
+            let config = try? store.config(id: id)
+            let size = (config?.layers ?? []).reduce(0) { $0 + store.layerStore.size($1) }
+            print(
+                pad(ref.description, 24) + pad(String(LayerStore.hex(id).prefix(12)), 14)
+                    + pad("\(config?.layers.count ?? 0)", 8) + humanBytes(Int64(size)))
+        }
+        for image in store.list() {
+            print("\nstages 1-8 run on \(image.name)'s writable root filesystem: \(image.rootfs)")
+            for base in image.shiftedCopies {
+                print("  and its copy owned by uid \(base)+ (stage 7): \(store.shiftedRootfs(image.name, base: base))")
+            }
+        }
+    }
+}
+
+struct ImagePath: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "path", abstract: "Print the root filesystem directory of an image (for doing it by hand).")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The image (only 'busybox' so far).")
+    var name: String = ImageStore.baseName
+
+    func run() throws {
+        let store = try global.imageStore()
+        guard store.list().contains(where: { $0.name == name }) else {
+            throw ClabError("no image '\(name)': run `clab image ls` to see the images")
+        }
+        print(store.rootfs(name))
+    }
+}
+
+struct ImageInspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect", abstract: "An image's layers (digest, size) and where they are stored.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "NAME[:TAG] (default busybox).")
+    var name: String = ImageStore.baseName
+
+    func run() throws {
+        let store = try global.imageStore()
+        let (id, config) = try store.resolve(name)
+        let layers = config.layers
+        print("image:   \(try ImageRef.parse(name))  \(id)")
+        if FS.isDirectory(store.rootfs(name)) {
+            print("rootfs:  \(store.rootfs(name))   (stages 1-8 run here, writable)")
+        }
+        print("env:     \(config.env.joined(separator: " "))")
+        print("cmd:     \(config.cmd?.joined(separator: " ") ?? "-")")
+        print("workdir: \(config.workdir ?? "/")")
+        print("layers:  \(layers.count), bottom first (stage 9 stacks them read-only)")
+        for digest in layers {
+            let size = humanBytes(Int64(store.layerStore.size(digest)))
+            print("  \(digest)  \(size)  \(store.layerStore.path(digest))")
+        }
+    }
+}
+
+extension GlobalOptions {
+    /// As root, the state directory ready and the base image built (on first use): what every
+    /// `clab image` command starts from.
+    func imageStore() throws -> ImageStore {
+        try Runtime.requireRoot()
+        try layout.prepare()
+        let store = ImageStore(layout: layout)
+        try store.ensureBase(log: { stderrLine("clab: \($0)") })
+        return store
+    }
+}
 
 struct ImageBuildCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

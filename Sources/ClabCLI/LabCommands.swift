@@ -1,6 +1,8 @@
 import ArgumentParser
 import ClabChecks
 import ClabCore
+import ClabKernel
+import ClabLessons
 import FoundationEssentials
 import Glibc
 

@@ -1,5 +1,7 @@
 import ArgumentParser
 import ClabCore
+import ClabKernel
+import ClabLessons
 import FoundationEssentials
 import Glibc
 
@@ -114,13 +116,5 @@ struct ProgressCommand: ParsableCommand {
         print(
             "\n\(done) of \(rows.count) lessons done (a lesson is done when a lab covering it passed: `clab lab check N`)."
         )
-    }
-}
-
-extension Lab {
-    /// The lab to point a lesson's reader to: of the labs covering its stage, the one that
-    /// covers the fewest stages (lab 3 for lesson 3, not lab 1's stages 1-4), the first on a tie.
-    static func mostSpecific(_ labs: [Lab], covering stage: Int) -> Lab? {
-        labs.filter { $0.stageNumbers.contains(stage) }.min { $0.stageNumbers.count < $1.stageNumbers.count }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ClabCore
+import ClabKernel
 import FoundationEssentials
 import Glibc
 
@@ -198,71 +199,6 @@ struct StartCommand: ParsableCommand {
     }
 }
 
-struct PSCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "ps", abstract: "List containers: running ones, or all with -a (stopped ones say why).")
-
-    @Flag(name: .short, help: "Only the container ids.")
-    var quiet = false
-
-    @Flag(name: .shortAndLong, help: "Also stopped containers (kept until `clab rm`).")
-    var all = false
-
-    @OptionGroup var global: GlobalOptions
-
-    func run() throws {
-        try global.layout.requireReadable()
-        let now = EventLog.nowMilliseconds()
-        // Stopped `clab step` containers are crash leftovers (gc's business), not records.
-        let records = ContainerRecord.all(in: global.layout).filter {
-            $0.status != .stopped || (all && $0.isDetached)
-        }
-        if quiet {
-            for c in records { print(c.id) }
-            return
-        }
-        // The first five columns are as before (lessons read NAME and ADDRESS with awk).
-        print(
-            pad("ID", 14) + pad("STAGE", 7) + pad("PID", 9) + pad("NAME", 14) + pad("ADDRESS", 18) + pad("IMAGE", 14)
-                + pad("PORTS", 16) + pad("STATUS", 26) + "COMMAND")
-        for c in records {
-            let running = c.status == .running || c.status == .paused || c.status == .created
-            // The command is the image's or the bundle's (hostile): one row, no raw controls.
-            print(
-                ShownText.oneLine(
-                    pad(c.id, 14) + pad("\(c.state.stage)", 7)
-                        + pad(running ? c.state.initPid.map(String.init) ?? "-" : "-", 9)
-                        + pad(c.state.name ?? "-", 14) + pad(running ? c.state.address ?? "-" : "-", 18)
-                        + pad(c.state.detached?.image ?? "-", 14)
-                        + pad(
-                            c.state.detached.map { $0.ports.isEmpty ? "-" : $0.ports.joined(separator: ",") } ?? "-", 16
-                        )
-                        + pad(c.statusText(nowMilliseconds: now), 26) + (c.state.command ?? "")))
-        }
-    }
-}
-
-struct LogsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "logs", abstract: "A detached container's stdout and stderr, as its supervisor kept them.")
-
-    @Flag(name: .shortAndLong, help: "Follow: keep printing what it writes until it stops.")
-    var follow = false
-
-    @Argument(help: "Name, id or unique id prefix.")
-    var container: String
-
-    @OptionGroup var global: GlobalOptions
-
-    func run() throws {
-        try Runtime.requireRoot()
-        let record = try ContainerRecord.find(container, in: global.layout)
-        try record.copyLog(layout: global.layout, follow: follow) { bytes in
-            if !bytes.isEmpty { try FS.writeAll(1, bytes, what: "stdout") }
-        }
-    }
-}
-
 struct StopCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stop", abstract: "Stop containers: SIGTERM, then SIGKILL after -t seconds.")
@@ -383,32 +319,6 @@ struct StateCommand: ParsableCommand {
         try global.layout.requireReadable()
         print(try ContainerRecord.find(container, in: global.layout).ociStateJSON)
     }
-}
-
-struct EventsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "events", abstract: "A container's history: every transition and signal, with its time (UTC).")
-
-    @Argument(help: "Name, id or unique id prefix.")
-    var container: String
-
-    @OptionGroup var global: GlobalOptions
-
-    func run() throws {
-        try global.layout.requireReadable()
-        let record = try ContainerRecord.find(container, in: global.layout)
-        for event in record.events {
-            print(ShownText.oneLine(Self.utc(event.milliseconds) + "  " + pad(event.name, 9) + event.detail))
-        }
-        if record.status == .stopped && record.events.last?.name != "exited" && record.events.last?.name != "lost" {
-            if let why = record.why, record.exitCode == nil {
-                print(ShownText.oneLine("(now)                     stopped  \(why)"))
-            }
-        }
-    }
-
-    /// 2025-01-02T03:04:05.678Z, without a date formatter (it loads time zone files).
-    static func utc(_ milliseconds: Int) -> String { UTCTime.milliseconds(milliseconds) }
 }
 
 /// `clab _cleanup ID ROOT RUNDIR`: the supervisor execve's it once the container exited.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ClabCore
+import ClabKernel
 import ClabNetlink
 import ClabNetwork
 import FoundationEssentials

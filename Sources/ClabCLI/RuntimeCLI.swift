@@ -1,4 +1,5 @@
 import ClabCore
+import ClabKernel
 import ClabSeccomp
 import FoundationEssentials
 import Glibc

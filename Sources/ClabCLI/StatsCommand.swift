@@ -1,5 +1,6 @@
 import ArgumentParser
 import ClabCore
+import ClabKernel
 import FoundationEssentials
 import Glibc
 

@@ -1,5 +1,7 @@
 import ArgumentParser
 import ClabCore
+import ClabKernel
+import ClabLessons
 import ClabTrace
 import Glibc
 

@@ -1,5 +1,6 @@
 import CShims
 import ClabCore
+import ClabKernel
 import FoundationEssentials
 import Glibc
 

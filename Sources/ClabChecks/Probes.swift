@@ -1,4 +1,5 @@
 import ClabCore
+import ClabKernel
 import ClabNetlink
 import ClabNetwork
 import FoundationEssentials

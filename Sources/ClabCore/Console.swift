@@ -1,4 +1,5 @@
 import CShims
+import ClabKernel
 import Glibc
 
 /// The container's own terminal: a pseudo-terminal whose slave side the container gets in

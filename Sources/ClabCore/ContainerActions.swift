@@ -1,3 +1,4 @@
+import ClabKernel
 import Glibc
 
 /// What `clab stop`, `clab kill` and `clab logs` do to one container, shared with the Engine

@@ -1,3 +1,4 @@
+import ClabKernel
 import Glibc
 
 /// Container names (`--name`), reserved atomically: `<runDir>/names/<name>` holds

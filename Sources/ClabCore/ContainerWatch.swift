@@ -1,4 +1,5 @@
 import CShims
+import ClabKernel
 import Glibc
 
 /// Waiting for a container's state to change without polling: the kernel wakes the waiter.

@@ -1,4 +1,5 @@
 import CShims
+import ClabKernel
 import ClabNetwork
 import FoundationEssentials
 import Glibc

@@ -1,3 +1,4 @@
+import ClabKernel
 import ClabNetwork
 import FoundationEssentials
 import Glibc

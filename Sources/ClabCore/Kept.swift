@@ -1,3 +1,4 @@
+import ClabKernel
 import FoundationEssentials
 import Glibc
 

@@ -1,3 +1,4 @@
+import ClabKernel
 import Glibc
 
 /// One line of /proc/<pid>/mountinfo (proc(5)).

@@ -1,3 +1,4 @@
+import ClabKernel
 import ClabNetlink
 import ClabNetwork
 import FoundationEssentials

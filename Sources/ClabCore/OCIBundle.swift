@@ -1,3 +1,5 @@
+import ClabDevices
+import ClabKernel
 import ClabSeccomp
 import FoundationEssentials
 import Glibc

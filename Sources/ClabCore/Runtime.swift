@@ -1,3 +1,5 @@
+import ClabDevices
+import ClabKernel
 import ClabNetwork
 import FoundationEssentials
 import Glibc

@@ -1,4 +1,5 @@
 import CShims
+import ClabKernel
 import ClabSeccomp
 import FoundationEssentials
 import Glibc

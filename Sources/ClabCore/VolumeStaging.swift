@@ -1,4 +1,5 @@
 import CShims
+import ClabKernel
 import Glibc
 
 /// Stage 10's host half: each volume is first bound, in the host's mount namespace, at

@@ -1,4 +1,5 @@
 import ClabCore
+import ClabKernel
 import Glibc
 import NIOCore
 import NIOPosix

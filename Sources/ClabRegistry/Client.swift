@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import ClabCore
+import ClabKernel
 import FoundationEssentials
 import Glibc
 import NIOCore

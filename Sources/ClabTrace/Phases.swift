@@ -1,4 +1,5 @@
 import ClabCore
+import ClabKernel
 import Glibc
 
 /// Where a traced process is in clab's sequence (`clab trace --step N`); host traces have none.

@@ -1,6 +1,7 @@
 import CLibBPF
 import ClabCore
 import ClabDevices
+import ClabKernel
 import Glibc
 
 /// What the kernel program computes: a record per syscall, or only per-syscall totals.

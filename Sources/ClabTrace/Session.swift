@@ -1,5 +1,6 @@
 import CLibBPF
 import ClabCore
+import ClabKernel
 import Glibc
 import Synchronization
 

@@ -1,6 +1,7 @@
 import CLibBPF
 import CShims
 import ClabCore
+import ClabKernel
 import Glibc
 
 /// What `clab trace` was asked for.

@@ -1,4 +1,5 @@
 import ClabCore
+import ClabKernel
 import ClabRegistry
 import Foundation
 import Glibc

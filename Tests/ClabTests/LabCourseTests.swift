@@ -1,5 +1,7 @@
 import ClabChecks
 import ClabCore
+import ClabKernel
+import ClabLessons
 import Foundation
 import Glibc
 import Testing

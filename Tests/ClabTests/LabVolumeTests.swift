@@ -1,5 +1,6 @@
 import ClabChecks
 import ClabCore
+import ClabKernel
 import Foundation
 import Glibc
 import Testing

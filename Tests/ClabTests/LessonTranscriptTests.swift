@@ -1,4 +1,6 @@
 import ClabCore
+import ClabKernel
+import ClabLessons
 import Foundation
 import Testing
 

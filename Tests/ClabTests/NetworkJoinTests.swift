@@ -1,3 +1,4 @@
+import ClabKernel
 import Foundation
 import Glibc
 import Testing

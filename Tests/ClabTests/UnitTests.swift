@@ -1,4 +1,6 @@
 import ArgumentParser
+import ClabKernel
+import ClabLessons
 import Foundation
 import Testing
 

@@ -1,3 +1,4 @@
+import ClabKernel
 import FoundationEssentials
 
 /// What `clab step 8` limits. Defaults protect a classroom machine: a runaway container cannot

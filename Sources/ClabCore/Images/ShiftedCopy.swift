@@ -1,4 +1,5 @@
 import CShims
+import ClabKernel
 import Glibc
 
 /// A copy of a tree with every owner moved from one id range to another: the stage-7 copy of an

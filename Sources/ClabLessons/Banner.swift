@@ -1,3 +1,5 @@
+import ClabCore
+import ClabKernel
 import ClabNetwork
 
 /// The text clab prints before a container starts: what this stage adds, the kernel calls

@@ -1,4 +1,5 @@
 import ClabCore
+import ClabKernel
 
 /// What a learner gives `clab lab check`: the pid of the process they made, the file they
 /// wrote, or the directory they worked in. Each lab takes exactly what it needs.
