@@ -1,4 +1,5 @@
 import ClabCore
+import ClabKernel
 import FoundationEssentials
 import Glibc
 

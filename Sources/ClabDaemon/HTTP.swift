@@ -1,4 +1,5 @@
 import ClabCore
+import ClabKernel
 import Foundation
 import Glibc
 import NIOCore
