@@ -66,6 +66,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define NR_I386_EXIT 1
 #define NR_I386_EXIT_GROUP 252
 #define TS_COMPAT 0x0002  // thread_info.status: a 32-bit syscall is active (arch/x86)
+#define X32_SYSCALL_BIT 0x40000000  // an x32 call's number (the syscall instruction, x32 ABI)
 #define SIGKILL 9
 
 #define AF_NETLINK 16
@@ -331,7 +332,7 @@ __noinline int emit_syscall(struct clab_pending *p, __u64 pid_tgid, long ret, __
     __u64 now = bpf_ktime_get_ns();
     // The capture map is by x86_64 number: a 32-bit call's arguments are shown as numbers.
     __u32 spec = p->abi ? 0 : capture_spec(p->nr);
-    flags |= p->abi;
+    flags |= p->abi | (p->flags & CLAB_F_X32);
     report_lost();
     if (!spec) {
         struct clab_syscall_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -665,6 +666,53 @@ done:
     return 0;
 }
 
+// sendmsg/recvmsg's control messages (struct clab_cmsg_event), after its iovec record. Only
+// these two calls come here, and only with a control buffer. A global function: verified once.
+__noinline int emit_cmsg(struct clab_pending *p) {
+    if (!p) return 0;
+    struct clab_msghdr m = {};
+    if (bpf_probe_read_user(&m, sizeof(m), (const void *)p->args[1]) < 0 || !m.control || !m.controllen) return 0;
+    report_lost();
+    struct clab_cmsg_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        count_drop();
+        return 0;
+    }
+    e->kind = CLAB_EV_CMSG;
+    e->tid = (__u32)bpf_get_current_pid_tgid();
+    e->nr = p->nr;
+    e->nfds = 0;
+    e->controllen = m.controllen;
+    __u32 n = m.controllen < CLAB_CMSG_MAX ? m.controllen : CLAB_CMSG_MAX;
+    if (bpf_probe_read_user(e->data, n, (const void *)m.control) < 0) n = 0;
+    e->len = n;
+    // struct cmsghdr (x86_64): cmsg_len (8 bytes), cmsg_level, cmsg_type, then the data.
+    __u64 first_len = 0;
+    __s32 level = -1, type = -1;
+    if (n >= 16) {
+        __builtin_memcpy(&first_len, &e->data[0], 8);
+        __builtin_memcpy(&level, &e->data[8], 4);
+        __builtin_memcpy(&type, &e->data[12], 4);
+    }
+    __u64 fds_len = first_len < n ? first_len : n;
+    __u32 count = level == 1 && type == 1 && fds_len > 16 ? (fds_len - 16) / 4 : 0;  // SOL_SOCKET, SCM_RIGHTS
+    for (int i = 0; i < CLAB_CMSG_FDS; i++) {
+        e->mode[i] = 0;
+        e->ino[i] = 0;
+        if (i >= count) continue;
+        __s32 fd = -1;
+        __builtin_memcpy(&fd, &e->data[16 + i * 4], 4);
+        struct file___clab *f = file_of(fd);
+        struct inode___clab *inode = f ? BPF_CORE_READ(f, f_inode) : 0;
+        e->nfds = i + 1;
+        if (!inode) continue;
+        e->mode[i] = BPF_CORE_READ(inode, i_mode);
+        e->ino[i] = BPF_CORE_READ(inode, i_ino);
+    }
+    bpf_ringbuf_submit(e, 0);
+    return 0;
+}
+
 static __always_inline void save_entry(struct clab_pending *p, struct pt_regs *regs, long id) {
     p->nr = id;
     p->flags = 0;
@@ -682,6 +730,14 @@ static __always_inline void save_entry(struct clab_pending *p, struct pt_regs *r
         p->ts = bpf_ktime_get_ns();
         return;
     }
+    // x32 (the x86_64 entry, the number with X32_SYSCALL_BIT): kept without the bit, which
+    // CLAB_F_X32 stands for. Below 512 it is x86_64's call, same handler and layouts, so the
+    // captures and the extra records by number apply as they are; x32's own calls (512-547)
+    // have no capture spec and no extra record: nothing of theirs is read with a 64-bit layout.
+    if (id & X32_SYSCALL_BIT) {
+        p->nr = id & ~X32_SYSCALL_BIT;
+        p->flags = CLAB_F_X32;
+    }
     // The x86_64 syscall ABI: rdi, rsi, rdx, r10, r8, r9.
     p->args[0] = regs->di;
     p->args[1] = regs->si;
@@ -698,7 +754,7 @@ static __always_inline void save_entry(struct clab_pending *p, struct pt_regs *r
 // and arguments are still in the registers. A fork's child also first shows up here, returning
 // 0 from the fork, and a root not yet executed is not traced: neither is a refused call.
 static __always_inline int refused_before_entry(struct clab_pending *p, struct pt_regs *regs, long ret) {
-    long nr = (long)regs->orig_ax;
+    long nr = (long)regs->orig_ax & ~X32_SYSCALL_BIT;
     return p->state == CLAB_TRACED && ret < 0 && ret >= -4095 && nr >= 0 && nr < CLAB_MAX_SYSCALLS;
 }
 
@@ -742,19 +798,21 @@ static __always_inline int enter_events(struct pt_regs *regs, long id) {
     flush_held(p);
     if (p->ign_sig) emit_ignored(p);
     save_entry(p, regs, id);
-    if (p->abi ? id == NR_I386_EXIT || id == NR_I386_EXIT_GROUP : id == NR_EXIT || id == NR_EXIT_GROUP) {
+    // p->nr: id, without the x32 bit.
+    __s32 nr = p->nr;
+    if (p->abi ? nr == NR_I386_EXIT || nr == NR_I386_EXIT_GROUP : nr == NR_EXIT || nr == NR_EXIT_GROUP) {
         emit_syscall(p, bpf_get_current_pid_tgid(), 0, CLAB_F_NORETURN);
         p->nr = -1;
         return 0;
     }
-    __u32 spec = p->abi ? 0 : capture_spec(id);
+    __u32 spec = p->abi ? 0 : capture_spec(nr);
     // Bit 7 of the first slot: read every slot now (execve).
     if (spec & CLAB_CAP_AT_ENTRY) {
         // rt_sigreturn has no arguments: its first is shown as the address of the signal mask
         // it restores, read now (the frame is gone at the return).
-        if (id == NR_RT_SIGRETURN) p->args[0] = regs->sp + RT_SIGFRAME_MASK;
+        if (nr == NR_RT_SIGRETURN) p->args[0] = regs->sp + RT_SIGFRAME_MASK;
         // Read at entry, written at the return: a long string's record goes now, before it.
-        p->flags = CLAB_CAP_AT_ENTRY | read_strings(&p->s, spec, p->args, 0);
+        p->flags |= CLAB_CAP_AT_ENTRY | read_strings(&p->s, spec, p->args, 0);
         if (p->s.pad) emit_longstrs(p->s.pad, spec, p->args);
     }
     return 0;
@@ -785,6 +843,8 @@ static __always_inline int exit_events(struct clab_pending *p, struct pt_regs *r
     if (!p->abi && has_extra(p->nr)) {
         if (ret >= 0 && makes_fds(p->nr)) emit_fds(p, ret);
         if (has_iov(p->nr)) emit_iov(p, ret);
+        // A failed receive filled nothing; a send's control is shown whatever it returned.
+        if (p->nr == NR_SENDMSG || (p->nr == NR_RECVMSG && ret >= 0)) emit_cmsg(p);
         if (ret == 0 && (p->nr == 63 || p->nr == 99 || p->nr == 332)) emit_blob(p);
     }
     emit_syscall(p, pid_tgid, ret, 0);
@@ -807,8 +867,9 @@ static __always_inline int exit_events(struct clab_pending *p, struct pt_regs *r
 // exits leaves that image (a few KB of kernel memory) behind until reboot. Unmeasured: no
 // kernel here loads fentry (see README).
 // What the tracepoints see and the trampolines do not: a call seccomp refused (the kernel
-// skips the dispatch; see seccomp_events) and a number past the end of the table (ENOSYS
-// without a dispatch; no program can do anything with it, and it is not shown).
+// skips the dispatch; see seccomp_events), a number past the end of the table (ENOSYS
+// without a dispatch; no program can do anything with it, and it is not shown), and x32 calls
+// (dispatched by x32_sys_call, which only kernels with CONFIG_X86_X32_ABI have; not hooked).
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter_events, struct pt_regs *regs, long id) {
     return enter_events(regs, id);
@@ -876,8 +937,10 @@ static __always_inline void count(__s32 nr, __u64 ns, long ret) {
     if (ret < 0 && ret >= -4095) st->errors++;
 }
 
-// The stats key of call `id` of task `t`: a 32-bit call's after the x86_64 ones.
+// The stats key of call `id` of task `t`: a 32-bit call's after the x86_64 ones, an x32 call's
+// after those (a number past the map's end is not counted: its lookup fails).
 static __always_inline __s32 count_key(struct task_struct *t, long id) {
+    if (id & X32_SYSCALL_BIT) return 2 * CLAB_MAX_SYSCALLS + (id & ~X32_SYSCALL_BIT);
     return t->thread_info.status & TS_COMPAT ? CLAB_MAX_SYSCALLS + id : id;
 }
 
@@ -887,7 +950,8 @@ static __always_inline int enter_count(long id) {
     if (!p) return 0;
     __s32 key = count_key(t, id);
     if (key == NR_EXIT || key == NR_EXIT_GROUP || key == CLAB_MAX_SYSCALLS + NR_I386_EXIT ||
-        key == CLAB_MAX_SYSCALLS + NR_I386_EXIT_GROUP) {
+        key == CLAB_MAX_SYSCALLS + NR_I386_EXIT_GROUP || key == 2 * CLAB_MAX_SYSCALLS + NR_EXIT ||
+        key == 2 * CLAB_MAX_SYSCALLS + NR_EXIT_GROUP) {
         count(key, 0, 0);
         return 0;
     }

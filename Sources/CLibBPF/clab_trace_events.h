@@ -30,6 +30,7 @@ enum clab_event_kind {
     CLAB_EV_FDS = 10,     // struct clab_fds_event: what the fds a call made are (pipe:[inode], socket:[inode])
     CLAB_EV_IOV = 11,     // struct clab_iov_event: readv/writev's iovecs, sendmsg/recvmsg's msghdr
     CLAB_EV_BLOB = 12,    // struct clab_blob_event: a struct larger than a string slot (statx, uname)
+    CLAB_EV_CMSG = 13,    // struct clab_cmsg_event: sendmsg/recvmsg's control messages (msg_control)
 };
 
 enum clab_event_flags {
@@ -43,6 +44,7 @@ enum clab_event_flags {
     CLAB_F_COMPAT = 128,    // a 32-bit call (int $0x80, sysenter): `nr` is from the i386 table
     CLAB_F_ARGV_FAULT = 256,  // execve: argv could not be read (not paged in): show the pointer
     CLAB_F_ARGV_EXEC = 512,   // execve: argv read from the new program's stack at sched_process_exec
+    CLAB_F_X32 = 1024,        // an x32 call (syscall with __X32_SYSCALL_BIT): `nr` without the bit
 };
 
 // Which arguments to capture, one byte per string slot, written by the reader into the
@@ -167,6 +169,26 @@ struct clab_blob_event {
     __u8 data[CLAB_BLOB_MAX];
 };
 
+// sendmsg and recvmsg (a successful one) with a control buffer, on sockets other than netlink:
+// msg_control's first CLAB_CMSG_MAX bytes, read at the return (a receive's are filled by then;
+// the kernel does not change a send's), written just before the call's record (same tid), after
+// its iovec record. When the first message is SCM_RIGHTS, what its first CLAB_CMSG_FDS fds are,
+// read from the caller's fd table at the return (a receiver's new fds are installed by then), as
+// struct clab_fds_event has them: strace -y names them.
+#define CLAB_CMSG_MAX 256
+#define CLAB_CMSG_FDS 8
+struct clab_cmsg_event {
+    __u16 kind;  // CLAB_EV_CMSG
+    __u16 len;   // bytes read of the control buffer
+    __u32 tid;
+    __s32 nr;    // the syscall it belongs to
+    __u32 nfds;  // fds described in mode and ino
+    __u64 controllen;  // msg_controllen (a receive's: what the kernel filled)
+    __u32 mode[CLAB_CMSG_FDS];  // the inode's i_mode; 0: unknown
+    __u64 ino[CLAB_CMSG_FDS];
+    __u8 data[CLAB_CMSG_MAX];
+};
+
 struct clab_syscall_small_event {
     struct clab_syscall_event ev;
     struct clab_small_data d;
@@ -227,9 +249,10 @@ struct clab_lost_event {
 };
 
 // Count-only mode: per syscall number, summed over CPUs by the reader. The `stats` map has
-// 2 * CLAB_MAX_SYSCALLS entries: a 32-bit call (int $0x80) is counted at CLAB_MAX_SYSCALLS plus
-// its i386 number, never under the x86_64 call that has the same number.
-#define CLAB_STATS_ENTRIES (2 * CLAB_MAX_SYSCALLS)
+// 3 * CLAB_MAX_SYSCALLS entries: a 32-bit call (int $0x80) is counted at CLAB_MAX_SYSCALLS plus
+// its i386 number, an x32 call at 2 * CLAB_MAX_SYSCALLS plus its number without the x32 bit,
+// never under the x86_64 call that has the same number.
+#define CLAB_STATS_ENTRIES (3 * CLAB_MAX_SYSCALLS)
 struct clab_syscall_stat {
     __u64 count;
     __u64 errors;
@@ -250,7 +273,7 @@ struct clab_pending {
     __s32 nr;     // the syscall in flight, -1: none
     __u64 ts;     // its entry time
     __u64 args[6];
-    __u32 flags;  // CLAB_CAP_AT_ENTRY | CLAB_F_ARGV_MORE when `s` was filled at entry
+    __u32 flags;  // CLAB_CAP_AT_ENTRY | CLAB_F_ARGV_MORE when `s` was filled at entry; CLAB_F_X32
     __u16 abi;    // CLAB_F_COMPAT for a 32-bit call
     __u16 held;   // 1: returned ERESTART*, its record waits (see sys_exit_events)
     __s64 held_ret;

@@ -30,7 +30,8 @@ public enum Decoder {
     ) -> Bool {
         let raw = call.args[i]
         guard let entry else {
-            writeHex(raw, into: &out)
+            // strace's printargs for an unknown x32 number: 0 as `0`.
+            if call.x32 && raw == 0 { out.put(UInt8(ascii: "0")) } else { writeHex(raw, into: &out) }
             return true
         }
         return write(entry.kinds[i], i, of: call, slot: entry.slots[i], fdPath: fdPath, into: &out)
@@ -170,7 +171,8 @@ public enum Decoder {
                 if let iov = call.iov, let header = iov.msghdr, raw != 0,
                     !output || call.errno == nil && !call.unfinished
                 {
-                    writeMsghdr(header, iov, filled: output ? UInt64(max(0, call.ret)) : nil, into: &out)
+                    writeMsghdr(
+                        header, iov, filled: output ? UInt64(max(0, call.ret)) : nil, fdPath: fdPath, into: &out)
                 } else {
                     writePointer(raw, into: &out)
                 }
@@ -221,8 +223,11 @@ public enum Decoder {
     }
 
     /// struct user_msghdr as strace: `{msg_name=NULL, msg_namelen=0, msg_iov=[...], msg_iovlen=1,
-    /// msg_controllen=0, msg_flags=0}`. A control buffer is shown by its address (not decoded).
-    static func writeMsghdr<S: TextSink>(_ h: [UInt8], _ iov: IOVCapture, filled: UInt64?, into out: inout S) {
+    /// msg_control=[{cmsg_len=20, cmsg_level=SOL_SOCKET, cmsg_type=SCM_RIGHTS, cmsg_data=[3]}],
+    /// msg_controllen=24, msg_flags=0}`. A control buffer not read is shown by its address.
+    static func writeMsghdr<S: TextSink>(
+        _ h: [UInt8], _ iov: IOVCapture, filled: UInt64?, fdPath: (Int64) -> String?, into out: inout S
+    ) {
         let name = u64(h, 0)
         out.put("{msg_name=" as StaticString)
         if name == 0 {
@@ -242,7 +247,11 @@ public enum Decoder {
         let controlLength = u64(h, 40)
         if controlLength != 0 {
             out.put(", msg_control=" as StaticString)
-            writePointer(control, into: &out)
+            if let capture = iov.control, control != 0 {
+                writeControl(capture, address: control, fdPath: fdPath, into: &out)
+            } else {
+                writePointer(control, into: &out)
+            }
         }
         out.put(", msg_controllen=" as StaticString)
         out.decimal(controlLength)

@@ -279,9 +279,10 @@ struct JSONLinesWriter {
                 entry.jsonName.withUnsafeBytes { c.bytes($0) }
             } else {
                 c.literal(",\"syscall\":")
-                c.jsonString(SyscallCatalog.name(Int(call.nr)))
+                c.jsonString(call.name)
                 c.literal(",\"nr\":")
                 c.decimal(Int64(call.nr))
+                if call.compat { c.literal(",\"abi\":\"i386\"") } else if call.x32 { c.literal(",\"abi\":\"x32\"") }
             }
             c.literal(",\"args\":[")
             var sink = JSONSink(c: c)
@@ -482,7 +483,8 @@ struct LiveWriter {
                 c.decimal(UInt64(nsTid))
             }
             c.literal("  ")
-            // A 32-bit call is named by the i386 table (`call.name`), as `line` names it.
+            // A 32-bit call is named by the i386 table (`call.name`), as `line` names it; an x32
+            // call's entry is x32's.
             if !call.compat, let entry { c.string(entry.name) } else { c.string(call.name) }
             c.byte(UInt8(ascii: "("))
             var sink = CursorSink(c: c)

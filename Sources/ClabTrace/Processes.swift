@@ -21,8 +21,8 @@ final class TracedProcess {
     /// clab-init's pivot_root succeeded: its mounts from here on are stage 12's masks.
     var pivoted = false
     var execs = 0
-    /// Its last call was a 32-bit one (strace notes each switch).
-    var compat = false
+    /// The ABI of its last call (strace notes each switch).
+    var abi = Syscall.ABI.x86_64
     /// The working directory (strace -y's `AT_FDCWD</home/me>`), where known.
     var cwd: String?
     /// It has clab's root and mounts (read at its start, inherited, lost at its first mount,

@@ -27,6 +27,9 @@ public struct Syscall: Sendable, Equatable {
     public var unfinished: Bool
     /// A 32-bit call (int $0x80): `nr` is from the i386 table.
     public var compat = false
+    /// An x32 call (the syscall instruction with __X32_SYSCALL_BIT): `nr` is x32's number
+    /// without the bit (below 512 most are x86_64's; see `SyscallTableX32.swift`).
+    public var x32 = false
     /// execve's argv could not be read (not paged in): shown as its address, never as `[]`.
     public var argvUnreadable = false
     /// What a few calls carry in records of their own (fds made, iovecs, a large struct): one
@@ -90,7 +93,21 @@ public struct Syscall: Sendable, Equatable {
     /// strace -y's name of fd `fd` made by this call (`pipe:[4242]`), when the kernel side said.
     public func madeName(_ fd: Int64) -> String? { madeFDs.first { $0.fd == fd }?.name }
 
-    public var name: String { compat ? SyscallCatalog.name32(Int(nr)) : SyscallCatalog.name(Int(nr)) }
+    public var name: String {
+        if compat { return SyscallCatalog.name32(Int(nr)) }
+        return x32 ? SyscallCatalog.nameX32(Int(nr)) : SyscallCatalog.name(Int(nr))
+    }
+
+    /// The ABI a call was made in, as strace names a process's mode.
+    public enum ABI: Sendable, Equatable {
+        case x86_64, i386, x32
+    }
+
+    public var abi: ABI { compat ? .i386 : x32 ? .x32 : .x86_64 }
+
+    /// `nr` means what it means in the x86_64 table (the fd table, the stages and the extra
+    /// records go by those numbers): an x86_64 call, or an x32 one x32 shares with x86_64.
+    public var sharesX86_64: Bool { !compat && (!x32 || SyscallCatalog.x32Shares(Int(nr))) }
 
     /// The errno of a failed call (the kernel returns -errno in -4095...-1).
     public var errno: Int32? { ret < 0 && ret >= -4095 ? Int32(-ret) : nil }
@@ -127,7 +144,7 @@ public struct Syscall: Sendable, Equatable {
     /// call's: one of the calls that make fds (x86_64 numbers), with the fd it returned or the
     /// pair it wrote. A record whose call was lost is never shown as another call's.
     mutating func attach(_ fds: [MadeFD]) {
-        guard !compat, errno == nil, let first = fds.first else { return }
+        guard sharesX86_64, errno == nil, let first = fds.first else { return }
         switch nr {
         case 41, 43, 288:  // socket, accept, accept4
             guard fds.count == 1, first.fd == ret else { return }
@@ -146,13 +163,13 @@ public struct Syscall: Sendable, Equatable {
 
     /// The iovec record written just before this call's, kept only when it is this call's.
     mutating func attach(_ capture: IOVCapture) {
-        guard !compat, capture.nr == nr else { return }
+        guard sharesX86_64, capture.nr == nr else { return }
         iov = capture
     }
 
     /// The struct record written just before this call's, kept only when it is this call's.
     mutating func attach(blob bytes: [UInt8], nr: Int32) {
-        guard !compat, nr == self.nr, ret == 0 else { return }
+        guard sharesX86_64, nr == self.nr, ret == 0 else { return }
         blob = bytes
     }
 
@@ -214,13 +231,40 @@ public struct IOVCapture: Sendable, Equatable {
     public var msghdr: [UInt8]?
     /// msg_name's bytes.
     public var name: [UInt8]
+    /// sendmsg/recvmsg's control messages (nil: none, or not read).
+    public var control: ControlCapture?
 
-    public init(nr: Int32, iovlen: UInt64, entries: [Entry], msghdr: [UInt8]? = nil, name: [UInt8] = []) {
+    public init(
+        nr: Int32, iovlen: UInt64, entries: [Entry], msghdr: [UInt8]? = nil, name: [UInt8] = [],
+        control: ControlCapture? = nil
+    ) {
         self.nr = nr
         self.iovlen = iovlen
         self.entries = entries
         self.msghdr = msghdr
         self.name = name
+        self.control = control
+    }
+}
+
+/// What the kernel side read of a msg_control buffer (struct clab_cmsg_event).
+public struct ControlCapture: Sendable, Equatable {
+    public var nr: Int32
+    /// The first bytes of the buffer (CLAB_CMSG_MAX at most).
+    public var bytes: [UInt8]
+    /// msg_controllen: more than `bytes` when not all was read.
+    public var length: UInt64
+    /// The first message's fds (SCM_RIGHTS), as the caller's fd table had them at the return.
+    public var fds: [MadeFD]
+    /// strace -y's names of those fds where the reader knows them (a received file by the path
+    /// the sender's fd had), filled in by the session.
+    public var names: [Int64: String] = [:]
+
+    public init(nr: Int32, bytes: [UInt8], length: UInt64, fds: [MadeFD] = []) {
+        self.nr = nr
+        self.bytes = bytes
+        self.length = length
+        self.fds = fds
     }
 }
 
@@ -323,6 +367,8 @@ enum RecordParser {
         case iov(tid: UInt32, IOVCapture)
         /// The struct the next syscall record of thread `tid` (number `nr`) filled.
         case blob(tid: UInt32, nr: Int32, [UInt8])
+        /// The control messages of the next syscall record of thread `tid` (after its iovecs).
+        case cmsg(tid: UInt32, ControlCapture)
         /// A thread other than a process's last one ended (wait status `status`).
         case threadExit(pid: UInt32, tid: UInt32, status: Int32)
         case unknown
@@ -386,6 +432,16 @@ enum RecordParser {
             let e = base.loadUnaligned(as: clab_blob_event.self)
             let bytes = withUnsafeBytes(of: e.data) { Array($0.prefix(min(Int(e.len), Int(CLAB_BLOB_MAX)))) }
             return .blob(tid: e.tid, nr: e.nr, bytes)
+        case Int32(CLAB_EV_CMSG.rawValue):
+            guard size >= MemoryLayout<clab_cmsg_event>.size else { return .unknown }
+            let e = base.loadUnaligned(as: clab_cmsg_event.self)
+            let bytes = withUnsafeBytes(of: e.data) { Array($0.prefix(min(Int(e.len), Int(CLAB_CMSG_MAX)))) }
+            let modes = withUnsafeBytes(of: e.mode) { Array($0.bindMemory(to: UInt32.self)) }
+            let inodes = withUnsafeBytes(of: e.ino) { Array($0.bindMemory(to: UInt64.self)) }
+            let fds = (0..<min(Int(e.nfds), Int(CLAB_CMSG_FDS))).map { i in
+                MadeFD(fd: Int64(Decoder.i32(bytes, 16 + i * 4)), mode: modes[i], inode: inodes[i])
+            }
+            return .cmsg(tid: e.tid, ControlCapture(nr: e.nr, bytes: bytes, length: e.controllen, fds: fds))
         case Int32(CLAB_EV_LOST.rawValue):
             guard size >= MemoryLayout<clab_lost_event>.size else { return .unknown }
             let e = base.loadUnaligned(as: clab_lost_event.self)
@@ -409,6 +465,7 @@ enum RecordParser {
         call.unfinished = flags & CLAB_F_UNFINISHED.rawValue != 0
         call.argvTruncated = flags & CLAB_F_ARGV_MORE.rawValue != 0
         call.compat = flags & CLAB_F_COMPAT.rawValue != 0
+        call.x32 = flags & CLAB_F_X32.rawValue != 0
         call.argvUnreadable = flags & CLAB_F_ARGV_FAULT.rawValue != 0
         if flags & CLAB_F_NETLINK.rawValue != 0 && size >= netlinkSize {
             call.netlink = netlink(base + netlinkOffset)

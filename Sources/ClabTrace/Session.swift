@@ -78,6 +78,12 @@ final class TraceSession {
         case .fds(let tid, let fds): madeFDs[tid] = fds
         case .iov(let tid, let capture): iovs[tid] = capture
         case .blob(let tid, let nr, let bytes): blobs[tid] = (nr, bytes)
+        case .cmsg(let tid, let control):
+            // Written after the call's iovec record: it goes with it.
+            if var capture = iovs[tid], capture.nr == control.nr {
+                capture.control = control
+                iovs[tid] = capture
+            }
         case .threadExit(let pid, let tid, let status):
             // strace's last line for a thread (the text view only: the JSON's exit is a process's).
             if !outputs.focus {
@@ -113,7 +119,8 @@ final class TraceSession {
     private var iovs: [UInt32: IOVCapture] = [:]
     /// The large struct of a call, by thread, waiting for that call's record (the next one).
     private var blobs: [UInt32: (nr: Int32, bytes: [UInt8])] = [:]
-    /// Counts of 32-bit calls, by name (their numbers are not x86_64's).
+    /// Counts of 32-bit and x32 calls, by name and ABI (`getpid (i386)`): their numbers are not
+    /// x86_64's.
     private var compatStats: [String: SyscallStat] = [:]
 
     func handle(_ call: Syscall) {
@@ -126,18 +133,22 @@ final class TraceSession {
         if !blobs.isEmpty, let blob = blobs.removeValue(forKey: call.tid) { call.attach(blob: blob.bytes, nr: blob.nr) }
         if call.pid == selfPid && call.nr == bpfNr { return }
         let p = table.process(call.pid)
-        if call.compat != p.compat {
-            // strace's note when a process switches between the 64-bit and the 32-bit ABI.
-            p.compat = call.compat
+        if call.iov?.control?.fds.isEmpty == false { passFDs(&call, in: p) }
+        let abi = call.abi
+        if abi != p.abi {
+            // strace's note when a process switches between the 64-bit, the 32-bit and the x32 ABI.
+            p.abi = abi
+            let mode = abi == .i386 ? "32 bit" : abi == .x32 ? "x32" : "64 bit"
             outputs.live?.note(
-                p.comm + " " + String(call.tid) + "  [ Process PID=" + String(call.pid) + " runs in "
-                    + (call.compat ? "32" : "64") + " bit mode. ]")
+                p.comm + " " + String(call.tid) + "  [ Process PID=" + String(call.pid) + " runs in " + mode
+                    + " mode. ]")
         }
-        if call.compat {
+        if abi != .x86_64 {
             if outputs.summarize {
-                compatStats[call.name, default: SyscallStat()].count += 1
-                compatStats[call.name, default: SyscallStat()].nanoseconds += call.duration
-                if call.errno != nil { compatStats[call.name, default: SyscallStat()].errors += 1 }
+                let key = call.name + (abi == .i386 ? " (i386)" : " (x32)")
+                compatStats[key, default: SyscallStat()].count += 1
+                compatStats[key, default: SyscallStat()].nanoseconds += call.noReturn ? 0 : call.duration
+                if call.errno != nil { compatStats[key, default: SyscallStat()].errors += 1 }
             }
         } else if outputs.summarize, call.nr >= 0, Int(call.nr) < stats.count {
             stats[Int(call.nr)].count += 1
@@ -149,8 +160,8 @@ final class TraceSession {
         if wanted { events += 1 }
         if wanted && (outputs.json != nil || outputs.live != nil) {
             // Closures written at each call, not stored: non-escaping ones cost no allocation.
-            // A 32-bit call's number means something else in x86_64's table: no stage from it.
-            let label = call.compat ? nil : phases?.label(call, in: p, path: { p.stagePath(of: $0) })
+            // A 32-bit or x32-only call's number means something else in x86_64's table: no stage from it.
+            let label = !call.sharesX86_64 ? nil : phases?.label(call, in: p, path: { p.stagePath(of: $0) })
             let nsTid = table.nsTid(call.tid, of: p)
             outputs.json?.syscall(
                 call, entry: SyscallCatalog.entry(for: call), process: p, nsTid: nsTid, fdPath: { p.path(of: $0) },
@@ -160,8 +171,8 @@ final class TraceSession {
                     outputs.live?.syscall(
                         call, process: p, nsTid: nsTid, label: label, fdPath: { p.path(of: $0) },
                         returned: {
-                            if !call.compat { table.apply(call, to: p) }
-                            guard call.ret >= 0, !call.compat, returnsFD(call) else { return nil }
+                            if call.sharesX86_64 { table.apply(call, to: p) }
+                            guard call.ret >= 0, call.sharesX86_64, returnsFD(call) else { return nil }
                             return p.fds[call.ret]?.path
                         })
                     // The table is applied (in `returned`); what this call caused comes after it.
@@ -171,11 +182,41 @@ final class TraceSession {
                     hidden += 1
                 }
             }
-        } else if phases != nil && !call.compat {
+        } else if phases != nil && call.sharesX86_64 {
             _ = phases?.label(call, in: p, path: { p.stagePath(of: $0) })
         }
-        if !call.compat { table.apply(call, to: p) }
+        if call.sharesX86_64 { table.apply(call, to: p) }
         if !heldMoves.isEmpty { releaseMoves(after: call) }
+    }
+
+    /// Files sent over unix sockets (SCM_RIGHTS), by inode: the path the sender's fd had, for
+    /// the receiver's new fd (strace -y reads it from /proc; the receiver's table never saw it
+    /// opened). Bounded: cleared when full.
+    private var passedFiles: [UInt64: String] = [:]
+
+    /// SCM_RIGHTS: a sender's fds are remembered by inode; a receiver's are named (a pipe or a
+    /// socket by its inode, a file by the path its sender had) and enter its fd table.
+    private func passFDs(_ call: inout Syscall, in p: TracedProcess) {
+        guard var capture = call.iov, var control = capture.control, call.sharesX86_64, call.errno == nil else {
+            return
+        }
+        if call.nr == 46 {  // sendmsg
+            if passedFiles.count > 4096 { passedFiles.removeAll() }
+            for made in control.fds where made.mode != 0 && made.name == nil {
+                if let path = p.path(of: made.fd) { passedFiles[made.inode] = path }
+            }
+            return
+        }
+        guard call.nr == 47 else { return }  // recvmsg
+        // MSG_CMSG_CLOEXEC in the call's flags makes the new fds close-on-exec.
+        let cloexec = call.args[2] & 0x4000_0000 != 0
+        for made in control.fds where made.mode != 0 {
+            guard let name = made.name ?? passedFiles[made.inode] else { continue }
+            control.names[made.fd] = name
+            p.fds[made.fd] = OpenFile(path: name, cloexec: cloexec, netlink: false)
+        }
+        capture.control = control
+        call.iov = capture
     }
 
     /// Moves into a cgroup happen inside the write to cgroup.procs that asks for them, so their
@@ -260,7 +301,7 @@ final class TraceSession {
     var statsByName: [String: SyscallStat] {
         var result: [String: SyscallStat] = [:]
         for (nr, s) in stats.enumerated() where s.count > 0 { result[SyscallCatalog.name(nr)] = s }
-        for (name, s) in compatStats { result[name + " (i386)"] = s }
+        for (name, s) in compatStats { result[name] = s }
         return result
     }
 }

@@ -55,6 +55,16 @@ enum ArgKind: Sendable {
     /// rest; the kernel side captures for `then`.
     indirect case either(when: @Sendable (Syscall) -> Bool, then: ArgKind, otherwise: ArgKind)
 
+    /// Shown from memory the call points to (read by the kernel side with x86_64's layouts).
+    var readsMemory: Bool {
+        switch self {
+        case .string, .buffer, .argv, .cloneArgs, .sockaddr, .record, .fdRecord, .netlink, .msghdr, .iovec, .blob,
+            .either:
+            return true
+        default: return false
+        }
+    }
+
     /// What the kernel side captures for any socket.
     var plain: ArgKind {
         if case .netlink(let otherwise) = self { return otherwise }
@@ -119,8 +129,57 @@ enum SyscallCatalog {
 
     static func entry(_ nr: Int) -> Entry? { nr >= 0 && nr < table.count ? table[nr] : nil }
 
-    /// The entry a record is decoded with: a 32-bit call's from the i386 table.
-    static func entry(for call: Syscall) -> Entry? { call.compat ? compat[Int(call.nr)] : entry(Int(call.nr)) }
+    /// The entry a record is decoded with: a 32-bit call's from the i386 table, an x32 call's
+    /// from x32's.
+    static func entry(for call: Syscall) -> Entry? {
+        if call.compat { return compat[Int(call.nr)] }
+        return call.x32 ? x32[Int(call.nr)] : entry(Int(call.nr))
+    }
+
+    /// An x32 call's name; an unknown one as strace names it, with the bit (`syscall_0x40000258`).
+    static func nameX32(_ nr: Int) -> String { x32[nr]?.name ?? "syscall_" + Flags.hex(UInt64(nr) | 0x4000_0000) }
+
+    /// x32 call `nr` is x86_64's call of the same number (same handler, same layouts).
+    static func x32Shares(_ nr: Int) -> Bool { nr < 512 && !SyscallTable.x32Excluded.contains(nr) && entry(nr) != nil }
+
+    /// An argument as strace's printargs shows it: hex, 0 as `0`.
+    static let printArg = ArgKind.named { $0 == 0 ? "0" : Flags.hex($0) }
+
+    /// x32 calls. Below 512 x86_64's own entries (the kernel runs the 64-bit handler, with
+    /// 64-bit layouts: the captures by number are right), except the "64"-only numbers, which
+    /// fail with ENOSYS and are named and shown as strace shows them (`rt_sigaction#64(0x11, 0)`).
+    /// x32's own calls (512-547) take 32-bit pointers and compat structs (iovecs, msghdrs,
+    /// sigactions, argv arrays of 4-byte pointers), which no decoder here reads: their pointers
+    /// are shown as the 32-bit addresses the kernel uses, the other arguments as x86_64's call
+    /// of that name shows them. The kernel side has no capture spec or extra record for them.
+    static let x32: [Int: Entry] = {
+        var result: [Int: Entry] = [:]
+        for nr in 0..<512 {
+            guard let e = entry(nr) else { continue }
+            if SyscallTable.x32Excluded.contains(nr) {
+                let kinds = e.kinds.map { _ in printArg }
+                result[nr] = Entry(
+                    name: e.name + "#64", nr: nr, kinds: kinds, slots: kinds.map { _ in nil }, spec: 0,
+                    returnsAddress: false, abi: "x32")
+            } else {
+                result[nr] = Entry(
+                    name: e.name, nr: nr, kinds: e.kinds, slots: e.slots, spec: e.spec,
+                    returnsAddress: e.returnsAddress, abi: "x32", result: e.result)
+            }
+        }
+        let pointer32 = ArgKind.named { raw in raw & 0xFFFF_FFFF == 0 ? "NULL" : Flags.hex(raw & 0xFFFF_FFFF) }
+        for (nr, name) in SyscallTable.x32Names {
+            var kinds = (numbers[name].flatMap(entry)?.kinds ?? []).map { $0.readsMemory ? pointer32 : $0 }
+            if name == "preadv2" || name == "pwritev2" {
+                // x32's take the offset in one register: the flags are the fifth argument.
+                kinds = [.fd, pointer32, .int, .long, .named { Flags.bits($0, Flags.rwf) }]
+            }
+            result[nr] = Entry(
+                name: name, nr: nr, kinds: kinds, slots: kinds.map { _ in nil }, spec: 0, returnsAddress: false,
+                abi: "x32")
+        }
+        return result
+    }()
 
     static func name32(_ nr: Int) -> String { SyscallTable.i386Names[nr] ?? "syscall_\(nr)" }
 

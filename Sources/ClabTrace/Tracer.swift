@@ -408,10 +408,12 @@ final class Trace {
         if options.countOnly {
             stats = [:]
             for (key, s) in program.stats() {
-                // As the events mode names them: `getpid (i386)` for a 32-bit call.
+                // As the events mode names them: `getpid (i386)` for a 32-bit call, `getpid (x32)`.
+                let max = Int(CLAB_MAX_SYSCALLS)
                 let name =
-                    key >= Int(CLAB_MAX_SYSCALLS)
-                    ? SyscallCatalog.name32(key - Int(CLAB_MAX_SYSCALLS)) + " (i386)" : SyscallCatalog.name(key)
+                    key >= 2 * max
+                    ? SyscallCatalog.nameX32(key - 2 * max) + " (x32)"
+                    : key >= max ? SyscallCatalog.name32(key - max) + " (i386)" : SyscallCatalog.name(key)
                 stats[name] = s
             }
         }

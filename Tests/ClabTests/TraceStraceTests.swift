@@ -20,6 +20,85 @@ struct TraceStraceDecodingTests {
         #expect(SyscallCatalog.entry(for: open)?.jsonName == Array(#","syscall":"open","nr":5,"abi":"i386""#.utf8))
     }
 
+    /// x32 calls, from records as the kernel side writes them (number without the bit,
+    /// CLAB_F_X32). This machine's kernel has no CONFIG_X86_X32_ABI: every x32 call fails with
+    /// ENOSYS there, so a successful one (an fd returned, a struct filled) is only seen here;
+    /// `x32CallsAreNamedByTheirTable` traces real (failing) ones end to end.
+    @Test func x32CallsUseTheX32Table() {
+        func x32(_ nr: Int32, ret: Int64 = 0, _ args: [UInt64], strings: [[UInt8]?] = []) -> Syscall {
+            var call = Syscall(nr: nr, ret: ret, args: args, strings: strings)
+            call.x32 = true
+            return call
+        }
+        // Below 512: x86_64's call and layouts (the 64-bit handler runs), strings read.
+        let open = x32(2, ret: 3, [0x4000_1000, 0], strings: [Array("/etc/hostname".utf8) + [0]])
+        #expect(Decoder.line(open) == #"open("/etc/hostname", O_RDONLY) = 3"#)
+        #expect(open.sharesX86_64 && open.abi == .x32)
+        // A "64" number: ENOSYS for x32, named and shown as strace's printargs.
+        let sa64 = x32(13, ret: -38, [17, 0, 0, 8])
+        #expect(Decoder.line(sa64) == "rt_sigaction#64(0x11, 0, 0, 0x8) = -1 ENOSYS (Function not implemented)")
+        #expect(!sa64.sharesX86_64)
+        // x32's own: a compat struct (32-bit pointers) is never read with the 64-bit layout; the
+        // pointer is the 32-bit address the kernel uses (the upper half of the register ignored).
+        let sa = x32(512, [17, 0xdead_0000_4000_2000, 0, 8], strings: [Array(repeating: 0xff, count: 32)])
+        #expect(Decoder.line(sa) == "rt_sigaction(SIGCHLD, 0x40002000, NULL, 8) = 0")
+        let recv = x32(519, ret: 5, [3, 0x4000_3000, 0x4000_0000])
+        #expect(
+            Decoder.line(recv, fdPath: { $0 == 3 ? "socket:[7]" : nil })
+                == "recvmsg(3<socket:[7]>, 0x40003000, MSG_CMSG_CLOEXEC) = 5")
+        #expect(!recv.sharesX86_64)
+        let pw = x32(547, ret: -38, [1, 0, 0, 0, 1, 3])
+        #expect(Decoder.line(pw).hasPrefix("pwritev2(1, NULL, 0, 0, RWF_HIPRI) = -1 ENOSYS"))
+        #expect(
+            Decoder.line(x32(600, ret: -38, [1, 2, 3, 0, 0, 0])).hasPrefix(
+                "syscall_0x40000258(0x1, 0x2, 0x3, 0, 0, 0) = -1"))
+        #expect(SyscallCatalog.entry(for: recv)?.jsonName == Array(#","syscall":"recvmsg","nr":519,"abi":"x32""#.utf8))
+    }
+
+    /// msg_control as strace's msghdr.c shows it, from the bytes the kernel side read.
+    @Test func controlMessagesAsStrace() {
+        func le64(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8((v >> ($0 * 8)) & 0xff) } }
+        func le32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8((v >> ($0 * 8)) & 0xff) } }
+        func sendmsg(control: [UInt8], length: UInt64, fds: [MadeFD] = []) -> Syscall {
+            // msg_name, namelen, iov, iovlen, control, controllen, flags
+            let header = le64(0) + le32(0) + le32(0) + le64(0x2000) + le64(1) + le64(0x3000) + le64(length) + le64(0)
+            var call = Syscall(nr: Self.nr("sendmsg"), ret: 1, args: [3, 0x1000, 0])
+            call.iov = IOVCapture(
+                nr: call.nr, iovlen: 1, entries: [.init(base: 0x4000, length: 1, data: Array("x".utf8))],
+                msghdr: header, control: ControlCapture(nr: call.nr, bytes: control, length: length, fds: fds))
+            return call
+        }
+        let rights = le64(20) + le32(1) + le32(1) + le32(5) + [0, 0, 0, 0]
+        #expect(
+            Decoder.line(sendmsg(control: rights, length: 24), fdPath: { $0 == 5 ? "/etc/hostname" : nil })
+                == "sendmsg(3, {msg_name=NULL, msg_namelen=0, msg_iov=[{iov_base=\"x\", iov_len=1}], msg_iovlen=1, "
+                + "msg_control=[{cmsg_len=20, cmsg_level=SOL_SOCKET, cmsg_type=SCM_RIGHTS, cmsg_data=[5</etc/hostname>]}], "
+                + "msg_controllen=24, msg_flags=0}, 0) = 1")
+        let creds = le64(28) + le32(1) + le32(2) + le32(42) + le32(1000) + le32(100) + [0, 0, 0, 0]
+        #expect(
+            Decoder.line(sendmsg(control: creds, length: 32)).contains(
+                "msg_control=[{cmsg_len=28, cmsg_level=SOL_SOCKET, cmsg_type=SCM_CREDENTIALS, cmsg_data={pid=42, uid=1000, gid=100}}], msg_controllen=32,"
+            ))
+        // Two messages, an unknown SOL_SOCKET type and another level (type in hex, no data).
+        let two = le64(20) + le32(1) + le32(99) + le32(7) + [0, 0, 0, 0] + le64(20) + le32(0) + le32(8) + le32(1)
+        #expect(
+            Decoder.line(sendmsg(control: two + [0, 0, 0, 0], length: 48)).contains(
+                "msg_control=[{cmsg_len=20, cmsg_level=SOL_SOCKET, cmsg_type=0x63 /* SCM_??? */}, {cmsg_len=20, cmsg_level=SOL_IP, cmsg_type=0x8}], msg_controllen=48"
+            ))
+        // More than was read: `...` after the messages shown; too few bytes for a header: the address.
+        #expect(
+            Decoder.line(sendmsg(control: rights, length: 4096)).contains("cmsg_data=[5]}, ...], msg_controllen=4096"))
+        #expect(Decoder.line(sendmsg(control: [1, 2], length: 2)).contains("msg_control=0x3000, msg_controllen=2"))
+        // A receiver's new fd is named as the session found it, not by its (stale) table.
+        var recv = sendmsg(control: rights, length: 24)
+        let recvmsg = Self.nr("recvmsg")
+        recv.nr = recvmsg
+        recv.iov?.nr = recvmsg
+        recv.iov?.control?.nr = recvmsg
+        recv.iov?.control?.names = [5: "pipe:[99]"]
+        #expect(Decoder.line(recv, fdPath: { $0 == 5 ? "/old" : nil }).contains("cmsg_data=[5<pipe:[99]>]"))
+    }
+
     @Test func anUnreadableArgvIsAnAddressNotEmpty() {
         var call = Syscall(
             nr: Self.nr("execve"), args: [0x1000, 0x2000, 0x3000], strings: [Array("/bin/true".utf8) + [0], nil])
@@ -157,6 +236,64 @@ struct TraceStraceComparisonTests {
         #expect(text.contains("[ Process PID="))
         #expect(text.contains("open(NULL, O_RDONLY) = -1 EFAULT (Bad address)"), "\(text)")
         #expect(!text.contains("writev("), "\(text)")
+    }
+
+    /// x32 calls (the syscall instruction with __X32_SYSCALL_BIT) are named by x32's table and
+    /// marked as strace marks them. This kernel lacks CONFIG_X86_X32_ABI, so each fails with
+    /// ENOSYS (the calls are still made and traced; a successful x32 call cannot run here: see
+    /// x32CallsUseTheX32Table for those).
+    @Test func x32CallsAreNamedByTheirTable() throws {
+        let text = try traceCorpus("x32")
+        #expect(text.contains(#/\[ Process PID=\d+ runs in x32 mode\. \]\n.*  getpid\(\) = /#), "\(text)")
+        #expect(text.contains(#"open("/etc/hostname", O_RDONLY) = "#), "\(text)")
+        #expect(text.contains("rt_sigaction#64(0x11, 0, 0, 0x8) = "), "\(text)")
+        #expect(text.contains("rt_sigaction(SIGCHLD, NULL, NULL, 8) = "), "\(text)")
+        #expect(text.contains("syscall_0x40000258(0x1, 0x2, 0x3, 0, 0, 0) = "), "\(text)")
+        #expect(text.contains(#/runs in 64 bit mode\. \]\n.*  munmap\(/#), "\(text)")
+        #expect(!text.contains("syscall_1073741"), "\(text)")
+    }
+
+    /// The kernel-side count keys an x32 call by x32's table, apart from x86_64's.
+    @Test func x32CallsAreCountedByTheirOwnTable() throws {
+        let dir = TestEnv.root + "/corpus-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let binary = dir + "/corpus"
+        let cc = try runProcess([
+            "/usr/bin/gcc", "-O1", "-pthread", "-o", binary, Self.repo + "/tests-trace/corpus/corpus.c",
+        ])
+        #expect(cc.status == 0, "\(cc.stderr)")
+        let out = try runProcess([TestEnv.clab, "trace", "--host", "--summary", "--", binary, "x32"])
+        #expect(out.status == 0, "\(out.stderr)")
+        let rows = out.stderr.split(separator: "\n")
+        #expect(rows.contains { $0.hasSuffix(" rt_sigaction (x32)") && $0.contains(" 1 ") }, "\(out.stderr)")
+        #expect(rows.contains { $0.hasSuffix(" getpid (x32)") }, "\(out.stderr)")
+        #expect(rows.contains { $0.hasSuffix(" syscall_0x40000258 (x32)") }, "\(out.stderr)")
+    }
+
+    /// SCM_RIGHTS and SCM_CREDENTIALS over a unix socketpair: the control messages decoded on
+    /// both sides, the received fds named as strace -y names them (a file by the path the
+    /// sender's fd had, a pipe by its inode) and known to the receiver's later calls.
+    @Test func controlMessagesOverAUnixSocket() throws {
+        let text = try traceCorpus("cmsg")
+        let file = "cmsg_type=SCM_RIGHTS, cmsg_data=["
+        #expect(
+            text.contains(
+                #/sendmsg\(3<socket:\[\d+\]>, .*msg_control=\[\{cmsg_len=20, cmsg_level=SOL_SOCKET, cmsg_type=SCM_RIGHTS, cmsg_data=\[5</etc/hostname>\]\}\], msg_controllen=24, msg_flags=0\}, 0\) = 1/#
+            ), "\(text)")
+        #expect(
+            text.contains(
+                file + "6</etc/hostname>]}], msg_controllen=24, msg_flags=MSG_CMSG_CLOEXEC}, MSG_CMSG_CLOEXEC) = 1"),
+            "\(text)")
+        #expect(text.contains(#"read(6</etc/hostname>, "#), "\(text)")
+        let pipe = try #require(text.firstMatch(of: #/pipe2\(\[5<pipe:\[(\d+)\]>, 6<pipe:/#), "\(text)")
+        #expect(text.contains(file + "7<pipe:[\(pipe.1)]>]}], msg_controllen=24, msg_flags=0}, 0) = 1"), "\(text)")
+        #expect(text.contains("write(7<pipe:[\(pipe.1)]>, \"x\", 1) = 1"), "\(text)")
+        #expect(
+            text.split(separator: "\n").filter {
+                $0.contains(#/cmsg_type=SCM_CREDENTIALS, cmsg_data=\{pid=\d+, uid=0, gid=0\}/#)
+            }.count == 2,
+            "\(text)")
     }
 
     /// The kernel-side count keys a 32-bit call by its own table: getpid (i386), not writev.
