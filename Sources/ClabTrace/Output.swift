@@ -286,14 +286,28 @@ struct JSONLinesWriter {
             c.literal(",\"args\":[")
             var sink = JSONSink(c: c)
             var first = true
-            for i in 0..<(entry?.kinds.count ?? 6) {
-                let mark = sink.c.p
-                sink.c.literal(first ? "\"" : ",\"")
-                if Decoder.writeArg(i, of: call, entry: entry, fdPath: fdPath, into: &sink) {
+            if let entry {
+                // The argument kinds read in place: an ArgKind copied out of the array is
+                // retained and released per argument (it may hold a closure).
+                entry.kinds.withUnsafeBufferPointer { kinds in
+                    entry.slots.withUnsafeBufferPointer { slots in
+                        for i in 0..<kinds.count {
+                            let mark = sink.c.p
+                            sink.c.literal(first ? "\"" : ",\"")
+                            if Decoder.write(kinds[i], i, of: call, slot: slots[i], fdPath: fdPath, into: &sink) {
+                                sink.c.byte(0x22)
+                                first = false
+                            } else {
+                                sink.c.p = mark
+                            }
+                        }
+                    }
+                }
+            } else {
+                for i in 0..<6 {
+                    sink.c.literal(i == 0 ? "\"" : ",\"")
+                    _ = Decoder.writeArg(i, of: call, entry: nil, fdPath: fdPath, into: &sink)
                     sink.c.byte(0x22)
-                    first = false
-                } else {
-                    sink.c.p = mark
                 }
             }
             c = sink.c

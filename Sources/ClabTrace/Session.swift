@@ -68,6 +68,12 @@ final class TraceSession {
     func handle(_ base: UnsafeRawPointer, _ size: Int) {
         recordBytes += UInt64(size) + 8
         records += 1
+        // Nearly every record is a syscall's: parsed straight into its struct, not wrapped in
+        // a `Record` and copied out of it again.
+        if size >= RecordParser.eventSize && base.loadUnaligned(as: UInt16.self) == UInt16(CLAB_EV_SYSCALL.rawValue) {
+            handle(RecordParser.syscall(base, size))
+            return
+        }
         switch RecordParser.parse(base, size) {
         case .syscall(let call): handle(call)
         case .process(let event): handle(event)
