@@ -122,6 +122,11 @@ final class TraceSession {
     private var compatStats: [String: SyscallStat] = [:]
 
     func handle(_ call: Syscall) {
+        // Most calls have nothing waiting for them: written as they are, not copied to be changed.
+        if longStrings.isEmpty && madeFDs.isEmpty && iovs.isEmpty && blobs.isEmpty {
+            complete(call)
+            return
+        }
         var call = call
         if !longStrings.isEmpty, let long = longStrings.removeValue(forKey: call.tid) {
             for (slot, bytes) in long { call.replace(slot: slot, with: bytes) }
@@ -129,6 +134,11 @@ final class TraceSession {
         if !madeFDs.isEmpty, let fds = madeFDs.removeValue(forKey: call.tid) { call.attach(fds) }
         if !iovs.isEmpty, let capture = iovs.removeValue(forKey: call.tid) { call.attach(capture) }
         if !blobs.isEmpty, let blob = blobs.removeValue(forKey: call.tid) { call.attach(blob: blob.bytes, nr: blob.nr) }
+        complete(call)
+    }
+
+    /// A call with what the records before it carried attached: counted, written, applied.
+    private func complete(_ call: Syscall) {
         if call.pid == selfPid && call.nr == bpfNr { return }
         let p = table.process(call.pid)
         if call.compat != p.compat {
