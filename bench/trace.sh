@@ -137,8 +137,12 @@ labels = {
     "strace": "`strace -f -o /dev/null dd …`",
 }
 targets = {"json": 3.0, "summary": 1.5}
-lines = ["| command | mean ± σ (ms) | × plain | per syscall (fixed cost out) | target |",
-         "|---|---:|---:|---:|---|"]
+# CPU time (user + system, clab's threads and the traced command together, as hyperfine's
+# rusage has it): less at the mercy of other load than wall-clock time on a shared machine.
+def cpu(r):
+    return f"{(r.get('user', 0) + r.get('system', 0)) * 1e3:.0f}"
+lines = ["| command | mean ± σ (ms) | CPU (ms) | × plain | per syscall (fixed cost out) | target |",
+         "|---|---:|---:|---:|---:|---|"]
 for key in ["plain", "json", "summary", "json-tp", "summary-tp", "bpftrace", "strace"]:
     if key not in rows:
         continue
@@ -147,7 +151,7 @@ for key in ["plain", "json", "summary", "json-tp", "summary-tp", "bpftrace", "st
     pm, ps = ratio(r, rows[fixed_of[key]]) if key in fixed_of else (None, None)
     t = targets.get(key)
     verdict = "" if t is None else (f"≤ {t}× " + ("✓" if pm <= t else "✗"))
-    lines.append(f"| {labels[key]} | {r['mean']*1e3:.1f} ± {r['stddev']*1e3:.1f} | "
+    lines.append(f"| {labels[key]} | {r['mean']*1e3:.1f} ± {r['stddev']*1e3:.1f} | {cpu(r)} | "
                  + ("—" if key == "plain" else f"{m:.2f} ± {s:.2f}") + " | "
                  + ("—" if pm is None else f"{pm:.2f} ± {ps:.2f}") + f" | {verdict} |")
 for key, label in [("true", "`clab trace --host -- /bin/true`"), ("true-tp", "the same, with the experimental fentry hooks"),
@@ -156,10 +160,10 @@ for key, label in [("true", "`clab trace --host -- /bin/true`"), ("true-tp", "th
     if key in rows:
         t = rows[key]
         target = ("< 150 ms " + ("✓" if t["mean"] < 0.150 else "✗")) if key == "true" else ""
-        lines.append(f"| {label} (fixed cost, end to end) | {t['mean']*1e3:.1f} ± {t['stddev']*1e3:.1f} | — | — | {target} |")
+        lines.append(f"| {label} (fixed cost, end to end) | {t['mean']*1e3:.1f} ± {t['stddev']*1e3:.1f} | {cpu(t)} | — | — | {target} |")
 u, p2 = rows["untraced"], rows["plain2"]
 per_call = (u["mean"] - p2["mean"]) / 600000 * 1e9
-lines.append(f"| `dd …` NOT traced, while `clab trace` follows another process | {u['mean']*1e3:.1f} ± {u['stddev']*1e3:.1f} | "
+lines.append(f"| `dd …` NOT traced, while `clab trace` follows another process | {u['mean']*1e3:.1f} ± {u['stddev']*1e3:.1f} | {cpu(u)} | "
              f"{u['mean'] / p2['mean']:.2f} | {per_call:+.0f} ns per syscall | |")
 jm, sm = ratio(rows["json"])[0], ratio(rows["strace"])[0]
 notes = [

@@ -38,41 +38,40 @@ struct Cursor {
         }
     }
 
-    /// Two digits at a time, from a constant table (a StaticString: no lazy initialisation).
+    /// Two digits at a time, from a constant table (a StaticString: no lazy initialisation),
+    /// written from the end of a 20-byte scratch (a UInt64 has at most 20 digits) and copied:
+    /// no division loop first to count the digits (the raw arguments are pointers, 15 digits).
     mutating func decimal(_ value: UInt64) {
         if value < 10 {
             byte(UInt8(truncatingIfNeeded: value) &+ 48)
             return
         }
-        var digits = 1
-        var v = value
-        while v >= 10 {
-            v /= 10
-            digits += 1
-        }
-        guard end - p >= digits else { return }
-        let pairs: StaticString =
-            "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
-        pairs.withUTF8Buffer { table in
-            var q = p + digits
-            v = value
-            while v >= 100 {
-                let r = Int(v % 100)
-                v /= 100
-                q -= 2
-                q[0] = table[2 * r]
-                q[1] = table[2 * r + 1]
-            }
-            if v >= 10 {
-                q -= 2
-                q[0] = table[2 * Int(v)]
-                q[1] = table[2 * Int(v) + 1]
-            } else {
-                q -= 1
-                q[0] = UInt8(truncatingIfNeeded: v) &+ 48
+        var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &scratch) { buf in
+            let pairs: StaticString =
+                "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
+            pairs.withUTF8Buffer { table in
+                var q = 20
+                var v = value
+                while v >= 100 {
+                    let r = Int(v % 100)
+                    v /= 100
+                    q -= 2
+                    buf[q] = table[2 * r]
+                    buf[q + 1] = table[2 * r + 1]
+                }
+                if v >= 10 {
+                    q -= 2
+                    buf[q] = table[2 * Int(v)]
+                    buf[q + 1] = table[2 * Int(v) + 1]
+                } else {
+                    q -= 1
+                    buf[q] = UInt8(truncatingIfNeeded: v) &+ 48
+                }
+                guard end - p >= 20 - q else { return }
+                bytes(UnsafeRawBufferPointer(rebasing: buf[q..<20]))
             }
         }
-        p += digits
     }
 
     @inline(__always)
@@ -287,14 +286,28 @@ struct JSONLinesWriter {
             c.literal(",\"args\":[")
             var sink = JSONSink(c: c)
             var first = true
-            for i in 0..<(entry?.kinds.count ?? 6) {
-                let mark = sink.c.p
-                sink.c.literal(first ? "\"" : ",\"")
-                if Decoder.writeArg(i, of: call, entry: entry, fdPath: fdPath, into: &sink) {
+            if let entry {
+                // The argument kinds read in place: an ArgKind copied out of the array is
+                // retained and released per argument (it may hold a closure).
+                entry.kinds.withUnsafeBufferPointer { kinds in
+                    entry.slots.withUnsafeBufferPointer { slots in
+                        for i in 0..<kinds.count {
+                            let mark = sink.c.p
+                            sink.c.literal(first ? "\"" : ",\"")
+                            if Decoder.write(kinds[i], i, of: call, slot: slots[i], fdPath: fdPath, into: &sink) {
+                                sink.c.byte(0x22)
+                                first = false
+                            } else {
+                                sink.c.p = mark
+                            }
+                        }
+                    }
+                }
+            } else {
+                for i in 0..<6 {
+                    sink.c.literal(i == 0 ? "\"" : ",\"")
+                    _ = Decoder.writeArg(i, of: call, entry: nil, fdPath: fdPath, into: &sink)
                     sink.c.byte(0x22)
-                    first = false
-                } else {
-                    sink.c.p = mark
                 }
             }
             c = sink.c
