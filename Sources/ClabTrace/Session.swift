@@ -140,7 +140,11 @@ final class TraceSession {
             for (slot, bytes) in long { call.replace(slot: slot, with: bytes) }
         }
         if !madeFDs.isEmpty, let fds = madeFDs.removeValue(forKey: call.tid) { call.attach(fds) }
-        if !iovs.isEmpty, let capture = iovs.removeValue(forKey: call.tid) { call.attach(capture) }
+        if !iovs.isEmpty, let capture = iovs.removeValue(forKey: call.tid) {
+            call.attach(capture)
+            // Passed fds arrive only with a captured msghdr, so only this path has any to name.
+            if call.iov?.control?.fds.isEmpty == false { passFDs(&call, in: table.process(call.pid)) }
+        }
         if !blobs.isEmpty, let blob = blobs.removeValue(forKey: call.tid) { call.attach(blob: blob.bytes, nr: blob.nr) }
         complete(call)
     }
@@ -149,7 +153,6 @@ final class TraceSession {
     private func complete(_ call: Syscall) {
         if call.pid == selfPid && call.nr == bpfNr { return }
         let p = table.process(call.pid)
-        if call.iov?.control?.fds.isEmpty == false { passFDs(&call, in: p) }
         let abi = call.abi
         if abi != p.abi {
             // strace's note when a process switches between the 64-bit, the 32-bit and the x32 ABI.
