@@ -294,7 +294,7 @@ struct clab_pending {
 struct clab_config {
     __u32 emit_proc;   // 1: write fork/exec/exit records (events mode)
     __u32 pad;
-    __u64 wake_bytes;  // wake the reader once this much is waiting in the ring buffer
+    __u64 wake_bytes;  // wake the reader each time this much more is waiting (a power of two)
     // Written by the program: drops not yet reported by a CLAB_EV_LOST record (the reader
     // reports what is left at the end), and the times of the first and last of them.
     __u64 lost_pending;

@@ -280,7 +280,8 @@ final class TraceProgram {
     func configure(emitProcessEvents: Bool, wakeBytes: Int) throws {
         var config = clab_config()
         config.emit_proc = emitProcessEvents ? 1 : 0
-        config.wake_bytes = UInt64(wakeBytes)
+        // The BPF side tests "crossed a multiple" with a mask: a power of two (the ring's size is one).
+        config.wake_bytes = UInt64(wakeBytes).nonzeroBitCount == 1 ? UInt64(wakeBytes) : 0
         var key: UInt32 = 0
         guard bpf_map_update_elem(configFD, &key, &config, UInt64(BPF_ANY)) == 0 else {
             throw ClabError("trace: cannot configure the BPF program: \(errnoDescription(errno))")
