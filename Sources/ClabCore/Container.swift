@@ -44,11 +44,11 @@ public final class Container {
     /// a single instruction of init yet. The tracer puts it in its process map here; cgroups
     /// move it in here.
     public var beforeGo: [(pid_t) throws -> Void] = []
-    /// Recorded in the state file, so gc can remove them after a crash.
-    public var cgroupDirs: [String] = []
-    /// An OCI config's cgroupsPath, when the container's cgroups are that path (not named by
-    /// its id), and the levels above it clab makes for it: recorded for delete and gc.
-    public var cgroupsPath: String?
+    /// Where its cgroups are, recorded in the state file as placed, so `clab stats`, delete and
+    /// gc (after a crash) use the placement itself instead of probing the directories again.
+    public var cgroupPlacement: CgroupPlacement?
+    /// The levels above an OCI config's cgroupsPath that clab makes for it: recorded for delete
+    /// and gc.
     public var cgroupLevels: [String] = []
     /// Runs once clone3 returned (the child exists or never will): releases what the spawn used.
     public var afterStart: [() -> Void] = []
@@ -353,8 +353,8 @@ public final class Container {
             id: spec.id, stage: spec.stageNumber, clabPid: getpid(),
             clabStartTime: Host.startTime(pid: getpid()), initPid: pid > 0 ? pid : nil,
             initStartTime: pid > 0 ? Host.startTime(pid: pid) : nil,
-            created: Int(time(nil)), command: spec.command.joined(separator: " "), cgroups: cgroupDirs,
-            cgroupsPath: cgroupsPath, cgroupLevels: cgroupLevels.isEmpty ? nil : cgroupLevels,
+            created: Int(time(nil)), command: spec.command.joined(separator: " "), cgroup: cgroupPlacement,
+            cgroupLevels: cgroupLevels.isEmpty ? nil : cgroupLevels,
             volumes: spec.volumes.map(\.source), layers: spec.overlay?.lowers.map(Path.basename), name: name,
             address: networkAddress, detached: detached, ociRuntime: ociRuntime ? true : nil)
         try FS.write(state.json, to: stateFile)
@@ -374,10 +374,11 @@ public struct ContainerState: Codable, Sendable {
     /// Seconds since the epoch (a date formatter would load time zone files on every start).
     public var created: Int
     public var command: String?
-    public var cgroups: [String]?
-    /// An OCI config's cgroupsPath that names the container's own cgroups (each of `cgroups`
-    /// ends with it), and the levels above them clab made for it, removed with them.
-    public var cgroupsPath: String?
+    /// Its cgroups as clab placed them (stage 8 on): version, directory per controller, the
+    /// `clab` parents, and an OCI config's cgroupsPath. Taken only as far as the directories
+    /// are the container's own (`ContainerRecord.ownCgroups`): the file may be damaged.
+    public var cgroup: CgroupPlacement?
+    /// The levels clab made above an OCI cgroupsPath, removed with the container's cgroups.
     public var cgroupLevels: [String]?
     /// Host directories mounted as volumes (so `clab volume rm` can refuse one in use).
     public var volumes: [String]?
@@ -400,8 +401,7 @@ public struct ContainerState: Codable, Sendable {
         if let initPid { fields.append("\"initPid\":\(initPid)") }
         if let initStartTime { fields.append("\"initStartTime\":\(initStartTime)") }
         if let command { fields.append("\"command\":\(quoted(command))") }
-        if let cgroups { fields.append("\"cgroups\":[" + cgroups.map(quoted).joined(separator: ",") + "]") }
-        if let cgroupsPath { fields.append("\"cgroupsPath\":\(quoted(cgroupsPath))") }
+        if let cgroup { fields.append("\"cgroup\":" + cgroup.json) }
         if let cgroupLevels {
             fields.append("\"cgroupLevels\":[" + cgroupLevels.map(quoted).joined(separator: ",") + "]")
         }
@@ -417,6 +417,11 @@ public struct ContainerState: Codable, Sendable {
         if ociRuntime == true { fields.append("\"ociRuntime\":true") }
         return "{" + fields.joined(separator: ",") + "}\n"
     }
+
+    /// Its cgroup directories, as recorded (unchecked: see `ContainerRecord.ownCgroups`).
+    public var cgroups: [String]? { cgroup?.allDirs }
+    /// An OCI config's cgroupsPath that names the container's own cgroups (each ends with it).
+    public var cgroupsPath: String? { cgroup?.exclusive == true ? cgroup?.cgroupsPath : nil }
 
     public var isRunning: Bool { managerAlive }
 

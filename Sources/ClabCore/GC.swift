@@ -128,17 +128,13 @@ public struct GarbageCollector {
             && parts[1].hasPrefix("tmp-")
     }
 
-    /// A container's cgroups as its state file names them (ContainerRecord.ownCgroups), then the
-    /// levels clab made above a cgroupsPath, if empty.
+    /// A container's cgroups as its state file places them, only its own
+    /// (ContainerRecord.ownCgroups), then the levels clab made above a cgroupsPath, if empty.
     static func removeCgroups(_ state: ContainerState) -> [String] {
-        let own = ContainerRecord.ownCgroups(state)
-        let levels = ContainerRecord.ownCgroupLevels(state)
-        if state.cgroupsPath == nil { return removeCgroups(own, id: state.id) }
-        let placement = CgroupPlacement(
-            version: .v1, dirs: Dictionary(uniqueKeysWithValues: own.enumerated().map { ("\($0.offset)", $0.element) }),
-            parents: [], note: nil)
+        guard let recorded = state.cgroup else { return [] }
+        let placement = recorded.restricted(to: ContainerRecord.ownCgroups(state))
         return ContainerCgroup(placement: placement, limits: CgroupLimits()).remove()
-            + ContainerCgroup.removeLevels(levels)
+            + ContainerCgroup.removeLevels(ContainerRecord.ownCgroupLevels(state))
     }
 
     /// Only the directories the state file names, and only a container's own (its id, under the

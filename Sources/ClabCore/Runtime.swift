@@ -303,11 +303,8 @@ public struct Runtime: Sendable {
         container.name = prepared.name
         if let plan = prepared.network { try hookNetwork(plan, name: prepared.name, into: container) }
         if let cgroup = prepared.cgroup {
-            container.cgroupDirs = cgroup.placement.allDirs
-            if cgroup.placement.exclusive {
-                container.cgroupsPath = cgroup.placement.cgroupsPath
-                container.cgroupLevels = cgroup.missingLevels()
-            }
+            container.cgroupPlacement = cgroup.placement
+            if cgroup.placement.exclusive { container.cgroupLevels = cgroup.missingLevels() }
             try container.prepareState()
             do {
                 try cgroup.create()

@@ -129,16 +129,28 @@ struct CgroupDriverTests {
     /// only the directories that path names above them (never the cgroup it was placed in).
     @Test func aRecordNamesOnlyItsOwnCgroups() {
         var state = ContainerState(id: "abc", stage: 12, clabPid: 1, created: 0)
-        state.cgroupsPath = "pod/c1"
-        state.cgroups = [
+        let dirs = [
             "/sys/fs/cgroup/pids/a/pod/c1", "/sys/fs/cgroup/pids/a/other", "/sys/fs/cgroup/pids/../../etc/pod/c1",
             "/etc/pod/c1", "/sys/fs/cgroup/memory/a/clab/abc",
         ]
+        var placement = CgroupPlacement(
+            version: .v1,
+            dirs: Dictionary(uniqueKeysWithValues: dirs.enumerated().map { ("c\($0.offset)", $0.element) }),
+            parents: ["/sys/fs/cgroup/memory/a/clab", "/sys/fs/cgroup/pids/a", "/etc/clab"], note: nil)
+        placement.exclusive = true
+        placement.cgroupsPath = "pod/c1"
+        state.cgroup = placement
         state.cgroupLevels = ["/sys/fs/cgroup/pids/a/pod", "/sys/fs/cgroup/pids/a", "/sys/fs/cgroup/memory/a/pod"]
         #expect(
-            ContainerRecord.ownCgroups(state) == ["/sys/fs/cgroup/pids/a/pod/c1", "/sys/fs/cgroup/memory/a/clab/abc"])
+            ContainerRecord.ownCgroups(state).sorted()
+                == ["/sys/fs/cgroup/memory/a/clab/abc", "/sys/fs/cgroup/pids/a/pod/c1"])
         #expect(ContainerRecord.ownCgroupLevels(state) == ["/sys/fs/cgroup/pids/a/pod"])
-        state.cgroupsPath = nil
+        // What gc and stats act on: those directories, and only a `clab` parent right above one.
+        let own = placement.restricted(to: ContainerRecord.ownCgroups(state))
+        #expect(own.allDirs == ["/sys/fs/cgroup/memory/a/clab/abc", "/sys/fs/cgroup/pids/a/pod/c1"])
+        #expect(own.parents == ["/sys/fs/cgroup/memory/a/clab"])
+        placement.exclusive = false
+        state.cgroup = placement
         #expect(ContainerRecord.ownCgroups(state) == ["/sys/fs/cgroup/memory/a/clab/abc"])
         #expect(ContainerRecord.ownCgroupLevels(state).isEmpty)
     }

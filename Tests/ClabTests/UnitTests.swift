@@ -125,6 +125,33 @@ struct PieceTests {
         #expect(decoded.command == state.command)
         #expect(decoded.initPid == 43)
         #expect(decoded.clabStartTime == 7)
+        #expect(decoded.cgroup == nil)
+    }
+
+    /// The cgroup placement is kept as placed (written by hand, read by Codable): stats and gc
+    /// use it instead of probing the directories again.
+    @Test func stateFileKeepsTheCgroupPlacement() throws {
+        func placement(note: String?, exclusive: Bool) -> CgroupPlacement {
+            var p = CgroupPlacement(
+                version: .v1,
+                dirs: ["memory": "/sys/fs/cgroup/memory/a/clab/abc", "cpu": "/sys/fs/cgroup/cpu,cpuacct/a/clab/abc"],
+                parents: ["/sys/fs/cgroup/memory/a/clab", "/sys/fs/cgroup/cpu,cpuacct/a/clab"], note: note)
+            p.ownsParents = !exclusive
+            p.exclusive = exclusive
+            p.cgroupsPath = exclusive ? "pod/\"c\"" : nil
+            return p
+        }
+        var state = ContainerState(id: "abc", stage: 8, clabPid: 42, created: 1)
+        func roundTrip() throws -> CgroupPlacement? {
+            try JSONDecoder().decode(ContainerState.self, from: Data(state.json.utf8)).cgroup
+        }
+        // The note is said once, at placement, and not kept.
+        state.cgroup = placement(note: "said once", exclusive: false)
+        #expect(try roundTrip() == placement(note: nil, exclusive: false))
+        state.cgroup = placement(note: nil, exclusive: true)
+        #expect(try roundTrip() == state.cgroup)
+        state.cgroup = CgroupPlacement(version: .v2, dirs: ["": "/sys/fs/cgroup/a/clab/abc"], parents: [], note: nil)
+        #expect(try roundTrip() == state.cgroup)
     }
 
     @Test func specWireRoundTrip() throws {

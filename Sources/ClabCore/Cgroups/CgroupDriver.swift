@@ -280,4 +280,34 @@ public struct CgroupPlacement: Codable, Sendable, Equatable {
 
     /// Every distinct directory (v1 controllers can share a hierarchy).
     public var allDirs: [String] { Array(Set(dirs.values)).sorted() }
+
+    /// For the state file, every key the synthesized Decodable wants (ContainerState.json: no
+    /// JSONEncoder on the start path); `note` is said once at placement and not kept.
+    var json: String {
+        let quoted = JSONText.quoted
+        var fields = [
+            "\"version\":\(quoted(version.rawValue))",
+            "\"dirs\":{"
+                + dirs.sorted { $0.key < $1.key }.map { quoted($0.key) + ":" + quoted($0.value) }
+                .joined(separator: ",") + "}",
+            "\"parents\":[" + parents.map(quoted).joined(separator: ",") + "]",
+            "\"ownsParents\":\(ownsParents)", "\"exclusive\":\(exclusive)",
+        ]
+        if let cgroupsPath { fields.append("\"cgroupsPath\":\(quoted(cgroupsPath))") }
+        return "{" + fields.joined(separator: ",") + "}"
+    }
+
+    /// Only the directories of `own` (the record's checked list), and as parents only `clab`
+    /// directories directly above them: what a damaged state file may make clab remove.
+    func restricted(to own: [String]) -> CgroupPlacement {
+        let kept = dirs.filter { own.contains($0.value) }
+        let above = Set(kept.values.map(Path.dirname))
+        var placement = CgroupPlacement(
+            version: version, dirs: kept,
+            parents: parents.filter { above.contains($0) && Path.basename($0) == "clab" }, note: nil)
+        placement.ownsParents = ownsParents
+        placement.exclusive = exclusive
+        placement.cgroupsPath = cgroupsPath
+        return placement
+    }
 }

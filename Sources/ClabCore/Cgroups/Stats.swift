@@ -2,30 +2,19 @@ import ClabKernel
 import FoundationEssentials
 import Glibc
 
-/// A running container's cgroup, rebuilt from the directories its state file records, so
-/// `clab stats` can read the same counters clab reads after a run.
+/// A running container's cgroup, as its state file records the placement (its own directories
+/// only), so `clab stats` reads the same counters clab reads after a run.
 public struct RunningCgroup: Sendable {
     public let state: ContainerState
     public let cgroup: ContainerCgroup
 
     /// nil for containers below stage 8 (no cgroup).
     public init?(_ state: ContainerState) {
-        guard let dirs = state.cgroups, !dirs.isEmpty else { return nil }
-        var byController: [String: String] = [:]
-        var version = CgroupVersion.v1
-        for dir in dirs {
-            if FS.exists(dir + "/cgroup.controllers") {
-                version = .v2
-                byController[""] = dir
-            }
-            for (file, controller) in [
-                ("memory.usage_in_bytes", "memory"), ("cpu.cfs_quota_us", "cpu"), ("cpuacct.usage", "cpuacct"),
-                ("pids.max", "pids"),
-            ] where FS.exists(dir + "/" + file) && byController[controller] == nil {
-                byController[controller] = dir
-            }
-        }
-        let placement = CgroupPlacement(version: version, dirs: byController, parents: [], note: nil)
+        guard let recorded = state.cgroup else { return nil }
+        let placement = recorded.restricted(to: ContainerRecord.ownCgroups(state))
+        guard !placement.dirs.isEmpty else { return nil }
+        let version = placement.version
+        let byController = placement.dirs
         // The limits as the kernel has them now.
         func number(_ controller: String, _ file: String) -> Int64? {
             let dir = version == .v2 ? byController[""] : byController[controller]
