@@ -208,7 +208,8 @@ struct CursorSink: TextSink {
 ///    `NetlinkDecoder` writes them],"raw":[6 unsigned integers],
 ///    "ret":signed integer|null (null: exit/exit_group, or the thread died inside the call),
 ///    "errno":"ENOENT"|null,"unfinished":bool,"stage":"stage 4 · mount namespace + pivot_root"|null,
-///    "lesson":"clab lesson 4"|null}`
+///    "stage_number":4|null,"lesson":"clab lesson 4"|null}` (`stage_number`: the stage's own
+///    number, null for clab's plumbing and the command)
 /// - `{"type":"fork","ts_ns","pid","tid","child_pid","child_tid","child_ns_pid","thread":bool,"comm"}`
 /// - `{"type":"exec","ts_ns","pid","ns_pid","old_tid","comm"}` (comm: the new program's)
 /// - `{"type":"exit","ts_ns","pid","comm","exit_code":N|null,"signal":"SIGKILL"|null}`
@@ -329,11 +330,17 @@ struct JSONLinesWriter {
             if let label {
                 c.literal(",\"stage\":")
                 c.jsonString(label.title)
+                if let n = label.stage {
+                    c.literal(",\"stage_number\":")
+                    c.decimal(Int64(n))
+                } else {
+                    c.literal(",\"stage_number\":null")
+                }
                 c.literal(",\"lesson\":")
                 c.jsonStringOrNull(label.lesson)
                 c.literal("}\n")
             } else {
-                c.literal(",\"stage\":null,\"lesson\":null}\n")
+                c.literal(",\"stage\":null,\"stage_number\":null,\"lesson\":null}\n")
             }
         }
     }

@@ -20,6 +20,7 @@ struct TraceLine: Codable, Sendable {
     var errno: String?
     var unfinished: Bool?
     var stage: String?
+    var stageNumber: Int?
     var lesson: String?
     var mode: String?
     var step: Int?
@@ -37,9 +38,7 @@ struct TraceLine: Codable, Sendable {
 
     var label: StageLabel? {
         guard let stage else { return nil }
-        // "stage 4 · mount namespace + pivot_root" -> 4
-        let number = stage.hasPrefix("stage ") ? Int(stage.dropFirst(6).prefix { $0.isNumber }) : nil
-        return StageLabel(title: stage, lesson: lesson, stage: number)
+        return StageLabel(title: stage, lesson: lesson, stage: stageNumber)
     }
 
     /// strace's notation of the return value, from what the JSON kept.

@@ -210,6 +210,9 @@ struct TraceStepTests {
         #expect(calls[exec]["ret"] as? Int == 0)
         // Labelled by stage, with the lesson to read; the container's pid namespace shows.
         #expect(calls[pivot]["stage"] as? String == "stage 4 · mount namespace + pivot_root")
+        // The number is written as the tracer knows it, not left for a reader to parse back.
+        #expect(calls[pivot]["stage_number"] as? Int == 4)
+        #expect(calls[exec]["stage_number"] is NSNull)
         #expect(calls[pivot]["lesson"] as? String == "clab lesson 4")
         #expect(calls[exec]["stage"] as? String == "container · /bin/true")
         #expect(calls[exec]["ns_pid"] as? Int == 1)
