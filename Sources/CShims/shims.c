@@ -93,7 +93,8 @@ static __attribute__((noinline)) void child_main(const struct clab_spawn_request
     if (setsid() < 0) child_fail(3, errno, 'S');
     if (r->ctty >= 0 && ioctl(r->ctty, TIOCSCTTY, 0) < 0) child_fail(3, errno, 'T');
 
-    // Wait for "go": the parent writes maps (and later joins cgroups) first.
+    // Wait for "go": the parent writes maps (and later joins cgroups) first. The whole exchange
+    // on this socket is drawn in ClabKernel/SyncProtocol.swift.
     char go = 0;
     ssize_t n;
     do { n = read(3, &go, 1); } while (n < 0 && errno == EINTR);

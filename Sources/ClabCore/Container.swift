@@ -156,7 +156,7 @@ public final class Container {
             if let map = spec.idMapping { try UserStage.writeMaps(pid: pid, mapping: map) }
             for hook in beforeGo { try hook(pid) }
             if networkAddress != nil { try writeState() }
-            try send([UInt8(ascii: "G")])
+            try send([SyncMessage.go])
             // The header, then the fields in chunks: one message must fit the socket's buffer.
             for message in try sent.wireMessages() { try send(message) }
         } catch {
@@ -165,7 +165,7 @@ public final class Container {
             cleanup()
             throw error
         }
-        if let failure = readInitFailure(keepOpenOn: waitForStart ? UInt8(ascii: "C") : nil) {
+        if let failure = readInitFailure(keepOpenOn: waitForStart ? SyncMessage.created : nil) {
             let status = reap()
             cleanup()
             throw ClabError(failure, exitCode: status.code)

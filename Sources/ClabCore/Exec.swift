@@ -165,7 +165,7 @@ public final class ExecSession {
                     throw ClabError("exec: echo \(pid) > \(dir)/cgroup.procs: \(errnoDescription(error.errno))")
                 }
             }
-            try send([UInt8(ascii: "G")])
+            try send([SyncMessage.go])
             for message in try spec.wireMessages() { try send(message) }
         } catch {
             kill(pid, SIGKILL)

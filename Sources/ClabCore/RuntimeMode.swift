@@ -187,7 +187,7 @@ public struct OCIRuntime: Sendable {
         guard fd >= 0 else {
             throw ClabError("cannot start container \(id): its init is not waiting (\(errnoDescription(errno)))")
         }
-        var byte = UInt8(ascii: "S")
+        var byte = SyncMessage.start
         let n = write(fd, &byte, 1)
         guard n == 1 else {
             close(fd)

@@ -114,7 +114,7 @@ public enum InitProcess {
         // Before the lock-down, as runc waits before its last seccomp step: a profile that
         // refuses send or recv must not strand a created container.
         if waitForStart {
-            var byte = UInt8(ascii: "C")
+            var byte = SyncMessage.created
             _ = send(syncFD, &byte, 1, Int32(MSG_NOSIGNAL))
             var n: Int
             if startFIFO >= 0 {
@@ -124,7 +124,7 @@ public enum InitProcess {
             } else {
                 repeat { n = recv(syncFD, &byte, 1, 0) } while n < 0 && errno == EINTR
             }
-            if n != 1 || byte != UInt8(ascii: "S") { exit(125) }
+            if n != 1 || byte != SyncMessage.start { exit(125) }
         }
         // An OCI bundle's startContainer hooks: in the container, before its process (and
         // before the lock-down, so a hook runs with the container root's full set).

@@ -187,7 +187,7 @@ public enum SupervisorProcess {
                 case "S":
                     if !started && sync >= 0 {
                         started = true
-                        var byte = UInt8(ascii: "S")
+                        var byte = SyncMessage.start
                         _ = send(sync, &byte, 1, Int32(MSG_NOSIGNAL))
                     }
                 case "W":
