@@ -22,7 +22,10 @@ extension ContainerRecord {
                 lookup = error
                 return true
             }
-            return now.status != .created
+            // Done once the supervisor said how it went: init's exit alone reads as stopped a
+            // moment before the supervisor writes its "failed" line, which must not be missed.
+            if now.events.contains(where: { $0.name == "started" || $0.name == "failed" }) { return true }
+            return now.status != .created && !now.state.managerAlive
         }
         if let lookup { throw lookup }
         if let failed = now.events.last(where: { $0.name == "failed" }) {

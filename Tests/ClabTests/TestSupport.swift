@@ -113,6 +113,9 @@ func runProcess(
     posix_spawn_file_actions_adddup2(&actions, input.read, 0)
     posix_spawn_file_actions_adddup2(&actions, out.write, 1)
     posix_spawn_file_actions_adddup2(&actions, err.write, 2)
+    // Only stdio: a descriptor another test holds open at that moment (a socket, an epoll)
+    // would otherwise be the child's too, and a traced corpus program would show it.
+    _ = clab_spawn_closefrom(&actions, 3)
     var pid: pid_t = 0
     let rc = spawnWithDefaultSignals(&pid, argv, environment: environment, actions: &actions)
     close(input.read)
