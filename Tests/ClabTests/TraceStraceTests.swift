@@ -212,8 +212,9 @@ struct TraceStraceComparisonTests {
         .deletingLastPathComponent().path
 
     /// Text view lines of `clab trace --host -- corpus MODE`.
-    /// `attach`: "" for clab's default attach point, or the one CLAB_TRACE_ATTACH forces.
-    func traceCorpus(_ mode: String, attach: String = "") throws -> String {
+    /// `attach`: "" for clab's default attach point, or the one CLAB_TRACE_ATTACH forces;
+    /// `options`: more of `clab trace`'s (`--summary`: the count table instead).
+    func traceCorpus(_ mode: String, attach: String = "", options: [String] = []) throws -> String {
         let dir = TestEnv.root + "/corpus-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -223,7 +224,7 @@ struct TraceStraceComparisonTests {
         ])
         #expect(cc.status == 0, "\(cc.stderr)")
         let out = try runProcess(
-            [TestEnv.clab, "trace", "--host", "--", binary, mode, dir],
+            [TestEnv.clab, "trace", "--host"] + options + ["--", binary, mode, dir],
             env: attach.isEmpty ? [:] : ["CLAB_TRACE_ATTACH": attach])
         #expect(out.status == 0, "\(out.stderr)")
         return out.stderr
@@ -255,20 +256,11 @@ struct TraceStraceComparisonTests {
 
     /// The kernel-side count keys an x32 call by x32's table, apart from x86_64's.
     @Test func x32CallsAreCountedByTheirOwnTable() throws {
-        let dir = TestEnv.root + "/corpus-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let binary = dir + "/corpus"
-        let cc = try runProcess([
-            "/usr/bin/gcc", "-O1", "-pthread", "-o", binary, Self.repo + "/tests-trace/corpus/corpus.c",
-        ])
-        #expect(cc.status == 0, "\(cc.stderr)")
-        let out = try runProcess([TestEnv.clab, "trace", "--host", "--summary", "--", binary, "x32"])
-        #expect(out.status == 0, "\(out.stderr)")
-        let rows = out.stderr.split(separator: "\n")
-        #expect(rows.contains { $0.hasSuffix(" rt_sigaction (x32)") && $0.contains(" 1 ") }, "\(out.stderr)")
-        #expect(rows.contains { $0.hasSuffix(" getpid (x32)") }, "\(out.stderr)")
-        #expect(rows.contains { $0.hasSuffix(" syscall_0x40000258 (x32)") }, "\(out.stderr)")
+        let summary = try traceCorpus("x32", options: ["--summary"])
+        let rows = summary.split(separator: "\n")
+        #expect(rows.contains { $0.hasSuffix(" rt_sigaction (x32)") && $0.contains(" 1 ") }, "\(summary)")
+        #expect(rows.contains { $0.hasSuffix(" getpid (x32)") }, "\(summary)")
+        #expect(rows.contains { $0.hasSuffix(" syscall_0x40000258 (x32)") }, "\(summary)")
     }
 
     /// SCM_RIGHTS and SCM_CREDENTIALS over a unix socketpair: the control messages decoded on
@@ -298,20 +290,11 @@ struct TraceStraceComparisonTests {
 
     /// The kernel-side count keys a 32-bit call by its own table: getpid (i386), not writev.
     @Test func thirtyTwoBitCallsAreCountedByTheirOwnTable() throws {
-        let dir = TestEnv.root + "/corpus-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        let binary = dir + "/corpus"
-        let cc = try runProcess([
-            "/usr/bin/gcc", "-O1", "-pthread", "-o", binary, Self.repo + "/tests-trace/corpus/corpus.c",
-        ])
-        #expect(cc.status == 0, "\(cc.stderr)")
-        let out = try runProcess([TestEnv.clab, "trace", "--host", "--summary", "--", binary, "abi32"])
-        #expect(out.status == 0, "\(out.stderr)")
-        let rows = out.stderr.split(separator: "\n")
-        #expect(rows.contains { $0.hasSuffix(" getpid (i386)") && $0.contains(" 1 ") }, "\(out.stderr)")
-        #expect(rows.contains { $0.hasSuffix(" open (i386)") }, "\(out.stderr)")
-        #expect(!rows.contains { $0.hasSuffix(" writev") || $0.hasSuffix(" fstat") }, "\(out.stderr)")
+        let summary = try traceCorpus("abi32", options: ["--summary"])
+        let rows = summary.split(separator: "\n")
+        #expect(rows.contains { $0.hasSuffix(" getpid (i386)") && $0.contains(" 1 ") }, "\(summary)")
+        #expect(rows.contains { $0.hasSuffix(" open (i386)") }, "\(summary)")
+        #expect(!rows.contains { $0.hasSuffix(" writev") || $0.hasSuffix(" fstat") }, "\(summary)")
     }
 
     /// At both attach points: with fentry, the killed call's fexit never comes.
