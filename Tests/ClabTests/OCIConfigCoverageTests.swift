@@ -155,16 +155,20 @@ struct OCIConfigCoverageTests {
         #expect((try? String(contentsOfFile: "/proc/sys/kernel/domainname", encoding: .utf8)) != "lab.example\n")
     }
 
+    /// ip_default_ttl, not ip_forward: parallel network tests switch the host's ip_forward on and
+    /// off, and no test or clab code touches the host's default TTL or shmmni.
     @Test func namespacedSysctlsAreSetInsideOnly() throws {
-        let host = try String(contentsOfFile: "/proc/sys/net/ipv4/ip_forward", encoding: .utf8)
-        let target = host == "1\n" ? "0" : "1"
-        let dir = try bundle("cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni") { config in
-            Self.set(&config, "linux", "sysctl", ["net.ipv4.ip_forward": target, "kernel.shmmni": "1234"])
+        let ttl = "/proc/sys/net/ipv4/ip_default_ttl", shmmni = "/proc/sys/kernel/shmmni"
+        let host = (try String(contentsOfFile: ttl, encoding: .utf8), try String(contentsOfFile: shmmni, encoding: .utf8))
+        let target = host.0 == "77\n" ? "78" : "77"
+        let dir = try bundle("cat \(ttl) \(shmmni)") { config in
+            Self.set(&config, "linux", "sysctl", ["net.ipv4.ip_default_ttl": target, "kernel.shmmni": "1234"])
         }
         let out = try run(dir)
         #expect(out.status == 0, "\(out.stderr)")
         #expect(out.stdout == "\(target)\n1234\n", "\(out.stdout)")
-        #expect(try String(contentsOfFile: "/proc/sys/net/ipv4/ip_forward", encoding: .utf8) == host)
+        #expect(try String(contentsOfFile: ttl, encoding: .utf8) == host.0)
+        #expect(try String(contentsOfFile: shmmni, encoding: .utf8) == host.1)
     }
 
     @Test(arguments: [
