@@ -129,8 +129,18 @@ struct PodmanTests {
         let stop = try podman(["stop", "-t", "1", id])
         #expect(stop.status == 0, "\(stop.stderr)")
         #expect(try podman(["ps", "-a", "--format", "{{.Status}}", "--filter", "id=" + id]).stdout.hasPrefix("Exited"))
+        // podman 4.3's rm can report its own known race on the shm tmpfs it mounts for the
+        // container (podman #11594, fixed in 4.4 by #16159): "unlinkat .../userdata/shm: device or
+        // resource busy", status 125, and yet the container is removed. runc, in clab-runtime's
+        // place on this machine, gets the same error (1 rm of 3 right after stop; clab-runtime 4 of 15). Only
+        // that error is let through, and then what it could hide is checked: podman knows no such
+        // container, its storage and the shm mount are gone.
         let rm = try podman(["rm", id])
-        #expect(rm.status == 0, "\(rm.stderr)")
+        let podmanRace = rm.status == 125 && rm.stderr.contains("/userdata/shm: device or resource busy")
+        #expect(rm.status == 0 || podmanRace, "\(rm.stderr)")
+        #expect(try podman(["ps", "-aq", "--filter", "id=" + id]).stdout.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: Self.dir + "/storage/vfs-containers/" + id))
+        #expect(!(try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)).contains(id))
         let left = try leftovers()
         #expect(left.containers.isEmpty)
         #expect(left.cgroups.isEmpty, "\(left.cgroups)")
