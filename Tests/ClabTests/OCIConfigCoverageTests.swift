@@ -158,8 +158,11 @@ struct OCIConfigCoverageTests {
     /// ip_default_ttl, not ip_forward: parallel network tests switch the host's ip_forward on and
     /// off, and no test or clab code touches the host's default TTL or shmmni.
     @Test func namespacedSysctlsAreSetInsideOnly() throws {
-        let ttl = "/proc/sys/net/ipv4/ip_default_ttl", shmmni = "/proc/sys/kernel/shmmni"
-        let host = (try String(contentsOfFile: ttl, encoding: .utf8), try String(contentsOfFile: shmmni, encoding: .utf8))
+        let ttl = "/proc/sys/net/ipv4/ip_default_ttl"
+        let shmmni = "/proc/sys/kernel/shmmni"
+        let host = (
+            try String(contentsOfFile: ttl, encoding: .utf8), try String(contentsOfFile: shmmni, encoding: .utf8)
+        )
         let target = host.0 == "77\n" ? "78" : "77"
         let dir = try bundle("cat \(ttl) \(shmmni)") { config in
             Self.set(&config, "linux", "sysctl", ["net.ipv4.ip_default_ttl": target, "kernel.shmmni": "1234"])
