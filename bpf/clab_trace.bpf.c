@@ -29,6 +29,9 @@
 //   on it), and netlink users (iproute2, libmnl/libnftables, libnl) send with sendto/sendmsg.
 // - kernel events that teach (events mode): the OOM killer choosing a traced process
 //   (oom:mark_victim) and a traced task moving into a cgroup (cgroup:cgroup_attach_task).
+// - clab-init's stage markers (events mode): a uprobe on clab_mark, which the reader attaches
+//   to the clab-init executable for `clab trace --step`, writes the marker a traced task
+//   passes (CLAB_EV_MARK), in the stream between its syscalls: the stage its next calls are.
 // - count mode (sys_enter_count/sys_exit_count): per-syscall count, errors and time in the
 //   per-CPU `stats` map, no records at all (`clab trace --summary`).
 // The syscall hooks come in two sets with the same code (see enter_events below): fentry/fexit
@@ -1260,6 +1263,32 @@ int BPF_PROG(on_cgroup_attach, struct cgroup *dst, const char *path, struct task
     e->hierarchy = dst->root->hierarchy_id;
     e->ts = bpf_ktime_get_ns();
     if (bpf_probe_read_kernel_str(e->path, sizeof(e->path), path) < 0) e->path[0] = 0;
+    bpf_ringbuf_submit(e, wake_flags(sizeof(*e)));
+    return 0;
+}
+
+// clab_mark(mark) in clab-init (ClabKernel's InitMark): which stage its next calls are the work
+// of. The uprobe fires in every process that runs the binary; only a traced task writes a
+// record. A call of its held (ERESTART*) goes out first, so the marker lands between the calls
+// it separates.
+SEC("uprobe")
+int on_mark(struct pt_regs *ctx) {
+    struct clab_pending *p = slot_of_current();
+    if (!p || p->state != CLAB_TRACED || !clab_cfg.emit_proc) return 0;
+    flush_held(p);
+    report_lost();
+    struct clab_mark_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        count_drop();
+        return 0;
+    }
+    __u64 pid_tgid = bpf_get_current_pid_tgid();
+    e->kind = CLAB_EV_MARK;
+    e->flags = 0;
+    e->pid = pid_tgid >> 32;
+    e->tid = (__u32)pid_tgid;
+    e->mark = (__s32)PT_REGS_PARM1(ctx);
+    e->ts = bpf_ktime_get_ns();
     bpf_ringbuf_submit(e, wake_flags(sizeof(*e)));
     return 0;
 }

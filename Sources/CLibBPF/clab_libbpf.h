@@ -46,6 +46,14 @@ static inline int clab_sink_record(void *ctx, void *data, size_t size) {
     return 0;
 }
 
+/// A uprobe at the entry of `func` in `binary`, in every process (libbpf resolves the symbol).
+/// NULL with errno set on failure. In C: bpf_uprobe_opts ends in a zero-width bitfield.
+static inline struct bpf_link *clab_attach_uprobe(const struct bpf_program *prog, const char *binary,
+                                                  const char *func) {
+    LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = func, .retprobe = false);
+    return bpf_program__attach_uprobe_opts(prog, -1, binary, 0, &opts);
+}
+
 /// A close-on-exec, non-blocking signalfd for `mask` (Swift's Glibc does not import signalfd).
 static inline int clab_signalfd(const sigset_t *mask) { return signalfd(-1, mask, SFD_CLOEXEC | SFD_NONBLOCK); }
 

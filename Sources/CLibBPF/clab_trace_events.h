@@ -31,6 +31,7 @@ enum clab_event_kind {
     CLAB_EV_IOV = 11,     // struct clab_iov_event: readv/writev's iovecs, sendmsg/recvmsg's msghdr
     CLAB_EV_BLOB = 12,    // struct clab_blob_event: a struct larger than a string slot (statx, uname)
     CLAB_EV_CMSG = 13,    // struct clab_cmsg_event: sendmsg/recvmsg's control messages (msg_control)
+    CLAB_EV_MARK = 14,    // struct clab_mark_event: a traced clab-init called clab_mark (its stage)
 };
 
 enum clab_event_flags {
@@ -225,6 +226,17 @@ struct clab_proc_event {
     __u32 ns_level;   // pid namespace depth (0: the host's)
     __u64 ts;
     char comm[16];
+};
+
+// clab-init's call of clab_mark(mark) (a uprobe), written between its syscalls' records: the
+// stage its next calls are the work of. `mark` is a ClabKernel InitMark's value.
+struct clab_mark_event {
+    __u16 kind;  // CLAB_EV_MARK
+    __u16 flags;
+    __u32 pid;
+    __u32 tid;
+    __s32 mark;
+    __u64 ts;
 };
 
 struct clab_cgroup_event {

@@ -462,7 +462,7 @@ extension OCISetup {
 enum BundleMounts {
     static func mountAll(_ oci: OCISetup, _ spec: ContainerSpec, in root: InRoot) throws {
         try step(4) {
-            for m in oci.mounts { try mount(m, spec, in: root) }
+            for m in oci.mounts { try step(stage(of: m)) { try mount(m, spec, in: root) } }
             try defaultDevices(in: root)
             for d in oci.devices { try device(d, in: root) }
         }
@@ -473,6 +473,17 @@ enum BundleMounts {
                 try OCIHooks.runInContainer(
                     oci.hooks.createContainer, phase: .createContainer, state: oci.hookState(status: "creating"))
             }
+        }
+    }
+
+    /// The stage whose work a config.json mount is, as clab's own are: a bind is a volume (10),
+    /// proc stage 3's, the cgroup directories stage 8's; the rest is the mount namespace's (4).
+    static func stage(of m: MountSpec) -> Int {
+        switch m.type {
+        case .bind: 10
+        case .proc: 3
+        case .cgroup: 8
+        default: 4
         }
     }
 

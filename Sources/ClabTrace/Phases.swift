@@ -50,29 +50,33 @@ public struct StageLabel: Sendable, Equatable {
     static let initStart = StageLabel(
         title: "clab-init · starts inside the namespaces, reads the spec", lesson: nil, stage: nil)
     static let commandLookup = StageLabel(title: "clab-init · finds the command in PATH", lesson: nil, stage: nil)
+    static let execute = StageLabel(title: "clab-init · executes the command", lesson: nil, stage: nil)
+    /// clab-init's calls when its markers cannot be read (the uprobe did not attach).
+    static let initUnmarked = StageLabel(title: "clab-init · setting up the stages", lesson: nil, stage: nil)
 }
 
 /// Labels events with the stage that produced them.
 ///
-/// clab marks no phase boundaries for the tracer: the syscalls themselves say where they
-/// belong, so the trace shows exactly what clab does, with nothing added. A process's phase
-/// changes on fork and execve (clab -> cloned child -> clab-init -> the command). Inside
-/// clab-init, the syscall that starts a stage's work sets the label for the calls after it:
-/// sethostname starts stage 2, bringing up `lo` stage 6, chroot stage 1 (stages 1-3); a mount
-/// is labelled by what it mounts or where (the overlay 9, proc 3, /dev 4, /sys and the cgroup
-/// binds 8, a volume 10; pivot_root and umount2 are 4), and the look-ups before it join it; the
-/// stat calls that look for the command in PATH have their own short label. Stage 12 comes
-/// after pivot_root: a look at or a mount on /proc or /sys there (the masks, the read-only
-/// binds), unshare (the cgroup and time namespaces), and the lock-down before execve: the
-/// open-files limit, prctl's bounding set, ambient set and no_new_privs, capset, seccomp. On clab's side,
-/// uid_map/gid_map files are stage 7, cgroup files stage 8, the overlay's directories 9, the
-/// volumes' staging binds 10, and the network's plumbing stage 11:
+/// A process's phase changes on fork and execve (clab -> cloned child -> clab-init -> the
+/// command). Inside clab-init the stages are marked, not inferred: every stage's work there goes
+/// through `step(n)` (ClabKernel/Init.swift), which calls `clab_mark` with the stage's number on
+/// entry and the enclosing one's on exit, and a uprobe on `clab_mark` writes each marker into the
+/// stream between init's syscalls (CLAB_EV_MARK). A call is labelled with the last marker its
+/// process wrote (`InitMark`: init's own plumbing, stage n, the command's look-up in PATH, the
+/// execve); the markers themselves are not shown. Without the uprobe (`marked` false: the
+/// tracer said why on stderr) init's calls get one label, never a guess.
+///
+/// clab's own process and its cloned child carry no markers: their stages are still inferred
+/// from the calls. On clab's side, uid_map/gid_map files are stage 7, cgroup files stage 8, the
+/// overlay's directories 9, the volumes' staging binds 10, and the network's plumbing stage 11:
 /// netlink messages (rtnetlink for links, addresses and routes; nftables batches), netlink
-/// sockets, /proc/sys/net and setns into a network namespace. (clab-init also calls
-/// `clab_mark`, an exported no-op a uprobe could attach to; it is not needed here.)
+/// sockets, /proc/sys/net and setns into a network namespace. The child's id calls
+/// (setgroups, setresgid, setresuid) are stage 7, its setns into a network namespace 11.
 struct Phases {
     let stage: Int
     let command: [String]
+    /// The uprobe on clab-init's `clab_mark` is attached: its markers label its calls.
+    var marked = true
 
     var commandLabel: StageLabel {
         StageLabel(title: "container · " + command.joined(separator: " "), lesson: nil, stage: nil)
@@ -101,13 +105,19 @@ struct Phases {
             default: return .child
             }
         case .initSetup:
-            if isCommandLookup(call, pivoted: p.pivoted) {
-                p.label = .commandLookup
-            } else if let n = initStage(call, pivoted: p.pivoted, begun: p.label?.stage != nil, path: path) {
-                p.label = .stage(n)
-            }
-            if call.name == "pivot_root" && call.ret == 0 { p.pivoted = true }
-            return p.label ?? .initStart
+            // Before its first marker: the Swift runtime's start-up and the spec's reading.
+            return marked ? p.label ?? .initStart : .initUnmarked
+        }
+    }
+
+    /// clab-init's marker (CLAB_EV_MARK, an `InitMark`'s value): its next calls are that work.
+    func mark(_ value: Int32, in p: TracedProcess) {
+        guard p.phase == .initSetup, let mark = InitMark(value: value) else { return }
+        switch mark {
+        case .plumbing: p.label = .initStart
+        case .stage(let n): p.label = .stage(n)
+        case .commandLookup: p.label = .commandLookup
+        case .execute: p.label = .execute
         }
     }
 
@@ -162,97 +172,6 @@ struct Phases {
         if nstype & 0x4000_0000 != 0 { return true }
         guard nstype == 0, let file = path(Int64(Int32(truncatingIfNeeded: call.args[0]))) else { return false }
         return file.hasSuffix("/ns/net") || file.hasPrefix("/run/netns/")
-    }
-
-    /// The stage a clab-init call starts, if it starts one. `pivoted`: after its pivot_root.
-    /// Before pivot_root, a mount is labelled by what it mounts (the overlay: 9, proc: 3, a
-    /// cgroup directory: 8, a volume: 10) or else where (/dev: 4, /sys: 8); a look-up, open or
-    /// close of one of those places joins its stage, so the lookups before a mount sit under the
-    /// mount's header, not the previous stage's.
-    private func initStage(_ call: Syscall, pivoted: Bool, begun: Bool, path: (Int64) -> String?) -> Int? {
-        if stage >= 12, let n = hardeningStage(call, pivoted: pivoted) { return n }
-        switch call.name {
-        case "sethostname", "setdomainname": return 2
-        case "chroot": return 1
-        case "pivot_root", "umount2", "chdir": return stage >= 4 ? 4 : nil
-        case "mount":
-            let fstype = call.string(2).map { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if fstype == "proc" { return 3 }
-            if fstype == "cgroup" || fstype == "cgroup2" { return 8 }
-            if fstype == "overlay" { return 9 }
-            let source = call.string(0).map { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if let source, let n = placeStage(source, volumeSource: true) { return n }
-            var target = call.string(1).map { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            // clab-init mounts on /proc/self/fd/N, N a descriptor it resolved inside the root.
-            if let t = target, t.hasPrefix("/proc/self/fd/"), let fd = Int64(t.dropFirst(14)) { target = path(fd) }
-            if let target, let n = placeStage(target, volumeSource: false) { return n }
-            return stage >= 4 ? 4 : 3
-        // Only once the stages' work has begun: the Swift runtime's own start-up reads
-        // /proc/self/maps and /sys/devices/system/cpu, which are no stage's.
-        case "openat", "openat2", "mkdirat", "newfstatat", "statx":
-            guard begun, !pivoted, let file = firstString(call) else { return nil }
-            return placeStage(file, volumeSource: true)
-        case "close":
-            guard begun, !pivoted, let file = path(Int64(Int32(truncatingIfNeeded: call.args[0]))) else { return nil }
-            return placeStage(file, volumeSource: false)
-        case "socket":
-            if call.args[0] == 16 && stage >= 11 { return 11 }  // a netlink socket: the network's plumbing
-            return stage >= 6 ? 6 : nil
-        case "setns":
-            return Self.joinsNetwork(call, path: path) ? 11 : nil
-        default:
-            return nil
-        }
-    }
-
-    /// The stage a place in the new root belongs to, before pivot_root: /proc (3), /dev (4),
-    /// /sys and its cgroup directories (8), and (as a source) clab's staged volume binds (10).
-    private func placeStage(_ file: String, volumeSource: Bool) -> Int? {
-        func under(_ dir: String) -> Bool { file == dir || file.hasPrefix(dir + "/") }
-        if under("/proc") && stage >= 3 { return 3 }
-        if under("/dev") && stage >= 4 { return 4 }
-        if under("/sys") && stage >= 8 { return 8 }
-        // Container.stageVolumes binds each volume at <state>/run/containers/ID/volumes/N.
-        if volumeSource && stage >= 10 && file.contains("/run/containers/") && file.contains("/volumes/") { return 10 }
-        return nil
-    }
-
-    /// clab-init's search of the command in the container's PATH (ContainerPath.resolve: a
-    /// stat per directory), after the root is in place and before the lock-down and execve.
-    private func isCommandLookup(_ call: Syscall, pivoted: Bool) -> Bool {
-        guard pivoted || stage < 4, let name = command.first, !name.isEmpty else { return false }
-        switch call.name {
-        case "newfstatat", "stat", "statx":
-            guard let file = firstString(call) else { return false }
-            return name.contains("/") ? file == name : file.hasSuffix("/" + name)
-        default:
-            return false
-        }
-    }
-
-    /// Stage 12's calls in clab-init (Stages/12-Hardening.swift), in its order: after
-    /// pivot_root, the masks and read-only binds (a look at the path, then a mount); the
-    /// cgroup and time namespaces; then setrlimit(RLIMIT_NOFILE), prctl(PR_CAPBSET_DROP) for
-    /// each capability dropped, prctl(PR_CAP_AMBIENT), capset, prctl(PR_SET_NO_NEW_PRIVS), seccomp.
-    private func hardeningStage(_ call: Syscall, pivoted: Bool) -> Int? {
-        switch call.name {
-        case "capset", "seccomp", "unshare":
-            return 12
-        case "prctl":
-            // PR_SET_SECCOMP, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT
-            return [22, 24, 38, 47].contains(call.args[0]) ? 12 : nil
-        case "prlimit64":
-            return call.args[1] == 7 && call.args[2] != 0 ? 12 : nil  // setting RLIMIT_NOFILE
-        case "setrlimit":
-            return call.args[0] == 7 ? 12 : nil
-        case "mount" where pivoted:
-            return 12
-        case "newfstatat", "statx", "lstat", "stat", "access", "faccessat", "faccessat2":
-            guard pivoted, let file = firstString(call) else { return nil }
-            return file.hasPrefix("/proc/") || file.hasPrefix("/sys/") ? 12 : nil
-        default:
-            return nil
-        }
     }
 
     private func firstString(_ call: Syscall) -> String? {

@@ -16,10 +16,9 @@ final class TracedProcess {
     var nsLevel: UInt32
     var fds: [Int64: OpenFile]
     var phase: Phase
-    /// The stage whose work this process is doing now (sticky within clab-init).
+    /// The stage whose work this process is doing now: clab-init's last marker, or on clab's
+    /// side the stage of its last call (see `Phases`).
     var label: StageLabel?
-    /// clab-init's pivot_root succeeded: its mounts from here on are stage 12's masks.
-    var pivoted = false
     var execs = 0
     /// The ABI of its last call (strace notes each switch).
     var abi = Syscall.ABI.x86_64

@@ -208,7 +208,10 @@ final class TraceProgram {
                 ).subtracting(wanted)
                 .union(
                     mode == .count
-                        ? ["on_exec", "on_oom_victim", "on_cgroup_attach", "on_signal", "on_signal_generate"] : [])
+                        ? [
+                            "on_exec", "on_oom_victim", "on_cgroup_attach", "on_signal", "on_signal_generate",
+                            Self.markProgram,
+                        ] : [])
             var program = bpf_object__next_program(object, nil)
             while let p = program {
                 if unwanted.contains(String(cString: bpf_program__name(p))) { bpf_program__set_autoload(p, false) }
@@ -255,11 +258,15 @@ final class TraceProgram {
         bpf_object__close(object)
     }
 
-    /// Attaches every loaded program. From here on the kernel runs them.
+    /// The uprobe on clab-init's `clab_mark` (bpf/clab_trace.bpf.c): attached by
+    /// `attachMarks`, to a binary, not with the rest.
+    static let markProgram = "on_mark"
+
+    /// Attaches every loaded program but the marker uprobe. From here on the kernel runs them.
     func attach() throws {
         var program = bpf_object__next_program(object, nil)
         while let p = program {
-            if bpf_program__autoload(p) {
+            if bpf_program__autoload(p) && String(cString: bpf_program__name(p)) != Self.markProgram {
                 guard let link = bpf_program__attach(p) else {
                     let err = errno
                     let name = String(cString: bpf_program__name(p))
@@ -270,6 +277,24 @@ final class TraceProgram {
             }
             program = bpf_object__next_program(object, p)
         }
+    }
+
+    /// Attaches the marker uprobe to `clab_mark` in `binary` (every process running it; the
+    /// program writes records for traced tasks only). Returns why it could not, or nil.
+    func attachMarks(binary: String) -> String? {
+        guard let p = bpf_object__find_program_by_name(object, Self.markProgram), bpf_program__autoload(p) else {
+            return "the marker program is not loaded (count mode)"
+        }
+        guard let link = clab_attach_uprobe(p, binary, "clab_mark") else {
+            // libbpf's own codes (4001: not an ELF file) as libbpf words them, errno's as usual.
+            let err = errno
+            var text = [CChar](repeating: 0, count: 128)
+            _ = libbpf_strerror(err, &text, text.count)
+            let reason = String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            return "cannot attach a uprobe to clab_mark in \(binary): \(reason) (errno \(err))"
+        }
+        links.append(link)
+        return nil
     }
 
     func detach() {

@@ -371,6 +371,8 @@ enum RecordParser {
         case cmsg(tid: UInt32, ControlCapture)
         /// A thread other than a process's last one ended (wait status `status`).
         case threadExit(pid: UInt32, tid: UInt32, status: Int32)
+        /// clab-init's marker (an InitMark's value): the stage its next calls are the work of.
+        case mark(pid: UInt32, tid: UInt32, mark: Int32)
         case unknown
     }
 
@@ -442,6 +444,10 @@ enum RecordParser {
                 MadeFD(fd: Int64(Decoder.i32(bytes, 16 + i * 4)), mode: modes[i], inode: inodes[i])
             }
             return .cmsg(tid: e.tid, ControlCapture(nr: e.nr, bytes: bytes, length: e.controllen, fds: fds))
+        case Int32(CLAB_EV_MARK.rawValue):
+            guard size >= MemoryLayout<clab_mark_event>.size else { return .unknown }
+            let e = base.loadUnaligned(as: clab_mark_event.self)
+            return .mark(pid: e.pid, tid: e.tid, mark: e.mark)
         case Int32(CLAB_EV_LOST.rawValue):
             guard size >= MemoryLayout<clab_lost_event>.size else { return .unknown }
             let e = base.loadUnaligned(as: clab_lost_event.self)

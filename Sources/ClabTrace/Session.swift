@@ -95,6 +95,7 @@ final class TraceSession {
             if !outputs.focus {
                 outputs.live?.note(table.process(pid).comm + " " + String(tid) + "  " + Self.end(status))
             }
+        case .mark(let pid, _, let mark): phases?.mark(mark, in: table.process(pid))
         case .unknown: break
         }
     }
@@ -296,6 +297,8 @@ final class TraceSession {
         case .exec(_, let pid, _, _, _, _):
             let p = table.process(pid)
             p.phase = p.phase.afterExec
+            // A new program has said nothing yet: clab-init's first marker comes after its start-up.
+            p.label = nil
         case .oom(_, let pid, _, _):
             outputs.live?.kernelEvent(event, comm: table.processes[pid]?.comm)
         case .cgroup(let ts, _, _, _, _):

@@ -45,6 +45,18 @@ struct TraceAttachTests {
         }
     }
 
+    /// The marker uprobe attaches to clab-init's clab_mark (what labels init's calls); a binary
+    /// without the symbol gets a reason to print, and count mode does not load it.
+    @Test func theMarkerUprobeAttachesToClabInit() throws {
+        let program = try TraceProgram(mode: .events, bufferBytes: 1 << 20, attachPoint: .tracepoint)
+        #expect(program.attachMarks(binary: TestEnv.runtime.initPath) == nil)
+        let why = program.attachMarks(binary: "/etc/hostname")
+        #expect(why?.hasPrefix("cannot attach a uprobe to clab_mark in /etc/hostname: ") == true, "\(why ?? "")")
+        program.detach()
+        let counting = try TraceProgram(mode: .count, bufferBytes: 1 << 20, attachPoint: .tracepoint)
+        #expect(counting.attachMarks(binary: TestEnv.runtime.initPath) != nil)
+    }
+
     /// The fentry probe's own reading of the kernel's BTF finds what libbpf finds, and nothing
     /// for a name the kernel lacks (x32_sys_call where the x32 ABI is off, as here).
     @Test func theProbeFindsKernelFunctionsAsLibbpfDoes() throws {

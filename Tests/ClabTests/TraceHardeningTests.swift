@@ -1,4 +1,5 @@
 import CLibBPF
+import ClabKernel
 import Foundation
 import Testing
 
@@ -128,61 +129,31 @@ struct TraceHardeningDecodingTests {
         )
     }
 
-    /// clab-init's calls in Stages/12-Hardening.swift's order: the masks after pivot_root, the
-    /// cgroup namespace, the lock-down; the mounts before pivot_root keep their stages.
+    /// Under stage 12's marker, clab-init's hardening calls (the masks, the cgroup namespace,
+    /// the lock-down) are stage 12's, and the title names it; the container's own calls are the
+    /// container's, refused or not.
     @Test func clabInitsHardeningIsStage12() {
         let phases = Phases(stage: 12, command: ["sh"])
         let initProcess = TracedProcess(pid: 11, comm: "clab-init", nsPid: 1, nsLevel: 1, fds: [:], phase: .initSetup)
         func label(_ call: Syscall) -> Int? { phases.label(call, in: initProcess, path: { _ in nil })?.stage }
-        func mount(_ target: String, _ fstype: String?) -> Syscall {
-            Syscall(
-                nr: Self.nr("mount"), args: [0x1, 0x2, fstype == nil ? 0 : 0x3, 4096, 0],
-                strings: [Array("x\0".utf8), Array((target + "\0").utf8), fstype.map { Array(($0 + "\0").utf8) }, nil])
-        }
-        // Before pivot_root: stages 4, 3 and 8 as in every stage.
-        #expect(label(mount("/", nil)) == 4)
-        #expect(label(mount("/proc/self/fd/5", "proc")) == 3)
-        #expect(label(mount("/proc/self/fd/8", "tmpfs")) == 4)
-        #expect(label(mount("/proc/self/fd/8", "cgroup2")) == 8)
         let pivot = Syscall(nr: Self.nr("pivot_root"), args: [1, 2], strings: [Array(".\0".utf8), Array(".\0".utf8)])
+        phases.mark(InitMark.stage(4).value, in: initProcess)
         #expect(label(pivot) == 4)
-        #expect(label(Syscall(nr: Self.nr("umount2"), args: [1, 2], strings: [Array(".\0".utf8)])) == 4)
-        #expect(label(Syscall(nr: Self.nr("chdir"), args: [1], strings: [Array("/\0".utf8)])) == 4)
-        // After it: the masks (a look at the path, then the mount) and the read-only binds.
+        phases.mark(InitMark.stage(12).value, in: initProcess)
         let look = Syscall(
             nr: Self.nr("newfstatat"), args: [UInt64(bitPattern: -100), 0x1, 0x2, 0x100],
             strings: [Array("/proc/kcore\0".utf8)])
         #expect(label(look) == 12)
         #expect(phases.label(look, in: initProcess, path: { _ in nil })?.title == "stage 12 · hardening")
-        #expect(label(mount("/proc/kcore", nil)) == 12)
-        #expect(label(mount("/proc/sys", nil)) == 12)
         #expect(label(Syscall(nr: Self.nr("unshare"), args: [0x200_0000])) == 12)
-        // The lock-down, with everything between labelled by the stage that started it.
-        #expect(label(Syscall(nr: Self.nr("prlimit64"), args: [0, 7, 0x1000, 0])) == 12)
         #expect(label(Syscall(nr: Self.nr("prctl"), args: [24, 21, 0, 0, 0])) == 12)
-        #expect(label(Syscall(nr: Self.nr("prctl"), args: [47, 4, 0, 0, 0])) == 12)
         #expect(label(Syscall(nr: Self.nr("capset"), args: [0x1000, 0x2000])) == 12)
-        #expect(label(Syscall(nr: Self.nr("prctl"), args: [38, 1, 0, 0, 0])) == 12)
         #expect(label(Syscall(nr: Self.nr("seccomp"), args: [1, 0, 0x1000])) == 12)
         #expect(Phases.inFocus(Syscall(nr: Self.nr("seccomp"), args: [1, 0, 0x1000]), label: nil))
-        // The container's own calls are the container's, refused or not.
         let command = TracedProcess(pid: 11, comm: "sh", nsPid: 1, nsLevel: 1, fds: [:], phase: .command)
         let refused = Syscall(nr: Self.nr("unshare"), ret: -1, args: [0x1000_0000])
         #expect(phases.label(refused, in: command, path: { _ in nil }) == phases.commandLabel)
         #expect(Decoder.line(refused) == "unshare(CLONE_NEWUSER) = -1 EPERM (Operation not permitted)")
-    }
-
-    /// Below stage 12 nothing changes: mounts after pivot_root (there are none today) stay
-    /// stage 4, and a look at /proc is no stage's start.
-    @Test func belowStage12TheLabelsAreAsBefore() {
-        let phases = Phases(stage: 11, command: ["sh"])
-        let initProcess = TracedProcess(pid: 11, comm: "clab-init", nsPid: 1, nsLevel: 1, fds: [:], phase: .initSetup)
-        func label(_ call: Syscall) -> Int? { phases.label(call, in: initProcess, path: { _ in nil })?.stage }
-        #expect(label(Syscall(nr: Self.nr("pivot_root"), args: [1, 2])) == 4)
-        #expect(label(Syscall(nr: Self.nr("mount"), args: [0, 0, 0, 4096, 0])) == 4)
-        #expect(
-            label(Syscall(nr: Self.nr("newfstatat"), args: [0, 1, 2, 0], strings: [Array("/proc/kcore\0".utf8)])) == 4)
-        #expect(label(Syscall(nr: Self.nr("prctl"), args: [24, 21, 0, 0, 0])) == 4)
     }
 }
 

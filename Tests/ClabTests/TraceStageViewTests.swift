@@ -1,12 +1,13 @@
+import CLibBPF
+import ClabKernel
 import Foundation
 import Glibc
 import Testing
 
 @testable import ClabTrace
 
-/// The stage view (issue 12, item 5): each call under the stage that does it, in clab-init's
-/// order (Stages/4-Mount.swift: the overlay, proc, /dev, the cgroup binds, the volumes,
-/// pivot_root), the PATH look-up under its own label, and no header cut by a look-up.
+/// The stage view (issue 12, item 5; issue 9: from clab-init's markers): each call under the
+/// stage that does it, the PATH look-up under its own label, clab's side from its calls.
 @Suite("trace · stage view labels")
 struct TraceStageLabelTests {
     static func nr(_ name: String) -> Int32 { Int32(SyscallCatalog.number(name) ?? -1) }
@@ -19,56 +20,111 @@ struct TraceStageLabelTests {
         Syscall(nr: nr(name), args: [fd, 1, 2, 0], strings: [c(file)])
     }
 
-    @Test func clabInitsMountsAreLabelledByWhatTheyMount() {
+    /// clab-init's calls take its last marker (ClabKernel's InitMark, from `step`): the call
+    /// itself says nothing about its stage any more.
+    @Test func clabInitsCallsTakeItsLastMarker() {
         let phases = Phases(stage: 12, command: ["echo", "hi"])
         let initProcess = TracedProcess(pid: 11, comm: "clab-init", nsPid: 1, nsLevel: 1, fds: [:], phase: .initSetup)
-        // The descriptors clab-init resolved in the root, as the fd table names them.
-        let fds: [Int64: String] = [5: "/proc", 6: "/dev", 7: "/sys", 8: "/sys/fs/cgroup/cpu", 9: "/data"]
-        func label(_ call: Syscall) -> String? { phases.label(call, in: initProcess, path: { fds[$0] })?.title }
-        func stage(_ call: Syscall) -> Int? { phases.label(call, in: initProcess, path: { fds[$0] })?.stage }
+        func label(_ call: Syscall) -> String? { phases.label(call, in: initProcess, path: { _ in nil })?.title }
+        func stage(_ call: Syscall) -> Int? { phases.label(call, in: initProcess, path: { _ in nil })?.stage }
+        func mark(_ m: InitMark) { phases.mark(m.value, in: initProcess) }
         let root = "/tmp/r/run/containers/abc/rootfs"
-        // The Swift runtime's start-up reads /proc and /sys: no stage's work yet.
+        let hostname = Syscall(nr: Self.nr("sethostname"), args: [1, 3], strings: [Self.c("abc")])
+        // Before the first marker: the Swift runtime's start-up and the spec, init's own.
         #expect(label(Self.path("openat", "/proc/self/maps")) == StageLabel.initStart.title)
-        #expect(label(Self.path("openat", "/sys/devices/system/cpu/possible")) == StageLabel.initStart.title)
-        #expect(stage(Syscall(nr: Self.nr("sethostname"), args: [1, 3], strings: [Self.c("abc")])) == 2)
-
+        mark(.stage(2))
+        #expect(stage(hostname) == 2)
+        #expect(stage(Syscall(nr: Self.nr("getpid"))) == 2)  // whatever the call, until the next marker
+        mark(.stage(4))
         #expect(stage(Self.mount(nil, "/", nil, flags: 0x44000)) == 4)  // MS_REC|MS_PRIVATE
+        mark(.stage(9))
         #expect(stage(Self.mount("overlay", root, "overlay")) == 9)
-        #expect(stage(Self.path("openat2", "/proc", fd: 4)) == 3)
+        // No guessing from the call: a sethostname under stage 9's marker is stage 9's.
+        #expect(stage(hostname) == 9)
+        mark(.stage(4))
+        #expect(stage(Self.path("openat", root)) == 4)
+        mark(.stage(3))
         #expect(stage(Self.mount("proc", "/proc/self/fd/5", "proc")) == 3)
-        #expect(stage(Syscall(nr: Self.nr("close"), args: [5])) == 3)
-        #expect(stage(Self.path("openat2", "/dev", fd: 4)) == 4)
-        #expect(stage(Self.mount("tmpfs", "/proc/self/fd/6", "tmpfs")) == 4)
-        #expect(stage(Self.path("openat", "null", fd: 7)) == 4)  // inside /dev: no place of its own
-        let link = Syscall(
-            nr: Self.nr("symlinkat"), args: [1, 7, 2], strings: [Self.c("/proc/self/fd"), nil, Self.c("fd")])
-        #expect(stage(link) == 4)  // /dev/fd -> /proc/self/fd: what the link says is no place
-        #expect(stage(Self.path("openat2", "/sys", fd: 4)) == 8)
-        #expect(stage(Self.mount("tmpfs", "/proc/self/fd/7", "tmpfs")) == 8)
-        #expect(stage(Self.mount("/sys/fs/cgroup/cpu/clab/abc", "/proc/self/fd/8", nil, flags: 4096)) == 8)
-        #expect(stage(Self.mount(nil, "/proc/self/fd/8", nil, flags: 4096 | 32 | 1)) == 8)  // remount,bind,ro
-        #expect(stage(Self.path("newfstatat", "/tmp/r/run/containers/abc/volumes/0")) == 10)
-        #expect(stage(Self.path("openat2", "/data", fd: 4)) == 10)
+        mark(.stage(10))
         #expect(stage(Self.mount("/tmp/r/run/containers/abc/volumes/0", "/proc/self/fd/9", nil, flags: 4096)) == 10)
-        #expect(stage(Syscall(nr: Self.nr("chdir"), args: [1], strings: [Self.c(root)])) == 4)
+        mark(.stage(4))
         #expect(stage(Syscall(nr: Self.nr("pivot_root"), args: [1, 2], strings: [Self.c("."), Self.c(".")])) == 4)
-        initProcess.pivoted = true
-        #expect(stage(Self.path("newfstatat", "/proc/kcore")) == 12)
-        // The command's look-up in PATH, then the lock-down.
-        #expect(label(Self.path("newfstatat", "/usr/local/sbin/echo")) == "clab-init · finds the command in PATH")
+        mark(.stage(12))
+        #expect(label(Self.path("newfstatat", "/proc/kcore")) == "stage 12 · hardening")
+        mark(.commandLookup)
         #expect(label(Self.path("newfstatat", "/bin/echo")) == "clab-init · finds the command in PATH")
+        #expect(stage(Self.path("newfstatat", "/bin/echo")) == nil)
+        mark(.stage(12))
         #expect(stage(Syscall(nr: Self.nr("prlimit64"), args: [0, 7, 0x1000, 0])) == 12)
+        mark(.execute)
+        #expect(label(Syscall(nr: Self.nr("execve"), ret: -2)) == StageLabel.execute.title)
+        mark(.plumbing)
+        #expect(label(Syscall(nr: Self.nr("sendto"))) == StageLabel.initStart.title)
+        // A value no InitMark has changes nothing.
+        phases.mark(555, in: initProcess)
+        #expect(label(Syscall(nr: Self.nr("sendto"))) == StageLabel.initStart.title)
     }
 
-    @Test func belowStage9TheRootIsStage4() {
-        let phases = Phases(stage: 8, command: ["sh"])
+    /// Markers count in clab-init only: clab's side and the command keep their own labels.
+    @Test func markersOutsideClabInitAreIgnored() {
+        let phases = Phases(stage: 12, command: ["sh"])
+        let clab = TracedProcess(pid: 10, comm: "clab", nsPid: 10, nsLevel: 0, fds: [:], phase: .clab)
+        let command = TracedProcess(pid: 11, comm: "sh", nsPid: 1, nsLevel: 1, fds: [:], phase: .command)
+        phases.mark(InitMark.stage(4).value, in: clab)
+        phases.mark(InitMark.stage(4).value, in: command)
+        #expect(phases.label(Syscall(nr: Self.nr("getpid")), in: clab, path: { _ in nil }) == StageLabel.clab)
+        #expect(phases.label(Syscall(nr: Self.nr("getpid")), in: command, path: { _ in nil }) == phases.commandLabel)
+    }
+
+    /// Without the uprobe, clab-init's calls all get one label: no stage is made up for them.
+    @Test func withoutMarkersClabInitHasOneLabel() {
+        var phases = Phases(stage: 12, command: ["sh"])
+        phases.marked = false
         let initProcess = TracedProcess(pid: 11, comm: "clab-init", nsPid: 1, nsLevel: 1, fds: [:], phase: .initSetup)
-        func stage(_ call: Syscall) -> Int? {
-            phases.label(call, in: initProcess, path: { _ in "/sys/fs/cgroup" })?.stage
+        for call in [
+            Syscall(nr: Self.nr("sethostname"), args: [1, 3], strings: [Self.c("abc")]),
+            Self.mount("overlay", "/tmp/r/rootfs", "overlay"),
+            Syscall(nr: Self.nr("pivot_root"), args: [1, 2], strings: [Self.c("."), Self.c(".")]),
+        ] {
+            #expect(phases.label(call, in: initProcess, path: { _ in nil }) == StageLabel.initUnmarked)
         }
-        #expect(stage(Self.mount("/img", "/tmp/r/run/containers/abc/rootfs", nil, flags: 4096 | 16384)) == 4)
-        #expect(stage(Self.mount("/sys/fs/cgroup/pids/clab/abc", "/proc/self/fd/8", nil, flags: 4096)) == 8)
-        #expect(stage(Self.path("newfstatat", "/bin/sh")) == 8)  // not pivoted: no look-up yet
+    }
+
+    /// The marker values are InitMark's, one place for clab-init and the tracer.
+    @Test func markerValuesRoundTrip() {
+        let marks: [InitMark] = [.plumbing, .stage(1), .stage(12), .stage(99), .commandLookup, .execute]
+        #expect(Set(marks.map(\.value)).count == marks.count)
+        for m in marks { #expect(InitMark(value: m.value) == m) }
+        #expect(InitMark(value: -1) == nil)
+        #expect(InitMark(value: 102) == nil)
+    }
+
+    /// A CLAB_EV_MARK record, as the BPF program writes it, reaches the process's label; an
+    /// execve starts the new program without one.
+    @Test func markRecordsAreParsedAndApplied() {
+        let session = TraceSession(
+            outputs: SessionOutputs(json: nil, live: nil, summarize: false, filter: nil, focus: false),
+            phases: Phases(stage: 12, command: ["sh"]))
+        session.table.addRoot(pid: 11, comm: "clab", phase: .child)
+        session.handle(.exec(ts: 1, pid: 11, oldTid: 11, nsPid: 1, nsLevel: 1, comm: "clab-init"))
+        var record = clab_mark_event()
+        record.kind = UInt16(CLAB_EV_MARK.rawValue)
+        record.pid = 11
+        record.tid = 11
+        record.mark = InitMark.stage(9).value
+        withUnsafeBytes(of: record) { raw in
+            guard let base = raw.baseAddress else { return }
+            guard case .mark(let pid, let tid, let mark) = RecordParser.parse(base, raw.count) else {
+                Issue.record("not a mark record")
+                return
+            }
+            #expect(pid == 11 && tid == 11 && mark == 9)
+            session.handle(base, raw.count)
+        }
+        #expect(session.table.process(11).label == StageLabel.stage(9))
+        session.handle(.exec(ts: 2, pid: 11, oldTid: 11, nsPid: 1, nsLevel: 1, comm: "sh"))
+        #expect(session.table.process(11).label == nil)
+        #expect(session.table.process(11).phase == .command)
     }
 
     @Test func clabsStateDirectoriesJoinTheirStages() {
@@ -156,11 +212,12 @@ struct TraceStageViewRunTests {
             if let s = stage(call), runs.last != s { runs.append(s) }
         }
         let numbers = runs.map { $0.hasPrefix("stage ") ? String($0.dropFirst(6).prefix { $0.isNumber }) : $0 }
+        // Stage 4's step holds the others it mounts for (9, 3, 8, 10): between them, its own
+        // calls (the new root's descriptor after the overlay, /dev, pivot_root).
         #expect(
             numbers == [
-                "clab-init · starts inside the namespaces, reads the spec", "2", "6", "4", "9", "3", "4", "8", "10",
-                "4",
-                "12", "clab-init · finds the command in PATH", "12",
+                StageLabel.initStart.title, "2", "6", "4", "9", "4", "3", "4", "8", "10", "4", "12",
+                "clab-init · finds the command in PATH", "12",
             ], "\(runs)")
 
         // The move into a cgroup comes after the write to cgroup.procs that made it.

@@ -40,8 +40,9 @@ int clab_send_fd_to(const char *path, int fd, const char *name);
 /// fd received (or -1 with errno) and copies up to `size`-1 bytes of the message into `name`.
 int clab_recv_fd(int socket, char *name, int size);
 
-/// Marker for the tracer's stage view: an exported no-op a uprobe can attach to.
-void clab_mark(int phase);
+/// Marker for the tracer's stage view: an exported no-op `clab trace` attaches a uprobe to.
+/// clab-init calls it with an InitMark's value (ClabKernel/Init.swift defines them).
+void clab_mark(int mark);
 
 // Variadic or ABI-awkward calls, wrapped.
 int clab_pivot_root(const char *new_root, const char *put_old);

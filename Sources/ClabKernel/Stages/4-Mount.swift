@@ -14,31 +14,29 @@ import Glibc
 ///    place; umount2(".", MNT_DETACH) then drops the old root from the namespace entirely.
 ///    Nothing above the new root is left to climb to: the chroot escape fails.
 enum MountStage {
+    /// The whole of it is stage 4's step: the stages it mounts for (9's layers, 3's proc, 8's
+    /// cgroups, 10's volumes) are steps nested in it, and what is between them is stage 4's.
     static func pivotIntoImage(_ spec: ContainerSpec) throws {
         let root = spec.rootfsMountPoint
         try step(4) {
             try check(mount(nil, "/", nil, UInt(MS_REC | MS_PRIVATE), nil), "mount --make-rprivate /")
-        }
-        if let overlay = spec.overlay {
-            try OverlayStage.mountLayers(overlay, at: root)
-        } else {
-            try step(4) {
+            if let overlay = spec.overlay {
+                try OverlayStage.mountLayers(overlay, at: root)
+            } else {
                 try check(
                     mount(spec.imageRoot, root, nil, UInt(MS_BIND | MS_REC), nil),
                     "mount --bind \(spec.imageRoot) \(root)")
             }
-        }
-        // Every path below is looked up inside the new root (InRoot): an image's symlinks must
-        // not lead init, still in the host's root, to the host's files.
-        let inRoot = try step(4) { try InRoot(root) }
-        defer { inRoot.close() }
-        if let oci = spec.oci {
-            // An OCI bundle: exactly its config.json mounts (OCISetup.swift), not clab's own.
-            try BundleMounts.mountAll(oci, spec, in: inRoot)
-        } else {
-            try standardMounts(spec, in: inRoot)
-        }
-        try step(4) {
+            // Every path below is looked up inside the new root (InRoot): an image's symlinks must
+            // not lead init, still in the host's root, to the host's files.
+            let inRoot = try InRoot(root)
+            defer { inRoot.close() }
+            if let oci = spec.oci {
+                // An OCI bundle: exactly its config.json mounts (OCISetup.swift), not clab's own.
+                try BundleMounts.mountAll(oci, spec, in: inRoot)
+            } else {
+                try standardMounts(spec, in: inRoot)
+            }
             try check(chdir(root), "chdir \(root)")
             try check(clab_pivot_root(".", "."), "pivot_root")
             try check(umount2(".", Int32(MNT_DETACH)), "umount2 old root")
