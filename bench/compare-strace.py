@@ -147,7 +147,8 @@ def normalize(text, pids):
     text = re.sub(r"^(getppid\(\)\s+=\s+)\d+", r"\1PPID", text)  # strace or clab itself
     if text.startswith("sysinfo({"):  # the machine's uptime, free memory and process count
         text = re.sub(r"^sysinfo\(\{.*\}\)", "sysinfo({INFO})", text)
-    text = re.sub(r"(tv_sec=)\d+(, tv_nsec=)\d+", r"\1S\2N", text) if text.startswith("clock_gettime") else text
+    if text.startswith("clock_gettime") or "cmsg_type=SO_TIMESTAMP" in text:  # the clock's time now
+        text = re.sub(r"(tv_sec=)\d+(, tv_[nu]sec=)\d+", r"\1S\2N", text)
     text = re.sub(r"\)\s+=\s+", ") = ", text)
     return text
 

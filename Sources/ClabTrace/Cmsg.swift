@@ -62,15 +62,14 @@ extension Decoder {
     }
 
     /// SOL_SOCKET's control message types (strace's scmvals).
-    static let scmTypes: Flags.Table = [
-        (1, "SCM_RIGHTS"), (2, "SCM_CREDENTIALS"), (3, "SCM_SECURITY"), (29, "SO_TIMESTAMP_OLD"),
-        (35, "SO_TIMESTAMPNS_OLD"), (37, "SO_TIMESTAMPING_OLD"), (63, "SO_TIMESTAMP_NEW"),
-        (64, "SO_TIMESTAMPNS_NEW"), (65, "SO_TIMESTAMPING_NEW"),
-    ]
+    static let scmTypes: Flags.Table =
+        [(1, "SCM_RIGHTS"), (2, "SCM_CREDENTIALS"), (3, "SCM_SECURITY")] + Flags.timestamps
 
     /// The type, then `, cmsg_data=...` for the types decoded: SCM_RIGHTS' fds (named as -y
-    /// names fds), SCM_CREDENTIALS' struct ucred, SCM_SECURITY's label. Others: the type only,
-    /// a level other than SOL_SOCKET's in hex (its types are not decoded here).
+    /// names fds), SCM_CREDENTIALS' struct ucred, SCM_SECURITY's label, the receive timestamps
+    /// (a timeval, a timespec, or SO_TIMESTAMPING's three timespecs; `???` when the message is
+    /// too short for one, as strace). Others: the type only, a level other than SOL_SOCKET's in
+    /// hex (its types are not decoded here).
     static func writeCmsgType<S: TextSink>(
         level: UInt32, type: UInt32, data: [UInt8], _ c: ControlCapture, fdPath: (Int64) -> String?,
         into out: inout S
@@ -110,8 +109,26 @@ extension Decoder {
         case 3 where !data.isEmpty:
             out.put(", cmsg_data=" as StaticString)
             data.withUnsafeBytes { writeQuoted($0, truncated: false, limit: Int(CLAB_CMSG_MAX), into: &out) }
+        case _ where !data.isEmpty:
+            guard let stamp = timestamp(type: type, data) else { break }
+            out.put(", cmsg_data=" as StaticString)
+            out.put(stamp)
         default:
             break
+        }
+    }
+
+    /// A receive timestamp's data: struct timeval for SO_TIMESTAMP (old and new are the same 16
+    /// bytes on x86_64), struct timespec for SO_TIMESTAMPNS, three of them for SO_TIMESTAMPING
+    /// (software, legacy, hardware); `???` when too short for it, as strace.
+    static func timestamp(type: UInt32, _ data: [UInt8]) -> String? {
+        switch type {
+        case 29, 63: return data.count >= 16 ? timeval(data) : "???"
+        case 35, 64: return data.count >= 16 ? timespec(data) : "???"
+        case 37, 65:
+            return data.count >= 48
+                ? "[" + [0, 16, 32].map { timespec(data, at: $0) }.joined(separator: ", ") + "]" : "???"
+        default: return nil
         }
     }
 }

@@ -67,9 +67,15 @@ extension Decoder {
         return "{st_mode=" + mode(m) + ", " + tail + ", ...}"
     }
 
-    static func timespec(_ bytes: [UInt8]) -> String {
-        "{tv_sec=" + String(Int64(bitPattern: u64(bytes, 0))) + ", tv_nsec=" + String(Int64(bitPattern: u64(bytes, 8)))
-            + "}"
+    /// struct timespec (x86_64's, and the 64-bit __kernel_timespec) as strace prints it: tv_sec
+    /// signed, tv_nsec unsigned (strace zero-extends it).
+    static func timespec(_ bytes: [UInt8], at offset: Int = 0) -> String {
+        "{tv_sec=" + String(Int64(bitPattern: u64(bytes, offset))) + ", tv_nsec=" + String(u64(bytes, offset + 8)) + "}"
+    }
+
+    /// struct timeval (and __kernel_sock_timeval), the same way.
+    static func timeval(_ bytes: [UInt8], at offset: Int = 0) -> String {
+        "{tv_sec=" + String(Int64(bitPattern: u64(bytes, offset))) + ", tv_usec=" + String(u64(bytes, offset + 8)) + "}"
     }
 
     /// wait4's status: `[{WIFEXITED(s) && WEXITSTATUS(s) == 0}]`.
@@ -318,11 +324,18 @@ extension Flags {
     static let socketLevel: Table = [
         (0, "SOL_IP"), (1, "SOL_SOCKET"), (6, "SOL_TCP"), (17, "SOL_UDP"), (41, "SOL_IPV6"),
     ]
-    static let socketOptions: Table = [
-        (1, "SO_DEBUG"), (2, "SO_REUSEADDR"), (3, "SO_TYPE"), (4, "SO_ERROR"), (5, "SO_DONTROUTE"), (6, "SO_BROADCAST"),
-        (7, "SO_SNDBUF"), (8, "SO_RCVBUF"), (9, "SO_KEEPALIVE"), (10, "SO_OOBINLINE"), (13, "SO_LINGER"),
-        (15, "SO_REUSEPORT"), (16, "SO_PASSCRED"), (17, "SO_PEERCRED"), (20, "SO_RCVTIMEO"), (21, "SO_SNDTIMEO"),
-        (32, "SO_SNDBUFFORCE"), (33, "SO_RCVBUFFORCE"),
+    static let socketOptions: Table =
+        [
+            (1, "SO_DEBUG"), (2, "SO_REUSEADDR"), (3, "SO_TYPE"), (4, "SO_ERROR"), (5, "SO_DONTROUTE"),
+            (6, "SO_BROADCAST"),
+            (7, "SO_SNDBUF"), (8, "SO_RCVBUF"), (9, "SO_KEEPALIVE"), (10, "SO_OOBINLINE"), (13, "SO_LINGER"),
+            (15, "SO_REUSEPORT"), (16, "SO_PASSCRED"), (17, "SO_PEERCRED"), (20, "SO_RCVTIMEO"), (21, "SO_SNDTIMEO"),
+            (32, "SO_SNDBUFFORCE"), (33, "SO_RCVBUFFORCE"),
+        ] + timestamps
+    /// The receive-timestamp options, which are also the control messages' types that carry them.
+    static let timestamps: Table = [
+        (29, "SO_TIMESTAMP_OLD"), (35, "SO_TIMESTAMPNS_OLD"), (37, "SO_TIMESTAMPING_OLD"), (63, "SO_TIMESTAMP_NEW"),
+        (64, "SO_TIMESTAMPNS_NEW"), (65, "SO_TIMESTAMPING_NEW"),
     ]
     static let epollCtl: Table = [(1, "EPOLL_CTL_ADD"), (2, "EPOLL_CTL_DEL"), (3, "EPOLL_CTL_MOD")]
 }

@@ -97,6 +97,26 @@ struct TraceStraceDecodingTests {
         recv.iov?.control?.nr = recvmsg
         recv.iov?.control?.names = [5: "pipe:[99]"]
         #expect(Decoder.line(recv, fdPath: { $0 == 5 ? "/old" : nil }).contains("cmsg_data=[5<pipe:[99]>]"))
+        // Receive timestamps: a timeval (old and new types), a timespec, SO_TIMESTAMPING's three;
+        // tv_usec and tv_nsec unsigned as strace prints them; `???` for a message too short.
+        func stamp(_ type: UInt32, _ words: [UInt64]) -> String {
+            let control = le64(16 + UInt64(words.count * 8)) + le32(1) + le32(type) + words.flatMap(le64)
+            return Decoder.line(sendmsg(control: control, length: UInt64(control.count)))
+        }
+        #expect(
+            stamp(29, [1_796_283_770, 94810]).contains(
+                "cmsg_type=SO_TIMESTAMP_OLD, cmsg_data={tv_sec=1796283770, tv_usec=94810}}]"))
+        #expect(stamp(63, [5, 6]).contains("cmsg_type=SO_TIMESTAMP_NEW, cmsg_data={tv_sec=5, tv_usec=6}}]"))
+        #expect(
+            stamp(35, [UInt64(bitPattern: -1), UInt64.max]).contains(
+                "cmsg_data={tv_sec=-1, tv_nsec=18446744073709551615}}]"))
+        #expect(stamp(64, [7, 8]).contains("cmsg_type=SO_TIMESTAMPNS_NEW, cmsg_data={tv_sec=7, tv_nsec=8}}]"))
+        #expect(
+            stamp(37, [1, 2, 0, 0, 3, 4]).contains(
+                "cmsg_type=SO_TIMESTAMPING_OLD, cmsg_data=[{tv_sec=1, tv_nsec=2}, {tv_sec=0, tv_nsec=0}, {tv_sec=3, tv_nsec=4}]}]"
+            ))
+        #expect(stamp(65, [1, 2]).contains("cmsg_type=SO_TIMESTAMPING_NEW, cmsg_data=???}"))
+        #expect(stamp(29, []).contains("cmsg_type=SO_TIMESTAMP_OLD}]"))
     }
 
     @Test func anUnreadableArgvIsAnAddressNotEmpty() {
@@ -286,6 +306,18 @@ struct TraceStraceComparisonTests {
                 $0.contains(#/cmsg_type=SCM_CREDENTIALS, cmsg_data=\{pid=\d+, uid=0, gid=0\}/#)
             }.count == 2,
             "\(text)")
+        // The receive timestamps, decoded as strace decodes them.
+        for (type, field) in [
+            ("SO_TIMESTAMP_OLD", "tv_usec"), ("SO_TIMESTAMPNS_OLD", "tv_nsec"), ("SO_TIMESTAMP_NEW", "tv_usec"),
+        ] {
+            #expect(
+                text.contains(
+                    try Regex(
+                        #"recvmsg\(\d+<socket:\[\d+\]>, .*msg_control=\[\{cmsg_len=32, cmsg_level=SOL_SOCKET, cmsg_type="#
+                            + type + #", cmsg_data=\{tv_sec=\d{10}, "# + field
+                            + #"=\d+\}\}\], msg_controllen=32, msg_flags=0\}, 0\) = 1"#)),
+                "\(type): \(text)")
+        }
     }
 
     /// The kernel-side count keys a 32-bit call by its own table: getpid (i386), not writev.

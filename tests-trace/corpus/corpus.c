@@ -312,6 +312,18 @@ static void cmsg(void) {
     receive_control(sv[1], 0);
     close(sv[0]);
     close(sv[1]);
+    // The kernel's receive timestamps, one kind at a time on a datagram pair: struct timeval
+    // (SO_TIMESTAMP_OLD), struct timespec (SO_TIMESTAMPNS_OLD), the 64-bit timeval of
+    // SO_TIMESTAMP_NEW (63, which y2038-safe 32-bit programs ask for).
+    static const int stamps[] = {SO_TIMESTAMP, SO_TIMESTAMPNS, 63};
+    for (unsigned i = 0; i < sizeof stamps / sizeof stamps[0]; i++) {
+        socketpair(AF_UNIX, SOCK_DGRAM, 0, sv);
+        setsockopt(sv[1], SOL_SOCKET, stamps[i], &one, sizeof one);
+        send(sv[0], "t", 1, 0);
+        receive_control(sv[1], 0);
+        close(sv[0]);
+        close(sv[1]);
+    }
 }
 
 // The x32 ABI: the syscall instruction with __X32_SYSCALL_BIT (0x40000000) in the number. A
