@@ -121,15 +121,18 @@ struct PieceTests {
         let state = ContainerState(
             id: "abc", stage: 3, clabPid: 42, clabStartTime: 7, initPid: 43, created: 1,
             command: "sh -c 'echo \"hi\"\\n\tx'\u{1}")
-        let decoded = try JSONDecoder().decode(ContainerState.self, from: Data(state.json.utf8))
+        // Plain JSON: Foundation reads it too.
+        let foundation = try JSONDecoder().decode(ContainerState.self, from: Data(try state.fileText().utf8))
+        #expect(foundation.command == state.command)
+        let decoded = try ContainerState.decoded(try state.fileText())
         #expect(decoded.command == state.command)
         #expect(decoded.initPid == 43)
         #expect(decoded.clabStartTime == 7)
         #expect(decoded.cgroup == nil)
     }
 
-    /// The cgroup placement is kept as placed (written by hand, read by Codable): stats and gc
-    /// use it instead of probing the directories again.
+    /// The cgroup placement is kept as placed (its Codable, both ways): stats and gc use it
+    /// instead of probing the directories again.
     @Test func stateFileKeepsTheCgroupPlacement() throws {
         func placement(note: String?, exclusive: Bool) -> CgroupPlacement {
             var p = CgroupPlacement(
@@ -143,7 +146,7 @@ struct PieceTests {
         }
         var state = ContainerState(id: "abc", stage: 8, clabPid: 42, created: 1)
         func roundTrip() throws -> CgroupPlacement? {
-            try JSONDecoder().decode(ContainerState.self, from: Data(state.json.utf8)).cgroup
+            try ContainerState.decoded(try state.fileText()).cgroup
         }
         // The note is said once, at placement, and not kept.
         state.cgroup = placement(note: "said once", exclusive: false)

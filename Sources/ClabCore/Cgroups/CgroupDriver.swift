@@ -268,8 +268,9 @@ public struct CgroupPlacement: Codable, Sendable, Equatable {
     public let dirs: [String: String]
     /// The `clab` directories above them, removed when the last container leaves.
     public let parents: [String]
-    /// Said once to the user when the default placement was not possible.
-    public let note: String?
+    /// Said once to the user when the default placement was not possible. Not kept in the
+    /// state file (no coding key; a var, so that it decodes as nil).
+    public var note: String?
     /// The `clab` parents are clab's own (removed when empty); a --cgroup-parent is the user's.
     public var ownsParents: Bool = true
     /// The container's cgroup is a path the config chose (an OCI cgroupsPath): it must not
@@ -278,24 +279,13 @@ public struct CgroupPlacement: Codable, Sendable, Equatable {
     /// That path, as the config gave it (cleaned).
     public var cgroupsPath: String?
 
+    /// The state file's keys (as the hand-written writer before them): all but `note`.
+    private enum CodingKeys: String, CodingKey {
+        case version, dirs, parents, ownsParents, exclusive, cgroupsPath
+    }
+
     /// Every distinct directory (v1 controllers can share a hierarchy).
     public var allDirs: [String] { Array(Set(dirs.values)).sorted() }
-
-    /// For the state file, every key the synthesized Decodable wants (ContainerState.json: no
-    /// JSONEncoder on the start path); `note` is said once at placement and not kept.
-    var json: String {
-        let quoted = JSONText.quoted
-        var fields = [
-            "\"version\":\(quoted(version.rawValue))",
-            "\"dirs\":{"
-                + dirs.sorted { $0.key < $1.key }.map { quoted($0.key) + ":" + quoted($0.value) }
-                .joined(separator: ",") + "}",
-            "\"parents\":[" + parents.map(quoted).joined(separator: ",") + "]",
-            "\"ownsParents\":\(ownsParents)", "\"exclusive\":\(exclusive)",
-        ]
-        if let cgroupsPath { fields.append("\"cgroupsPath\":\(quoted(cgroupsPath))") }
-        return "{" + fields.joined(separator: ",") + "}"
-    }
 
     /// Only the directories of `own` (the record's checked list), and as parents only `clab`
     /// directories directly above them: what a damaged state file may make clab remove.
