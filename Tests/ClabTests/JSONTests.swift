@@ -5,6 +5,21 @@ import Testing
 /// profiles, and the one writer of API responses and `clab bundle`'s config.json.
 @Suite("JSON: one strict reader, ordered objects")
 struct JSONTests {
+    /// Quoting: exactly `"`, `\`, the C0 controls, DEL and the C1 controls are escaped (both the
+    /// whole-string copy and the scalar-at-a-time path), and every result reads back as the string.
+    @Test func quotingEscapesExactlyTheControls() throws {
+        let cases: [(String, String)] = [
+            ("/sys/fs/cgroup/pids/clab/8a966aed57cd", #""/sys/fs/cgroup/pids/clab/8a966aed57cd""#), ("", #""""#),
+            ("a\"b", #""a\"b""#), ("c\\d", #""c\\d""#), ("x\ty\n", #""x\ty\n""#), ("\u{1}", #""\u0001""#),
+            ("\u{7f}", #""\u007f""#), ("\u{85}", #""\u0085""#), ("\u{9f}", #""\u009f""#), ("\u{a0}", "\"\u{a0}\""),
+            ("é 日本 🙂", "\"é 日本 🙂\""), ("ok\u{9f}", #""ok\u009f""#),
+        ]
+        for (text, quoted) in cases {
+            #expect(JSONText.quoted(text) == quoted, "\(text.unicodeScalars.map(\.value))")
+            #expect(try JSON.parse(Array(JSONText.quoted(text).utf8)).string == text)
+        }
+    }
+
     func reason(_ text: String) -> String { reason(bytes: Array(text.utf8)) }
 
     func reason(bytes: [UInt8]) -> String {
