@@ -55,6 +55,7 @@ extension Engine {
             }
             try Self.mapped { try Detached.remove(record, layout: layout, force: request.flag("force")) }
             autoRemove.withLock { _ = $0.remove(record.id) }
+            pruneExecs()
             return .reply(.empty(.noContent))
         case (.POST, "wait"):
             return .reply(try wait(try record(key), condition: request.query["condition"] ?? "not-running"))

@@ -22,8 +22,8 @@ final class ExecState: @unchecked Sendable {
     /// `size`: the last resize asked for. The docker CLI sends it right after the start, often
     /// before the command runs: kept, and given to the terminal once there is one.
     private let lock = Mutex<
-        (running: Bool, exitCode: Int?, pid: Int32, session: SessionBox?, size: (UInt16, UInt16)?)
-    >((false, nil, 0, nil, nil))
+        (running: Bool, exitCode: Int?, pid: Int32, session: SessionBox?, size: (UInt16, UInt16)?, endedAt: Int?)
+    >((false, nil, 0, nil, nil, nil))
 
     init(id: String, containerID: String, request: ExecRequest, attach: (Bool, Bool, Bool)) {
         self.id = id
@@ -50,7 +50,20 @@ final class ExecState: @unchecked Sendable {
             $0.running = false
             $0.exitCode = code
             $0.session = nil
+            $0.endedAt = Self.monotonicSeconds()
         }
+    }
+
+    /// Seconds on CLOCK_MONOTONIC: a change of the wall clock does not age an exec.
+    private static func monotonicSeconds() -> Int {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return ts.tv_sec
+    }
+
+    /// Ended at least `seconds` ago (on CLOCK_MONOTONIC).
+    func endedLongerThan(_ seconds: Int) -> Bool {
+        lock.withLock { $0.endedAt.map { Self.monotonicSeconds() - $0 >= seconds } ?? false }
     }
 
     func resize(rows: UInt16, cols: UInt16) {
@@ -90,8 +103,25 @@ extension Engine {
             attach: (
                 exec.interactive, body["AttachStdout"].bool ?? false, body["AttachStderr"].bool ?? false
             ))
+        pruneExecs()
         execs.withLock { $0[id] = state }
         return .json(.created, .object([("Id", .string(id))]))
+    }
+
+    /// How long an ended exec stays inspectable (`GET /exec/ID/json`): Docker's own GC keeps
+    /// one 5 minutes too.
+    static let execKeptSeconds = 300
+
+    /// Forgets the execs of containers that are gone (removed through the API, `--rm`, or
+    /// `clab rm` behind clabd's back) and those that ended over 5 minutes ago: without it every
+    /// `docker exec` stayed in memory for the daemon's whole life.
+    func pruneExecs() {
+        let all = execs.withLock { $0 }
+        let stale = all.filter { _, state in
+            state.endedLongerThan(Self.execKeptSeconds) || !FS.exists(layout.containerDir(state.containerID))
+        }
+        guard !stale.isEmpty else { return }
+        execs.withLock { execs in for id in stale.keys { execs[id] = nil } }
     }
 
     func exec(_ request: Request, _ parts: [String], _ unsupported: () -> APIError) throws -> Routed {

@@ -353,6 +353,19 @@ final class DaemonTests {
         #expect(version.stdout == "1.41\n", "\(version.stdout) \(version.stderr)")
     }
 
+    /// An exec instance goes with its container: before, clabd kept every `docker exec` it was
+    /// ever asked for, for its whole life.
+    @Test func execInstancesGoWithTheirContainer() throws {
+        #expect(try docker("run", "-d", "--name", "exgc", "busybox", "sleep", "600").status == 0)
+        let (status, body) = try curl("POST", "/v1.41/containers/exgc/exec", body: #"{"Cmd":["true"]}"#)
+        #expect(status == 201, "\(body)")
+        let id = try #require(body.split(separator: "\"").dropFirst(3).first.map(String.init))
+        #expect(try curl("GET", "/v1.41/exec/\(id)/json").0 == 200)
+        #expect(try docker("rm", "-f", "exgc").status == 0)
+        let (gone, text) = try curl("GET", "/v1.41/exec/\(id)/json")
+        #expect(gone == 404 && text.contains("No such exec instance"), "\(gone) \(text)")
+    }
+
     /// A client that stops reading `yes`: clabd stops reading the exec's output (backpressure)
     /// instead of queueing it in memory. Without it clabd grew by hundreds of MiB in seconds.
     @Test func aSlowReaderHoldsTheOutputNotTheDaemonsMemory() throws {
