@@ -22,7 +22,10 @@ final class ExecState: @unchecked Sendable {
     /// `size`: the last resize asked for. The docker CLI sends it right after the start, often
     /// before the command runs: kept, and given to the terminal once there is one.
     private let lock = Mutex<
-        (running: Bool, exitCode: Int?, pid: Int32, session: SessionBox?, size: (UInt16, UInt16)?, endedAt: Int?)
+        (
+            running: Bool, exitCode: Int?, pid: Int32, session: SessionBox?, size: (UInt16, UInt16)?,
+            endedAt: ContinuousClock.Instant?
+        )
     >((false, nil, 0, nil, nil, nil))
 
     init(id: String, containerID: String, request: ExecRequest, attach: (Bool, Bool, Bool)) {
@@ -50,20 +53,13 @@ final class ExecState: @unchecked Sendable {
             $0.running = false
             $0.exitCode = code
             $0.session = nil
-            $0.endedAt = Self.monotonicSeconds()
+            $0.endedAt = .now
         }
     }
 
-    /// Seconds on CLOCK_MONOTONIC: a change of the wall clock does not age an exec.
-    private static func monotonicSeconds() -> Int {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return ts.tv_sec
-    }
-
-    /// Ended at least `seconds` ago (on CLOCK_MONOTONIC).
+    /// Ended at least `seconds` ago (a monotonic clock: a change of the wall clock ages no exec).
     func endedLongerThan(_ seconds: Int) -> Bool {
-        lock.withLock { $0.endedAt.map { Self.monotonicSeconds() - $0 >= seconds } ?? false }
+        lock.withLock { $0.endedAt.map { ContinuousClock.now - $0 >= .seconds(seconds) } ?? false }
     }
 
     func resize(rows: UInt16, cols: UInt16) {
@@ -116,12 +112,11 @@ extension Engine {
     /// `clab rm` behind clabd's back) and those that ended over 5 minutes ago: without it every
     /// `docker exec` stayed in memory for the daemon's whole life.
     func pruneExecs() {
-        let all = execs.withLock { $0 }
-        let stale = all.filter { _, state in
-            state.endedLongerThan(Self.execKeptSeconds) || !FS.exists(layout.containerDir(state.containerID))
+        execs.withLock { execs in
+            execs = execs.filter { _, state in
+                !state.endedLongerThan(Self.execKeptSeconds) && FS.exists(layout.containerDir(state.containerID))
+            }
         }
-        guard !stale.isEmpty else { return }
-        execs.withLock { execs in for id in stale.keys { execs[id] = nil } }
     }
 
     func exec(_ request: Request, _ parts: [String], _ unsupported: () -> APIError) throws -> Routed {

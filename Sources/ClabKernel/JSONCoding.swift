@@ -1,6 +1,7 @@
 /// Codable to and from `JSON`, without Foundation: a type's synthesized Codable is its schema,
-/// written and read through one value. Foundation's JSONEncoder costs half a millisecond on
-/// every container start (the state file); this one walks the value once, with no formatter.
+/// written and read through one value. The state file is written once per container start, in
+/// a fresh process: there a first encode here cost 0.11-0.18 ms against JSONEncoder's 0.44 ms
+/// (swiftc -O; at steady state the two are alike, 13-18 µs), and ClabKernel stays Foundation-free.
 ///
 /// Encoding: nil optionals are omitted (synthesized `encodeIfPresent`); integers stay exact
 /// 64-bit numbers; a struct's keys keep the order it encodes them in; a dictionary's keys are

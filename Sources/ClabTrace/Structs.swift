@@ -70,12 +70,18 @@ extension Decoder {
     /// struct timespec (x86_64's, and the 64-bit __kernel_timespec) as strace prints it: tv_sec
     /// signed, tv_nsec unsigned (strace zero-extends it).
     static func timespec(_ bytes: [UInt8], at offset: Int = 0) -> String {
-        "{tv_sec=" + String(Int64(bitPattern: u64(bytes, offset))) + ", tv_nsec=" + String(u64(bytes, offset + 8)) + "}"
+        secondsAnd("tv_nsec", bytes, at: offset)
     }
 
     /// struct timeval (and __kernel_sock_timeval), the same way.
     static func timeval(_ bytes: [UInt8], at offset: Int = 0) -> String {
-        "{tv_sec=" + String(Int64(bitPattern: u64(bytes, offset))) + ", tv_usec=" + String(u64(bytes, offset + 8)) + "}"
+        secondsAnd("tv_usec", bytes, at: offset)
+    }
+
+    private static func secondsAnd(_ fraction: String, _ bytes: [UInt8], at offset: Int) -> String {
+        "{tv_sec=" + String(Int64(bitPattern: u64(bytes, offset))) + ", " + fraction + "="
+            + String(u64(bytes, offset + 8))
+            + "}"
     }
 
     /// wait4's status: `[{WIFEXITED(s) && WEXITSTATUS(s) == 0}]`.
@@ -327,10 +333,9 @@ extension Flags {
     static let socketOptions: Table =
         [
             (1, "SO_DEBUG"), (2, "SO_REUSEADDR"), (3, "SO_TYPE"), (4, "SO_ERROR"), (5, "SO_DONTROUTE"),
-            (6, "SO_BROADCAST"),
-            (7, "SO_SNDBUF"), (8, "SO_RCVBUF"), (9, "SO_KEEPALIVE"), (10, "SO_OOBINLINE"), (13, "SO_LINGER"),
-            (15, "SO_REUSEPORT"), (16, "SO_PASSCRED"), (17, "SO_PEERCRED"), (20, "SO_RCVTIMEO"), (21, "SO_SNDTIMEO"),
-            (32, "SO_SNDBUFFORCE"), (33, "SO_RCVBUFFORCE"),
+            (6, "SO_BROADCAST"), (7, "SO_SNDBUF"), (8, "SO_RCVBUF"), (9, "SO_KEEPALIVE"), (10, "SO_OOBINLINE"),
+            (13, "SO_LINGER"), (15, "SO_REUSEPORT"), (16, "SO_PASSCRED"), (17, "SO_PEERCRED"), (20, "SO_RCVTIMEO"),
+            (21, "SO_SNDTIMEO"), (32, "SO_SNDBUFFORCE"), (33, "SO_RCVBUFFORCE"),
         ] + timestamps
     /// The receive-timestamp options, which are also the control messages' types that carry them.
     static let timestamps: Table = [
