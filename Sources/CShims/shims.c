@@ -101,9 +101,13 @@ static __attribute__((noinline)) void child_main(const struct clab_spawn_request
     if (n != 1 || go != 'G') _exit(125);
 
     if (r->become_root) {
+        // Stage 7's work, marked for a tracer (ClabKernel's StageMark): the marks are plain
+        // calls, safe here.
+        clab_mark(7);
         if (syscall(SYS_setgroups, 0, NULL) < 0) child_fail(3, errno, 'g');
         if (syscall(SYS_setresgid, 0, 0, 0) < 0) child_fail(3, errno, 'G');
         if (syscall(SYS_setresuid, 0, 0, 0) < 0) child_fail(3, errno, 'U');
+        clab_mark(0);
     }
     // After the uid change, which clears it. If clab dies now, the container dies too. Not for
     // clab-runtime: it exits after `create`, and its caller (conmon) adopts and reaps the child.
@@ -125,20 +129,24 @@ pid_t clab_spawn(const struct clab_spawn_request *req, int *pidfd) {
     // root, before the child's new user namespace exists: from inside it, setns would be refused.
     int home = -1;
     if (req->join_netns >= 0) {
+        clab_mark(11);  // stage 11's work, for a tracer (ClabKernel's StageMark)
         home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-        if (home < 0) return -errno;
-        if (setns(req->join_netns, CLONE_NEWNET) < 0) {
+        if (home < 0 || setns(req->join_netns, CLONE_NEWNET) < 0) {
             int err = errno;
-            close(home);
+            if (home >= 0) close(home);
+            clab_mark(0);
             return -err;
         }
+        clab_mark(0);
     }
     long pid = clone3_pidfd(req->clone_flags, &fd);
     if (home >= 0) {
         if (pid != 0) {
             // Back home; failing that, this thread would stay in the container's namespace.
+            clab_mark(11);
             if (setns(home, CLONE_NEWNET) < 0) abort();
             close(home);
+            clab_mark(0);
         }
     }
     if (pid < 0) return (pid_t)pid;

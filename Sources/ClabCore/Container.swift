@@ -92,14 +92,7 @@ public final class Container {
     public func start(stdio: (Int32, Int32, Int32) = (0, 1, 2)) throws {
         do {
             try FS.makeDirectories(spec.rootfsMountPoint)
-            if let overlay = spec.overlay {
-                // The writable layer belongs to container root (the mapped uid on the host).
-                let owner = spec.idMapping?.host ?? 0
-                for dir in [overlay.upper, overlay.work] {
-                    try FS.makeDirectories(dir)
-                    guard chown(dir, owner, owner) == 0 else { throw SyscallError("chown \(dir)") }
-                }
-            }
+            try StageMark.host(9) { try makeWritableLayer() }
         } catch let error as SyscallError {
             cleanup()
             throw ClabError("stage \(spec.stageNumber): \(error)")
@@ -107,7 +100,9 @@ public final class Container {
         // What init receives: the volumes' sources replaced by their locked staging binds.
         var sent = spec
         do {
-            sent.volumes = try VolumeStaging.stage(spec.volumes, bundleDir: spec.bundleDir, owner: spec.idMapping?.host)
+            sent.volumes = try StageMark.host(10) {
+                try VolumeStaging.stage(spec.volumes, bundleDir: spec.bundleDir, owner: spec.idMapping?.host)
+            }
         } catch let error as SyscallError {
             cleanup()
             throw ClabError("stage 10: \(error)")
@@ -153,7 +148,7 @@ public final class Container {
         do {
             // Now with the pid (gc already knows the directory and the cgroups: prepareState).
             try writeState()
-            if let map = spec.idMapping { try UserStage.writeMaps(pid: pid, mapping: map) }
+            if let map = spec.idMapping { try StageMark.host(7) { try UserStage.writeMaps(pid: pid, mapping: map) } }
             for hook in beforeGo { try hook(pid) }
             if networkAddress != nil { try writeState() }
             try send([SyncMessage.go])
@@ -238,14 +233,9 @@ public final class Container {
     public func cleanup() {
         console?.restore()
         VolumeStaging.release(bundleDir: spec.bundleDir)
+        unmountHostSide()
         let dir = spec.bundleDir
         let root = spec.rootfsMountPoint
-        // Stage 3 mounted exactly these two in the host's namespace (PIDStage); later stages'
-        // mounts went away with their mount namespace, and stages 1-2 made none.
-        if spec.stage.has(.pid) && !spec.stage.has(.mnt) {
-            _ = umount2(root + "/proc", Int32(MNT_DETACH))
-            _ = umount2(root, Int32(MNT_DETACH))
-        }
         if rmdir(root) == 0 || errno == ENOENT, unlink(dir + "/state.json") == 0 || errno == ENOENT, rmdir(dir) == 0 {
             return
         }

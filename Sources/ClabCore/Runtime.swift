@@ -110,6 +110,12 @@ public struct Runtime: Sendable {
 
     /// Turns a request into a spec: validates it, prepares the state directory and the image.
     /// Nothing container-specific exists on the host until `Container.start`.
+    ///
+    /// The order of the stages' host halves (each in `Stages/N-Name.swift`): first every check
+    /// that can fail without making anything (the command, `-v`, 12's options, 7's reachable
+    /// state, `--name`, 11's `--net`), then the shared state and images, then the spec stage by
+    /// stage (7's mapped root, 9's image config, 10's volumes, 9's overlay, 11, 12), the spec's
+    /// own validation, 8's cgroup placement, and last the names, once nothing else can fail.
     public func prepare(_ request: RunRequest, log: (String) -> Void) throws -> PreparedContainer {
         if let hostname = request.hostname { try ContainerSpec.validateHostname(hostname) }
         for entry in request.env where entry.firstIndex(of: "=").map({ $0 == entry.startIndex }) ?? true {
@@ -123,23 +129,9 @@ public struct Runtime: Sendable {
             try ContainerSpec.checkExec(
                 command: command, env: ContainerSpec.baseEnv(stage: request.stage, hostname: hostname))
         }
-        for v in request.volumes {
-            try ContainerSpec.checkVolumeTarget(v.target, "-v: the target")
-            if case .bind(let path) = v.source { try ContainerSpec.checkText(path, "-v: the bind source") }
-        }
+        try Self.checkVolumeRequests(request.volumes)
         let hardening = try hardeningPlan(request)
-        // `--userns host` (stage 12): container root is the host's root, so only clab's own
-        // image may run that way: an imported image's programs never get host credentials.
-        let userNamespace = request.stage.has(.user) && !request.security.hostUserNamespace
-        if userNamespace, let why = Host.userNamespacesAvailable() {
-            throw ClabError("stage 7 needs user namespaces, but \(why)")
-        }
-        if userNamespace {
-            // Before anything is made or built: a state directory container root cannot reach
-            // is refused at once, and leaves nothing behind.
-            try Self.requireSearchable(layout.containersDir)
-            try Self.requireSearchable(initPath)
-        }
+        let userNamespace = try planUserNamespace(request)
         if let name = request.name {
             try KeptContainers.validateName(name)
             // A detached container keeps its name until `clab rm`, stopped or not (as Docker's).
@@ -155,113 +147,34 @@ public struct Runtime: Sendable {
         try layout.prepare()
         try images.ensureBase(log: log)
         var imageRoot = images.rootfs(ImageStore.baseName)
-        var mapping: IDMapping?
-        if userNamespace {
-            mapping = request.idMapping
-            if request.stage.layersImage {
-                // The root will be an overlay of the layers' shifted copies (made below).
-                try Self.requireSearchable(images.layerStore.dir)
-            } else {
-                imageRoot = try images.ensureShifted(ImageStore.baseName, base: request.idMapping.host, log: log)
-                try Self.requireSearchable(imageRoot)
-            }
-        }
+        let mapping = userNamespace ? try mapRoot(request, imageRoot: &imageRoot, log: log) : nil
         var env = ContainerSpec.baseEnv(stage: request.stage, hostname: hostname)
-        var command: [String]
+        var command = ["/bin/sh"]
         if let given = request.command, !given.isEmpty {
             command = given
         } else {
-            command = ["/bin/sh"]
             env += ContainerSpec.defaultShellEnv(stage: request.stage)
         }
-        // From stage 9 the image's own settings (hostile: it may be imported): its
-        // environment, and its default command. Checked before a volume or layer is made.
-        var image: ImageConfig?
-        if request.stage.layersImage {
-            // `--userns host`: the built-in image itself, whatever busybox:latest names now.
-            let config =
-                request.security.hostUserNamespace
-                ? try images.builtInConfig() : try images.resolve(request.image).config
-            try config.validate("image \((try? ImageRef.parse(request.image))?.description ?? request.image)")
-            env = Env.setting(config.env, in: env)
-            if request.command == nil || request.command?.isEmpty == true, let cmd = config.cmd, !cmd.isEmpty {
-                command = cmd
-            }
-            image = config
-        }
+        let image = try imageConfig(request)
+        image?.apply(to: &env, command: &command, given: request.command)
         env = Env.setting(request.env, in: env)
         try ContainerSpec.checkExec(command: command, env: env)
         var spec = ContainerSpec(
             id: id, stageNumber: request.stage.number, hostname: hostname, imageRoot: imageRoot,
             bundleDir: layout.containerDir(id), command: command, env: env, idMapping: mapping)
-        var prepared = PreparedContainer(spec: spec, cgroup: nil, cgroupLayout: nil, notes: [])
-        var keptLayers: [String] = []
-        if request.stage.mountsVolumes {
-            let volumes = VolumeStore(layout: layout)
-            for v in request.volumes {
-                switch v.source {
-                case .named(let name):
-                    if try volumes.create(name) { log("created volume '\(name)'") }
-                    spec.volumes.append(
-                        VolumeSpec(source: volumes.dataPath(name), target: v.target, readOnly: v.readOnly))
-                case .bind(let path):
-                    guard FS.exists(path) else {
-                        throw ClabError(
-                            "-v: the bind source \(path) does not exist: create it first (clab never creates it for you)"
-                        )
-                    }
-                    // Container root is uid 100000 on the host: it must be able to reach the source.
-                    try Self.requireSearchable(path, otherwise: "or bind a directory everyone can reach")
-                    spec.volumes.append(VolumeSpec(source: path, target: v.target, readOnly: v.readOnly))
-                }
-            }
-        }
-        if let image, request.stage.layersImage {
-            let layers = request.layersOverride ?? image.layers
-            spec.workdir = image.workdir
-            // Under `--userns host` the layers as stored (owned by root), else the mapped copies.
-            let lowers = try layers.reversed().map { digest in
-                try mapping.map { try images.layerStore.shifted(digest, base: $0.host, log: log) }
-                    ?? images.layerStore.path(digest)
-            }
-            // A kept container's writable layer lives under kept/<name>, claimed last (below),
-            // once nothing else can fail.
-            let rw =
-                request.rwDir ?? request.keepName.map { KeptContainers(layout: layout).path($0) }
-                ?? layout.containerDir(id)
-            spec.overlay = OverlaySpec(lowers: lowers, upper: rw + "/upper", work: rw + "/work")
-            keptLayers = layers
-        }
+        if request.stage.mountsVolumes { spec.volumes = try volumeSpecs(request.volumes, log: log) }
+        let keptLayers = try image.map { try overlay($0, request, mapping: mapping, spec: &spec, log: log) } ?? []
         if let networkPlan { try applyNetwork(networkPlan, to: &spec) }
         spec.hardening = hardening
         // The last gate: every rule on the finished spec, before a cgroup or a kept name exists.
         try spec.validate()
-        prepared.spec = spec
-        if request.stage.limitsResources {
-            let driver = try CgroupDriver.detect()
-            // Stage 12: Docker's device allow-list (v1 devices controller, v2 BPF program).
-            let devices = request.stage.number >= 12 ? DeviceRule.dockerDefault : nil
-            let placement = try driver.place(
-                id: id, parent: request.cgroupParent ?? cgroupParent, devices: devices != nil)
-            let cgroup = ContainerCgroup(
-                placement: placement, limits: request.limits ?? CgroupLimits(), deviceRules: devices)
-            // Not the freezer: pausing is the host's business, and the container's view stays as it was.
-            for (controller, dir) in placement.dirs where controller != "freezer" {
-                spec.cgroupMounts[controller] = dir
-            }
-            prepared = PreparedContainer(
-                spec: spec, cgroup: cgroup, cgroupLayout: driver.layout, notes: placement.note.map { [$0] } ?? [])
-        }
+        let cgroups = request.stage.limitsResources ? try placeCgroups(request, id: id, spec: &spec) : nil
+        var prepared = PreparedContainer(
+            spec: spec, cgroup: cgroups?.cgroup, cgroupLayout: cgroups?.layout, notes: cgroups?.notes ?? [])
         prepared.network = networkPlan
         prepared.networks = networkPlan == nil ? nil : networks
         prepared.name = request.name
-        if let mapping {
-            for owner in Host.subordinateOwners(overlapping: mapping) {
-                prepared.notes.append(
-                    "warning: \(owner) owns subordinate ids that overlap \(mapping.host)-\(mapping.host + mapping.count - 1) (/etc/subuid or /etc/subgid): that user can act as this container's root on the host (README: Security model)"
-                )
-            }
-        }
+        if let mapping { prepared.notes += Self.subordinateWarnings(mapping) }
         // Last, once nothing else can fail: the name, atomically (two runs at once: one wins).
         if let name = request.name { try ContainerNames.reserve(name, id: id, layout: layout) }
         if let name = request.keepName {
@@ -289,7 +202,7 @@ public struct Runtime: Sendable {
             OCIBundle.afterStart(prepared.spec, pid: container.pid)
             let status = container.wait(forwardSignals: forwardSignals, onEscalate: onEscalate)
             // The counters before the cgroup goes.
-            result = RunResult(status: status, counters: prepared.cgroup?.counters())
+            result = RunResult(status: status, counters: Self.counters(prepared.cgroup))
         }
         // An OCI bundle's poststop hooks, once the container is gone.
         OCIBundle.afterDelete(prepared.spec)
@@ -302,22 +215,7 @@ public struct Runtime: Sendable {
         let container = Container(spec: prepared.spec, layout: layout, initPath: initPath)
         container.name = prepared.name
         if let plan = prepared.network { try hookNetwork(plan, name: prepared.name, into: container) }
-        if let cgroup = prepared.cgroup {
-            container.cgroupPlacement = cgroup.placement
-            if cgroup.placement.exclusive { container.cgroupLevels = cgroup.missingLevels() }
-            try container.prepareState()
-            do {
-                try cgroup.create()
-            } catch {
-                container.cleanup()
-                throw error
-            }
-            // Joining a v1 cgroup sleeps for an RCU grace period: it runs beside the network's
-            // plumbing (the first hook) and is waited for in the last, before "go".
-            let box = BackgroundBox()
-            container.beforeGo.insert({ pid in box.call = BackgroundCall { try cgroup.add(pid: pid) } }, at: 0)
-            container.beforeGo.append { _ in try box.call?.join() }
-        }
+        if let cgroup = prepared.cgroup { try Self.hookCgroups(cgroup, into: container) }
         if let oci = prepared.spec.oci { OCIBundle.hookLifecycle(oci, spec: prepared.spec, into: container) }
         return container
     }
@@ -326,30 +224,7 @@ public struct Runtime: Sendable {
     public static func remove(_ container: Container, _ prepared: PreparedContainer) {
         if let name = prepared.name { ContainerNames.release(name, id: container.spec.id, layout: container.layout) }
         container.cleanup()
-        prepared.cgroup?.remove()
-        ContainerCgroup.removeLevels(container.cgroupLevels)
-        if case .bridge = prepared.network?.mode { prepared.networks?.detach(containerID: container.spec.id) }
-    }
-
-    /// In a user namespace container root is uid 100000 to the host: every directory on the way
-    /// to its files must let it search: as "others", or as owner or group 100000 (clab's own
-    /// state directories, closed to everyone else). Say so before the kernel says EACCES.
-    static func requireSearchable(
-        _ path: String, otherwise: String = "or use a --root below a searchable directory"
-    ) throws {
-        let id = IDMapping.defaultRange.host
-        var dir = path
-        while dir != "/" && !dir.isEmpty {
-            dir = Path.dirname(dir)
-            var st = stat()
-            guard stat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { continue }
-            // The kernel's order: the owner's bits for the owner, else the group's, else others'.
-            let bits = st.st_uid == id ? st.st_mode >> 6 : st.st_gid == id ? st.st_mode >> 3 : st.st_mode
-            if bits & 0o001 == 0 {
-                throw ClabError(
-                    "stage 7: container root is uid 100000 on the host and cannot enter \(dir) (mode \(String(st.st_mode & 0o7777, radix: 8))): run `chmod o+x \(dir)` \(otherwise)"
-                )
-            }
-        }
+        removeCgroups(prepared.cgroup, of: container)
+        unhookNetwork(prepared.network, networks: prepared.networks, containerID: container.spec.id)
     }
 }

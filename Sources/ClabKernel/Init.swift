@@ -11,56 +11,13 @@ struct StageFailure: Error, CustomStringConvertible {
     var description: String { "stage \(stage): \(detail)" }
 }
 
-/// What clab-init is doing, as it tells a tracer: the value it passes to `clab_mark` (an
-/// exported no-op that `clab trace --step` hooks with a uprobe), so the trace labels each of
-/// init's calls with the stage that made it instead of guessing from the calls. The values are
-/// defined here only: init sends them, the tracer reads them back with `init(value:)`.
-public enum InitMark: Sendable, Equatable {
-    /// init's own plumbing: it starts, reads the spec, talks to clab between the stages.
-    case plumbing
-    /// Stage n's work (1...99).
-    case stage(Int)
-    /// The command's look-up in the container's PATH.
-    case commandLookup
-    /// The execve of the command.
-    case execute
-
-    public var value: Int32 {
-        switch self {
-        case .plumbing: 0
-        case .stage(let n): Int32(n)
-        case .commandLookup: 100
-        case .execute: 101
-        }
-    }
-
-    public init?(value: Int32) {
-        switch value {
-        case 0: self = .plumbing
-        case 1...99: self = .stage(Int(value))
-        case 100: self = .commandLookup
-        case 101: self = .execute
-        default: return nil
-        }
-    }
-
-    /// What init is doing now: `step` restores it when a nested step ends. init is one thread.
-    nonisolated(unsafe) static var current = InitMark.plumbing
-
-    /// Says `mark` to a tracer, and remembers it.
-    static func enter(_ mark: InitMark) {
-        current = mark
-        clab_mark(mark.value)
-    }
-}
-
 /// Runs `body` as stage `stage`'s work: marked for the tracer (the enclosing mark comes back
 /// after it, as steps nest), and with any syscall failure attributed to `stage`.
 @discardableResult
 func step<R>(_ stage: Int, _ body: () throws -> R) throws -> R {
-    let enclosing = InitMark.current
-    InitMark.enter(.stage(stage))
-    defer { InitMark.enter(enclosing) }
+    let enclosing = StageMark.current
+    StageMark.enter(.stage(stage))
+    defer { StageMark.enter(enclosing) }
     do {
         return try body()
     } catch let error as SyscallError {
@@ -114,7 +71,7 @@ public enum InitProcess {
     /// The in-namespace setup, stage by stage.
     static func setUp(_ spec: ContainerSpec) throws {
         let stage = spec.stage
-        InitMark.enter(.plumbing)
+        StageMark.enter(.plumbing)
         if stage.has(.uts) { try UTSStage.setHostname(spec.hostname) }
         if let domain = spec.oci?.domainname, !domain.isEmpty {
             try step(2) {
@@ -149,7 +106,7 @@ public enum InitProcess {
         guard let name = spec.command.first else {
             throw StageFailure(stage: spec.stageNumber, detail: "no command to run")
         }
-        InitMark.enter(.commandLookup)
+        StageMark.enter(.commandLookup)
         let path = ContainerPath.resolve(name, env: spec.env)
         guard let path else {
             throw StageFailure(
@@ -162,7 +119,7 @@ public enum InitProcess {
         // Before the lock-down, as runc waits before its last seccomp step: a profile that
         // refuses send or recv must not strand a created container.
         if waitForStart {
-            InitMark.enter(.plumbing)
+            StageMark.enter(.plumbing)
             var byte = SyncMessage.created
             _ = send(syncFD, &byte, 1, Int32(MSG_NOSIGNAL))
             var n: Int
@@ -184,7 +141,7 @@ public enum InitProcess {
             }
         }
         if let hardening = spec.hardening { try HardeningStage.lockDown(hardening, oci: spec.oci) }
-        InitMark.enter(.execute)
+        StageMark.enter(.execute)
         _ = withCStrings(spec.command) { argv in
             withCStrings(spec.env) { envp in execve(path, argv, envp) }
         }

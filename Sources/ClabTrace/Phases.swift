@@ -58,24 +58,21 @@ public struct StageLabel: Sendable, Equatable {
 /// Labels events with the stage that produced them.
 ///
 /// A process's phase changes on fork and execve (clab -> cloned child -> clab-init -> the
-/// command). Inside clab-init the stages are marked, not inferred: every stage's work there goes
-/// through `step(n)` (ClabKernel/Init.swift), which calls `clab_mark` with the stage's number on
-/// entry and the enclosing one's on exit, and a uprobe on `clab_mark` writes each marker into the
-/// stream between init's syscalls (CLAB_EV_MARK). A call is labelled with the last marker its
-/// process wrote (`InitMark`: init's own plumbing, stage n, the command's look-up in PATH, the
-/// execve); the markers themselves are not shown. Without the uprobe (`marked` false: the
-/// tracer said why on stderr) init's calls get one label, never a guess.
-///
-/// clab's own process and its cloned child carry no markers: their stages are still inferred
-/// from the calls. On clab's side, uid_map/gid_map files are stage 7, cgroup files stage 8, the
-/// overlay's directories 9, the volumes' staging binds 10, and the network's plumbing stage 11:
-/// netlink messages (rtnetlink for links, addresses and routes; nftables batches), netlink
-/// sockets, /proc/sys/net and setns into a network namespace. The child's id calls
-/// (setgroups, setresgid, setresuid) are stage 7, its setns into a network namespace 11.
+/// command). Every stage's work is marked, not inferred: the code says which stage it is in by
+/// calling `clab_mark` (ClabKernel's `StageMark`), and a uprobe on it writes each marker into
+/// the stream between the calls (CLAB_EV_MARK). clab-init marks through `step(n)`, which marks
+/// the stage on entry and the enclosing one's on exit; clab's host side through
+/// `StageMark.host(n)` around each stage's host half (ClabCore's `Stages/`: the id maps, the
+/// cgroups, the writable layer, the volumes' staging binds, the network's plumbing); the C
+/// child between clone3 and execve around its id calls. A call is labelled with the last marker
+/// of its process (clab-init, one thread) or of its thread (clab, which joins a cgroup on one
+/// thread while it plumbs the network on another); the markers themselves are not shown.
+/// Without the uprobes (`marked` false: the tracer said why on stderr) each phase gets one
+/// label, never a guess.
 struct Phases {
     let stage: Int
     let command: [String]
-    /// The uprobe on clab-init's `clab_mark` is attached: its markers label its calls.
+    /// The uprobes on `clab_mark` are attached: the markers label the calls.
     var marked = true
 
     var commandLabel: StageLabel {
@@ -89,93 +86,28 @@ struct Phases {
         case .command:
             return commandLabel
         case .clab:
-            if let n = hostSideStage(call, path: path) {
-                p.label = .stage(n)
-                return .stage(n)
-            }
-            // `mkdir -p`'s parents that already exist are no work of their own: they stay under
-            // the header before them instead of cutting a stage in two.
-            if call.errno == EEXIST && (call.name == "mkdir" || call.name == "mkdirat") { return p.label ?? .clab }
-            p.label = nil
-            return .clab
+            return p.threadStages[call.tid].map(StageLabel.stage) ?? .clab
         case .child:
-            switch call.name {
-            case "setgroups", "setresgid", "setresuid": return .stage(7)
-            case "setns" where Self.joinsNetwork(call, path: path): return .stage(11)
-            default: return .child
-            }
+            return p.threadStages[call.tid].map(StageLabel.stage) ?? .child
         case .initSetup:
             // Before its first marker: the Swift runtime's start-up and the spec's reading.
             return marked ? p.label ?? .initStart : .initUnmarked
         }
     }
 
-    /// clab-init's marker (CLAB_EV_MARK, an `InitMark`'s value): its next calls are that work.
-    func mark(_ value: Int32, in p: TracedProcess) {
-        guard p.phase == .initSetup, let mark = InitMark(value: value) else { return }
-        switch mark {
-        case .plumbing: p.label = .initStart
-        case .stage(let n): p.label = .stage(n)
-        case .commandLookup: p.label = .commandLookup
-        case .execute: p.label = .execute
+    /// A marker (CLAB_EV_MARK, a `StageMark`'s value) of thread `tid`: its next calls are that
+    /// work. The command's markers (it could call a clab_mark of its own) mean nothing.
+    func mark(_ value: Int32, tid: UInt32, in p: TracedProcess) {
+        guard let mark = StageMark(value: value) else { return }
+        switch (p.phase, mark) {
+        case (.initSetup, .plumbing): p.label = .initStart
+        case (.initSetup, .stage(let n)): p.label = .stage(n)
+        case (.initSetup, .commandLookup): p.label = .commandLookup
+        case (.initSetup, .execute): p.label = .execute
+        case (.clab, .stage(let n)), (.child, .stage(let n)): p.threadStages[tid] = n
+        case (.clab, _), (.child, _): p.threadStages[tid] = nil
+        case (.command, _), (.other, _): break
         }
-    }
-
-    /// clab's own calls that are a stage's work: the user namespace's id maps, cgroup files, and
-    /// the network plumbing (stage 11): rtnetlink and nftables messages, netlink sockets,
-    /// network namespace files, /proc/sys/net, setns into a network namespace.
-    private func hostSideStage(_ call: Syscall, path: (Int64) -> String?) -> Int? {
-        if call.netlink != nil { return 11 }
-        let file: String?
-        switch call.name {
-        case "openat", "mkdir", "mkdirat", "rmdir", "unlinkat", "newfstatat", "statx", "statfs":
-            file = firstString(call)
-        case "mount":  // the volume's staging bind (Container.stageVolumes)
-            file = call.string(1).map { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        case "write", "read", "close", "pwrite64", "bind", "connect", "getsockname", "setsockopt", "getsockopt",
-            "sendto", "recvfrom", "sendmsg", "recvmsg":
-            file = path(Int64(Int32(truncatingIfNeeded: call.args[0])))
-        case "socket":
-            return call.args[0] == 16 ? 11 : nil  // AF_NETLINK
-        case "setns":
-            return Self.joinsNetwork(call, path: path) ? 11 : nil
-        default:
-            file = nil
-        }
-        guard let file else { return nil }
-        if file.hasPrefix("/proc/"),
-            file.hasSuffix("/uid_map") || file.hasSuffix("/gid_map") || file.hasSuffix("/setgroups")
-        {
-            return 7
-        }
-        if file.hasPrefix("/sys/fs/cgroup") { return 8 }
-        if Self.isNetworkFile(file) || file.hasPrefix("/run/clab/net") || file.contains("/run/networks") { return 11 }
-        // The container's state directory: the overlay's directories (9), the volumes' binds (10).
-        if let r = file.firstRange(of: "/run/containers/") {
-            let parts = file[r.upperBound...].split(separator: "/")
-            if parts.count >= 2 && ["rootfs", "upper", "work"].contains(parts[1]) && stage >= 9 { return 9 }
-            if parts.count >= 2 && parts[1] == "volumes" && stage >= 10 { return 10 }
-        }
-        return nil
-    }
-
-    /// A netlink socket (as the fd table names it), a network namespace, or a network sysctl
-    /// (net.ipv4.ip_forward).
-    static func isNetworkFile(_ file: String) -> Bool {
-        file == "socket:AF_NETLINK" || file.hasPrefix("/proc/sys/net/") || file.hasPrefix("/run/netns/")
-            || file.hasPrefix("/proc/") && file.hasSuffix("/ns/net")
-    }
-
-    /// setns into a network namespace: CLONE_NEWNET, or 0 with a /proc/PID/ns/net fd.
-    static func joinsNetwork(_ call: Syscall, path: (Int64) -> String?) -> Bool {
-        let nstype = call.args[1] & 0xFFFF_FFFF
-        if nstype & 0x4000_0000 != 0 { return true }
-        guard nstype == 0, let file = path(Int64(Int32(truncatingIfNeeded: call.args[0]))) else { return false }
-        return file.hasSuffix("/ns/net") || file.hasPrefix("/run/netns/")
-    }
-
-    private func firstString(_ call: Syscall) -> String? {
-        call.strings.lazy.compactMap { $0 }.first.map { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     }
 
     /// The default terminal view of a `--step` trace shows what the lessons are about and

@@ -16,9 +16,11 @@ final class TracedProcess {
     var nsLevel: UInt32
     var fds: [Int64: OpenFile]
     var phase: Phase
-    /// The stage whose work this process is doing now: clab-init's last marker, or on clab's
-    /// side the stage of its last call (see `Phases`).
+    /// The stage whose work this process is doing now: clab-init's last marker (see `Phases`).
     var label: StageLabel?
+    /// clab's and its cloned child's last markers, per thread (a stage's number; none:
+    /// plumbing): clab joins a cgroup on one thread while it plumbs the network on another.
+    var threadStages: [UInt32: Int] = [:]
     var execs = 0
     /// The ABI of its last call (strace notes each switch).
     var abi = Syscall.ABI.x86_64

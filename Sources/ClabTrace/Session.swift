@@ -95,7 +95,7 @@ final class TraceSession {
             if !outputs.focus {
                 outputs.live?.note(table.process(pid).comm + " " + String(tid) + "  " + Self.end(status))
             }
-        case .mark(let pid, _, let mark): phases?.mark(mark, in: table.process(pid))
+        case .mark(let pid, let tid, let mark): phases?.mark(mark, tid: tid, in: table.process(pid))
         case .unknown: break
         }
     }

@@ -174,7 +174,8 @@ public enum Tracer {
         let me = getpid()
         let trace = try Trace(
             options: options, phases: phases, selfPid: me, mode: "step", stage: spec.stageNumber,
-            command: spec.command, roots: [(me, "clab", .clab)], markBinary: runtime.initPath)
+            command: spec.command, roots: [(me, "clab", .clab)],
+            markBinaries: [runtime.initPath, Resources.executablePath()])
         // The reader is a thread of clab too: it must not trace its own reading and writing.
         // From here every syscall of clab's threads is traced (the reader's excepted), so the
         // fork of the container's child puts it in the traced set by itself; the hook says it
@@ -327,7 +328,7 @@ final class Trace {
 
     init(
         options: TraceOptions, phases: Phases?, selfPid: pid_t, mode: String, stage: Int?, command: [String],
-        roots: [(pid_t, String, Phase)] = [], markBinary: String? = nil
+        roots: [(pid_t, String, Phase)] = [], markBinaries: [String] = []
     ) throws {
         self.options = options
         var filter: Set<Int32>?
@@ -362,14 +363,17 @@ final class Trace {
                 outputs.json = json
             }
             if options.live { outputs.live = LiveWriter(fd: options.outputFD, color: isatty(options.outputFD) != 0) }
-            // clab-init (the one binary that runs init's stages: `markBinary`) marks them with
-            // clab_mark; without the uprobe its calls get one label, and the user one line why.
+            // clab-init and clab itself (its host side, and the C child it clones) mark each
+            // stage's work with clab_mark; without the uprobes their calls get one label per
+            // phase, and the user one line why.
             var phases = phases
-            if let binary = markBinary, phases != nil, !options.countOnly,
-                let why = program.attachMarks(binary: binary)
-            {
+            var why: String?
+            if phases != nil, !options.countOnly {
+                for binary in Set(markBinaries).sorted() where why == nil { why = program.attachMarks(binary: binary) }
+            }
+            if let why {
                 phases?.marked = false
-                let line = "clab trace: stage labels inside clab-init are unavailable: \(why)\n"
+                let line = "clab trace: stage labels are unavailable: \(why)\n"
                 try? FS.writeAll(2, Array(line.utf8), what: "stderr")
             }
             session = TraceSession(outputs: outputs, phases: phases, selfPid: selfPid)

@@ -137,9 +137,9 @@ struct TraceHardeningDecodingTests {
         let initProcess = TracedProcess(pid: 11, comm: "clab-init", nsPid: 1, nsLevel: 1, fds: [:], phase: .initSetup)
         func label(_ call: Syscall) -> Int? { phases.label(call, in: initProcess, path: { _ in nil })?.stage }
         let pivot = Syscall(nr: Self.nr("pivot_root"), args: [1, 2], strings: [Array(".\0".utf8), Array(".\0".utf8)])
-        phases.mark(InitMark.stage(4).value, in: initProcess)
+        phases.mark(StageMark.stage(4).value, tid: initProcess.pid, in: initProcess)
         #expect(label(pivot) == 4)
-        phases.mark(InitMark.stage(12).value, in: initProcess)
+        phases.mark(StageMark.stage(12).value, tid: initProcess.pid, in: initProcess)
         let look = Syscall(
             nr: Self.nr("newfstatat"), args: [UInt64(bitPattern: -100), 0x1, 0x2, 0x100],
             strings: [Array("/proc/kcore\0".utf8)])

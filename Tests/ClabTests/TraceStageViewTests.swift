@@ -20,14 +20,14 @@ struct TraceStageLabelTests {
         Syscall(nr: nr(name), args: [fd, 1, 2, 0], strings: [c(file)])
     }
 
-    /// clab-init's calls take its last marker (ClabKernel's InitMark, from `step`): the call
+    /// clab-init's calls take its last marker (ClabKernel's StageMark, from `step`): the call
     /// itself says nothing about its stage any more.
     @Test func clabInitsCallsTakeItsLastMarker() {
         let phases = Phases(stage: 12, command: ["echo", "hi"])
         let initProcess = TracedProcess(pid: 11, comm: "clab-init", nsPid: 1, nsLevel: 1, fds: [:], phase: .initSetup)
         func label(_ call: Syscall) -> String? { phases.label(call, in: initProcess, path: { _ in nil })?.title }
         func stage(_ call: Syscall) -> Int? { phases.label(call, in: initProcess, path: { _ in nil })?.stage }
-        func mark(_ m: InitMark) { phases.mark(m.value, in: initProcess) }
+        func mark(_ m: StageMark) { phases.mark(m.value, tid: initProcess.pid, in: initProcess) }
         let root = "/tmp/r/run/containers/abc/rootfs"
         let hostname = Syscall(nr: Self.nr("sethostname"), args: [1, 3], strings: [Self.c("abc")])
         // Before the first marker: the Swift runtime's start-up and the spec, init's own.
@@ -60,20 +60,37 @@ struct TraceStageLabelTests {
         #expect(label(Syscall(nr: Self.nr("execve"), ret: -2)) == StageLabel.execute.title)
         mark(.plumbing)
         #expect(label(Syscall(nr: Self.nr("sendto"))) == StageLabel.initStart.title)
-        // A value no InitMark has changes nothing.
-        phases.mark(555, in: initProcess)
+        // A value no StageMark has changes nothing.
+        phases.mark(555, tid: initProcess.pid, in: initProcess)
         #expect(label(Syscall(nr: Self.nr("sendto"))) == StageLabel.initStart.title)
     }
 
-    /// Markers count in clab-init only: clab's side and the command keep their own labels.
-    @Test func markersOutsideClabInitAreIgnored() {
+    /// clab's host side marks per thread: one thread's stage is not another's; plumbing ends
+    /// it. The command's markers mean nothing.
+    @Test func clabsMarkersArePerThread() {
         let phases = Phases(stage: 12, command: ["sh"])
         let clab = TracedProcess(pid: 10, comm: "clab", nsPid: 10, nsLevel: 0, fds: [:], phase: .clab)
         let command = TracedProcess(pid: 11, comm: "sh", nsPid: 1, nsLevel: 1, fds: [:], phase: .command)
-        phases.mark(InitMark.stage(4).value, in: clab)
-        phases.mark(InitMark.stage(4).value, in: command)
-        #expect(phases.label(Syscall(nr: Self.nr("getpid")), in: clab, path: { _ in nil }) == StageLabel.clab)
-        #expect(phases.label(Syscall(nr: Self.nr("getpid")), in: command, path: { _ in nil }) == phases.commandLabel)
+        func label(_ tid: UInt32, _ p: TracedProcess) -> StageLabel? {
+            phases.label(Syscall(nr: Self.nr("getpid"), pid: p.pid, tid: tid), in: p, path: { _ in nil })
+        }
+        #expect(label(10, clab) == StageLabel.clab)
+        phases.mark(StageMark.stage(11).value, tid: 10, in: clab)
+        phases.mark(StageMark.stage(8).value, tid: 12, in: clab)
+        #expect(label(10, clab) == StageLabel.stage(11))
+        #expect(label(12, clab) == StageLabel.stage(8))
+        #expect(label(13, clab) == StageLabel.clab)
+        phases.mark(StageMark.plumbing.value, tid: 10, in: clab)
+        #expect(label(10, clab) == StageLabel.clab)
+        #expect(label(12, clab) == StageLabel.stage(8))
+        // The C child between clone3 and execve marks its id calls as stage 7.
+        let child = TracedProcess(pid: 20, comm: "clab", nsPid: 1, nsLevel: 1, fds: [:], phase: .child)
+        phases.mark(StageMark.stage(7).value, tid: 20, in: child)
+        #expect(label(20, child) == StageLabel.stage(7))
+        phases.mark(StageMark.plumbing.value, tid: 20, in: child)
+        #expect(label(20, child) == StageLabel.child)
+        phases.mark(StageMark.stage(4).value, tid: 11, in: command)
+        #expect(label(11, command) == phases.commandLabel)
     }
 
     /// Without the uprobe, clab-init's calls all get one label: no stage is made up for them.
@@ -90,13 +107,13 @@ struct TraceStageLabelTests {
         }
     }
 
-    /// The marker values are InitMark's, one place for clab-init and the tracer.
+    /// The marker values are StageMark's, one place for clab-init and the tracer.
     @Test func markerValuesRoundTrip() {
-        let marks: [InitMark] = [.plumbing, .stage(1), .stage(12), .stage(99), .commandLookup, .execute]
+        let marks: [StageMark] = [.plumbing, .stage(1), .stage(12), .stage(99), .commandLookup, .execute]
         #expect(Set(marks.map(\.value)).count == marks.count)
-        for m in marks { #expect(InitMark(value: m.value) == m) }
-        #expect(InitMark(value: -1) == nil)
-        #expect(InitMark(value: 102) == nil)
+        for m in marks { #expect(StageMark(value: m.value) == m) }
+        #expect(StageMark(value: -1) == nil)
+        #expect(StageMark(value: 102) == nil)
     }
 
     /// A CLAB_EV_MARK record, as the BPF program writes it, reaches the process's label; an
@@ -111,7 +128,7 @@ struct TraceStageLabelTests {
         record.kind = UInt16(CLAB_EV_MARK.rawValue)
         record.pid = 11
         record.tid = 11
-        record.mark = InitMark.stage(9).value
+        record.mark = StageMark.stage(9).value
         withUnsafeBytes(of: record) { raw in
             guard let base = raw.baseAddress else { return }
             guard case .mark(let pid, let tid, let mark) = RecordParser.parse(base, raw.count) else {
@@ -125,23 +142,6 @@ struct TraceStageLabelTests {
         session.handle(.exec(ts: 2, pid: 11, oldTid: 11, nsPid: 1, nsLevel: 1, comm: "sh"))
         #expect(session.table.process(11).label == nil)
         #expect(session.table.process(11).phase == .command)
-    }
-
-    @Test func clabsStateDirectoriesJoinTheirStages() {
-        let phases = Phases(stage: 12, command: ["sh"])
-        let clab = TracedProcess(pid: 10, comm: "clab", nsPid: 10, nsLevel: 0, fds: [:], phase: .clab)
-        func label(_ call: Syscall) -> String? { phases.label(call, in: clab, path: { _ in nil })?.title }
-        let exists = Syscall(nr: Self.nr("mkdir"), ret: -17, args: [1, 0o755], strings: [Self.c("/tmp")])
-        #expect(label(exists) == StageLabel.clab.title)
-        #expect(label(Self.path("mkdir", "/tmp/r/run/containers/abc/upper")) == StageLabel.stage(9).title)
-        // mkdir -p's parents that exist stay under the header before them.
-        #expect(label(exists) == StageLabel.stage(9).title)
-        #expect(
-            label(Self.mount("/home/me/data", "/tmp/r/run/containers/abc/volumes/0", nil, flags: 4096))
-                == StageLabel.stage(10).title)
-        #expect(label(Self.path("mkdir", "/run/clab/net")) == StageLabel.stage(11).title)
-        #expect(label(Syscall(nr: Self.nr("getpid"))) == StageLabel.clab.title)
-        #expect(label(exists) == StageLabel.clab.title)
     }
 }
 

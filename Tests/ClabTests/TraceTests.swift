@@ -235,7 +235,37 @@ struct TraceStepTests {
         }
         #expect(mapWrite?["stage"] as? String == "stage 7 · user namespace")
         #expect((mapWrite?["args"] as? [String])?[1] == #""0 100000 65536\n""#)
-        #expect(calls.contains { $0["syscall"] as? String == "setresuid" && $0["ret"] as? Int == 0 })
+        // The C child's id calls, marked by the child itself.
+        #expect(
+            calls.contains {
+                $0["syscall"] as? String == "setresuid" && $0["ret"] as? Int == 0
+                    && $0["stage"] as? String == "stage 7 · user namespace"
+            })
+    }
+
+    /// clab's host side marks each stage's host half (`StageMark.host`): the writable layer is
+    /// stage 9's, the volume's staging bind stage 10's, the cgroup join (on a thread of its own)
+    /// stage 8's, and the state file is no stage's.
+    @Test func hostSideStagesComeFromMarkers() throws {
+        try TestEnv.ensureImage()
+        let tag = UUID().uuidString.prefix(8)
+        let dir = TestEnv.root + "/trace-bind-\(tag)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = TestEnv.root + "/trace-step10-\(tag).jsonl"
+        let out = try runProcess([
+            TestEnv.clab, "trace", "--step", "10", "--quiet", "--json", file, "-v", "\(dir):/data", "--", "/bin/true",
+        ])
+        #expect(out.status == 0, "\(out.stderr)")
+        let calls = try JSONTrace(path: file).syscalls.filter { $0["comm"] as? String == "clab" }
+        func stage(_ name: String, _ arg: (String) -> Bool) -> String? {
+            calls.first { $0["syscall"] as? String == name && (($0["args"] as? [String]) ?? []).contains(where: arg) }?[
+                "stage"] as? String
+        }
+        #expect(stage("mkdir") { $0.hasSuffix("/upper\"") } == "stage 9 · overlay image layers")
+        #expect(stage("mount") { $0 == "\"\(dir)\"" } == "stage 10 · volumes")
+        #expect(stage("write") { $0.hasPrefix("\"") == false && $0.contains("/cgroup.procs>") } == "stage 8 · cgroups")
+        #expect(stage("openat") { $0.hasSuffix("/state.json\"") }?.hasPrefix("clab · host side") == true)
     }
 
     @Test func liveViewGroupsByStage() throws {

@@ -2,7 +2,8 @@ import CShims
 import ClabKernel
 import Glibc
 
-/// Stage 10's host half: each volume is first bound, in the host's mount namespace, at
+/// Stage 10's host half: `-v` requests become volume specs (a named volume is made on first
+/// use; a bind source must exist), and each volume is first bound, in the host's mount namespace, at
 /// containers/<id>/volumes/N with nosuid, nodev and (for `:ro`) rdonly set on it and every mount
 /// below it. The container's mount namespace, created by clone3 together with its user
 /// namespace, starts as a copy of the host's; the kernel locks the flags of every mount it
@@ -54,6 +55,10 @@ enum VolumeStaging {
     static func release(bundleDir: String) {
         let dir = dir(bundleDir)
         guard FS.exists(dir) else { return }
+        StageMark.host(10) { release(dir) }
+    }
+
+    private static func release(_ dir: String) {
         _ = Mounts.unmountAll(under: dir)
         var index = 0
         while true {
@@ -63,5 +68,37 @@ enum VolumeStaging {
             index += 1
         }
         rmdir(dir)
+    }
+}
+
+extension Runtime {
+    /// The strings of `-v` that reach mount in the container, checked before anything is made.
+    static func checkVolumeRequests(_ volumes: [VolumeRequest]) throws {
+        for v in volumes {
+            try ContainerSpec.checkVolumeTarget(v.target, "-v: the target")
+            if case .bind(let path) = v.source { try ContainerSpec.checkText(path, "-v: the bind source") }
+        }
+    }
+
+    /// The volumes as the spec carries them: a named volume's data directory (made on first
+    /// use), a bind's source (which must exist and be reachable by container root).
+    func volumeSpecs(_ volumes: [VolumeRequest], log: (String) -> Void) throws -> [VolumeSpec] {
+        let store = VolumeStore(layout: layout)
+        return try volumes.map { v in
+            switch v.source {
+            case .named(let name):
+                if try store.create(name) { log("created volume '\(name)'") }
+                return VolumeSpec(source: store.dataPath(name), target: v.target, readOnly: v.readOnly)
+            case .bind(let path):
+                guard FS.exists(path) else {
+                    throw ClabError(
+                        "-v: the bind source \(path) does not exist: create it first (clab never creates it for you)"
+                    )
+                }
+                // Container root is uid 100000 on the host: it must be able to reach the source.
+                try Self.requireSearchable(path, otherwise: "or bind a directory everyone can reach")
+                return VolumeSpec(source: path, target: v.target, readOnly: v.readOnly)
+            }
+        }
     }
 }

@@ -1,3 +1,4 @@
+import ClabDevices
 import ClabKernel
 
 /// Stage 12's options, as `docker run` spells them: `--cap-add`, `--cap-drop`,
@@ -47,6 +48,12 @@ public enum SeccompChoice: Sendable, Equatable {
 }
 
 extension Runtime {
+    /// Docker's device allow-list from stage 12 (the v1 devices controller, or on v2 a BPF
+    /// program 8-Cgroups attaches with the cgroups); nil before.
+    static func deviceRules(for stage: Stage) -> [DeviceRule]? {
+        stage.hardens ? DeviceRule.dockerDefault : nil
+    }
+
     /// Stage 12's settings for the spec, or nil below stage 12 (where any of its options is an
     /// error). Checks everything before anything is made: a bad capability name or profile
     /// leaves nothing behind.

@@ -110,14 +110,16 @@ extension Runtime {
     /// the bridge once the child's network namespace exists.
     func hookNetwork(_ plan: NetworkPlan, name: String?, into container: Container) throws {
         if let pid = plan.joinPid {
-            let fd = try Self.openJoinedNetwork(pid: pid, parent: plan.joinParent, parentStart: plan.joinParentStart)
+            let fd = try StageMark.host(11) {
+                try Self.openJoinedNetwork(pid: pid, parent: plan.joinParent, parentStart: plan.joinParentStart)
+            }
             container.joinNetworkFD = fd
             container.afterStart.append { close(fd) }
         }
         guard case .bridge(let network) = plan.mode else { return }
         let store = networks
         let id = container.spec.id
-        container.beforeGo.append { pid in
+        func attach(_ pid: pid_t) throws {
             let fd = open("/proc/\(pid)/ns/net", O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw SyscallError("open /proc/\(pid)/ns/net") }
             defer { close(fd) }
@@ -131,5 +133,13 @@ extension Runtime {
                 throw ClabError("stage 11: \(error)")
             }
         }
+        container.beforeGo.append { pid in try StageMark.host(11) { try attach(pid) } }
+    }
+
+    /// At exit: a bridge network's veth and address go (the default bridge with its last
+    /// container); other modes left nothing on the host.
+    static func unhookNetwork(_ plan: NetworkPlan?, networks: NetworkStore?, containerID: String) {
+        guard case .bridge = plan?.mode else { return }
+        StageMark.host(11) { networks?.detach(containerID: containerID) }
     }
 }
