@@ -49,15 +49,18 @@ public enum ClabMade {
     }
 
     /// The "made by hand" property every by-hand lab starts with.
+    public static let madeByHand = ProbeName(id: "made-by-hand", wording: "made by hand, not by clab")
+
+    /// The "made by hand" property of the process `pid`.
     public static func property(pid: Int32, layouts: [StateLayout], stage: Int) -> ProbeResult {
         switch reason(pid: pid, layouts: layouts) {
         case .success:
             return ProbeResult(
-                stage: stage, property: "made by hand, not by clab", passed: true,
+                name: madeByHand, stage: stage, passed: true,
                 evidence: "no clab parent, no CLAB_STAGE in its environment, no clab state names it")
         case .failure(let error):
             return ProbeResult(
-                stage: stage, property: "made by hand, not by clab", passed: false, evidence: error.message,
+                name: madeByHand, stage: stage, passed: false, evidence: error.message,
                 fix: "this lab is about doing clab's work yourself: build it with the util-linux tools, not `clab step`"
             )
         }
@@ -71,13 +74,20 @@ struct LabResults {
 
     init(stage: Int) { self.stage = stage }
 
-    mutating func add(_ property: String, _ ok: Bool, _ evidence: String, fix: String) {
-        results.append(ProbeResult(stage: stage, property: property, passed: ok, evidence: evidence, fix: fix))
+    mutating func add(_ name: ProbeName, _ ok: Bool, _ evidence: String, fix: String) {
+        results.append(ProbeResult(name: name, stage: stage, passed: ok, evidence: evidence, fix: fix))
+    }
+
+    mutating func add(_ id: String, _ property: String, _ ok: Bool, _ evidence: String, fix: String) {
+        add(ProbeName(id: id, wording: property), ok, evidence, fix: fix)
     }
 
     /// A property that could not be probed: a failure with its reason, never a pass.
-    mutating func notChecked(_ property: String, _ why: String, fix: String) {
-        results.append(
-            ProbeResult(stage: stage, property: property, passed: false, evidence: "not checked: \(why)", fix: fix))
+    mutating func notChecked(_ name: ProbeName, _ why: String, fix: String) {
+        add(name, false, "not checked: \(why)", fix: fix)
+    }
+
+    mutating func notChecked(_ id: String, _ property: String, _ why: String, fix: String) {
+        notChecked(ProbeName(id: id, wording: property), why, fix: fix)
     }
 }

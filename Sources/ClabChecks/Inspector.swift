@@ -87,52 +87,54 @@ public enum Lab1Verifier {
     {
         let p = try ProcessInspector(pid: pid)
         var results = [ClabMade.property(pid: pid, layouts: layouts, stage: 1)]
-        func add(_ stage: Int, _ property: String, _ ok: Bool, _ evidence: String, fix: String) {
+        func add(_ id: String, _ stage: Int, _ property: String, _ ok: Bool, _ evidence: String, fix: String) {
             results.append(
                 ProbeResult(
-                    stage: stage, property: property, passed: ok, evidence: evidence, fix: fix))
+                    id: id, stage: stage, property: property, passed: ok, evidence: evidence, fix: fix))
         }
         add(
-            1, "its root is the busybox image", p.rootIsBusyboxImage,
+            "lab1.image-root", 1, "its root is the busybox image", p.rootIsBusyboxImage,
             "/proc/\(pid)/root/etc/clab-image \(p.rootIsBusyboxImage ? "exists" : "is missing")",
             fix: "start the process inside the directory `clab image path` prints")
         let uts = p.owns(.uts)
-        add(2, "own UTS namespace", uts.0, uts.1, fix: "unshare --uts gives it its own hostname")
+        add("lab1.ns-own.uts", 2, "own UTS namespace", uts.0, uts.1, fix: "unshare --uts gives it its own hostname")
         let pidns = p.owns(.pid)
         add(
-            3, "own PID namespace", pidns.0, pidns.1,
+            "lab1.ns-own.pid", 3, "own PID namespace", pidns.0, pidns.1,
             fix: "unshare --pid --fork: the forked child is the first process of the new namespace")
         let chain = p.nsPids
         add(
-            3, "it is PID 1 inside", chain.count > 1 && chain.last == 1,
+            "lab1.pid1", 3, "it is PID 1 inside", chain.count > 1 && chain.last == 1,
             "NSpid: \(chain.map(String.init).joined(separator: " "))",
             fix:
                 "check the pid you gave: it must be the first process in the namespace (unshare's child), not unshare itself"
         )
         let mnt = p.owns(.mnt)
-        add(4, "own mount namespace", mnt.0, mnt.1, fix: "unshare --mount, or every mount you make lands on the host")
+        add(
+            "lab1.ns-own.mnt", 4, "own mount namespace", mnt.0, mnt.1,
+            fix: "unshare --mount, or every mount you make lands on the host")
         let table = try p.namespaceMountTable()
         let visible = Mounts.parse((FS.read("/proc/\(pid)/mountinfo") ?? ""))
         let proc = visible.last { $0.mountPoint == "/proc" }
         add(
-            3, "a /proc of its own", proc?.fsType == "proc" && FS.exists("/proc/1", inRoot: p.root),
+            "lab1.proc-own", 3, "a /proc of its own", proc?.fsType == "proc" && FS.exists("/proc/1", inRoot: p.root),
             proc.map { "/proc is \($0.fsType)" } ?? "nothing mounted on /proc",
             fix: "mount -t proc proc $ROOT/proc inside the new namespaces, before pivot_root")
         let root = table.last { $0.mountPoint == "/" }
         add(
-            4, "mount propagation is private", root?.propagation == "private",
+            "lab1.propagation-private", 4, "mount propagation is private", root?.propagation == "private",
             "its / is \(root?.propagation ?? "?")",
             fix:
                 "unshare --propagation private (or mount --make-rprivate /): a shared / makes pivot_root fail with EINVAL and leaks mounts"
         )
         let hostRoot = p.hostRootIn(table)
         add(
-            4, "the host's root is gone from its mount table", mnt.0 && !hostRoot,
+            "lab1.host-root-gone", 4, "the host's root is gone from its mount table", mnt.0 && !hostRoot,
             "\(table.count) mount\(table.count == 1 ? "" : "s") in its namespace; the host's root is \(hostRoot ? "still one of them" : "not")",
             fix: "chroot only moves this process's /; use pivot_root . . and umount -l . to drop the old root")
         let escape = try p.breakout()
         add(
-            4, "breakout is contained", escape.status == 1, escape.output,
+            "lab1.breakout-contained", 4, "breakout is contained", escape.status == 1, escape.output,
             fix: "the escape climbs '..' to the old root, which is still in the namespace: pivot_root it away")
         return results
     }

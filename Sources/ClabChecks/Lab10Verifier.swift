@@ -32,7 +32,7 @@ public enum Lab10Verifier {
         let made = named.map { ($0.0, ClabMade.property(pid: $0.1.pid, layouts: layouts, stage: 10)) }
         let notMine = made.first { !$0.1.passed }
         r.add(
-            "made by hand, not by clab", notMine == nil && inClab == nil,
+            ClabMade.madeByHand, notMine == nil && inClab == nil,
             notMine.map { "container \($0.0) (\($0.1.evidence))" }
                 ?? inClab.map { "\(dir) is inside clab's state (\($0))" }
                 ?? "no clab parent, no CLAB_STAGE, no clab state for \(a.pid) and \(b.pid); \(dir) is your own",
@@ -47,7 +47,7 @@ public enum Lab10Verifier {
         let host = Host.namespaceID(.mnt) ?? "?"
         let separate = nsA != "?" && nsB != "?" && nsA != host && nsB != host && nsA != nsB
         r.add(
-            "A and B each have a mount namespace of their own", separate,
+            "lab10.mount-ns-own", "A and B each have a mount namespace of their own", separate,
             "A: \(nsA), B: \(nsB), host: \(host)",
             fix: nsA == nsB && nsA != host
                 ? "A and B are in one mount namespace: start each with its own unshare --mount"
@@ -56,7 +56,7 @@ public enum Lab10Verifier {
         // Their mounts stayed in their namespaces.
         let leaked = Mounts.table().filter { $0.mountPoint.hasPrefix(dir + "/") }.map(\.mountPoint)
         r.add(
-            "the binds stay in the containers' namespaces", leaked.isEmpty,
+            "lab10.binds-stay-inside", "the binds stay in the containers' namespaces", leaked.isEmpty,
             leaked.isEmpty
                 ? "the host's mount table has nothing under \(dir)"
                 : "the host's mount table has \(leaked.prefix(3).joined(separator: ", "))",
@@ -74,7 +74,7 @@ public enum Lab10Verifier {
             let isImage = images.map(Self.describe).contains { $0 == rootID }
             let isHost = rootID == Self.identity("/").map(Self.describe)
             r.add(
-                "container \(name): its root is a copy of the busybox image",
+                "lab10.root-copy.\(name.lowercased())", "container \(name): its root is a copy of the busybox image",
                 p.rootIsBusyboxImage && !isImage && !isHost,
                 isHost
                     ? "/proc/\(p.pid)/root is the host's /"
@@ -90,8 +90,10 @@ public enum Lab10Verifier {
                 let seen = FS.lstat(target, inRoot: p.root).map { Self.describe($0) }
                 let same = mount != nil && sourceID != nil && seen == sourceID.map { Self.describe($0) }
                 let flags = mount.map { $0.options.split(separator: ",").contains("ro") ? "ro" : "rw" }
-                let property =
-                    "container \(name): \(target) is \(source), bound \(readOnly ? "read-only" : "read-write")"
+                let property = ProbeName(
+                    id: "lab10.\(readOnly ? "bind-ro" : "bind-rw").\(name.lowercased())",
+                    wording: "container \(name): \(target) is \(source), bound \(readOnly ? "read-only" : "read-write")"
+                )
                 let evidence =
                     mount == nil
                     ? "/proc/\(p.pid)/mountinfo: nothing mounted on \(target)"
@@ -112,7 +114,9 @@ public enum Lab10Verifier {
             }
             // The kernel refuses the write: mode bits would not stop root.
             let probeName = "\(www)/.clab-lab10-probe-\(getpid())"
-            let refused = "container \(name): a write to \(www) is refused"
+            let refused = ProbeName(
+                id: "lab10.write-refused.\(name.lowercased())",
+                wording: "container \(name): a write to \(www) is refused")
             let tried = try p.probe("write", probeName, "probe\n")
             switch tried.status {
             case 1:
@@ -138,7 +142,8 @@ public enum Lab10Verifier {
         }
 
         // The volume is shared: what A writes, B reads, and the host holds.
-        let shared = "a file A writes to \(data) is read by B, and lands in \(volume)"
+        let shared = ProbeName(
+            id: "lab10.volume-shared", wording: "a file A writes to \(data) is read by B, and lands in \(volume)")
         let name = "\(data)/.clab-lab10-share-\(getpid())"
         let token = "written in A's mount namespace by clab lab check 10 (\(UInt64.random(in: 0...UInt64.max)))\n"
         let written = try a.probe("write", name, token)

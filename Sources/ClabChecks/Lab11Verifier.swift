@@ -38,12 +38,7 @@ public enum Lab11Verifier {
     ]
 
     public static func verify() -> [ProbeResult] {
-        var results: [ProbeResult] = []
-        func add(_ property: String, _ ok: Bool, _ evidence: String, fix: String) {
-            results.append(
-                ProbeResult(stage: 11, property: property, passed: ok, evidence: evidence, fix: fix)
-            )
-        }
+        var r = LabResults(stage: 11)
 
         // The namespaces: each a network namespace of its own, not the host's, not another's.
         var views: [String: Result<NamespaceView, ClabError>] = [:]
@@ -53,8 +48,8 @@ public enum Lab11Verifier {
             let path = "/run/netns/" + name
             switch Self.namespaceInode(path) {
             case .failure(let error):
-                add(
-                    "\(name) is a network namespace", false, error.message,
+                r.add(
+                    "lab11.netns-own.\(name)", "\(name) is a network namespace", false, error.message,
                     fix: FS.exists(path)
                         ? "make it again: ip netns delete \(name); ip netns add \(name)"
                         : "create it: ip netns add \(name)")
@@ -62,18 +57,20 @@ public enum Lab11Verifier {
             case .success(let inode):
                 let evidence = "\(path) -> net:[\(inode)]"
                 if inode == hostInode {
-                    add(
-                        "\(name) is a network namespace", false, "\(evidence) is the host's own network namespace",
+                    r.add(
+                        "lab11.netns-own.\(name)", "\(name) is a network namespace", false,
+                        "\(evidence) is the host's own network namespace",
                         fix: "recreate it empty: ip netns delete \(name) && ip netns add \(name)")
                     views[name] = .failure(ClabError("\(name) is the host's namespace (see above)"))
                 } else if let other = seen[inode] {
-                    add(
-                        "\(name) is a network namespace", false, "\(evidence) is the same namespace as \(other)",
+                    r.add(
+                        "lab11.netns-own.\(name)", "\(name) is a network namespace", false,
+                        "\(evidence) is the same namespace as \(other)",
                         fix: "every host and container needs its own: ip netns delete \(name) && ip netns add \(name)")
                     views[name] = .failure(ClabError("\(name) is \(other) (see above)"))
                 } else {
                     seen[inode] = name
-                    add("\(name) is a network namespace", true, evidence, fix: "")
+                    r.add("lab11.netns-own.\(name)", "\(name) is a network namespace", true, evidence, fix: "")
                     views[name] = Result { try NamespaceView.read(name) }.mapError {
                         ($0 as? ClabError) ?? ClabError("\($0)")
                     }
@@ -86,13 +83,15 @@ public enum Lab11Verifier {
 
         // The underlay: one veth pair between the two hosts, an address on each end.
         for side in sides {
-            let property = "\(side.host): the underlay veth has \(side.underlay)/24"
+            let property = ProbeName(
+                id: "lab11.underlay-address.\(side.host)",
+                wording: "\(side.host): the underlay veth has \(side.underlay)/24")
             switch view(side.host) {
             case .failure(let error):
-                add(property, false, "not checked: \(error.message)", fix: "create \(side.host) first")
+                r.add(property, false, "not checked: \(error.message)", fix: "create \(side.host) first")
             case .success(let host):
                 let (ok, evidence, fix) = underlay(side, host, peer: try? view(side.peerHost).get())
-                add(property, ok, evidence, fix: fix)
+                r.add(property, ok, evidence, fix: fix)
             }
         }
         // Pings run only in namespaces that passed above: never in the host's own.
@@ -101,62 +100,68 @@ public enum Lab11Verifier {
             return Self.ping(from: ns, to: address, size: size)
         }
         let underlayPing = ping(from: host1, to: "203.0.113.2", size: nil)
-        add(
-            "the underlay works: \(host1) reaches 203.0.113.2", underlayPing.ok, underlayPing.evidence,
+        r.add(
+            "lab11.underlay-ping", "the underlay works: \(host1) reaches 203.0.113.2", underlayPing.ok,
+            underlayPing.evidence,
             fix:
                 "the hosts cannot reach each other, so no tunnel can: give both ends of the underlay veth their address and `ip -n NAME link set eth0 up`"
         )
 
         // Each host: the VXLAN device, and the bridge that joins it to the container's veth.
         for side in sides {
-            let property = "\(side.host): vxlan VNI \(vni), UDP port \(port), remote \(side.peerUnderlay)"
+            let property = ProbeName(
+                id: "lab11.vxlan.\(side.host)",
+                wording: "\(side.host): vxlan VNI \(vni), UDP port \(port), remote \(side.peerUnderlay)")
             switch view(side.host) {
             case .failure(let error):
-                add(property, false, "not checked: \(error.message)", fix: "create \(side.host) first")
+                r.add(property, false, "not checked: \(error.message)", fix: "create \(side.host) first")
             case .success(let host):
                 let (ok, evidence, fix) = vxlan(side, host)
-                add(property, ok, evidence, fix: fix)
+                r.add(property, ok, evidence, fix: fix)
             }
         }
         for side in sides {
-            let property = "\(side.host): a bridge holds the vxlan device and \(side.container)'s veth"
+            let property = ProbeName(
+                id: "lab11.bridge.\(side.host)",
+                wording: "\(side.host): a bridge holds the vxlan device and \(side.container)'s veth")
             switch view(side.host) {
             case .failure(let error):
-                add(property, false, "not checked: \(error.message)", fix: "create \(side.host) first")
+                r.add(property, false, "not checked: \(error.message)", fix: "create \(side.host) first")
             case .success(let host):
                 let (ok, evidence, fix) = bridge(side, host)
-                add(property, ok, evidence, fix: fix)
+                r.add(property, ok, evidence, fix: fix)
             }
         }
 
         // Each container: one veth end, its overlay address, up.
         for side in sides {
-            let property = "\(side.container): eth0 has \(side.overlay)/24"
+            let property = ProbeName(
+                id: "lab11.eth0-address.\(side.container)", wording: "\(side.container): eth0 has \(side.overlay)/24")
             switch view(side.container) {
             case .failure(let error):
-                add(property, false, "not checked: \(error.message)", fix: "create \(side.container) first")
+                r.add(property, false, "not checked: \(error.message)", fix: "create \(side.container) first")
             case .success(let container):
                 let (ok, evidence, fix) = containerEnd(side, container)
-                add(property, ok, evidence, fix: fix)
+                r.add(property, ok, evidence, fix: fix)
             }
         }
 
         // The proof: c1 reaches c2, with a small packet and with a full-size one.
         let small = ping(from: c1, to: "10.42.0.2", size: nil)
-        add(
-            "\(c1) pings 10.42.0.2 through the tunnel", small.ok, small.evidence,
+        r.add(
+            "lab11.tunnel-ping", "\(c1) pings 10.42.0.2 through the tunnel", small.ok, small.evidence,
             fix:
                 "fix the ✗ lines above first; then `ip -n \(host1) -s link show type vxlan` shows whether frames go into the tunnel"
         )
         let big =
             small.ok
             ? ping(from: c1, to: "10.42.0.2", size: 1472) : (ok: false, evidence: "not tried: the small ping failed")
-        add(
-            "a full-size packet crosses the tunnel (ping -s 1472)", big.ok, big.evidence,
+        r.add(
+            "lab11.tunnel-full-size", "a full-size packet crosses the tunnel (ping -s 1472)", big.ok, big.evidence,
             fix: small.ok
                 ? "the tunnel adds 50 bytes of headers, so the vxlan device's MTU is 1450 and the bridge silently drops bigger frames: ip -n \(c1) link set eth0 mtu 1450, and the same in \(c2)"
                 : "make the small ping work first")
-        return results
+        return r.results
     }
 
     // MARK: the properties

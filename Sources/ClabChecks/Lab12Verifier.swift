@@ -30,33 +30,32 @@ public enum Lab12Verifier {
     static let timeout: Int32 = 10
 
     public static func verify(profile path: String, runtime: Runtime) -> [ProbeResult] {
-        var results: [ProbeResult] = []
-        func add(_ property: String, _ ok: Bool, _ evidence: String, fix: String) {
-            results.append(
-                ProbeResult(stage: 12, property: property, passed: ok, evidence: evidence, fix: fix)
-            )
+        var r = LabResults(stage: 12)
+        let validProperty = ProbeName(id: "lab12.profile-valid", wording: "the profile is a valid seccomp profile")
+        let shellProperty = ProbeName(
+            id: "lab12.shell-works", wording: "a shell still works under it (fork, exec, pipes, files)")
+        func targetProperty(_ name: String) -> ProbeName {
+            ProbeName(id: "lab12.refused.\(name)", wording: "\(name)(2) fails with EPERM")
         }
-        let validProperty = "the profile is a valid seccomp profile"
-        let shellProperty = "a shell still works under it (fork, exec, pipes, files)"
-        func targetProperty(_ name: String) -> String { "\(name)(2) fails with EPERM" }
 
         // 1. The profile: the one-line error of `clab seccomp check`, if any.
         do {
             let profile = try SeccompProfile.load(path: path)
             let program = try profile.compile(capabilities: Capability.dockerDefault)
-            add(
+            r.add(
                 validProperty, true,
                 "\(path): unlisted syscalls get \(profile.defaultAction.rawValue); a filter of \(program.count / 8) BPF instructions",
                 fix: "")
         } catch {
-            add(
+            r.add(
                 validProperty, false, (error as? ClabError)?.message ?? "\(error)",
                 fix: "fix the file and check it with `clab seccomp check \(path)`")
-            add(shellProperty, false, "not tried: the profile is not valid", fix: "fix the profile first")
+            r.add(shellProperty, false, "not tried: the profile is not valid", fix: "fix the profile first")
             for t in targets {
-                add(targetProperty(t.name), false, "not tried: the profile is not valid", fix: "fix the profile first")
+                r.add(
+                    targetProperty(t.name), false, "not tried: the profile is not valid", fix: "fix the profile first")
             }
-            return results
+            return r.results
         }
 
         // 2. Everything else still works.
@@ -64,23 +63,23 @@ public enum Lab12Verifier {
         let shellShown = "sh -c '\(shellScript)'"
         switch shell {
         case .failure(let error):
-            add(shellProperty, false, "\(shellShown) could not run: \(error.message)", fix: "see the reason above")
+            r.add(shellProperty, false, "\(shellShown) could not run: \(error.message)", fix: "see the reason above")
         case .success(let out) where out.timedOut && out.output.trimmed.isEmpty:
-            add(
+            r.add(
                 shellProperty, false, "the container could not even start its shell (nothing within \(timeout) s)",
                 fix:
                     "your defaultAction refuses everything, even execve and exit: use \"defaultAction\": \"SCMP_ACT_ALLOW\" and list only the syscalls to refuse"
             )
         case .success(let out) where out.output.trimmed != shellExpected:
             let got = out.output.trimmed.split(separator: "\n").prefix(3).joined(separator: " | ")
-            add(
+            r.add(
                 shellProperty, false,
                 "\(shellShown) printed \(got.isEmpty ? "nothing" : "'\(got)'")\(out.timedOut ? " and hung" : ""), not 'HELLO | 2 | done'",
                 fix:
                     "your profile refuses a syscall ordinary programs need: refuse only the chmod family and let the defaultAction allow the rest"
             )
         case .success:
-            add(shellProperty, true, "\(shellShown): HELLO, 2, done", fix: "")
+            r.add(shellProperty, true, "\(shellShown): HELLO, 2, done", fix: "")
         }
 
         // 3. Every way to change a mode is refused, with EPERM.
@@ -109,31 +108,31 @@ public enum Lab12Verifier {
         for t in targets {
             let property = targetProperty(t.name)
             guard let answer = answers[t.name] else {
-                add(
+                r.add(
                     property, false, "not tried: \(notTried ?? "chmod-probe gave no line for \(t.name)")",
                     fix: "the probe must be able to start: let execve, fork and write through")
                 continue
             }
             let evidence = "chmod-probe: \(t.name): \(answer)"
             if answer.hasPrefix("EPERM") {
-                add(property, true, evidence, fix: "")
+                r.add(property, true, evidence, fix: "")
             } else if answer == "ok" {
-                add(property, false, evidence, fix: "\(t.why): add \"\(t.name)\" to your rule's names")
+                r.add(property, false, evidence, fix: "\(t.why): add \"\(t.name)\" to your rule's names")
             } else if answer.hasPrefix("killed by signal") {
-                add(
+                r.add(
                     property, false, evidence,
                     fix:
                         "SCMP_ACT_KILL ends the program; use \"action\": \"SCMP_ACT_ERRNO\" with \"errnoRet\": 1 so it gets EPERM and can go on"
                 )
             } else if answer.hasPrefix("not tried") {
-                add(property, false, evidence, fix: "the probe could not make its file: let openat and write through")
+                r.add(property, false, evidence, fix: "the probe could not make its file: let openat and write through")
             } else {
-                add(
+                r.add(
                     property, false, evidence,
                     fix: "refused, but not with EPERM: set \"errnoRet\": 1 (EPERM, what Docker's refusals return)")
             }
         }
-        return results
+        return r.results
     }
 
     struct Run {

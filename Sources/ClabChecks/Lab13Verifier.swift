@@ -18,12 +18,17 @@ public enum Lab13Verifier {
     static let defaultMemory: Int64 = 256 << 20
 
     public enum Property {
-        public static let bundleRun = "a container named lab13 runs from your bundle (clab run -d --bundle)"
-        public static let bind = "/data is a bind mount of a directory you made on the host"
-        public static let readOnly = "/data is read-only"
-        public static let memory = "memory limit 64 MiB in the container's own cgroup"
-        public static let capGone = "CAP_NET_RAW is gone: not in CapEff, CapPrm or CapBnd"
-        public static let capsKept = "the other 13 of Docker's capabilities are kept"
+        public static let bundleRun = ProbeName(
+            id: "lab13.bundle-run", wording: "a container named lab13 runs from your bundle (clab run -d --bundle)")
+        public static let bind = ProbeName(
+            id: "lab13.bind", wording: "/data is a bind mount of a directory you made on the host")
+        public static let readOnly = ProbeName(id: "lab13.read-only", wording: "/data is read-only")
+        public static let memory = ProbeName(
+            id: "lab13.memory-limit", wording: "memory limit 64 MiB in the container's own cgroup")
+        public static let capGone = ProbeName(
+            id: "lab13.cap-dropped", wording: "CAP_NET_RAW is gone: not in CapEff, CapPrm or CapBnd")
+        public static let capsKept = ProbeName(
+            id: "lab13.caps-kept", wording: "the other 13 of Docker's capabilities are kept")
     }
 
     static let mountLine =

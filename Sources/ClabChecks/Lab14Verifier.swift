@@ -71,14 +71,18 @@ public enum Lab14Verifier {
         var r = LabResults(stage: stage)
         let tracePath = dir + "/trace.jsonl"
         let answersPath = dir + "/answers.txt"
-        let origin = "the trace is clab trace's, of stage \(stage) running `\(command.joined(separator: " "))`"
+        let origin = ProbeName(
+            id: "lab14.trace-origin",
+            wording: "the trace is clab trace's, of stage \(stage) running `\(command.joined(separator: " "))`")
+        func answer(_ key: String, _ property: String) -> ProbeName {
+            ProbeName(id: "lab14.answer.\(key)", wording: "answer \(key): \(property)")
+        }
         let records: [Record]
         switch load(tracePath) {
         case .failure(let error):
             r.add(origin, false, error.message, fix: "run \(traceCommand)")
             for q in questions {
-                r.notChecked(
-                    "answer \(q.key): \(q.property)", "no trace to check it against", fix: "run \(traceCommand)")
+                r.notChecked(answer(q.key, q.property), "no trace to check it against", fix: "run \(traceCommand)")
             }
             return r.results
         case .success(let read):
@@ -116,7 +120,7 @@ public enum Lab14Verifier {
         let derived = derive(syscalls)
         let answers = FS.read(answersPath).map(parseAnswers)
         for q in questions {
-            let property = "answer \(q.key): \(q.property)"
+            let property = answer(q.key, q.property)
             guard let answers else {
                 r.notChecked(
                     property, "cannot read \(answersPath)",

@@ -28,27 +28,30 @@ public enum Lab15Verifier {
     public static func verify(layouts: [StateLayout], initPath: String = Runtime.defaultInitPath) -> [ProbeResult] {
         var r = LabResults(stage: 15)
         let (inodes, views) = Lab6Verifier.ownNamespaces(
-            namespaces, into: &r, each: "the container, the host and the outside each need their own")
+            namespaces, lab: 15, into: &r, each: "the container, the host and the outside each need their own")
         r.results.insert(Lab6Verifier.byHand(inodes, layouts: layouts, stage: 15, names: namespaces), at: 0)
         func view(_ name: String) -> Result<NamespaceView, ClabError> {
             views[name] ?? .failure(ClabError("\(name) was not read"))
         }
-        func each(_ property: String, in name: String, _ check: (NamespaceView) -> (Bool, String, String)) {
+        func each(_ id: String, _ property: String, in name: String, _ check: (NamespaceView) -> (Bool, String, String))
+        {
             switch view(name) {
             case .failure(let error):
-                r.notChecked(property, error.message, fix: "create \(name) first: ip netns add \(name)")
+                r.notChecked(id, property, error.message, fix: "create \(name) first: ip netns add \(name)")
             case .success(let v):
                 let (ok, evidence, fix) = check(v)
-                r.add(property, ok, evidence, fix: fix)
+                r.add(id, property, ok, evidence, fix: fix)
             }
         }
 
-        each("\(c): a veth has \(containerAddress)/24 and is up", in: c) {
+        each("lab15.container-veth", "\(c): a veth has \(containerAddress)/24 and is up", in: c) {
             Lab6Verifier.address(end(c, containerAddress, h, gateway), $0, create: cableC)
         }
-        each("\(c): the default route goes via \(gateway)", in: c) { defaultRoute($0) }
-        each("\(h): \(bridgeName) has \(gateway)/24, is up, and holds the veth to \(c)", in: h) { bridge($0) }
-        each("\(h): the uplink veth to \(out) has \(uplink)/24 and is up", in: h) { v in
+        each("lab15.default-route", "\(c): the default route goes via \(gateway)", in: c) { defaultRoute($0) }
+        each("lab15.bridge", "\(h): \(bridgeName) has \(gateway)/24, is up, and holds the veth to \(c)", in: h) {
+            bridge($0)
+        }
+        each("lab15.uplink-veth", "\(h): the uplink veth to \(out) has \(uplink)/24 and is up", in: h) { v in
             let result = Lab6Verifier.address(end(h, uplink, out, outside), v, create: cableOut)
             guard result.0 else { return result }
             let link = v.links.first { $0.kind == "veth" && $0.has(uplink, prefix: 24) }
@@ -57,14 +60,15 @@ public enum Lab15Verifier {
             }
             return result
         }
-        each("\(out): a veth has \(outside)/24 and is up", in: out) {
+        each("lab15.outside-veth", "\(out): a veth has \(outside)/24 and is up", in: out) {
             Lab6Verifier.address(end(out, outside, h, uplink), $0, create: cableOut)
         }
-        each("\(out) has no route back to 10.15.0.0/24", in: out) { _ in noRouteBack() }
-        each("\(h) forwards IPv4 (its own net.ipv4.ip_forward is 1)", in: h) { _ in forwarding() }
+        each("lab15.no-route-back", "\(out) has no route back to 10.15.0.0/24", in: out) { _ in noRouteBack() }
+        each("lab15.forwarding", "\(h) forwards IPv4 (its own net.ipv4.ip_forward is 1)", in: h) { _ in forwarding() }
 
         // The proof: a datagram from the container, received outside from the host's address.
-        let sent = "a datagram from \(c) reaches \(outside) from \(uplink) (masqueraded)"
+        let sent = ProbeName(
+            id: "lab15.datagram", wording: "a datagram from \(c) reaches \(outside) from \(uplink) (masqueraded)")
         if inodes[c] != nil && inodes[out] != nil {
             switch Lab6Verifier.datagram(initPath: initPath, from: c, to: out, address: outside) {
             case .success(let result) where result.status == 0:

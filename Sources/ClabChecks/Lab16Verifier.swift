@@ -15,12 +15,16 @@ public enum Lab16Verifier {
     public static let tags = ["v1", "stable"]
 
     public enum Property {
-        public static let reachable = "the registry answers (Distribution API v2)"
-        public static let v1 = "lab16:v1 is in the registry"
-        public static let stable = "lab16:stable is in the registry"
-        public static let same = "v1 and stable name the same manifest digest"
-        public static let own = "the image is your own: more layers than busybox's one"
-        public static let pulled = "the image was pulled back by digest (REGISTRY/lab16@sha256:…)"
+        public static let reachable = ProbeName(
+            id: "lab16.registry-up", wording: "the registry answers (Distribution API v2)")
+        public static let v1 = ProbeName(id: "lab16.tag.v1", wording: "lab16:v1 is in the registry")
+        public static let stable = ProbeName(id: "lab16.tag.stable", wording: "lab16:stable is in the registry")
+        public static let same = ProbeName(
+            id: "lab16.same-digest", wording: "v1 and stable name the same manifest digest")
+        public static let own = ProbeName(
+            id: "lab16.own-image", wording: "the image is your own: more layers than busybox's one")
+        public static let pulled = ProbeName(
+            id: "lab16.pulled-by-digest", wording: "the image was pulled back by digest (REGISTRY/lab16@sha256:…)")
     }
 
     /// What `clabd lab16-facts` reports.

@@ -21,17 +21,17 @@ public enum Lab3Verifier {
         r.results.append(byHand)
         let pidns = p.owns(.pid)
         r.add(
-            "own PID namespace", pidns.0, pidns.1,
+            "lab3.ns-own.pid", "own PID namespace", pidns.0, pidns.1,
             fix: "unshare --pid --fork --mount-proc: the forked child is the first process of the new namespace")
         let chain = p.nsPids
         let isInit = pidns.0 && chain.count > 1 && chain.last == 1
         r.add(
-            "it is PID 1 inside", isInit, "NSpid: \(chain.map(String.init).joined(separator: " "))",
+            "lab3.pid1", "it is PID 1 inside", isInit, "NSpid: \(chain.map(String.init).joined(separator: " "))",
             fix: pidns.0
                 ? "give the pid of the namespace's first process, unshare's child (pgrep -P UNSHARE_PID), not unshare itself"
                 : "it is in the host's PID namespace: start it with unshare --pid --fork")
 
-        let handler = "it catches SIGTERM"
+        let handler = ProbeName(id: "lab3.catches-sigterm", wording: "it catches SIGTERM")
         let status = Host.status(pid: "\(pid)") ?? [:]
         if let caught = status["SigCgt"].flatMap({ UInt64($0, radix: 16) }) {
             let catches = caught & sigtermBit != 0
@@ -47,7 +47,7 @@ public enum Lab3Verifier {
             r.notChecked(handler, "cannot read /proc/\(pid)/status", fix: "give the pid of a running process")
         }
 
-        let reaps = "it reaps orphans"
+        let reaps = ProbeName(id: "lab3.reaps-orphans", wording: "it reaps orphans")
         if !byHand.passed {
             // A zombie the probe leaves under a PID 1 that does not reap stays until that PID 1
             // ends: never in a container of clab's, which may be someone's running service.

@@ -15,16 +15,19 @@ public enum Lab5Verifier {
         var r = LabResults(stage: 5)
         r.results.append(ClabMade.property(pid: pid, layouts: layouts, stage: 5))
         let ipc = p.owns(.ipc)
-        r.add("own IPC namespace", ipc.0, ipc.1, fix: "unshare --ipc gives it a System V IPC of its own")
+        r.add(
+            "lab5.ns-own.ipc", "own IPC namespace", ipc.0, ipc.1,
+            fix: "unshare --ipc gives it a System V IPC of its own")
         let net = p.owns(.net)
         r.results.append(
             ProbeResult(
-                stage: 6, property: "own network namespace", passed: net.0, evidence: net.1,
+                id: "lab5.ns-own.net", stage: 6, property: "own network namespace", passed: net.0, evidence: net.1,
                 fix: "unshare --net (or ip netns add NAME, then ip netns exec NAME ...)"))
 
         // The segments of its IPC namespace, seen from inside it, against the host's.
-        let segment = "a System V shared memory segment in its namespace"
-        let hidden = "the host does not see its segment"
+        let segment = ProbeName(
+            id: "lab5.segment-inside", wording: "a System V shared memory segment in its namespace")
+        let hidden = ProbeName(id: "lab5.segment-hidden", wording: "the host does not see its segment")
         let host = Self.segments(FS.read("/proc/sysvipc/shm") ?? "")
         let seen = try p.probe("sysvipc")
         if seen.status != 0 {
@@ -57,7 +60,7 @@ public enum Lab5Verifier {
         }
 
         // Its network devices, from its own /proc/<pid>/net (the namespace's view).
-        let only = "only lo exists"
+        let only = ProbeName(id: "lab5.devices-lo-only", wording: "only lo exists")
         let devices = (FS.read("/proc/\(pid)/net/dev") ?? "").split(separator: "\n").dropFirst(2).compactMap {
             line -> String? in
             guard let colon = line.firstIndex(of: ":") else { return nil }
@@ -68,18 +71,18 @@ public enum Lab5Verifier {
         } else {
             // A loaded ipip/sit/gre/vti module gives every new namespace its fallback device: the
             // kernel's own, down, never one of the host's.
-            let fallbacks = devices.filter(StageProbes.tunnelFallbackDevices.contains)
-            let others = devices.filter { !StageProbes.tunnelFallbackDevices.contains($0) && $0 != "lo" }
+            let fallbacks = devices.filter(NetworkProbes.tunnelFallbackDevices.contains)
+            let others = devices.filter { !NetworkProbes.tunnelFallbackDevices.contains($0) && $0 != "lo" }
             r.results.append(
                 ProbeResult(
-                    stage: 6, property: only, passed: net.0 && others.isEmpty,
+                    name: only, stage: 6, passed: net.0 && others.isEmpty,
                     evidence:
                         "/proc/\(pid)/net/dev: \(devices.joined(separator: " "))\(fallbacks.isEmpty ? "" : " (\(fallbacks.joined(separator: " ")): the kernel's tunnel fallbacks, down, not the host's)")",
                     fix: net.0
                         ? "a new network namespace holds only lo: move or delete the others (ip link del NAME)"
                         : "these are the host's devices: unshare --net"))
         }
-        let up = "lo is up"
+        let up = ProbeName(id: "lab5.lo-up", wording: "lo is up")
         let links = try p.probe("links")
         let loLine = links.output.split(separator: "\n").first { $0.hasPrefix("lo ") }
         let flags = loLine.flatMap { Int($0.dropFirst(3)) }
@@ -87,20 +90,20 @@ public enum Lab5Verifier {
             let why = links.status != 0 ? links.output.trimmed : loLine.map { "lo: \($0.dropFirst(3))" } ?? "no lo"
             r.results.append(
                 ProbeResult(
-                    stage: 6, property: up, passed: false, evidence: "not checked: \(why)",
+                    name: up, stage: 6, passed: false, evidence: "not checked: \(why)",
                     fix: "give the pid of a running process in its own network namespace"))
         } else {
             let isUp = (flags ?? 0) & Int(IFF_UP) != 0
             r.results.append(
                 ProbeResult(
-                    stage: 6, property: up, passed: net.0 && isUp,
+                    name: up, stage: 6, passed: net.0 && isUp,
                     evidence:
                         "lo's flags inside (SIOCGIFFLAGS): \(isUp ? "UP" : "DOWN")\((flags ?? 0) & Int(IFF_LOOPBACK) != 0 ? ",LOOPBACK" : "")",
                     fix: net.0
                         ? "a new namespace's lo starts down: ip link set lo up, inside it"
                         : "that is the host's lo: unshare --net, then ip link set lo up inside"))
         }
-        let route = "no route out"
+        let route = ProbeName(id: "lab5.no-route", wording: "no route out")
         if let v4 = FS.read("/proc/\(pid)/net/route") {
             let v6 = FS.read("/proc/\(pid)/net/ipv6_route") ?? ""
             let v4Devices = v4.split(separator: "\n").dropFirst().compactMap {
@@ -114,7 +117,7 @@ public enum Lab5Verifier {
             let out = Set((v4Devices + v6Devices).filter { $0 != "lo" })
             r.results.append(
                 ProbeResult(
-                    stage: 6, property: route, passed: net.0 && out.isEmpty,
+                    name: route, stage: 6, passed: net.0 && out.isEmpty,
                     evidence:
                         "/proc/\(pid)/net/route and ipv6_route: \(out.isEmpty ? "no route but through lo" : "routes through \(out.sorted().joined(separator: ", "))")",
                     fix: net.0
@@ -123,7 +126,7 @@ public enum Lab5Verifier {
         } else {
             r.results.append(
                 ProbeResult(
-                    stage: 6, property: route, passed: false,
+                    name: route, stage: 6, passed: false,
                     evidence: "not checked: cannot read /proc/\(pid)/net/route",
                     fix: "give the pid of a running process"))
         }

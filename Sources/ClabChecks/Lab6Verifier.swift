@@ -31,13 +31,13 @@ public enum Lab6Verifier {
         var r = LabResults(stage: 6)
         let create = "ip link add veth-a netns \(a) type veth peer name veth-b netns \(b)"
 
-        let (inodes, views) = ownNamespaces(namespaces, into: &r, each: "each end needs its own")
+        let (inodes, views) = ownNamespaces(namespaces, lab: 6, into: &r, each: "each end needs its own")
         // Made by hand: no clab container lives in either namespace (`ip netns attach NAME PID`
         // can give a container's namespace a name).
         r.results.insert(byHand(inodes, layouts: layouts), at: 0)
 
         for end in ends {
-            let property = "\(end.name): lo is up"
+            let property = ProbeName(id: "lab6.lo-up.\(end.name)", wording: "\(end.name): lo is up")
             switch views[end.name] ?? .failure(ClabError("not read")) {
             case .failure(let error):
                 r.notChecked(property, error.message, fix: "create \(end.name) first: ip netns add \(end.name)")
@@ -51,7 +51,8 @@ public enum Lab6Verifier {
             }
         }
         for end in ends {
-            let property = "\(end.name): a veth has \(end.address)/24 and is up"
+            let property = ProbeName(
+                id: "lab6.veth-address.\(end.name)", wording: "\(end.name): a veth has \(end.address)/24 and is up")
             switch views[end.name] ?? .failure(ClabError("not read")) {
             case .failure(let error):
                 r.notChecked(property, error.message, fix: "create \(end.name) first: ip netns add \(end.name)")
@@ -63,15 +64,15 @@ public enum Lab6Verifier {
         switch (views[a] ?? .failure(ClabError("not read")), views[b] ?? .failure(ClabError("not read"))) {
         case (.success(let viewA), .success(let viewB)):
             let (ok, evidence, fix) = pair(viewA, viewB, create: create)
-            r.add("one veth pair joins \(a) and \(b), no end in the host", ok, evidence, fix: fix)
+            r.add("lab6.veth-pair", "one veth pair joins \(a) and \(b), no end in the host", ok, evidence, fix: fix)
         case (.failure(let error), _), (_, .failure(let error)):
             r.notChecked(
-                "one veth pair joins \(a) and \(b), no end in the host", error.message,
+                "lab6.veth-pair", "one veth pair joins \(a) and \(b), no end in the host", error.message,
                 fix: "create both namespaces first")
         }
 
         // The proof: a datagram, only between namespaces that passed above (never the host's).
-        let sent = "a datagram from \(a) reaches \(addressB) in \(b)"
+        let sent = ProbeName(id: "lab6.datagram", wording: "a datagram from \(a) reaches \(addressB) in \(b)")
         if inodes.count == 2 {
             switch datagram(initPath: initPath, from: a, to: b, address: addressB) {
             case .success(let result) where result.status <= 1:
@@ -98,7 +99,7 @@ public enum Lab6Verifier {
     /// Each name under /run/netns: a network namespace of its own, not the host's, not another
     /// one's. Adds one property per name; returns the inodes of those that passed and their
     /// views (read only for those: never the host's). Labs 6 and 15 share it.
-    static func ownNamespaces(_ names: [String], into r: inout LabResults, each: String)
+    static func ownNamespaces(_ names: [String], lab: Int, into r: inout LabResults, each: String)
         -> (inodes: [String: UInt], views: [String: Result<NamespaceView, ClabError>])
     {
         let hostInode = Lab11Verifier.inode("/proc/self/ns/net")
@@ -106,7 +107,8 @@ public enum Lab6Verifier {
         var views: [String: Result<NamespaceView, ClabError>] = [:]
         for name in names {
             let path = "/run/netns/" + name
-            let property = "\(name) is a network namespace of its own"
+            let property = ProbeName(
+                id: "lab\(lab).netns-own.\(name)", wording: "\(name) is a network namespace of its own")
             switch Lab11Verifier.namespaceInode(path) {
             case .failure(let error):
                 r.add(
@@ -156,12 +158,11 @@ public enum Lab6Verifier {
     public static func byHand(
         _ inodes: [String: UInt], layouts: [StateLayout], stage: Int = 6, names: [String] = namespaces
     ) -> ProbeResult {
-        let property = "made by hand, not by clab"
         for state in layouts.flatMap({ ContainerState.running(in: $0) }) {
             guard let pid = state.initPid, let inode = Lab11Verifier.inode("/proc/\(pid)/ns/net") else { continue }
             if let name = inodes.first(where: { $0.value == inode })?.key {
                 return ProbeResult(
-                    stage: stage, property: property, passed: false,
+                    name: ClabMade.madeByHand, stage: stage, passed: false,
                     evidence: "\(name) is the network namespace of clab's container \(state.id) (init pid \(pid))",
                     fix:
                         "this lab is about doing clab's work yourself: ip netns delete \(name) (the container keeps its own), then ip netns add \(name) and wire it by hand"
@@ -169,7 +170,7 @@ public enum Lab6Verifier {
             }
         }
         return ProbeResult(
-            stage: stage, property: property, passed: true,
+            name: ClabMade.madeByHand, stage: stage, passed: true,
             evidence: "no running clab container is in \(names.joined(separator: " or "))")
     }
 

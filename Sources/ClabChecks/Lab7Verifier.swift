@@ -18,12 +18,13 @@ public enum Lab7Verifier {
         r.results.append(ClabMade.property(pid: pid, layouts: layouts, stage: 7))
         let userns = p.owns(.user)
         r.add(
-            "own user namespace", userns.0, userns.1,
+            "lab7.ns-own.user", "own user namespace", userns.0, userns.1,
             fix:
                 "start it with unshare --user (as uid \(hostBase): setpriv --reuid=\(hostBase) --regid=\(hostBase) --clear-groups unshare --user ...)"
         )
         for (file, kind) in [("uid_map", "uid"), ("gid_map", "gid")] {
-            let property = "\(file) maps \(kind) 0 to \(hostBase), \(count) ids"
+            let property = ProbeName(
+                id: "lab7.map.\(file)", wording: "\(file) maps \(kind) 0 to \(hostBase), \(count) ids")
             guard let text = FS.read("/proc/\(pid)/\(file)") else {
                 r.notChecked(property, "cannot read /proc/\(pid)/\(file)", fix: "give the pid of a running process")
                 continue
@@ -42,7 +43,8 @@ public enum Lab7Verifier {
         }
         let status = Host.status(pid: "\(pid)") ?? [:]
         for (field, kind) in [("Uid", "uid"), ("Gid", "gid")] {
-            let property = "it runs as root inside: \(kind) \(hostBase) on the host"
+            let property = ProbeName(
+                id: "lab7.root-inside.\(kind)", wording: "it runs as root inside: \(kind) \(hostBase) on the host")
             guard let line = status[field] else {
                 r.notChecked(property, "cannot read /proc/\(pid)/status", fix: "give the pid of a running process")
                 continue
@@ -59,7 +61,7 @@ public enum Lab7Verifier {
         let effective = UInt64(status["CapEff"] ?? "", radix: 16)
         let bounding = UInt64(status["CapBnd"] ?? "", radix: 16)
         r.add(
-            "root inside holds its capabilities, in its own namespace only",
+            "lab7.capabilities-in-ns", "root inside holds its capabilities, in its own namespace only",
             userns.0 && effective != nil && effective != 0 && effective == bounding,
             "/proc/\(pid)/status CapEff: \(status["CapEff"] ?? "?"), CapBnd: \(status["CapBnd"] ?? "?")",
             fix:

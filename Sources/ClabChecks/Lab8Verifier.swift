@@ -88,7 +88,8 @@ public enum Lab8Verifier {
         let memory = place("memory", cgroupText: cgroupText, mounts: mounts)
         let pidsPlace = place("pids", cgroupText: cgroupText, mounts: mounts)
         for (controller, where_) in [("memory", memory), ("pids", pidsPlace)] {
-            let property = "it is in a cgroup named \(name) (\(controller))"
+            let property = ProbeName(
+                id: "lab8.cgroup.\(controller)", wording: "it is in a cgroup named \(name) (\(controller))")
             guard let where_ else {
                 r.notChecked(
                     property,
@@ -110,40 +111,46 @@ public enum Lab8Verifier {
             let file = memory.version == .v1 ? "memory.limit_in_bytes" : "memory.max"
             let value = FS.read(memory.dir + "/" + file)?.trimmed
             r.add(
-                "memory limit 32 MiB (\(file))", value == "\(memoryBytes)",
+                "lab8.memory-limit", "memory limit 32 MiB (\(file))", value == "\(memoryBytes)",
                 "\(memory.dir)/\(file): \(value ?? "unreadable")",
                 fix: "echo 32M > \(memory.dir)/\(file)")
             let eventsFile = memory.version == .v1 ? "memory.oom_control" : "memory.events"
             let events = FS.read(memory.dir + "/" + eventsFile)
             let kills = counter(events, "oom_kill")
             r.add(
-                "the memory limit struck: the kernel counted an OOM kill", (kills ?? 0) >= 1,
+                "lab8.memory-struck", "the memory limit struck: the kernel counted an OOM kill", (kills ?? 0) >= 1,
                 "\(eventsFile): oom_kill \(kills.map(String.init) ?? "unreadable")",
                 fix:
                     "run something bigger than the limit in the cgroup, e.g. sh -c 'echo $$ > \(memory.dir)/cgroup.procs; exec tail /dev/zero': the kernel kills it and counts it"
             )
         } else {
-            r.notChecked("memory limit 32 MiB", "the process is not in a memory cgroup named \(name)", fix: "see above")
             r.notChecked(
-                "the memory limit struck: the kernel counted an OOM kill", "no \(name) memory cgroup", fix: "see above")
+                "lab8.memory-limit", "memory limit 32 MiB", "the process is not in a memory cgroup named \(name)",
+                fix: "see above")
+            r.notChecked(
+                "lab8.memory-struck", "the memory limit struck: the kernel counted an OOM kill",
+                "no \(name) memory cgroup", fix: "see above")
         }
         if let pidsPlace, Path.basename(pidsPlace.path) == name {
             let value = FS.read(pidsPlace.dir + "/pids.max")?.trimmed
             r.add(
-                "pids limit \(pids) (pids.max)", value == "\(pids)",
+                "lab8.pids-limit", "pids limit \(pids) (pids.max)", value == "\(pids)",
                 "\(pidsPlace.dir)/pids.max: \(value ?? "unreadable")",
                 fix: "echo \(pids) > \(pidsPlace.dir)/pids.max")
             let refused = counter(FS.read(pidsPlace.dir + "/pids.events"), "max")
             r.add(
-                "the pids limit struck: the kernel counted a refused fork", (refused ?? 0) >= 1,
+                "lab8.pids-struck", "the pids limit struck: the kernel counted a refused fork", (refused ?? 0) >= 1,
                 "pids.events: max \(refused.map(String.init) ?? "unreadable")",
                 fix:
                     "start more than \(pids) processes in the cgroup, e.g. for i in $(seq 30); do sleep 5 & done, from a shell in it: fork fails and pids.events counts it"
             )
         } else {
-            r.notChecked("pids limit \(pids)", "the process is not in a pids cgroup named \(name)", fix: "see above")
             r.notChecked(
-                "the pids limit struck: the kernel counted a refused fork", "no \(name) pids cgroup", fix: "see above")
+                "lab8.pids-limit", "pids limit \(pids)", "the process is not in a pids cgroup named \(name)",
+                fix: "see above")
+            r.notChecked(
+                "lab8.pids-struck", "the pids limit struck: the kernel counted a refused fork",
+                "no \(name) pids cgroup", fix: "see above")
         }
         return r.results
     }

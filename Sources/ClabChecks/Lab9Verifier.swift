@@ -30,11 +30,11 @@ public enum Lab9Verifier {
         let inClab = clabRoots.first { dir == $0 || dir.hasPrefix($0 + "/") }
         let mount = Mounts.table().last { $0.mountPoint == merged }
         r.add(
-            "made by hand, not by clab", inClab == nil,
+            ClabMade.madeByHand, inClab == nil,
             inClab.map { "\(dir) is inside clab's state (\($0))" } ?? "\(dir) is not clab's state",
             fix: "work in a directory of your own (e.g. /tmp/lab9), with the mount command, not clab")
         r.add(
-            "\(merged) is an overlay mount", mount?.fsType == "overlay",
+            "lab9.overlay-mount", "\(merged) is an overlay mount", mount?.fsType == "overlay",
             mount.map { "host mount table: \(merged) is \($0.fsType)" }
                 ?? "host mount table: nothing mounted on \(merged)",
             fix: mountCommand)
@@ -42,11 +42,12 @@ public enum Lab9Verifier {
         let lowers = (options["lowerdir"] ?? "").split(separator: ":").map(String.init)
         let imageBelow = lowers.count == 2 && FS.lstat(lowers[1], beneath: "etc/clab-image") != nil
         r.add(
-            "its layers: \(layer2) above the busybox image", mount != nil && lowers.first == layer2 && imageBelow,
+            "lab9.layers", "its layers: \(layer2) above the busybox image",
+            mount != nil && lowers.first == layer2 && imageBelow,
             "lowerdir=\(options["lowerdir"] ?? "?")",
             fix: "lowerdir lists the top layer first, separated by colons: lowerdir=\(layer2):$(clab image path)")
         r.add(
-            "its writable layer: upperdir \(upper), workdir \(dir)/work",
+            "lab9.upper-work", "its writable layer: upperdir \(upper), workdir \(dir)/work",
             options["upperdir"] == upper && options["workdir"] == dir + "/work",
             "upperdir=\(options["upperdir"] ?? "?"), workdir=\(options["workdir"] ?? "?")",
             fix: "upperdir and workdir must be two empty directories on the same filesystem: \(mountCommand)")
@@ -55,7 +56,7 @@ public enum Lab9Verifier {
         let layerMotd = FS.read("/etc/motd", inRoot: layer2, limit: 4096).map { $0.trimmed }
         let imageHosts = lowers.count == 2 ? FS.lstat(lowers[1], beneath: deleted) != nil : false
         r.add(
-            "the lower layers are unchanged", layerMotd == motd && imageHosts,
+            "lab9.lowers-unchanged", "the lower layers are unchanged", layerMotd == motd && imageHosts,
             "\(layer2)/etc/motd reads \(layerMotd.map { "\"\($0)\"" } ?? "nothing"); the image's /\(deleted) \(imageHosts ? "is there" : "is missing")",
             fix:
                 "change files through \(merged) only: \(layer2)/etc/motd must still read \"\(motd)\" (write it again), and the image keeps /\(deleted)"
@@ -68,7 +69,7 @@ public enum Lab9Verifier {
             copied.map { ($0.st_mode & S_IFMT) == S_IFREG } == true && mergedMotd?.hasPrefix(motd) == true
             && mergedMotd?.trimmed != motd
         r.add(
-            "a changed file was copied up", copiedOK,
+            "lab9.copy-up", "a changed file was copied up", copiedOK,
             "\(upper)/etc/motd \(copied == nil ? "is missing" : "exists"); \(merged)/etc/motd: \(mergedMotd.map { "\"\($0.trimmed.replacing("\n", with: "\\n"))\"" } ?? "unreadable")",
             fix:
                 "append a line through the mount: echo changed >> \(merged)/etc/motd (the kernel copies the file up first)"
@@ -77,14 +78,14 @@ public enum Lab9Verifier {
         let isWhiteout = whiteout.map { ($0.st_mode & S_IFMT) == S_IFCHR && $0.st_rdev == 0 } ?? false
         let goneAbove = mount != nil && FS.lstat("/" + deleted, inRoot: merged) == nil
         r.add(
-            "a deleted file left a whiteout", isWhiteout && goneAbove,
+            "lab9.whiteout", "a deleted file left a whiteout", isWhiteout && goneAbove,
             "\(upper)/\(deleted) is \(whiteout == nil ? "missing" : isWhiteout ? "a character device 0/0" : "not a whiteout"); \(merged)/\(deleted) \(goneAbove ? "is gone" : "is still there")",
             fix: "delete it through the mount: rm \(merged)/\(deleted) (the image's file stays, hidden by the whiteout)"
         )
         let new = FS.lstat(upper, beneath: created)
         let newInLayers = FS.lstat(layer2, beneath: created) != nil
         r.add(
-            "a new file landed in the writable layer", new != nil && !newInLayers,
+            "lab9.new-file-upper", "a new file landed in the writable layer", new != nil && !newInLayers,
             "\(upper)/\(created) \(new == nil ? "is missing" : "exists"); in \(layer2): \(newInLayers ? "yes" : "no")",
             fix: "create it through the mount: echo hello > \(merged)/\(created)")
 
@@ -93,7 +94,7 @@ public enum Lab9Verifier {
         switch TarHeaders.read(commit) {
         case .failure(let error):
             r.add(
-                "the commit holds the three changes and nothing else", false, error.message,
+                "lab9.commit", "the commit holds the three changes and nothing else", false, error.message,
                 fix: "tar -C \(upper) -cf \(commit) .  (the writable layer alone is the new layer)")
         case .success(let entries):
             let names = Dictionary(entries.map { (Self.clean($0.name), $0) }, uniquingKeysWith: { a, _ in a })
@@ -114,7 +115,7 @@ public enum Lab9Verifier {
                 evidence += "; \(extra.count) more, e.g. \(extra.sorted().prefix(3).joined(separator: ", "))"
             }
             r.add(
-                "the commit holds the three changes and nothing else", ok, evidence,
+                "lab9.commit", "the commit holds the three changes and nothing else", ok, evidence,
                 fix: extra.isEmpty
                     ? "tar the writable layer, as root so the whiteout stays a device: tar -C \(upper) -cf \(commit) ."
                     : "a commit is the writable layer, not the merged view: tar -C \(upper) -cf \(commit) .")

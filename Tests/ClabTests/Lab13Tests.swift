@@ -78,12 +78,12 @@ struct Lab13Tests {
         #expect(made.status == 0, "\(made.stdout)\(made.stderr)")
         cgroups = record()?.state.cgroups ?? []
         let failed = failedProperties(try verify())
-        #expect(Set(failed.keys) == [P.memory, P.capGone], "\(failed)")
-        let memory = failed[P.memory] ?? ""
+        #expect(Set(failed.keys) == [P.memory.id, P.capGone.id], "\(failed)")
+        let memory = failed[P.memory.id] ?? ""
         #expect(memory.contains("memory.limit_in_bytes: 268435456") || memory.contains("memory.max: 268435456"))
         #expect(memory.contains("the limit went into process.rlimits (RLIMIT_AS 67108864"), "\(memory)")
         #expect(memory.contains("set linux.resources.memory.limit to 67108864"), "\(memory)")
-        let cap = failed[P.capGone] ?? ""
+        let cap = failed[P.capGone.id] ?? ""
         #expect(cap.contains("still in CapEff, CapPrm, CapBnd"), "\(cap)")
         #expect(cap.contains("you removed it from \"inheritable\" only"), "\(cap)")
         #expect(cap.contains("Remove \"CAP_NET_RAW\" from all four lists"), "\(cap)")
@@ -133,9 +133,9 @@ struct Lab13Tests {
         #expect(started.status == 0, "\(started.stderr)")
         cgroups = record()?.state.cgroups ?? []
         let failed = failedProperties(try verify())
-        #expect(Set(failed.keys) == [P.bind, P.readOnly], "\(failed)")
-        #expect(failed[P.bind]?.contains("the source is inside \(dir)/bundle") == true, "\(failed)")
-        #expect(failed[P.readOnly]?.contains("add \"ro\" to the mount's \"options\"") == true, "\(failed)")
+        #expect(Set(failed.keys) == [P.bind.id, P.readOnly.id], "\(failed)")
+        #expect(failed[P.bind.id]?.contains("the source is inside \(dir)/bundle") == true, "\(failed)")
+        #expect(failed[P.readOnly.id]?.contains("add \"ro\" to the mount's \"options\"") == true, "\(failed)")
     }
 
     /// A drop from `effective` only runs, as in runc (runtime-spec allows effective narrower
@@ -158,8 +158,8 @@ struct Lab13Tests {
         #expect(started.status == 0, "\(started.stderr)")
         cgroups = record()?.state.cgroups ?? []
         let failed = failedProperties(try verify())
-        #expect(Set(failed.keys) == [P.capGone], "\(failed)")
-        #expect(failed[P.capGone]?.contains("still in CapEff, CapPrm, CapBnd") == true, "\(failed)")
+        #expect(Set(failed.keys) == [P.capGone.id], "\(failed)")
+        #expect(failed[P.capGone.id]?.contains("still in CapEff, CapPrm, CapBnd") == true, "\(failed)")
     }
 
     /// The verifier checks only clab's container; the solution's config.json is plain OCI, so

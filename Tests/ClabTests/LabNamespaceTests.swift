@@ -35,13 +35,10 @@ struct Lab5Tests {
         }
         let failed = failedProperties(try LabVerifiers.verify(lab: 5, input: LabInput(pid: pid)))
         #expect(
-            Set(failed.keys) == [
-                "own IPC namespace", "a System V shared memory segment in its namespace",
-                "the host does not see its segment",
-            ], "\(failed)")
-        #expect(failed["the host does not see its segment"]?.contains("its segments are the host's") == true)
+            Set(failed.keys) == ["lab5.ns-own.ipc", "lab5.segment-inside", "lab5.segment-hidden"], "\(failed)")
+        #expect(failed["lab5.segment-hidden"]?.contains("its segments are the host's") == true)
         #expect(
-            failed["the host does not see its segment"]?.contains("unshare --ipc, then ipcmk -M 4096 inside") == true)
+            failed["lab5.segment-hidden"]?.contains("unshare --ipc, then ipcmk -M 4096 inside") == true)
     }
 
     /// A user namespace without maps: the probe cannot become its root, so it cannot join the
@@ -56,17 +53,17 @@ struct Lab5Tests {
         defer { killAndWaitForExit([pid]) }
         #expect(eventually { FS.read("/proc/\(pid)/comm")?.trimmed == "sleep" })
         let results = try LabVerifiers.verify(lab: 5, input: LabInput(pid: pid))
-        for property in ["a System V shared memory segment in its namespace", "lo is up"] {
-            let r = results.first { $0.property == property }
-            #expect(r?.passed == false, "\(property): \(results)")
-            #expect(r?.evidence.hasPrefix("not checked: ") == true, "\(property): \(r?.evidence ?? "")")
+        for id in ["lab5.segment-inside", "lab5.lo-up"] {
+            let r = results.first { $0.id == id }
+            #expect(r?.passed == false, "\(id): \(results)")
+            #expect(r?.evidence.hasPrefix("not checked: ") == true, "\(id): \(r?.evidence ?? "")")
         }
-        #expect(results.first { $0.property == "own IPC namespace" }?.passed == true)
+        #expect(results.first { $0.id == "lab5.ns-own.ipc" }?.passed == true)
     }
 
     @Test func theHostItselfFailsEveryNamespaceProperty() throws {
         let results = try LabVerifiers.verify(lab: 5, input: LabInput(pid: getpid()))
         #expect(results.filter { !$0.passed }.count == 7, "\(results)")
-        #expect(results.first { $0.property == "lo is up" }?.fix?.contains("that is the host's lo") == true)
+        #expect(results.first { $0.id == "lab5.lo-up" }?.fix?.contains("that is the host's lo") == true)
     }
 }

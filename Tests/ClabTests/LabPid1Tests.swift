@@ -52,10 +52,10 @@ struct Lab3Tests {
         }
         let results = try LabVerifiers.verify(lab: 3, input: LabInput(pid: pid))
         let failed = failedProperties(results)
-        #expect(Set(failed.keys) == ["it catches SIGTERM", "it reaps orphans"], "\(results)")
-        #expect(failed["it catches SIGTERM"]?.contains("trap 'exit 0' TERM") == true)
-        #expect(failed["it reaps orphans"]?.contains("while :; do sleep 1 & wait; done") == true)
-        let reaps = results.first { $0.property == "it reaps orphans" }
+        #expect(Set(failed.keys) == ["lab3.catches-sigterm", "lab3.reaps-orphans"], "\(results)")
+        #expect(failed["lab3.catches-sigterm"]?.contains("trap 'exit 0' TERM") == true)
+        #expect(failed["lab3.reaps-orphans"]?.contains("while :; do sleep 1 & wait; done") == true)
+        let reaps = results.first { $0.id == "lab3.reaps-orphans" }
         #expect(reaps?.evidence.contains("is still a zombie (state Z)") == true, "\(reaps?.evidence ?? "")")
         // What stays is the zombie sleep would not collect: no process of the probe runs.
         let left = children(of: pid)
@@ -89,17 +89,17 @@ struct Lab3Tests {
             })
         defer { killAndWaitForExit([pid]) }
         let results = try LabVerifiers.verify(lab: 3, input: LabInput(pid: pid))
-        let reaps = results.first { $0.property == "it reaps orphans" }
+        let reaps = results.first { $0.id == "lab3.reaps-orphans" }
         #expect(reaps?.passed == false && reaps?.evidence.hasPrefix("not checked: ") == true, "\(results)")
-        #expect(results.first { $0.property == "it is PID 1 inside" }?.passed == true)
+        #expect(results.first { $0.id == "lab3.pid1" }?.passed == true)
 
         // unshare itself is in the host's namespace: no orphan is made there.
         let outside = try LabVerifiers.verify(lab: 3, input: LabInput(pid: unsharePid))
         #expect(
             failedProperties(outside).keys.sorted() == [
-                "it catches SIGTERM", "it is PID 1 inside", "it reaps orphans", "own PID namespace",
+                "lab3.catches-sigterm", "lab3.ns-own.pid", "lab3.pid1", "lab3.reaps-orphans",
             ], "\(outside)")
-        let notChecked = outside.first { $0.property == "it reaps orphans" }
+        let notChecked = outside.first { $0.id == "lab3.reaps-orphans" }
         #expect(notChecked?.evidence.hasPrefix("not checked: ") == true)
     }
 }

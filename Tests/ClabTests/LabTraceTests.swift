@@ -42,16 +42,13 @@ struct Lab14Tests {
         let results = try verify()
         let failed = failedProperties(results)
         #expect(
-            Set(failed.keys) == [
-                "answer flags: which CLONE_NEW* flags it passed",
-                "answer failed: the call that made mknod fail, and its errno",
-            ], "\(failed)")
-        let line = failed["answer failed: the call that made mknod fail, and its errno"] ?? ""
+            Set(failed.keys) == ["lab14.answer.flags", "lab14.answer.failed"], "\(failed)")
+        let line = failed["lab14.answer.failed"] ?? ""
         #expect(line.contains("you answered mknod EPERM; your trace says otherwise"), "\(line)")
         #expect(line.contains("a C library function may make another call"))
         #expect(!line.contains("mknodat"), "the fix must not give the answer: \(line)")
         #expect(
-            failed["answer flags: which CLONE_NEW* flags it passed"]?.contains("CLONE_PIDFD makes no namespace") == true
+            failed["lab14.answer.flags"]?.contains("CLONE_PIDFD makes no namespace") == true
         )
     }
 
@@ -67,11 +64,9 @@ struct Lab14Tests {
             "trace", "--step", "7", "--json", other + "/trace.jsonl", "--", "mknod", "/tmp/null", "c", "1", "3")
         try FileManager.default.copyItem(atPath: Self.dir + "/answers.txt", toPath: other + "/answers.txt")
         #expect(
-            failedProperties(try verify(other)).keys.sorted() == [
-                "answer container-pid: the host pid of the container's first process"
-            ])
+            failedProperties(try verify(other)).keys.sorted() == ["lab14.answer.container-pid"])
         // Not the lab's trace: another stage in the header; a record removed.
-        let origin = "the trace is clab trace's, of stage 7 running `mknod /tmp/null c 1 3`"
+        let origin = "lab14.trace-origin"
         let trace = FS.read(other + "/trace.jsonl") ?? ""
         try FS.write(trace.replacing("\"step\":7,", with: "\"step\":4,"), to: other + "/trace.jsonl")
         #expect(failedProperties(try verify(other))[origin]?.contains("it traced stage 4, not stage 7") == true)

@@ -51,12 +51,10 @@ struct Lab6Tests {
         let results = try LabVerifiers.verify(lab: 6, input: LabInput())
         let failed = failedProperties(results)
         #expect(
-            Set(failed.keys) == [
-                "lab6-b: a veth has 198.51.100.2/24 and is up", "a datagram from lab6-a reaches 198.51.100.2 in lab6-b",
-            ], "\(results)")
+            Set(failed.keys) == ["lab6.veth-address.lab6-b", "lab6.datagram"], "\(results)")
         #expect(
-            failed["lab6-b: a veth has 198.51.100.2/24 and is up"]?.contains("ip -n lab6-b link set veth-b up") == true)
-        let datagram = results.first { $0.property == "a datagram from lab6-a reaches 198.51.100.2 in lab6-b" }
+            failed["lab6.veth-address.lab6-b"]?.contains("ip -n lab6-b link set veth-b up") == true)
+        let datagram = results.first { $0.id == "lab6.datagram" }
         #expect(datagram?.evidence.contains("lab6-b did not receive it") == true, "\(datagram?.evidence ?? "")")
     }
 
@@ -76,15 +74,11 @@ struct Lab6Tests {
         let results = try LabVerifiers.verify(lab: 6, input: LabInput())
         let failed = failedProperties(results)
         #expect(
-            Set(failed.keys) == [
-                "lab6-b: a veth has 198.51.100.2/24 and is up",
-                "one veth pair joins lab6-a and lab6-b, no end in the host",
-                "a datagram from lab6-a reaches 198.51.100.2 in lab6-b",
-            ], "\(results)")
-        let pair = failed["one veth pair joins lab6-a and lab6-b, no end in the host"] ?? ""
+            Set(failed.keys) == ["lab6.veth-address.lab6-b", "lab6.veth-pair", "lab6.datagram"], "\(results)")
+        let pair = failed["lab6.veth-pair"] ?? ""
         #expect(pair.contains("both ends of the pair are in one namespace"), "\(pair)")
         #expect(pair.contains("ip -n lab6-a link set veth-b netns lab6-b"), "\(pair)")
-        let datagram = results.first { $0.property == "a datagram from lab6-a reaches 198.51.100.2 in lab6-b" }
+        let datagram = results.first { $0.id == "lab6.datagram" }
         #expect(
             datagram?.evidence.contains("lab6-b cannot receive on 198.51.100.2") == true, "\(datagram?.evidence ?? "")")
     }
@@ -95,7 +89,7 @@ struct Lab6Tests {
         cleanup()
         let results = try LabVerifiers.verify(lab: 6, input: LabInput())
         #expect(results.filter { !$0.passed }.count == 8, "\(results)")
-        let datagram = results.first { $0.property == "a datagram from lab6-a reaches 198.51.100.2 in lab6-b" }
+        let datagram = results.first { $0.id == "lab6.datagram" }
         #expect(datagram?.evidence.hasPrefix("not checked: ") == true, "\(datagram?.evidence ?? "")")
         let extra = try clab("lab", "check", "6", "--pid", "1")
         #expect(extra.status == 2 && extra.stderr.contains("lab 6 finds what it checks by itself and takes no --pid"))
