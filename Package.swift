@@ -55,7 +55,7 @@ let package = Package(
         .plugin(name: "BPFCompiler", capability: .buildTool()),
         // `clab trace`: the eBPF syscall tracer's Swift side (loading, reading, decoding, output).
         .target(
-            name: "ClabTrace", dependencies: ["CLibBPF", "CShims", "ClabCore", "ClabKernel", "ClabDevices"],
+            name: "ClabTrace", dependencies: ["CLibBPF", "CShims", "ClabKernel", "ClabDevices"],
             plugins: ["BPFCompiler"]),
         // libseccomp (Debian's libseccomp-dev; static in release) and stage 12's seccomp profiles:
         // Docker/OCI JSON, Docker's default, compiled to the BPF bytes clab-init installs.

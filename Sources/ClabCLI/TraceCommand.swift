@@ -123,8 +123,14 @@ struct TraceRunCommand: ParsableCommand {
         let prepared = try runtime.prepare(request, log: { if !quiet { stderrLine("clab: \($0)") } })
         for note in prepared.notes { stderrLine("clab: " + note) }
         if !quiet { stderrLine(Banner.text(for: prepared)) }
-        return try Tracer.traceContainer(runtime: runtime, prepared: prepared, options: options) { signal in
-            stderrLine("clab: PID 1 of the container ignored signal \(signal) (lesson 3). Killing it with SIGKILL.")
+        return try Tracer.traceContainer(
+            stage: prepared.spec.stageNumber, command: prepared.spec.command,
+            markBinaries: [runtime.initPath, Resources.executablePath()], options: options
+        ) { beforeGo in
+            let result = try runtime.run(prepared, forwardSignals: true, beforeGo: [beforeGo]) { signal in
+                stderrLine("clab: PID 1 of the container ignored signal \(signal) (lesson 3). Killing it with SIGKILL.")
+            }
+            return (result.status, result.outcomes)
         }
     }
 

@@ -3,15 +3,7 @@ import ClabKernel
 import FoundationEssentials
 import Glibc
 
-/// How a container ended, in shell terms: the exit code, or 128+signal.
-public struct ExitStatus: Sendable, Equatable {
-    public let raw: Int32
-
-    /// From a waitpid(2) status.
-    public init(raw: Int32) { self.raw = raw }
-
-    public var signal: Int32? { clab_wifsignaled(raw) != 0 ? clab_wtermsig(raw) : nil }
-
+extension ExitStatus {
     /// Waits for a child of ours (the container's init, an exec's clab-init), through EINTR.
     static func reap(_ pid: pid_t) -> ExitStatus {
         var status: Int32 = 0
@@ -22,10 +14,6 @@ public struct ExitStatus: Sendable, Equatable {
     /// One message on a sync socket, whole, without SIGPIPE if the child is gone.
     static func sendWhole(_ socket: Int32, _ bytes: ArraySlice<UInt8>) -> Bool {
         bytes.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
-    }
-    public var code: Int32 {
-        if let signal { return 128 + signal }
-        return clab_wifexited(raw) != 0 ? clab_wexitstatus(raw) : 1
     }
 }
 

@@ -1,4 +1,3 @@
-import ClabCore
 import ClabKernel
 
 /// Stage 12's vocabulary, as strace prints it: capabilities by name (`1<<CAP_CHOWN|…`),

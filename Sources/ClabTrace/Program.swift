@@ -1,5 +1,4 @@
 import CLibBPF
-import ClabCore
 import ClabDevices
 import ClabKernel
 import Glibc

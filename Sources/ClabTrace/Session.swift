@@ -1,5 +1,4 @@
 import CLibBPF
-import ClabCore
 import ClabKernel
 import Glibc
 import Synchronization

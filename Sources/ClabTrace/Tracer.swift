@@ -1,6 +1,5 @@
 import CLibBPF
 import CShims
-import ClabCore
 import ClabKernel
 import Glibc
 
@@ -162,20 +161,22 @@ public enum Tracer {
     }
 
     /// Traces `clab step N -- CMD`: clab's own host-side setup, the cloned child, clab-init and
-    /// the command, labelled by stage.
+    /// the command, labelled by stage. The tracer does not start containers: `run` does (the
+    /// runtime's run of the prepared container, from the caller), given a hook to call before
+    /// "go"; it returns how the command ended and the limits that struck. `markBinaries`: the
+    /// executables whose `clab_mark` calls label the stages (clab-init, and clab itself).
     public static func traceContainer(
-        runtime: Runtime, prepared: PreparedContainer, options: TraceOptions, onEscalate: ((Int32) -> Void)? = nil
+        stage: Int, command: [String], markBinaries: [String], options: TraceOptions,
+        run: (_ beforeGo: @escaping (pid_t) throws -> Void) throws -> (status: ExitStatus, outcomes: [String])
     ) throws -> TraceReport {
         try checkSupport()
         let ignored = IgnoredSignals([SIGPIPE])
         defer { ignored.restore() }
-        let spec = prepared.spec
-        let phases = Phases(stage: spec.stageNumber, command: spec.command)
+        let phases = Phases(stage: stage, command: command)
         let me = getpid()
         let trace = try Trace(
-            options: options, phases: phases, selfPid: me, mode: "step", stage: spec.stageNumber,
-            command: spec.command, roots: [(me, "clab", .clab)],
-            markBinaries: [runtime.initPath, Resources.executablePath()])
+            options: options, phases: phases, selfPid: me, mode: "step", stage: stage, command: command,
+            roots: [(me, "clab", .clab)], markBinaries: markBinaries)
         // The reader is a thread of clab too: it must not trace its own reading and writing.
         // From here every syscall of clab's threads is traced (the reader's excepted), so the
         // fork of the container's child puts it in the traced set by itself; the hook says it
@@ -191,9 +192,9 @@ public enum Tracer {
             defer { close(fd) }
             try program.track(pidfd: fd, pid: pid)
         }
-        let result: RunResult
+        let result: (status: ExitStatus, outcomes: [String])
         do {
-            result = try runtime.run(prepared, forwardSignals: true, beforeGo: [hook], onEscalate: onEscalate)
+            result = try run(hook)
         } catch {
             selfTracking.stop()
             _ = trace.finish(exitCode: 1)

@@ -1,4 +1,3 @@
-import ClabCore
 import ClabKernel
 import FoundationEssentials
 import Glibc
