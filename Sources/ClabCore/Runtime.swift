@@ -111,11 +111,12 @@ public struct Runtime: Sendable {
     /// Turns a request into a spec: validates it, prepares the state directory and the image.
     /// Nothing container-specific exists on the host until `Container.start`.
     ///
-    /// The order of the stages' host halves (each in `Stages/N-Name.swift`): first every check
-    /// that can fail without making anything (the command, `-v`, 12's options, 7's reachable
-    /// state, `--name`, 11's `--net`), then the shared state and images, then the spec stage by
-    /// stage (7's mapped root, 9's image config, 10's volumes, 9's overlay, 11, 12), the spec's
-    /// own validation, 8's cgroup placement, and last the names, once nothing else can fail.
+    /// The order of the stages' host halves (each in `Stages/N-Name.swift`): first the checks of
+    /// what the caller gave (the command, `-v`, 12's options, 7's reachable state, `--name`,
+    /// 11's `--net`), then the shared state and images (caches, kept across containers), then
+    /// the spec stage by stage (7's mapped root, 9's image config, 10's volumes, 9's overlay,
+    /// 11, 12), the spec's own validation, 8's cgroup placement, and last what belongs to this
+    /// container alone: its named volumes and names, once nothing else can fail.
     public func prepare(_ request: RunRequest, log: (String) -> Void) throws -> PreparedContainer {
         if let hostname = request.hostname { try ContainerSpec.validateHostname(hostname) }
         for entry in request.env where entry.firstIndex(of: "=").map({ $0 == entry.startIndex }) ?? true {
@@ -162,7 +163,7 @@ public struct Runtime: Sendable {
         var spec = ContainerSpec(
             id: id, stageNumber: request.stage.number, hostname: hostname, imageRoot: imageRoot,
             bundleDir: layout.containerDir(id), command: command, env: env, idMapping: mapping)
-        if request.stage.mountsVolumes { spec.volumes = try volumeSpecs(request.volumes, log: log) }
+        if request.stage.mountsVolumes { spec.volumes = try volumeSpecs(request.volumes) }
         let keptLayers = try image.map { try overlay($0, request, mapping: mapping, spec: &spec, log: log) } ?? []
         if let networkPlan { try applyNetwork(networkPlan, to: &spec) }
         spec.hardening = hardening
@@ -175,15 +176,23 @@ public struct Runtime: Sendable {
         prepared.networks = networkPlan == nil ? nil : networks
         prepared.name = request.name
         if let mapping { prepared.notes += Self.subordinateWarnings(mapping) }
-        // Last, once nothing else can fail: the name, atomically (two runs at once: one wins).
-        if let name = request.name { try ContainerNames.reserve(name, id: id, layout: layout) }
-        if let name = request.keepName {
-            do {
-                _ = try KeptContainers(layout: layout).reserve(name, id: id, image: request.image, layers: keptLayers)
-            } catch {
-                if let given = request.name { ContainerNames.release(given, id: id, layout: layout) }
-                throw error
+        // Last, once nothing else can fail: the named volumes, made on first use; then the
+        // names, atomically (two runs at once: one wins).
+        let madeVolumes = request.stage.mountsVolumes ? try createVolumes(request.volumes, log: log) : []
+        do {
+            if let name = request.name { try ContainerNames.reserve(name, id: id, layout: layout) }
+            if let name = request.keepName {
+                do {
+                    _ = try KeptContainers(layout: layout).reserve(
+                        name, id: id, image: request.image, layers: keptLayers)
+                } catch {
+                    if let given = request.name { ContainerNames.release(given, id: id, layout: layout) }
+                    throw error
+                }
             }
+        } catch {
+            removeVolumes(madeVolumes)
+            throw error
         }
         return prepared
     }

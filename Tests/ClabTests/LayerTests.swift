@@ -246,6 +246,9 @@ struct Stage10Tests {
         (["-v", "data:rel"], "must be an absolute path inside the container"),
         (["-v", "/no/such/dir:/d"], "the bind source /no/such/dir does not exist"),
         (["-v", "b@d:/d"], "invalid volume name 'b@d'"),
+        // A named volume is made last, once nothing else can fail: a later bad -v leaves none.
+        (["-v", "data:/a", "-v", "/no/such/dir:/d"], "the bind source /no/such/dir does not exist"),
+        (["-v", "data:/a", "-v", "b@d:/d"], "invalid volume name 'b@d'"),
     ])
     func badVolumesAreRefusedAndCreateNothing(args: [String], message: String) throws {
         let root = TestEnv.root + "/bad-vol-\(UUID().uuidString.prefix(6))"

@@ -72,22 +72,26 @@ enum VolumeStaging {
 }
 
 extension Runtime {
-    /// The strings of `-v` that reach mount in the container, checked before anything is made.
+    /// The strings of `-v` that reach mount in the container, and the volumes' names, checked
+    /// before anything is made.
     static func checkVolumeRequests(_ volumes: [VolumeRequest]) throws {
         for v in volumes {
             try ContainerSpec.checkVolumeTarget(v.target, "-v: the target")
-            if case .bind(let path) = v.source { try ContainerSpec.checkText(path, "-v: the bind source") }
+            switch v.source {
+            case .bind(let path): try ContainerSpec.checkText(path, "-v: the bind source")
+            case .named(let name): try VolumeStore.validateName(name)
+            }
         }
     }
 
-    /// The volumes as the spec carries them: a named volume's data directory (made on first
-    /// use), a bind's source (which must exist and be reachable by container root).
-    func volumeSpecs(_ volumes: [VolumeRequest], log: (String) -> Void) throws -> [VolumeSpec] {
+    /// The volumes as the spec carries them: a named volume's data directory (made by
+    /// `createVolumes`, last), a bind's source (which must exist and be reachable by container
+    /// root). Makes nothing.
+    func volumeSpecs(_ volumes: [VolumeRequest]) throws -> [VolumeSpec] {
         let store = VolumeStore(layout: layout)
         return try volumes.map { v in
             switch v.source {
             case .named(let name):
-                if try store.create(name) { log("created volume '\(name)'") }
                 return VolumeSpec(source: store.dataPath(name), target: v.target, readOnly: v.readOnly)
             case .bind(let path):
                 guard FS.exists(path) else {
@@ -100,5 +104,29 @@ extension Runtime {
                 return VolumeSpec(source: path, target: v.target, readOnly: v.readOnly)
             }
         }
+    }
+
+    /// Makes the named volumes that do not exist yet, once nothing else can fail; returns the
+    /// ones it made, for `removeVolumes` should a later step fail. A failure removes them too.
+    func createVolumes(_ volumes: [VolumeRequest], log: (String) -> Void) throws -> [String] {
+        let store = VolumeStore(layout: layout)
+        var made: [String] = []
+        do {
+            for v in volumes {
+                guard case .named(let name) = v.source, try store.create(name) else { continue }
+                made.append(name)
+                log("created volume '\(name)'")
+            }
+        } catch {
+            removeVolumes(made)
+            throw error
+        }
+        return made
+    }
+
+    /// The volumes this run made, still empty and unused: a failed start leaves none behind.
+    func removeVolumes(_ names: [String]) {
+        let store = VolumeStore(layout: layout)
+        for name in names { try? store.remove(name) }
     }
 }
