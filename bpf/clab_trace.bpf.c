@@ -29,8 +29,8 @@
 //   on it), and netlink users (iproute2, libmnl/libnftables, libnl) send with sendto/sendmsg.
 // - kernel events that teach (events mode): the OOM killer choosing a traced process
 //   (oom:mark_victim) and a traced task moving into a cgroup (cgroup:cgroup_attach_task).
-// - clab-init's stage markers (events mode): a uprobe on clab_mark, which the reader attaches
-//   to the clab-init executable for `clab trace --step`, writes the marker a traced task
+// - stage markers (events mode): a uprobe on clab_mark, which the reader attaches to the
+//   clab-init and clab executables for `clab trace --step`, writes the marker a traced task
 //   passes (CLAB_EV_MARK), in the stream between its syscalls: the stage its next calls are.
 // - count mode (sys_enter_count/sys_exit_count): per-syscall count, errors and time in the
 //   per-CPU `stats` map, no records at all (`clab trace --summary`).
@@ -1267,8 +1267,8 @@ int BPF_PROG(on_cgroup_attach, struct cgroup *dst, const char *path, struct task
     return 0;
 }
 
-// clab_mark(mark) in clab-init (ClabKernel's InitMark): which stage its next calls are the work
-// of. The uprobe fires in every process that runs the binary; only a traced task writes a
+// clab_mark(mark) in clab-init, clab or its cloned child (ClabKernel's StageMark): which stage
+// the task's next calls are the work of. The uprobe fires in every process that runs the binary; only a traced task writes a
 // record. A call of its held (ERESTART*) goes out first, so the marker lands between the calls
 // it separates.
 SEC("uprobe")

@@ -31,7 +31,7 @@ enum clab_event_kind {
     CLAB_EV_IOV = 11,     // struct clab_iov_event: readv/writev's iovecs, sendmsg/recvmsg's msghdr
     CLAB_EV_BLOB = 12,    // struct clab_blob_event: a struct larger than a string slot (statx, uname)
     CLAB_EV_CMSG = 13,    // struct clab_cmsg_event: sendmsg/recvmsg's control messages (msg_control)
-    CLAB_EV_MARK = 14,    // struct clab_mark_event: a traced clab-init called clab_mark (its stage)
+    CLAB_EV_MARK = 14,    // struct clab_mark_event: a traced task called clab_mark (its stage)
 };
 
 enum clab_event_flags {
@@ -228,8 +228,9 @@ struct clab_proc_event {
     char comm[16];
 };
 
-// clab-init's call of clab_mark(mark) (a uprobe), written between its syscalls' records: the
-// stage its next calls are the work of. `mark` is a ClabKernel StageMark's value.
+// A call of clab_mark(mark) (a uprobe) by clab-init, clab or its cloned child, written between
+// the task's syscall records: the stage its next calls are the work of. `mark` is a ClabKernel
+// StageMark's value.
 struct clab_mark_event {
     __u16 kind;  // CLAB_EV_MARK
     __u16 flags;

@@ -125,7 +125,7 @@ struct TraceRunCommand: ParsableCommand {
         if !quiet { stderrLine(Banner.text(for: prepared)) }
         return try Tracer.traceContainer(
             stage: prepared.spec.stageNumber, command: prepared.spec.command,
-            markBinaries: [runtime.initPath, Resources.executablePath()], options: options
+            initBinary: runtime.initPath, hostBinary: Resources.executablePath(), options: options
         ) { beforeGo in
             let result = try runtime.run(prepared, forwardSignals: true, beforeGo: [beforeGo]) { signal in
                 stderrLine("clab: PID 1 of the container ignored signal \(signal) (lesson 3). Killing it with SIGKILL.")

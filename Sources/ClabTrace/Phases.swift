@@ -66,12 +66,13 @@ public struct StageLabel: Sendable, Equatable {
 /// child between clone3 and execve around its id calls. A call is labelled with the last marker
 /// of its process (clab-init, one thread) or of its thread (clab, which joins a cgroup on one
 /// thread while it plumbs the network on another); the markers themselves are not shown.
-/// Without the uprobes (`marked` false: the tracer said why on stderr) each phase gets one
-/// label, never a guess.
+/// Without a binary's uprobe (the tracer said why on stderr) its calls get one label per
+/// phase, never a guess: clab-init's `initUnmarked` (`marked` false), clab's and the child's
+/// their phase's, as no marker comes.
 struct Phases {
     let stage: Int
     let command: [String]
-    /// The uprobes on `clab_mark` are attached: the markers label the calls.
+    /// The uprobe on clab-init's `clab_mark` is attached: its markers label its calls.
     var marked = true
 
     var commandLabel: StageLabel {

@@ -83,6 +83,11 @@ final class ProcessTable {
     private var lastPid: UInt32 = 0
     private var last: TracedProcess?
 
+    /// Every thread's marker (after lost records, one of them may be missing).
+    func forgetThreadMarks() {
+        for p in processes.values { p.threadStages.removeAll() }
+    }
+
     /// Registers a root the tracer starts (host mode) or follows (clab itself), with the fds it
     /// has now, read from /proc.
     func addRoot(

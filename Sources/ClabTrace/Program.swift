@@ -257,8 +257,8 @@ final class TraceProgram {
         bpf_object__close(object)
     }
 
-    /// The uprobe on clab-init's `clab_mark` (bpf/clab_trace.bpf.c): attached by
-    /// `attachMarks`, to a binary, not with the rest.
+    /// The uprobe on `clab_mark` (bpf/clab_trace.bpf.c): attached by `attachMarks`, to each
+    /// binary that marks (clab-init, clab), not with the rest.
     static let markProgram = "on_mark"
 
     /// Attaches every loaded program but the marker uprobe. From here on the kernel runs them.

@@ -371,7 +371,7 @@ enum RecordParser {
         case cmsg(tid: UInt32, ControlCapture)
         /// A thread other than a process's last one ended (wait status `status`).
         case threadExit(pid: UInt32, tid: UInt32, status: Int32)
-        /// clab-init's marker (an StageMark's value): the stage its next calls are the work of.
+        /// A marker (a StageMark's value) of thread `tid`: the stage its next calls are the work of.
         case mark(pid: UInt32, tid: UInt32, mark: Int32)
         case unknown
     }

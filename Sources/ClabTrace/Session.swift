@@ -90,6 +90,8 @@ final class TraceSession {
                 iovs[tid] = capture
             }
         case .threadExit(let pid, let tid, let status):
+            // Its marker ends with it: a thread that later gets the tid starts unmarked.
+            table.process(pid).threadStages[tid] = nil
             // strace's last line for a thread (the text view only: the JSON's exit is a process's).
             if !outputs.focus {
                 outputs.live?.note(table.process(pid).comm + " " + String(tid) + "  " + Self.end(status))
@@ -106,6 +108,9 @@ final class TraceSession {
         madeFDs.removeAll()
         iovs.removeAll()
         blobs.removeAll()
+        // A marker may be among the lost (a thread's closing one): no stage is carried on a
+        // guess past a gap.
+        table.forgetThreadMarks()
         lostReported += count
         outputs.json?.lost(count, firstTs: firstTs, lastTs: lastTs)
         outputs.live?.lost(count)

@@ -163,10 +163,11 @@ public enum Tracer {
     /// Traces `clab step N -- CMD`: clab's own host-side setup, the cloned child, clab-init and
     /// the command, labelled by stage. The tracer does not start containers: `run` does (the
     /// runtime's run of the prepared container, from the caller), given a hook to call before
-    /// "go"; it returns how the command ended and the limits that struck. `markBinaries`: the
-    /// executables whose `clab_mark` calls label the stages (clab-init, and clab itself).
+    /// "go"; it returns how the command ended and the limits that struck. `initBinary` and
+    /// `hostBinary`: the executables whose `clab_mark` calls label the stages (clab-init, and
+    /// clab itself, whose host side and cloned child mark theirs).
     public static func traceContainer(
-        stage: Int, command: [String], markBinaries: [String], options: TraceOptions,
+        stage: Int, command: [String], initBinary: String, hostBinary: String, options: TraceOptions,
         run: (_ beforeGo: @escaping (pid_t) throws -> Void) throws -> (status: ExitStatus, outcomes: [String])
     ) throws -> TraceReport {
         try checkSupport()
@@ -176,7 +177,7 @@ public enum Tracer {
         let me = getpid()
         let trace = try Trace(
             options: options, phases: phases, selfPid: me, mode: "step", stage: stage, command: command,
-            roots: [(me, "clab", .clab)], markBinaries: markBinaries)
+            roots: [(me, "clab", .clab)], marks: [(initBinary, "clab-init's"), (hostBinary, "clab's host-side")])
         // The reader is a thread of clab too: it must not trace its own reading and writing.
         // From here every syscall of clab's threads is traced (the reader's excepted), so the
         // fork of the container's child puts it in the traced set by itself; the hook says it
@@ -329,7 +330,7 @@ final class Trace {
 
     init(
         options: TraceOptions, phases: Phases?, selfPid: pid_t, mode: String, stage: Int?, command: [String],
-        roots: [(pid_t, String, Phase)] = [], markBinaries: [String] = []
+        roots: [(pid_t, String, Phase)] = [], marks: [(binary: String, whose: String)] = []
     ) throws {
         self.options = options
         var filter: Set<Int32>?
@@ -365,17 +366,21 @@ final class Trace {
             }
             if options.live { outputs.live = LiveWriter(fd: options.outputFD, color: isatty(options.outputFD) != 0) }
             // clab-init and clab itself (its host side, and the C child it clones) mark each
-            // stage's work with clab_mark; without the uprobes their calls get one label per
-            // phase, and the user one line why.
+            // stage's work with clab_mark, each binary with its own uprobe. One that cannot
+            // attach costs only its own labels (clab-init's calls get one label; clab's get
+            // no stage's, as no marker comes), and the user one line why.
             var phases = phases
-            var why: String?
             if phases != nil, !options.countOnly {
-                for binary in Set(markBinaries).sorted() where why == nil { why = program.attachMarks(binary: binary) }
-            }
-            if let why {
-                phases?.marked = false
-                let line = "clab trace: stage labels are unavailable: \(why)\n"
-                try? FS.writeAll(2, Array(line.utf8), what: "stderr")
+                var attached = Set<String>()
+                for mark in marks where !attached.contains(mark.binary) {
+                    if let why = program.attachMarks(binary: mark.binary) {
+                        if mark.binary == marks.first?.binary { phases?.marked = false }
+                        let line = "clab trace: \(mark.whose) stage labels are unavailable: \(why)\n"
+                        try? FS.writeAll(2, Array(line.utf8), what: "stderr")
+                    } else {
+                        attached.insert(mark.binary)
+                    }
+                }
             }
             session = TraceSession(outputs: outputs, phases: phases, selfPid: selfPid)
             for root in roots { session.table.addRoot(pid: root.0, comm: root.1, phase: root.2) }

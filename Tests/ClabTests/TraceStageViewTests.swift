@@ -116,6 +116,38 @@ struct TraceStageLabelTests {
         #expect(StageMark(value: 102) == nil)
     }
 
+    /// A thread's marker ends with the thread, and no marker is carried past lost records (the
+    /// closing one may be among them).
+    @Test func threadMarksEndWithTheThreadAndAtAGap() {
+        let session = TraceSession(
+            outputs: SessionOutputs(json: nil, live: nil, summarize: false, filter: nil, focus: false),
+            phases: Phases(stage: 12, command: ["sh"]))
+        session.table.addRoot(pid: 10, comm: "clab", phase: .clab)
+        func feed<T>(_ record: T) {
+            withUnsafeBytes(of: record) { raw in raw.baseAddress.map { session.handle($0, raw.count) } }
+        }
+        func mark(tid: UInt32, _ m: StageMark) {
+            var record = clab_mark_event()
+            record.kind = UInt16(CLAB_EV_MARK.rawValue)
+            record.pid = 10
+            record.tid = tid
+            record.mark = m.value
+            feed(record)
+        }
+        mark(tid: 10, .stage(11))
+        mark(tid: 12, .stage(8))
+        #expect(session.table.process(10).threadStages == [10: 11, 12: 8])
+        var exit = clab_proc_event()
+        exit.kind = UInt16(CLAB_EV_EXIT.rawValue)
+        exit.flags = UInt16(CLAB_F_THREAD.rawValue)
+        exit.pid = 10
+        exit.tid = 12
+        feed(exit)
+        #expect(session.table.process(10).threadStages == [10: 11])
+        session.lost(3, firstTs: 1, lastTs: 2)
+        #expect(session.table.process(10).threadStages.isEmpty)
+    }
+
     /// A CLAB_EV_MARK record, as the BPF program writes it, reaches the process's label; an
     /// execve starts the new program without one.
     @Test func markRecordsAreParsedAndApplied() {
