@@ -1267,7 +1267,7 @@ int BPF_PROG(on_cgroup_attach, struct cgroup *dst, const char *path, struct task
     return 0;
 }
 
-// clab_mark(mark) in clab-init (ClabKernel's InitMark): which stage its next calls are the work
+// clab_mark(mark) in clab-init (ClabSpec's StageMark): which stage its next calls are the work
 // of. The uprobe fires in every process that runs the binary; only a traced task writes a
 // record. A call of its held (ERESTART*) goes out first, so the marker lands between the calls
 // it separates.

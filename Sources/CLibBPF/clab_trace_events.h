@@ -229,7 +229,7 @@ struct clab_proc_event {
 };
 
 // clab-init's call of clab_mark(mark) (a uprobe), written between its syscalls' records: the
-// stage its next calls are the work of. `mark` is a ClabKernel StageMark's value.
+// stage its next calls are the work of. `mark` is a ClabSpec StageMark's value.
 struct clab_mark_event {
     __u16 kind;  // CLAB_EV_MARK
     __u16 flags;

@@ -41,7 +41,7 @@ int clab_send_fd_to(const char *path, int fd, const char *name);
 int clab_recv_fd(int socket, char *name, int size);
 
 /// Marker for the tracer's stage view: an exported no-op `clab trace` attaches a uprobe to.
-/// clab-init calls it with an StageMark's value (ClabKernel/Init.swift defines them).
+/// clab-init calls it with an StageMark's value (ClabSpec/StageMark.swift defines them).
 void clab_mark(int mark);
 
 // Variadic or ABI-awkward calls, wrapped.
