@@ -20,33 +20,44 @@ let package = Package(
     targets: [
         // The only C: clone3 + the raw syscalls a forked child may make, and variadic calls.
         .target(name: "CShims"),
-        // The kernel-facing half: stage catalogue, container spec, the in-namespace setup of
-        // each stage. No Foundation, so the container's init starts fast.
-        .target(name: "ClabKernel", dependencies: ["CShims"]),
+        // The OS utilities every module uses: fds, paths, errors, text, JSON. No Foundation.
+        .target(name: "ClabSys", dependencies: ["CShims"]),
+        // What the host and the container's init agree on, and the only place they meet: the
+        // stage catalogue, the container spec and its wire format, the sync protocol, the
+        // lifecycle, the OCI setup and hooks, the supervisor's files. No Foundation.
+        .target(name: "ClabSpec", dependencies: ["ClabSys", "CShims"]),
+        // The init halves, run inside the container's namespaces: each stage's in-namespace
+        // setup, `clab exec`'s joining process, the detached container's supervisor, the lab
+        // probes. No Foundation, so the container's init starts fast; no host module imports it.
+        .target(name: "ClabInit", dependencies: ["ClabSpec", "ClabSys", "CShims"]),
         // The container's init, executed inside the new namespaces.
         // Release builds link it fully static: no dynamic loader, ~1 ms off every container start.
         .executableTarget(
-            name: "clab-init", dependencies: ["ClabKernel"],
+            name: "clab-init", dependencies: ["ClabInit"],
             linkerSettings: [.unsafeFlags(["-static-executable"], .when(configuration: .release))]),
         // rtnetlink messages from Swift (links, addresses, routes), no Foundation.
         .target(name: "ClabNetlink", dependencies: ["CShims"]),
         // Stage 11's host side: IPAM, networks, NAT and published ports.
-        .target(name: "ClabNetwork", dependencies: ["ClabNetlink", "ClabKernel", "CShims"]),
+        .target(name: "ClabNetwork", dependencies: ["ClabNetlink", "ClabSpec", "ClabSys", "CShims"]),
         // The device allow-list's cgroup v2 half: a BPF_PROG_TYPE_CGROUP_DEVICE program
         // (bpf/clab_devices.bpf.c) loaded with libbpf. Below ClabCore, which attaches it; its
         // Libbpf helpers (quiet logging, opening an embedded object) serve the tracer too.
-        .target(name: "ClabDevices", dependencies: ["CLibBPF", "ClabKernel"], plugins: ["BPFCompiler"]),
+        .target(name: "ClabDevices", dependencies: ["CLibBPF", "ClabSys"], plugins: ["BPFCompiler"]),
         // The runtime's host side: spawning, state, images, mounts, gc.
         .target(
             name: "ClabCore",
-            dependencies: ["ClabKernel", "CShims", "ClabNetlink", "ClabNetwork", "ClabSeccomp", "ClabDevices"]),
+            dependencies: [
+                "ClabSpec", "ClabSys", "CShims", "ClabNetlink", "ClabNetwork", "ClabSeccomp", "ClabDevices",
+            ]),
         // Isolation probes, shared by `clab check` and the test suites.
         .target(
             name: "ClabChecks",
-            dependencies: ["ClabCore", "ClabKernel", "CShims", "ClabNetwork", "ClabNetlink", "ClabSeccomp"]),
+            dependencies: [
+                "ClabCore", "ClabSpec", "ClabSys", "CShims", "ClabNetwork", "ClabNetlink", "ClabSeccomp",
+            ]),
         // The teaching side, above the runtime and used only by the CLI: the lessons and labs
         // (share/lessons, share/labs), a student's lab progress, and the banner `clab step` prints.
-        .target(name: "ClabLessons", dependencies: ["ClabCore", "ClabKernel", "ClabNetwork"]),
+        .target(name: "ClabLessons", dependencies: ["ClabCore", "ClabSpec", "ClabSys", "ClabNetwork"]),
         // libbpf (Debian's libbpf-dev), the record layouts shared with the BPF program, and the
         // traced child's fork-to-execve in C.
         .systemLibrary(
@@ -55,18 +66,18 @@ let package = Package(
         .plugin(name: "BPFCompiler", capability: .buildTool()),
         // `clab trace`: the eBPF syscall tracer's Swift side (loading, reading, decoding, output).
         .target(
-            name: "ClabTrace", dependencies: ["CLibBPF", "CShims", "ClabKernel", "ClabDevices"],
+            name: "ClabTrace", dependencies: ["CLibBPF", "CShims", "ClabSpec", "ClabSys", "ClabDevices"],
             plugins: ["BPFCompiler"]),
         // libseccomp (Debian's libseccomp-dev; static in release) and stage 12's seccomp profiles:
         // Docker/OCI JSON, Docker's default, compiled to the BPF bytes clab-init installs.
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
-        .target(name: "ClabSeccomp", dependencies: ["CSeccomp", "ClabKernel"]),
+        .target(name: "ClabSeccomp", dependencies: ["CSeccomp", "ClabSpec", "ClabSys"]),
         // Command-line parsing and output; a library so tests can parse real argv.
         .target(
             name: "ClabCLI",
             dependencies: [
-                "ClabCore", "ClabKernel", "ClabChecks", "ClabLessons", "ClabTrace", "ClabNetwork", "ClabNetlink",
-                "ClabSeccomp",
+                "ClabCore", "ClabSpec", "ClabSys", "ClabChecks", "ClabLessons", "ClabTrace", "ClabNetwork",
+                "ClabNetlink", "ClabSeccomp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Release: fully static. libnftables (stage 11) is loaded on first use (CShims/nftables.c).
@@ -98,7 +109,7 @@ let package = Package(
         .target(
             name: "ClabDaemon",
             dependencies: [
-                "ClabCore", "ClabKernel", "CShims", "ClabNetwork", "ClabRegistry",
+                "ClabCore", "ClabSpec", "ClabSys", "CShims", "ClabNetwork", "ClabRegistry",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -107,7 +118,7 @@ let package = Package(
         .target(
             name: "ClabRegistry",
             dependencies: [
-                "ClabCore", "ClabKernel", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "ClabCore", "ClabSys", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -117,8 +128,8 @@ let package = Package(
         .testTarget(
             name: "ClabTests",
             dependencies: [
-                "CShims", "ClabCore", "ClabKernel", "ClabChecks", "ClabLessons", "ClabCLI", "ClabTrace", "ClabNetlink",
-                "ClabNetwork", "ClabSeccomp", "ClabDevices", "clab",
+                "CShims", "ClabCore", "ClabSys", "ClabSpec", "ClabInit", "ClabChecks", "ClabLessons", "ClabCLI",
+                "ClabTrace", "ClabNetlink", "ClabNetwork", "ClabSeccomp", "ClabDevices", "clab",
                 "clab-init", "clab-runtime", "ClabRegistry", "clabd", "CLibBPF",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),

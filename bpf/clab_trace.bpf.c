@@ -1267,7 +1267,7 @@ int BPF_PROG(on_cgroup_attach, struct cgroup *dst, const char *path, struct task
     return 0;
 }
 
-// clab_mark(mark) in clab-init, clab or its cloned child (ClabKernel's StageMark): which stage
+// clab_mark(mark) in clab-init, clab or its cloned child (ClabSpec's StageMark): which stage
 // the task's next calls are the work of. The uprobe fires in every process that runs the binary; only a traced task writes a
 // record. A call of its held (ERESTART*) goes out first, so the marker lands between the calls
 // it separates.

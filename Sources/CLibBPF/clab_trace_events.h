@@ -229,7 +229,7 @@ struct clab_proc_event {
 };
 
 // A call of clab_mark(mark) (a uprobe) by clab-init, clab or its cloned child, written between
-// the task's syscall records: the stage its next calls are the work of. `mark` is a ClabKernel
+// the task's syscall records: the stage its next calls are the work of. `mark` is a ClabSpec
 // StageMark's value.
 struct clab_mark_event {
     __u16 kind;  // CLAB_EV_MARK

@@ -94,14 +94,14 @@ static __attribute__((noinline)) void child_main(const struct clab_spawn_request
     if (r->ctty >= 0 && ioctl(r->ctty, TIOCSCTTY, 0) < 0) child_fail(3, errno, 'T');
 
     // Wait for "go": the parent writes maps (and later joins cgroups) first. The whole exchange
-    // on this socket is drawn in ClabKernel/SyncProtocol.swift.
+    // on this socket is drawn in ClabSpec/SyncProtocol.swift.
     char go = 0;
     ssize_t n;
     do { n = read(3, &go, 1); } while (n < 0 && errno == EINTR);
     if (n != 1 || go != 'G') _exit(125);
 
     if (r->become_root) {
-        // Stage 7's work, marked for a tracer (ClabKernel's StageMark): the marks are plain
+        // Stage 7's work, marked for a tracer (ClabSpec's StageMark): the marks are plain
         // calls, safe here.
         clab_mark(7);
         if (syscall(SYS_setgroups, 0, NULL) < 0) child_fail(3, errno, 'g');
@@ -129,7 +129,7 @@ pid_t clab_spawn(const struct clab_spawn_request *req, int *pidfd) {
     // root, before the child's new user namespace exists: from inside it, setns would be refused.
     int home = -1;
     if (req->join_netns >= 0) {
-        clab_mark(11);  // stage 11's work, for a tracer (ClabKernel's StageMark)
+        clab_mark(11);  // stage 11's work, for a tracer (ClabSpec's StageMark)
         home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
         if (home < 0 || setns(req->join_netns, CLONE_NEWNET) < 0) {
             int err = errno;

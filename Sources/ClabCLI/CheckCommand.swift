@@ -1,7 +1,8 @@
 import ArgumentParser
 import ClabChecks
 import ClabCore
-import ClabKernel
+import ClabSpec
+import ClabSys
 import FoundationEssentials
 
 struct CheckCommand: ParsableCommand {

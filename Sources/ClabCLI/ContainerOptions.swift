@@ -1,7 +1,8 @@
 import ArgumentParser
 import ClabCore
-import ClabKernel
 import ClabNetwork
+import ClabSpec
+import ClabSys
 
 /// What a container is made of, given to `clab step N` and `clab trace --step N` alike (one
 /// option group, so the trace runs exactly the container `clab step` would).

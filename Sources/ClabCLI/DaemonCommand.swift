@@ -1,6 +1,6 @@
 import ArgumentParser
 import ClabCore
-import ClabKernel
+import ClabSys
 import Glibc
 
 /// `clab daemon ...`: execve's `clabd` beside clab. The daemon is its own binary so that SwiftNIO

@@ -1,6 +1,6 @@
 import ArgumentParser
 import ClabCore
-import ClabKernel
+import ClabSys
 
 struct EventsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,6 @@
 import ArgumentParser
 import ClabCore
-import ClabKernel
+import ClabSys
 import FoundationEssentials
 import Glibc
 

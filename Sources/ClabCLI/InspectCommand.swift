@@ -1,7 +1,7 @@
 import ArgumentParser
 import ClabChecks
 import ClabCore
-import ClabKernel
+import ClabSys
 import FoundationEssentials
 
 /// `clab inspect PID [--json]`: the isolation profile of any process against the host, read from

@@ -1,8 +1,8 @@
 import ArgumentParser
 import ClabChecks
 import ClabCore
-import ClabKernel
 import ClabLessons
+import ClabSys
 import FoundationEssentials
 import Glibc
 

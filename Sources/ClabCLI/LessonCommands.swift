@@ -1,7 +1,8 @@
 import ArgumentParser
 import ClabCore
-import ClabKernel
 import ClabLessons
+import ClabSpec
+import ClabSys
 import FoundationEssentials
 import Glibc
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ClabCore
-import ClabKernel
+import ClabSpec
+import ClabSys
 import FoundationEssentials
 import Glibc
 

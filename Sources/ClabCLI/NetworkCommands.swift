@@ -1,8 +1,8 @@
 import ArgumentParser
 import ClabCore
-import ClabKernel
 import ClabNetlink
 import ClabNetwork
+import ClabSys
 import FoundationEssentials
 import Glibc
 

@@ -1,7 +1,7 @@
 import ArgumentParser
 import ClabCore
-import ClabKernel
 import ClabSeccomp
+import ClabSpec
 
 struct SeccompCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,7 +1,8 @@
 import ArgumentParser
 import ClabCore
-import ClabKernel
 import ClabLessons
+import ClabSpec
+import ClabSys
 import Glibc
 
 /// Parses "4" into a stage, with a message a learner can act on for "0", "99" or "x".

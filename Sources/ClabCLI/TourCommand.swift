@@ -1,7 +1,7 @@
 import ArgumentParser
 import ClabCore
-import ClabKernel
 import ClabLessons
+import ClabSpec
 import Glibc
 
 /// The guided walkthrough: one real container per stage, each running the command that shows

@@ -1,7 +1,7 @@
 import ArgumentParser
 import ClabCore
-import ClabKernel
 import ClabLessons
+import ClabSys
 import ClabTrace
 import Glibc
 

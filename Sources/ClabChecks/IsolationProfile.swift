@@ -1,5 +1,6 @@
 import ClabCore
-import ClabKernel
+import ClabSpec
+import ClabSys
 import FoundationEssentials
 import Glibc
 
@@ -142,7 +143,7 @@ public struct IsolationProfile: Codable, Sendable {
 }
 
 extension ProcessInspector {
-    /// The kinds /proc/PID/ns lists on this kernel (ClabKernel's `Namespace` has only the six
+    /// The kinds /proc/PID/ns lists on this kernel (ClabSpec's `Namespace` has only the six
     /// clab creates before stage 12).
     static let namespaceTypes = ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"]
 

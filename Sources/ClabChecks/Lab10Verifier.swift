@@ -1,6 +1,6 @@
 import CShims
 import ClabCore
-import ClabKernel
+import ClabSys
 import FoundationEssentials
 import Glibc
 

@@ -1,6 +1,7 @@
 import ClabCore
-import ClabKernel
 import ClabSeccomp
+import ClabSpec
+import ClabSys
 import Dispatch
 import FoundationEssentials
 import Glibc

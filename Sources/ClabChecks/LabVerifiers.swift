@@ -1,5 +1,5 @@
 import ClabCore
-import ClabKernel
+import ClabSys
 
 /// What a learner gives `clab lab check`: the pid of the process they made, the file they
 /// wrote, or the directory they worked in. Each lab takes exactly what it needs.

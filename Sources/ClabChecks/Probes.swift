@@ -1,7 +1,8 @@
 import ClabCore
-import ClabKernel
 import ClabNetlink
 import ClabNetwork
+import ClabSpec
+import ClabSys
 import FoundationEssentials
 import Glibc
 
@@ -59,7 +60,7 @@ extension ProbeResult {
 /// `clab check` prints these; the test suites assert them.
 ///
 /// Each stage's probes are in Stages/, one file per stage, named like the init side's
-/// (ClabKernel/Stages): a type whose `evaluate` looks at a `ProbeContext` and returns the
+/// (ClabInit/Stages): a type whose `evaluate` looks at a `ProbeContext` and returns the
 /// properties it can check at that stage (none before its stage). Adding a stage's probes is
 /// a file there and a line in `evaluators`.
 public struct StageProbes {

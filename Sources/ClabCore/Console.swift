@@ -1,5 +1,5 @@
 import CShims
-import ClabKernel
+import ClabSys
 import Glibc
 
 /// The container's own terminal: a pseudo-terminal whose slave side the container gets in

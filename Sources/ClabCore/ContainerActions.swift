@@ -1,4 +1,5 @@
-import ClabKernel
+import ClabSpec
+import ClabSys
 import Glibc
 
 /// What `clab stop`, `clab kill` and `clab logs` do to one container, shared with the Engine
@@ -39,7 +40,7 @@ extension ContainerRecord {
     /// One message to the supervisor's control FIFO: "S" (start), "W ROWS COLS" (resize the
     /// terminal). See SupervisorProcess.
     public func sendControl(_ message: String) throws {
-        let fd = open(dir + "/" + SupervisorProcess.controlName, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+        let fd = open(dir + "/" + SupervisorInterface.controlName, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
             throw ClabError("container \(name): its supervisor is not listening (\(errnoDescription(errno)))")
         }

@@ -1,4 +1,4 @@
-import ClabKernel
+import ClabSys
 import Glibc
 
 /// Container names (`--name`), reserved atomically: `<runDir>/names/<name>` holds

@@ -1,5 +1,6 @@
 import CShims
-import ClabKernel
+import ClabSpec
+import ClabSys
 import Glibc
 
 /// Waiting for a container's state to change without polling: the kernel wakes the waiter.

@@ -1,6 +1,7 @@
 import CShims
-import ClabKernel
 import ClabNetwork
+import ClabSpec
+import ClabSys
 import FoundationEssentials
 import Glibc
 
@@ -20,13 +21,13 @@ public struct DetachedOptions: Sendable {
     /// `-t`: a pseudo-terminal, held by the supervisor, in place of the output pipe.
     public var terminal = false
     /// `--log-max-size`: container.log's cap (one rotated file is kept besides).
-    public var logMaxSize = SupervisorProcess.defaultLogMaxSize
+    public var logMaxSize = SupervisorInterface.defaultLogMaxSize
     /// `-i`: the container's stdin is a pipe the supervisor holds, fed by attached clients
     /// (`docker run -i`), instead of /dev/null. With -t the terminal is its stdin anyway.
     public var interactive = false
 
     public init(
-        terminal: Bool = false, logMaxSize: Int = SupervisorProcess.defaultLogMaxSize, interactive: Bool = false
+        terminal: Bool = false, logMaxSize: Int = SupervisorInterface.defaultLogMaxSize, interactive: Bool = false
     ) {
         self.terminal = terminal
         self.logMaxSize = logMaxSize
@@ -178,7 +179,7 @@ public enum Detached {
         }
         EventLog.append(dir: dir, event: "created", detail: "stage \(spec.stageNumber) image \(image)")
         // `clab start` (created containers) and attached clients' resizes and stdin's end.
-        guard mkfifo(dir + "/" + SupervisorProcess.controlName, 0o600) == 0 else {
+        guard mkfifo(dir + "/" + SupervisorInterface.controlName, 0o600) == 0 else {
             kill(container.pid, SIGKILL)
             Runtime.remove(container, prepared)
             fail(ClabError("mkfifo \(dir)/control: \(errnoDescription(errno))"))

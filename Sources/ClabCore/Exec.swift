@@ -1,5 +1,6 @@
 import CShims
-import ClabKernel
+import ClabSpec
+import ClabSys
 import FoundationEssentials
 import Glibc
 
@@ -20,7 +21,7 @@ public struct ExecRequest: Sendable {
     public init(command: [String]) { self.command = command }
 }
 
-/// The host's half of `clab exec`: starts `clab-init --exec` (ExecProcess, in ClabKernel),
+/// The host's half of `clab exec`: starts `clab-init --exec` (ExecProcess, in ClabInit),
 /// moves it into the container's cgroups before it runs, hands it the spec, relays the
 /// terminal and returns the command's exit status.
 public final class ExecSession {

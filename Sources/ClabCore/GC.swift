@@ -1,5 +1,6 @@
-import ClabKernel
 import ClabNetwork
+import ClabSpec
+import ClabSys
 import FoundationEssentials
 import Glibc
 

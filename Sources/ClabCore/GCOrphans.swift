@@ -1,5 +1,5 @@
-import ClabKernel
 import ClabNetwork
+import ClabSys
 import FoundationEssentials
 import Glibc
 

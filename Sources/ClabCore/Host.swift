@@ -1,4 +1,5 @@
-import ClabKernel
+import ClabSpec
+import ClabSys
 import FoundationEssentials
 import Glibc
 

@@ -1,5 +1,6 @@
 import CShims
-import ClabKernel
+import ClabSpec
+import ClabSys
 import FoundationEssentials
 import Glibc
 

@@ -1,4 +1,4 @@
-import ClabKernel
+import ClabSys
 import Glibc
 
 /// One line of /proc/<pid>/mountinfo (proc(5)).

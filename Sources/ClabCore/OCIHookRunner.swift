@@ -1,8 +1,9 @@
 import CShims
-import ClabKernel
+import ClabSpec
+import ClabSys
 import Glibc
 
-/// The host's side of config.json's hooks (OCIHooks.swift in ClabKernel has the table of
+/// The host's side of config.json's hooks (OCIHooks.swift in ClabSpec has the table of
 /// when, where and what failure means): prestart and createRuntime during create, poststart
 /// after start, poststop after delete, each in clab's own namespaces and with its credentials.
 ///

@@ -1,4 +1,4 @@
-import ClabKernel
+import ClabSys
 import FoundationEssentials
 
 /// Files clab reads at run time (lessons, labs, the breakout source). They live in the

@@ -1,6 +1,7 @@
 import CShims
-import ClabKernel
 import ClabSeccomp
+import ClabSpec
+import ClabSys
 import FoundationEssentials
 import Glibc
 

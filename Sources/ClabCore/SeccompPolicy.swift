@@ -1,5 +1,5 @@
-import ClabKernel
 import ClabSeccomp
+import ClabSpec
 import Glibc
 
 /// Stage 12's seccomp filter for a container: the profile `--security-opt` chose, compiled with

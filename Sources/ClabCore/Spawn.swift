@@ -1,5 +1,5 @@
 import CShims
-import ClabKernel
+import ClabSys
 import Glibc
 
 /// clab's one way to start a host program (a tool, an OCI hook, the detached clab, the tests'

@@ -1,7 +1,8 @@
 import CShims
 import ClabCore
-import ClabKernel
 import ClabNetwork
+import ClabSpec
+import ClabSys
 import Foundation
 import Glibc
 import NIOCore

@@ -1,5 +1,6 @@
 import ClabCore
-import ClabKernel
+import ClabSpec
+import ClabSys
 import Foundation
 import Glibc
 import NIOCore

@@ -1,6 +1,6 @@
 import ClabCore
-import ClabKernel
 import ClabRegistry
+import ClabSys
 import Dispatch
 import FoundationEssentials
 import NIOCore

@@ -1,5 +1,5 @@
 import ClabCore
-import ClabKernel
+import ClabSpec
 import Glibc
 import NIOCore
 import NIOPosix
@@ -38,7 +38,7 @@ extension Engine {
     /// Connects to the supervisor's attach socket first (so no output is missed between the
     /// answer and `start`), then hijacks the client's connection.
     func attach(_ plan: AttachPlan, on loop: EventLoop) -> EventLoopFuture<Reply> {
-        let path = plan.record.dir + "/" + SupervisorProcess.attachName
+        let path = plan.record.dir + "/" + SupervisorInterface.attachName
         let bridge = AttachBridge(plan: plan)
         return ClientBootstrap(group: loop)
             .channelOption(.allowRemoteHalfClosure, value: true)
@@ -84,7 +84,7 @@ final class AttachBridge: Bridge, StdinSink, @unchecked Sendable {
     func output(stream: UInt8, frame: ByteBuffer) {
         guard (stream == 1 && plan.stdout) || (stream == 2 && plan.stderr) else { return }
         var out = frame
-        if plan.tty { out.moveReaderIndex(forwardBy: SupervisorProcess.headerSize) }
+        if plan.tty { out.moveReaderIndex(forwardBy: SupervisorInterface.headerSize) }
         if let client { client.writeAndFlush(out, promise: nil) } else { early.append(out) }
     }
 
@@ -130,12 +130,12 @@ final class SupervisorFrames: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
         pending.writeBuffer(&buffer)
-        while pending.readableBytes >= SupervisorProcess.headerSize {
+        while pending.readableBytes >= SupervisorInterface.headerSize {
             let index = pending.readerIndex
             guard let stream = pending.getInteger(at: index, as: UInt8.self),
                 let length = pending.getInteger(at: index + 4, as: UInt32.self),
-                pending.readableBytes >= SupervisorProcess.headerSize + Int(length),
-                let frame = pending.readSlice(length: SupervisorProcess.headerSize + Int(length))
+                pending.readableBytes >= SupervisorInterface.headerSize + Int(length),
+                let frame = pending.readSlice(length: SupervisorInterface.headerSize + Int(length))
             else { break }
             bridge.output(stream: stream, frame: frame)
         }

@@ -1,5 +1,5 @@
 import CLibBPF
-import ClabKernel
+import ClabSys
 import FoundationEssentials
 import Glibc
 

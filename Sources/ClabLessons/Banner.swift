@@ -1,6 +1,7 @@
 import ClabCore
-import ClabKernel
 import ClabNetwork
+import ClabSpec
+import ClabSys
 
 /// The text clab prints before a container starts: what this stage adds, the kernel calls
 /// behind it, and the util-linux commands an expert would type for the same container. The
@@ -42,7 +43,7 @@ public enum Banner {
     public static func byHand(_ spec: ContainerSpec) -> String {
         let stage = spec.stage
         let root = "$ROOT"
-        guard stage.number > 1 else { return ChrootStage.byHand(rootfs: root) }
+        guard stage.number > 1 else { return "chroot \(root) /bin/sh" }
         var flags: [String] = []
         if spec.ownsUserNamespace, let m = spec.idMapping {
             flags.append("--map-users=\(m.host),\(m.inside),\(m.count) --map-groups=\(m.host),\(m.inside),\(m.count)")

@@ -1,5 +1,5 @@
 import ClabCore
-import ClabKernel
+import ClabSys
 import FoundationEssentials
 
 /// Classroom exercises in `labs/NN-name/`: a README (front matter `lab:`, `title:`, `stages:`),

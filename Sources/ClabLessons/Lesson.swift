@@ -1,5 +1,5 @@
 import ClabCore
-import ClabKernel
+import ClabSys
 import FoundationEssentials
 
 /// The lessons in `lessons/NN-name.md`, one per stage, each opening with front matter

@@ -1,5 +1,5 @@
-import ClabKernel
 import ClabNetlink
+import ClabSys
 import Glibc
 
 /// clab's firewall: NAT and published ports in one nftables table of its own, `table ip clab`,

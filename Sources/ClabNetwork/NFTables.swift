@@ -1,5 +1,5 @@
 import CShims
-import ClabKernel
+import ClabSys
 import Glibc
 import Synchronization
 

@@ -1,6 +1,7 @@
 import CShims
-import ClabKernel
 import ClabNetlink
+import ClabSpec
+import ClabSys
 import FoundationEssentials
 import Glibc
 

@@ -1,5 +1,5 @@
-import ClabKernel
 import ClabNetlink
+import ClabSys
 
 public enum PortProtocol: String, Sendable { case tcp, udp }
 

@@ -1,6 +1,6 @@
 import AsyncHTTPClient
 import ClabCore
-import ClabKernel
+import ClabSys
 import FoundationEssentials
 import Glibc
 import NIOCore

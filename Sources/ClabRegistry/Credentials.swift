@@ -1,5 +1,5 @@
 import ClabCore
-import ClabKernel
+import ClabSys
 import FoundationEssentials
 import Glibc
 

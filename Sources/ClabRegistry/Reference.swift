@@ -1,5 +1,5 @@
 import ClabCore
-import ClabKernel
+import ClabSys
 import Glibc
 
 /// A reference to an image in a registry: `localhost:5000/bb:1` or `localhost:5000/bb@sha256:…`.

@@ -1,5 +1,6 @@
 import CSeccomp
-import ClabKernel
+import ClabSpec
+import ClabSys
 import Glibc
 
 extension SeccompProfile {

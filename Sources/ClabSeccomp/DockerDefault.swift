@@ -1,5 +1,3 @@
-import ClabKernel
-
 extension SeccompProfile {
     /// Docker's default profile (default.json of moby/profiles/seccomp v0.2.3, as vendored by
     /// moby's master at b985e23), transcribed rule for rule: an allowlist, EPERM

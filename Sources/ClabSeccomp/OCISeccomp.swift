@@ -1,4 +1,5 @@
-import ClabKernel
+import ClabSpec
+import ClabSys
 
 /// The runtime spec's `linux.seccomp`, for OCI bundles (ClabCore's OCIBundle.swift): read with
 /// the same strict reader as Docker's profiles (the OCI object is a subset of Docker's), and

@@ -1,4 +1,4 @@
-import ClabKernel
+import ClabSpec
 
 /// A seccomp profile as `docker run --security-opt seccomp=FILE` reads it (moby's
 /// profiles/seccomp types), which is a superset of the OCI runtime spec's `linux.seccomp`: the

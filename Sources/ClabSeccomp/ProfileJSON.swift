@@ -1,4 +1,5 @@
-import ClabKernel
+import ClabSpec
+import ClabSys
 import Glibc
 
 /// A problem in a profile, said without the file name (the caller adds it).

@@ -1,4 +1,4 @@
-import ClabKernel
+import ClabSpec
 
 /// Stage 12's vocabulary, as strace prints it: capabilities by name (`1<<CAP_CHOWN|…`),
 /// prctl's capability and no_new_privs options, resource limits, and seccomp's filter install

@@ -1,4 +1,4 @@
-import ClabKernel
+import ClabSpec
 import Glibc
 
 /// Where a traced process is in clab's sequence (`clab trace --step N`); host traces have none.
@@ -58,7 +58,7 @@ public struct StageLabel: Sendable, Equatable {
 ///
 /// A process's phase changes on fork and execve (clab -> cloned child -> clab-init -> the
 /// command). Every stage's work is marked, not inferred: the code says which stage it is in by
-/// calling `clab_mark` (ClabKernel's `StageMark`), and a uprobe on it writes each marker into
+/// calling `clab_mark` (ClabSpec's `StageMark`), and a uprobe on it writes each marker into
 /// the stream between the calls (CLAB_EV_MARK). clab-init marks through `step(n)`, which marks
 /// the stage on entry and the enclosing one's on exit; clab's host side through
 /// `StageMark.host(n)` around each stage's host half (ClabCore's `Stages/`: the id maps, the

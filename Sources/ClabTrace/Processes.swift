@@ -1,4 +1,4 @@
-import ClabKernel
+import ClabSys
 import Glibc
 
 /// What the reader knows about one traced process: its name, its pid inside its own pid

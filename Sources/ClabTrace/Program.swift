@@ -1,6 +1,6 @@
 import CLibBPF
 import ClabDevices
-import ClabKernel
+import ClabSys
 import Glibc
 
 /// What the kernel program computes: a record per syscall, or only per-syscall totals.

@@ -1,6 +1,6 @@
 import CLibBPF
 import CShims
-import ClabKernel
+import ClabSys
 import Glibc
 
 /// What `clab trace` was asked for.

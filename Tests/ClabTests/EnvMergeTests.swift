@@ -1,4 +1,4 @@
-import ClabKernel
+import ClabSys
 import Testing
 
 /// Env.setting: the one merge of environments (an image's ENV over the stage's, `-e` over

@@ -4,7 +4,9 @@ import Glibc
 import Testing
 
 @testable import ClabCore
-@testable import ClabKernel
+@testable import ClabInit
+@testable import ClabSpec
+@testable import ClabSys
 
 /// A container started in-process (as `clab run -d` will), with the `spec.wire` that `clab run`
 /// writes beside its state, so `clab exec` and `pause` can find and join it.

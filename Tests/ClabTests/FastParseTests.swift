@@ -5,7 +5,8 @@ import Testing
 
 @testable import ClabCLI
 @testable import ClabCore
-@testable import ClabKernel
+@testable import ClabSpec
+@testable import ClabSys
 
 /// `clab step`'s shortcut past ArgumentParser (FastParse) must give exactly what ArgumentParser
 /// gives (StepCommand.plain), or nothing (then ArgumentParser runs and words every error).

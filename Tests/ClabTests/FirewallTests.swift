@@ -1,6 +1,6 @@
 import CShims
-import ClabKernel
 import ClabNetlink
+import ClabSys
 import Foundation
 import Glibc
 import Testing

@@ -1,4 +1,5 @@
-import ClabKernel
+import ClabSpec
+import ClabSys
 import Foundation
 import Glibc
 import Testing

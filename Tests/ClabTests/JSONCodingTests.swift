@@ -1,11 +1,11 @@
-import ClabKernel
+import ClabSys
 import Foundation
 import Testing
 
 @testable import ClabCore
 
-/// ClabKernel's Codable to and from `JSON`: the state file's one schema is its synthesized Codable.
-@Suite("JSON coding: Codable through ClabKernel's JSON")
+/// ClabSys's Codable to and from `JSON`: the state file's one schema is its synthesized Codable.
+@Suite("JSON coding: Codable through ClabSys's JSON")
 struct JSONCodingTests {
     enum Color: String, Codable, Equatable { case red, green }
 

@@ -1,7 +1,7 @@
-import ClabKernel
+import ClabSys
 import Testing
 
-/// ClabKernel's JSON: the one reader behind the Engine API's bodies, config.json and seccomp
+/// ClabSys's JSON: the one reader behind the Engine API's bodies, config.json and seccomp
 /// profiles, and the one writer of API responses and `clab bundle`'s config.json.
 @Suite("JSON: one strict reader, ordered objects")
 struct JSONTests {

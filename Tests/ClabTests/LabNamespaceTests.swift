@@ -1,6 +1,6 @@
 import ClabChecks
 import ClabCore
-import ClabKernel
+import ClabSys
 import Foundation
 import Glibc
 import Testing

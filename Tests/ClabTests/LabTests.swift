@@ -1,7 +1,7 @@
 import ClabChecks
 import ClabCore
-import ClabKernel
 import ClabLessons
+import ClabSys
 import Foundation
 import Glibc
 import Testing

@@ -3,7 +3,8 @@ import Glibc
 import Testing
 
 @testable import ClabCore
-@testable import ClabKernel
+@testable import ClabSpec
+@testable import ClabSys
 
 @Suite("layers: sha256 and canonical tar")
 struct LayerFormatTests {

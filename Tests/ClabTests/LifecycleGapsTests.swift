@@ -5,7 +5,7 @@ import Glibc
 import Testing
 
 @testable import ClabCore
-@testable import ClabKernel
+@testable import ClabSys
 
 /// Round 2 of issue 13: the log's cap, -t for detached containers, names and signals without
 /// races, gc after the run directory is lost, a hung-up terminal, and fds the supervisor must not keep.

@@ -3,7 +3,8 @@ import Glibc
 import Testing
 
 @testable import ClabCore
-@testable import ClabKernel
+@testable import ClabSpec
+@testable import ClabSys
 
 @Suite("lifecycle: the state machine")
 struct LifecycleTableTests {

@@ -1,4 +1,4 @@
-import ClabKernel
+import ClabSys
 import Foundation
 import Glibc
 import Testing

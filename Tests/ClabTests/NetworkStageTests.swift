@@ -1,8 +1,9 @@
 import CShims
 import ClabCore
-import ClabKernel
 import ClabNetlink
 import ClabNetwork
+import ClabSpec
+import ClabSys
 import Foundation
 import Glibc
 import Testing

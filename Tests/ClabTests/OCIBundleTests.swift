@@ -1,5 +1,5 @@
 import ClabCore
-import ClabKernel
+import ClabSpec
 import Foundation
 import Glibc
 import Testing

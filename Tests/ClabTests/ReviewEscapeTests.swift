@@ -3,7 +3,8 @@ import Foundation
 import Glibc
 import Testing
 
-@testable import ClabKernel
+@testable import ClabInit
+@testable import ClabSys
 
 /// Holes found by an attacker's review of the lifecycle, exec and OCI bundle code: each test
 /// failed before its fix.

@@ -1,5 +1,6 @@
-import ClabKernel
 import ClabSeccomp
+import ClabSpec
+import ClabSys
 import Foundation
 import Glibc
 import Testing

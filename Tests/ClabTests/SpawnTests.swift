@@ -1,5 +1,5 @@
 import ClabCore
-import ClabKernel
+import ClabSys
 import Glibc
 import Testing
 

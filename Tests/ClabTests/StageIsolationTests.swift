@@ -1,6 +1,6 @@
 import ClabChecks
 import ClabCore
-import ClabKernel
+import ClabSpec
 import Foundation
 import Testing
 

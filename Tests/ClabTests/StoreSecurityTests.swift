@@ -3,7 +3,8 @@ import Glibc
 import Testing
 
 @testable import ClabCore
-@testable import ClabKernel
+@testable import ClabSpec
+@testable import ClabSys
 
 /// What images and containers leave in clab's state directory must stay out of other host
 /// users' reach (setuid programs, device nodes), and `image import` must survive hostile layers:

@@ -1,6 +1,7 @@
 import CShims
 import ClabCore
-import ClabKernel
+import ClabSpec
+import ClabSys
 import Foundation
 import Glibc
 import Testing

@@ -1,5 +1,5 @@
 import CLibBPF
-import ClabKernel
+import ClabSpec
 import Foundation
 import Glibc
 import Testing

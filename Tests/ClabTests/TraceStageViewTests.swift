@@ -1,5 +1,5 @@
 import CLibBPF
-import ClabKernel
+import ClabSpec
 import Foundation
 import Glibc
 import Testing
@@ -20,7 +20,7 @@ struct TraceStageLabelTests {
         Syscall(nr: nr(name), args: [fd, 1, 2, 0], strings: [c(file)])
     }
 
-    /// clab-init's calls take its last marker (ClabKernel's StageMark, from `step`): the call
+    /// clab-init's calls take its last marker (ClabSpec's StageMark, from ClabInit's `step`): the call
     /// itself says nothing about its stage any more.
     @Test func clabInitsCallsTakeItsLastMarker() {
         let phases = Phases(stage: 12, command: ["echo", "hi"])

@@ -1,6 +1,7 @@
 import ArgumentParser
-import ClabKernel
 import ClabLessons
+import ClabSpec
+import ClabSys
 import Foundation
 import Testing
 

@@ -42,7 +42,7 @@ int clab_recv_fd(int socket, char *name, int size);
 
 /// Marker for the tracer's stage view: an exported no-op `clab trace` attaches a uprobe to.
 /// clab-init, clab's host side and the cloned child call it with a StageMark's value
-/// (ClabKernel/StageMark.swift defines them). Found by its symbol: do not strip clab or clab-init.
+/// (ClabSpec/StageMark.swift defines them). Found by its symbol: do not strip clab or clab-init.
 void clab_mark(int mark);
 
 // Variadic or ABI-awkward calls, wrapped.

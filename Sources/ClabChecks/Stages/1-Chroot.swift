@@ -1,4 +1,4 @@
-import ClabKernel
+import ClabSys
 
 /// Stage 1: the root is the image; chroot alone does not hold (the breakout escapes until
 /// stage 4's pivot_root).

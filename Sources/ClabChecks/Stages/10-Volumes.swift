@@ -1,4 +1,4 @@
-import ClabKernel
+import ClabSys
 
 /// Stage 10: the container wrote a managed volume, whose data is on the host outside the
 /// layers, and a read-only bind of a host directory refused its write.

@@ -1,5 +1,6 @@
 import ClabCore
-import ClabKernel
+import ClabSpec
+import ClabSys
 
 /// Stage 12, from the host's /proc/<pid>/status and the container's own view. (The refused
 /// hostname and mount are stage 12 lines of 2-UTS.swift and 4-Mount.swift.)

@@ -1,5 +1,5 @@
 import ClabCore
-import ClabKernel
+import ClabSys
 
 /// Stage 4: a mount made inside stays inside (from stage 12 mounting is refused instead, a
 /// stage-12 line), propagation is private, and the host's root is gone from the mount table.

@@ -1,4 +1,4 @@
-import ClabKernel
+import ClabSys
 
 /// Stage 7: root inside is an unprivileged uid outside: both id maps, uid 0 inside, and the
 /// owner on the host of a file made inside.

@@ -1,5 +1,5 @@
 import ClabCore
-import ClabKernel
+import ClabSys
 
 /// Stage 8: the container is in its cgroup (seen from the host), the limits are in the
 /// kernel's files, and visible (read-only) inside.

@@ -1,5 +1,5 @@
 import ClabCore
-import ClabKernel
+import ClabSys
 import Glibc
 
 /// Stage 9: the root is an overlay of the layers; writes and deletes land in the upper

@@ -1,5 +1,5 @@
 import ClabCore
-import ClabKernel
+import ClabSpec
 
 /// Namespace identity, for every kind: the container's own for each namespace its stage adds
 /// (a line of the stage that adds it), the host's for the rest (a line of the container's stage).

@@ -1,4 +1,4 @@
-import ClabKernel
+import ClabSys
 import FoundationEssentials
 
 /// What `clab step 8` limits. Defaults protect a classroom machine: a runaway container cannot

@@ -1,5 +1,5 @@
 import ClabDevices
-import ClabKernel
+import ClabSys
 import FoundationEssentials
 import Glibc
 

@@ -1,4 +1,4 @@
-import ClabKernel
+import ClabSys
 import FoundationEssentials
 import Glibc
 

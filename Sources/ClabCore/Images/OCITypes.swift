@@ -1,5 +1,4 @@
 import CShims
-import ClabKernel
 import FoundationEssentials
 import Glibc
 

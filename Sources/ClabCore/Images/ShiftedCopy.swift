@@ -1,5 +1,5 @@
 import CShims
-import ClabKernel
+import ClabSys
 import Glibc
 
 /// A copy of a tree with every owner moved from one id range to another: the stage-7 copy of an

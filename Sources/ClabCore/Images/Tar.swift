@@ -1,5 +1,5 @@
 import CShims
-import ClabKernel
+import ClabSys
 import FoundationEssentials
 import Glibc
 

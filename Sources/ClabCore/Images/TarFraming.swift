@@ -1,4 +1,3 @@
-import ClabKernel
 import FoundationEssentials
 import Glibc
 

@@ -1,5 +1,6 @@
 import CShims
-import ClabKernel
+import ClabSpec
+import ClabSys
 import Glibc
 
 /// Stage 10's host half: `-v` requests become volume specs (a named volume is made on first

@@ -1,6 +1,7 @@
-import ClabKernel
 import ClabNetlink
 import ClabNetwork
+import ClabSpec
+import ClabSys
 import FoundationEssentials
 import Glibc
 

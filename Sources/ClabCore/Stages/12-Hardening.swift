@@ -1,5 +1,6 @@
 import ClabDevices
-import ClabKernel
+import ClabSpec
+import ClabSys
 
 /// Stage 12's options, as `docker run` spells them: `--cap-add`, `--cap-drop`,
 /// `--security-opt seccomp=FILE|unconfined`, `--security-opt no-new-privileges=false`,

@@ -1,4 +1,5 @@
-import ClabKernel
+import ClabSpec
+import ClabSys
 import Glibc
 
 /// Stage 7's host half: a user namespace (CLONE_NEWUSER). Ids inside map to other ids outside,

@@ -1,5 +1,5 @@
 import ClabDevices
-import ClabKernel
+import ClabSpec
 import Glibc
 
 /// Stage 8's host half: the container's cgroups (the library is `Cgroups/`: driver, limits,

@@ -1,10 +1,11 @@
-import ClabKernel
+import ClabSpec
+import ClabSys
 import Glibc
 
 /// Stage 9's host half: the root becomes an overlay of the image's layers (read-only lowers)
 /// and a writable layer of the container's own, and the image's config (hostile: it may have
 /// been imported) gives the environment, the default command and the working directory.
-/// clab-init mounts the overlay (ClabKernel's `Stages/9-Overlay.swift`).
+/// clab-init mounts the overlay (ClabInit's `Stages/9-Overlay.swift`).
 extension Runtime {
     /// The image's config, checked before a volume or layer is made; nil below stage 9.
     func imageConfig(_ request: RunRequest) throws -> ImageConfig? {

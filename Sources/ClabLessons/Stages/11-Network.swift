@@ -1,5 +1,4 @@
 import ClabCore
-import ClabKernel
 import ClabNetwork
 
 extension Banner {

@@ -1,5 +1,4 @@
-import ClabCore
-import ClabKernel
+import ClabSpec
 
 extension Banner {
     /// Stage 12: what root keeps, in one place (the by-hand line above does all but seccomp,

@@ -1,5 +1,4 @@
-import ClabCore
-import ClabKernel
+import ClabSpec
 
 extension Banner {
     /// Stage 7: what `unshare --map-users` needs on the host.

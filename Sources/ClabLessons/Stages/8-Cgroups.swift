@@ -1,5 +1,5 @@
 import ClabCore
-import ClabKernel
+import ClabSys
 
 extension Banner {
     /// Stage 8: the limits, and where the cgroups are.
