@@ -125,8 +125,25 @@ let package = Package(
             ]),
         // The NIO side of clab: `clab daemon` and `clab push|pull|login|logout` execve it.
         .executableTarget(name: "clabd", dependencies: ["ClabDaemon", "ClabRegistry"]),
+        // Unit tests, per module: no root, no container, no clab binary; each imports only what
+        // it tests.
+        .testTarget(name: "ClabSysTests", dependencies: ["ClabSys"]),
+        .testTarget(name: "ClabNetlinkTests", dependencies: ["ClabNetlink"]),
+        .testTarget(name: "ClabNetworkTests", dependencies: ["ClabNetwork", "ClabNetlink", "ClabSys"]),
+        .testTarget(name: "ClabCoreTests", dependencies: ["ClabCore", "ClabSys"]),
+        .testTarget(name: "ClabChecksTests", dependencies: ["ClabChecks", "ClabCore", "ClabSpec"]),
+        .testTarget(name: "ClabTraceTests", dependencies: ["CLibBPF", "ClabTrace", "ClabSpec", "ClabCLI"]),
         .testTarget(
-            name: "ClabTests",
+            name: "ClabCLITests",
+            dependencies: [
+                "ClabCLI", "ClabCore", "ClabSpec", "ClabSys", "ClabLessons",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        // The system tests: real containers, as root, through the built clab, clab-init,
+        // clab-runtime and clabd (TestSupport.swift finds them); a suite that needs root says so
+        // and skips without it. Also the unit suites that share a file with root suites.
+        .testTarget(
+            name: "ClabSystemTests",
             dependencies: [
                 "CShims", "ClabCore", "ClabSys", "ClabSpec", "ClabInit", "ClabChecks", "ClabLessons", "ClabCLI",
                 "ClabTrace", "ClabNetlink", "ClabNetwork", "ClabSeccomp", "ClabDevices", "clab",

@@ -54,7 +54,7 @@ runc_id="clab-bench-$$"
 # cgroup in every hierarchy: /process_api/<x>/<name> for memory here, /<name> where we sit at /.
 runc_cgroup="clab-bench-runc-$$"
 # crun: its own bundle copy and state root. crun 1.8 refuses this hybrid cgroup host and places
-# a relative cgroupsPath from each hierarchy's root, so (as Tests/ClabTests/OCIConformanceTests
+# a relative cgroupsPath from each hierarchy's root, so (as Tests/ClabSystemTests/OCIConformanceTests
 # does) it runs in a private mount namespace (`unshare -m`) without the cgroup2 mount and with our
 # own memory cgroup bound over the memory hierarchy: its cgroups land beneath ours, never beside
 # the machine's. That wrapper (unshare, sh, umount, mount) is timed on its own as "crun wrapper".

@@ -1,7 +1,7 @@
 #!/bin/sh
 # A detached container's exec, pause and unpause on cgroup v2, inside the VM:
 #   tests-vm/run-vm.sh --add tests-vm/lifecycle-cgroup-v2.sh:/root/lifecycle.sh -- 'sh lifecycle.sh'
-# (Tests/ClabTests/TimingCgroupV2VMTests.swift runs it too). On v2 there is no freezer
+# (Tests/ClabSystemTests/TimingCgroupV2VMTests.swift runs it too). On v2 there is no freezer
 # controller: clab pause writes 1 to the container cgroup's cgroup.freeze and waits for
 # `frozen 1` in cgroup.events. Each check prints "ok: ..." or stops with "LIFECYCLE FAILED: ..."
 # and exit status 1; the last line is "LIFECYCLE OK".

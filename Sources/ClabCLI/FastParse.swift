@@ -9,7 +9,7 @@
 /// abbreviated option, a second positional, a validation failure) returns nil and the full
 /// parser runs, so its answers and error messages stay the only ones; an option this does not
 /// know makes it decline. The result equals what ArgumentParser decodes (StepCommand.plain):
-/// Tests/ClabTests/FastParseTests.swift compares the two field by field over real argv.
+/// Tests/ClabCLITests/FastParseTests.swift compares the two field by field over real argv.
 enum FastParse {
     /// The parsed `clab step`, or nil: let ArgumentParser decide. Plain strings and a switch:
     /// no Set, Dictionary or ArgumentParser wrapper, each of which costs runtime type lookups

@@ -142,7 +142,7 @@ extension Timing {
     }
 }
 
-/// The repository (this file lives in Tests/ClabTests/).
+/// The repository (this file lives in Tests/ClabSystemTests/).
 private let repoDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().path
 
