@@ -130,7 +130,7 @@ let package = Package(
         .testTarget(name: "ClabSysTests", dependencies: ["ClabSys"]),
         .testTarget(name: "ClabNetlinkTests", dependencies: ["ClabNetlink"]),
         .testTarget(name: "ClabNetworkTests", dependencies: ["ClabNetwork", "ClabNetlink", "ClabSys"]),
-        .testTarget(name: "ClabCoreTests", dependencies: ["ClabCore", "ClabSys"]),
+        .testTarget(name: "ClabCoreTests", dependencies: ["ClabCore", "ClabDevices", "ClabSys"]),
         .testTarget(name: "ClabChecksTests", dependencies: ["ClabChecks", "ClabCore", "ClabSpec"]),
         .testTarget(name: "ClabTraceTests", dependencies: ["CLibBPF", "ClabTrace", "ClabSpec", "ClabCLI"]),
         .testTarget(
