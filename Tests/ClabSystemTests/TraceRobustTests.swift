@@ -189,13 +189,16 @@ extension Timing {
 
         /// 600,000 syscalls in about a second: the old reader, decoding on the ring-buffer thread,
         /// lost most of them (78% with this debug build, up to half in release). Alone (Timing): with
-        /// other suites on the two CPUs the reader can fall behind; a run that loses is tried twice more.
+        /// other suites on the two CPUs the reader can fall behind. Even alone, about one run in
+        /// four of this debug build loses (measured: 6 of 24, each losing most of its records at
+        /// half the usual rate, as when the VM's host takes the CPUs for a while), so a run that
+        /// loses is tried up to four more times: a reader that could not keep up loses every time.
         @Test func ddLosesNothingToJSON() throws {
             let path = file("dd") + ".jsonl"
             defer { unlink(path) }
             waitForQuietCPUs()
             var out = try runProcess([TestEnv.clab, "trace", "--host", "--json", path, "--"] + Self.dd)
-            for _ in 0..<2 where try JSONTrace(path: path).lost != 0 {
+            for _ in 0..<4 where try JSONTrace(path: path).lost != 0 {
                 waitForQuietCPUs()
                 out = try runProcess([TestEnv.clab, "trace", "--host", "--json", path, "--"] + Self.dd)
             }
@@ -208,7 +211,7 @@ extension Timing {
         }
 
         /// The text view, written to a file: the old one wrote (and built strings) per line and
-        /// lost about three quarters.
+        /// lost about three quarters. Retried as the JSON run is.
         @Test func ddLosesNothingToTheTextView() throws {
             let path = file("dd") + ".txt"
             defer { unlink(path) }
@@ -219,7 +222,7 @@ extension Timing {
                 ] + Self.dd
             waitForQuietCPUs()
             var out = try runProcess(run)
-            for _ in 0..<2 where try String(contentsOfFile: path, encoding: .utf8).contains("--- lost") {
+            for _ in 0..<4 where try String(contentsOfFile: path, encoding: .utf8).contains("--- lost") {
                 waitForQuietCPUs()
                 out = try runProcess(run)
             }
