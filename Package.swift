@@ -43,11 +43,15 @@ let package = Package(
         // (bpf/clab_devices.bpf.c) loaded with libbpf. Below ClabCore, which attaches it; its
         // Libbpf helpers (quiet logging, opening an embedded object) serve the tracer too.
         .target(name: "ClabDevices", dependencies: ["CLibBPF", "ClabSys"], plugins: ["BPFCompiler"]),
+        // The OCI image-spec documents (index, manifest, config, descriptors): pure types that the
+        // image store and the registry client share.
+        .target(name: "ClabOCI"),
         // The runtime's host side: spawning, state, images, mounts, gc.
         .target(
             name: "ClabCore",
             dependencies: [
                 "ClabSpec", "ClabSys", "CShims", "ClabNetlink", "ClabNetwork", "ClabSeccomp", "ClabDevices",
+                "ClabOCI",
             ]),
         // Isolation probes, shared by `clab check` and the test suites.
         .target(
@@ -118,6 +122,7 @@ let package = Package(
         .target(
             name: "ClabRegistry",
             dependencies: [
+                "ClabOCI",
                 "ClabCore", "ClabSys", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -145,6 +150,7 @@ let package = Package(
         .testTarget(
             name: "ClabSystemTests",
             dependencies: [
+                "ClabOCI",
                 "CShims", "ClabCore", "ClabSys", "ClabSpec", "ClabInit", "ClabChecks", "ClabLessons", "ClabCLI",
                 "ClabTrace", "ClabNetlink", "ClabNetwork", "ClabSeccomp", "ClabDevices", "clab",
                 "clab-init", "clab-runtime", "ClabRegistry", "clabd", "CLibBPF",

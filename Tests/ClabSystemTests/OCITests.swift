@@ -1,3 +1,4 @@
+import ClabOCI
 import ClabSys
 import Foundation
 import Glibc

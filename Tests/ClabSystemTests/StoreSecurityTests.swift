@@ -1,3 +1,4 @@
+import ClabOCI
 import Foundation
 import Glibc
 import Testing

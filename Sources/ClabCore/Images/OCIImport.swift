@@ -1,3 +1,4 @@
+import ClabOCI
 import ClabSpec
 import ClabSys
 import FoundationEssentials

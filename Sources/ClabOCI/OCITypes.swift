@@ -1,8 +1,8 @@
-import CShims
 import FoundationEssentials
 import Glibc
 
-/// The OCI image-spec documents clab writes and reads (only the fields it uses).
+/// The OCI image-spec documents clab writes and reads (only the fields it uses). Pure types, in
+/// a module of their own below the image store and the registry client, which both speak them.
 ///
 /// An image layout is a directory: `oci-layout` (the version), `index.json` (descriptors of
 /// the images in it, named by the `org.opencontainers.image.ref.name` annotation) and
@@ -18,9 +18,9 @@ public enum OCI {
     public static let layerGzipType = "application/vnd.oci.image.layer.v1.tar+gzip"
     public static let layerTarType = "application/vnd.oci.image.layer.v1.tar"
     /// Docker's names for the same documents: `skopeo copy` and `docker save` can write them.
-    static let dockerManifestType = "application/vnd.docker.distribution.manifest.v2+json"
-    static let dockerConfigType = "application/vnd.docker.container.image.v1+json"
-    static let dockerLayerGzipType = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+    public static let dockerManifestType = "application/vnd.docker.distribution.manifest.v2+json"
+    public static let dockerConfigType = "application/vnd.docker.container.image.v1+json"
+    public static let dockerLayerGzipType = "application/vnd.docker.image.rootfs.diff.tar.gzip"
     /// The tag of an image in a layout (`skopeo inspect oci:DIR:TAG` looks it up).
     public static let refNameAnnotation = "org.opencontainers.image.ref.name"
     /// The full name, as `docker save` writes it; clab's import takes the image's name from it.
@@ -32,21 +32,45 @@ public enum OCI {
         public var size: Int
         public var annotations: [String: String]?
         public var platform: Platform?
+
+        public init(
+            mediaType: String, digest: String, size: Int, annotations: [String: String]? = nil,
+            platform: Platform? = nil
+        ) {
+            self.mediaType = mediaType
+            self.digest = digest
+            self.size = size
+            self.annotations = annotations
+            self.platform = platform
+        }
     }
 
     public struct Platform: Codable, Sendable, Equatable {
         public var architecture: String
         public var os: String
+
+        public init(architecture: String, os: String) {
+            self.architecture = architecture
+            self.os = os
+        }
     }
 
     public struct Layout: Codable, Sendable {
         public var imageLayoutVersion: String
+
+        public init(imageLayoutVersion: String) { self.imageLayoutVersion = imageLayoutVersion }
     }
 
     public struct Index: Codable, Sendable {
         public var schemaVersion: Int
         public var mediaType: String?
         public var manifests: [Descriptor]
+
+        public init(schemaVersion: Int, mediaType: String? = nil, manifests: [Descriptor]) {
+            self.schemaVersion = schemaVersion
+            self.mediaType = mediaType
+            self.manifests = manifests
+        }
     }
 
     public struct Manifest: Codable, Sendable {
@@ -54,6 +78,13 @@ public enum OCI {
         public var mediaType: String?
         public var config: Descriptor
         public var layers: [Descriptor]
+
+        public init(schemaVersion: Int, mediaType: String? = nil, config: Descriptor, layers: [Descriptor]) {
+            self.schemaVersion = schemaVersion
+            self.mediaType = mediaType
+            self.config = config
+            self.layers = layers
+        }
     }
 
     /// The image config: how to run the image, and the layers' diff_ids.
@@ -64,6 +95,18 @@ public enum OCI {
         public var config: Exec?
         public var rootfs: RootFS
         public var history: [History]?
+
+        public init(
+            created: String? = nil, architecture: String? = nil, os: String? = nil, config: Exec? = nil,
+            rootfs: RootFS, history: [History]? = nil
+        ) {
+            self.created = created
+            self.architecture = architecture
+            self.os = os
+            self.config = config
+            self.rootfs = rootfs
+            self.history = history
+        }
     }
 
     public struct Exec: Codable, Sendable {
@@ -72,6 +115,17 @@ public enum OCI {
         public var entrypoint: [String]?
         public var workingDir: String?
         public var user: String?
+
+        public init(
+            env: [String]? = nil, cmd: [String]? = nil, entrypoint: [String]? = nil, workingDir: String? = nil,
+            user: String? = nil
+        ) {
+            self.env = env
+            self.cmd = cmd
+            self.entrypoint = entrypoint
+            self.workingDir = workingDir
+            self.user = user
+        }
 
         enum CodingKeys: String, CodingKey {
             case env = "Env"
@@ -86,6 +140,11 @@ public enum OCI {
         public var type: String
         public var diffIDs: [String]
 
+        public init(type: String, diffIDs: [String]) {
+            self.type = type
+            self.diffIDs = diffIDs
+        }
+
         enum CodingKeys: String, CodingKey {
             case type
             case diffIDs = "diff_ids"
@@ -97,6 +156,13 @@ public enum OCI {
         public var createdBy: String?
         public var comment: String?
         public var emptyLayer: Bool?
+
+        public init(created: String? = nil, createdBy: String? = nil, comment: String? = nil, emptyLayer: Bool? = nil) {
+            self.created = created
+            self.createdBy = createdBy
+            self.comment = comment
+            self.emptyLayer = emptyLayer
+        }
 
         enum CodingKeys: String, CodingKey {
             case created
@@ -121,7 +187,7 @@ public enum OCI {
     }
 
     /// Canonical JSON for blobs: sorted keys, so the same document has the same digest.
-    static func encode(_ value: some Encodable) throws -> [UInt8] {
+    public static func encode(_ value: some Encodable) throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return Array(try encoder.encode(value))
@@ -130,8 +196,9 @@ public enum OCI {
     /// A digest clab can use as a file name: sha256 and 64 lowercase hex digits, nothing else
     /// (a digest like `sha256:../../x` must never become a path).
     public static func isValidDigest(_ digest: String) -> Bool {
-        let hex = Array(LayerStore.hex(digest).utf8)
-        return digest.hasPrefix("sha256:") && hex.count == 64
+        guard digest.hasPrefix("sha256:") else { return false }
+        let hex = Array(digest.utf8.dropFirst(7))
+        return hex.count == 64
             && hex.allSatisfy {
                 (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0)
                     || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0)
