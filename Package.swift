@@ -43,6 +43,9 @@ let package = Package(
         // (bpf/clab_devices.bpf.c) loaded with libbpf. Below ClabCore, which attaches it; its
         // Libbpf helpers (quiet logging, opening an embedded object) serve the tracer too.
         .target(name: "ClabDevices", dependencies: ["CLibBPF", "ClabSys"], plugins: ["BPFCompiler"]),
+        // The host as clab uses it, below every host-side module: running tools, files and locks,
+        // mount tables, where clab keeps its state, and where its shared files are.
+        .target(name: "ClabHost", dependencies: ["ClabSpec", "ClabSys", "CShims"]),
         // The OCI image-spec documents (index, manifest, config, descriptors): pure types that the
         // image store and the registry client share.
         .target(name: "ClabOCI"),
@@ -50,18 +53,18 @@ let package = Package(
         .target(
             name: "ClabCore",
             dependencies: [
-                "ClabSpec", "ClabSys", "CShims", "ClabNetlink", "ClabNetwork", "ClabSeccomp", "ClabDevices",
-                "ClabOCI",
+                "ClabHost", "ClabSpec", "ClabSys", "CShims", "ClabNetlink", "ClabNetwork", "ClabSeccomp",
+                "ClabDevices", "ClabOCI",
             ]),
         // Isolation probes, shared by `clab check` and the test suites.
         .target(
             name: "ClabChecks",
             dependencies: [
-                "ClabCore", "ClabSpec", "ClabSys", "CShims", "ClabNetwork", "ClabNetlink", "ClabSeccomp",
+                "ClabCore", "ClabHost", "ClabSpec", "ClabSys", "CShims", "ClabNetwork", "ClabNetlink", "ClabSeccomp",
             ]),
         // The teaching side, above the runtime and used only by the CLI: the lessons and labs
         // (share/lessons, share/labs), a student's lab progress, and the banner `clab step` prints.
-        .target(name: "ClabLessons", dependencies: ["ClabCore", "ClabSpec", "ClabSys", "ClabNetwork"]),
+        .target(name: "ClabLessons", dependencies: ["ClabCore", "ClabHost", "ClabSpec", "ClabSys", "ClabNetwork"]),
         // libbpf (Debian's libbpf-dev), the record layouts shared with the BPF program, and the
         // traced child's fork-to-execve in C.
         .systemLibrary(
@@ -80,7 +83,7 @@ let package = Package(
         .target(
             name: "ClabCLI",
             dependencies: [
-                "ClabCore", "ClabSpec", "ClabSys", "ClabChecks", "ClabLessons", "ClabTrace", "ClabNetwork",
+                "ClabCore", "ClabHost", "ClabSpec", "ClabSys", "ClabChecks", "ClabLessons", "ClabTrace", "ClabNetwork",
                 "ClabNetlink", "ClabSeccomp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
@@ -113,7 +116,7 @@ let package = Package(
         .target(
             name: "ClabDaemon",
             dependencies: [
-                "ClabCore", "ClabSpec", "ClabSys", "CShims", "ClabNetwork", "ClabRegistry",
+                "ClabCore", "ClabHost", "ClabSpec", "ClabSys", "CShims", "ClabNetwork", "ClabRegistry",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -123,7 +126,7 @@ let package = Package(
             name: "ClabRegistry",
             dependencies: [
                 "ClabOCI",
-                "ClabCore", "ClabSys", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "ClabCore", "ClabHost", "ClabSys", .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -135,13 +138,13 @@ let package = Package(
         .testTarget(name: "ClabSysTests", dependencies: ["ClabSys"]),
         .testTarget(name: "ClabNetlinkTests", dependencies: ["ClabNetlink"]),
         .testTarget(name: "ClabNetworkTests", dependencies: ["ClabNetwork", "ClabNetlink", "ClabSys"]),
-        .testTarget(name: "ClabCoreTests", dependencies: ["ClabCore", "ClabDevices", "ClabSys"]),
-        .testTarget(name: "ClabChecksTests", dependencies: ["ClabChecks", "ClabCore", "ClabSpec"]),
+        .testTarget(name: "ClabCoreTests", dependencies: ["ClabCore", "ClabHost", "ClabDevices", "ClabSys"]),
+        .testTarget(name: "ClabChecksTests", dependencies: ["ClabChecks", "ClabCore", "ClabHost", "ClabSpec"]),
         .testTarget(name: "ClabTraceTests", dependencies: ["CLibBPF", "ClabTrace", "ClabSpec", "ClabCLI"]),
         .testTarget(
             name: "ClabCLITests",
             dependencies: [
-                "ClabCLI", "ClabCore", "ClabSpec", "ClabSys", "ClabLessons",
+                "ClabCLI", "ClabCore", "ClabHost", "ClabSpec", "ClabSys", "ClabLessons",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // The system tests: real containers, as root, through the built clab, clab-init,
@@ -151,7 +154,7 @@ let package = Package(
             name: "ClabSystemTests",
             dependencies: [
                 "ClabOCI",
-                "CShims", "ClabCore", "ClabSys", "ClabSpec", "ClabInit", "ClabChecks", "ClabLessons", "ClabCLI",
+                "CShims", "ClabCore", "ClabHost", "ClabSys", "ClabSpec", "ClabInit", "ClabChecks", "ClabLessons", "ClabCLI",
                 "ClabTrace", "ClabNetlink", "ClabNetwork", "ClabSeccomp", "ClabDevices", "clab",
                 "clab-init", "clab-runtime", "ClabRegistry", "clabd", "CLibBPF",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

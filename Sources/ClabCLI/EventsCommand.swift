@@ -1,5 +1,6 @@
 import ArgumentParser
 import ClabCore
+import ClabHost
 import ClabSys
 
 struct EventsCommand: ParsableCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ClabChecks
 import ClabCore
+import ClabHost
 import ClabLessons
 import ClabSys
 import FoundationEssentials

@@ -1,4 +1,5 @@
 import ClabCore
+import ClabHost
 import ClabSeccomp
 import ClabSpec
 import ClabSys

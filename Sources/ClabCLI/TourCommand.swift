@@ -1,5 +1,6 @@
 import ArgumentParser
 import ClabCore
+import ClabHost
 import ClabLessons
 import ClabSpec
 import Glibc

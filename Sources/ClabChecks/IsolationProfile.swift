@@ -1,4 +1,5 @@
 import ClabCore
+import ClabHost
 import ClabSpec
 import ClabSys
 import FoundationEssentials

@@ -1,4 +1,5 @@
 import ClabCore
+import ClabHost
 import ClabSys
 
 /// What a learner gives `clab lab check`: the pid of the process they made, the file they

@@ -1,4 +1,5 @@
 import ClabCore
+import ClabHost
 import ClabNetlink
 import ClabNetwork
 import ClabSpec

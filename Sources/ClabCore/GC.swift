@@ -1,3 +1,4 @@
+import ClabHost
 import ClabNetwork
 import ClabSpec
 import ClabSys

@@ -1,3 +1,4 @@
+import ClabHost
 import ClabNetwork
 import ClabSys
 import FoundationEssentials

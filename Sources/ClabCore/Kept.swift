@@ -1,3 +1,4 @@
+import ClabHost
 import ClabSpec
 import ClabSys
 import FoundationEssentials

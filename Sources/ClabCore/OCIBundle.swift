@@ -1,3 +1,4 @@
+import ClabHost
 import ClabDevices
 import ClabSeccomp
 import ClabSpec

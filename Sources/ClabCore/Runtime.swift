@@ -1,3 +1,4 @@
+import ClabHost
 import ClabDevices
 import ClabNetwork
 import ClabSpec

@@ -1,5 +1,6 @@
 import CShims
 import ClabCore
+import ClabHost
 import ClabNetwork
 import ClabSpec
 import ClabSys

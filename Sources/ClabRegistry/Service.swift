@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import ClabCore
+import ClabHost
 import ClabOCI
 import ClabSys
 import FoundationEssentials

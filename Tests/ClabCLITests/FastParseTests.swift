@@ -5,6 +5,7 @@ import Testing
 
 @testable import ClabCLI
 @testable import ClabCore
+@testable import ClabHost
 @testable import ClabSpec
 @testable import ClabSys
 

@@ -7,6 +7,7 @@ import Testing
 
 @testable import ClabCLI
 @testable import ClabCore
+@testable import ClabHost
 
 @Suite("stage catalogue and specs")
 struct StageSpecTests {

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 @testable import ClabCore
+@testable import ClabHost
 
 /// ClabSys's Codable to and from `JSON`: the state file's one schema is its synthesized Codable.
 @Suite("JSON coding: Codable through ClabSys's JSON")

@@ -5,6 +5,7 @@ import Testing
 
 @testable import ClabChecks
 @testable import ClabCore
+@testable import ClabHost
 
 /// Both dialects against directory trees shaped like each cgroupfs layout.
 @Suite("cgroup drivers on fake trees")

@@ -1,4 +1,5 @@
 import ClabCore
+import ClabHost
 import ClabRegistry
 import ClabSys
 import Foundation

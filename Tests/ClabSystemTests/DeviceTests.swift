@@ -4,6 +4,7 @@ import Glibc
 import Testing
 
 @testable import ClabCore
+@testable import ClabHost
 @testable import ClabDevices
 
 /// The device allow-list on this host (cgroup v1 devices controller, and a BPF device program on

@@ -4,6 +4,7 @@ import Glibc
 import Testing
 
 @testable import ClabCore
+@testable import ClabHost
 @testable import ClabInit
 @testable import ClabSpec
 @testable import ClabSys

@@ -6,6 +6,7 @@ import Testing
 
 @testable import ClabChecks
 @testable import ClabCore
+@testable import ClabHost
 
 /// Issue 8: what clab does on the host side against a hostile container — its checkers, its
 /// walks of upper directories and layers — reaches nothing of the host's.

@@ -1,5 +1,6 @@
 import ClabChecks
 import ClabCore
+import ClabHost
 import ClabSys
 import Foundation
 import Glibc

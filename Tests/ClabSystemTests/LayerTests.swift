@@ -3,6 +3,7 @@ import Glibc
 import Testing
 
 @testable import ClabCore
+@testable import ClabHost
 @testable import ClabSpec
 @testable import ClabSys
 

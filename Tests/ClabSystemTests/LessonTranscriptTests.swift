@@ -1,4 +1,5 @@
 import ClabCore
+import ClabHost
 import ClabLessons
 import ClabSpec
 import ClabSys

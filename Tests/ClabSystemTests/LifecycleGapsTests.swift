@@ -5,6 +5,7 @@ import Glibc
 import Testing
 
 @testable import ClabCore
+@testable import ClabHost
 @testable import ClabSys
 
 /// Round 2 of issue 13: the log's cap, -t for detached containers, names and signals without

@@ -1,5 +1,6 @@
 import CShims
 import ClabCore
+import ClabHost
 import ClabNetlink
 import ClabNetwork
 import ClabSpec

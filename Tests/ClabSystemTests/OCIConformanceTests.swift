@@ -1,4 +1,5 @@
 import ClabCore
+import ClabHost
 import ClabSys
 import Foundation
 import Glibc

@@ -5,6 +5,7 @@ import Glibc
 import Testing
 
 @testable import ClabCore
+@testable import ClabHost
 
 /// `clab image export` / `clab image import`, checked with Debian's skopeo and umoci on local
 /// `oci:` paths (never a registry).

@@ -1,4 +1,5 @@
 import ClabCore
+import ClabHost
 import Foundation
 import Glibc
 import Testing

@@ -1,5 +1,6 @@
 import CShims
 import ClabCore
+import ClabHost
 import ClabSys
 import Foundation
 import Glibc

@@ -6,6 +6,7 @@ import Testing
 
 @testable import ClabCLI
 @testable import ClabCore
+@testable import ClabHost
 
 /// A spec with every field set, its strings as awkward as the format must carry.
 func hostileSpec() -> ContainerSpec {

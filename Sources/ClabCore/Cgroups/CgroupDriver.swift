@@ -1,3 +1,4 @@
+import ClabHost
 import ClabSys
 import FoundationEssentials
 import Glibc

@@ -1,3 +1,4 @@
+import ClabHost
 import ClabDevices
 import ClabSys
 import FoundationEssentials

@@ -1,3 +1,4 @@
+import ClabHost
 import ClabOCI
 import ClabSys
 import FoundationEssentials

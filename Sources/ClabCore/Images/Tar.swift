@@ -1,3 +1,4 @@
+import ClabHost
 import CShims
 import ClabSys
 import FoundationEssentials

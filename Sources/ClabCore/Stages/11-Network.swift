@@ -1,3 +1,4 @@
+import ClabHost
 import ClabNetlink
 import ClabNetwork
 import ClabSpec

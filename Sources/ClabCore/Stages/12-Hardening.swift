@@ -1,3 +1,4 @@
+import ClabHost
 import ClabDevices
 import ClabSpec
 import ClabSys

@@ -236,10 +236,10 @@ extension FS {
 }
 
 /// An exclusive advisory lock held for the life of the value's scope (flock(2)).
-final class FileLock {
+public final class FileLock {
     private let fd: Int32
 
-    init(path: String) throws {
+    public init(path: String) throws {
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw SyscallError("open \(path)") }
         while flock(fd, LOCK_EX) != 0 {

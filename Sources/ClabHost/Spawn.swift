@@ -74,10 +74,10 @@ extension Host {
 }
 
 /// A host tool with its stdio on given descriptors (posix_spawn, no shell).
-struct Tool {
-    let pid: pid_t
+public struct Tool {
+    public let pid: pid_t
 
-    static func start(_ argv: [String], stdin: Int32, stdout: Int32, stderr: Int32) throws -> Tool {
+    public static func start(_ argv: [String], stdin: Int32, stdout: Int32, stderr: Int32) throws -> Tool {
         guard let path = Host.which(argv[0]) else {
             throw ClabError("\(argv[0]) is not installed: run `apt-get install \(argv[0])`")
         }
@@ -89,13 +89,13 @@ struct Tool {
 
     /// Kills the tool (on an error path) and reaps it. Only for a tool not yet waited for:
     /// until then its pid cannot belong to another process.
-    func stop() {
+    public func stop() {
         kill(pid, SIGKILL)
         _ = wait()
     }
 
     /// Waits for the tool; its exit status (128+signal if killed).
-    func wait() -> Int32 {
+    public func wait() -> Int32 {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 {
             if errno != EINTR { return -1 }
