@@ -46,6 +46,9 @@ let package = Package(
         // The host as clab uses it, below every host-side module: running tools, files and locks,
         // mount tables, where clab keeps its state, and where its shared files are.
         .target(name: "ClabHost", dependencies: ["ClabSpec", "ClabSys", "CShims"]),
+        // Cgroups v1 and v2: placing a container's cgroups beneath clab's own, limits, the device
+        // controller (v1 files, v2 ClabDevices' program), the freezer, removal.
+        .target(name: "ClabCgroups", dependencies: ["ClabDevices", "ClabHost", "ClabSpec", "ClabSys"]),
         // The OCI image-spec documents (index, manifest, config, descriptors): pure types that the
         // image store and the registry client share.
         .target(name: "ClabOCI"),
@@ -53,14 +56,15 @@ let package = Package(
         .target(
             name: "ClabCore",
             dependencies: [
-                "ClabHost", "ClabSpec", "ClabSys", "CShims", "ClabNetlink", "ClabNetwork", "ClabSeccomp",
-                "ClabDevices", "ClabOCI",
+                "ClabCgroups", "ClabHost", "ClabSpec", "ClabSys", "CShims", "ClabNetlink", "ClabNetwork",
+                "ClabSeccomp", "ClabDevices", "ClabOCI",
             ]),
         // Isolation probes, shared by `clab check` and the test suites.
         .target(
             name: "ClabChecks",
             dependencies: [
-                "ClabCore", "ClabHost", "ClabSpec", "ClabSys", "CShims", "ClabNetwork", "ClabNetlink", "ClabSeccomp",
+                "ClabCgroups", "ClabCore", "ClabHost", "ClabSpec", "ClabSys", "CShims", "ClabNetwork", "ClabNetlink",
+                "ClabSeccomp",
             ]),
         // The teaching side, above the runtime and used only by the CLI: the lessons and labs
         // (share/lessons, share/labs), a student's lab progress, and the banner `clab step` prints.
@@ -83,7 +87,8 @@ let package = Package(
         .target(
             name: "ClabCLI",
             dependencies: [
-                "ClabCore", "ClabHost", "ClabSpec", "ClabSys", "ClabChecks", "ClabLessons", "ClabTrace", "ClabNetwork",
+                "ClabCgroups", "ClabCore", "ClabHost", "ClabSpec", "ClabSys", "ClabChecks", "ClabLessons", "ClabTrace",
+                "ClabNetwork",
                 "ClabNetlink", "ClabSeccomp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
@@ -116,7 +121,7 @@ let package = Package(
         .target(
             name: "ClabDaemon",
             dependencies: [
-                "ClabCore", "ClabHost", "ClabSpec", "ClabSys", "CShims", "ClabNetwork", "ClabRegistry",
+                "ClabCgroups", "ClabCore", "ClabHost", "ClabSpec", "ClabSys", "CShims", "ClabNetwork", "ClabRegistry",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -138,13 +143,14 @@ let package = Package(
         .testTarget(name: "ClabSysTests", dependencies: ["ClabSys"]),
         .testTarget(name: "ClabNetlinkTests", dependencies: ["ClabNetlink"]),
         .testTarget(name: "ClabNetworkTests", dependencies: ["ClabNetwork", "ClabNetlink", "ClabSys"]),
-        .testTarget(name: "ClabCoreTests", dependencies: ["ClabCore", "ClabHost", "ClabDevices", "ClabSys"]),
+        .testTarget(
+            name: "ClabCoreTests", dependencies: ["ClabCgroups", "ClabCore", "ClabHost", "ClabDevices", "ClabSys"]),
         .testTarget(name: "ClabChecksTests", dependencies: ["ClabChecks", "ClabCore", "ClabHost", "ClabSpec"]),
         .testTarget(name: "ClabTraceTests", dependencies: ["CLibBPF", "ClabTrace", "ClabSpec", "ClabCLI"]),
         .testTarget(
             name: "ClabCLITests",
             dependencies: [
-                "ClabCLI", "ClabCore", "ClabHost", "ClabSpec", "ClabSys", "ClabLessons",
+                "ClabCLI", "ClabCgroups", "ClabCore", "ClabHost", "ClabSpec", "ClabSys", "ClabLessons",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // The system tests: real containers, as root, through the built clab, clab-init,
@@ -154,7 +160,8 @@ let package = Package(
             name: "ClabSystemTests",
             dependencies: [
                 "ClabOCI",
-                "CShims", "ClabCore", "ClabHost", "ClabSys", "ClabSpec", "ClabInit", "ClabChecks", "ClabLessons", "ClabCLI",
+                "CShims", "ClabCgroups", "ClabCore", "ClabHost", "ClabSys", "ClabSpec", "ClabInit", "ClabChecks",
+                "ClabLessons", "ClabCLI",
                 "ClabTrace", "ClabNetlink", "ClabNetwork", "ClabSeccomp", "ClabDevices", "clab",
                 "clab-init", "clab-runtime", "ClabRegistry", "clabd", "CLibBPF",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

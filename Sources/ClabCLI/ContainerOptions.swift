@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClabCgroups
 import ClabCore
 import ClabNetwork
 import ClabSpec

@@ -53,7 +53,7 @@ struct LaunchOptions: ParsableArguments {
     func detachedOptions() throws -> DetachedOptions {
         var options = DetachedOptions(terminal: tty, interactive: interactive)
         if let logMaxSize {
-            let bytes = try CgroupLimits.parseSize(logMaxSize, option: "--log-max-size")
+            let bytes = try parseByteSize(logMaxSize, option: "--log-max-size")
             guard bytes >= 4096, bytes <= 1 << 40 else {
                 throw ClabError("--log-max-size \(logMaxSize): give 4k or more (default 10M)", exitCode: 2)
             }

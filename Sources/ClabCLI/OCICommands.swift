@@ -1,5 +1,6 @@
 import ArgumentParser
 import ClabCore
+import ClabSys
 import FoundationEssentials
 import Glibc
 
@@ -50,7 +51,7 @@ struct ImageImportCommand: ParsableCommand {
 
     func run() throws {
         let ref = try tag.map(ImageRef.parse)
-        let limit = try maxSize.map { Int(try CgroupLimits.parseSize($0, option: "--max-size")) }
+        let limit = try maxSize.map { Int(try parseByteSize($0, option: "--max-size")) }
         try Runtime.requireRoot()
         let layout = OCILayout(images: ImageStore(layout: global.layout))
         let imported = try layout.importLayout(

@@ -137,7 +137,7 @@ struct TraceRunCommand: ParsableCommand {
 
     /// "8M", "8MiB", "65536", "512k": the sizes --memory takes, at most 1G.
     static func parseSize(_ text: String) throws -> Int {
-        let bytes = try CgroupLimits.parseSize(text, option: "--buffer")
+        let bytes = try parseByteSize(text, option: "--buffer")
         guard bytes <= 1 << 30 else {
             throw ClabError("--buffer \(text): give a size such as 8M (at most 1G)", exitCode: 2)
         }

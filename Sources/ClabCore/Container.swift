@@ -1,5 +1,6 @@
-import ClabHost
 import CShims
+import ClabCgroups
+import ClabHost
 import ClabSpec
 import ClabSys
 import FoundationEssentials

@@ -1,5 +1,6 @@
-import ClabHost
 import CShims
+import ClabCgroups
+import ClabHost
 import ClabNetwork
 import ClabSpec
 import ClabSys

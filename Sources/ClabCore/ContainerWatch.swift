@@ -1,5 +1,5 @@
-import ClabHost
 import CShims
+import ClabHost
 import ClabSpec
 import ClabSys
 import Glibc

@@ -1,5 +1,5 @@
-import ClabHost
 import CShims
+import ClabHost
 import ClabNetwork
 import ClabSpec
 import ClabSys

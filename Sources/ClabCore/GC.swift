@@ -1,3 +1,4 @@
+import ClabCgroups
 import ClabHost
 import ClabNetwork
 import ClabSpec

@@ -1,5 +1,6 @@
-import ClabHost
+import ClabCgroups
 import ClabDevices
+import ClabHost
 import ClabSeccomp
 import ClabSpec
 import ClabSys
@@ -512,14 +513,10 @@ extension Runtime {
         if let path = cgroupsPath, path.hasPrefix("/") {
             // An absolute path names a cgroup from each hierarchy's root, where the machine's own
             // management lives: clab makes its cgroups only beneath its own.
-            for (controller, dir) in placement.dirs {
-                guard let h = driver.hierarchies[controller] else { continue }
-                let own = CgroupDriver.join(h.mount, h.caller)
-                guard dir.hasPrefix(own == "/" ? "/" : own + "/") else {
-                    throw OCIBundle.fail(
-                        "linux.cgroupsPath \"\(path)\" is absolute and the \(controller.isEmpty ? "cgroup2" : controller) hierarchy's \(path) is not beneath clab's own cgroup there (\(h.caller)): clab creates cgroups only beneath its own; give a relative path, or run clab in a cgroup namespace"
-                    )
-                }
+            if let (controller, caller) = driver.firstOutsideOwn(placement) {
+                throw OCIBundle.fail(
+                    "linux.cgroupsPath \"\(path)\" is absolute and the \(controller.isEmpty ? "cgroup2" : controller) hierarchy's \(path) is not beneath clab's own cgroup there (\(caller)): clab creates cgroups only beneath its own; give a relative path, or run clab in a cgroup namespace"
+                )
             }
         }
         if let taken = placement.allDirs.first(where: FS.exists) {

@@ -1,5 +1,6 @@
-import ClabHost
 import CShims
+import ClabCgroups
+import ClabHost
 import ClabSeccomp
 import ClabSpec
 import ClabSys

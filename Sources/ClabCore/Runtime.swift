@@ -1,5 +1,6 @@
-import ClabHost
+import ClabCgroups
 import ClabDevices
+import ClabHost
 import ClabNetwork
 import ClabSpec
 import ClabSys

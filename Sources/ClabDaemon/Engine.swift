@@ -1,3 +1,4 @@
+import ClabCgroups
 import ClabCore
 import ClabHost
 import ClabSpec

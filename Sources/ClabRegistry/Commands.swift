@@ -134,7 +134,7 @@ struct PushCommand: AsyncParsableCommand {
     @OptionGroup var options: TransferOptions
 
     func run() async throws {
-        let chunk = try chunkSize.map { Int(try CgroupLimits.parseSize($0, option: "--chunk-size")) }
+        let chunk = try chunkSize.map { Int(try parseByteSize($0, option: "--chunk-size")) }
         var service = try options.service(for: image)
         if let chunk {
             guard chunk >= 1024 else { throw ClabError("--chunk-size must be at least 1K", exitCode: 2) }
@@ -164,7 +164,7 @@ struct PullCommand: AsyncParsableCommand {
     @OptionGroup var options: TransferOptions
 
     func run() async throws {
-        let limit = try maxSize.map { Int(try CgroupLimits.parseSize($0, option: "--max-size")) }
+        let limit = try maxSize.map { Int(try parseByteSize($0, option: "--max-size")) }
         var service = try options.service(for: image)
         if let limit { service.maxSize = limit }
         let pulled = try await service.pull(image, progress: options.progress, log: options.log)

@@ -92,3 +92,36 @@ public enum JSONText {
         return out + "\""
     }
 }
+
+/// "32.0 MiB"
+public func humanBytes(_ bytes: Int64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var value = Double(bytes)
+    var unit = 0
+    while value >= 1024 && unit < units.count - 1 {
+        value /= 1024
+        unit += 1
+    }
+    return unit == 0 ? "\(bytes) B" : "\(fixed(value, 1)) \(units[unit])"
+}
+
+/// "512k", "64M", "1G", "1g", "1048576": bytes (binary multiples, as Docker and the kernel).
+public func parseByteSize(_ text: String, option: String) throws -> Int64 {
+    let units: [Character: Int64] = ["k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40]
+    var digits = Substring(text)
+    var multiplier: Int64 = 1
+    if digits.hasSuffix("i") || digits.hasSuffix("iB") {  // "64Mi", "64MiB"
+        digits = digits.dropLast(digits.hasSuffix("iB") ? 2 : 1)
+    }
+    if let last = digits.last?.lowercased().first, let unit = units[last] {
+        multiplier = unit
+        digits = digits.dropLast()
+    } else if digits.hasSuffix("b") || digits.hasSuffix("B") {
+        digits = digits.dropLast()
+    }
+    guard let value = Int64(digits), value > 0, value <= Int64.max / multiplier else {
+        throw ClabError(
+            "\(option) \(text) is not a size: use bytes or a number with k, M or G (for example 64M)", exitCode: 2)
+    }
+    return value * multiplier
+}

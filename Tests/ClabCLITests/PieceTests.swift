@@ -6,6 +6,7 @@ import Foundation
 import Testing
 
 @testable import ClabCLI
+@testable import ClabCgroups
 @testable import ClabCore
 @testable import ClabHost
 

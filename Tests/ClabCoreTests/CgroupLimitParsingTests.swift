@@ -1,6 +1,7 @@
 import ClabSys
 import Testing
 
+@testable import ClabCgroups
 @testable import ClabCore
 
 @Suite("cgroup limits: parsing")
@@ -10,12 +11,12 @@ struct CgroupLimitParsingTests {
         ("1048576", 1_048_576), ("100b", 100),
     ])
     func sizes(text: String, bytes: Int64) throws {
-        #expect(try CgroupLimits.parseSize(text, option: "--memory") == bytes)
+        #expect(try parseByteSize(text, option: "--memory") == bytes)
     }
 
     @Test(arguments: ["abc", "0", "-1", "1.5G", "", "G", "64X"])
     func badSizes(text: String) {
-        #expect(throws: ClabError.self) { try CgroupLimits.parseSize(text, option: "--memory") }
+        #expect(throws: ClabError.self) { try parseByteSize(text, option: "--memory") }
     }
 
     @Test func defaultsProtectTheMachine() throws {

@@ -1,6 +1,7 @@
 import ClabSys
 import Testing
 
+@testable import ClabCgroups
 @testable import ClabCore
 @testable import ClabDevices
 

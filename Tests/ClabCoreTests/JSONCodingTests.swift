@@ -2,6 +2,7 @@ import ClabSys
 import Foundation
 import Testing
 
+@testable import ClabCgroups
 @testable import ClabCore
 @testable import ClabHost
 

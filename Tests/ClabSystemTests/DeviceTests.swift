@@ -3,9 +3,10 @@ import Foundation
 import Glibc
 import Testing
 
+@testable import ClabCgroups
 @testable import ClabCore
-@testable import ClabHost
 @testable import ClabDevices
+@testable import ClabHost
 
 /// The device allow-list on this host (cgroup v1 devices controller, and a BPF device program on
 /// the hybrid host's cgroup2 mount), proven with a process that is real root on the host: it

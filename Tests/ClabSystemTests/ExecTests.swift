@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import Testing
 
+@testable import ClabCgroups
 @testable import ClabCore
 @testable import ClabHost
 @testable import ClabInit

@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 import Testing
 
+@testable import ClabCgroups
 @testable import ClabChecks
 @testable import ClabCore
 @testable import ClabHost

@@ -249,6 +249,17 @@ public struct CgroupDriver: Sendable {
         }
     }
 
+    /// The first of a placement's directories that is not beneath the caller's own cgroup in
+    /// its hierarchy (the controller, and the caller's cgroup there), or nil when all are.
+    public func firstOutsideOwn(_ placement: CgroupPlacement) -> (controller: String, caller: String)? {
+        for (controller, dir) in placement.dirs.sorted(by: { $0.key < $1.key }) {
+            guard let h = hierarchies[controller] else { continue }
+            let own = Self.join(h.mount, h.caller)
+            if !dir.hasPrefix(own == "/" ? "/" : own + "/") { return (controller, h.caller) }
+        }
+        return nil
+    }
+
     static func parentPath(_ override: String?, caller: String) -> String {
         guard let override else { return join(caller, "clab") }
         return override.hasPrefix("/") ? override : join(caller, override)
@@ -285,12 +296,19 @@ public struct CgroupPlacement: Codable, Sendable, Equatable {
         case version, dirs, parents, ownsParents, exclusive, cgroupsPath
     }
 
+    public init(version: CgroupVersion, dirs: [String: String], parents: [String], note: String?) {
+        self.version = version
+        self.dirs = dirs
+        self.parents = parents
+        self.note = note
+    }
+
     /// Every distinct directory (v1 controllers can share a hierarchy).
     public var allDirs: [String] { Array(Set(dirs.values)).sorted() }
 
     /// Only the directories of `own` (the record's checked list), and as parents only `clab`
     /// directories directly above them: what a damaged state file may make clab remove.
-    func restricted(to own: [String]) -> CgroupPlacement {
+    public func restricted(to own: [String]) -> CgroupPlacement {
         let kept = dirs.filter { own.contains($0.value) }
         let above = Set(kept.values.map(Path.dirname))
         var placement = CgroupPlacement(

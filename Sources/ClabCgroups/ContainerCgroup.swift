@@ -1,5 +1,5 @@
-import ClabHost
 import ClabDevices
+import ClabHost
 import ClabSys
 import FoundationEssentials
 import Glibc

@@ -53,7 +53,7 @@ public struct CgroupLimits: Sendable, Equatable {
     ) throws -> CgroupLimits {
         var limits = CgroupLimits()
         if let memory {
-            let bytes = try parseSize(memory, option: "--memory")
+            let bytes = try parseByteSize(memory, option: "--memory")
             guard bytes >= minimumMemory else {
                 throw ClabError(
                     "--memory \(memory) is below clab's minimum of 4M: the container's init alone needs about 3 MiB",
@@ -62,7 +62,7 @@ public struct CgroupLimits: Sendable, Equatable {
             limits.memoryBytes = bytes
         }
         if let memorySwap {
-            let bytes = try parseSize(memorySwap, option: "--memory-swap")
+            let bytes = try parseByteSize(memorySwap, option: "--memory-swap")
             guard let memory = limits.memoryBytes, bytes >= memory else {
                 throw ClabError(
                     "--memory-swap \(memorySwap) must be at least --memory: it is memory plus swap, as in Docker",
@@ -95,37 +95,4 @@ public struct CgroupLimits: Sendable, Equatable {
         }
         return limits
     }
-
-    /// "512k", "64M", "1G", "1g", "1048576": bytes (binary multiples, as Docker and the kernel).
-    public static func parseSize(_ text: String, option: String) throws -> Int64 {
-        let units: [Character: Int64] = ["k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40]
-        var digits = Substring(text)
-        var multiplier: Int64 = 1
-        if digits.hasSuffix("i") || digits.hasSuffix("iB") {  // "64Mi", "64MiB"
-            digits = digits.dropLast(digits.hasSuffix("iB") ? 2 : 1)
-        }
-        if let last = digits.last?.lowercased().first, let unit = units[last] {
-            multiplier = unit
-            digits = digits.dropLast()
-        } else if digits.hasSuffix("b") || digits.hasSuffix("B") {
-            digits = digits.dropLast()
-        }
-        guard let value = Int64(digits), value > 0, value <= Int64.max / multiplier else {
-            throw ClabError(
-                "\(option) \(text) is not a size: use bytes or a number with k, M or G (for example 64M)", exitCode: 2)
-        }
-        return value * multiplier
-    }
-}
-
-/// "32.0 MiB"
-public func humanBytes(_ bytes: Int64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-    var value = Double(bytes)
-    var unit = 0
-    while value >= 1024 && unit < units.count - 1 {
-        value /= 1024
-        unit += 1
-    }
-    return unit == 0 ? "\(bytes) B" : "\(fixed(value, 1)) \(units[unit])"
 }
