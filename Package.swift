@@ -52,18 +52,25 @@ let package = Package(
         // The OCI image-spec documents (index, manifest, config, descriptors): pure types that the
         // image store and the registry client share.
         .target(name: "ClabOCI"),
-        // The runtime's host side: spawning, state, images, mounts, gc.
+        // The image store: layers, image configs, OCI image layouts in and out (tar, gzip, digests,
+        // whiteouts), the built-in busybox image. Knows nothing of containers: the runtime tells
+        // it which layers running containers hold.
+        .target(name: "ClabImages", dependencies: ["ClabHost", "ClabOCI", "ClabSpec", "ClabSys", "CShims"]),
+        // The runtime: each stage's host half (Stages/), containers and their state, exec,
+        // lifecycle, kept containers, volumes, OCI bundles, image builds (RUN runs a container),
+        // gc.
         .target(
             name: "ClabCore",
             dependencies: [
                 "ClabCgroups", "ClabHost", "ClabSpec", "ClabSys", "CShims", "ClabNetlink", "ClabNetwork",
-                "ClabSeccomp", "ClabDevices", "ClabOCI",
+                "ClabSeccomp", "ClabDevices", "ClabImages", "ClabOCI",
             ]),
         // Isolation probes, shared by `clab check` and the test suites.
         .target(
             name: "ClabChecks",
             dependencies: [
-                "ClabCgroups", "ClabCore", "ClabHost", "ClabSpec", "ClabSys", "CShims", "ClabNetwork", "ClabNetlink",
+                "ClabCgroups", "ClabCore", "ClabHost", "ClabImages", "ClabSpec", "ClabSys", "CShims", "ClabNetwork",
+                "ClabNetlink",
                 "ClabSeccomp",
             ]),
         // The teaching side, above the runtime and used only by the CLI: the lessons and labs
@@ -87,7 +94,8 @@ let package = Package(
         .target(
             name: "ClabCLI",
             dependencies: [
-                "ClabCgroups", "ClabCore", "ClabHost", "ClabSpec", "ClabSys", "ClabChecks", "ClabLessons", "ClabTrace",
+                "ClabCgroups", "ClabCore", "ClabHost", "ClabImages", "ClabSpec", "ClabSys", "ClabChecks", "ClabLessons",
+                "ClabTrace",
                 "ClabNetwork",
                 "ClabNetlink", "ClabSeccomp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -121,7 +129,8 @@ let package = Package(
         .target(
             name: "ClabDaemon",
             dependencies: [
-                "ClabCgroups", "ClabCore", "ClabHost", "ClabSpec", "ClabSys", "CShims", "ClabNetwork", "ClabRegistry",
+                "ClabCgroups", "ClabCore", "ClabHost", "ClabImages", "ClabSpec", "ClabSys", "CShims", "ClabNetwork",
+                "ClabRegistry",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -131,7 +140,8 @@ let package = Package(
             name: "ClabRegistry",
             dependencies: [
                 "ClabOCI",
-                "ClabCore", "ClabHost", "ClabSys", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                "ClabCore", "ClabHost", "ClabImages", "ClabSys",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -144,13 +154,15 @@ let package = Package(
         .testTarget(name: "ClabNetlinkTests", dependencies: ["ClabNetlink"]),
         .testTarget(name: "ClabNetworkTests", dependencies: ["ClabNetwork", "ClabNetlink", "ClabSys"]),
         .testTarget(
-            name: "ClabCoreTests", dependencies: ["ClabCgroups", "ClabCore", "ClabHost", "ClabDevices", "ClabSys"]),
-        .testTarget(name: "ClabChecksTests", dependencies: ["ClabChecks", "ClabCore", "ClabHost", "ClabSpec"]),
+            name: "ClabCoreTests",
+            dependencies: ["ClabCgroups", "ClabCore", "ClabHost", "ClabImages", "ClabDevices", "ClabSys"]),
+        .testTarget(
+            name: "ClabChecksTests", dependencies: ["ClabChecks", "ClabCore", "ClabHost", "ClabImages", "ClabSpec"]),
         .testTarget(name: "ClabTraceTests", dependencies: ["CLibBPF", "ClabTrace", "ClabSpec", "ClabCLI"]),
         .testTarget(
             name: "ClabCLITests",
             dependencies: [
-                "ClabCLI", "ClabCgroups", "ClabCore", "ClabHost", "ClabSpec", "ClabSys", "ClabLessons",
+                "ClabCLI", "ClabCgroups", "ClabCore", "ClabHost", "ClabImages", "ClabSpec", "ClabSys", "ClabLessons",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // The system tests: real containers, as root, through the built clab, clab-init,
@@ -160,7 +172,8 @@ let package = Package(
             name: "ClabSystemTests",
             dependencies: [
                 "ClabOCI",
-                "CShims", "ClabCgroups", "ClabCore", "ClabHost", "ClabSys", "ClabSpec", "ClabInit", "ClabChecks",
+                "CShims", "ClabCgroups", "ClabCore", "ClabHost", "ClabImages", "ClabSys", "ClabSpec", "ClabInit",
+                "ClabChecks",
                 "ClabLessons", "ClabCLI",
                 "ClabTrace", "ClabNetlink", "ClabNetwork", "ClabSeccomp", "ClabDevices", "clab",
                 "clab-init", "clab-runtime", "ClabRegistry", "clabd", "CLibBPF",

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ClabCore
+import ClabImages
 import Glibc
 
 struct BundleCommand: ParsableCommand {

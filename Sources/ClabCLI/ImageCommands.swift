@@ -1,5 +1,6 @@
 import ArgumentParser
 import ClabCore
+import ClabImages
 import ClabSys
 import FoundationEssentials
 import Glibc

@@ -1,5 +1,6 @@
 import ClabCore
 import ClabHost
+import ClabImages
 import ClabSpec
 import ClabSys
 import FoundationEssentials

@@ -1,6 +1,7 @@
 import CShims
 import ClabCore
 import ClabHost
+import ClabImages
 import ClabSys
 import FoundationEssentials
 import Glibc

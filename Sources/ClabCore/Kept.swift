@@ -1,4 +1,5 @@
 import ClabHost
+import ClabImages
 import ClabSpec
 import ClabSys
 import FoundationEssentials

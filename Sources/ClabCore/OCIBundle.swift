@@ -1,6 +1,7 @@
 import ClabCgroups
 import ClabDevices
 import ClabHost
+import ClabImages
 import ClabSeccomp
 import ClabSpec
 import ClabSys

@@ -1,6 +1,7 @@
 import CShims
 import ClabCgroups
 import ClabHost
+import ClabImages
 import ClabSeccomp
 import ClabSpec
 import ClabSys

@@ -1,6 +1,7 @@
 import ClabCgroups
 import ClabDevices
 import ClabHost
+import ClabImages
 import ClabNetwork
 import ClabSpec
 import ClabSys

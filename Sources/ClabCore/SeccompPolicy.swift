@@ -1,3 +1,4 @@
+import ClabImages
 import ClabSeccomp
 import ClabSpec
 import Glibc

@@ -1,6 +1,7 @@
 import ClabCgroups
 import ClabCore
 import ClabHost
+import ClabImages
 import ClabSpec
 import ClabSys
 import Foundation

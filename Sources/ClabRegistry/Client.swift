@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import ClabCore
+import ClabImages
 import ClabOCI
 import ClabSys
 import FoundationEssentials

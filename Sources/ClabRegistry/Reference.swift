@@ -1,4 +1,5 @@
 import ClabCore
+import ClabImages
 import ClabSys
 import Glibc
 

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import ClabCore
 import ClabHost
+import ClabImages
 import ClabOCI
 import ClabSys
 import FoundationEssentials

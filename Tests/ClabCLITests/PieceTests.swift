@@ -9,6 +9,7 @@ import Testing
 @testable import ClabCgroups
 @testable import ClabCore
 @testable import ClabHost
+@testable import ClabImages
 
 @Suite("stage catalogue and specs")
 struct StageSpecTests {

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 
 @testable import ClabCore
+@testable import ClabImages
 
 @Suite("build files")
 struct BuildFileTests {

@@ -5,6 +5,7 @@ import Testing
 
 @testable import ClabCgroups
 @testable import ClabCore
+@testable import ClabImages
 
 @Suite("images: build, commit, tag, rm", needsRoot)
 struct ImageBuildTests {

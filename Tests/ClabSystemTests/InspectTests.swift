@@ -1,6 +1,7 @@
 import ClabChecks
 import ClabCore
 import ClabHost
+import ClabImages
 import ClabSpec
 import ClabSys
 import Foundation

@@ -6,6 +6,7 @@ import Testing
 
 @testable import ClabCore
 @testable import ClabHost
+@testable import ClabImages
 
 /// `clab image export` / `clab image import`, checked with Debian's skopeo and umoci on local
 /// `oci:` paths (never a registry).

@@ -1,5 +1,6 @@
 import ClabCore
 import ClabHost
+import ClabImages
 import ClabSys
 import Foundation
 import Glibc

@@ -7,6 +7,7 @@ import Testing
 @testable import ClabCLI
 @testable import ClabCore
 @testable import ClabHost
+@testable import ClabImages
 
 /// A spec with every field set, its strings as awkward as the format must carry.
 func hostileSpec() -> ContainerSpec {

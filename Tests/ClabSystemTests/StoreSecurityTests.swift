@@ -5,6 +5,7 @@ import Testing
 
 @testable import ClabCore
 @testable import ClabHost
+@testable import ClabImages
 @testable import ClabSpec
 @testable import ClabSys
 

@@ -1,5 +1,6 @@
 import ClabDevices
 import ClabHost
+import ClabImages
 import ClabSpec
 import ClabSys
 

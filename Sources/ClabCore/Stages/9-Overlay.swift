@@ -1,3 +1,4 @@
+import ClabImages
 import ClabSpec
 import ClabSys
 import Glibc

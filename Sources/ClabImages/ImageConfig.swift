@@ -13,6 +13,11 @@ public struct ImageConfig: Codable, Sendable, Equatable {
         public var createdBy: String
         /// ENV, CMD and WORKDIR change only the config; COPY, RUN and commits add a layer.
         public var emptyLayer: Bool
+
+        public init(createdBy: String, emptyLayer: Bool) {
+            self.createdBy = createdBy
+            self.emptyLayer = emptyLayer
+        }
     }
 
     public var layers: [String]
@@ -211,7 +216,7 @@ extension ImageStore {
     public func remove(_ text: String) throws {
         let ref = try ImageRef.parse(text)
         let (id, removed) = try resolve(text)
-        let users = KeptContainers(layout: layout).list().filter { (try? ImageRef.parse($0.image)) == ref }
+        let users = holders.kept().filter { (try? ImageRef.parse($0.image)) == ref }
         guard users.isEmpty else {
             throw ClabError(
                 "image '\(ref)' is used by kept container \(users.map(\.name).joined(separator: ", ")): `clab rm` it first"
@@ -222,9 +227,9 @@ extension ImageStore {
         // Garbage: configs no name points at, then layers no config or kept container uses.
         let liveIDs = Set(refs().map(\.id))
         if !liveIDs.contains(id) { unlink(configsDir + "/" + LayerStore.hex(id) + ".json") }
-        var liveLayers = Set(KeptContainers(layout: layout).list().flatMap(\.layers))
+        var liveLayers = Set(holders.kept().flatMap(\.layers))
         for live in liveIDs { liveLayers.formUnion((try? config(id: live).layers) ?? []) }
-        let running = Set(ContainerState.running(in: layout).flatMap { $0.layers ?? [] })
+        let running = holders.runningLayers()
         for layer in removed.layers where !liveLayers.contains(layer) && !running.contains(LayerStore.hex(layer)) {
             layerStore.removeLayer(layer)
         }

@@ -280,7 +280,7 @@ extension OCILayout {
     /// Removes layers this import added, unless an image or a kept container uses them by now.
     func dropUnused(_ added: [String]) {
         guard !added.isEmpty else { return }
-        var live = Set(KeptContainers(layout: images.layout).list().flatMap(\.layers))
+        var live = Set(images.holders.kept().flatMap(\.layers))
         for (_, id) in images.refs() { live.formUnion((try? images.config(id: id).layers) ?? []) }
         for digest in added where !live.contains(digest) { layers.removeLayer(digest) }
     }

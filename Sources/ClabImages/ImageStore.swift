@@ -9,6 +9,8 @@ import Glibc
 /// packages), minus the network. Layers arrive with stage 9.
 public struct ImageStore: Sendable {
     public let layout: StateLayout
+    /// What containers hold, asked before anything they may use is deleted.
+    public let holders: any ImageHolders
     public static let baseName = "busybox"
     /// Where Debian's busybox-static puts its binary; CLAB_BUSYBOX overrides it (tests use
     /// this to see what a machine without busybox-static gets).
@@ -16,7 +18,10 @@ public struct ImageStore: Sendable {
         Env.get("CLAB_BUSYBOX") ?? "/bin/busybox"
     }
 
-    public init(layout: StateLayout) { self.layout = layout }
+    public init(layout: StateLayout, holders: any ImageHolders) {
+        self.layout = layout
+        self.holders = holders
+    }
 
     public func imageDir(_ name: String) -> String { layout.imagesDir + "/" + name }
     public func rootfs(_ name: String) -> String { imageDir(name) + "/rootfs" }
@@ -82,7 +87,7 @@ public struct ImageStore: Sendable {
             throw error
         }
         // A running stage 1-8 container may have its root in the old tree: then `clab gc` removes it later.
-        if ContainerState.running(in: layout).isEmpty { try? FS.removeTree(old) }
+        if !holders.anyRunning() { try? FS.removeTree(old) }
     }
 
     /// The lessons' programs (images/busybox/NAME.c) that the image at `dir` lacks.
@@ -253,13 +258,13 @@ public struct ImageStore: Sendable {
 
     /// The built-in image's config, made from its own metadata, never looked up by tag: what
     /// `--userns host` runs (a tag can be moved by another clab at any moment).
-    func builtInConfig() throws -> ImageConfig {
+    public func builtInConfig() throws -> ImageConfig {
         Self.baseConfig(try baseLayers(), source: "clab's built-in busybox image")
     }
 
     /// The stage-7 copy: same tree, every owner moved up by `base`. Built once, under the lock.
     public func ensureShifted(_ name: String, base: UInt32, log: (String) -> Void) throws -> String {
-        try shiftedCopy(of: rootfs(name), at: shiftedRootfs(name, base: base), base: base) {
+        try Self.shiftedCopy(of: rootfs(name), at: shiftedRootfs(name, base: base), base: base, layout: layout) {
             log("making a copy of '\(name)' owned by uid/gid \(base)+ for user-namespaced containers (once)")
         }
     }
@@ -272,7 +277,9 @@ public struct ImageStore: Sendable {
     /// 0710: the mapped root passes through (init mounts the copy from inside its namespace),
     /// other ranges and other users do not (see StateLayout.closedDirectories); kept so when an
     /// older clab made it 0755.
-    func shiftedCopy(of source: String, at target: String, base: UInt32, announce: () -> Void) throws -> String {
+    static func shiftedCopy(
+        of source: String, at target: String, base: UInt32, layout: StateLayout, announce: () -> Void
+    ) throws -> String {
         let parent = Path.dirname(target)
         if FS.exists(target) {
             try StateLayout.closeDirectory(parent, group: base)

@@ -59,7 +59,7 @@ public struct LayerStore: Sendable {
 
     /// The layer's copy owned by uid/gid base+, made once (under the images lock).
     public func shifted(_ digest: String, base: UInt32, log: (String) -> Void = { _ in }) throws -> String {
-        try ImageStore(layout: layout).shiftedCopy(of: path(digest), at: shiftedPath(digest, base: base), base: base) {
+        try ImageStore.shiftedCopy(of: path(digest), at: shiftedPath(digest, base: base), base: base, layout: layout) {
             log(
                 "making a copy of layer \(digest.prefix(19)) owned by uid/gid \(base)+ for user-namespaced containers (once)"
             )

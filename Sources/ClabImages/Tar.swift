@@ -82,7 +82,7 @@ public struct CanonicalTar {
 
     /// overlayfs marks a directory that replaced one from a lower layer with an xattr:
     /// user.overlay.opaque when mounted in a user namespace (userxattr), trusted.* otherwise.
-    static func isOpaque(_ path: String) -> Bool {
+    public static func isOpaque(_ path: String) -> Bool {
         for name in ["user.overlay.opaque", "trusted.overlay.opaque"] {
             var value: [UInt8] = [0, 0]
             if clab_lgetxattr(path, name, &value, UInt(value.count)) == 1 && value[0] == UInt8(ascii: "y") {

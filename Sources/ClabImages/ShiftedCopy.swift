@@ -21,14 +21,19 @@ import Glibc
 /// tree, FIFOs, the device nodes a layer may hold (overlay whiteouts, /dev/null and the like:
 /// LayerStore.allowsDevice; any other is refused), modes with their setuid bits, times, and the
 /// overlay opaque marker. Sockets are not copied.
-enum ShiftedCopy {
+public enum ShiftedCopy {
     /// The owner mapping: ids from `from` up move to `to` up; lower ids stay. An id that would
     /// pass 2^32 (an imported tar may say uid 4294967294) becomes the range's nobody (65534).
-    struct Shift {
-        let from: UInt32
-        let to: UInt32
+    public struct Shift: Sendable {
+        public let from: UInt32
+        public let to: UInt32
 
-        func callAsFunction(_ id: UInt32) -> UInt32 {
+        public init(from: UInt32, to: UInt32) {
+            self.from = from
+            self.to = to
+        }
+
+        public func callAsFunction(_ id: UInt32) -> UInt32 {
             guard id >= from else { return id }
             let (shifted, overflow) = (id - from).addingReportingOverflow(to)
             return overflow ? to &+ 65534 : shifted
@@ -38,7 +43,7 @@ enum ShiftedCopy {
     /// `copy` into `scratch/tree`, `scratch` made first as root's alone (mode 0700): the copy is
     /// out of every other uid's reach until the caller moves it into place (and removes
     /// `scratch`, also after a failure). Returns the tree's path.
-    static func copyAside(_ source: String, scratch: String, shift: Shift) throws -> String {
+    public static func copyAside(_ source: String, scratch: String, shift: Shift) throws -> String {
         guard mkdir(scratch, 0o700) == 0 else { throw SyscallError("mkdir \(scratch)") }
         let tree = scratch + "/tree"
         try copy(source, to: tree, shift: shift)
@@ -47,7 +52,7 @@ enum ShiftedCopy {
 
     /// Copies `source` to `target` (which must not exist; its parent must be root's alone),
     /// moving owners by `shift`.
-    static func copy(_ source: String, to target: String, shift: Shift) throws {
+    public static func copy(_ source: String, to target: String, shift: Shift) throws {
         let src = open(source, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
         guard src >= 0 else { throw SyscallError("open \(source)") }
         defer { close(src) }
