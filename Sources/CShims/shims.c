@@ -262,35 +262,28 @@ int clab_seccomp_install(const void *filter, unsigned short count) {
     return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
 }
 
-int clab_link_up(const char *ifname) {
+/* The interface's flags (SIOCGIFFLAGS), first setting IFF_UP when `up`: `ip link set lo up`
+ * in a new network namespace, and the probes' view of a link. */
+static int link_flags(const char *ifname, int up) {
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -1;
     struct ifreq ifr;
     memset(&ifr, 0, sizeof(ifr));
     strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
     int rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
-    if (rc == 0) {
+    if (rc == 0 && up) {
         ifr.ifr_flags |= IFF_UP;
         rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
     }
     int saved = errno;
     close(fd);
     errno = saved;
-    return rc;
-}
-
-int clab_link_flags(const char *ifname) {
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof(ifr));
-    strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
-    int rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
-    int saved = errno;
-    close(fd);
-    errno = saved;
     return rc == 0 ? (unsigned short)ifr.ifr_flags : -1;
 }
+
+int clab_link_up(const char *ifname) { return link_flags(ifname, 1) < 0 ? -1 : 0; }
+
+int clab_link_flags(const char *ifname) { return link_flags(ifname, 0); }
 
 int clab_ioctl_int(int fd, unsigned long request, int *value) { return ioctl(fd, request, value); }
 

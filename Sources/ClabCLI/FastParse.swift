@@ -23,12 +23,7 @@ enum FastParse {
         var net: String?
         var userns: String?
         var timeOffset: String?
-        var memory: String?
-        var memorySwap: String?
-        var cpus: String?
-        var cpuShares: String?
-        var pids: String?
-        var cgroupParent: String?
+        var limits = LimitArguments()
         var root: String?
         var volume: [String] = []
         var publish: [String] = []
@@ -79,12 +74,12 @@ enum FastParse {
             case "--net": ok = once(&net)
             case "--userns": ok = once(&userns)
             case "--time-offset": ok = once(&timeOffset)
-            case "--memory": ok = once(&memory)
-            case "--memory-swap": ok = once(&memorySwap)
-            case "--cpus": ok = once(&cpus)
-            case "--cpu-shares": ok = once(&cpuShares)
-            case "--pids": ok = once(&pids)
-            case "--cgroup-parent": ok = once(&cgroupParent)
+            case "--memory": ok = once(&limits.memory)
+            case "--memory-swap": ok = once(&limits.memorySwap)
+            case "--cpus": ok = once(&limits.cpus)
+            case "--cpu-shares": ok = once(&limits.cpuShares)
+            case "--pids": ok = once(&limits.pids)
+            case "--cgroup-parent": ok = once(&limits.cgroupParent)
             case "--root": ok = once(&root)
             case "-v", "--volume": ok = append(&volume)
             case "-p", "--publish": ok = append(&publish)
@@ -100,9 +95,6 @@ enum FastParse {
         }
         // GlobalOptions.validate refuses only an empty --root, which value() already declined.
         guard let stage else { return nil }
-        let limits = LimitArguments(
-            memory: memory, memorySwap: memorySwap, cpus: cpus, cpuShares: cpuShares, pids: pids,
-            cgroupParent: cgroupParent)
         let container = ContainerArguments(
             hostname: hostname, limits: limits, image: image, name: name, keep: keep, volume: volume, net: net,
             publish: publish, capAdd: capAdd, capDrop: capDrop, securityOpt: securityOpt, readOnly: readOnly,

@@ -284,27 +284,17 @@ extension ContainerCgroup {
         let mem = dir("memory")
         let cpu = dir("cpu")
         let pids = dir("pids")
-        if version == .v1 {
-            c.memoryCurrent = value(mem, "memory.usage_in_bytes")
-            c.memoryPeak = value(mem, "memory.max_usage_in_bytes")
-            c.memoryLimit = limits.memoryBytes
-            c.oomKills = keyed(mem, "memory.oom_control")["oom_kill"]
-            let stat = keyed(cpu, "cpu.stat")
-            c.cpuPeriods = stat["nr_periods"]
-            c.cpuThrottled = stat["nr_throttled"]
-            c.cpuThrottledNanos = stat["throttled_time"]
-            c.cpuUsageNanos = value(dir("cpuacct") ?? cpu, "cpuacct.usage")
-        } else {
-            c.memoryCurrent = value(mem, "memory.current")
-            c.memoryPeak = value(mem, "memory.peak")
-            c.memoryLimit = limits.memoryBytes
-            c.oomKills = keyed(mem, "memory.events")["oom_kill"]
-            let stat = keyed(cpu, "cpu.stat")
-            c.cpuPeriods = stat["nr_periods"]
-            c.cpuThrottled = stat["nr_throttled"]
-            c.cpuThrottledNanos = stat["throttled_usec"].map { $0 * 1000 }
-            c.cpuUsageNanos = stat["usage_usec"].map { $0 * 1000 }
-        }
+        // The same counters under v1's and v2's names (v2 counts CPU time in µs, v1 in ns).
+        let v1 = version == .v1
+        c.memoryCurrent = value(mem, v1 ? "memory.usage_in_bytes" : "memory.current")
+        c.memoryPeak = value(mem, v1 ? "memory.max_usage_in_bytes" : "memory.peak")
+        c.memoryLimit = limits.memoryBytes
+        c.oomKills = keyed(mem, v1 ? "memory.oom_control" : "memory.events")["oom_kill"]
+        let stat = keyed(cpu, "cpu.stat")
+        c.cpuPeriods = stat["nr_periods"]
+        c.cpuThrottled = stat["nr_throttled"]
+        c.cpuThrottledNanos = v1 ? stat["throttled_time"] : stat["throttled_usec"].map { $0 * 1000 }
+        c.cpuUsageNanos = v1 ? value(dir("cpuacct") ?? cpu, "cpuacct.usage") : stat["usage_usec"].map { $0 * 1000 }
         c.pidsCurrent = value(pids, "pids.current")
         c.pidsLimit = limits.pids.map(Int64.init)
         c.pidsRefused = keyed(pids, "pids.events")["max"]

@@ -1,5 +1,6 @@
 import ClabCore
 import ClabHost
+import ClabSpec
 import ClabSys
 import FoundationEssentials
 import Glibc
@@ -74,6 +75,21 @@ struct LabResults {
     var results: [ProbeResult] = []
 
     init(stage: Int) { self.stage = stage }
+
+    /// A by-hand lab's results, starting with its first property: clab did not make the process.
+    init(byHand pid: Int32, layouts: [StateLayout], stage: Int) {
+        self.init(stage: stage)
+        results.append(ClabMade.property(pid: pid, layouts: layouts, stage: stage))
+    }
+
+    /// "own X namespace" (id `labN.ns-own.<kind>`): the process's /proc/PID/ns link is not the
+    /// host's. Returns whether it passed.
+    @discardableResult
+    mutating func addOwns(_ p: ProcessInspector, _ ns: Namespace, _ wording: String, fix: String) -> Bool {
+        let (ok, evidence) = p.owns(ns)
+        add("lab\(stage).ns-own.\(ns.rawValue)", wording, ok, evidence, fix: fix)
+        return ok
+    }
 
     mutating func add(_ name: ProbeName, _ ok: Bool, _ evidence: String, fix: String) {
         results.append(ProbeResult(name: name, stage: stage, passed: ok, evidence: evidence, fix: fix))

@@ -42,42 +42,9 @@ public enum Lab11Verifier {
         var r = LabResults(stage: 11)
 
         // The namespaces: each a network namespace of its own, not the host's, not another's.
-        var views: [String: Result<NamespaceView, ClabError>] = [:]
-        var seen: [UInt: String] = [:]
-        let hostInode = Self.inode("/proc/self/ns/net")
-        for name in namespaces {
-            let path = "/run/netns/" + name
-            switch Self.namespaceInode(path) {
-            case .failure(let error):
-                r.add(
-                    "lab11.netns-own.\(name)", "\(name) is a network namespace", false, error.message,
-                    fix: FS.exists(path)
-                        ? "make it again: ip netns delete \(name); ip netns add \(name)"
-                        : "create it: ip netns add \(name)")
-                views[name] = .failure(ClabError("\(name) is missing (see above)"))
-            case .success(let inode):
-                let evidence = "\(path) -> net:[\(inode)]"
-                if inode == hostInode {
-                    r.add(
-                        "lab11.netns-own.\(name)", "\(name) is a network namespace", false,
-                        "\(evidence) is the host's own network namespace",
-                        fix: "recreate it empty: ip netns delete \(name) && ip netns add \(name)")
-                    views[name] = .failure(ClabError("\(name) is the host's namespace (see above)"))
-                } else if let other = seen[inode] {
-                    r.add(
-                        "lab11.netns-own.\(name)", "\(name) is a network namespace", false,
-                        "\(evidence) is the same namespace as \(other)",
-                        fix: "every host and container needs its own: ip netns delete \(name) && ip netns add \(name)")
-                    views[name] = .failure(ClabError("\(name) is \(other) (see above)"))
-                } else {
-                    seen[inode] = name
-                    r.add("lab11.netns-own.\(name)", "\(name) is a network namespace", true, evidence, fix: "")
-                    views[name] = Result { try NamespaceView.read(name) }.mapError {
-                        ($0 as? ClabError) ?? ClabError("\($0)")
-                    }
-                }
-            }
-        }
+        let views = Lab6Verifier.ownNamespaces(
+            namespaces, lab: 11, into: &r, each: "every host and container needs its own"
+        ).views
         func view(_ name: String) -> Result<NamespaceView, ClabError> {
             views[name] ?? .failure(ClabError("\(name) was not read"))
         }

@@ -218,14 +218,11 @@ public enum Lab14Verifier {
     /// The trace's records, one JSON object a line (at most 64 MiB: a trace of this command is
     /// about 200 KB).
     static func load(_ path: String) -> Result<[Record], ClabError> {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { return .failure(ClabError("\(path): \(errnoDescription(errno))")) }
+        let file: (fd: Int32, size: Int)
+        do { file = try LabFile.openRegular(path) } catch { return .failure(error) }
+        let fd = file.fd
         defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-            return .failure(ClabError("\(path) is not a regular file"))
-        }
-        guard st.st_size <= 64 << 20 else { return .failure(ClabError("\(path) is larger than 64 MiB")) }
+        guard file.size <= 64 << 20 else { return .failure(ClabError("\(path) is larger than 64 MiB")) }
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {

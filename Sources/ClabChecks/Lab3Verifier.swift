@@ -17,18 +17,16 @@ public enum Lab3Verifier {
 
     public static func verify(pid: Int32, layouts: [StateLayout]) throws -> [ProbeResult] {
         let p = try ProcessInspector(pid: pid)
-        var r = LabResults(stage: 3)
-        let byHand = ClabMade.property(pid: pid, layouts: layouts, stage: 3)
-        r.results.append(byHand)
-        let pidns = p.owns(.pid)
-        r.add(
-            "lab3.ns-own.pid", "own PID namespace", pidns.0, pidns.1,
+        var r = LabResults(byHand: pid, layouts: layouts, stage: 3)
+        let byHand = r.results[0]
+        let ownPID = r.addOwns(
+            p, .pid, "own PID namespace",
             fix: "unshare --pid --fork --mount-proc: the forked child is the first process of the new namespace")
         let chain = p.nsPids
-        let isInit = pidns.0 && chain.count > 1 && chain.last == 1
+        let isInit = ownPID && chain.count > 1 && chain.last == 1
         r.add(
             "lab3.pid1", "it is PID 1 inside", isInit, "NSpid: \(chain.map(String.init).joined(separator: " "))",
-            fix: pidns.0
+            fix: ownPID
                 ? "give the pid of the namespace's first process, unshare's child (pgrep -P UNSHARE_PID), not unshare itself"
                 : "it is in the host's PID namespace: start it with unshare --pid --fork")
 

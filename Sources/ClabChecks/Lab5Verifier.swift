@@ -13,12 +13,8 @@ import Glibc
 public enum Lab5Verifier {
     public static func verify(pid: Int32, layouts: [StateLayout]) throws -> [ProbeResult] {
         let p = try ProcessInspector(pid: pid)
-        var r = LabResults(stage: 5)
-        r.results.append(ClabMade.property(pid: pid, layouts: layouts, stage: 5))
-        let ipc = p.owns(.ipc)
-        r.add(
-            "lab5.ns-own.ipc", "own IPC namespace", ipc.0, ipc.1,
-            fix: "unshare --ipc gives it a System V IPC of its own")
+        var r = LabResults(byHand: pid, layouts: layouts, stage: 5)
+        let ownIPC = r.addOwns(p, .ipc, "own IPC namespace", fix: "unshare --ipc gives it a System V IPC of its own")
         let net = p.owns(.net)
         r.results.append(
             ProbeResult(
@@ -42,19 +38,19 @@ public enum Lab5Verifier {
                 ? "none"
                 : theirs.prefix(3).map { "key \($0.key), shmid \($0.id), \($0.size) bytes" }.joined(separator: "; ")
             r.add(
-                segment, ipc.0 && !theirs.isEmpty,
+                segment, ownIPC && !theirs.isEmpty,
                 "its /proc/sysvipc/shm (read from inside its IPC namespace): \(theirs.count) segment\(theirs.count == 1 ? "" : "s")\(theirs.isEmpty ? "" : ": \(shown)")",
-                fix: !ipc.0
+                fix: !ownIPC
                     ? "its segments are the host's: make it with unshare --ipc first"
                     : "make one inside the namespace, after unshare: ipcmk -M 4096 (ipcmk run before unshare, or from another shell, lands on the host)"
             )
             let onHost = theirs.filter { host.contains($0) }
             r.add(
-                hidden, ipc.0 && !theirs.isEmpty && onHost.isEmpty,
-                !ipc.0
+                hidden, ownIPC && !theirs.isEmpty && onHost.isEmpty,
+                !ownIPC
                     ? "it shares the host's IPC namespace: its segments are the host's (the host's /proc/sysvipc/shm lists \(onHost.count) of them)"
                     : "the host's /proc/sysvipc/shm: \(host.count) segment\(host.count == 1 ? "" : "s"), \(onHost.isEmpty ? "none of its own" : "\(onHost.count) of them its own")",
-                fix: ipc.0
+                fix: ownIPC
                     ? "make a segment inside the namespace: ipcmk -M 4096"
                     : "unshare --ipc, then ipcmk -M 4096 inside: a new IPC namespace starts empty and the host cannot see into it"
             )

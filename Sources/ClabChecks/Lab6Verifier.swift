@@ -99,7 +99,7 @@ public enum Lab6Verifier {
 
     /// Each name under /run/netns: a network namespace of its own, not the host's, not another
     /// one's. Adds one property per name; returns the inodes of those that passed and their
-    /// views (read only for those: never the host's). Labs 6 and 15 share it.
+    /// views (read only for those: never the host's). Labs 6, 11 and 15 share it.
     static func ownNamespaces(_ names: [String], lab: Int, into r: inout LabResults, each: String)
         -> (inodes: [String: UInt], views: [String: Result<NamespaceView, ClabError>])
     {

@@ -15,11 +15,9 @@ public enum Lab7Verifier {
 
     public static func verify(pid: Int32, layouts: [StateLayout]) throws -> [ProbeResult] {
         let p = try ProcessInspector(pid: pid)
-        var r = LabResults(stage: 7)
-        r.results.append(ClabMade.property(pid: pid, layouts: layouts, stage: 7))
-        let userns = p.owns(.user)
-        r.add(
-            "lab7.ns-own.user", "own user namespace", userns.0, userns.1,
+        var r = LabResults(byHand: pid, layouts: layouts, stage: 7)
+        let ownUser = r.addOwns(
+            p, .user, "own user namespace",
             fix:
                 "start it with unshare --user (as uid \(hostBase): setpriv --reuid=\(hostBase) --regid=\(hostBase) --clear-groups unshare --user ...)"
         )
@@ -36,8 +34,8 @@ public enum Lab7Verifier {
             let shown = lines.isEmpty ? "empty: no map written yet" : lines.joined(separator: "; ")
             let write = "echo '\(wantedMap)' > /proc/\(pid)/\(file), as root on the host (a map is written once)"
             r.add(
-                property, userns.0 && lines == [wantedMap], "/proc/\(pid)/\(file): \(shown)",
-                fix: !userns.0
+                property, ownUser && lines == [wantedMap], "/proc/\(pid)/\(file): \(shown)",
+                fix: !ownUser
                     ? "it shares the host's user namespace, whose map is the identity: unshare --user first"
                     : lines.isEmpty
                         ? write : "the map must be exactly one line, \(wantedMap): make a new namespace and \(write)")
@@ -63,7 +61,7 @@ public enum Lab7Verifier {
         let bounding = UInt64(status["CapBnd"] ?? "", radix: 16)
         r.add(
             "lab7.capabilities-in-ns", "root inside holds its capabilities, in its own namespace only",
-            userns.0 && effective != nil && effective != 0 && effective == bounding,
+            ownUser && effective != nil && effective != 0 && effective == bounding,
             "/proc/\(pid)/status CapEff: \(status["CapEff"] ?? "?"), CapBnd: \(status["CapBnd"] ?? "?")",
             fix:
                 "exec the final program after both maps are written, as the mapped root: execve by an id the map does not hold (here: not uid 300000) keeps no capabilities"

@@ -164,13 +164,9 @@ enum TarHeaders {
     }
 
     static func read(_ path: String, maxEntries: Int = 100_000) -> Result<[Entry], ClabError> {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { return .failure(ClabError("\(path): \(errnoDescription(errno))")) }
+        let fd: Int32
+        do { fd = try LabFile.openRegular(path).fd } catch { return .failure(error) }
         defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
-            return .failure(ClabError("\(path) is not a regular file"))
-        }
         var entries: [Entry] = []
         var longName: String?
         var block = [UInt8](repeating: 0, count: 512)

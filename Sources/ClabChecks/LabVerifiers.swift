@@ -1,6 +1,7 @@
 import ClabCore
 import ClabHost
 import ClabSys
+import Glibc
 
 /// What a learner gives `clab lab check`: the pid of the process they made, the file they
 /// wrote, or the directory they worked in. Each lab takes exactly what it needs.
@@ -132,5 +133,20 @@ public enum LabVerifiers {
         case 16: return Lab16Verifier.verify(registry: input.registry ?? "", layouts: layouts)
         default: throw ClabError("lab \(lab) has no verifier yet", exitCode: 2)
         }
+    }
+}
+
+/// A file the learner names (a tar, a trace): opened read-only, not through a symlink, without
+/// blocking on a FIFO, and only if it is a regular file. The caller closes `fd`.
+enum LabFile {
+    static func openRegular(_ path: String) throws(ClabError) -> (fd: Int32, size: Int) {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { throw ClabError("\(path): \(errnoDescription(errno))") }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw ClabError("\(path) is not a regular file")
+        }
+        return (fd, Int(st.st_size))
     }
 }

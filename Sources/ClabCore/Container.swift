@@ -6,20 +6,6 @@ import ClabSys
 import FoundationEssentials
 import Glibc
 
-extension ExitStatus {
-    /// Waits for a child of ours (the container's init, an exec's clab-init), through EINTR.
-    static func reap(_ pid: pid_t) -> ExitStatus {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        return ExitStatus(raw: status)
-    }
-
-    /// One message on a sync socket, whole, without SIGPIPE if the child is gone.
-    static func sendWhole(_ socket: Int32, _ bytes: ArraySlice<UInt8>) -> Bool {
-        bytes.withUnsafeBytes { Glibc.send(socket, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } == bytes.count
-    }
-}
-
 /// The parent's side of one container: create its state, clone it into its namespaces, write
 /// what only the parent can (uid/gid maps), say "go", wait, and remove everything afterwards.
 public final class Container {
@@ -285,12 +271,7 @@ public final class Container {
 
     // MARK: - private
 
-    private func reap() -> ExitStatus {
-        if let reaped { return reaped }
-        let result = ExitStatus.reap(pid)
-        reaped = result
-        return result
-    }
+    private func reap() -> ExitStatus { ExitStatus.reapOnce(pid, &reaped) }
 
     private func send(_ bytes: ArraySlice<UInt8>) throws {
         guard ExitStatus.sendWhole(socket, bytes) else {

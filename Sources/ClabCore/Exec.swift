@@ -268,12 +268,7 @@ public final class ExecSession {
         return status
     }
 
-    private func reap() -> ExitStatus {
-        if let reaped { return reaped }
-        let result = ExitStatus.reap(pid)
-        reaped = result
-        return result
-    }
+    private func reap() -> ExitStatus { ExitStatus.reapOnce(pid, &reaped) }
 
     private func send(_ bytes: ArraySlice<UInt8>) throws {
         guard ExitStatus.sendWhole(socket, bytes) else {

@@ -196,7 +196,7 @@ public struct ImageBuilder {
         default:
             break
         }
-        next.history.append(ImageConfig.History(createdBy: i.text, emptyLayer: emptyLayer))
+        next.record(i.text, emptyLayer: emptyLayer)
         return next
     }
 

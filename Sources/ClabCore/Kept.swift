@@ -25,10 +25,7 @@ public struct KeptContainers: Sendable {
     }
 
     public static func validateName(_ name: String) throws {
-        let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789_.-")
-        guard let first = name.first, first.isLetter || first.isNumber, name.count <= 64,
-            name.allSatisfy({ allowed.contains($0) })
-        else {
+        guard isPlainName(name, uppercase: false) else {
             throw ClabError(
                 "invalid container name '\(name)': use lowercase letters, digits, '_', '.' or '-'", exitCode: 2)
         }
@@ -91,7 +88,7 @@ public struct KeptContainers: Sendable {
         let (digest, size) = try LayerStore(layout: layout).add(tree: tree)
         log("layer \(digest.prefix(19)) (\(humanBytes(Int64(size))))")
         config.layers.append(digest)
-        config.history.append(ImageConfig.History(createdBy: "clab commit \(name)", emptyLayer: false))
+        config.record("clab commit \(name)", emptyLayer: false)
         config.created = Date().formatted(.iso8601)
         let id = try images.save(config)
         try images.tag(id, as: ref)

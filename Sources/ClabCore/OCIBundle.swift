@@ -160,13 +160,8 @@ extension OCIBundle {
             throw ClabError(
                 "bundle \(dir): config.json is \(st.st_size) bytes, more than \(maxConfigBytes)", exitCode: 2)
         }
-        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress.map { $0 + done }, $0.count - done) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw ClabError("bundle \(dir): reading config.json: \(errnoDescription(errno))") }
-            done += n
+        guard let bytes = FS.readExactly(fd, count: Int(st.st_size)) else {
+            throw ClabError("bundle \(dir): reading config.json: \(errnoDescription(errno))")
         }
         return try JSON.parse(bytes, source: "config.json")
     }

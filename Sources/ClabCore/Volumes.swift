@@ -18,10 +18,7 @@ public struct VolumeStore: Sendable {
     public func dataPath(_ name: String) -> String { dir + "/" + name + "/_data" }
 
     public static func validateName(_ name: String) throws {
-        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
-        guard let first = name.first, first.isLetter || first.isNumber, name.count <= 64,
-            name.allSatisfy({ allowed.contains($0) })
-        else {
+        guard isPlainName(name, uppercase: true) else {
             throw ClabError(
                 "invalid volume name '\(name)': use letters, digits, '_', '.' or '-', starting with a letter or digit (a path starts with /)",
                 exitCode: 2)

@@ -13,11 +13,12 @@ public struct ImageConfig: Codable, Sendable, Equatable {
         public var createdBy: String
         /// ENV, CMD and WORKDIR change only the config; COPY, RUN and commits add a layer.
         public var emptyLayer: Bool
+    }
 
-        public init(createdBy: String, emptyLayer: Bool) {
-            self.createdBy = createdBy
-            self.emptyLayer = emptyLayer
-        }
+    /// One more step in the image's history (`docker history` shows them): a build line, a
+    /// commit.
+    public mutating func record(_ createdBy: String, emptyLayer: Bool) {
+        history.append(History(createdBy: createdBy, emptyLayer: emptyLayer))
     }
 
     public var layers: [String]

@@ -218,14 +218,7 @@ extension SeccompProfile {
         try libseccomp(seccomp_export_bpf(ctx, fd), "seccomp_export_bpf")
         let size = lseek(fd, 0, SEEK_END)
         guard size >= 0, lseek(fd, 0, SEEK_SET) == 0 else { throw SyscallError("lseek") }
-        var bytes = [UInt8](repeating: 0, count: Int(size))
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress.map { $0 + done }, $0.count - done) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw SyscallError("read (seccomp filter)") }
-            done += n
-        }
+        guard let bytes = FS.readExactly(fd, count: Int(size)) else { throw SyscallError("read (seccomp filter)") }
         guard !bytes.isEmpty, bytes.count % 8 == 0 else {
             throw ClabError("seccomp: libseccomp exported \(bytes.count) bytes, not whole BPF instructions")
         }

@@ -54,6 +54,21 @@ public enum FS {
         }
     }
 
+    /// Exactly `count` bytes from `fd`, through EINTR; nil if reading failed (errno says why)
+    /// or the file ended first (errno 0).
+    public static func readExactly(_ fd: Int32, count: Int) -> [UInt8]? {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress.map { $0 + done }, count - done) }
+            if n < 0 && errno == EINTR { continue }
+            if n == 0 { errno = 0 }
+            guard n > 0 else { return nil }
+            done += n
+        }
+        return bytes
+    }
+
     /// The symlink target, or nil.
     public static func readLink(_ path: String) -> String? {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)

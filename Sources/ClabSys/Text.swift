@@ -125,3 +125,14 @@ public func parseByteSize(_ text: String, option: String) throws -> Int64 {
     }
     return value * multiplier
 }
+
+/// A name clab makes a directory of (a kept container, a volume): at most 64 letters, digits,
+/// '_', '.' and '-', starting with a letter or digit (so never "." or "..", never a path).
+/// ASCII letters only, lowercase unless `uppercase`.
+public func isPlainName(_ name: String, uppercase: Bool) -> Bool {
+    guard let first = name.utf8.first, name.utf8.count <= 64 else { return false }
+    func letterOrDigit(_ c: UInt8) -> Bool {
+        (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) || (uppercase && c >= 0x41 && c <= 0x5A)
+    }
+    return letterOrDigit(first) && name.utf8.allSatisfy { letterOrDigit($0) || $0 == 0x5F || $0 == 0x2E || $0 == 0x2D }
+}

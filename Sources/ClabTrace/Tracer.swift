@@ -121,7 +121,7 @@ public enum Tracer {
             try trace.program.track(pidfd: pidfd, pid: pid, fromExec: true)
         } catch {
             kill(pid, SIGKILL)
-            _ = reap(pid)
+            _ = ExitStatus.reap(pid)
             throw error
         }
         var go: UInt8 = 1
@@ -146,7 +146,7 @@ public enum Tracer {
         while true {
             let n = poll(&fds, 2, -1)
             if n < 0 && errno == EINTR { continue }
-            if n < 0 || fds[0].revents != 0 { return (reap(pid), nil) }
+            if n < 0 || fds[0].revents != 0 { return (ExitStatus.reap(pid), nil) }
             guard fds[1].revents != 0 else { continue }
             // struct signalfd_siginfo: 128 bytes, ssi_signo first.
             var info = [UInt32](repeating: 0, count: 32)
@@ -156,7 +156,7 @@ public enum Tracer {
             kill(pid, signal)
             var exited = [pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)]
             if poll(&exited, 1, 2000) == 0 { kill(pid, SIGKILL) }
-            return (reap(pid), signal)
+            return (ExitStatus.reap(pid), signal)
         }
     }
 
@@ -307,12 +307,6 @@ public enum Tracer {
             p += 1
         }
         return result
-    }
-
-    static func reap(_ pid: pid_t) -> ExitStatus {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        return ExitStatus(raw: status)
     }
 }
 

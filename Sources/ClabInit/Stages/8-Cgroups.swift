@@ -1,7 +1,7 @@
 import ClabSys
 import Glibc
 
-/// Stage 8: cgroups. The limits are set by the parent, on the host (ClabCore's
+/// Stage 8: cgroups. The limits are set by the parent, on the host (ClabCgroups'
 /// ContainerCgroup): it makes the container's cgroup, writes the limit files and moves the
 /// first process in before "go". Inside, there is only this: the container's own cgroup
 /// directories, bind-mounted read-only under /sys/fs/cgroup, so the limits can be read where
