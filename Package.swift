@@ -153,9 +153,11 @@ let package = Package(
         .testTarget(name: "ClabSysTests", dependencies: ["ClabSys"]),
         .testTarget(name: "ClabNetlinkTests", dependencies: ["ClabNetlink"]),
         .testTarget(name: "ClabNetworkTests", dependencies: ["ClabNetwork", "ClabNetlink", "ClabSys"]),
+        .testTarget(name: "ClabInitTests", dependencies: ["ClabInit", "ClabSys"]),
+        .testTarget(name: "ClabHostTests", dependencies: ["ClabHost", "ClabSys"]),
+        .testTarget(name: "ClabCgroupsTests", dependencies: ["ClabCgroups", "ClabDevices", "ClabSys"]),
         .testTarget(
-            name: "ClabCoreTests",
-            dependencies: ["ClabCgroups", "ClabCore", "ClabHost", "ClabImages", "ClabDevices", "ClabSys"]),
+            name: "ClabCoreTests", dependencies: ["ClabCgroups", "ClabCore", "ClabHost", "ClabImages", "ClabSys"]),
         .testTarget(
             name: "ClabChecksTests", dependencies: ["ClabChecks", "ClabCore", "ClabHost", "ClabImages", "ClabSpec"]),
         .testTarget(name: "ClabTraceTests", dependencies: ["CLibBPF", "ClabTrace", "ClabSpec", "ClabCLI"]),

@@ -21,7 +21,7 @@ enum MountStage {
     static func pivotIntoImage(_ spec: ContainerSpec) throws {
         let root = spec.rootfsMountPoint
         try step(4) {
-            try check(mount(nil, "/", nil, UInt(MS_REC | MS_PRIVATE), nil), "mount --make-rprivate /")
+            try makePrivate()
             if let overlay = spec.overlay {
                 try OverlayStage.mountLayers(overlay, at: root)
             } else {
@@ -39,11 +39,22 @@ enum MountStage {
             } else {
                 try standardMounts(spec, in: inRoot)
             }
-            try check(chdir(root), "chdir \(root)")
-            try check(clab_pivot_root(".", "."), "pivot_root")
-            try check(umount2(".", Int32(MNT_DETACH)), "umount2 old root")
-            try check(chdir("/"), "chdir /")
+            try pivot(into: root)
         }
+    }
+
+    /// Step 1: no mount event travels between this namespace and the host's any more.
+    static func makePrivate(calls: some StageCalls = KernelCalls()) throws {
+        try check(calls.mount(nil, "/", nil, UInt(MS_REC | MS_PRIVATE), nil), "mount --make-rprivate /")
+    }
+
+    /// Step 4: `root` (a mount point, with everything mounted in it) becomes "/", and the old
+    /// root is gone from the namespace.
+    static func pivot(into root: String, calls: some StageCalls = KernelCalls()) throws {
+        try check(calls.chdir(root), "chdir \(root)")
+        try check(calls.pivotRoot(".", "."), "pivot_root")
+        try check(calls.umount2(".", Int32(MNT_DETACH)), "umount2 old root")
+        try check(calls.chdir("/"), "chdir /")
     }
 
     /// proc, a minimal /dev, the cgroup limits and the volumes: clab's stages' own mounts.

@@ -1,4 +1,3 @@
-import ClabCore
 import ClabHost
 import ClabSys
 import Glibc

@@ -2,7 +2,6 @@ import ClabSys
 import Testing
 
 @testable import ClabCgroups
-@testable import ClabCore
 @testable import ClabDevices
 
 @Suite("device rules")
