@@ -40,7 +40,7 @@ let package = Package(
         // Stage 11's host side: IPAM, networks, NAT and published ports.
         .target(name: "ClabNetwork", dependencies: ["ClabNetlink", "ClabSpec", "ClabSys", "CShims"]),
         // The device allow-list's cgroup v2 half: a BPF_PROG_TYPE_CGROUP_DEVICE program
-        // (bpf/clab_devices.bpf.c) loaded with libbpf. Below ClabCore, which attaches it; its
+        // (bpf/clab_devices.bpf.c) loaded with libbpf. Below ClabCgroups, which attaches it; its
         // Libbpf helpers (quiet logging, opening an embedded object) serve the tracer too.
         .target(name: "ClabDevices", dependencies: ["CLibBPF", "ClabSys"], plugins: ["BPFCompiler"]),
         // The host as clab uses it, below every host-side module: running tools, files and locks,
@@ -60,7 +60,7 @@ let package = Package(
         // lifecycle, kept containers, volumes, OCI bundles, image builds (RUN runs a container),
         // gc.
         .target(
-            name: "ClabCore",
+            name: "ClabRuntime",
             dependencies: [
                 "ClabCgroups", "ClabHost", "ClabSpec", "ClabSys", "CShims", "ClabNetlink", "ClabNetwork",
                 "ClabSeccomp", "ClabDevices", "ClabImages", "ClabOCI",
@@ -69,13 +69,13 @@ let package = Package(
         .target(
             name: "ClabChecks",
             dependencies: [
-                "ClabCgroups", "ClabCore", "ClabHost", "ClabImages", "ClabSpec", "ClabSys", "CShims", "ClabNetwork",
+                "ClabCgroups", "ClabRuntime", "ClabHost", "ClabImages", "ClabSpec", "ClabSys", "CShims", "ClabNetwork",
                 "ClabNetlink",
                 "ClabSeccomp",
             ]),
         // The teaching side, above the runtime and used only by the CLI: the lessons and labs
         // (share/lessons, share/labs), a student's lab progress, and the banner `clab step` prints.
-        .target(name: "ClabLessons", dependencies: ["ClabCore", "ClabHost", "ClabSpec", "ClabSys", "ClabNetwork"]),
+        .target(name: "ClabLessons", dependencies: ["ClabRuntime", "ClabHost", "ClabSpec", "ClabSys", "ClabNetwork"]),
         // libbpf (Debian's libbpf-dev), the record layouts shared with the BPF program, and the
         // traced child's fork-to-execve in C.
         .systemLibrary(
@@ -94,7 +94,8 @@ let package = Package(
         .target(
             name: "ClabCLI",
             dependencies: [
-                "ClabCgroups", "ClabCore", "ClabHost", "ClabImages", "ClabSpec", "ClabSys", "ClabChecks", "ClabLessons",
+                "ClabCgroups", "ClabRuntime", "ClabHost", "ClabImages", "ClabSpec", "ClabSys", "ClabChecks",
+                "ClabLessons",
                 "ClabTrace",
                 "ClabNetwork",
                 "ClabNetlink", "ClabSeccomp",
@@ -123,13 +124,13 @@ let package = Package(
                     ],
                     .when(configuration: .release))
             ]),
-        // The Docker Engine API subset (`clabd`): NIO's HTTP/1 server in front of ClabCore, so
+        // The Docker Engine API subset (`clabd`): NIO's HTTP/1 server in front of ClabRuntime, so
         // the docker CLI and `clab` drive one runtime. Its own executable: NIO's threads and size
         // stay out of the start-speed-critical `clab` (`clab daemon` execve's `clabd`).
         .target(
             name: "ClabDaemon",
             dependencies: [
-                "ClabCgroups", "ClabCore", "ClabHost", "ClabImages", "ClabSpec", "ClabSys", "CShims", "ClabNetwork",
+                "ClabCgroups", "ClabRuntime", "ClabHost", "ClabImages", "ClabSpec", "ClabSys", "CShims", "ClabNetwork",
                 "ClabRegistry",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -140,7 +141,7 @@ let package = Package(
             name: "ClabRegistry",
             dependencies: [
                 "ClabOCI",
-                "ClabCore", "ClabHost", "ClabImages", "ClabSys",
+                "ClabRuntime", "ClabHost", "ClabImages", "ClabSys",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -157,14 +158,14 @@ let package = Package(
         .testTarget(name: "ClabHostTests", dependencies: ["ClabHost", "ClabSys"]),
         .testTarget(name: "ClabCgroupsTests", dependencies: ["ClabCgroups", "ClabDevices", "ClabSys"]),
         .testTarget(
-            name: "ClabCoreTests", dependencies: ["ClabCgroups", "ClabCore", "ClabHost", "ClabImages", "ClabSys"]),
+            name: "ClabRuntimeTests", dependencies: ["ClabCgroups", "ClabRuntime", "ClabHost", "ClabImages", "ClabSys"]),
         .testTarget(
-            name: "ClabChecksTests", dependencies: ["ClabChecks", "ClabCore", "ClabHost", "ClabImages", "ClabSpec"]),
+            name: "ClabChecksTests", dependencies: ["ClabChecks", "ClabRuntime", "ClabHost", "ClabImages", "ClabSpec"]),
         .testTarget(name: "ClabTraceTests", dependencies: ["CLibBPF", "ClabTrace", "ClabSpec", "ClabCLI"]),
         .testTarget(
             name: "ClabCLITests",
             dependencies: [
-                "ClabCLI", "ClabCgroups", "ClabCore", "ClabHost", "ClabImages", "ClabSpec", "ClabSys", "ClabLessons",
+                "ClabCLI", "ClabCgroups", "ClabRuntime", "ClabHost", "ClabImages", "ClabSpec", "ClabSys", "ClabLessons",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // The system tests: real containers, as root, through the built clab, clab-init,
@@ -174,7 +175,7 @@ let package = Package(
             name: "ClabSystemTests",
             dependencies: [
                 "ClabOCI",
-                "CShims", "ClabCgroups", "ClabCore", "ClabHost", "ClabImages", "ClabSys", "ClabSpec", "ClabInit",
+                "CShims", "ClabCgroups", "ClabRuntime", "ClabHost", "ClabImages", "ClabSys", "ClabSpec", "ClabInit",
                 "ClabChecks",
                 "ClabLessons", "ClabCLI",
                 "ClabTrace", "ClabNetlink", "ClabNetwork", "ClabSeccomp", "ClabDevices", "clab",

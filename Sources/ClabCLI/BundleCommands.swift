@@ -1,6 +1,6 @@
 import ArgumentParser
-import ClabCore
 import ClabImages
+import ClabRuntime
 import Glibc
 
 struct BundleCommand: ParsableCommand {

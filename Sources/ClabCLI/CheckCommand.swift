@@ -1,6 +1,6 @@
 import ArgumentParser
 import ClabChecks
-import ClabCore
+import ClabRuntime
 import ClabSpec
 import ClabSys
 import FoundationEssentials

@@ -1,7 +1,7 @@
 import ArgumentParser
 import ClabCgroups
-import ClabCore
 import ClabNetwork
+import ClabRuntime
 import ClabSpec
 import ClabSys
 

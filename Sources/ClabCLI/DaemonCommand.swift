@@ -1,6 +1,6 @@
 import ArgumentParser
-import ClabCore
 import ClabHost
+import ClabRuntime
 import ClabSys
 import Glibc
 

@@ -1,5 +1,5 @@
 import ArgumentParser
-import ClabCore
+import ClabRuntime
 
 struct DiffCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

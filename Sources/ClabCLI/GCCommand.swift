@@ -1,5 +1,5 @@
 import ArgumentParser
-import ClabCore
+import ClabRuntime
 
 struct GCCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,6 @@
 import ArgumentParser
-import ClabCore
 import ClabImages
+import ClabRuntime
 import ClabSys
 import FoundationEssentials
 import Glibc

@@ -1,7 +1,7 @@
 import ArgumentParser
 import ClabChecks
-import ClabCore
 import ClabHost
+import ClabRuntime
 import ClabSys
 import FoundationEssentials
 

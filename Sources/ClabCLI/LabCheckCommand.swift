@@ -1,8 +1,8 @@
 import ArgumentParser
 import ClabChecks
-import ClabCore
 import ClabHost
 import ClabLessons
+import ClabRuntime
 import ClabSys
 import FoundationEssentials
 import Glibc

@@ -1,6 +1,6 @@
 import ArgumentParser
-import ClabCore
 import ClabLessons
+import ClabRuntime
 import ClabSpec
 import ClabSys
 import FoundationEssentials

@@ -1,7 +1,7 @@
 import ArgumentParser
-import ClabCore
 import ClabNetlink
 import ClabNetwork
+import ClabRuntime
 import ClabSys
 import FoundationEssentials
 import Glibc

@@ -1,5 +1,5 @@
 import ArgumentParser
-import ClabCore
+import ClabRuntime
 
 /// `clab push|pull|login|logout` are clabd's (the registry client links SwiftNIO, which clab
 /// does not): each hands its arguments, --help included, to clabd by execve.

@@ -1,5 +1,5 @@
 import ArgumentParser
-import ClabCore
+import ClabRuntime
 import ClabSeccomp
 import ClabSpec
 

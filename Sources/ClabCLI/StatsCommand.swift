@@ -1,6 +1,6 @@
 import ArgumentParser
 import ClabCgroups
-import ClabCore
+import ClabRuntime
 import ClabSys
 import FoundationEssentials
 import Glibc

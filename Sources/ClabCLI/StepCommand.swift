@@ -1,7 +1,7 @@
 import ArgumentParser
-import ClabCore
 import ClabHost
 import ClabLessons
+import ClabRuntime
 import ClabSpec
 import ClabSys
 import Glibc

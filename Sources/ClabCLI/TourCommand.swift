@@ -1,8 +1,8 @@
 import ArgumentParser
 import ClabCgroups
-import ClabCore
 import ClabHost
 import ClabLessons
+import ClabRuntime
 import ClabSpec
 import Glibc
 

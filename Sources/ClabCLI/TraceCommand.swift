@@ -1,7 +1,7 @@
 import ArgumentParser
-import ClabCore
 import ClabHost
 import ClabLessons
+import ClabRuntime
 import ClabSys
 import ClabTrace
 import Glibc

@@ -1,5 +1,5 @@
 import ArgumentParser
-import ClabCore
+import ClabRuntime
 import ClabSys
 import FoundationEssentials
 import Glibc

@@ -1,7 +1,7 @@
 import CShims
-import ClabCore
 import ClabHost
 import ClabImages
+import ClabRuntime
 import ClabSys
 import FoundationEssentials
 import Glibc

@@ -1,5 +1,5 @@
-import ClabCore
 import ClabHost
+import ClabRuntime
 import ClabSpec
 import ClabSys
 import FoundationEssentials

@@ -1,6 +1,6 @@
 import ClabCgroups
-import ClabCore
 import ClabHost
+import ClabRuntime
 import ClabSys
 import FoundationEssentials
 import Glibc

@@ -1,8 +1,8 @@
 import CShims
-import ClabCore
 import ClabHost
 import ClabImages
 import ClabNetwork
+import ClabRuntime
 import ClabSpec
 import ClabSys
 import Foundation

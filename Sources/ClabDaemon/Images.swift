@@ -1,7 +1,7 @@
-import ClabCore
 import ClabHost
 import ClabImages
 import ClabRegistry
+import ClabRuntime
 import ClabSys
 import Dispatch
 import FoundationEssentials

@@ -3,7 +3,7 @@ import Glibc
 
 /// What every libbpf user in clab does the same way: quiet logging and opening an embedded
 /// object. Here, in the lowest module that loads BPF (the device program), so the tracer
-/// (ClabTrace, above ClabCore) uses the same code.
+/// (ClabTrace, above ClabRuntime) uses the same code.
 public enum Libbpf {
     /// libbpf prints to stderr by default; clab reports failures itself in one line.
     /// CLAB_TRACE_DEBUG=1 shows libbpf's messages.

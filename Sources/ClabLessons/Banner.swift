@@ -1,5 +1,5 @@
-import ClabCore
 import ClabNetwork
+import ClabRuntime
 import ClabSpec
 import ClabSys
 

@@ -1,5 +1,5 @@
-import ClabCore
 import ClabHost
+import ClabRuntime
 import ClabSys
 import FoundationEssentials
 import Glibc

@@ -1,7 +1,7 @@
 import AsyncHTTPClient
-import ClabCore
 import ClabImages
 import ClabOCI
+import ClabRuntime
 import ClabSys
 import FoundationEssentials
 import Glibc

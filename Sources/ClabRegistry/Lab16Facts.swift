@@ -1,4 +1,4 @@
-import ClabCore
+import ClabRuntime
 import ClabSys
 import FoundationEssentials
 import Glibc

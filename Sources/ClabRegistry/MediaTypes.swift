@@ -1,5 +1,5 @@
-import ClabCore
 import ClabOCI
+import ClabRuntime
 
 /// The manifest media types clab reads from a registry. Docker's schema 1 (signed JSON, no
 /// config blob) is refused with its own message; anything else is not an image clab knows.

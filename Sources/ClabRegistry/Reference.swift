@@ -1,5 +1,5 @@
-import ClabCore
 import ClabImages
+import ClabRuntime
 import ClabSys
 import Glibc
 

@@ -1,8 +1,8 @@
 import AsyncHTTPClient
-import ClabCore
 import ClabHost
 import ClabImages
 import ClabOCI
+import ClabRuntime
 import ClabSys
 import FoundationEssentials
 import Glibc

@@ -1,7 +1,7 @@
 import ClabSpec
 import ClabSys
 
-/// The runtime spec's `linux.seccomp`, for OCI bundles (ClabCore's OCIBundle.swift): read with
+/// The runtime spec's `linux.seccomp`, for OCI bundles (ClabRuntime's OCIBundle.swift): read with
 /// the same strict reader as Docker's profiles (the OCI object is a subset of Docker's), and
 /// written as OCI JSON with Docker's conditions already decided for one container, as moby
 /// does before it hands the config to runc.

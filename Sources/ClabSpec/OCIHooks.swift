@@ -81,7 +81,7 @@ public struct OCIHooks: Codable, Sendable, Equatable {
         public var shown: String { ([path] + args.dropFirst()).joined(separator: " ") }
     }
 
-    /// The runtime-spec version of the state documents clab writes (ClabCore's OCIBundle.ociVersion).
+    /// The runtime-spec version of the state documents clab writes (ClabRuntime's OCIBundle.ociVersion).
     public static let stateVersion = "1.0.2"
 
     /// runtime.md's state: ociVersion, id, status, pid (0: none, left out), bundle, annotations.

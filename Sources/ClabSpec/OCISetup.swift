@@ -3,7 +3,7 @@ import ClabSys
 import Glibc
 
 /// What an OCI bundle's config.json asks of the container beyond clab's stages (`clab run
-/// --bundle`, ClabCore's OCIBundle.swift reads it): exactly the config's mounts instead of
+/// --bundle`, ClabRuntime's OCIBundle.swift reads it): exactly the config's mounts instead of
 /// clab's own proc, /dev and /sys, its rlimits instead of clab's default open-files limit, the
 /// process's uid, gid and groups, its inheritable capabilities, and a read-only root without
 /// clab's `--read-only` tmpfs on /tmp. The container is otherwise a stage-12 one: namespaces,

@@ -32,7 +32,7 @@ public enum Namespace: String, CaseIterable, Codable, Sendable {
 /// One step of the walkthrough. Stages are cumulative: stage N includes 1...N-1.
 /// A stage is one column of same-named files: its entry here; its in-namespace work, if it has
 /// any, in `ClabInit/Stages/N-Name.swift` (clab-init, through `step(n)`); its host half in
-/// `ClabCore/Stages/N-Name.swift` (what `Runtime.prepare` adds to the spec, what happens around
+/// `ClabRuntime/Stages/N-Name.swift` (what `Runtime.prepare` adds to the spec, what happens around
 /// clone3, what goes at exit, each marked with `StageMark.host(n)`); its probes in
 /// `ClabChecks/Stages/N-Name.swift`; its banner lines in `ClabLessons/Stages/`; its lesson and
 /// lab in `lessons/` and `labs/`.

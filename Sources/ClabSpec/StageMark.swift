@@ -5,7 +5,7 @@ import CShims
 /// the trace labels each call with the stage that made it instead of guessing from the calls.
 /// Both sides mark: clab-init through `step(n)` (ClabInit's Init.swift, which also keeps init's
 /// current mark), clab's host side through `StageMark.host(n)` around each stage's host half
-/// (ClabCore's `Stages/`), and the C child between clone3 and execve around its id calls
+/// (ClabRuntime's `Stages/`), and the C child between clone3 and execve around its id calls
 /// (shims.c). The values are defined here only: the code sends them, the tracer reads them back
 /// with `init(value:)`.
 public enum StageMark: Sendable, Equatable {

@@ -61,7 +61,7 @@ public struct StageLabel: Sendable, Equatable {
 /// calling `clab_mark` (ClabSpec's `StageMark`), and a uprobe on it writes each marker into
 /// the stream between the calls (CLAB_EV_MARK). clab-init marks through `step(n)`, which marks
 /// the stage on entry and the enclosing one's on exit; clab's host side through
-/// `StageMark.host(n)` around each stage's host half (ClabCore's `Stages/`: the id maps, the
+/// `StageMark.host(n)` around each stage's host half (ClabRuntime's `Stages/`: the id maps, the
 /// cgroups, the writable layer, the volumes' staging binds, the network's plumbing); the C
 /// child between clone3 and execve around its id calls. A call is labelled with the last marker
 /// of its process (clab-init, one thread) or of its thread (clab, which joins a cgroup on one

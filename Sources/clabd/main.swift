@@ -1,5 +1,5 @@
 // clabd: the part of clab that links SwiftNIO. `clab daemon` and `clab push|pull|login|logout`
-// execve this binary (Sources/ClabCore/Clabd.swift), so the clab command itself stays static and
+// execve this binary (Sources/ClabRuntime/Clabd.swift), so the clab command itself stays static and
 // starts in a millisecond. The first word picks the tool. No top-level `await`: this file runs
 // synchronously on the main thread, so the registry commands block their signals before any
 // other thread exists (RegistryCommands.prepare).

@@ -4,8 +4,8 @@ import Glibc
 import Testing
 
 @testable import ClabCLI
-@testable import ClabCore
 @testable import ClabHost
+@testable import ClabRuntime
 @testable import ClabSpec
 @testable import ClabSys
 

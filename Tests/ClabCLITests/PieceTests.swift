@@ -7,9 +7,9 @@ import Testing
 
 @testable import ClabCLI
 @testable import ClabCgroups
-@testable import ClabCore
 @testable import ClabHost
 @testable import ClabImages
+@testable import ClabRuntime
 
 @Suite("stage catalogue and specs")
 struct StageSpecTests {

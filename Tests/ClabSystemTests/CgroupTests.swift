@@ -5,8 +5,8 @@ import Testing
 
 @testable import ClabCgroups
 @testable import ClabChecks
-@testable import ClabCore
 @testable import ClabHost
+@testable import ClabRuntime
 
 /// Both dialects against directory trees shaped like each cgroupfs layout.
 @Suite("cgroup drivers on fake trees")

@@ -4,9 +4,9 @@ import Glibc
 import Testing
 
 @testable import ClabCgroups
-@testable import ClabCore
 @testable import ClabDevices
 @testable import ClabHost
+@testable import ClabRuntime
 
 /// The device allow-list on this host (cgroup v1 devices controller, and a BPF device program on
 /// the hybrid host's cgroup2 mount), proven with a process that is real root on the host: it

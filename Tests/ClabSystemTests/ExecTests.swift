@@ -4,9 +4,9 @@ import Glibc
 import Testing
 
 @testable import ClabCgroups
-@testable import ClabCore
 @testable import ClabHost
 @testable import ClabInit
+@testable import ClabRuntime
 @testable import ClabSpec
 @testable import ClabSys
 

@@ -6,8 +6,8 @@ import Testing
 
 @testable import ClabCgroups
 @testable import ClabChecks
-@testable import ClabCore
 @testable import ClabHost
+@testable import ClabRuntime
 
 /// Issue 8: what clab does on the host side against a hostile container — its checkers, its
 /// walks of upper directories and layers — reaches nothing of the host's.

@@ -4,8 +4,8 @@ import Glibc
 import Testing
 
 @testable import ClabCgroups
-@testable import ClabCore
 @testable import ClabImages
+@testable import ClabRuntime
 
 @Suite("images: build, commit, tag, rm", needsRoot)
 struct ImageBuildTests {

@@ -1,7 +1,7 @@
 import ClabChecks
-import ClabCore
 import ClabHost
 import ClabImages
+import ClabRuntime
 import ClabSpec
 import ClabSys
 import Foundation

@@ -1,7 +1,7 @@
 import ClabChecks
-import ClabCore
 import ClabHost
 import ClabLessons
+import ClabRuntime
 import ClabSys
 import Foundation
 import Glibc

@@ -1,6 +1,6 @@
 import ClabChecks
-import ClabCore
 import ClabHost
+import ClabRuntime
 import ClabSys
 import Foundation
 import Glibc

@@ -1,5 +1,5 @@
 import ClabChecks
-import ClabCore
+import ClabRuntime
 import Foundation
 import Glibc
 import Testing

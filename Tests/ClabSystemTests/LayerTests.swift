@@ -2,9 +2,9 @@ import Foundation
 import Glibc
 import Testing
 
-@testable import ClabCore
 @testable import ClabHost
 @testable import ClabImages
+@testable import ClabRuntime
 @testable import ClabSpec
 @testable import ClabSys
 

@@ -1,6 +1,6 @@
-import ClabCore
 import ClabHost
 import ClabLessons
+import ClabRuntime
 import ClabSpec
 import ClabSys
 import Foundation

@@ -4,8 +4,8 @@ import Foundation
 import Glibc
 import Testing
 
-@testable import ClabCore
 @testable import ClabHost
+@testable import ClabRuntime
 @testable import ClabSys
 
 /// Round 2 of issue 13: the log's cap, -t for detached containers, names and signals without

@@ -2,8 +2,8 @@ import Foundation
 import Glibc
 import Testing
 
-@testable import ClabCore
 @testable import ClabHost
+@testable import ClabRuntime
 @testable import ClabSpec
 @testable import ClabSys
 

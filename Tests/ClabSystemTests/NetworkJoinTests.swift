@@ -3,8 +3,8 @@ import Foundation
 import Glibc
 import Testing
 
-@testable import ClabCore
 @testable import ClabHost
+@testable import ClabRuntime
 
 /// `--net container:NAME` opens the namespace of a pid read earlier from the target's state: a
 /// pid that now names another process (the target ended, the pid was reused) must be refused.

@@ -1,8 +1,8 @@
 import CShims
-import ClabCore
 import ClabHost
 import ClabNetlink
 import ClabNetwork
+import ClabRuntime
 import ClabSpec
 import ClabSys
 import Foundation

@@ -4,9 +4,9 @@ import Foundation
 import Glibc
 import Testing
 
-@testable import ClabCore
 @testable import ClabHost
 @testable import ClabImages
+@testable import ClabRuntime
 
 /// `clab image export` / `clab image import`, checked with Debian's skopeo and umoci on local
 /// `oci:` paths (never a registry).

@@ -1,6 +1,6 @@
-import ClabCore
 import ClabHost
 import ClabImages
+import ClabRuntime
 import ClabSys
 import Foundation
 import Glibc

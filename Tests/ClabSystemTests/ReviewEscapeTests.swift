@@ -1,5 +1,5 @@
-import ClabCore
 import ClabHost
+import ClabRuntime
 import Foundation
 import Glibc
 import Testing

@@ -1,6 +1,6 @@
 import CShims
-import ClabCore
 import ClabHost
+import ClabRuntime
 import ClabSys
 import Foundation
 import Glibc

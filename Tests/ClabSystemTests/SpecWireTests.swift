@@ -5,9 +5,9 @@ import Glibc
 import Testing
 
 @testable import ClabCLI
-@testable import ClabCore
 @testable import ClabHost
 @testable import ClabImages
+@testable import ClabRuntime
 
 /// A spec with every field set, its strings as awkward as the format must carry.
 func hostileSpec() -> ContainerSpec {

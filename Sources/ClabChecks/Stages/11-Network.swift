@@ -1,6 +1,6 @@
-import ClabCore
 import ClabNetlink
 import ClabNetwork
+import ClabRuntime
 
 /// Stage 11: the container's eth0, its route, its gateway, its veth on the host's bridge.
 enum BridgeProbes {

@@ -1,5 +1,5 @@
-import ClabCore
 import ClabHost
+import ClabRuntime
 
 /// Stage 2: the hostname is the container's, and one set inside stays inside; from stage 12
 /// setting it is refused instead (no CAP_SYS_ADMIN), a stage-12 line.

@@ -1,5 +1,5 @@
-import ClabCore
 import ClabHost
+import ClabRuntime
 import ClabSys
 
 /// Stage 4: a mount made inside stays inside (from stage 12 mounting is refused instead, a

@@ -1,5 +1,5 @@
-import ClabCore
 import ClabHost
+import ClabRuntime
 import ClabSys
 
 /// Stage 8: the container is in its cgroup (seen from the host), the limits are in the

@@ -1,5 +1,5 @@
-import ClabCore
 import ClabHost
+import ClabRuntime
 import ClabSpec
 
 /// Namespace identity, for every kind: the container's own for each namespace its stage adds

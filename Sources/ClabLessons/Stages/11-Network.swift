@@ -1,5 +1,5 @@
-import ClabCore
 import ClabNetwork
+import ClabRuntime
 
 extension Banner {
     /// Stage 11: where the container's network comes from, and the same plumbing by hand with

@@ -238,7 +238,7 @@ extension Runtime {
     }
 }
 
-/// Directory entries without Foundation's FileManager (which ClabCore reaches only through
+/// Directory entries without Foundation's FileManager (which ClabRuntime reaches only through
 /// FoundationEssentials' subset).
 enum FileManagerLite {
     static func entries(_ dir: String) throws -> [String] {

@@ -3,8 +3,8 @@ import Foundation
 import Testing
 
 @testable import ClabCgroups
-@testable import ClabCore
 @testable import ClabHost
+@testable import ClabRuntime
 
 /// ClabSys's Codable to and from `JSON`: the state file's one schema is its synthesized Codable.
 @Suite("JSON coding: Codable through ClabSys's JSON")

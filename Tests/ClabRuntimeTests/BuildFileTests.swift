@@ -2,8 +2,8 @@ import ClabSys
 import Foundation
 import Testing
 
-@testable import ClabCore
 @testable import ClabImages
+@testable import ClabRuntime
 
 @Suite("build files")
 struct BuildFileTests {
