@@ -177,7 +177,8 @@ public final class Container {
             let ready = poll(&fds, nfds_t(fds.count), timeout)
             if ready > 0 && fds[0].revents != 0 { break }
             console?.pump(ready > 0 ? Array(fds.dropFirst()) : [])
-            if let first = firstSignalAt, !escalated, spec.stage.has(.pid), Date().timeIntervalSince(first) >= grace {
+            if let first = firstSignalAt, !escalated, escalatesIgnoredSignals, Date().timeIntervalSince(first) >= grace
+            {
                 escalated = true
                 console?.drainOutput(atMost: Console.outputPerRound)
                 console?.restore()
@@ -190,17 +191,6 @@ public final class Container {
         console?.drainOutput(atMost: Console.outputAfterExit)
         console?.restore()
         return status
-    }
-
-    /// A typed Ctrl-C went to the pty's foreground group; it is ignored when that group is
-    /// PID 1's own and PID 1 has no SIGINT handler (the kernel drops it, lesson 3). A shell at
-    /// its prompt catches SIGINT, and a foreground job in its own group dies of it: no escalation.
-    private func interruptIgnoredByInit(_ console: Console) -> Bool {
-        console.acknowledgeInterrupt()
-        guard spec.stage.has(.pid), console.foregroundGroup == pid,
-            let caught = Host.status(pid: "\(pid)")?["SigCgt"].flatMap({ UInt64($0, radix: 16) })
-        else { return false }
-        return caught & (1 << (UInt64(SIGINT) - 1)) == 0
     }
 
     /// Removes everything this container made on the host: mounts below its directory (stage 3
