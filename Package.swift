@@ -154,8 +154,10 @@ let package = Package(
         .testTarget(name: "ClabSysTests", dependencies: ["ClabSys"]),
         .testTarget(name: "ClabNetlinkTests", dependencies: ["ClabNetlink"]),
         .testTarget(name: "ClabNetworkTests", dependencies: ["ClabNetwork", "ClabNetlink", "ClabSys"]),
+        .testTarget(name: "ClabSpecTests", dependencies: ["ClabSpec"]),
         .testTarget(name: "ClabInitTests", dependencies: ["ClabInit", "ClabSys"]),
         .testTarget(name: "ClabHostTests", dependencies: ["ClabHost", "ClabSys"]),
+        .testTarget(name: "ClabImagesTests", dependencies: ["ClabImages", "ClabHost"]),
         .testTarget(name: "ClabCgroupsTests", dependencies: ["ClabCgroups", "ClabDevices", "ClabSys"]),
         .testTarget(
             name: "ClabRuntimeTests", dependencies: ["ClabCgroups", "ClabRuntime", "ClabHost", "ClabImages", "ClabSys"]),

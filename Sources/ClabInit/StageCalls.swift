@@ -1,7 +1,8 @@
 import CShims
 import Glibc
 
-/// The kernel calls with which stages 1, 2 and 4 move init into its root and name its host,
+/// The kernel calls with which stages 1, 2, 4 and 6 move init into its root, name its host and
+/// bring up its loopback,
 /// behind one protocol (youki's `Syscall` trait): clab-init passes `KernelCalls`, which makes
 /// them; a unit test passes a recorder, and checks their order, and that a refused call stops
 /// its stage with an error naming it, without root and without a namespace. Each returns what
@@ -13,6 +14,8 @@ protocol StageCalls {
     func mount(_ source: String?, _ target: String, _ type: String?, _ flags: UInt, _ data: String?) -> Int32
     func pivotRoot(_ newRoot: String, _ putOld: String) -> Int32
     func umount2(_ target: String, _ flags: Int32) -> Int32
+    /// `ip link set NAME up`: SIOCGIFFLAGS, then SIOCSIFFLAGS with IFF_UP.
+    func linkUp(_ name: String) -> Int32
 }
 
 /// The calls themselves.
@@ -25,4 +28,5 @@ struct KernelCalls: StageCalls {
     }
     func pivotRoot(_ newRoot: String, _ putOld: String) -> Int32 { clab_pivot_root(newRoot, putOld) }
     func umount2(_ target: String, _ flags: Int32) -> Int32 { Glibc.umount2(target, flags) }
+    func linkUp(_ name: String) -> Int32 { clab_link_up(name) }
 }

@@ -27,9 +27,10 @@ final class RecordedCalls: StageCalls {
     }
     func pivotRoot(_ newRoot: String, _ putOld: String) -> Int32 { record("pivot_root \(newRoot) \(putOld)") }
     func umount2(_ target: String, _ flags: Int32) -> Int32 { record("umount2 \(target) \(flags)") }
+    func linkUp(_ name: String) -> Int32 { record("link up \(name)") }
 }
 
-/// Stages 1, 2 and 4 through a recording `StageCalls` (the seam youki calls `Syscall`): the
+/// Stages 1, 2, 4 and 6 through a recording `StageCalls` (the seam youki calls `Syscall`): the
 /// order of the kernel calls each makes, and that a refused call ends its stage with an error
 /// that names the stage and the call, before any later call. No root, no namespace.
 @Suite("init stages: the kernel calls, recorded")
@@ -78,5 +79,14 @@ struct StageCallsTests {
         #expect(error?.description == "pivot_root: \(errnoDescription(EPERM))")
         // No umount2: with pivot_root refused, "." is still the host's root's view.
         #expect(calls.calls == ["chdir /r", "pivot_root . ."])
+    }
+
+    @Test func loopbackComesUpAndARefusalIsStageSixs() throws {
+        let calls = RecordedCalls()
+        try NetworkStage.bringUpLoopback(calls: calls)
+        #expect(calls.calls == ["link up lo"])
+        let refused = RecordedCalls(refusing: "link up")
+        let error = #expect(throws: StageFailure.self) { try NetworkStage.bringUpLoopback(calls: refused) }
+        #expect(error?.description == "stage 6: ip link set lo up (SIOCSIFFLAGS): \(errnoDescription(EPERM))")
     }
 }
