@@ -69,9 +69,8 @@ let package = Package(
         .target(
             name: "ClabChecks",
             dependencies: [
-                "ClabCgroups", "ClabRuntime", "ClabHost", "ClabImages", "ClabSpec", "ClabSys", "CShims", "ClabNetwork",
-                "ClabNetlink",
-                "ClabSeccomp",
+                "ClabRuntime", "ClabCgroups", "ClabImages", "ClabHost", "ClabSpec", "ClabSys", "CShims",
+                "ClabNetwork", "ClabNetlink", "ClabSeccomp",
             ]),
         // The teaching side, above the runtime and used only by the CLI: the lessons and labs
         // (share/lessons, share/labs), a student's lab progress, and the banner `clab step` prints.
@@ -94,11 +93,8 @@ let package = Package(
         .target(
             name: "ClabCLI",
             dependencies: [
-                "ClabCgroups", "ClabRuntime", "ClabHost", "ClabImages", "ClabSpec", "ClabSys", "ClabChecks",
-                "ClabLessons",
-                "ClabTrace",
-                "ClabNetwork",
-                "ClabNetlink", "ClabSeccomp",
+                "ClabRuntime", "ClabCgroups", "ClabImages", "ClabHost", "ClabSpec", "ClabSys", "ClabChecks",
+                "ClabLessons", "ClabTrace", "ClabNetwork", "ClabNetlink", "ClabSeccomp",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Release: fully static. libnftables (stage 11) is loaded on first use (CShims/nftables.c).
@@ -130,8 +126,8 @@ let package = Package(
         .target(
             name: "ClabDaemon",
             dependencies: [
-                "ClabCgroups", "ClabRuntime", "ClabHost", "ClabImages", "ClabSpec", "ClabSys", "CShims", "ClabNetwork",
-                "ClabRegistry",
+                "ClabRuntime", "ClabCgroups", "ClabImages", "ClabHost", "ClabSpec", "ClabSys", "CShims",
+                "ClabNetwork", "ClabRegistry",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -140,8 +136,7 @@ let package = Package(
         .target(
             name: "ClabRegistry",
             dependencies: [
-                "ClabOCI",
-                "ClabRuntime", "ClabHost", "ClabImages", "ClabSys",
+                "ClabImages", "ClabOCI", "ClabRuntime", "ClabHost", "ClabSys",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -176,12 +171,10 @@ let package = Package(
         .testTarget(
             name: "ClabSystemTests",
             dependencies: [
-                "ClabOCI",
-                "CShims", "ClabCgroups", "ClabRuntime", "ClabHost", "ClabImages", "ClabSys", "ClabSpec", "ClabInit",
-                "ClabChecks",
-                "ClabLessons", "ClabCLI",
-                "ClabTrace", "ClabNetlink", "ClabNetwork", "ClabSeccomp", "ClabDevices", "clab",
-                "clab-init", "clab-runtime", "ClabRegistry", "clabd", "CLibBPF",
+                "CShims", "CLibBPF", "ClabSys", "ClabSpec", "ClabInit", "ClabHost", "ClabCgroups", "ClabOCI",
+                "ClabImages", "ClabRuntime", "ClabChecks", "ClabLessons", "ClabCLI", "ClabTrace", "ClabNetlink",
+                "ClabNetwork", "ClabSeccomp", "ClabDevices", "ClabRegistry", "clab", "clab-init", "clab-runtime",
+                "clabd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
     ],

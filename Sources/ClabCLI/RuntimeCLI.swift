@@ -6,7 +6,7 @@ import ClabSys
 import FoundationEssentials
 import Glibc
 
-/// `clab-runtime`: the OCI runtime command line, as runc spells it, over ClabRuntime's runtime
+/// `clab-runtime`: the OCI runtime command line, as runc spells it, over ClabRuntime
 /// (RuntimeMode.swift). Parsed by hand, not with ArgumentParser: runc's callers put global flags
 /// before the command (`--root DIR create ...`), write `--flag=value` and `-flag value` alike
 /// (Go's flag package), and give `exec` a command whose own flags must pass untouched.

@@ -84,7 +84,6 @@ struct LabResults {
 
     /// "own X namespace" (id `labN.ns-own.<kind>`): the process's /proc/PID/ns link is not the
     /// host's. Returns whether it passed.
-    @discardableResult
     mutating func addOwns(_ p: ProcessInspector, _ ns: Namespace, _ wording: String, fix: String) -> Bool {
         let (ok, evidence) = p.owns(ns)
         add("lab\(stage).ns-own.\(ns.rawValue)", wording, ok, evidence, fix: fix)

@@ -2,11 +2,10 @@ import CShims
 import Glibc
 
 /// The kernel calls with which stages 1, 2, 4 and 6 move init into its root, name its host and
-/// bring up its loopback,
-/// behind one protocol (youki's `Syscall` trait): clab-init passes `KernelCalls`, which makes
-/// them; a unit test passes a recorder, and checks their order, and that a refused call stops
-/// its stage with an error naming it, without root and without a namespace. Each returns what
-/// the kernel call returns: 0, or -1 with errno set.
+/// bring up its loopback, behind one protocol (youki's `Syscall` trait): clab-init passes
+/// `KernelCalls`, which makes them; a unit test passes a recorder, and checks their order, and
+/// that a refused call stops its stage with an error naming it, without root and without a
+/// namespace. Each returns what the kernel call returns: 0, or -1 with errno set.
 protocol StageCalls {
     func chdir(_ path: String) -> Int32
     func chroot(_ path: String) -> Int32

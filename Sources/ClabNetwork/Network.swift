@@ -112,10 +112,7 @@ public struct NetworkStore: Sendable {
     // MARK: - definitions
 
     public static func validateName(_ name: String) throws {
-        let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
-        guard !name.isEmpty, name.count <= 32, name.allSatisfy({ allowed.contains($0) }),
-            name.first?.isLetter == true || name.first?.isNumber == true
-        else {
+        guard isPlainName(name, uppercase: false, maxLength: 32) else {
             throw ClabError(
                 "invalid network name '\(name)': use 1-32 lowercase letters, digits, '-', '_' or '.', starting with a letter or digit",
                 exitCode: 2)

@@ -126,11 +126,11 @@ public func parseByteSize(_ text: String, option: String) throws -> Int64 {
     return value * multiplier
 }
 
-/// A name clab makes a directory of (a kept container, a volume): at most 64 letters, digits,
-/// '_', '.' and '-', starting with a letter or digit (so never "." or "..", never a path).
-/// ASCII letters only, lowercase unless `uppercase`.
-public func isPlainName(_ name: String, uppercase: Bool) -> Bool {
-    guard let first = name.utf8.first, name.utf8.count <= 64 else { return false }
+/// A name clab keeps things under (a kept container, a volume, a network): at most `maxLength`
+/// letters, digits, '_', '.' and '-', starting with a letter or digit (so never "." or "..",
+/// never a path). ASCII letters only, lowercase unless `uppercase`.
+public func isPlainName(_ name: String, uppercase: Bool, maxLength: Int = 64) -> Bool {
+    guard let first = name.utf8.first, name.utf8.count <= maxLength else { return false }
     func letterOrDigit(_ c: UInt8) -> Bool {
         (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) || (uppercase && c >= 0x41 && c <= 0x5A)
     }

@@ -37,6 +37,11 @@ struct TextTests {
         #expect(!isPlainName(name, uppercase: true))
     }
 
+    @Test func aShorterLimitHolds() {
+        #expect(isPlainName(String(repeating: "n", count: 32), uppercase: false, maxLength: 32))
+        #expect(!isPlainName(String(repeating: "n", count: 33), uppercase: false, maxLength: 32))
+    }
+
     @Test func uppercaseOnlyWhenAllowed() {
         #expect(!isPlainName("Web", uppercase: false))
         #expect(isPlainName("Web", uppercase: true))

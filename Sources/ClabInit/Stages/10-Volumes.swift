@@ -12,11 +12,12 @@ import Glibc
 /// would mount over, or create, the host's own files.
 ///
 /// The source is not the user's directory itself but clab's bind of it, made by the parent in
-/// the host's user namespace (ClabRuntime's `Stages/10-Volumes.swift`, VolumeStaging) with nosuid, nodev and, for `:ro`,
-/// rdonly. When this namespace was made, the kernel copied that mount into a namespace owned by
-/// a less privileged user namespace and *locked* those flags: container root may bind it here,
-/// but `mount -o remount,rw` on it fails with EPERM. A read-only bind made in here would not be
-/// locked: root of the namespace that made a mount may change its flags.
+/// the host's user namespace (VolumeStaging, in ClabRuntime's `Stages/10-Volumes.swift`) with
+/// nosuid, nodev and, for `:ro`, rdonly. When this namespace was made, the kernel copied that
+/// mount into a namespace owned by a less privileged user namespace and *locked* those flags:
+/// container root may bind it here, but `mount -o remount,rw` on it fails with EPERM. A
+/// read-only bind made in here would not be locked: root of the namespace that made a mount
+/// may change its flags.
 enum VolumeStage {
     static func mountVolumes(_ volumes: [VolumeSpec], in root: InRoot) throws {
         try step(10) {

@@ -7,8 +7,9 @@ import FoundationEssentials
 import Glibc
 
 /// Stage 8's host half: the container's cgroups (the library is the ClabCgroups module: driver,
-/// limits, counters, freezer). Placed in `prepare` (nothing made yet), made and joined around clone3 (the
-/// child joins before "go", so the command's first instruction already counts), removed at exit.
+/// limits, counters, freezer). Placed in `prepare` (nothing made yet), made and joined around
+/// clone3 (the child joins before "go", so the command's first instruction already counts),
+/// removed at exit.
 extension Runtime {
     /// Where the container's cgroups go and what limits they get; the spec learns which
     /// directory each controller's cgroupfs mount inside the container shows.
